@@ -188,10 +188,18 @@ def upscaled_note(small: list[str], kept: int, where: str | Path, size: tuple[in
     each ("name, w×h") among the ``kept`` read in ``where``: they were upscaled, so their clips hold pixels that
     interpolation made up, as a picture folder's line says of its small pictures."""
     (h, w), one = size, len(small) == 1
-    leave = "" if len(small) == kept else f", or leave {'it' if one else 'them'} out"  # all of them: the size alone
-    return (f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if one else 'are'} smaller than "
-            f"{w}×{h} ({small[0] if one else f'first: {small[0]}'}), so {'its' if one else 'their'} frames were "
-            f"upscaled to interpolated pixels: give a smaller --data.init_args.size{leave}")
+    among = (f"the one video read in {where} is" if kept == 1 else
+             f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if one else 'are'}")
+    return upscaled_words(f"{among} smaller than {w}×{h} ({small[0] if one else f'first: {small[0]}'})", one,
+                          leave=len(small) < kept)
+
+
+def upscaled_words(what: str, one: bool, leave: bool = False) -> str:
+    """``what`` (the videos named, and their size), then that their frames were upscaled and what to do: a smaller
+    size, or with ``leave`` (some other videos fit it), to leave them out."""
+    them = "it" if one else "them"
+    return (f"{what}, so {'its' if one else 'their'} frames were upscaled to interpolated pixels: give a smaller "
+            f"--data.init_args.size{f', or leave {them} out' if leave else ''}")
 
 
 def read_video_folder(
@@ -273,7 +281,7 @@ def read_video_folder(
         rates.append(None if strip else (rate or frame_rate)(path, needed))  # a strip of JPEG frames records none
         clips.add(source, n)
         if (hw := (source_size or frame_size)(path)) is not None and (hw[0] < clips.size[0] or hw[1] < clips.size[1]):
-            small.append(f"{path.name}, {hw[1]}×{hw[0]}")
+            small.append(f"{path.relative_to(root) if path != Path(root) else path.name}, {hw[1]}×{hw[0]}")
     if small:
         warn_rank_zero(upscaled_note(small, len(kept), root, clips.size), stacklevel=2)
     if stills < len(files):

@@ -32,7 +32,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official
                                      splits_hint, splits_with_train_of)
 
 from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames, list_video_files, read_video_folder,
-                    read_video_npz, source_videos, upscaled_note)
+                    read_video_npz, source_videos, upscaled_words)
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
                  transparent_share)
@@ -231,8 +231,9 @@ class VideoDataModule(SignalDataModule):
         videos = read_video_npz(self.root)  # [N, T0, H0, W0, 3]
         h0, w0 = videos.shape[2:4]
         if h0 < self.size[0] or w0 < self.size[1]:  # upscaled, as a folder's small videos are
-            small = [f"video {i}, {w0}×{h0}" for i in range(len(videos))]
-            warn_rank_zero(upscaled_note(small, len(videos), self.root, self.size))
+            n, (h, w) = len(videos), self.size
+            warn_rank_zero(upscaled_words(f"{'the one video' if n == 1 else f'the {n} videos'} of {self.root} "
+                                          f"{'is' if n == 1 else 'are'} {w0}×{h0}, smaller than {w}×{h}", n == 1))
         per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]
         if self.max_clips_per_video is not None:
             per = [c[: self.max_clips_per_video] for c in per]

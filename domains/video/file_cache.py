@@ -1,7 +1,8 @@
 """Video files decoded once. The frames a folder's clips use, at the clip size, are kept in the cache
 (``cache.cache_root("video", "files")``) and keyed by each file's bytes and the decoding asked, so a later start, and
 every DDP rank and evaluation of this one, loads an array instead of running ffmpeg: 0.3-0.4 s a file for the sample
-videos here (two ffmpeg processes each), minutes a start for a folder of a thousand.
+videos here (three ffmpeg processes each: the frames' shown size, the frames, then their rate and size), minutes a
+start for a folder of a thousand.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pixeltransformer.cache import cache_key, not_cached, package_versions, whol
 from pixeltransformer.digests import FileDigests
 from pixeltransformer.files import atomic_write, name_start, write_json
 
-from .io import decoded_by_pillow, ffmpeg_version, frame_rate, read_video_file
+from .io import decoded_by_pillow, ffmpeg_version, frame_rate, probe_container, read_video_file
 from .strips import frame_size
 
 DECODE_VERSION = 2  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
@@ -36,6 +37,15 @@ def decoder_versions(path: Path) -> dict[str, str | None]:
         except (ImportError, OSError, RuntimeError):  # no ffmpeg: decoding says so, and nothing is cached
             versions["ffmpeg"] = None
     return versions
+
+
+def probe_entry(known: Any) -> bool:
+    """Whether a cache entry read back can stand for :func:`io.probe_container`'s answer: [rate or None, [h, w] or
+    None]."""
+    if not (isinstance(known, list) and len(known) == 2):
+        return False
+    rate, size = known
+    return (rate is None or isinstance(rate, float)) and (size is None or isinstance(size, list) and len(size) == 2)
 
 
 class DecodedVideos:
@@ -79,15 +89,25 @@ class DecodedVideos:
 
     def rate(self, path: str | Path, frames: int | None = None) -> float | None:
         """:func:`io.frame_rate` of ``path`` (its first ``frames`` frames), kept beside its decoded frames: a later
-        start runs no ffmpeg to ask a file's rate either."""
-        return self._kept(path, ("rate", frames), lambda: frame_rate(path, frames),
-                          lambda known: known is None or isinstance(known, float))
+        start runs no ffmpeg to ask a file's rate either. A container's is asked with its size (:meth:`size`), in one
+        ffmpeg process (:func:`io.probe_container`)."""
+        if decoded_by_pillow(Path(path)):  # an animated GIF's, PNG's or WebP's delays, over the frames its clips use
+            return self._kept(path, ("rate", frames), lambda: frame_rate(path, frames),
+                              lambda known: known is None or isinstance(known, float))
+        return self._probed(path)[0]
 
     def size(self, path: str | Path) -> tuple[int, int] | None:
-        """:func:`strips.frame_size` of ``path`` (h, w), kept beside its decoded frames as :meth:`rate` is."""
-        known = self._kept(path, ("size",), lambda: frame_size(path),
-                           lambda known: known is None or (isinstance(known, list) and len(known) == 2))
-        return None if known is None else (int(known[0]), int(known[1]))
+        """:func:`strips.frame_size` of ``path`` (h, w): a container's kept beside its decoded frames as :meth:`rate`
+        is; a picture's or a GIF's read from its header by pillow, as cheap as the cache, so a strip (whose frames are
+        not cached) is not hashed for it."""
+        if decoded_by_pillow(Path(path)):
+            return frame_size(path)
+        return self._probed(path)[1]
+
+    def _probed(self, path: str | Path) -> tuple[float | None, tuple[int, int] | None]:
+        """:func:`io.probe_container` of ``path``, kept beside its decoded frames."""
+        rate, size = self._kept(path, ("probe",), lambda: list(probe_container(path)), probe_entry)
+        return rate, None if size is None else (int(size[0]), int(size[1]))
 
     def _kept(self, path: str | Path, what: tuple, ask: Callable[[], Any], valid: Callable[[Any], bool]) -> Any:
         """``ask()``'s answer about ``path``, kept as JSON under ``what`` beside its decoded frames (``valid``: an

@@ -149,19 +149,37 @@ def _every_frame_once() -> list[str]:
 SQUARE_PIXELS = ["-vf", "scale='if(gt(sar,1),iw*sar,iw)':'if(lt(sar,1),ih/sar,ih)',setsar=1"]
 
 
-def display_size(path: Path) -> tuple[int, int]:
-    """The (w, h) of a container's frames as a player shows them: upright (a phone's display rotation applied, which
-    recent ffmpeg reports in words imageio's "rotate" does not read) and of square pixels (:data:`SQUARE_PIXELS`).
-    ffmpeg reads the header alone; a file it cannot read raises as imageio-ffmpeg's reader does."""
+def display_meta(path: Path) -> dict:
+    """imageio-ffmpeg's meta of a container's frames as a player shows them: their "size" (w, h) upright (a phone's
+    display rotation applied, which recent ffmpeg reports in words imageio's "rotate" does not read) and of square
+    pixels (:data:`SQUARE_PIXELS`), and the stream's "fps" (0: it does not say). One ffmpeg process, which opens the
+    file and decodes its first frame; a file it cannot read raises as imageio-ffmpeg's reader does."""
     import imageio_ffmpeg
 
     with pipes_left_to_gc(), _quiet_ffmpeg_size_note():  # frames of another size than stored: what is asked
         reader = imageio_ffmpeg.read_frames(str(path), output_params=SQUARE_PIXELS)
         try:
-            w, h = next(reader)["size"]  # the first item is the meta of the frames ffmpeg hands on
+            return next(reader)  # the first item is the meta of the frames ffmpeg hands on
         finally:
             reader.close()
+
+
+def display_size(path: Path) -> tuple[int, int]:
+    """The (w, h) of a container's frames as a player shows them (:func:`display_meta`)."""
+    w, h = display_meta(path)["size"]
     return int(w), int(h)
+
+
+def probe_container(path: str | Path) -> tuple[float | None, tuple[int, int] | None]:
+    """A container's frame rate (as :func:`frame_rate` gives it) and the (h, w) of its frames as a player shows them
+    (as :func:`strips.frame_size` does), from one ffmpeg process (:func:`display_meta`); None for what the file does
+    not say or where it cannot be read (its frames were read already: only these are unknown)."""
+    try:
+        meta = display_meta(Path(path))
+        w, h = meta["size"]
+    except (OSError, ValueError, RuntimeError, EOFError, KeyError, TypeError):
+        return None, None
+    return usable_rate(meta.get("fps")), (int(h), int(w))
 
 
 def _size_change(path: Path) -> str | None:
@@ -349,10 +367,15 @@ def frame_rate(path: str | Path, frames: int | None = None) -> float | None:
         elif suffix == ".npz":
             rate = None
         else:
-            with pipes_left_to_gc():
-                rate = iio.immeta(path, plugin="FFMPEG").get("fps")
+            return probe_container(path)[0]
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
         return None
+    return usable_rate(rate)
+
+
+def usable_rate(rate: object) -> float | None:
+    """``rate`` as a float where it is a number of frames a second a player can show; None where it is not (0: none
+    recorded)."""
     return float(rate) if isinstance(rate, (int, float)) and 0 < rate < math.inf else None
 
 

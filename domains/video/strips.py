@@ -16,7 +16,7 @@ from PIL import Image
 
 from pixeltransformer.errors import first_line
 
-from .io import VideoDecodeError, decoded_by_pillow, display_size, read_video_file
+from .io import VideoDecodeError, decoded_by_pillow, probe_container, read_video_file
 
 # in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -62,8 +62,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
             return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
         if path.suffix.lower() == ".npz":
             return None
-        w, h = display_size(path)  # upright and of square pixels, as the frames are handed on
-        return h, w
+        return probe_container(path)[1]  # upright and of square pixels, as the frames are handed on
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
         return None
 

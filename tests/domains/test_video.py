@@ -334,24 +334,41 @@ def test_a_folder_s_video_files_are_decoded_once_and_then_loaded_from_the_cache(
 
 
 def test_a_folder_s_frame_rates_are_asked_once_and_then_loaded_from_the_cache(tmp_path, monkeypatch):
-    """The rate of each video file (which the pictures play at) is asked of ffmpeg once and kept in the cache beside its
-    frames: a later start runs no ffmpeg for it either, and a strip, which records no rate, is not asked."""
+    """The rate of each video file (which the pictures play at) and the size of its frames (whether its clips were
+    upscaled) are asked of ffmpeg once, in one process, and kept in the cache beside its frames: a later start runs no
+    ffmpeg for them either, and a strip, which records no rate, is not asked."""
     from domains.video import file_cache
 
     folder = tmp_path / "videos"
     (folder / "s").mkdir(parents=True)
-    write_mp4(folder / "a.mp4", smooth_frames(8))  # 10 fps
+    write_mp4(folder / "a.mp4", smooth_frames(8))  # 10 fps, 24x32
     iio.imwrite(folder / "s" / "0000.png", smooth_frames(8, 8, 8).reshape(64, 8, 3))  # a strip of 8 frames
     asked = []
-    rate = file_cache.frame_rate
-    monkeypatch.setattr(file_cache, "frame_rate", lambda path, frames=None: asked.append(Path(path).name)
-                        or rate(path, frames))
+    probe = file_cache.probe_container
+    monkeypatch.setattr(file_cache, "probe_container", lambda path: asked.append(Path(path).name) or probe(path))
     for _ in range(2):
         dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=4, size=8, splits=(-1, 1, 0),
                              split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
         assert dm.folder_stats is None and dm.spec.extra["fps"] == 10.0
         assert dm.folder_stats.rates == [10.0, None]
     assert asked == ["a.mp4"]
+    assert file_cache.DecodedVideos(tmp_path / "cache").size(folder / "a.mp4") == (24, 32) and asked == ["a.mp4"]
+
+
+def test_a_strip_s_frame_size_is_read_from_its_header_not_cached(tmp_path):
+    """A strip's frames are decoded as its clips are read, not cached; asking the size of its frames (whether its clips
+    were upscaled) read every strip's bytes whole for a digest and wrote a cache entry for it: 400 TinyVideos strips
+    made 401 cache files and a first start 7 times as long. Pillow reads the size from the strip's header, each start,
+    as cheaply as the cache would."""
+    folder, cache = tmp_path / "videos", tmp_path / "cache"
+    (folder / "s").mkdir(parents=True)
+    iio.imwrite(folder / "s" / "0000.png", smooth_frames(8, 8, 8).reshape(64, 8, 3))  # a strip of 8 frames of 8x8
+    for _ in range(2):
+        with pytest.warns(UserWarning, match=r"smaller than 16×16 \(s/0000.png, 8×8\)"):  # its size is still read
+            VideoDataModule(dataset="folder", root=str(folder), num_frames=4, size=16, splits=(-1, 1, 0),
+                            split_by="clip", bins="uniform", num_bins=8, cache_dir=str(cache)).setup("fit")
+    assert [p.name for p in cache.glob("*") if p.name != "digests.json"] == []  # no entry for the strip
+    assert not (cache / "digests.json").exists() or "0000.png" not in (cache / "digests.json").read_text()
 
 
 def test_folder_reads_tinyvideos_strips_and_leaves_out_hidden_files(tmp_path):
@@ -691,13 +708,24 @@ def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # at a size both cover: nothing to say
         read_video_folder(tmp_path, num_frames=4, size=(24, 24), progress=False)
+    # the one video of a folder is "the one video", and a file below the root is named by its path from there (each
+    # of TinyVideos' scenes holds strips 0000.jpg, 0001.jpg, ...)
+    (tmp_path / "one" / "beach").mkdir(parents=True)
+    write_mp4(tmp_path / "one" / "beach" / "small.mp4", smooth_frames(8, 24, 32))
+    with pytest.warns(UserWarning) as caught:
+        read_video_folder(tmp_path / "one", num_frames=4, size=32, progress=False)
+    assert [str(w.message) for w in caught] == [
+        f"the one video read in {tmp_path / 'one'} is smaller than 32×32 ({Path('beach', 'small.mp4')}, 32×24), so "
+        "its frames were upscaled to interpolated pixels: give a smaller --data.init_args.size"]
+    # an .npz's videos share one size: said once, without a name for each
     np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=5, size=20, seed=0))
     dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=32, splits=(-1, 1, 1),
                          bins="uniform", num_bins=8)
-    with pytest.warns(UserWarning, match=r"^3 of the 3 videos read in .*v\.npz are smaller than 32×32 \(first: "
-                                         r"video 0, 20×20\), so their frames were upscaled to interpolated "
-                                         r"pixels: give a smaller --data.init_args.size$"):
+    with pytest.warns(UserWarning) as caught:
         dm.setup("fit")
+    assert [str(w.message) for w in caught if "upscaled" in str(w.message)] == [
+        f"the 3 videos of {tmp_path / 'v.npz'} are 20×20, smaller than 32×32, so their frames were upscaled to "
+        "interpolated pixels: give a smaller --data.init_args.size"]
 
 def test_datamodule_from_npz(tmp_path):
     vids = moving_digits(6, num_frames=12, size=20, seed=0)
