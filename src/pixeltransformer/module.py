@@ -915,10 +915,10 @@ class PixelTransformerModule(L.LightningModule):
         tensor (a list or array read as one), or one line naming what is wrong with it: it was kept as given, a list
         included, and the completion's ``.cpu()`` or index stopped on it later."""
         x = as_input("signal", signal, "[batch, V, *grid]", sets=False)
-        if x.dim() != 2 + self.spec.pos_dims or x.shape[0] != batch or x.shape[1] != self.spec.val_dims:
+        if x.dim() != 2 + self.spec.pos_dims or x.shape[0] != batch:
             raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {batch} signals of S, "
-                             f"{2 + self.spec.pos_dims} axes with V={self.spec.val_dims} for {self.spec.domain}/"
-                             f"{self.spec.dataset}, got {list(x.shape)}")
+                             f"{2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
+                             f"{list(x.shape)}")
         return x
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int,
