@@ -28,7 +28,6 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
-from pixeltransformer.domain import centre_crop
 from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
@@ -99,13 +98,14 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int, where: st
     Pictures that are not square are centre-cropped to a square first, as a folder's are; pictures smaller than size
     are upscaled with a warning naming ``where`` (a folder's were named as they were read)."""
     x = torch.from_numpy(images).permute(0, 3, 1, 2)  # [N, C, H, W]
-    (full_h, full_w), (h, w) = x.shape[-2:], centre_crop(tuple(x.shape[-2:]), (size, size))  # a square's (h, w)
-    top, left = (full_h - h) // 2, (full_w - w) // 2
-    x = x[..., top : top + h, left : left + w].contiguous()  # [N, C, h, w]
-    if min(h, w) < size:  # every picture interpolated: said once for the dataset (a second pool's line is the same)
-        warn_rank_zero(f"{where}: its pictures of {full_w}×{full_h} are smaller than {size}×{size}, so they were "
-                       f"upscaled to interpolated pixels: give --data.init_args.image_size={min(h, w)} or less",
-                       stacklevel=2)
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    x = x[..., top : top + s, left : left + s].contiguous()  # [N, C, s, s]
+    if s < size:  # every picture interpolated: said once for the dataset (a second pool's line is the same)
+        smaller = f"are cropped to their centre {s}×{s}, smaller" if h != w else "are smaller"  # 64×16 is not
+        warn_rank_zero(f"{where}: its pictures of {w}×{h} {smaller} than {size}×{size}, so they were upscaled to "
+                       f"interpolated pixels: give --data.init_args.image_size={s} or less", stacklevel=2)
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]

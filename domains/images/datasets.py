@@ -191,20 +191,29 @@ def _read_cifar_bin(path: Path) -> Arrays:
     return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels  # [N, 32, 32, 3]
 
 
-def read_image_npz(path: str | Path) -> Arrays:
-    """An .npz with uint8 ``images`` [N, H, W, C] (or [N, C, H, W] with C <= 3) and optional ``labels`` [N]."""
+def read_image_npz(path: str | Path, rgb: str | None = None) -> Arrays:
+    """An .npz with uint8 ``images`` [N, H, W, C] (or [N, C, H, W] with C <= 3) and optional ``labels`` [N] (Keras's
+    column [N, 1] read as [N]; their values are the classifier baseline's to judge). Where ``rgb`` names a dataset
+    of RGB pictures, grey ones are refused with a remedy that repeats them."""
     path = Path(path)
     files, arrays = read_npz(path, ("images", "labels"))
     if "images" not in arrays:
         raise ValueError(f"{path}: expected an array 'images' [N, H, W, C], found {files}")
-    images = arrays["images"]
+    images = stored = arrays["images"]
     labels = arrays["labels"].astype(np.int64) if "labels" in arrays else None
+    if labels is not None and labels.ndim == 2 and labels.shape[1] == 1:  # Keras's [N, 1]
+        labels = labels[:, 0]  # [N]
     if images.ndim == 3:  # grayscale without a channel axis
         images = images[..., None]
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
         images = images.transpose(0, 2, 3, 1)
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
         raise ValueError(f"{path}: 'images' must be uint8 [N, H, W, 1|3], got {images.dtype} {images.shape}")
+    if rgb and images.shape[-1] != 3:  # [N, H, W], [N, H, W, 1] and [N, 1, H, W] alike reshape to [N, H, W, 1]
+        n, h, w = images.shape[:3]
+        raise ValueError(f"{path}: 'images' {list(stored.shape)} are grey pictures, but {rgb} is RGB: give "
+                         f"[N, H, W, 3] (grey repeated: np.repeat(images.reshape({n}, {h}, {w}, 1), 3, -1)), or save "
+                         "them as picture files for --data.init_args.dataset=folder --data.init_args.channels=1")
     if labels is not None and len(labels) != len(images):
         raise ValueError(f"{path}: {len(labels)} labels for {len(images)} images")
     return images, labels
@@ -263,21 +272,6 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
                             "'labels'; add --data.init_args.download=true to fetch the batches")
 
 
-def cifar10_npz(path: Path) -> Arrays:
-    """:func:`read_image_npz` of a CIFAR-10 .npz, refused where it is not CIFAR-10's kind: grey pictures (the model is
-    built for RGB) or labels outside its 10 classes (the classifier baseline has 10 outputs)."""
-    images, labels = read_image_npz(path)  # [N, H, W, C], [N]
-    if images.shape[-1] != 3:
-        raise ValueError(f"{path}: 'images' {list(images.shape[:3])} are grey pictures, but CIFAR-10 is RGB: give "
-                         "[N, H, W, 3] (grey repeated: np.repeat(images[..., None], 3, -1)), or save them as picture "
-                         "files for --data.init_args.dataset=folder --data.init_args.channels=1")
-    if labels is not None and len(labels) and not 0 <= labels.min() <= labels.max() < 10:
-        raise ValueError(f"{path}: 'labels' span {labels.min()}..{labels.max()}, but CIFAR-10's classes are 0..9: "
-                         "give its class numbers (airplane 0 ... truck 9), or leave 'labels' out (no classifier "
-                         "baseline)")
-    return images, labels
-
-
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:
     """CIFAR-10 -> images [N, 32, 32, 3], labels [N].
 
@@ -296,7 +290,7 @@ def read_cifar10(root: str | Path, split: str = "train", download: bool = False)
         download_cifar10(root)
         kind, where = cifar10_source(root)
     if kind == "npz":
-        return cifar10_npz(where)
+        return read_image_npz(where, rgb="CIFAR-10")
     files = cifar10_batches(where, split)
     missing = [p.name for p in files if not p.is_file()]
     if missing:

@@ -26,13 +26,25 @@ MIN_PER_CLASS = 5  # training images of each class below which no classifier is 
 CLASSIFIER_SIDE = 8  # the smallest pictures the classifier trains on (train_classifier)
 
 
+CLASSIFIER_OFF = "give --trainer.callbacks.classifier=false"  # how an evaluation leaves the classifier out
+
+
 def too_few_to_judge(labels: torch.Tensor | None, num_classes: int | None,
-                     remedy: str = "add images, or give --trainer.callbacks.classifier=false") -> str | None:
-    """Why the training images' labels [N] train no classifier fit to judge completions: a class with fewer than
-    :data:`MIN_PER_CLASS` of them (None where there are enough, or no labels), ending with ``remedy``. A judge of 16
-    images, none of some classes, gave acc_mean and acc_gt in metrics.json as any other numbers."""
+                     remedy: str = f"add images, or {CLASSIFIER_OFF}", leave_out: str = CLASSIFIER_OFF) -> str | None:
+    """Why the training images' labels [N] train no classifier fit to judge completions (None where they do, or where
+    there are no labels): labels not one class a picture, or outside 0..num_classes-1 (a CIFAR-100-like .npz's
+    0..99, -1 for unlabelled pictures), ending with the labels to give or ``leave_out``; or a class with fewer than
+    :data:`MIN_PER_CLASS` of them, ending with ``remedy``. A judge of 16 images, none of some classes, gave acc_mean
+    and acc_gt in metrics.json as any other numbers."""
     if labels is None or num_classes is None:
         return None
+    if labels.ndim != 1:
+        return (f"the train split's labels are {list(labels.shape)}, not one class a picture ([{len(labels)}]): give "
+                f"'labels' of one class a picture, or {leave_out}")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < num_classes:
+        return (f"the train split's labels span {int(labels.min())}..{int(labels.max())}, but the classifier that "
+                f"judges completions tells {num_classes} classes, 0..{num_classes - 1}: give 'labels' of those "
+                f"classes, or {leave_out}")
     counts = torch.bincount(labels.long(), minlength=num_classes)  # [K]
     if int(counts.min()) >= MIN_PER_CLASS:
         return None

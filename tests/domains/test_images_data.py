@@ -1034,6 +1034,18 @@ def test_mnist_or_cifar_read_larger_than_their_pictures_say_they_were_upscaled(t
             ImageDataModule("mnist", root=str(tmp_path / "mnist"), image_size=size, splits=(10, 5, 5)).dataset("train")
 
 
+def test_pictures_that_are_not_square_upscaled_name_the_centre_that_is_smaller(tmp_path):
+    """An .npz of 64x16 pictures at image_size 32 said "its pictures of 64×16 are smaller than 32×32", though they are
+    twice as wide: their centre square, 16×16, is what is smaller and upscaled, and the line names it."""
+    wide = np.random.default_rng(0).integers(0, 256, (10, 16, 64, 3), dtype=np.uint8)  # [N, H, W, C]
+    np.savez(tmp_path / "wide.npz", images=wide)
+    said = (rf"^{tmp_path / 'wide.npz'}: its pictures of 64×16 are cropped to their centre 16×16, smaller than "
+            r"32×32, so they were upscaled to interpolated pixels: give --data.init_args.image_size=16 or less$")
+    with pytest.warns(UserWarning, match=said):
+        ImageDataModule("cifar10", root=str(tmp_path / "wide.npz"), splits=(6, 2, 2), bins="uniform",
+                        num_bins=8).dataset("train")
+
+
 def test_an_npz_of_pictures_that_are_not_square_is_centre_cropped_as_a_folder_s_are(tmp_path):
     """A CIFAR-10 .npz of 8x16 pictures was squeezed to 8x8, every shape twice as narrow, while the same pictures in a
     folder are centre-cropped to a square: it is cropped now, its middle 8 columns kept as they are."""

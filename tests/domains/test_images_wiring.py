@@ -653,11 +653,30 @@ def test_a_classifier_of_too_few_training_images_of_a_class_is_left_out_and_said
     assert sweep.classifier == "judge" and capsys.readouterr().out == ""
 
 
+def test_labels_outside_the_classes_or_not_one_a_picture_leave_the_classifier_out_and_say_why():
+    """Labels outside 0..9 (CIFAR-100's 0..99, -1 for unlabelled pictures) were refused as a CIFAR-10 .npz was read,
+    though only the classifier needs them; they read now, and the classifier's gate leaves it out naming them (it
+    counted 0..99 as 100 classes, trained on enough of each a classifier of 10 outputs, and raised on -1). Labels not
+    one a picture ([N, 10]) are named too."""
+    from domains.images.evaluation import too_few_to_judge
+
+    enough = torch.arange(10).repeat(5)  # [50], 5 of each class
+    assert too_few_to_judge(enough, 10) is None
+    for labels, span in ((torch.arange(100), "0..99"), (torch.cat([enough, torch.tensor([-1])]), "-1..9")):
+        assert too_few_to_judge(labels, 10) == (
+            f"the train split's labels span {span}, but the classifier that judges completions tells 10 classes, "
+            "0..9: give 'labels' of those classes, or give --trainer.callbacks.classifier=false")
+    assert too_few_to_judge(torch.nn.functional.one_hot(enough), 10, "add images", "leave them out") == (
+        "the train split's labels are [50, 10], not one class a picture ([50]): give 'labels' of one class a "
+        "picture, or leave them out")
+
+
 def test_make_classifier_skips_the_classifier_of_a_train_split_of_too_few_images_of_a_class(monkeypatch, tmp_path,
                                                                                             capsys):
     """`make classifier` on 16 labelled training images (none of some digits) trained and cached a classifier that
     every evaluation then left out; it trains none, says why in one line and goes on to the VAE, as before. With
-    --no_vae, nothing is left to build: refused in one line."""
+    --no_vae, nothing is left to build: refused in one line. Labels outside its 10 classes (a CIFAR-100-like .npz,
+    which reads) are refused so too, naming their span."""
     from types import SimpleNamespace
 
     from domains.images.baselines import pretrained
@@ -680,3 +699,13 @@ def test_make_classifier_skips_the_classifier_of_a_train_split_of_too_few_images
     assert len(vaes) == 1 and capsys.readouterr().out == (
         f"digits: no classifier: {why}\nvae {pretrained.dataset_key(dm)}: test reconstruction L1 0.0000\n"
         f"cached in {tmp_path / 'c'}\n")
+    rng = np.random.default_rng(0)  # a CIFAR-100-like .npz: labels 0 and 99, never a classifier of 10 outputs
+    np.savez(tmp_path / "cifar100.npz", images=rng.integers(0, 256, (40, 8, 8, 3), dtype=np.uint8),
+             labels=np.arange(40) % 2 * 99)
+    dm = ImageDataModule("cifar10", root=str(tmp_path / "cifar100.npz"), image_size=8, splits=(30, 5, 5),
+                         bins="uniform", num_bins=8)
+    with pytest.raises(SystemExit) as exit_:
+        pretrained.main(["--data", "cifar10", "--cache_dir", str(tmp_path / "c"), "--device", "cpu", "--no_vae"])
+    assert exit_.value.code == 2 and capsys.readouterr().err == (
+        "error: the train split's labels span 0..99, but the classifier that judges completions tells 10 classes, "
+        "0..9: give 'labels' of those classes, or leave them out (no classifier)\n")

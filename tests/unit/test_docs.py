@@ -208,14 +208,16 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused"),
     '`make classifier DATA=cifar10 ARGS="--root few.npz --no_vae"` (a labelled train split with fewer than 5 images '
     'of some class; without `--no_vae` the command prints this reason, `cifar10: no classifier: ...`, and goes on to '
-    'the VAE)':
+    "the VAE; `labels` outside 0..9, a CIFAR-100-like .npz's 0..99: `the train split's labels span 0..99, but the "
+    "classifier that judges completions tells 10 classes, 0..9: give 'labels' of those classes, or leave them out "
+    "(no classifier)`, which `make eval` prints as it leaves the classifier out, ending `or give "
+    '--trainer.callbacks.classifier=false`)':
         ("tests/domains/test_images_wiring.py", "test_make_classifier_skips_the_classifier_of_a_train_split_of_too_few_"
                                                 "images_of_a_class"),
-    '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=grey.npz"` (`images` [5, 32, 32], grey; '
-    "`labels` 2..10 alike: `labels.npz: 'labels' span 2..10, but CIFAR-10's classes are 0..9: give its class "
-    "numbers (airplane 0 ... truck 9), or leave 'labels' out (no classifier baseline)`)":
-        ("tests/domains/test_images_io.py",
-         "test_a_cifar_npz_of_grey_pictures_or_other_labels_is_refused_naming_what_cifar_holds"),
+    '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=grey.npz"` (`images` [5, 32, 32, 1], grey; '
+    "[5, 32, 32] or [5, 1, 32, 32] alike; `labels` outside 0..9 read, and leave the classifier baseline out: see "
+    "`make classifier` below)":
+        ("tests/domains/test_images_io.py", "test_a_cifar_npz_of_grey_pictures_is_refused_with_a_remedy_that_reads"),
     "`make eval CKPT=weights.zip` (a zip archive of other files; a checkpoint in torch's format before 1.6 is read)":
         ("tests/unit/test_python_api.py", "test_a_checkpoint_in_torch_s_format_before_1_6_loads_and_a_zip_of_other_"
                                           "files_is_named"),

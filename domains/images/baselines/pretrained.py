@@ -101,12 +101,13 @@ def own_options(line: str) -> str:
 
 def too_few_for_a_classifier(dm: ImageDataModule) -> str | None:
     """Why no classifier is trained of a labelled train split with fewer than MIN_PER_CLASS images of some class (it
-    was trained and cached, and every evaluation then left it out: ImageEvaluation); None where there are enough."""
+    was trained and cached, and every evaluation then left it out: ImageEvaluation), or of labels it cannot be trained
+    on (outside its classes, or not one a picture); None where there are enough."""
     from ..evaluation import too_few_to_judge
 
     return None if dm.num_classes is None else too_few_to_judge(
         dm.build_split("train").labels, dm.num_classes,  # [N]
-        "add images (every evaluation leaves a classifier of so few out)")
+        "add images (every evaluation leaves a classifier of so few out)", "leave them out (no classifier)")
 
 
 def main(argv: list[str] | None = None) -> None:
