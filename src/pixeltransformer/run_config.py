@@ -23,14 +23,16 @@ class RunConfig(SaveConfigCallback):
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
     resume adds one; a test writes its own into its evaluation's folder); puts the config it records there into
     wandb.config (without_run_folder: a fit's and an evaluation's alike), with the model's trainable parameter count
-    (``model/parameters``). An evaluation's config is written when the evaluation has ended, after its metrics; the
-    CLI sets an earlier evaluation aside meanwhile (eval_folders.set_aside), so a folder holds one evaluation's files,
-    and a failed evaluation leaves the earlier one as it was."""
+    (``model/parameters``) and a fit's ckpt_path and resume as given (config.yaml leaves them null). An evaluation's
+    config is written when the evaluation has ended, after its metrics; the CLI sets an earlier evaluation aside
+    meanwhile (eval_folders.set_aside), so a folder holds one evaluation's files, and a failed evaluation leaves the
+    earlier one as it was."""
 
     def __init__(self, *args, command: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.command = command
         self.eval_config: tuple[Path, str] | None = None  # an evaluation's run folder and file name, for teardown
+        self.started_from: dict[str, str | None] = {}  # a fit's ckpt_path and resume, which config.yaml leaves out
         self.failed = False
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -50,6 +52,8 @@ class RunConfig(SaveConfigCallback):
         # config.yaml holds the run's settings, not where this fit started from: a resume finds last.ckpt in the run
         # folder, wherever it has moved, and a new run started from a copy of this file is a new run
         self.config = without_run_folder(self.config)
+        # the W&B config says where the fit's weights came from (its curves go on from that checkpoint's step)
+        self.started_from = {"ckpt_path": self.config.ckpt_path, "resume": self.config.resume}
         self.config.ckpt_path = self.config.resume = None
         for logger in config_list(self.config.trainer.get("logger")):  # the W&B id lives in wandb_id.txt alone: an
             if "id" in (logger.get("init_args") or {}):  # id of digits (2048e123) would read back as a number
@@ -85,7 +89,7 @@ class RunConfig(SaveConfigCallback):
         run = wandb_run(trainer)
         if run is not None:  # as the run folder records it (a fit's is so already; an evaluation's config_test.yaml),
             # and the model's size, the "Trainable params" of the model summary, exactly
-            run.config.update({**dashboard_config(without_run_folder(self.config).as_dict()),
+            run.config.update({**dashboard_config(without_run_folder(self.config).as_dict()), **self.started_from,
                                "model/parameters": trainable_parameters(pl_module)}, allow_val_change=True)
 
 

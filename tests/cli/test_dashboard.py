@@ -119,6 +119,23 @@ def test_a_resumed_fit_s_wandb_run_names_the_best_checkpoint_before_it_validates
     assert config["trainer"]["logger"]["init_args"]["name"] is None  # derived: config.yaml records none
 
 
+def test_a_fit_s_wandb_config_names_the_checkpoint_it_started_from(fitted, tmp_path, monkeypatch):
+    """A fit started from another run's checkpoint, and a resume, showed `ckpt_path: null` and `resume: null` in
+    their W&B config (config.yaml leaves them out, so that a copy of it starts a new run): the dashboard did not
+    say which weights a run's curves went on from. The W&B config names them as the command gave them."""
+    root = fitted[0]
+    last = root / "polynomial" / "a" / "checkpoints" / "last.ckpt"
+    run = ["--run_root", str(tmp_path), "--run_name", "b"]
+    _, _, config, _ = fit_with_wandb(["--trainer.max_steps=9", "--ckpt_path", str(last), *run], monkeypatch,
+                                     tmp_path)
+    assert (config["ckpt_path"], config["resume"]) == (str(last), None)
+    folder = tmp_path / "polynomial" / "b"
+    _, _, config, _ = fit_with_wandb(["--trainer.max_steps=10", "--resume", str(folder)], monkeypatch, tmp_path)
+    assert (config["ckpt_path"], config["resume"]) == (str(folder / "checkpoints" / "last.ckpt"), str(folder))
+    recorded = yaml.safe_load((folder / "config.yaml").read_text())
+    assert (recorded["ckpt_path"], recorded["resume"]) == (None, None)  # the run's settings alone, as before
+
+
 def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best_file_s_name(tmp_path, monkeypatch):
     """last.ckpt written before the best step was kept names no step; the best file's name (best-step<N>.ckpt) does."""
     run = ["--run_root", str(tmp_path), "--run_name", "old"]

@@ -44,6 +44,21 @@ def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_
             check_resume_length("runs/polynomial/p/checkpoints/last.ckpt", 2, max_steps, new_run=True)
 
 
+def test_a_new_fit_from_a_checkpoint_at_its_max_epochs_is_refused_before_its_folder_is_made():
+    """A checkpoint written as its fit ended holds the epoch it was in as finished, and a new fit from it counts on
+    from there: with a trainer.max_epochs at or below that count it trained nothing, said only Lightning's "max_epochs
+    reached", and left a new run folder and an empty W&B run without a checkpoint. -1 and None are no limit."""
+    for max_epochs in (-1, None, 2):
+        check_resume_length("c.ckpt", 7, None, new_run=True, epoch=1, max_epochs=max_epochs)
+    check_resume_length("c.ckpt", 7, None, epoch=1, max_epochs=1)  # a resume says itself that it trained nothing
+    for max_epochs in (0, 1):
+        with pytest.raises(ValueError, match=rf"^--ckpt_path c.ckpt: the checkpoint has finished 1 epoch \(step 7\), "
+                                             rf"and a fit from it counts on from there, so trainer.max_epochs="
+                                             rf"{max_epochs} trains nothing; give a larger one \(e.g. "
+                                             rf"--trainer.max_epochs=2\), or -1 for no limit$"):
+            check_resume_length("c.ckpt", 7, None, new_run=True, epoch=1, max_epochs=max_epochs)
+
+
 @pytest.mark.parametrize("new_run, max_steps, refused", [
     (False, 133, True), (False, 0, True), (False, 134, False), (False, -1, False), (False, -3, False),
     (False, None, False), (True, 134, True), (True, 0, True), (True, 135, False), (True, -1, False),
