@@ -35,6 +35,7 @@ from .protocol import GPProtocolDataset, protocol_extra
 
 DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern", "file")
 DEFAULT_ROOTS = {"file": "curves"}  # below data_dir(): a curve file's default place, when a config names no root
+NORMAL_BLOCK = 16  # the normals torch transforms together on the CPU: a polynomial split draws whole blocks
 GENERATED_VAL_RANGE = (-5.0, 5.0)  # the generated functions' nominal value range, unless given
 VALUE_QUANTILES = (0.005, 0.995)  # a file's value range: these quantiles of its training values ...
 VALUE_MARGIN = 0.1  # ... widened by this fraction of their span on each side
@@ -44,8 +45,12 @@ class PolynomialDataset(Dataset):
     """f(x) = sum_i a_i x^i with a_i ~ N(0, coef_std^2), evaluated on the grid; item i is fixed by (seed, i)."""
 
     def __init__(self, size: int, degree: int, coef_std: float, resolution: int, seed: int):
-        gen = torch.Generator().manual_seed(seed)
-        self.coefs = torch.randn(size, degree + 1, generator=gen) * coef_std  # [N, deg+1]
+        # torch's CPU normal draw transforms its uniforms NORMAL_BLOCK at a time and draws a partial last block (or a
+        # draw of fewer) anew: a draw of whole blocks keeps function i the same whatever the split's size
+        count = size * (degree + 1)
+        drawn = torch.randn(max(-(-count // NORMAL_BLOCK), 1) * NORMAL_BLOCK,
+                            generator=torch.Generator().manual_seed(seed))  # [whole blocks >= N * (deg+1)]
+        self.coefs = drawn[:count].view(size, degree + 1) * coef_std  # [N, deg+1]
         x = torch.linspace(-1, 1, resolution, dtype=torch.float64)  # [R]
         self.powers = x.unsqueeze(0) ** torch.arange(degree + 1, dtype=torch.float64).unsqueeze(1)  # [deg+1, R]
         # beyond MAX_ABS_VALUE a set's value frame overflows float32, and the first training loss was NaN

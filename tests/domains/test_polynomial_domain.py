@@ -587,3 +587,15 @@ def test_the_published_1d_tables_name_the_density_of_y():
     units = {name: m.get("nll_units") for name, m in published.items() if m.get("domain") == "polynomial"}
     assert any(name.startswith("gp_tnp_") for name in units)
     assert {name: u for name, u in units.items() if u != NLL_UNITS} == {}
+
+
+@pytest.mark.parametrize("size, larger", [(2, 4), (100, 200), (10, 1000)])
+def test_a_polynomial_is_the_same_whatever_the_size_of_its_split(size, larger):
+    """Function i of a split is fixed by (seed, i): torch drew all of a split's coefficients at once, which on the CPU
+    transforms them 16 at a time and draws a last partial block, or a draw of under 16, anew. A test split of 100
+    (or 2) held other functions than the first 100 of one of 200: two models evaluated at other test sizes were
+    scored on other functions. The sizes whose draws fill whole blocks (the defaults: 512, 256, 200 000) keep theirs."""
+    first, more = PolynomialDataset(size, 6, 1.0, 16, 3), PolynomialDataset(larger, 6, 1.0, 16, 3)
+    assert torch.equal(first.coefs, more.coefs[:size])
+    assert torch.equal(PolynomialDataset(512, 6, 1.0, 16, 3).coefs,
+                       torch.randn(512, 7, generator=torch.Generator().manual_seed(3)))  # as such splits were drawn
