@@ -144,13 +144,15 @@ def _undecodable_byte(path: str | Path, encoding: str) -> str | None:
 
 
 def _yaml_problem(err) -> str:
-    """A YAML error as one line: the problem and its line and column (1-based), with the construct it was in."""
+    """A YAML error as one line: the problem and its line and column (1-based), with the construct it was in, and
+    for a tab where a token should start (an indent of tabs: an editor's, or a copied YAML's) the remedy."""
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
     mark = getattr(err, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
     inside = f" ({context} at line {start.line + 1}, column {start.column + 1})" if context and start else ""
-    return f"{problem}{where}{inside}"
+    tabs = ": YAML indents with spaces, not tabs: replace the tabs with spaces" if "'\\t'" in problem else ""
+    return f"{problem}{where}{inside}{tabs}"
 
 
 def _yaml_kind(value: Any) -> str:

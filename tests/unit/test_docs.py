@@ -180,6 +180,8 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "a config file indented with tabs: `--config mine.yaml` holding `model:` then `<tab>net:`":
+        ("tests/unit/test_preflight.py", "test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
     "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "

@@ -123,7 +123,9 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
         "model:\n  net:\n    width: [64\n":
             "not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1 (while parsing a flow "
             "sequence at line 3, column 12)",
-        "model:\n\tnet: 1\n": "not valid YAML: found character '\\t' that cannot start any token at line 2, column 1",
+        "model:\n\tnet: 1\n": "not valid YAML: found character '\\t' that cannot start any token at line 2, column 1: "
+                              "YAML indents with spaces, not tabs: replace the tabs with spaces",
+        "model:\n  net:\n  \twidth: 64\n": "at line 3, column 3: YAML indents with spaces, not tabs: replace",
         "model:\n  net:\n    width: 64\nmodel:\n  optim:\n    lr: 0.01\n":  # the parser: "while constructing a mapping"
             "not valid YAML: the key 'model' is given twice (first at line 1) at line 4, column 1",
         "model:\n  net: {width: 64, width: 32}\n":
