@@ -76,3 +76,19 @@ def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_epochs_is_refused_before
         check_resume_length(path, 3, 8, new_run=True, epoch=1, max_epochs=max_epochs)
     check_resume_length(path, 3, 8, new_run=True, epoch=None, max_epochs=1)  # no epoch recorded: Lightning's
     check_resume_length("runs/polynomial/p", 3, 8, epoch=1, max_epochs=1)  # a resume says so once it ends
+
+
+def test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches_is_refused_as_such():
+    """--trainer.val_check_interval=1.5 was refused as "a fraction of an epoch" with the remedy
+    --trainer.check_val_every_n_epoch=1, which then failed on Lightning's "invalid value 1.5 for val_check_interval"
+    once the run folder was named; a float past 1 (or below 0) is named as neither, with the whole number to give."""
+    from pixeltransformer.fit_settings import check_step_settings
+
+    for value, whole in ((1.5, 2), (2.0, 2), (-0.5, 1)):
+        for every in (None, 1):
+            with pytest.raises(ValueError, match=rf"^trainer.val_check_interval={value} is neither a fraction of an "
+                                                 rf"epoch \(0 to 1.0\) nor a whole number of training batches: give "
+                                                 rf"a whole number \(e.g. --trainer.val_check_interval={whole}\)$"):
+                check_step_settings(1, value, None, None, every)
+    check_step_settings(1, 1.0, None, None, 1)  # a whole epoch
+    check_step_settings(1, 0.25, None, None, 1)
