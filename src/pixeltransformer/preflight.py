@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def check_config_files(argv: list[str]) -> None:
         if not isinstance(top, dict):
             raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
                              "(model:, data:, trainer:, ...)")
+        for key, value in config_leaves(top).items():  # OmegaConf's ${oc.env:NAME}, without a default
+            for name in re.findall(r"\$\{oc\.env:\s*([^,}\s]+)\s*\}", value if isinstance(value, str) else ""):
+                if name not in os.environ:  # the parser said only "Environment variable 'NAME' not found"
+                    raise ValueError(f"{config}: {key} reads the environment variable {name} (${{oc.env:{name}}}), "
+                                     f"which is not set: set it, or give a default: ${{oc.env:{name},<value>}}")
         for group in OPTION_GROUPS:
             section: Any = top
             for key in group.split("."):

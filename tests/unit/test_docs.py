@@ -180,6 +180,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "a config file that reads an unset environment variable: `--config mine.yaml` holding `lr: ${oc.env:MY_LR}` "
+    "(MY_LR not set)":
+        ("tests/unit/test_preflight.py",
+         "test_a_config_that_reads_an_unset_environment_variable_names_the_option_and_the_variable"),
     "a config file indented with tabs: `--config mine.yaml` holding `model:` then `<tab>net:`":
         ("tests/unit/test_preflight.py", "test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
