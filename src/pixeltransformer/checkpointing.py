@@ -437,9 +437,10 @@ def _ended(folder, step: int, trainer=None) -> str:
     reached", or none)."""
     line = f"[run] fit: {folder} ended" + (f" at step {step}" if step else "")
     timer, max_steps = time_limit(trainer), getattr(trainer, "max_steps", None)
-    if timer is None or step is None or timer.time_remaining() > 0 or max_steps is not None and 0 <= max_steps <= step:
+    left = timer.time_remaining() if timer is not None else None  # None: no limit (a Timer given no duration)
+    if left is None or left > 0 or max_steps is not None and 0 <= max_steps <= step:
         return line
-    limit = format_duration(timer.time_elapsed() + timer.time_remaining())  # the duration the Timer was given
+    limit = format_duration(timer.time_elapsed() + left)  # the duration the Timer was given
     of = f" of {max_steps}" if step and max_steps is not None and max_steps > 0 else ""
     return f"{line}{of} (trainer.max_time {limit} ran out)"
 

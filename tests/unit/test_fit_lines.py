@@ -489,3 +489,5 @@ def test_a_fit_stopped_by_its_time_limit_says_so_on_its_closing_line(tmp_path):
     trainer.max_steps = 4  # the steps ran out with the time: max_steps stopped it
     timer.time_elapsed = lambda stage="train": 4.6
     assert fit_summary(trainer, run).startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, ")
+    trainer.callbacks, trainer.max_steps = [Timer(duration=None)], 8  # a Timer of no limit, given as a callback
+    assert fit_summary(trainer, run).startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, ")
