@@ -228,9 +228,7 @@ class PixelTransformerCLI(LightningCLI):
             raise CheckpointError(f"{path}: {message}")
         self._check_domain(ckpt, sub)
         if sub == "fit":  # a new run from the checkpoint
-            trainer = self.config[sub].trainer
-            check_resume_length(path, ckpt.get("global_step"), trainer.max_steps, new_run=True,
-                                epoch=ckpt.get("epoch"), max_epochs=trainer.max_epochs)
+            check_resume_length(path, ckpt.get("global_step"), self.config[sub].trainer.max_steps, new_run=True)
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:

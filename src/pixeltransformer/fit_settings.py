@@ -15,20 +15,14 @@ from typing import Any
 from .layout import config_shown
 
 
-def check_resume_length(run: str | Path, step: int | None, max_steps: int | None, new_run: bool = False,
-                        epoch: int | None = None, max_epochs: int | None = None) -> None:
+def check_resume_length(run: str | Path, step: int | None, max_steps: int | None, new_run: bool = False) -> None:
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
     is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
     max_steps was reached and the CLI's that nothing was trained (``trainer_limits.nothing_trained``), and its
     config.yaml keeps the same value. -1 (or None) means no limit; other negative values are check_fit_length's.
     ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts on from its step too: at it or
-    below, it left a new run folder without a checkpoint. So did a new fit at a trainer.max_epochs at or below the
-    checkpoint's ``epoch`` (a fit stopped by max_steps records its epoch as done), whatever max_steps asked for."""
-    if new_run and epoch is not None and max_epochs is not None and 0 <= max_epochs <= epoch:
-        raise ValueError(f"--ckpt_path {run}: the checkpoint is at epoch {epoch} (step {step}), and a fit from it "
-                         f"counts on from there, so trainer.max_epochs={max_epochs} trains nothing; give a larger one "
-                         f"(e.g. --trainer.max_epochs={epoch + 1}) or -1 (no epoch limit)")
+    below, it left a new run folder without a checkpoint."""
     if step is None or max_steps is None or not 0 <= max_steps <= (step if new_run else step - 1):
         return
     what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from there, "

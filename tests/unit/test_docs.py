@@ -233,11 +233,6 @@ ERROR_ROWS_ELSEWHERE = {
     "--trainer.max_steps=100` (a new run from a checkpoint at step 134)":
         ("tests/unit/test_fit_settings.py",
          "test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_its_folder_is_made"),
-    "`pixeltransformer fit --config runs/polynomial/r/config.yaml --run_name r2 --ckpt_path "
-    "runs/polynomial/r/checkpoints/last.ckpt --trainer.max_steps=10` (r was fitted with `--trainer.max_epochs 1` and "
-    "stopped at its max_steps 3: its checkpoint records epoch 1 done)":
-        ("tests/unit/test_fit_settings.py",
-         "test_a_new_fit_from_a_checkpoint_at_or_past_its_max_epochs_is_refused_before_its_folder_is_made"),
     '`make train DOMAIN=images DATA=cats ARGS="--config configs/trainer/ddp.yaml '
     '--data.init_args.root=three_cats"` (1 training picture for 2 processes)': (
         "tests/domains/test_images_data.py",

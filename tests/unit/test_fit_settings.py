@@ -61,23 +61,6 @@ def test_resume_and_new_fit_lengths_are_refused_at_their_own_bounds(new_run, max
         check_resume_length("r", 134, max_steps, new_run=new_run)
 
 
-def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_epochs_is_refused_before_its_folder_is_made():
-    """A checkpoint of a fit that stopped at trainer.max_steps records its epoch as done (epoch 1 after a fit of
-    --trainer.max_epochs 1): a new fit from it with that config's max_epochs=1 restored epoch 1, stopped at once on
-    Lightning's "max_epochs=1 reached" and left a run folder without a checkpoint, whatever max_steps asked for."""
-    path = "runs/polynomial/p/checkpoints/last.ckpt"
-    for max_epochs in (0, 1):
-        with pytest.raises(ValueError, match=rf"^--ckpt_path {path}: the checkpoint is at epoch 1 \(step 3\), and a "
-                                             rf"fit from it counts on from there, so trainer.max_epochs={max_epochs} "
-                                             rf"trains nothing; give a larger one \(e.g. --trainer.max_epochs=2\) or "
-                                             rf"-1 \(no epoch limit\)$"):
-            check_resume_length(path, 3, 8, new_run=True, epoch=1, max_epochs=max_epochs)
-    for max_epochs in (2, -1, None):  # room to train, or no epoch limit
-        check_resume_length(path, 3, 8, new_run=True, epoch=1, max_epochs=max_epochs)
-    check_resume_length(path, 3, 8, new_run=True, epoch=None, max_epochs=1)  # no epoch recorded: Lightning's
-    check_resume_length("runs/polynomial/p", 3, 8, epoch=1, max_epochs=1)  # a resume says so once it ends
-
-
 def test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches_is_refused_as_such():
     """--trainer.val_check_interval=1.5 was refused as "a fraction of an epoch" with the remedy
     --trainer.check_val_every_n_epoch=1, which then failed on Lightning's "invalid value 1.5 for val_check_interval"
