@@ -34,7 +34,9 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from .layout import next_command, test_command
+from .loopbar import format_duration
 from .media import log_summary
+from .progress import time_limit
 
 BEST_FILENAME = "best-step{step:06d}"  # the best checkpoint's name (ModelCheckpoint's filename template)
 SIGTERM_STATUS = 128 + signal.SIGTERM  # 143: a fit that SIGTERM stopped has not finished
@@ -412,7 +414,8 @@ def fit_summary(trainer, shown) -> str:
     kept += pictures_kept(trainer)
     step = saved_step(last if last.is_file() else best or latest) if spawned else trainer.global_step
     target = shown_dir / (best or (last if last.is_file() else latest)).name
-    return f"{_ended(folder, step)}: {', '.join(kept)}; evaluate with: {test_command(folder / 'config.yaml', target)}"
+    return (f"{_ended(folder, step, trainer)}: {', '.join(kept)}; evaluate with: "
+            f"{test_command(folder / 'config.yaml', target)}")
 
 
 def pictures_kept(trainer) -> list[str]:
@@ -428,9 +431,18 @@ def _nothing_kept(shown, step: int, why: str) -> str:
     return f"{_ended(shown, step)}: no checkpoint kept ({why})"
 
 
-def _ended(folder, step: int) -> str:
-    """The start of a fit's closing line: its folder and the step it ended at (when known)."""
-    return f"[run] fit: {folder} ended" + (f" at step {step}" if step else "")
+def _ended(folder, step: int, trainer=None) -> str:
+    """The start of a fit's closing line: its folder and the step it ended at (when known), and where
+    trainer.max_time stopped it short of its max_steps, the time limit (Lightning names another: "`max_epochs=1`
+    reached", or none)."""
+    line = f"[run] fit: {folder} ended" + (f" at step {step}" if step else "")
+    timer, max_steps = time_limit(trainer), getattr(trainer, "max_steps", None)
+    left = timer.time_remaining() if timer is not None else None  # None: no limit (a Timer given no duration)
+    if left is None or left > 0 or max_steps is not None and 0 <= max_steps <= step:
+        return line
+    limit = format_duration(timer.time_elapsed() + left)  # the duration the Timer was given
+    of = f" of {max_steps}" if step and max_steps is not None and max_steps > 0 else ""
+    return f"{line}{of} (trainer.max_time {limit} ran out)"
 
 
 def _saved(path: Path) -> dict:

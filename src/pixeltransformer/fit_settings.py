@@ -6,6 +6,7 @@ Lightning takes without a word and then misuses. Each is refused in one line, be
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -89,7 +90,8 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
     without a checkpoint, unless limit_val_batches=0 turns validation off), check_val_every_n_epoch below 1 (0: a
     ZeroDivisionError in the sanity check) and a negative gradient_clip_val (no clipping at all, as 0 means).
     Refused in one line before the run folder is named, as is a val_check_interval that is a fraction of an epoch
-    while check_val_every_n_epoch is null (the configs' default), which Lightning refused once the folder was named.
+    while check_val_every_n_epoch is null (the configs' default), which Lightning refused once the folder was named,
+    and a float one outside 0 to 1 (1.5, 2.0), neither a fraction nor a whole number of batches.
     check_val_every_n_epoch defaults to Lightning's Trainer's 1."""
     if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
@@ -97,6 +99,10 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
     if type(val_check_interval) is int and val_check_interval == 0 and limit_val_batches != 0:
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
+    if isinstance(val_check_interval, float) and not 0 <= val_check_interval <= 1:  # Lightning's range of fractions
+        raise ValueError(f"trainer.val_check_interval={val_check_interval} is neither a fraction of an epoch (0 to "
+                         f"1.0) nor a whole number of training batches: give a whole number (e.g. "
+                         f"--trainer.val_check_interval={max(1, math.ceil(val_check_interval))})")
     if isinstance(val_check_interval, float) and check_val_every_n_epoch is None:
         raise ValueError(f"trainer.val_check_interval={val_check_interval} is a fraction of an epoch, but "
                          f"trainer.check_val_every_n_epoch is null ({config_shown('trainer/default.yaml')}: "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ def check_config_files(argv: list[str]) -> None:
         if not isinstance(top, dict):
             raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
                              "(model:, data:, trainer:, ...)")
+        for key, value in config_leaves(top).items():  # OmegaConf's ${oc.env:NAME}, without a default
+            for name in re.findall(r"\$\{oc\.env:\s*([^,}\s]+)\s*\}", value if isinstance(value, str) else ""):
+                if name not in os.environ:  # the parser said only "Environment variable 'NAME' not found"
+                    raise ValueError(f"{config}: {key} reads the environment variable {name} (${{oc.env:{name}}}), "
+                                     f"which is not set: set it, or give a default: ${{oc.env:{name},<value>}}")
         for group in OPTION_GROUPS:
             section: Any = top
             for key in group.split("."):
@@ -144,13 +150,15 @@ def _undecodable_byte(path: str | Path, encoding: str) -> str | None:
 
 
 def _yaml_problem(err) -> str:
-    """A YAML error as one line: the problem and its line and column (1-based), with the construct it was in."""
+    """A YAML error as one line: the problem and its line and column (1-based), with the construct it was in, and
+    for a tab where a token should start (an indent of tabs: an editor's, or a copied YAML's) the remedy."""
     problem = getattr(err, "problem", None) or str(err).splitlines()[0]
     mark = getattr(err, "problem_mark", None)
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
     context, start = getattr(err, "context", None), getattr(err, "context_mark", None)
     inside = f" ({context} at line {start.line + 1}, column {start.column + 1})" if context and start else ""
-    return f"{problem}{where}{inside}"
+    tabs = ": YAML indents with spaces, not tabs: replace the tabs with spaces" if "'\\t'" in problem else ""
+    return f"{problem}{where}{inside}{tabs}"
 
 
 def _yaml_kind(value: Any) -> str:

@@ -57,12 +57,15 @@ def validation_line(trainer) -> str:
     return f"[val] step {trainer.global_step}{of}  {items}".rstrip()
 
 
+def time_limit(trainer) -> Timer | None:
+    """The Timer that trainer.max_time adds to a trainer's callbacks (None without a time limit)."""
+    return next((c for c in getattr(trainer, "callbacks", None) or [] if isinstance(c, Timer)), None)
+
+
 def time_limit_left(trainer) -> float | None:
     """Seconds of training left before trainer.max_time stops the fit (None without a time limit)."""
-    for callback in getattr(trainer, "callbacks", None) or []:
-        if isinstance(callback, Timer):
-            return callback.time_remaining()
-    return None
+    timer = time_limit(trainer)
+    return timer.time_remaining() if timer is not None else None
 
 
 def validations_left(trainer, total: int | float) -> int:

@@ -70,18 +70,22 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
     """The config file a parser error about the dotted key is about: the parser reads the configs and options of a
     command line in order and stops at the first that fails, so the first that sets the key (to ``got``, the value
     the error names, where it names one; ``init_args`` may be left out in a file, as the parser allows). None where
-    that is an option of the command line, or no file sets the key."""
+    that is an option of the command line (``--key+=`` too), or no file sets the key; without ``got``, None too
+    where more than one source sets it (a valid list in the domain's config, a bad one after it: the first that sets
+    it need not be the one that failed)."""
     def matches(value: Any) -> bool:
         return got is None or str(value) == got
 
+    found: list[str | None] = []  # without got: each source that sets the key (None: the command line)
     for name, value, i in settings(argv):
-        if name == f"--{key}" and matches(value or ""):
-            return None
-        if (config := config_at(argv, i)) is None:
-            continue
-        if (section := config_value(config, key, in_lists=True)) is not ... and matches(section):
-            return config
-    return None
+        if name.removesuffix("+") == f"--{key}" and matches(value or ""):
+            found.append(None)
+        elif (config := config_at(argv, i)) is not None and \
+                (section := config_value(config, key, in_lists=True)) is not ... and matches(section):
+            found.append(config)
+        if found and got is not None:
+            return found[0]
+    return found[0] if len(set(found)) == 1 else None
 
 
 # the options of a command line that are no settings a config file could give again

@@ -180,6 +180,12 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "a config file that reads an unset environment variable: `--config mine.yaml` holding `lr: ${oc.env:MY_LR}` "
+    "(MY_LR not set)":
+        ("tests/unit/test_preflight.py",
+         "test_a_config_that_reads_an_unset_environment_variable_names_the_option_and_the_variable"),
+    "a config file indented with tabs: `--config mine.yaml` holding `model:` then `<tab>net:`":
+        ("tests/unit/test_preflight.py", "test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
     "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "
@@ -452,6 +458,9 @@ ERROR_ROWS_ELSEWHERE = {
     "`barebones`)": ("tests/unit/test_runs.py", "test_a_resume_of_a_run_that_kept_no_checkpoint_says_why"),
     "`--trainer.val_check_interval=0.5` (a fraction of an epoch, while the configs count validations in batches)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
+    "`--trainer.val_check_interval=1.5` (or `2.0`, `-0.5`: a float outside 0 to 1)":
+        ("tests/unit/test_fit_settings.py",
+         "test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches_is_refused_as_such"),
     "`--trainer.min_steps=6` above `--trainer.max_steps=4` (also `min_epochs` above `max_epochs`)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
     "`--trainer.check_val_every_n_epoch=0` (or below)":

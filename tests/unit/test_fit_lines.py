@@ -469,3 +469,25 @@ def test_an_out_dir_refused_as_a_run_s_folder_names_what_it_holds(tmp_path):
     assert str(err.value) == (
         f"the evaluation callback's out_dir {other} is another run's folder, where the evaluation's record would lie "
         "among the run's files: give out_dir another folder, or null for the run's own evaluation folder")
+
+
+def test_a_fit_stopped_by_its_time_limit_says_so_on_its_closing_line(tmp_path):
+    """--trainer.max_time 00:00:00:03 with max_epochs 1: the fit stopped at step 1 of 3, Lightning's only word was
+    "`Trainer.fit` stopped: `max_epochs=1` reached" and the closing line said "ended at step 1"; it now names the
+    time limit that stopped it. A fit that ran its steps within the limit says nothing of it."""
+    from lightning.pytorch.callbacks import Timer
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    trainer = _trainer(run, run / "checkpoints")
+    timer = Timer(duration="00:00:00:03")
+    timer.time_elapsed = lambda stage="train": 4.6  # the training's clock, past the limit
+    trainer.callbacks, trainer.max_steps = [timer], 8
+    assert fit_summary(trainer, run).startswith(f"[run] fit: {run} ended at step 4 of 8 (trainer.max_time 0:00:03 "
+                                                "ran out): checkpoints/last.ckpt, ")
+    timer.time_elapsed = lambda stage="train": 2.0
+    assert fit_summary(trainer, run).startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, ")
+    trainer.max_steps = 4  # the steps ran out with the time: max_steps stopped it
+    timer.time_elapsed = lambda stage="train": 4.6
+    assert fit_summary(trainer, run).startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, ")
+    trainer.callbacks, trainer.max_steps = [Timer(duration=None)], 8  # a Timer of no limit, given as a callback
+    assert fit_summary(trainer, run).startswith(f"[run] fit: {run} ended at step 4: checkpoints/last.ckpt, ")

@@ -74,3 +74,19 @@ def test_resume_and_new_fit_lengths_are_refused_at_their_own_bounds(new_run, max
     with pytest.raises(ValueError, match=r"^--ckpt_path r: the checkpoint is at step 134, and a fit from it counts on"
                        if new_run else r"^--resume r: the run is at step 134, past trainer"):
         check_resume_length("r", 134, max_steps, new_run=new_run)
+
+
+def test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches_is_refused_as_such():
+    """--trainer.val_check_interval=1.5 was refused as "a fraction of an epoch" with the remedy
+    --trainer.check_val_every_n_epoch=1, which then failed on Lightning's "invalid value 1.5 for val_check_interval"
+    once the run folder was named; a float past 1 (or below 0) is named as neither, with the whole number to give."""
+    from pixeltransformer.fit_settings import check_step_settings
+
+    for value, whole in ((1.5, 2), (2.0, 2), (-0.5, 1)):
+        for every in (None, 1):
+            with pytest.raises(ValueError, match=rf"^trainer.val_check_interval={value} is neither a fraction of an "
+                                                 rf"epoch \(0 to 1.0\) nor a whole number of training batches: give "
+                                                 rf"a whole number \(e.g. --trainer.val_check_interval={whole}\)$"):
+                check_step_settings(1, value, None, None, every)
+    check_step_settings(1, 1.0, None, None, 1)  # a whole epoch
+    check_step_settings(1, 0.25, None, None, 1)

@@ -123,7 +123,9 @@ def test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause(
         "model:\n  net:\n    width: [64\n":
             "not valid YAML: expected ',' or ']', but got '<stream end>' at line 4, column 1 (while parsing a flow "
             "sequence at line 3, column 12)",
-        "model:\n\tnet: 1\n": "not valid YAML: found character '\\t' that cannot start any token at line 2, column 1",
+        "model:\n\tnet: 1\n": "not valid YAML: found character '\\t' that cannot start any token at line 2, column 1: "
+                              "YAML indents with spaces, not tabs: replace the tabs with spaces",
+        "model:\n  net:\n  \twidth: 64\n": "at line 3, column 3: YAML indents with spaces, not tabs: replace",
         "model:\n  net:\n    width: 64\nmodel:\n  optim:\n    lr: 0.01\n":  # the parser: "while constructing a mapping"
             "not valid YAML: the key 'model' is given twice (first at line 1) at line 4, column 1",
         "model:\n  net: {width: 64, width: 32}\n":
@@ -371,3 +373,22 @@ def test_a_resume_refuses_a_config_of_another_domain_whichever_way_each_names_it
     with pytest.raises(ValueError, match=rf"^--config {re.escape(str(other))} is for the images domain, but --resume "
                                          rf"{re.escape(str(run))} continues a polynomial run with its own config.yaml"):
         check_resume_configs(["fit", "--resume", str(run), "--config", str(same), "--config", str(other)])
+
+
+def test_a_config_that_reads_an_unset_environment_variable_names_the_option_and_the_variable(tmp_path, monkeypatch):
+    """`lr: ${oc.env:MY_LR}` with MY_LR unset said only `KeyError raised while resolving interpolation: "Environment
+    variable 'MY_LR' not found"`, naming neither the file nor the option; a set variable, or one with a default, is
+    the parser's to read."""
+    monkeypatch.delenv("PT_TEST_UNSET_LR", raising=False)
+    path = tmp_path / "mine.yaml"
+    path.write_text("model:\n  optim:\n    lr: ${oc.env:PT_TEST_UNSET_LR}\n")
+    argv = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(path)]
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: model.optim.lr reads the environment variable "
+                                         r"PT_TEST_UNSET_LR \(\$\{oc.env:PT_TEST_UNSET_LR\}\), which is not set: set "
+                                         r"it, or give a default: \$\{oc.env:PT_TEST_UNSET_LR,<value>\}$"):
+        check_config_files(argv)
+    path.write_text("model:\n  optim:\n    lr: ${oc.env:PT_TEST_UNSET_LR,0.01}\n")
+    check_config_files(argv)
+    monkeypatch.setenv("PT_TEST_UNSET_LR", "0.01")
+    path.write_text("model:\n  optim:\n    lr: ${oc.env:PT_TEST_UNSET_LR}\n")
+    check_config_files(argv)

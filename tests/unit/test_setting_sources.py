@@ -205,3 +205,16 @@ def test_the_options_of_a_command_line_are_read_with_their_values_as_the_parser_
                                     ("-inf", None, 6), ("--trainer.max_steps", "", 7), ("--run_name", None, 8)]
     assert with_setting(argv, 5, ".inf")[5:7] == ["--model.temperature", ".inf"]
     assert with_setting(argv, 3, "c.yaml")[3] == "--config=c.yaml"
+
+
+def test_a_parser_error_without_its_value_names_no_file_where_several_sources_set_the_key(tmp_path):
+    """`--trainer.callbacks+=NoSuchCallback` (or a later --config whose callbacks list is bad) was refused as
+    `configs/polynomial.yaml: Parser key "trainer.callbacks": ...`: the first file that sets the key was named, though
+    the error names no value that tells which source failed. Where more than one source sets it, none is named; an
+    option appended to (`--key+=`) counts as the command line's."""
+    base, bad = str(REPO / "configs/polynomial.yaml"), tmp_path / "bad.yaml"
+    bad.write_text("trainer:\n  callbacks:\n    - NoSuchCallback\n")
+    assert config_setting(["fit", "--config", base, "--trainer.callbacks+=NoSuchCallback"], "trainer.callbacks") is None
+    assert config_setting(["fit", "--config", base, "--config", str(bad)], "trainer.callbacks") is None
+    assert config_setting(["fit", "--config", str(bad)], "trainer.callbacks") == str(bad)  # the one source
+    assert config_setting(["fit", "--config", base, "--trainer.callbacks+=X"], "trainer.callbacks", "X") is None
