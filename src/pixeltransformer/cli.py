@@ -42,7 +42,7 @@ from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
 from .files import missing_folders, remove_empty
-from .fit_settings import check_fit_length, check_resume_length, check_step_settings
+from .fit_settings import check_fit_length, check_resume_length, check_step_settings, epochs_done
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
@@ -236,7 +236,7 @@ class PixelTransformerCLI(LightningCLI):
         self._check_domain(ckpt, sub)
         if sub == "fit":  # a new run from the checkpoint
             check_resume_length(path, ckpt.get("global_step"), self.config[sub].trainer.max_steps, new_run=True,
-                                epoch=ckpt.get("epoch"), max_epochs=self.config[sub].trainer.max_epochs)
+                                epoch=epochs_done(ckpt), max_epochs=self.config[sub].trainer.max_epochs)
         # the config chooses the classes: the domain (by class_path, with its options) and the set sampler
         hparams = {k: v for k, v in ckpt["hyper_parameters"].items() if k not in ("sets", "domain", "_instantiator")}
         if hparams:

@@ -24,20 +24,32 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     max_steps was reached and the CLI's that nothing was trained (``trainer_limits.nothing_trained``), and its
     config.yaml keeps the same value. -1 (or None) means no limit; other negative values are check_fit_length's.
     ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts on from its step too: at it or
-    below, it left a new run folder without a checkpoint; so did one whose trainer.max_epochs is at or below the epochs
-    the checkpoint has finished (``epoch``: a checkpoint written as its fit ended holds the epoch it was in as
-    finished)."""
+    below, it left a new run folder without a checkpoint; so did one whose trainer.max_epochs is at or below the
+    checkpoint's epoch count (``epoch``: :func:`epochs_done`, which may count an epoch a fit stopped in as done). A
+    checkpoint at both limits is told of max_steps, the one Lightning stops on first."""
+    if step is not None and max_steps is not None and 0 <= max_steps <= (step if new_run else step - 1):
+        what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from "
+                         f"there, so trainer.max_steps={max_steps} trains nothing", "give a larger one") if new_run
+                        else (f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}",
+                              "give a larger one to train on"))
+        raise ValueError(f"{what}; {remedy} (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
     if new_run and epoch is not None and max_epochs is not None and 0 <= max_epochs <= epoch:
-        raise ValueError(f"--ckpt_path {run}: the checkpoint has finished {counted(epoch, 'epoch')} (step {step}), and "
-                         f"a fit from it counts on from there, so trainer.max_epochs={max_epochs} trains nothing; give "
-                         f"a larger one (e.g. --trainer.max_epochs={epoch + 1}), or -1 for no limit")
-    if step is None or max_steps is None or not 0 <= max_steps <= (step if new_run else step - 1):
-        return
-    what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from there, "
-                     f"so trainer.max_steps={max_steps} trains nothing", "give a larger one") if new_run else
-                    (f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}",
-                     "give a larger one to train on"))
-    raise ValueError(f"{what}; {remedy} (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
+        raise ValueError(f"--ckpt_path {run}: the checkpoint is at epoch {epoch} (step {step}; Lightning counts an "
+                         f"epoch a fit stopped in as done), and a fit from it counts on from there, so "
+                         f"trainer.max_epochs={max_epochs} trains nothing; give a larger one (e.g. "
+                         f"--trainer.max_epochs={epoch + 1}), or -1 for no limit")
+
+
+def epochs_done(ckpt: dict) -> int | None:
+    """The epochs a checkpoint has done as Lightning's fit loop counts them against trainer.max_epochs (its
+    ``epoch_progress.current.processed``, which ``done`` compares before a fit from it trains): one more than its
+    ``epoch`` when it was written at an epoch's end (``processed`` is counted before on_train_epoch_end, ``epoch``
+    after); one written as its fit stopped mid-epoch (max_steps) counts that epoch as done. Its ``epoch`` where it
+    records no loops."""
+    try:
+        return int(ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+    except (KeyError, TypeError, ValueError):
+        return ckpt.get("epoch")
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,

@@ -9,7 +9,8 @@ import pytest
 import torch
 import yaml
 
-from pixeltransformer.cli import main
+from pixeltransformer.cli import cli_main, main
+from pixeltransformer.errors import InputExit
 from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented, unlogged
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +135,28 @@ def test_a_fit_s_wandb_config_names_the_checkpoint_it_started_from(fitted, tmp_p
     assert (config["ckpt_path"], config["resume"]) == (str(folder / "checkpoints" / "last.ckpt"), str(folder))
     recorded = yaml.safe_load((folder / "config.yaml").read_text())
     assert (recorded["ckpt_path"], recorded["resume"]) == (None, None)  # the run's settings alone, as before
+
+
+def test_a_fit_from_a_checkpoint_at_its_max_epochs_is_refused_before_its_run_folder_is_made(fitted, tmp_path, capsys,
+                                                                                           monkeypatch):
+    """fit --ckpt_path from a checkpoint whose epoch count, as Lightning's fit loop keeps it, reaches
+    trainer.max_epochs trained nothing and left a run folder without a checkpoint. The fixture's last.ckpt (step 8,
+    mid-epoch) made into one written at its epoch's end: processed 1, epoch still 0, as Lightning writes it there."""
+    ckpt = torch.load(fitted[0] / "polynomial" / "a" / "checkpoints" / "last.ckpt", map_location="cpu",
+                      weights_only=False)
+    ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"] = 1
+    assert ckpt["epoch"] == 0 and ckpt["global_step"] == 8
+    torch.save(ckpt, path := tmp_path / "end.ckpt")
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", *FIT, "--trainer.max_epochs=1", "--ckpt_path",
+                                     str(path), "--run_root", str(tmp_path / "runs"), "--run_name", "b"])
+    with pytest.raises(InputExit) as refused:
+        cli_main()
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --ckpt_path {path}: the checkpoint is at epoch 1 (step 8; Lightning counts an epoch a fit stopped in "
+        f"as done), and a fit from it counts on from there, so trainer.max_epochs=1 trains nothing; give a larger one "
+        f"(e.g. --trainer.max_epochs=2), or -1 for no limit")
+    assert not (tmp_path / "runs" / "polynomial" / "b").exists()
 
 
 def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best_file_s_name(tmp_path, monkeypatch):

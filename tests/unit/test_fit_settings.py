@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from pixeltransformer.fit_settings import check_fit_length, check_resume_length
+from pixeltransformer.fit_settings import check_fit_length, check_resume_length, epochs_done
 
 
 def test_no_validation_takes_any_interval():
@@ -45,18 +45,30 @@ def test_a_new_fit_from_a_checkpoint_at_or_past_its_max_steps_is_refused_before_
 
 
 def test_a_new_fit_from_a_checkpoint_at_its_max_epochs_is_refused_before_its_folder_is_made():
-    """A checkpoint written as its fit ended holds the epoch it was in as finished, and a new fit from it counts on
-    from there: with a trainer.max_epochs at or below that count it trained nothing, said only Lightning's "max_epochs
-    reached", and left a new run folder and an empty W&B run without a checkpoint. -1 and None are no limit."""
+    """A new fit from a checkpoint counts on from Lightning's epoch count, which holds an epoch a fit stopped in (by
+    max_steps) as done: with a trainer.max_epochs at or below it, it trained nothing, said only Lightning's "max_epochs
+    reached", and left a new run folder and an empty W&B run without a checkpoint. -1 and None are no limit. At both
+    limits, the message names max_steps, the limit Lightning stops on first."""
     for max_epochs in (-1, None, 2):
         check_resume_length("c.ckpt", 7, None, new_run=True, epoch=1, max_epochs=max_epochs)
     check_resume_length("c.ckpt", 7, None, epoch=1, max_epochs=1)  # a resume says itself that it trained nothing
     for max_epochs in (0, 1):
-        with pytest.raises(ValueError, match=rf"^--ckpt_path c.ckpt: the checkpoint has finished 1 epoch \(step 7\), "
-                                             rf"and a fit from it counts on from there, so trainer.max_epochs="
-                                             rf"{max_epochs} trains nothing; give a larger one \(e.g. "
-                                             rf"--trainer.max_epochs=2\), or -1 for no limit$"):
+        with pytest.raises(ValueError, match=rf"^--ckpt_path c.ckpt: the checkpoint is at epoch 1 \(step 7; Lightning "
+                                             rf"counts an epoch a fit stopped in as done\), and a fit from it counts "
+                                             rf"on from there, so trainer.max_epochs={max_epochs} trains nothing; give "
+                                             rf"a larger one \(e.g. --trainer.max_epochs=2\), or -1 for no limit$"):
             check_resume_length("c.ckpt", 7, None, new_run=True, epoch=1, max_epochs=max_epochs)
+    with pytest.raises(ValueError, match=r"so trainer.max_steps=7 trains nothing"):
+        check_resume_length("c.ckpt", 7, 7, new_run=True, epoch=1, max_epochs=1)
+
+
+def test_a_checkpoint_s_epoch_count_is_the_one_lightning_stops_on():
+    """Lightning's fit loop compares trainer.max_epochs with its epoch_progress' processed count, one above the
+    checkpoint's epoch when it was written at an epoch's end (before the epoch was counted completed): that
+    checkpoint slipped past a check of its epoch. A checkpoint without loops gives its epoch."""
+    progress = {"current": {"ready": 1, "started": 1, "processed": 1, "completed": 0}}
+    assert epochs_done({"epoch": 0, "loops": {"fit_loop": {"epoch_progress": progress}}}) == 1
+    assert epochs_done({"epoch": 3}) == 3 and epochs_done({}) is None
 
 
 @pytest.mark.parametrize("new_run, max_steps, refused", [
