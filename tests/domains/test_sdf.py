@@ -1708,6 +1708,18 @@ def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatc
         given.check_data_roots("test")
 
 
+def test_a_mesh_file_given_as_mesh_root_names_its_folder(tmp_path):
+    """voxel_root takes a file, so a mixture's mesh_root was given one chair.obj: it was refused as
+    'chair.obj: no mesh files (...) in it or its sub-folders', of a file that is a mesh. It names the folder now."""
+    chair = tmp_path / "chairs" / "chair.obj"
+    chair.parent.mkdir()
+    trimesh.creation.box().export(chair)
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(chair))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.obj is a file: meshes are read from "
+                                         r"a folder \(searched recursively\): give --data\.init_args\.mesh_root=.*chairs$"):
+        dm.check_data_roots("fit")
+
+
 def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):
     meshes = _mixture_sources(tmp_path)
     dm = SDFDataModule(dataset="mixture", mixture={"procedural": 1, "voxels": 2, "meshes": 1},

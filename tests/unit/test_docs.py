@@ -180,6 +180,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.mesh_root=chairs/chair.obj"` (one mesh file, as '
+    "voxel_root takes one file)":
+        ("tests/domains/test_sdf.py", "test_a_mesh_file_given_as_mesh_root_names_its_folder"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
     "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "
