@@ -31,9 +31,9 @@ from .procedural import MARGIN, grid_points
 # Bump when the mesh -> SDF conversion changes, so that the mesh cache's old entries are not reused (2: a mesh wound
 # inside out is solid, not a shell around nothing; 3: vertices no face uses are dropped, so a stray one no longer sets
 # the scale, and a mesh of faces without area is refused; 4: faces wound either way are wound consistently first, see
-# consistent_winding). The margin is in the key (SDFCache.key): where procedural.grid_margin widened it, on grids
-# under 51^3, the entries made with 0.05 are missed and rebuilt.
-MESH_CONVERSION_VERSION = 4
+# consistent_winding; 5: so are the faces of a triangle soup, an STL file's). The margin is in the key (SDFCache.key):
+# where procedural.grid_margin widened it, on grids under 51^3, the entries made with 0.05 are missed and rebuilt.
+MESH_CONVERSION_VERSION = 5
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
 # computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
 MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
@@ -179,19 +179,25 @@ def consistent_winding(v: np.ndarray, f: np.ndarray) -> np.ndarray:
     belongs to one face, or trimesh finds them consistent), else re-wound piece by piece by trimesh. A winding
     number sums the faces' signed solid angles, so a mesh whose faces point either way at random (some exporters,
     hand-merged parts) had |w| near 0 inside: its solid was read as outside, a hollow shell. A whole piece wound
-    inside out is fine (|w| is read)."""
+    inside out is fine (|w| is read). Edges are found between coinciding corners, not vertex indices: an STL file
+    (a triangle soup, each face its own corners) shares no index, and its faces were never re-wound."""
     if not len(f):
         return f
-    edges = f[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)  # [3F, 2], directed
+    corners, welded = np.unique(v, axis=0, return_inverse=True)  # [Vu, 3], [V]: one index per distinct position
+    wf = welded.reshape(-1)[f]  # [F, 3], the faces on the welded vertices
+    edges = wf[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)  # [3F, 2], directed
     edges = edges[edges[:, 0] != edges[:, 1]]  # [E, 2]: a face with a repeated corner has no edge there
-    keys = edges[:, 0] * (int(f.max()) + 1) + edges[:, 1]  # [E]
+    keys = edges[:, 0] * (int(wf.max()) + 1) + edges[:, 1]  # [E]
     if len(np.unique(keys)) == len(keys):
         return f
-    mesh = trimesh.Trimesh(v, f, process=False)
+    mesh = trimesh.Trimesh(corners, wf, process=False)
     if mesh.is_winding_consistent:  # a directed edge twice where 3 or more faces meet (half of ShapeNet's chairs)
         return f
     trimesh.repair.fix_winding(mesh)
-    return np.ascontiguousarray(mesh.faces, dtype=np.int64)  # [F, 3]
+    flipped = (np.asarray(mesh.faces) != wf).any(1)  # [F]: fix_winding reverses rows in place
+    out = f.copy()  # [F, 3]
+    out[flipped] = f[flipped][:, ::-1]
+    return np.ascontiguousarray(out, dtype=np.int64)  # [F, 3]
 
 
 def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: float | None = None,

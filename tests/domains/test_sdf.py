@@ -124,6 +124,21 @@ def test_a_mesh_whose_faces_are_wound_either_way_is_solid(sign):
     assert want[8, 8, 8] == pytest.approx(-0.1)
 
 
+@pytest.mark.parametrize("sign", ["fast_winding_number", "winding_number"])
+def test_a_triangle_soup_whose_faces_are_wound_either_way_is_solid(sign):
+    """An STL file (and any mesh whose triangles each hold their own corners, a triangle soup) shares no vertex
+    between faces, so faces wound either way were never re-wound and the sphere came out hollow: 35 points of a
+    16^3 grid inside instead of 1472. Its coinciding corners are now matched to find the shared edges first."""
+    m = trimesh.creation.icosphere(subdivisions=3, radius=0.8)
+    faces = m.faces.copy()
+    flip = np.random.default_rng(0).random(len(faces)) < 0.3  # [F]
+    faces[flip] = faces[flip][:, ::-1]
+    soup_v = m.vertices[faces].reshape(-1, 3)  # [3F, 3], each face its own corners, as an STL file holds them
+    soup_f = np.arange(len(soup_v)).reshape(-1, 3)  # [F, 3]
+    want = mesh_to_sdf(m.vertices, m.faces, 16, truncation=0.1, sign=sign)
+    np.testing.assert_array_equal(mesh_to_sdf(soup_v, soup_f, 16, truncation=0.1, sign=sign), want)
+
+
 def test_sign_survives_a_hole():
     m = icosphere()
     keep = m.triangles_center[:, 1] < 0.55  # drop the faces around the top pole: a hole of radius ~0.25
@@ -1691,6 +1706,18 @@ def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatc
                           voxel_root=str(tmp_path / "vox.npy"))
     with pytest.raises(FileNotFoundError, match="mesh_root .*nowhere does not exist"):  # the eval source it reads
         given.check_data_roots("test")
+
+
+def test_a_mesh_file_given_as_mesh_root_names_its_folder(tmp_path):
+    """voxel_root takes a file, so a mixture's mesh_root was given one chair.obj: it was refused as
+    'chair.obj: no mesh files (...) in it or its sub-folders', of a file that is a mesh. It names the folder now."""
+    chair = tmp_path / "chairs" / "chair.obj"
+    chair.parent.mkdir()
+    trimesh.creation.box().export(chair)
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(chair))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.obj is a file: meshes are read from "
+                                         r"a folder \(searched recursively\): give --data\.init_args\.mesh_root=.*chairs$"):
+        dm.check_data_roots("fit")
 
 
 def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):

@@ -186,6 +186,9 @@ ERROR_ROWS_ELSEWHERE = {
          "test_a_config_that_reads_an_unset_environment_variable_names_the_option_and_the_variable"),
     "a config file indented with tabs: `--config mine.yaml` holding `model:` then `<tab>net:`":
         ("tests/unit/test_preflight.py", "test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause"),
+    '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.mesh_root=chairs/chair.obj"` (one mesh file, as '
+    "voxel_root takes one file)":
+        ("tests/domains/test_sdf.py", "test_a_mesh_file_given_as_mesh_root_names_its_folder"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
     "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "
