@@ -103,7 +103,8 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
     ZeroDivisionError in the sanity check) and a negative gradient_clip_val (no clipping at all, as 0 means).
     Refused in one line before the run folder is named, as is a val_check_interval that is a fraction of an epoch
     while check_val_every_n_epoch is null (the configs' default), which Lightning refused once the folder was named,
-    and a float one outside 0 to 1 (1.5, 2.0), neither a fraction nor a whole number of batches.
+    and a float one outside 0 to 1 (1.5), neither a fraction nor a whole number of batches (2.0 is taken
+    as 2 where check_val_every_n_epoch is set, and named as a float where it is null).
     check_val_every_n_epoch defaults to Lightning's Trainer's 1."""
     if isinstance(accumulate_grad_batches, int) and accumulate_grad_batches < 1:
         raise ValueError(f"trainer.accumulate_grad_batches must be >= 1 batches an optimizer step (1: no "
@@ -111,10 +112,17 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
     if type(val_check_interval) is int and val_check_interval == 0 and limit_val_batches != 0:
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
-    if isinstance(val_check_interval, float) and not 0 <= val_check_interval <= 1:  # Lightning's range of fractions
-        raise ValueError(f"trainer.val_check_interval={val_check_interval} is neither a fraction of an epoch (0 to "
-                         f"1.0) nor a whole number of training batches: give a whole number (e.g. "
-                         f"--trainer.val_check_interval={max(1, math.ceil(val_check_interval))})")
+    v = val_check_interval
+    # Lightning takes a whole float past 1 (2.0) as that many batches where check_val_every_n_epoch is set
+    whole = isinstance(v, float) and math.isfinite(v) and v > 1 and v.is_integer()
+    if isinstance(v, float) and not 0 <= v <= 1 and not whole:  # Lightning's range of fractions (nan: none)
+        raise ValueError(f"trainer.val_check_interval={v} is neither a fraction of an epoch (0 to 1.0) nor a whole "
+                         f"number of training batches: give a whole number (e.g. "
+                         f"--trainer.val_check_interval={max(1, math.ceil(v)) if math.isfinite(v) else 1})")
+    if whole and check_val_every_n_epoch is None:
+        raise ValueError(f"trainer.val_check_interval={v} is a float, which Lightning refuses while "
+                         f"trainer.check_val_every_n_epoch is null (validations every val_check_interval training "
+                         f"batches, across epochs): give the whole number, --trainer.val_check_interval={int(v)}")
     if isinstance(val_check_interval, float) and check_val_every_n_epoch is None:
         raise ValueError(f"trainer.val_check_interval={val_check_interval} is a fraction of an epoch, but "
                          f"trainer.check_val_every_n_epoch is null ({config_shown('trainer/default.yaml')}: "

@@ -461,7 +461,10 @@ ERROR_ROWS_ELSEWHERE = {
     "`barebones`)": ("tests/unit/test_runs.py", "test_a_resume_of_a_run_that_kept_no_checkpoint_says_why"),
     "`--trainer.val_check_interval=0.5` (a fraction of an epoch, while the configs count validations in batches)":
         ("tests/cli/test_cli.py", "test_step_settings_lightning_misuses_are_refused_before_the_folder"),
-    "`--trainer.val_check_interval=1.5` (or `2.0`, `-0.5`: a float outside 0 to 1)":
+    "`--trainer.val_check_interval=1.5` (or `-0.5`: a float outside 0 to 1 and no whole number)":
+        ("tests/unit/test_fit_settings.py",
+         "test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches_is_refused_as_such"),
+    "`--trainer.val_check_interval=2.0` (a whole float, while the configs count validations in batches)":
         ("tests/unit/test_fit_settings.py",
          "test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches_is_refused_as_such"),
     "`--trainer.min_steps=6` above `--trainer.max_steps=4` (also `min_epochs` above `max_epochs`)":

@@ -94,11 +94,17 @@ def test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches
     once the run folder was named; a float past 1 (or below 0) is named as neither, with the whole number to give."""
     from pixeltransformer.fit_settings import check_step_settings
 
-    for value, whole in ((1.5, 2), (2.0, 2), (-0.5, 1)):
+    for value, whole in ((1.5, 2), (-0.5, 1), (float("inf"), 1), (float("nan"), 1)):
         for every in (None, 1):
             with pytest.raises(ValueError, match=rf"^trainer.val_check_interval={value} is neither a fraction of an "
                                                  rf"epoch \(0 to 1.0\) nor a whole number of training batches: give "
                                                  rf"a whole number \(e.g. --trainer.val_check_interval={whole}\)$"):
                 check_step_settings(1, value, None, None, every)
     check_step_settings(1, 1.0, None, None, 1)  # a whole epoch
+    check_step_settings(1, 2.0, None, None, 1)  # Lightning's 2 batches
+    with pytest.raises(ValueError, match=r"^trainer.val_check_interval=2.0 is a float, which Lightning refuses while "
+                                         r"trainer.check_val_every_n_epoch is null \(validations every "
+                                         r"val_check_interval training batches, across epochs\): give the whole "
+                                         r"number, --trainer.val_check_interval=2$"):
+        check_step_settings(1, 2.0, None, None, None)
     check_step_settings(1, 0.25, None, None, 1)
