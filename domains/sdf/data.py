@@ -246,7 +246,7 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
             if arg == "mesh_root" and not root.is_dir():  # voxel_root takes a file: one mesh was given as this one
                 raise ValueError(f"SDFDataModule: mesh_root {root} is a file: meshes are read from a folder (searched "
-                                 f"recursively): give --data.init_args.mesh_root={root.parent}")
+                                 f"recursively): give a folder that holds it, e.g. --data.init_args.mesh_root={root.parent}")
         if self.dataset_name == "meshes" and not self.root.is_dir():
             raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
 

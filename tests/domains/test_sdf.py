@@ -1716,7 +1716,8 @@ def test_a_mesh_file_given_as_mesh_root_names_its_folder(tmp_path):
     trimesh.creation.box().export(chair)
     dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(chair))
     with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.obj is a file: meshes are read from "
-                                         r"a folder \(searched recursively\): give --data\.init_args\.mesh_root=.*chairs$"):
+                                         r"a folder \(searched recursively\): give a folder that holds it, e.g. "
+                                         r"--data\.init_args\.mesh_root=.*chairs$"):
         dm.check_data_roots("fit")
 
 
