@@ -267,7 +267,7 @@ class PolynomialDataModule(SignalDataModule):
                              f"the benchmark's covariance of a function's points is singular")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std)
-        if self.is_protocol and max_points < 10:
+        if self.is_protocol and (max_points < 10 or int(max_points) != max_points):
             raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's "
                              f"context and target points; the protocol's 50), got {max_points}")
 

@@ -130,7 +130,8 @@ class GPProtocolDataset(Dataset):
                 "scale": torch.tensor(scale, dtype=torch.float32)}
 
 
-# what sets one benchmark apart from another in a checkpoint's protocol_extra (metrics.json's gp_protocol names them)
+# what sets one benchmark apart from another in a checkpoint's protocol_extra (metrics.json's gp_protocol names them):
+# protocol_extra's keys but "protocol", kept in step with it
 BENCHMARK_SETTINGS = ("kernel", "max_points", "noise_std", "lengthscale_range", "scale_range")
 
 

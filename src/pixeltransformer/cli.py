@@ -616,6 +616,7 @@ class PixelTransformerCLI(LightningCLI):
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
             if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
                     not self.config.fit.get("resume"):  # its lock says "untrained" until its first step begins
+                # Lightning's _MultiProcessingLauncher (ddp_spawn, ddp_fork) names how it starts the processes
                 if getattr(getattr(self.trainer.strategy, "launcher", None), "_start_method", None) is not None:
                     record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one
                 else:

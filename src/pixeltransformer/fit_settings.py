@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import counted
 from .layout import config_shown
 
 

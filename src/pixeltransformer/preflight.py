@@ -293,7 +293,7 @@ def check_subcommand(argv: list[str]) -> None:
               and arg not in MAIN_FLAGS}
     if word.startswith("-") and (command := next((w for i, w in enumerate(argv)
                                                   if w in SUBCOMMANDS and i not in valued), None)):
-        names = (arg.split("=", 1)[0] for arg in argv[:argv.index(command)] if arg.startswith("-"))
+        names = (name for name, _, _ in settings(argv[:argv.index(command)]))
         if (early := next((name for name in names if name not in MAIN_OPTIONS), None)) is not None:
             raise ValueError(f"{early} is given before the command {command}: options go after it "
                              f"(pixeltransformer {command} {early} ...)")

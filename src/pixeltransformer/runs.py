@@ -112,8 +112,8 @@ def resume_checkpoint(run: str | Path) -> Path:
     if not last.is_file():
         others = sorted(folder.glob("*.ckpt"))
         if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
-            # as shell words
-            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(kept_checkpoint(folder)))
+            latest = others[-1]  # kept_checkpoint's pick where there is no last.ckpt
+            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(latest))  # as shell words
             raise FileNotFoundError(f"--resume {run}: no {named}, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
