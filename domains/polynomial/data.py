@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import counted
+from pixeltransformer.errors import counted, whole_number
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
@@ -267,7 +267,7 @@ class PolynomialDataModule(SignalDataModule):
                              f"the benchmark's covariance of a function's points is singular")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std)
-        if self.is_protocol and (max_points < 10 or int(max_points) != max_points):
+        if self.is_protocol and not whole_number(max_points, 10):
             raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's "
                              f"context and target points; the protocol's 50), got {max_points}")
 

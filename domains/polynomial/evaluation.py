@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from pixeltransformer.evaluation import SweepEvaluation
-from pixeltransformer.inference import whole_number
+from pixeltransformer.errors import whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 

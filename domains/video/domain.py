@@ -18,9 +18,9 @@ from pixeltransformer.signal import SignalSpec
 
 from .clips import clip_span, read_video_npz
 from .data import load_user_video, read_mask_video
-from .io import PICTURE_FPS, frame_rate, read_video_file, transparent_share, uneven_delays, write_video
+from .io import PICTURE_FPS, read_video_file, transparent_share, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
-from .strips import frame_size
+from .strips import frame_size, rate_and_size
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
 
@@ -147,16 +147,15 @@ class VideoDomain(Domain):
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
         clip = load_user_video(path, t, (h, w), frame_step=step)  # [3, T, H, W]
-        source = frame_size(path)
+        span = clip_span(t, step)  # the frames of the file the clip takes every step-th of
+        rate, source = rate_and_size(path, span)
         if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
             warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
                           "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
         self.input_file = (path, step)
-        span = clip_span(t, step)  # the frames of the file the clip takes every step-th of
         if share := transparent_share(path, span):  # as a picture given to an images model says it
             warnings.warn(f"{path}: {share_words(share)} of the pixels of its first "
                           f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)
-        rate = frame_rate(path, span)
         self.input_fps = None if rate is None else rate / step  # the clip's frames are step frames of the input apart
         if (uneven := uneven_delays(path, span)) is not None:  # the mean rate stands in for pauses and bursts
             warnings.warn(f"{path}: its first {span} frames are shown for {uneven[0]:g} to {uneven[1]:g} ms each, not "

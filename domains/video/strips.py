@@ -16,7 +16,7 @@ from PIL import Image
 
 from pixeltransformer.errors import first_line
 
-from .io import VideoDecodeError, decoded_by_pillow, probe_container, read_video_file
+from .io import VideoDecodeError, decoded_by_pillow, frame_rate, probe_container, read_video_file
 
 # in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -65,6 +65,14 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
         return probe_container(path)[1]  # upright and of square pixels, as the frames are handed on
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
         return None
+
+
+def rate_and_size(path: str | Path, frames: int | None = None) -> tuple[float | None, tuple[int, int] | None]:
+    """:func:`io.frame_rate` (of the first ``frames`` frames) and :func:`frame_size` of ``path``: a container's both
+    from one ffmpeg process."""
+    if not decoded_by_pillow(Path(path)) and Path(path).suffix.lower() != ".npz":
+        return probe_container(path)
+    return frame_rate(path, frames), frame_size(path)
 
 
 def _strip_frames(path: str | Path, w: int, h: int) -> int:

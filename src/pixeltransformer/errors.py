@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import linecache
+import operator
 import os
 import re
 import sys
@@ -63,6 +64,23 @@ def in_number(n: int, noun: str, plural: str | None = None) -> str:
     if n == 1:
         return noun
     return plural or noun + ("es" if noun.endswith(("sh", "ss", "tch", "x")) else "s")
+
+
+def as_int(value) -> int | None:
+    """value as an int when it is a whole number's type (Python, numpy, a one-element integer tensor; not a bool),
+    else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
+def whole_number(value, low: int) -> bool:
+    """Whether a count is a whole number (of any type as_int takes: not a bool) >= low."""
+    count = as_int(value)
+    return count is not None and count >= low
 
 
 def counted(n: int, noun: str, plural: str | None = None) -> str:

@@ -112,8 +112,7 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
         raise ValueError("trainer.val_check_interval must be >= 1 (training batches between validations), got 0; "
                          "--trainer.limit_val_batches=0 turns validation off")
     v = val_check_interval
-    # Lightning takes a whole float past 1 (2.0) as that many batches where check_val_every_n_epoch is set
-    whole = isinstance(v, float) and math.isfinite(v) and v > 1 and v.is_integer()
+    whole = isinstance(v, float) and v > 1 and v.is_integer()  # Lightning takes 2.0 as 2 batches (every_n_epoch set)
     if isinstance(v, float) and not 0 <= v <= 1 and not whole:  # Lightning's range of fractions (nan: none)
         raise ValueError(f"trainer.val_check_interval={v} is neither a fraction of an epoch (0 to 1.0) nor a whole "
                          f"number of training batches: give a whole number (e.g. "
@@ -122,8 +121,8 @@ def check_step_settings(accumulate_grad_batches: Any, val_check_interval: Any, g
         raise ValueError(f"trainer.val_check_interval={v} is a float, which Lightning refuses while "
                          f"trainer.check_val_every_n_epoch is null (validations every val_check_interval training "
                          f"batches, across epochs): give the whole number, --trainer.val_check_interval={int(v)}")
-    if isinstance(val_check_interval, float) and check_val_every_n_epoch is None:
-        raise ValueError(f"trainer.val_check_interval={val_check_interval} is a fraction of an epoch, but "
+    if isinstance(v, float) and check_val_every_n_epoch is None:
+        raise ValueError(f"trainer.val_check_interval={v} is a fraction of an epoch, but "
                          f"trainer.check_val_every_n_epoch is null ({config_shown('trainer/default.yaml')}: "
                          "validations every "
                          "val_check_interval training batches, across epochs): give "

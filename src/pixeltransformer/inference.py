@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
-import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
-from .errors import counted, first_line
+from .errors import as_int, counted, first_line, whole_number
 from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
@@ -203,23 +202,6 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
 
 # one seed spreads over a batch as 1_000_003 * seed + i, and torch seeds are 64-bit
 SEED_LIMIT = 2**63 // 1_000_003 - 1
-
-
-def as_int(value) -> int | None:
-    """value as an int when it is a whole number's type (Python, numpy, a one-element integer tensor; not a bool),
-    else None."""
-    if isinstance(value, bool):
-        return None
-    try:
-        return operator.index(value)
-    except TypeError:
-        return None
-
-
-def whole_number(value, low: int) -> bool:
-    """Whether a count is a whole number (of any type as_int takes: not a bool) >= low."""
-    count = as_int(value)
-    return count is not None and count >= low
 
 
 def check_count(value, low: int, words: str) -> int:

@@ -13,7 +13,7 @@ import os
 import secrets
 import warnings
 
-from .errors import listed
+from .errors import counted, listed
 from .layout import config_shown
 
 
@@ -125,7 +125,7 @@ def waiting_line(num_nodes: int, environment: str) -> str | None:
     if not started_by_hand(num_nodes, environment):
         return None
     others = num_nodes - 1
-    return (f"[run] waiting for the other {others} node{'s' if others > 1 else ''} at {os.environ['MASTER_ADDR']}:"
+    return (f"[run] waiting for the other {counted(others, 'node')} at {os.environ['MASTER_ADDR']}:"
             f"{os.environ['MASTER_PORT']} (node rank {os.environ['NODE_RANK']}) ...")
 
 

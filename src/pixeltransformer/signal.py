@@ -72,7 +72,7 @@ class SignalSpec:
         values beyond val_range by more than ``slack`` times its width; else None (one Gaussian's range only
         normalises)."""
         lo, hi = self.val_range
-        low, high = float(values.min()), float(values.max())
+        low, high = _span(values)
         margin = slack * (hi - lo)
         return (low, high) if self.num_bins > 1 and (low < lo - margin or high > hi + margin) else None
 
@@ -80,7 +80,7 @@ class SignalSpec:
         """(min, max) of values and how far they reach from the middle of val_range, in half-widths of it (1: its
         ends), the measure by which values are far from the model's."""
         lo, hi = self.val_range
-        low, high = float(values.min()), float(values.max())
+        low, high = _span(values)
         return low, high, max(abs(low - (lo + hi) / 2), abs(high - (lo + hi) / 2)) / ((hi - lo) / 2)
 
     @property
@@ -140,3 +140,9 @@ class SignalSpec:
         d["centres"] = rows
         d["num_bins"] = len(rows)
         return SignalSpec.from_dict(d)
+
+
+def _span(values: torch.Tensor) -> tuple[float, float]:
+    """(min, max) of values, in one pass (one device sync)."""
+    low, high = torch.aminmax(values)
+    return float(low), float(high)
