@@ -92,6 +92,12 @@ class GPProtocolEvaluation(SweepEvaluation):
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
 
+    @property
+    def test_items_cap(self) -> int | None:
+        """The test loader stops after max_batches benchmark batches (datamodule.evaluated_items): it read the whole
+        test split, scoring the batches past the cap with the core's test NLL, while this evaluation skipped them."""
+        return None if self.max_batches is None else self.max_batches * self.batch_size
+
     def level_list(self, spec) -> list[int]:
         """The |S| levels below a function's N points (spec.num_points): S of all N leaves no target, so larger
         levels are left out and listed in metrics.json as dropped_levels (they were left out of the rows unnamed)."""
@@ -117,7 +123,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         dm = getattr(trainer, "datamodule", None)
         if dm is None:
             return
-        n = len(dm.dataset("test"))
+        total, n = len(dm.dataset("test")), len(dm.test_set())  # n: within max_batches (test_items_cap)
         loader_batch, option = dm.test_batch()  # the test loader's batch size and the option that sets it
         size = min(loader_batch, n)
         batches = math.ceil(n / size)
@@ -128,7 +134,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         bad = [s for s in sizes if s % self.batch_size]
         if bad:
             raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {self.batch_size} "
-                             f"functions: test_size {n} in batches of {loader_batch} reads a batch of {bad[0]}; set "
+                             f"functions: test_size {total} in batches of {loader_batch} reads a batch of {bad[0]}; set "
                              f"--data.init_args.{option} and test_size to multiples of {self.batch_size}")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
