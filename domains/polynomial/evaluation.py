@@ -98,6 +98,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         test split, scoring the batches past the cap with the core's test NLL, while this evaluation skipped them."""
         return None if self.max_batches is None else self.max_batches * self.batch_size
 
+    test_items_option = "max_batches x batch_size"  # the cap, as the [data] line names it
+
     def level_list(self, spec) -> list[int]:
         """The |S| levels below a function's N points (spec.num_points): S of all N leaves no target, so larger
         levels are left out and listed in metrics.json as dropped_levels (they were left out of the rows unnamed)."""

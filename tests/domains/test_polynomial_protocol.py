@@ -603,10 +603,11 @@ def test_gp_protocol_records_the_benchmark_it_scored():
     assert "eval/gp_protocol/target_ll" in scalars and not [k for k in scalars if "benchmark" in k]  # W&B: config
 
 
-def test_max_batches_stops_the_test_loader_after_its_batches():
+def test_max_batches_stops_the_test_loader_after_its_batches(capsys):
     """max_batches=2 scored two benchmark batches, but the test loader still read the whole test split (each batch's
     test NLL computed, then skipped by the evaluation): a user who set it waited for every batch. The loader now
-    reads max_batches * batch_size functions, and a short last batch past the cap is not refused."""
+    reads max_batches * batch_size functions, and a short last batch past the cap is not refused; the [data] line
+    names the option that caps it (it named max_items, which this evaluation does not have)."""
     from types import SimpleNamespace
 
     from pixeltransformer.datamodule import evaluated_items
@@ -614,7 +615,10 @@ def test_max_batches_stops_the_test_loader_after_its_batches():
     evaluation = GPProtocolEvaluation(max_batches=2)
     dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=72, batch_size=16)
     trainer = SimpleNamespace(world_size=1, datamodule=dm, num_test_batches=[float("inf")], callbacks=[evaluation])
-    dm.test_items = evaluated_items(trainer)  # as the data module's setup("test") sets it
+    dm.trainer = trainer
+    dm.setup("test")  # reads the cap: the [data] line names the option that set it
+    assert capsys.readouterr().out == ("[data] test 72 functions (the test reads the first 32: the evaluation's "
+                                       "max_batches x batch_size)\n")
     assert len(dm.test_set()) == 32 and int(dm.test_set()[31]["index"]) == 31
     evaluation.check_whole_batches(trainer)  # test_size 72 ends in a batch of 8, which the loader no longer reads
     assert evaluated_items(SimpleNamespace(callbacks=[GPProtocolEvaluation()])) is None
