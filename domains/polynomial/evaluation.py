@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from pixeltransformer.evaluation import SweepEvaluation
-from pixeltransformer.errors import whole_number
+from pixeltransformer.errors import counted, whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
@@ -243,10 +243,10 @@ def protocol_headline(gp: dict[str, Any]) -> str:
     if not gp.get("num_batches"):
         return "[gp_protocol] no evaluation batch was scored"
 
-    def ll(name: str) -> str:
-        return f"{gp[name]:.3f} ± {gp[name + '_se']:.3f}"
+    def ll(name: str) -> str:  # no standard error over one batch
+        return f"{gp[name]:.3f}" + ("" if gp.get(name + "_se") is None else f" ± {gp[name + '_se']:.3f}")
 
-    return (f"[gp_protocol] {gp['num_batches']} batches of {gp['batch_size']}: target LL {ll('target_ll')} nats per "
+    return (f"[gp_protocol] {counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} nats per "
             f"target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor {gp['bayes_target_ll']:.3f}; "
             f"gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle "
             f"{gp['oracle_context_ll']:.3f}); all in metrics.json")
