@@ -136,8 +136,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         bad = [s for s in sizes if s % self.batch_size]
         if bad:
             raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {self.batch_size} "
-                             f"functions: test_size {total} in batches of {loader_batch} reads a batch of {bad[0]}; set "
-                             f"--data.init_args.{option} and test_size to multiples of {self.batch_size}")
+                             f"functions: test_size {total} in batches of {loader_batch} reads a batch of {bad[0]}; "
+                             f"set --data.init_args.{option} and test_size to multiples of {self.batch_size}")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
@@ -246,7 +246,7 @@ def protocol_headline(gp: dict[str, Any]) -> str:
     def ll(name: str) -> str:  # no standard error over one batch
         return f"{gp[name]:.3f}" + ("" if gp.get(name + "_se") is None else f" ± {gp[name + '_se']:.3f}")
 
-    return (f"[gp_protocol] {counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} nats per "
-            f"target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor {gp['bayes_target_ll']:.3f}; "
-            f"gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle "
-            f"{gp['oracle_context_ll']:.3f}); all in metrics.json")
+    return (f"[gp_protocol] {counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} "
+            f"nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor "
+            f"{gp['bayes_target_ll']:.3f}; gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} "
+            f"(oracle {gp['oracle_context_ll']:.3f}); all in metrics.json")
