@@ -225,8 +225,9 @@ class ImageEvaluation(SweepEvaluation):
 
     def summary(self, rows: list[dict[str, Any]], pl_module: L.LightningModule) -> dict[str, Any]:
         # the helper networks' training (epochs; None for one given by hand or left out): acc_gt, the classifier on
-        # the real test images, says how far a barely trained judge is to be trusted
-        return {**super().summary(rows, pl_module), "num_images": len(self.evaluated),
+        # the real test images, says how far a barely trained judge is to be trusted. The images scored are the
+        # core's num_items (metrics.json before it had num_images too: the results page shows such a file's as written)
+        return {**super().summary(rows, pl_module),
                 "vae_steps": self.vae_steps if self.vae is not None else None,
                 "vae_epochs": getattr(self.vae, "trained_epochs", None),
                 "classifier": self.classifier is not None,

@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help=f"the functions' seed (default {d['seed']}; not for gp_tnp_*)")
     p.add_argument("--batches", type=int, default=None,
-                   help=f"GP benchmark (gp_tnp_*): how many of its test batches of 16 (default {d['batches']})")
+                   help=f"GP benchmark (gp_tnp_*): how many of its test batches of 16 (default {d['batches']}; "
+                        "past the run's test_size, more functions of its test split's seed)")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
     p.add_argument("--figure", help="GP benchmark: write the gap and sigma against the distance, one line per "
                                     "checkpoint (labelled by its run folder and kernel), to this PNG")

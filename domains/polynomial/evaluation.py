@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from pixeltransformer.evaluation import SweepEvaluation
-from pixeltransformer.errors import whole_number
+from pixeltransformer.errors import counted, whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
@@ -92,6 +92,14 @@ class GPProtocolEvaluation(SweepEvaluation):
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
 
+    @property
+    def test_items_cap(self) -> int | None:
+        """The test loader stops after max_batches benchmark batches (datamodule.evaluated_items): it read the whole
+        test split, scoring the batches past the cap with the core's test NLL, while this evaluation skipped them."""
+        return None if self.max_batches is None else self.max_batches * self.batch_size
+
+    test_items_option = "max_batches x batch_size"  # the cap, as the [data] line names it
+
     def level_list(self, spec) -> list[int]:
         """The |S| levels below a function's N points (spec.num_points): S of all N leaves no target, so larger
         levels are left out and listed in metrics.json as dropped_levels (they were left out of the rows unnamed)."""
@@ -117,7 +125,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         dm = getattr(trainer, "datamodule", None)
         if dm is None:
             return
-        n = len(dm.dataset("test"))
+        total, n = len(dm.dataset("test")), len(dm.test_set())  # n: within max_batches (test_items_cap)
         loader_batch, option = dm.test_batch()  # the test loader's batch size and the option that sets it
         size = min(loader_batch, n)
         batches = math.ceil(n / size)
@@ -128,8 +136,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         bad = [s for s in sizes if s % self.batch_size]
         if bad:
             raise ValueError(f"the GP protocol evaluation needs test batches of a multiple of {self.batch_size} "
-                             f"functions: test_size {n} in batches of {loader_batch} reads a batch of {bad[0]}; set "
-                             f"--data.init_args.{option} and test_size to multiples of {self.batch_size}")
+                             f"functions: test_size {total} in batches of {loader_batch} reads a batch of {bad[0]}; "
+                             f"set --data.init_args.{option} and test_size to multiples of {self.batch_size}")
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         with stop_when(sigterm_stop(trainer)):  # within seconds of a SIGTERM, not at the end of the batch
@@ -235,10 +243,10 @@ def protocol_headline(gp: dict[str, Any]) -> str:
     if not gp.get("num_batches"):
         return "[gp_protocol] no evaluation batch was scored"
 
-    def ll(name: str) -> str:
-        return f"{gp[name]:.3f} ± {gp[name + '_se']:.3f}"
+    def ll(name: str) -> str:  # no standard error over one batch
+        return f"{gp[name]:.3f}" + ("" if gp.get(name + "_se") is None else f" ± {gp[name + '_se']:.3f}")
 
-    return (f"[gp_protocol] {gp['num_batches']} batches of {gp['batch_size']}: target LL {ll('target_ll')} nats per "
-            f"target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor {gp['bayes_target_ll']:.3f}; "
-            f"gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle "
-            f"{gp['oracle_context_ll']:.3f}); all in metrics.json")
+    return (f"[gp_protocol] {counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} "
+            f"nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor "
+            f"{gp['bayes_target_ll']:.3f}; gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} "
+            f"(oracle {gp['oracle_context_ll']:.3f}); all in metrics.json")

@@ -142,10 +142,10 @@ def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_r
             "scale_range": [float(v) for v in scale_range]}
 
 
-def standard_error(values: list[float]) -> float:
-    """The standard error of the mean of per-batch values (0 for fewer than two)."""
+def standard_error(values: list[float]) -> float | None:
+    """The standard error of the mean of per-batch values; None (undefined) for fewer than two, where 0 was given."""
     n = len(values)
     if n < 2:
-        return 0.0
+        return None
     mean = sum(values) / n
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)

@@ -33,12 +33,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from .layout import next_command, test_command
+from .layout import BEST_FILENAME, best_checkpoint_step, next_command, test_command
 from .loopbar import format_duration
 from .media import log_summary
 from .progress import time_limit
 
-BEST_FILENAME = "best-step{step:06d}"  # the best checkpoint's name (ModelCheckpoint's filename template)
 SIGTERM_STATUS = 128 + signal.SIGTERM  # 143: a fit that SIGTERM stopped has not finished
 
 
@@ -329,8 +328,8 @@ class RunCheckpoint(ModelCheckpoint):
         # the step of the best score restored (none where another run's folder keeps its score: Lightning's rule)
         step = state_dict.get("best_model_step")
         if step is None and self.best_model_score is not None:  # a checkpoint from before the step was kept: its name
-            named = re.fullmatch(r"best-step(\d+)", Path(self.best_model_path or "").stem)
-            step = int(named.group(1)) if named and self.filename == BEST_FILENAME else None
+            step = best_checkpoint_step(Path(self.best_model_path or "").stem) if self.filename == BEST_FILENAME \
+                else None
         self.best_model_step = step if self.best_model_score is not None else None
 
     def _moved(self, path: str | None, old: str) -> str | None:

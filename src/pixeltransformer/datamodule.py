@@ -170,10 +170,16 @@ def evaluated_items(trainer: Any) -> int | None:
     """The test items a test's evaluations score, which the test loader stops at: the ``test_items_cap`` of each
     callback that has one (an int, or None for every item: SweepEvaluation's is its max_items), the most of them
     where several; None where one of them does not cap them or there is none."""
+    return capped_test_items(trainer)[0]
+
+
+def capped_test_items(trainer: Any) -> tuple[int | None, str]:
+    """:func:`evaluated_items`, and the option that sets it as the [data] line names it: the capping callback's
+    ``test_items_option`` ("max_items" where it has none)."""
     missing = object()
-    caps = [cap for c in getattr(trainer, "callbacks", None) or ()
+    caps = [(cap, getattr(c, "test_items_option", "max_items")) for c in getattr(trainer, "callbacks", None) or ()
             if (cap := getattr(c, "test_items_cap", missing)) is not missing]
-    return None if not caps or None in caps else max(caps)
+    return (None, "") if not caps or any(cap is None for cap, _ in caps) else max(caps, key=lambda c: c[0])
 
 
 def start_worker(worker_id: int, rank: int, fitting: bool = False) -> None:
@@ -293,6 +299,7 @@ class SignalDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_items = val_items
         self.test_items: int | None = None  # the test loader's cap: the evaluations' test_items_cap (evaluated_items)
+        self.test_items_option = "max_items"  # the evaluation's option that sets it, as the [data] line names it
         self.num_workers = num_workers
         self.seed = seed
         self.split_layout = split_layout
@@ -466,7 +473,7 @@ class SignalDataModule(L.LightningDataModule):
             self.dataset(split)
         trainer = getattr(self, "trainer", None)
         if stage == "test":  # before the [data] line, which says it (the callbacks' setup runs after this one)
-            self.test_items = evaluated_items(trainer)
+            self.test_items, self.test_items_option = capped_test_items(trainer)
         # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself (stand-in trainers: neither)
         if "train" in splits and trainer is not None and not getattr(trainer, "fast_dev_run", False) \
                 and not getattr(trainer, "overfit_batches", 0):
@@ -515,7 +522,7 @@ class SignalDataModule(L.LightningDataModule):
             if split == "val" and self.val_items is not None and self.val_items < n:
                 text += f" (validation scores the first {self.val_items}: val_items)"
             if split == "test" and self.test_items is not None and self.test_items < n:
-                text += f" (the test reads the first {self.test_items}: the evaluation's max_items)"
+                text += f" (the test reads the first {self.test_items}: the evaluation's {self.test_items_option})"
             parts.append(text)
         return f"[data] {'; '.join(parts)}"
 

@@ -4,8 +4,11 @@ every start-up, can import it."""
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
+
+BEST_FILENAME = "best-step{step:06d}"  # the best checkpoint's name (ModelCheckpoint's filename template)
 
 
 def checkout(package: Path) -> Path | None:
@@ -23,6 +26,13 @@ PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = checkout(PACKAGE)
 CONFIGS = (CHECKOUT or PACKAGE) / "configs"  # the built-in domains' configs: a clone's configs/, or the shipped ones
 PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
+
+
+def best_checkpoint_step(stem: str) -> int | None:
+    """The training step a best checkpoint's file name (``stem``: "best-step004000") carries: BEST_FILENAME's step;
+    None for any other name. Read here without torch, by the results' import as by the checkpoint callback."""
+    named = re.fullmatch(re.escape(BEST_FILENAME.split("{")[0]) + r"(\d+)", stem)
+    return int(named.group(1)) if named else None
 
 
 def built_in_domain(name: object) -> bool:

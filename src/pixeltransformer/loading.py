@@ -46,17 +46,33 @@ def format_error(fmt: Any) -> str | None:
             f"retrain, or use release 0.1")
 
 
+def checkpoints_in(folder: Path) -> list[Path]:
+    """The checkpoints in a folder, last.ckpt first, else by name: not runs.kept_checkpoint's latest, as any file there
+    shows the form of the path to give (runs imports this module)."""
+    return sorted(folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", p))
+
+
 def checkpoint_in(folder: Path) -> str:
     """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
     a run folder's also names the resume that continues it); "" where it holds none."""
     run = (folder / "checkpoints").is_dir()
-    found = sorted((folder / "checkpoints" if run else folder).glob("*.ckpt"),
-                   key=lambda p: (p.name != "last.ckpt", p))  # last.ckpt first
-    # else the first by name, not runs.kept_checkpoint's latest: any file there shows the form (runs imports this)
+    found = checkpoints_in(folder / "checkpoints" if run else folder)
     if not found:
         return ""
     return (f": give one in it, as {shlex.quote(str(found[0]))}"
             + (f" (to continue the run: fit --resume {shlex.quote(str(folder))})" if run else ""))
+
+
+def kept_instead(path: Path) -> str:
+    """For a missing checkpoint in a run's checkpoints/ folder, what the run kept: " (the run kept <a checkpoint>)"
+    (a best-step<N>.ckpt where no last.ckpt was kept), or that it kept none; "" for a file elsewhere."""
+    folder = path.parent
+    if folder.name != "checkpoints" or not (folder.parent / "config.yaml").is_file():
+        return ""
+    found = checkpoints_in(folder)
+    if found:
+        return f" (the run kept {shlex.quote(str(found[0]))})"
+    return f" (the run {folder.parent} kept no checkpoint: its fit stopped before its first; train it again)"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
@@ -75,7 +91,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"checkpoint not found: {path} (give the file: runs/<domain>/<run>/checkpoints/last.ckpt "
                               "or best-step*.ckpt; to continue a run, fit --resume runs/<domain>/<run>)")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}{kept_instead(path)}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
     archived = zipfile.is_zipfile(path)  # torch.save writes a zip archive; a cut-off one has no central directory

@@ -255,3 +255,14 @@ def test_level_probabilities_run_where_float64_does(monkeypatch):
     got = m.nll_bits(item)["nll_bpd_256"]
     assert asked == ["cpu", "cpu"] and split_on == ["cpu"] and box_on == [("cpu", torch.float64)]
     assert torch.equal(got, expected) and got.dtype == torch.float32
+
+
+def test_image_metrics_count_their_items_under_one_name():
+    """metrics.json of an image run had num_images beside the core's num_items, the same count twice, and W&B's
+    summary eval/num_images beside eval/num_items: the count is num_items alone (earlier files keep num_images)."""
+    from domains.images.evaluation import ImageEvaluation
+
+    evaluation = ImageEvaluation(classifier=False, vae=False)
+    evaluation.evaluated = {0, 1, 2}
+    summary = evaluation.summary([], None)
+    assert "num_images" not in summary and summary["classifier"] is False

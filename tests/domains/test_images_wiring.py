@@ -261,7 +261,7 @@ def test_test_writes_metrics_pictures_and_caches_the_baselines(tiny_run, tmp_pat
     assert unnamed_files(capsys.readouterr().out, run / "eval") == []
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     assert [r["num_context"] for r in metrics["rows"]] == [4, 16]
-    assert metrics["num_images"] == 8 and metrics["classifier"] is True and metrics["vae_steps"] == 2
+    assert metrics["num_items"] == 8 and metrics["classifier"] is True and metrics["vae_steps"] == 2
     for row in metrics["rows"]:
         # the ground truth's accuracy does not depend on |S|: the same count of the 8 images at every level
         assert row["acc_gt"] == metrics["rows"][0]["acc_gt"] and (row["acc_gt"] * 8).is_integer()

@@ -601,3 +601,40 @@ def test_gp_protocol_records_the_benchmark_it_scored():
 
     scalars = summary_scalars([], {"gp_protocol": gp}, settings=GPProtocolEvaluation.summary_settings)
     assert "eval/gp_protocol/target_ll" in scalars and not [k for k in scalars if "benchmark" in k]  # W&B: config
+
+
+def test_max_batches_stops_the_test_loader_after_its_batches(capsys):
+    """max_batches=2 scored two benchmark batches, but the test loader still read the whole test split (each batch's
+    test NLL computed, then skipped by the evaluation): a user who set it waited for every batch. The loader now
+    reads max_batches * batch_size functions, and a short last batch past the cap is not refused; the [data] line
+    names the option that caps it (it named max_items, which this evaluation does not have)."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.datamodule import evaluated_items
+
+    evaluation = GPProtocolEvaluation(max_batches=2)
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=72, batch_size=16)
+    trainer = SimpleNamespace(world_size=1, datamodule=dm, num_test_batches=[float("inf")], callbacks=[evaluation])
+    dm.trainer = trainer
+    dm.setup("test")  # reads the cap: the [data] line names the option that set it
+    assert capsys.readouterr().out == ("[data] test 72 functions (the test reads the first 32: the evaluation's "
+                                       "max_batches x batch_size)\n")
+    assert len(dm.test_set()) == 32 and int(dm.test_set()[31]["index"]) == 31
+    evaluation.check_whole_batches(trainer)  # test_size 72 ends in a batch of 8, which the loader no longer reads
+    assert evaluated_items(SimpleNamespace(callbacks=[GPProtocolEvaluation()])) is None
+
+
+def test_one_benchmark_batch_gives_no_standard_error():
+    """max_batches=1 printed "1 batches of 16: target LL -0.953 ± 0.000" and wrote target_ll_se 0.0 to metrics.json:
+    a standard error over one batch is undefined, not zero. It is null there and left off the line."""
+    from domains.polynomial.evaluation import GPProtocolEvaluation, protocol_headline
+
+    evaluation = GPProtocolEvaluation(max_batches=1)
+    evaluation._per_batch = {"target_ll": [0.9], "context_ll": [2.3], "oracle_target_ll": [1.0],
+                             "oracle_context_ll": [2.6], "bayes_target_ll": [0.95], "bayes_context_ll": [2.6]}
+    evaluation._sizes = [(3, 10)]
+    gp = evaluation.summary([], None)["gp_protocol"]
+    assert gp["target_ll_se"] is None and gp["target_ll_gap_se"] is None
+    assert protocol_headline(gp) == ("[gp_protocol] 1 batch of 16: target LL 0.900 nats per target (exact GP oracle "
+                                     "1.000, Bayes predictor 0.950; gap to the oracle 0.100), context LL 2.300 (oracle "
+                                     "2.600); all in metrics.json")

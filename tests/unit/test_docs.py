@@ -180,6 +180,10 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`pixeltransformer test --config runs/polynomial/r/config.yaml --ckpt_path "
+    "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none (its fit stopped before its first "
+    "checkpoint; one that kept only its best checkpoint names that instead)":
+        ("tests/unit/test_preflight.py", "test_a_missing_checkpoint_of_a_run_names_what_the_run_kept"),
     "a config file that reads an unset environment variable: `--config mine.yaml` holding `lr: ${oc.env:MY_LR}` "
     "(MY_LR not set)":
         ("tests/unit/test_preflight.py",

@@ -34,6 +34,28 @@ def test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path)
         load_checkpoint(tmp_path / "empty")
 
 
+def test_a_missing_checkpoint_of_a_run_names_what_the_run_kept(tmp_path):
+    """test --ckpt_path <run>/checkpoints/last.ckpt of a run whose fit kept none (stopped before its first
+    checkpoint) or only its best (checkpoint.save_last=false) said "checkpoint not found" alone: it names the checkpoint
+    the run kept, or that it kept none."""
+    from pixeltransformer.loading import CheckpointError
+
+    run = tmp_path / "my run"
+    run.mkdir()
+    (run / "config.yaml").write_text("data: {}\n")
+    last = run / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run "
+                                              rf"{re.escape(str(run))} kept no checkpoint: its fit stopped before its "
+                                              r"first; train it again\)$"):
+        preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+    (run / "checkpoints").mkdir()
+    (run / "checkpoints" / "best-step000002.ckpt").write_bytes(b"not read")
+    best = shlex.quote(str(run / "checkpoints" / "best-step000002.ckpt"))
+    with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run kept "
+                                              rf"{re.escape(best)}\)$"):
+        preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+
+
 def test_what_the_cli_sets_is_refused_in_a_config_file_but_not_in_one_a_run_folder_holds(tmp_path):
     """The run folder and the W&B group in a config file are refused in one line, found also in a logger list (only
     the W&B logger's group: another logger's is its own); the files earlier versions wrote into a run folder, its

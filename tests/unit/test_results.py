@@ -1163,3 +1163,22 @@ def test_a_trial_import_says_which_pictures_its_page_shows_none_of(tmp_path, cap
     assert (trial / "results.md").read_text().count("![") == 2
     results.main(args[2:])  # the repository's own page and pictures: nothing to say either
     assert capsys.readouterr().out.splitlines()[-1] == f"[results] wrote {Path('docs/results.md')}"
+
+
+def test_the_best_checkpoints_name_is_read_back_from_its_one_pattern(tmp_path):
+    """The best checkpoint's file name is written by the checkpoint callback (BEST_FILENAME) and read back, its step
+    by a resume of a checkpoint that kept none and its evaluation folder by the results' import: from one pattern."""
+    import torch
+
+    from pixeltransformer.checkpointing import RunCheckpoint
+    from pixeltransformer.layout import BEST_FILENAME, best_checkpoint_step
+
+    name = BEST_FILENAME.format(step=700)
+    assert best_checkpoint_step(name) == 700 and best_checkpoint_step("last") is None
+    assert best_checkpoint_step(f"{name}-v1") is None
+    assert not results_import.of_unknown_data(tmp_path / f"eval-{name}", "last.ckpt")  # a best one rotated out
+    assert results_import.of_unknown_data(tmp_path / "eval-celeba", "last.ckpt")
+    callback = RunCheckpoint(dirpath=str(tmp_path))
+    callback.load_state_dict({"dirpath": str(tmp_path), "best_model_score": torch.tensor(1.5),
+                              "best_model_path": str(tmp_path / f"{name}.ckpt")})  # an earlier version's: no step
+    assert callback.best_model_step == 700
