@@ -85,6 +85,19 @@ def config_leaves(mapping: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def config_texts(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """Each text of a YAML config's value with its key, dotted and indexed (``trainer.callbacks[0].init_args.out``,
+    ``model.val_levels[1]``): in mappings and lists at any depth, which :func:`config_leaves` takes for values."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from config_texts(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from config_texts(item, f"{key}[{i}]")
+    elif isinstance(value, str):
+        yield key, value
+
+
 def read_config(path: str | Path) -> tuple[Any, Exception | None]:
     """A YAML config file's value (the safe loader's: the last of a key given twice), and the error of its first key
     given twice in one mapping (None if none). Raises OSError where it cannot be read, UnicodeDecodeError for a
