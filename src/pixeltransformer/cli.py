@@ -41,7 +41,7 @@ from .errors import counted, fail, first_line, is_input_error, parse_error_line,
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
-from .files import missing_folders, remove_empty
+from .files import missing_folders, remove_empty, user_path
 from .fit_settings import check_fit_length, check_resume_length, check_step_settings, epochs_done
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
@@ -204,7 +204,7 @@ class PixelTransformerCLI(LightningCLI):
         # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
         if sub and isinstance(path := self.config[sub].get("ckpt_path"), str):  # a config file's "~/runs/...", which
-            self.config[sub].ckpt_path = os.path.expanduser(path)  # no shell expanded (runs.expand_home: the command's)
+            self.config[sub].ckpt_path = str(user_path(path))  # no shell expanded (runs.expand_home: the command's)
         if sub and not self.config[sub].get("ckpt_path"):  # a --ckpt_path given and undone: validate and fit
             # would go on without one (the seeded model; a new start), test and predict name a missing option
             if (later := config_unsetting(self._argv, "ckpt_path")) is not None:
@@ -468,7 +468,7 @@ class PixelTransformerCLI(LightningCLI):
         if cfg.get("resume"):
             if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
                 cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
-            return Path(cfg.resume).expanduser()
+            return user_path(cfg.resume)
         if is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):

@@ -20,6 +20,7 @@ import torch
 
 from . import written_by
 from .errors import first_line, in_number
+from .files import user_path
 from .layout import config_shown
 
 if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
@@ -68,7 +69,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     """
     if not isinstance(path, (str, os.PathLike)):  # Path(3) says "expected str, bytes or os.PathLike object, not int"
         raise CheckpointError(f"a checkpoint is a file path (str or Path), got {type(path).__name__} {path!r}")
-    path = Path(path).expanduser()  # "~/runs/...": a notebook's path, which no shell expanded
+    path = user_path(path)  # "~/runs/...": a notebook's path, which no shell expanded
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file{checkpoint_in(path)}")
     if not path.is_file() and str(path) in ("best", "last"):  # Lightning's names for a fit in the same process
