@@ -352,7 +352,8 @@ class PixelTransformerCLI(LightningCLI):
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
-        check_accelerator(cfg.trainer.get("accelerator"))
+        check_accelerator(cfg.trainer.get("accelerator"),
+                          any(name == "--trainer.accelerator" for name, _, _ in settings(self._argv)))
         if self.subcommand != "predict":  # a prediction runs on one device, whatever the config asks (one_device)
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
         check_no_optimizer_options(cfg)

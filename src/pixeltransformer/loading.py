@@ -151,10 +151,11 @@ CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: al
                "--trainer.strategy=auto)")
 
 
-def check_accelerator(name: Any) -> None:
+def check_accelerator(name: Any, option: bool = False) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
-    ended in a ModuleNotFoundError's traceback)."""
+    ended in a ModuleNotFoundError's traceback). ``option``: the command line gives --trainer.accelerator, whose
+    value is to change (it was told to leave out configs/trainer/gpu.yaml, which it did not give)."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
         raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
                          f"installed here: to run on the CPU, {CPU_INSTEAD}")
@@ -169,7 +170,7 @@ def check_accelerator(name: Any) -> None:
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
     # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
     todo = (f"leave out {config_shown('trainer/gpu.yaml')} (a run trained on GPUs: --trainer.accelerator=cpu "
-            "--trainer.devices=1 --trainer.strategy=auto)" if name == "gpu" else CPU_INSTEAD)
+            "--trainer.devices=1 --trainer.strategy=auto)" if name == "gpu" and not option else CPU_INSTEAD)
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
                      f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
 
