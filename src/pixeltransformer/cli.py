@@ -531,8 +531,9 @@ class PixelTransformerCLI(LightningCLI):
             if first_process():
                 print(note, flush=True)
         check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
-        environment = getattr(trainer.strategy, "cluster_environment", None)
-        check_node_launch(trainer.num_nodes, type(environment).__name__)  # a second node no one starts: refused
+        # the cluster environment's class name, read once: the launch check and the waiting line (_run_subcommand)
+        self._environment = type(getattr(trainer.strategy, "cluster_environment", None)).__name__
+        check_node_launch(trainer.num_nodes, self._environment)  # a second node no one starts: refused
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
         for init in wandb_inits(trainer):
@@ -630,8 +631,7 @@ class PixelTransformerCLI(LightningCLI):
                 raise OSError(line) from err
             raise
         try:
-            environment = getattr(self.trainer.strategy, "cluster_environment", None)
-            if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, type(environment).__name__)):
+            if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, self._environment)):
                 print(line, flush=True)  # each node waits in Lightning's setup until all have joined
             super()._run_subcommand(subcommand)
             if replacing is not None and not self.trainer.interrupted and swept(self.trainer.callbacks) and \

@@ -17,14 +17,13 @@ from typing import Any
 
 def given_configs(argv: list[str]) -> list[str]:
     """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), in order."""
-    return [config for i in range(len(argv)) if (config := config_at(argv, i)) is not None]
+    return [config for name, value, _ in settings(argv) if (config := config_of(name, value)) is not None]
 
 
-def config_at(argv: list[str], i: int) -> str | None:
-    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else None."""
-    if argv[i] in ("--config", "-c") and i + 1 < len(argv):
-        return argv[i + 1]
-    return argv[i].split("=", 1)[1] if argv[i].startswith(("--config=", "-c=")) else None
+def config_of(name: str, value: str | None) -> str | None:
+    """The config file an option of :func:`settings` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else
+    None: the walk over the command line has already split each option from its value."""
+    return value if name in ("--config", "-c") else None
 
 
 def settings(argv: list[str]) -> Iterator[tuple[str, str | None, int]]:
