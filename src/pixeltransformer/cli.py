@@ -47,7 +47,8 @@ from .launch import (check_launch_size, check_node_launch, drawn_seed, first_pro
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
 from .locks import record
-from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
+from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
+                      reshaped_weights)
 from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
@@ -356,6 +357,7 @@ class PixelTransformerCLI(LightningCLI):
                           any(name == "--trainer.accelerator" for name, _, _ in settings(self._argv)))
         if self.subcommand != "predict":  # a prediction runs on one device, whatever the config asks (one_device)
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
+            check_gpu_strategy(cfg.trainer.get("strategy"), cfg.trainer.get("accelerator"))
         check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
             trainer = cfg.trainer

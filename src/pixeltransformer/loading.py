@@ -175,13 +175,30 @@ def check_accelerator(name: Any, option: bool = False) -> None:
                      f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
 
 
+def on_the_cpu(name: Any) -> bool:
+    """Whether trainer.accelerator ``name`` runs on the CPU here: "cpu", or null/"auto" on a machine where torch sees
+    no GPU (a CUDA build that sees none too)."""
+    return name == "cpu" or (name in (None, "auto") and accelerator()[1] == 0)
+
+
+def check_gpu_strategy(strategy: Any, name: Any) -> None:
+    """trainer.strategy=fsdp (fsdp_cpu_offload too) on the CPU: Lightning said "requires a GPU accelerator, but
+    received `accelerator='cpu'`. Please set `accelerator='cuda'`", though no accelerator was set, and gpu is refused
+    here for want of one (:func:`check_accelerator`). Refused in one line naming the strategies the CPU runs."""
+    if not (isinstance(strategy, str) and strategy.lower().startswith("fsdp") and on_the_cpu(name)):
+        return
+    why = ("trainer.accelerator=cpu runs on the CPU" if name == "cpu" else
+           f"torch sees no GPU device here (torch {torch.__version__}, {torch_build()})")
+    raise ValueError(f"trainer.strategy={strategy} shards a model across GPUs, and {why}: give --trainer.strategy=ddp "
+                     "for several processes on the CPU (--trainer.devices N), or leave out --trainer.strategy for one")
+
+
 def check_cpu_devices(name: Any, devices: Any) -> None:
     """trainer.devices on the CPU, where it counts processes: Lightning takes a whole number >= 1 (or "auto") there,
     and -1 (every GPU, as configs/trainer/gpu.yaml asks; a GPU run's config.yaml given --trainer.accelerator=cpu)
     stopped the command with a TypeError's traceback. Refused in one line; nothing to say on a machine whose
     "auto" accelerator is a GPU."""
-    on_cpu = name == "cpu" or (name in (None, "auto") and accelerator()[1] == 0)  # a CUDA build that sees no GPU too
-    if not on_cpu or devices is None or devices == "auto":
+    if not on_the_cpu(name) or devices is None or devices == "auto":
         return
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices
     if isinstance(count, int) and not isinstance(count, bool) and count >= 1:

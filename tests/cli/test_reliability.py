@@ -229,12 +229,31 @@ def test_a_gpu_the_command_line_asks_for_is_refused_naming_the_option_not_the_gp
 
     monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
-    with pytest.raises(ValueError, match=r"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch [^)]+\): "
-                                         r"to run on the CPU, give --trainer.accelerator=cpu \(a config for several "
-                                         r"devices: also --trainer.devices=1 --trainer.strategy=auto\)$"):
+    with pytest.raises(ValueError, match=r"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch "
+                                         r"[^)]+\): to run on the CPU, give --trainer.accelerator=cpu \(a config for "
+                                         r"several devices: also --trainer.devices=1 --trainer.strategy=auto\)$"):
         main([*fit, "--trainer.accelerator", "gpu"])
     with pytest.raises(ValueError, match=r"to run on the CPU, leave out configs/trainer/gpu.yaml"):
         main([*fit, "--config", str(REPO / "configs/trainer/gpu.yaml")])
+    assert not (tmp_path / "polynomial").exists()
+
+
+@pytest.mark.parametrize("accelerator, why", [
+    (None, r"torch sees no GPU device here \(torch [^)]+\)"), ("cpu", "trainer.accelerator=cpu runs on the CPU")])
+def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why):
+    """--trainer.strategy fsdp on a machine without a GPU got Lightning's "requires a GPU accelerator, but received
+    `accelerator='cpu'`. Please set `accelerator='cuda'`", though the command set no accelerator, and one set to gpu
+    is refused there for want of a GPU: the line names the strategies the CPU runs."""
+    from pixeltransformer import loading
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
+    chosen = ["--trainer.accelerator", accelerator] if accelerator else []
+    with pytest.raises(ValueError, match=rf"^trainer.strategy=fsdp shards a model across GPUs, and {why}: give "
+                                         r"--trainer.strategy=ddp for several processes on the CPU \(--trainer.devices "
+                                         r"N\), or leave out --trainer.strategy for one$"):
+        main([*fit, "--trainer.strategy", "fsdp", *chosen])
     assert not (tmp_path / "polynomial").exists()
 
 
