@@ -41,13 +41,14 @@ from .errors import counted, fail, first_line, is_input_error, parse_error_line,
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
-from .files import missing_folders, remove_empty
+from .files import missing_folders, remove_empty, user_path
 from .fit_settings import check_fit_length, check_resume_length, check_step_settings, epochs_done
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
 from .locks import record
-from .loading import CheckpointError, check_accelerator, check_cpu_devices, load_checkpoint, reshaped_weights
+from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
+                      reshaped_weights)
 from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
@@ -204,7 +205,7 @@ class PixelTransformerCLI(LightningCLI):
         # class path a checkpoint records is never imported)
         sub = self.config.get("subcommand")
         if sub and isinstance(path := self.config[sub].get("ckpt_path"), str):  # a config file's "~/runs/...", which
-            self.config[sub].ckpt_path = os.path.expanduser(path)  # no shell expanded (runs.expand_home: the command's)
+            self.config[sub].ckpt_path = str(user_path(path))  # no shell expanded (runs.expand_home: the command's)
         if sub and not self.config[sub].get("ckpt_path"):  # a --ckpt_path given and undone: validate and fit
             # would go on without one (the seeded model; a new start), test and predict name a missing option
             if (later := config_unsetting(self._argv, "ckpt_path")) is not None:
@@ -352,9 +353,11 @@ class PixelTransformerCLI(LightningCLI):
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
-        check_accelerator(cfg.trainer.get("accelerator"))
+        check_accelerator(cfg.trainer.get("accelerator"),
+                          any(name == "--trainer.accelerator" for name, _, _ in settings(self._argv)))
         if self.subcommand != "predict":  # a prediction runs on one device, whatever the config asks (one_device)
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
+            check_gpu_strategy(cfg.trainer.get("strategy"), cfg.trainer.get("accelerator"))
         check_no_optimizer_options(cfg)
         if self.subcommand == "fit":
             trainer = cfg.trainer
@@ -468,7 +471,7 @@ class PixelTransformerCLI(LightningCLI):
         if cfg.get("resume"):
             if not cfg.get("ckpt_path"):  # set and checked by _parse_ckpt_path on a fit's command line
                 cfg.ckpt_path = str(resume_checkpoint(cfg.resume))  # unreadable or unsafe: one line, no traceback
-            return Path(cfg.resume).expanduser()
+            return user_path(cfg.resume)
         if is_ddp_child() and os.environ.get(RUN_DIR_ENV):
             return Path(os.environ[RUN_DIR_ENV])
         if self.subcommand in ("test", "validate", "predict") and cfg.get("ckpt_path"):
@@ -530,8 +533,9 @@ class PixelTransformerCLI(LightningCLI):
             if first_process():
                 print(note, flush=True)
         check_launch_size(trainer.world_size)  # torchrun's processes, each a trainer of its own: refused
-        environment = getattr(trainer.strategy, "cluster_environment", None)
-        check_node_launch(trainer.num_nodes, type(environment).__name__)  # a second node no one starts: refused
+        # the cluster environment's class name, read once: the launch check and the waiting line (_run_subcommand)
+        self._environment = type(getattr(trainer.strategy, "cluster_environment", None)).__name__
+        check_node_launch(trainer.num_nodes, self._environment)  # a second node no one starts: refused
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
         for init in wandb_inits(trainer):
@@ -629,8 +633,7 @@ class PixelTransformerCLI(LightningCLI):
                 raise OSError(line) from err
             raise
         try:
-            environment = getattr(self.trainer.strategy, "cluster_environment", None)
-            if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, type(environment).__name__)):
+            if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, self._environment)):
                 print(line, flush=True)  # each node waits in Lightning's setup until all have joined
             super()._run_subcommand(subcommand)
             if replacing is not None and not self.trainer.interrupted and swept(self.trainer.callbacks) and \

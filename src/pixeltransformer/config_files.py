@@ -17,14 +17,13 @@ from typing import Any
 
 def given_configs(argv: list[str]) -> list[str]:
     """The config files a command line gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), in order."""
-    return [config for i in range(len(argv)) if (config := config_at(argv, i)) is not None]
+    return [config for name, value, _ in settings(argv) if (config := config_of(name, value)) is not None]
 
 
-def config_at(argv: list[str], i: int) -> str | None:
-    """The config file that ``argv[i]`` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else None."""
-    if argv[i] in ("--config", "-c") and i + 1 < len(argv):
-        return argv[i + 1]
-    return argv[i].split("=", 1)[1] if argv[i].startswith(("--config=", "-c=")) else None
+def config_of(name: str, value: str | None) -> str | None:
+    """The config file an option of :func:`settings` gives (``--config F``, ``--config=F``, ``-c F``, ``-c=F``), else
+    None: the walk over the command line has already split each option from its value."""
+    return value if name in ("--config", "-c") else None
 
 
 def settings(argv: list[str]) -> Iterator[tuple[str, str | None, int]]:
@@ -83,6 +82,19 @@ def config_leaves(mapping: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def config_texts(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """Each text of a YAML config's value with its key, dotted and indexed (``trainer.callbacks[0].init_args.out``,
+    ``model.val_levels[1]``): in mappings and lists at any depth, which :func:`config_leaves` takes for values."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from config_texts(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from config_texts(item, f"{key}[{i}]")
+    elif isinstance(value, str):
+        yield key, value
 
 
 def read_config(path: str | Path) -> tuple[Any, Exception | None]:

@@ -25,12 +25,19 @@ from typing import Any
 from .errors import in_number
 
 
+def user_path(value: str | os.PathLike) -> Path:
+    """A path the user gave, its leading "~" as the home folder: no shell expands a config file's value, an option
+    joined to its value by "=" (``--out=~/x``) or a notebook's argument, where a "~" left as it is named a folder "~"
+    in the working folder."""
+    return Path(os.path.expanduser(value))
+
+
 def env_folder(name: str) -> Path | None:
     """The folder the environment variable ``name`` names ($PIXELTRANSFORMER_DATA, $PIXELTRANSFORMER_CACHE), None
     where it is unset or empty: "~" expanded, and a relative path taken from the folder the command runs in and made
     absolute, so that every line names the folder read or written ("no data at data/mnist" did not say where)."""
     value = os.environ.get(name)
-    return Path(os.path.abspath(Path(value).expanduser())) if value else None
+    return Path(os.path.abspath(user_path(value))) if value else None
 
 
 # bytes of a file or folder's name kept in a cache entry's name, which stays short enough with a temporary name's

@@ -20,6 +20,7 @@ import torch
 
 from . import written_by
 from .errors import first_line, in_number
+from .files import user_path
 from .layout import config_shown
 
 if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
@@ -84,7 +85,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     """
     if not isinstance(path, (str, os.PathLike)):  # Path(3) says "expected str, bytes or os.PathLike object, not int"
         raise CheckpointError(f"a checkpoint is a file path (str or Path), got {type(path).__name__} {path!r}")
-    path = Path(path).expanduser()  # "~/runs/...": a notebook's path, which no shell expanded
+    path = user_path(path)  # "~/runs/...": a notebook's path, which no shell expanded
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file{checkpoint_in(path)}")
     if not path.is_file() and str(path) in ("best", "last"):  # Lightning's names for a fit in the same process
@@ -166,10 +167,11 @@ CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: al
                "--trainer.strategy=auto)")
 
 
-def check_accelerator(name: Any) -> None:
+def check_accelerator(name: Any, option: bool = False) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
-    ended in a ModuleNotFoundError's traceback)."""
+    ended in a ModuleNotFoundError's traceback). ``option``: the command line gives --trainer.accelerator, whose
+    value is to change (it was told to leave out configs/trainer/gpu.yaml, which it did not give)."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
         raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
                          f"installed here: to run on the CPU, {CPU_INSTEAD}")
@@ -184,9 +186,27 @@ def check_accelerator(name: Any) -> None:
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
     # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
     todo = (f"leave out {config_shown('trainer/gpu.yaml')} (a run trained on GPUs: --trainer.accelerator=cpu "
-            "--trainer.devices=1 --trainer.strategy=auto)" if name == "gpu" else CPU_INSTEAD)
+            "--trainer.devices=1 --trainer.strategy=auto)" if name == "gpu" and not option else CPU_INSTEAD)
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
                      f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
+
+
+def on_the_cpu(name: Any) -> bool:
+    """Whether trainer.accelerator ``name`` runs on the CPU here: "cpu", or null/"auto" on a machine where torch sees
+    no GPU (a CUDA build that sees none too)."""
+    return name == "cpu" or (name in (None, "auto") and accelerator()[1] == 0)
+
+
+def check_gpu_strategy(strategy: Any, name: Any) -> None:
+    """trainer.strategy=fsdp (fsdp_cpu_offload too) on the CPU: Lightning said "requires a GPU accelerator, but
+    received `accelerator='cpu'`. Please set `accelerator='cuda'`", though no accelerator was set, and gpu is refused
+    here for want of one (:func:`check_accelerator`). Refused in one line naming the strategies the CPU runs."""
+    if not (isinstance(strategy, str) and strategy.lower().startswith("fsdp") and on_the_cpu(name)):
+        return
+    why = ("trainer.accelerator=cpu runs on the CPU" if name == "cpu" else
+           f"torch sees no GPU device here (torch {torch.__version__}, {torch_build()})")
+    raise ValueError(f"trainer.strategy={strategy} shards a model across GPUs, and {why}: give --trainer.strategy=ddp "
+                     "for several processes on the CPU (--trainer.devices N), or leave out --trainer.strategy for one")
 
 
 def check_cpu_devices(name: Any, devices: Any) -> None:
@@ -194,8 +214,7 @@ def check_cpu_devices(name: Any, devices: Any) -> None:
     and -1 (every GPU, as configs/trainer/gpu.yaml asks; a GPU run's config.yaml given --trainer.accelerator=cpu)
     stopped the command with a TypeError's traceback. Refused in one line; nothing to say on a machine whose
     "auto" accelerator is a GPU."""
-    on_cpu = name == "cpu" or (name in (None, "auto") and accelerator()[1] == 0)  # a CUDA build that sees no GPU too
-    if not on_cpu or devices is None or devices == "auto":
+    if not on_the_cpu(name) or devices is None or devices == "auto":
         return
     count = int(devices) if isinstance(devices, str) and devices.strip().isdigit() else devices
     if isinstance(count, int) and not isinstance(count, bool) and count >= 1:

@@ -35,7 +35,7 @@ from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
-from .files import missing_folders, remove_empty, staging_folder, write_json
+from .files import missing_folders, remove_empty, staging_folder, user_path, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
 from .memory import host_held, in_bytes, point_count, shortfall
@@ -92,9 +92,9 @@ class PredictOptions:
             raise ValueError("predict needs --input (a file to observe) or --context (S itself)")
         for name in ("input", "mask"):
             value = getattr(self, name)
-            if value and not Path(value).expanduser().exists():
+            if value and not user_path(value).exists():
                 raise FileNotFoundError(f"--{name}: file not found: {value}")
-            if value and Path(value).expanduser().is_dir():
+            if value and user_path(value).is_dir():
                 raise ValueError(f"--{name} {value} is a folder: expected one file")
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
@@ -129,7 +129,7 @@ def parse_rows(text: str, width: int, names: str, pos_dims: int) -> tuple[torch.
     row i is the user's row i + 1, which messages name), the rows to keep, and its source's name for messages.
     ``names`` spells one row for the error message, e.g. "[y, x, value]"; its first ``pos_dims`` entries are the
     position. A row repeated as it is counts once (only its first is kept); two values at one position are refused."""
-    path = Path(text).expanduser()
+    path = user_path(text)
     from_file = text.strip().endswith(".json")
     source = str(path) if from_file else "--context"
     try:
@@ -282,7 +282,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions,
     check_predict_grid(domain, spec, options.resolution)
     check_resolution(domain, spec, options, device)  # the grid and samples the options ask of this domain's model
     item: dict[str, Any] = {"name": options.name}
-    signal = domain.read_input(Path(options.input).expanduser(), spec) if options.input else None  # [V, *grid]
+    signal = domain.read_input(user_path(options.input), spec) if options.input else None  # [V, *grid]
     if signal is not None:
         item["signal"] = checked_input(domain, signal, spec)  # [V, *grid]
     if options.context:
@@ -295,7 +295,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions,
                              f"{rows.shape[0]} of {source}: it must return one row per row given, in their order")
         item["ctx_pos"], item["ctx_val"] = pos[keep].float(), val[keep].float()  # [K', P], [K', V]
     elif options.mask:
-        made = domain.context_from_mask(signal, domain.read_mask(Path(options.mask), spec))  # [K, P], [K, V]
+        made = domain.context_from_mask(signal, domain.read_mask(user_path(options.mask), spec))  # [K, P], [K, V]
         item["ctx_pos"], item["ctx_val"] = checked_context(domain, "context_from_mask", made, spec)
     else:
         n = signal[0].numel()
@@ -383,7 +383,7 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
         return folder.exists() and (not folder.is_dir() or any(folder.iterdir()))
 
     if options.out:
-        out = Path(options.out).expanduser()
+        out = user_path(options.out)
         if taken(out):
             raise FileExistsError(f"--out {options.out}: already exists and is not an empty folder; "
                                   "choose a new one (nothing was written)")

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .config_files import config_entry, config_top, config_leaves, read_config, given_configs, settings
+from .config_files import config_entry, config_top, config_leaves, config_texts, read_config, given_configs, settings
 from .errors import listed
 from .launch import check_node_launch, joins_a_run, own_environment
 from .layout import CONFIGS
@@ -75,8 +75,8 @@ def check_config_files(argv: list[str]) -> None:
         if not isinstance(top, dict):
             raise ValueError(f"{config} holds a {_yaml_kind(top)}, not options: a config file is a mapping "
                              "(model:, data:, trainer:, ...)")
-        for key, value in config_leaves(top).items():  # OmegaConf's ${oc.env:NAME}, without a default
-            for name in re.findall(r"\$\{oc\.env:\s*([^,}\s]+)\s*\}", value if isinstance(value, str) else ""):
+        for key, value in config_texts(top):  # OmegaConf's ${oc.env:NAME}, without a default, in a list's too
+            for name in re.findall(r"\$\{oc\.env:\s*([^,}\s]+)\s*\}", value):
                 if name not in os.environ:  # the parser said only "Environment variable 'NAME' not found"
                     raise ValueError(f"{config}: {key} reads the environment variable {name} (${{oc.env:{name}}}), "
                                      f"which is not set: set it, or give a default: ${{oc.env:{name},<value>}}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
-from .files import nearest_existing, process_runs
+from .files import nearest_existing, process_runs, user_path
 from .layout import built_in_domain, config_shown, next_command
 from .loading import load_checkpoint
 from .locks import elsewhere, holder, is_lock_file, record, recorded
@@ -91,7 +91,7 @@ def check_own_name(cls: Any) -> None:
 
 def resume_checkpoint(run: str | Path) -> Path:
     """The last.ckpt a resumed run continues from, checked to be a readable, safe checkpoint."""
-    run = Path(run).expanduser()
+    run = user_path(run)
     # a checkpoint, or a run's checkpoints/ folder, given for its run folder: name the folder that holds it
     held = run.parent if run.is_file() else run if (run / "last.ckpt").is_file() else None
     if held is not None and held.name == "checkpoints":
@@ -153,7 +153,7 @@ def checkpoint_folder(run: Path) -> Path:
     names (a resume of such a run looked in checkpoints/ and said its fit had stopped before the first save)."""
     config = run / "config.yaml"
     readable, dirpath = config_entry(config, "checkpoint", "dirpath") if config.is_file() else (False, None)
-    return Path(dirpath).expanduser() if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
+    return user_path(dirpath) if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
 def kept_checkpoint(folder: Path) -> Path | None:
@@ -171,7 +171,7 @@ def with_run_config(argv: list[str]) -> list[str]:
     if not argv or argv[0] != "fit" or (found := resume_arg(argv)) is None:
         return argv
     run, i, n = found
-    config = Path(run).expanduser() / "config.yaml"
+    config = user_path(run) / "config.yaml"
     rest, resume = argv[1:i] + argv[i + n:], argv[i:i + n]
     return [argv[0], "--config", str(config), *rest, *resume] if config.is_file() else argv
 
@@ -228,7 +228,7 @@ def absolute_paths(cfg: Any) -> None:
     for section, key in places:
         value = section.get(key)
         if isinstance(value, str) and value.strip() and "://" not in value \
-                and not os.path.isabs(os.path.expanduser(value)):  # a URL (s3://bucket/x) is no local path
+                and not user_path(value).is_absolute():  # a URL (s3://bucket/x) is no local path
             section[key] = os.path.abspath(value)
 
 
@@ -285,7 +285,7 @@ def check_run_root(root: str | Path, domain: str | None = None) -> Path:
     the folder checked is the nearest of <run_root>/<domain>, where the fit writes (a read-only run_root may hold
     writable domain folders). ``~`` is the home folder (a config file's run_root; the command line's:
     :func:`expand_home`)."""
-    given, root = root, Path(root).expanduser()
+    given, root = root, user_path(root)
     existing = nearest_existing(root / domain if domain else root)
     if not existing.is_dir():
         raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "

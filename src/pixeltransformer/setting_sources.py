@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import moved_option
-from .config_files import (config_at, config_entry, config_top, config_value, config_leaves, given_configs, settings,
+from .config_files import (config_entry, config_of, config_top, config_value, config_leaves, given_configs, settings,
                            with_setting)
 from .errors import yaml_float
 from .layout import CONFIGS
@@ -77,10 +77,10 @@ def config_setting(argv: list[str], key: str, got: str | None = None) -> str | N
         return got is None or str(value) == got
 
     found: list[str | None] = []  # without got: each source that sets the key (None: the command line)
-    for name, value, i in settings(argv):
+    for name, value, _ in settings(argv):
         if name.removesuffix("+") == f"--{key}" and matches(value or ""):
             found.append(None)
-        elif (config := config_at(argv, i)) is not None and \
+        elif (config := config_of(name, value)) is not None and \
                 (section := config_value(config, key, in_lists=True)) is not ... and matches(section):
             found.append(config)
         if found and got is not None:
@@ -100,7 +100,7 @@ def overridden_options(argv: list[str]) -> list[str]:
     (a file changes only the keys it sets), and an option inside a list (``--trainer.callbacks.num_samples``) by a
     file that gives the list anew. A resume's own config.yaml goes first
     (:func:`~pixeltransformer.runs.with_run_config`), before every option: it overrides none."""
-    configs = [(k, config) for k in range(len(argv)) if (config := config_at(argv, k)) is not None]
+    configs = [(i, config) for name, value, i in settings(argv) if (config := config_of(name, value)) is not None]
     if not configs:
         return []
     last: dict[str, tuple[int, str, str | None]] = {}
@@ -178,10 +178,10 @@ def given_setting(argv: list[str], key: str) -> Any:
     """The value a command line gives the dotted ``key`` (``trainer.num_nodes``), as the parser takes it: that of the
     last option (its text read as YAML) or config file that sets it, in the order given; ``...`` where none does."""
     value: Any = ...
-    for name, text, i in settings(argv):
+    for name, text, _ in settings(argv):
         if name == f"--{key}":
             value = _yaml_or_text(text)
-        elif (config := config_at(argv, i)) is not None and (set_to := config_value(config, key)) is not ...:
+        elif (config := config_of(name, text)) is not None and (set_to := config_value(config, key)) is not ...:
             value = set_to
     return value
 
@@ -192,10 +192,10 @@ def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
     file after it sets it; None otherwise (the value is the command line's, or a config file's the user gives)."""
     source = None
     option = f"--{group}.{key}"
-    for name, _, i in settings(argv):
+    for name, value, _ in settings(argv):
         if name == option:
             source = None
-        elif (config := config_at(argv, i)) is not None and config_entry(config, group, key)[1] is not None:
+        elif (config := config_of(name, value)) is not None and config_entry(config, group, key)[1] is not None:
             source = Path(config) if written_into_a_run(Path(config)) else None
     return source
 
@@ -204,10 +204,10 @@ def config_unsetting(argv: list[str], key: str) -> str | None:
     """The config file given after the command line's last ``--<key>`` that sets the top-level ``key`` to null (a
     run's config.yaml records ``ckpt_path: null``): it sets back what the option gave. None when there is none."""
     given, source = False, None
-    for name, _, i in settings(argv):
+    for name, value, _ in settings(argv):
         if name == f"--{key}":
             given, source = True, None
-        elif given and (config := config_at(argv, i)) is not None and \
+        elif given and (config := config_of(name, value)) is not None and \
                 (config_top(config) or {}).get(key, "absent") is None:
             source = config
     return source

@@ -221,6 +221,42 @@ def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(mon
         loading.check_accelerator("gpu")
 
 
+def test_a_gpu_the_command_line_asks_for_is_refused_naming_the_option_not_the_gpu_config(tmp_path, monkeypatch):
+    """--trainer.accelerator gpu on a machine without one was told to "leave out configs/trainer/gpu.yaml", which the
+    command did not give; the remedy names the option given. A config file that asks for it is still named."""
+    from pixeltransformer import loading
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
+    with pytest.raises(ValueError, match=r"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch "
+                                         r"[^)]+\): to run on the CPU, give --trainer.accelerator=cpu \(a config for "
+                                         r"several devices: also --trainer.devices=1 --trainer.strategy=auto\)$"):
+        main([*fit, "--trainer.accelerator", "gpu"])
+    with pytest.raises(ValueError, match=r"to run on the CPU, leave out configs/trainer/gpu.yaml"):
+        main([*fit, "--config", str(REPO / "configs/trainer/gpu.yaml")])
+    assert not (tmp_path / "polynomial").exists()
+
+
+@pytest.mark.parametrize("accelerator, why", [
+    (None, r"torch sees no GPU device here \(torch [^)]+\)"), ("cpu", "trainer.accelerator=cpu runs on the CPU")])
+def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why):
+    """--trainer.strategy fsdp on a machine without a GPU got Lightning's "requires a GPU accelerator, but received
+    `accelerator='cpu'`. Please set `accelerator='cuda'`", though the command set no accelerator, and one set to gpu
+    is refused there for want of a GPU: the line names the strategies the CPU runs."""
+    from pixeltransformer import loading
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
+    chosen = ["--trainer.accelerator", accelerator] if accelerator else []
+    with pytest.raises(ValueError, match=rf"^trainer.strategy=fsdp shards a model across GPUs, and {why}: give "
+                                         r"--trainer.strategy=ddp for several processes on the CPU \(--trainer.devices "
+                                         r"N\), or leave out --trainer.strategy for one$"):
+        main([*fit, "--trainer.strategy", "fsdp", *chosen])
+    assert not (tmp_path / "polynomial").exists()
+
+
 def test_a_torchrun_launch_larger_than_the_trainer_is_refused_in_one_line(tmp_path, monkeypatch):
     """torchrun --nproc-per-node 2 with the CPU's default of one device: each process trained alone into the same run
     folder, and the second stopped at W&B with a traceback ('function' object has no attribute 'update')."""

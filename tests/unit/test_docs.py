@@ -188,6 +188,11 @@ ERROR_ROWS_ELSEWHERE = {
     "(MY_LR not set)":
         ("tests/unit/test_preflight.py",
          "test_a_config_that_reads_an_unset_environment_variable_names_the_option_and_the_variable"),
+    "`pixeltransformer fit --config configs/polynomial.yaml --trainer.accelerator gpu` on a machine without a GPU":
+        ("tests/cli/test_reliability.py",
+         "test_a_gpu_the_command_line_asks_for_is_refused_naming_the_option_not_the_gpu_config"),
+    "`pixeltransformer fit --config configs/polynomial.yaml --trainer.strategy fsdp` on a machine without a GPU":
+        ("tests/cli/test_reliability.py", "test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs"),
     "a config file indented with tabs: `--config mine.yaml` holding `model:` then `<tab>net:`":
         ("tests/unit/test_preflight.py", "test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause"),
     '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.mesh_root=chairs/chair.obj"` (one mesh file, as '

@@ -513,3 +513,14 @@ def test_the_cache_hints_name_the_variable_and_the_option_that_sets_the_folder()
 
     assert CACHE_HINT == "set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write"
     assert NETWORK_HINT == "set $PIXELTRANSFORMER_CACHE (or cache_dir) to a folder this user can write"
+
+
+def test_a_user_s_path_has_its_tilde_as_the_home_folder_and_its_other_text_as_given(tmp_path, monkeypatch):
+    """The one expansion of "~" the path options share (a config file's value, an option after "=", a notebook's
+    argument: no shell expanded them); a "~" inside a name, or a relative path, is left as given."""
+    from pixeltransformer.files import user_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert user_path("~/runs/x.ckpt") == tmp_path / "runs" / "x.ckpt"
+    assert user_path(Path("~")) == tmp_path
+    assert user_path("a~/b") == Path("a~/b") and user_path("runs") == Path("runs")

@@ -675,3 +675,32 @@ def test_a_context_of_rows_of_another_width_names_the_rows_entries(problem, text
                f"{problem}")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         prediction_item(_domain("images"), rgb, PredictOptions(context=text))
+
+
+def test_a_mask_given_with_a_tilde_is_read_from_the_home_folder(tmp_path, monkeypatch):
+    """``--mask=~/m.gif`` (or ``mask: ~/m.gif`` in a config file: no shell expands either) passed the check that the
+    file exists, which expands "~", and then reached the domain as "~/m.gif": the video domain's reader looked for a
+    folder named "~" in the working folder."""
+    from domains.polynomial.domain import PolynomialDomain
+    from pixeltransformer.predict import prediction_item
+    from pixeltransformer.signal import SignalSpec
+
+    class Read(Exception):
+        pass
+
+    class Masked(PolynomialDomain):
+        def read_input(self, path, spec):
+            return torch.zeros(1, 64)  # [V, *grid]
+
+        def read_mask(self, path, spec):
+            raise Read(str(path))
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.npy").write_bytes(b"")
+    (tmp_path / "m.gif").write_bytes(b"")
+    spec = SignalSpec(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0))
+    domain = Masked()
+    domain.spec = spec
+    with pytest.raises(Read, match=f"^{re.escape(str(tmp_path / 'm.gif'))}$"):
+        prediction_item(domain, spec, PredictOptions(input="~/in.npy", mask="~/m.gif"))

@@ -414,3 +414,23 @@ def test_a_config_that_reads_an_unset_environment_variable_names_the_option_and_
     monkeypatch.setenv("PT_TEST_UNSET_LR", "0.01")
     path.write_text("model:\n  optim:\n    lr: ${oc.env:PT_TEST_UNSET_LR}\n")
     check_config_files(argv)
+
+
+def test_an_unset_environment_variable_in_a_list_or_a_list_s_mapping_is_named_as_a_scalar_s_is(tmp_path, monkeypatch):
+    """`${oc.env:X}` with X unset in a list (``val_levels: [4, ${oc.env:X}]``) or in a mapping inside one (a
+    callback's init_args) got the parser's "KeyError raised while resolving interpolation", where a scalar option
+    got the line that names the option and the variable."""
+    monkeypatch.delenv("PT_TEST_UNSET_X", raising=False)
+    path = tmp_path / "mine.yaml"
+    argv = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(path)]
+    tail = (r" reads the environment variable PT_TEST_UNSET_X \(\$\{oc.env:PT_TEST_UNSET_X\}\), which is not set: set "
+            r"it, or give a default: \$\{oc.env:PT_TEST_UNSET_X,<value>\}$")
+    path.write_text("model:\n  val_levels: [4, '${oc.env:PT_TEST_UNSET_X}']\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: model.val_levels\[1\]{tail}"):
+        check_config_files(argv)
+    path.write_text("trainer:\n  callbacks:\n    - class_path: pixeltransformer.callbacks.Pictures\n"
+                    "      init_args:\n        levels: [4]\n        out: ${oc.env:PT_TEST_UNSET_X}\n")
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: trainer.callbacks\[0\].init_args.out{tail}"):
+        check_config_files(argv)
+    monkeypatch.setenv("PT_TEST_UNSET_X", "6")
+    check_config_files(argv)
