@@ -111,6 +111,15 @@ def test_the_shipped_configs_comments_give_commands_an_installed_package_runs():
     assert found == []
 
 
+def test_no_make_target_is_given_an_option():
+    """make takes variables (CONTEXT=..., ARGS="--..."), never an option of the command it runs: docs/curves.md wrote
+    `make sample --context`, which make reads as an option of its own and refuses."""
+    word = r"""(?:[A-Z]+=(?:'[^']*'|"[^"]*"|[^\s`'"]+))"""
+    shown = [(where, m.group(0)) for where, text in claims()
+             for m in re.finditer(rf"\bmake [a-z][a-z-]*(?: {word})* --?[a-z]", text)]
+    assert shown == []
+
+
 def test_no_make_eval_gives_a_run_config_after_its_checkpoint():
     """`make eval` and `make sample` pass ARGS after --ckpt_path, and a run's config.yaml records `ckpt_path: null`:
     given there it sets the checkpoint back, and the command stops (docs/curves.md showed it)."""
