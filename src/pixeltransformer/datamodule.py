@@ -225,7 +225,7 @@ def check_contract(cls: type) -> None:
         what = {"spec": "spec (a property returning its SignalSpec)",
                 "build_split": "build_split(split) (a dataset of {'signal': [V, *grid]} items for train, val, test)"}
         raise ValueError(f"{cls.__name__} does not define {' or '.join(what[m] for m in missing)}: a "
-                         f"SignalDataModule subclass provides both "
+                         "SignalDataModule subclass provides both "
                          f"({next_command('docs/design.md', 'the design notes')}, Adding a domain)")
 
 
