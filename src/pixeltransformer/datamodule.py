@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, de
 
 from .errors import counted
 from .files import env_folder
-from .layout import CHECKOUT
+from .layout import CHECKOUT, next_command
 from .signal import SignalSpec
 from .splits import SPLIT_LAYOUT, SPLIT_LAYOUTS, SPLITS, pool_digests
 
@@ -231,7 +231,8 @@ def check_contract(cls: type) -> None:
         what = {"spec": "spec (a property returning its SignalSpec)",
                 "build_split": "build_split(split) (a dataset of {'signal': [V, *grid]} items for train, val, test)"}
         raise ValueError(f"{cls.__name__} does not define {' or '.join(what[m] for m in missing)}: a "
-                         "SignalDataModule subclass provides both (docs/design.md, Adding a domain)")
+                         "SignalDataModule subclass provides both "
+                         f"({next_command('docs/design.md', 'the design notes')}, Adding a domain)")
 
 
 def checked_spec(datamodule: Any) -> SignalSpec:

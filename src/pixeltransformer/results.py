@@ -35,12 +35,16 @@ from .results_page import render
 
 
 def main(argv: list[str] | None = None) -> str:
-    p = OneLineParser(prog="python -m pixeltransformer.results", description=__doc__.split("\n\n")[0])
+    # installed, no Makefile: the module is the command (layout.results_command)
+    p = OneLineParser(prog="python -m pixeltransformer.results", description=(
+        "Write docs/results.md from the measured-results folders in docs/metrics/"
+        f"{layout.next_command(' (the command of `make results`)')}."))
     p.add_argument("--run", action="append", type=Path, default=[], metavar="RUN_FOLDER",
                    help="import <run>/eval/metrics.json first (repeatable)")
     p.add_argument("--runs", default=None, metavar="'RUN_FOLDER ...'",
-                   help="run folders to import as one text (`make results RUNS=...`): the whole of it when it names "
-                        "a folder, else split as a shell splits words (a path with spaces in quotes)")
+                   help=f"run folders to import as one text{layout.next_command(' (`make results RUNS=...`)')}: the "
+                        "whole of it when it names a folder, else split as a shell splits words (a path with spaces "
+                        "in quotes)")
     p.add_argument("--bench", type=Path, default=None, help="import a bench record (bench-results/bench.json, or "
                    "bench-cuda.json of a GPU run) first; "
                    "it replaces the published one, whose run.json (provenance) goes with it")

@@ -98,6 +98,28 @@ def test_every_config_file_named_exists():
     assert sorted((w, p) for w, p in named if not (REPO / p).is_file()) == []
 
 
+def test_the_shipped_configs_comments_give_commands_an_installed_package_runs():
+    """A wheel ships configs/ (pixeltransformer/configs/ in site-packages) with its comments, which named `make train
+    DOMAIN=... DATA=... ARGS="..."` and docs/dashboard.md: a Makefile and a page only a clone has. They give the
+    pixeltransformer command, which both run, and name no file of the repository outside what the wheel ships (the
+    README, the package's description, is named by its name)."""
+    targets = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.M))
+    found = [(str(p.relative_to(REPO)), line.strip()) for p in CONFIGS for line in config_comments(p).splitlines()
+             if {t for t in re.findall(r"\bmake ([a-z][a-z-]*)", line)} & targets
+             or re.search(r"\b(DOMAIN|DATA|ARGS|CKPT|RESUME|INPUT|CONTEXT)=|Makefile|\b(docs|tests|benchmarks)/"
+                          r"|data/ in the repository", line)]
+    assert found == []
+
+
+def test_no_make_target_is_given_an_option():
+    """make takes variables (CONTEXT=..., ARGS="--..."), never an option of the command it runs: docs/curves.md wrote
+    `make sample --context`, which make reads as an option of its own and refuses."""
+    word = r"""(?:[A-Z]+=(?:'[^']*'|"[^"]*"|[^\s`'"]+))"""
+    shown = [(where, m.group(0)) for where, text in claims()
+             for m in re.finditer(rf"\bmake [a-z][a-z-]*(?: {word})* --?[a-z]", text)]
+    assert shown == []
+
+
 def test_no_make_eval_gives_a_run_config_after_its_checkpoint():
     """`make eval` and `make sample` pass ARGS after --ckpt_path, and a run's config.yaml records `ckpt_path: null`:
     given there it sets the checkpoint back, and the command stops (docs/curves.md showed it)."""

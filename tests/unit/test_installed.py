@@ -222,3 +222,34 @@ def test_a_run_without_its_fit_command_is_reproduced_by_the_shipped_configs(tmp_
     metrics = {"domain": "terrain", "dataset": "tiles", "rows": [{"num_context": 4, "nll": 1.0}]}
     assert results_import.default_command(own, metrics, installed).splitlines()[0] == (
         "pixeltransformer fit --config runs/terrain/t1/config.yaml --run_name t1")
+
+
+def help_text(main, capsys) -> str:
+    """What ``main(["--help"])`` of a plain command prints."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    return " ".join(capsys.readouterr().out.split())
+
+
+def test_the_help_of_the_plain_commands_and_the_domain_contract_error_name_no_make_where_installed(installed, capsys,
+                                                                                                   monkeypatch):
+    """Installed, `python -m pixeltransformer.results --help` began "`make results`: write ..." and its --runs said
+    "(`make results RUNS=...`)", the classifier command's --data "(as DATA= of make)", and a DataModule of the
+    user's own without spec pointed to docs/design.md: a Makefile and a file that only a clone has."""
+    from domains.images.baselines import pretrained
+    from pixeltransformer import results
+
+    class NoSpec(datamodule.SignalDataModule):
+        def build_split(self, split):
+            return []
+
+    for main in (results.main, pretrained.main):
+        assert "make" not in help_text(main, capsys)
+    with pytest.raises(ValueError) as refused:
+        datamodule.check_contract(NoSpec)
+    assert "docs/" not in str(refused.value) and str(refused.value).endswith("(the design notes, Adding a domain)")
+    monkeypatch.setattr(layout, "CHECKOUT", REPO)  # a clone: make's words and the repository's file, as they were
+    assert "`make results RUNS=...`" in help_text(results.main, capsys)
+    assert "(as make classifier's DATA=)" in help_text(pretrained.main, capsys)
+    with pytest.raises(ValueError, match=r"\(docs/design\.md, Adding a domain\)$"):
+        datamodule.check_contract(NoSpec)

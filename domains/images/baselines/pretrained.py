@@ -16,6 +16,7 @@ import torch
 from pixeltransformer.cache import cache_root
 from pixeltransformer.errors import OneLineParser, debugging, fail, first_line
 from pixeltransformer.files import name_start
+from pixeltransformer.layout import next_command
 
 from ..data import ImageDataModule
 from .cache import NotCachedWarning
@@ -112,7 +113,8 @@ def too_few_for_a_classifier(dm: ImageDataModule) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     p = OneLineParser(prog="python -m domains.images.baselines.pretrained", description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset (as DATA= of make)")
+    p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset"
+                   + next_command(" (as make classifier's DATA=)"))
     p.add_argument("--root", default=None, help="the data's folder (default: the DataModule's)")
     p.add_argument("--cache_dir", default=None, help="default: $PIXELTRANSFORMER_CACHE or ~/.cache/pixeltransformer, /images")
     p.add_argument("--classifier_epochs", type=int, default=None)
