@@ -1,6 +1,6 @@
 """What a lock file (flock) says of its holder: "host pid" (a fit's run folder, runs.hold_run_folder; an evaluation's
 folder, eval_folders), then "host pid done" where an evaluation's writer finished; a new run's fit says "host pid
-untrained" until its first step begins (runs.remove_unstarted reads it). A lock tells a process that runs
+untrained" until its first optimizer step completes (runs.remove_unstarted reads it). A lock tells a process that runs
 from one that was killed (the kernel drops it with its process); the record names who holds it, for messages, and
 for the machines and file systems where the lock alone cannot tell.
 """

@@ -8,6 +8,7 @@ import re
 import shlex
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -338,7 +339,7 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     """A fit killed before its first step (SIGKILL, out of memory: a user's own domain reading its data, its first
     validation) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused ("already
     exists, without checkpoints/last.ckpt") until the folder was deleted by hand. A new run's lock says "untrained"
-    until its fit's first step begins: such a folder is removed; one whose fit began to train, or that holds anything
+    until its fit's first step completes: such a folder is removed; one whose fit trained, or that holds anything
     more (a checkpoint), stays."""
     from pixeltransformer.cli import FirstStepMark
 
@@ -346,7 +347,7 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     fd = hold_run_folder(run, new=True)
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()} untrained\n"
     mark = FirstStepMark(fd)
-    mark.on_train_batch_start(None, None, None, 0)  # the first step begins
+    mark.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)  # the first step completed
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
     release_run_folder(run, fd)
     command = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
@@ -392,6 +393,29 @@ def test_the_line_on_a_removed_folder_names_only_what_was_there(tmp_path, capsys
                                        "its place\n")
 
 
+def test_a_fit_killed_in_its_first_batch_trained_nothing(tmp_path):
+    """The mark cleared "untrained" when the first batch began: a fit killed in it (SIGKILL, out of memory in the
+    forward or backward pass) had made no optimizer step and saved nothing, and the same --run_name was refused until
+    the folder was deleted by hand. The lock says the fit trained once its first optimizer step has completed (with
+    gradient accumulation, after the batches that step sums)."""
+    from pixeltransformer.cli import FirstStepMark
+
+    run = tmp_path / "w"
+    fd = hold_run_folder(run, new=True)
+    try:
+        untrained = (run / ".fit.lock").read_text()
+        mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=0)
+        mark.on_train_batch_start(trainer, None, None, 0)  # the first batch begins
+        assert (run / ".fit.lock").read_text() == untrained
+        mark.on_train_batch_end(trainer, None, None, None, 0)  # accumulated: no optimizer step yet
+        assert (run / ".fit.lock").read_text() == untrained
+        trainer.global_step = 1  # the first optimizer step completed
+        mark.on_train_batch_end(trainer, None, None, None, 1)
+        assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+    finally:
+        release_run_folder(run, fd)
+
+
 def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_path):
     """ddp_spawn pickles the trainer's callbacks for each process it starts: the mark's copy wrote through the number
     of the descriptor this process holds the lock by, which names another file there (or none), and the lock said
@@ -406,7 +430,7 @@ def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_
         untrained = (run / ".fit.lock").read_text()
         sent = pickle.loads(pickle.dumps(FirstStepMark(fd)))
         assert sent.fd is None
-        sent.on_train_batch_start(None, None, None, 0)
+        sent.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)
         assert (run / ".fit.lock").read_text() == untrained
     finally:
         release_run_folder(run, fd)
