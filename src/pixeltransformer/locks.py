@@ -12,6 +12,8 @@ import re
 import socket
 from pathlib import Path
 
+from .files import process_runs
+
 _RECORD = re.compile(r"(\S+) (\d+)(?: (done|untrained))?")  # "host pid", "host pid done" or "host pid untrained"
 
 
@@ -35,6 +37,15 @@ def record(fd: int, done: bool = False, blank: bool = False, untrained: bool = F
 def elsewhere(host: str, pid: str) -> bool:
     """Whether a lock file's holder (:func:`recorded`) ran on another machine: it may still run there."""
     return bool(pid) and host != socket.gethostname()
+
+
+def holder_ended(host: str, pid: str, locked: bool) -> bool:
+    """Whether the holder a lock file names (:func:`recorded`) has ended, as far as this machine can tell. One on
+    another machine may still run there (:func:`elsewhere`: a lock may hold on one machine alone, on some NFS
+    set-ups). Here, a lock this process has taken (``locked``) says its holder ended, whatever process has its pid
+    now (a container restarted after a kill runs its new process under the same pid); on a file system without
+    locks, its process no longer runs."""
+    return not elsewhere(host, pid) and (locked or not (pid and process_runs(int(pid))))
 
 
 def holder(lock: Path, unnamed: str) -> str:

@@ -17,10 +17,10 @@ from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
-from .files import nearest_existing, process_runs
+from .files import nearest_existing
 from .layout import built_in_domain, config_shown, next_command
 from .loading import load_checkpoint
-from .locks import elsewhere, holder, is_lock_file, record, recorded
+from .locks import holder, holder_ended, is_lock_file, record, recorded
 
 COMMAND_FILE = "command.txt"  # in a run folder: each fit's command line, as given (run_config.RunConfig)
 RUN_FILES = ("config.yaml", "checkpoints", "wandb_id.txt")  # a fit writes them in its run folder; an evaluation, none
@@ -399,7 +399,7 @@ def remove_unstarted(run: Path) -> bool:
     before its first step left (:data:`BEFORE_FIRST_STEP`: its config.yaml, command line and W&B run too, where its
     lock still says "untrained", locks.record). The same --run_name was refused ("already exists, without
     checkpoints/last.ckpt"). Only where no process holds its lock (a fit still
-    starting there does) and its fit ran on this machine and ended (:func:`_ended_here`); True where its files were
+    starting there does) and its fit ran on this machine and ended (locks.holder_ended); True where its files were
     removed, with a line that says so. A folder that stays (a link to one elsewhere; NFS keeps a file deleted while
     open as .nfsXXXX) holds nothing of a run: a fit that starts there meanwhile holds it (:func:`hold_run_folder`)."""
     try:
@@ -413,7 +413,9 @@ def remove_unstarted(run: Path) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
         host, pid, state = recorded(run / FIT_LOCK)
-        if not _ended_here(host, pid):
+        # a lock that names no fit may be one starting on another node, where a file system keeps each node's locks
+        # to itself (NFS mounted nolock, BeeGFS, Lustre's localflock), before it said who it is
+        if not (pid and holder_ended(host, pid, locked=True)):
             return False
         if not names <= set(UNSTARTED) and state != "untrained":
             return False  # a fit that trained (or one of a version that did not say): its config and W&B run stay
@@ -436,13 +438,6 @@ def remove_unstarted(run: Path) -> bool:
     print(f"[run] {shown_path(run)}: removed what a fit stopped before {when} left there ({', '.join(left)}: it "
           "trained nothing), to start this run in its place", flush=True)
     return True
-
-
-def _ended_here(host: str, pid: str) -> bool:
-    """Whether the fit a run folder's lock file names (its "host pid", locks.recorded) ran on this machine and
-    no longer runs. Where a file system keeps each node's locks to itself (NFS mounted nolock, BeeGFS, Lustre's
-    localflock), a fit starting on another node holds its lock unseen, and one that names no fit may be one."""
-    return bool(pid) and not elsewhere(host, pid) and not process_runs(int(pid))
 
 
 def hold_run_folder(run: Path, new: bool) -> int | None:

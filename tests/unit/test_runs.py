@@ -377,6 +377,22 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
 
 
+def test_a_killed_fit_whose_pid_runs_again_is_no_holder_once_its_lock_is_free(tmp_path, capsys):
+    """A container restarted after its fit was killed (out of memory) runs the new fit under the same host name and,
+    often, the same pid: the folder the killed fit left was kept, as if that fit still ran, and the same --run_name
+    refused ("already exists ... or is still running"), though no process held its lock. A free lock says its
+    holder on this machine ended, whatever process has its pid now, as for an evaluation's folder."""
+    run = tmp_path / "runs" / "polynomial" / "w"
+    run.mkdir(parents=True)
+    for name in ("config.yaml", "command.txt"):
+        (run / name).write_text("x\n")
+    (run / ".fit.lock").write_text(f"{socket.gethostname()} {os.getpid()} untrained\n")  # this pid, running
+    preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+               "--run_name", "w"])
+    assert not run.exists()
+    assert capsys.readouterr().out.startswith(f"[run] {run}: removed what a fit stopped before its first step left")
+
+
 def test_the_line_on_a_removed_folder_names_only_what_was_there(tmp_path, capsys):
     """A fit with --trainer.logger=false writes no wandb_id.txt and no wandb/: the line on its folder, removed after
     it was killed, said "its lock and W&B id" all the same."""
@@ -473,7 +489,7 @@ def test_a_lock_left_by_a_fit_that_may_still_run_elsewhere_keeps_its_folder(tmp_
     (run / "wandb_id.txt").write_text("abc123\n")
     argv = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
             "--run_name", "w"]
-    for record in ("node7 1", f"{socket.gethostname()} {os.getpid()}", ""):  # elsewhere, still running, unsaid
+    for record in ("node7 1", ""):  # elsewhere, unsaid
         (run / ".fit.lock").write_text(f"{record}\n")
         with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
             preflight(argv)
