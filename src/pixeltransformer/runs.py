@@ -370,9 +370,13 @@ def drop_logged_id(config: Path) -> None:
 FIT_LOCK = ".fit.lock"  # in a run folder: locked (flock) by the fit that trains there, and says its "host pid"
 
 
-def check_new_run(run: Path) -> Path:
+def check_new_run(run: Path, held: bool = False) -> Path:
     """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints). The folder a
-    fit was killed in before it started (:func:`remove_unstarted`) holds none: it is removed, and the name free."""
+    fit was killed in before it started (:func:`remove_unstarted`) holds none: it is removed, and the name free. One
+    whose fit still runs is refused as such (told to resume it, or that its fit may have stopped, a user could not
+    tell); ``held``: this process holds its lock (:func:`hold_run_folder`)."""
+    if not held and (who := running_fit(run)) is not None:
+        raise FileExistsError(in_use(run, who, new=True))
     if run.is_dir() and any(p.name != FIT_LOCK for p in run.iterdir()) and not remove_unstarted(run):
         if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
             raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
@@ -455,10 +459,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            who = holder(lock, "another process")  # what the fit that holds it wrote: "host pid"
-            then = "or choose another --run_name" if new else "then resume it"
-            raise FileExistsError(f"run folder {run} is in use by another fit ({who}): wait for it to end, "
-                                  f"{then}") from None
+            raise FileExistsError(in_use(run, holder(lock, "another process"), new)) from None
         except OSError:  # no locks on this file system: the check alone
             os.close(fd)
             if new:
@@ -470,12 +471,36 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             continue
         try:
             if new:
-                check_new_run(run)  # a fit that held the lock before this one may have ended meanwhile
+                check_new_run(run, held=True)  # a fit that held the lock before this one may have ended meanwhile
             record(fd, untrained=new)
         except BaseException:  # refused: its lock file goes too (held, so no other fit has it), as when a fit ends
             release_run_folder(run, fd)
             raise
         return fd
+
+
+def running_fit(run: Path) -> str | None:
+    """The fit that holds a run folder's lock now (:func:`hold_run_folder`), as its lock file names it ("process 123
+    on host"); None where none does, or the file system has no locks."""
+    try:
+        fd = os.open(run / FIT_LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return holder(run / FIT_LOCK, "another process")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # drops the lock taken
+    return None
+
+
+def in_use(run: Path, who: str, new: bool) -> str:
+    """The line that refuses a fit in the run folder of a running fit ``who``; ``new``: a new run's, not a resume."""
+    then = "or choose another --run_name" if new else "then resume it"
+    return f"run folder {run} is in use by another fit ({who}): wait for it to end, {then}"
 
 
 def release_run_folder(run: Path, fd: int | None) -> None:

@@ -14,9 +14,9 @@ import pytest
 
 from pixeltransformer.fit_settings import check_resume_length
 from pixeltransformer.preflight import preflight
-from pixeltransformer.runs import (check_resume_name, check_run_name, check_run_root, expand_home, hold_run_folder,
-                                   readable_run_configs, release_run_folder, resume_checkpoint, run_group,
-                                   with_run_config)
+from pixeltransformer.runs import (check_new_run, check_resume_name, check_run_name, check_run_root, expand_home,
+                                   hold_run_folder, readable_run_configs, release_run_folder, resume_checkpoint,
+                                   run_group, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -316,7 +316,7 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
     held = os.open(run / ".fit.lock", os.O_RDWR)  # a fit still starting there
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
-        with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
+        with pytest.raises(FileExistsError, match=r"^run folder .* is in use by another fit \(process 1 on host\)"):
             preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
                        "--run_name", "w"])
     finally:
@@ -391,6 +391,27 @@ def test_a_killed_fit_whose_pid_runs_again_is_no_holder_once_its_lock_is_free(tm
                "--run_name", "w"])
     assert not run.exists()
     assert capsys.readouterr().out.startswith(f"[run] {run}: removed what a fit stopped before its first step left")
+
+
+def test_a_new_fit_in_the_folder_of_a_running_fit_is_told_it_runs(tmp_path):
+    """A fit of the --run_name of a fit still running was told to "continue it with --resume" (which the running fit
+    refuses), or that the folder's fit "stopped before the first save, or is still running" and to delete the folder
+    "if no fit runs in it": its lock tells that one runs, and which."""
+    run = tmp_path / "runs" / "polynomial" / "w"
+    fd = hold_run_folder(run, new=True)  # the running fit
+    try:
+        (run / "config.yaml").write_text("trainer: {}\n")
+        line = (f"^run folder {re.escape(str(run))} is in use by another fit \\(process {os.getpid()} on "
+                f"{re.escape(socket.gethostname())}\\): wait for it to end, or choose another --run_name$")
+        with pytest.raises(FileExistsError, match=line):
+            preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+                       "--run_name", "w"])
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / "last.ckpt").write_text("x\n")  # its first save
+        with pytest.raises(FileExistsError, match=line):
+            check_new_run(run)
+    finally:
+        release_run_folder(run, fd)
 
 
 def test_the_line_on_a_removed_folder_names_only_what_was_there(tmp_path, capsys):
