@@ -105,11 +105,11 @@ RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
 
 class FirstStepMark(Callback):
     """Rewrites a new run's lock, "host pid untrained", as "host pid" when its fit's first optimizer step has
-    completed (locks.record): at the end of the batch that raised trainer.global_step from 0, the last of those a step
-    sums with gradient accumulation. A fit killed before then (SIGKILL, out of memory, in its first batch too: no
-    handler removes its folder, as one of a failed start's errors is) left config.yaml, command.txt and wandb/ beside
-    its lock, and the same --run_name was refused until the folder was deleted by hand: a new fit removes them
-    (runs.remove_unstarted), and keeps the folder of one that trained. A launcher that starts the training processes
+    completed (locks.record): at the end of the batch that raised trainer.global_step past its value as the fit began
+    (0, or a --ckpt_path's step), the last of those a step sums with gradient accumulation. A fit killed before then
+    (SIGKILL, out of memory, in its first batch too: no handler removes its folder, as one of a failed start's errors
+    is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused until the folder
+    was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained. A launcher that starts the training processes
     (ddp_spawn, ddp_fork) gets no mark: the lock is rewritten before they start. Should a launcher it does not know
     of copy the mark all the same, only the process that holds the lock writes: a pickled copy holds no descriptor
     (there the number names another file, or none), and a forked one has another pid."""
@@ -117,12 +117,16 @@ class FirstStepMark(Callback):
     def __init__(self, fd: int):
         self.fd: int | None = fd
         self.pid = os.getpid()  # the process that holds the lock
+        self.start = 0  # trainer.global_step as the fit began
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "fd": None}  # a pickled copy (ddp_spawn's processes) never writes
 
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self.start = trainer.global_step
+
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.fd is not None and os.getpid() == self.pid and trainer.global_step > 0:
+        if self.fd is not None and os.getpid() == self.pid and trainer.global_step > self.start:
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
                 record(fd)

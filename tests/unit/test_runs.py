@@ -441,14 +441,17 @@ def test_a_fit_killed_in_its_first_batch_trained_nothing(tmp_path):
     fd = hold_run_folder(run, new=True)
     try:
         untrained = (run / ".fit.lock").read_text()
-        mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=0)
-        mark.on_train_batch_start(trainer, None, None, 0)  # the first batch begins
-        assert (run / ".fit.lock").read_text() == untrained
-        mark.on_train_batch_end(trainer, None, None, None, 0)  # accumulated: no optimizer step yet
-        assert (run / ".fit.lock").read_text() == untrained
-        trainer.global_step = 1  # the first optimizer step completed
-        mark.on_train_batch_end(trainer, None, None, None, 1)
-        assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+        for start in (0, 1000):  # a new run, or one started from a checkpoint (--ckpt_path) at its step
+            mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=start)
+            mark.on_train_start(trainer, None)
+            mark.on_train_batch_start(trainer, None, None, 0)  # the first batch begins
+            assert (run / ".fit.lock").read_text() == untrained
+            mark.on_train_batch_end(trainer, None, None, None, 0)  # accumulated: no optimizer step yet
+            assert (run / ".fit.lock").read_text() == untrained
+            trainer.global_step = start + 1  # the first optimizer step completed
+            mark.on_train_batch_end(trainer, None, None, None, 1)
+            assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+            os.pwrite(fd, untrained.encode(), 0)
     finally:
         release_run_folder(run, fd)
 
