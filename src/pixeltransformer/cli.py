@@ -109,10 +109,11 @@ class FirstStepMark(Callback):
     (0, or a --ckpt_path's step), the last of those a step sums with gradient accumulation. A fit killed before then
     (SIGKILL, out of memory, in its first batch too: no handler removes its folder, as one of a failed start's errors
     is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused until the folder
-    was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained. A launcher that starts the training processes
-    (ddp_spawn, ddp_fork) gets no mark: the lock is rewritten before they start. Should a launcher it does not know
-    of copy the mark all the same, only the process that holds the lock writes: a pickled copy holds no descriptor
-    (there the number names another file, or none), and a forked one has another pid."""
+    was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained. A
+    launcher that starts the training processes (ddp_spawn, ddp_fork) gets no mark: the lock is rewritten before they
+    start. Should a launcher it does not know of copy the mark all the same, only the process that holds the lock
+    writes: a pickled copy holds no descriptor (there the number names another file, or none), and a forked one has
+    another pid."""
 
     def __init__(self, fd: int):
         self.fd: int | None = fd
