@@ -105,24 +105,30 @@ RUNTIME_MODEL_OPTIONS = ("model.net.chunk",)
 
 
 class FirstStepMark(Callback):
-    """Rewrites a new run's lock, "host pid untrained", as "host pid" when its fit's first step begins
-    (locks.record). A fit killed before then (SIGKILL, out of memory: no handler removes its folder, as one of a
-    failed start's errors is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was
-    refused until the folder was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder
-    of one that began to train. A launcher that starts the training processes (ddp_spawn, ddp_fork) gets no mark: the
-    lock is rewritten before they start. Should a launcher it does not know of copy the mark all the same, only the
-    process that holds the lock writes: a pickled copy holds no descriptor (there the number names another file, or
-    none), and a forked one has another pid."""
+    """Rewrites a new run's lock, "host pid untrained", as "host pid" when its fit's first optimizer step has
+    completed (locks.record): at the end of the batch that raised trainer.global_step past its value as the fit began
+    (0, or a --ckpt_path's step), the last of those a step sums with gradient accumulation. A fit killed before then
+    (SIGKILL, out of memory, in its first batch too: no handler removes its folder, as one of a failed start's errors
+    is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused until the folder
+    was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained. A
+    launcher that starts the training processes (ddp_spawn, ddp_fork) gets no mark: the lock is rewritten before they
+    start. Should a launcher it does not know of copy the mark all the same, only the process that holds the lock
+    writes: a pickled copy holds no descriptor (there the number names another file, or none), and a forked one has
+    another pid."""
 
     def __init__(self, fd: int):
         self.fd: int | None = fd
         self.pid = os.getpid()  # the process that holds the lock
+        self.start = 0  # trainer.global_step as the fit began
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "fd": None}  # a pickled copy (ddp_spawn's processes) never writes
 
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self.fd is not None and os.getpid() == self.pid:
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self.start = trainer.global_step
+
+    def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.fd is not None and os.getpid() == self.pid and trainer.global_step > self.start:
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
                 record(fd)
@@ -619,7 +625,7 @@ class PixelTransformerCLI(LightningCLI):
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
             if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
-                    not self.config.fit.get("resume"):  # its lock says "untrained" until its first step begins
+                    not self.config.fit.get("resume"):  # its lock says "untrained" until its first step completes
                 # Lightning's _MultiProcessingLauncher (ddp_spawn, ddp_fork) names how it starts the processes
                 if getattr(getattr(self.trainer.strategy, "launcher", None), "_start_method", None) is not None:
                     record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one

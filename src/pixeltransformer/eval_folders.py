@@ -14,8 +14,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from .files import process_runs
-from .locks import elsewhere, holder, is_lock_file, record, recorded
+from .locks import elsewhere, holder, holder_ended, is_lock_file, record, recorded
 
 _NO_SWEEP = "-nosweep"  # the suffix of the folder of a test without a SweepEvaluation (evaluation.folder_of_test)
 _WRITING: dict[Path, int] = {}  # the folders this process is replacing: the descriptor that holds each one's lock
@@ -70,7 +69,7 @@ def _take_lock(folder: Path) -> int | None:
                 os.close(fd)
                 continue
         host, pid, _ = recorded(lock)
-        if elsewhere(host, pid) or (pid and not locked and process_runs(int(pid))):
+        if not holder_ended(host, pid, locked):
             os.close(fd)
             return None
         return fd

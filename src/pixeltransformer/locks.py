@@ -1,6 +1,6 @@
 """What a lock file (flock) says of its holder: "host pid" (a fit's run folder, runs.hold_run_folder; an evaluation's
 folder, eval_folders), then "host pid done" where an evaluation's writer finished; a new run's fit says "host pid
-untrained" until its first step begins (runs.remove_unstarted reads it). A lock tells a process that runs
+untrained" until its first optimizer step completes (runs.remove_unstarted reads it). A lock tells a process that runs
 from one that was killed (the kernel drops it with its process); the record names who holds it, for messages, and
 for the machines and file systems where the lock alone cannot tell.
 """
@@ -11,6 +11,8 @@ import os
 import re
 import socket
 from pathlib import Path
+
+from .files import process_runs
 
 _RECORD = re.compile(r"(\S+) (\d+)(?: (done|untrained))?")  # "host pid", "host pid done" or "host pid untrained"
 
@@ -35,6 +37,15 @@ def record(fd: int, done: bool = False, blank: bool = False, untrained: bool = F
 def elsewhere(host: str, pid: str) -> bool:
     """Whether a lock file's holder (:func:`recorded`) ran on another machine: it may still run there."""
     return bool(pid) and host != socket.gethostname()
+
+
+def holder_ended(host: str, pid: str, locked: bool) -> bool:
+    """Whether the holder a lock file names (:func:`recorded`) has ended, as far as this machine can tell. One on
+    another machine may still run there (:func:`elsewhere`: a lock may hold on one machine alone, on some NFS
+    set-ups). Here, a lock this process has taken (``locked``) says its holder ended, whatever process has its pid
+    now (a container restarted after a kill runs its new process under the same pid); on a file system without
+    locks, its process no longer runs."""
+    return not elsewhere(host, pid) and (locked or not (pid and process_runs(int(pid))))
 
 
 def holder(lock: Path, unnamed: str) -> str:

@@ -17,10 +17,10 @@ from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
-from .files import nearest_existing, process_runs, user_path
+from .files import nearest_existing, user_path
 from .layout import built_in_domain, config_shown, next_command
 from .loading import load_checkpoint
-from .locks import elsewhere, holder, is_lock_file, record, recorded
+from .locks import holder, holder_ended, is_lock_file, record, recorded
 
 COMMAND_FILE = "command.txt"  # in a run folder: each fit's command line, as given (run_config.RunConfig)
 RUN_FILES = ("config.yaml", "checkpoints", "wandb_id.txt")  # a fit writes them in its run folder; an evaluation, none
@@ -370,9 +370,13 @@ def drop_logged_id(config: Path) -> None:
 FIT_LOCK = ".fit.lock"  # in a run folder: locked (flock) by the fit that trains there, and says its "host pid"
 
 
-def check_new_run(run: Path) -> Path:
+def check_new_run(run: Path, held: bool = False) -> Path:
     """A new run never writes into a folder that holds another run (its W&B id, config or checkpoints). The folder a
-    fit was killed in before it started (:func:`remove_unstarted`) holds none: it is removed, and the name free."""
+    fit was killed in before it started (:func:`remove_unstarted`) holds none: it is removed, and the name free. One
+    whose fit still runs is refused as such (told to resume it, or that its fit may have stopped, a user could not
+    tell); ``held``: this process holds its lock (:func:`hold_run_folder`)."""
+    if not held and (who := running_fit(run)) is not None:
+        raise FileExistsError(in_use(run, who, new=True))
     if run.is_dir() and any(p.name != FIT_LOCK for p in run.iterdir()) and not remove_unstarted(run):
         if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
             raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
@@ -399,7 +403,7 @@ def remove_unstarted(run: Path) -> bool:
     before its first step left (:data:`BEFORE_FIRST_STEP`: its config.yaml, command line and W&B run too, where its
     lock still says "untrained", locks.record). The same --run_name was refused ("already exists, without
     checkpoints/last.ckpt"). Only where no process holds its lock (a fit still
-    starting there does) and its fit ran on this machine and ended (:func:`_ended_here`); True where its files were
+    starting there does) and its fit ran on this machine and ended (locks.holder_ended); True where its files were
     removed, with a line that says so. A folder that stays (a link to one elsewhere; NFS keeps a file deleted while
     open as .nfsXXXX) holds nothing of a run: a fit that starts there meanwhile holds it (:func:`hold_run_folder`)."""
     try:
@@ -413,7 +417,9 @@ def remove_unstarted(run: Path) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
         host, pid, state = recorded(run / FIT_LOCK)
-        if not _ended_here(host, pid):
+        # a lock that names no fit may be one starting on another node, where a file system keeps each node's locks
+        # to itself (NFS mounted nolock, BeeGFS, Lustre's localflock), before it said who it is
+        if not (pid and holder_ended(host, pid, locked=True)):
             return False
         if not names <= set(UNSTARTED) and state != "untrained":
             return False  # a fit that trained (or one of a version that did not say): its config and W&B run stay
@@ -438,13 +444,6 @@ def remove_unstarted(run: Path) -> bool:
     return True
 
 
-def _ended_here(host: str, pid: str) -> bool:
-    """Whether the fit a run folder's lock file names (its "host pid", locks.recorded) ran on this machine and
-    no longer runs. Where a file system keeps each node's locks to itself (NFS mounted nolock, BeeGFS, Lustre's
-    localflock), a fit starting on another node holds its lock unseen, and one that names no fit may be one."""
-    return bool(pid) and not elsewhere(host, pid) and not process_runs(int(pid))
-
-
 def hold_run_folder(run: Path, new: bool) -> int | None:
     """Lock a fit's run folder for as long as this process runs (the kernel drops the lock with it, however it ends),
     before anything is written there: the descriptor that holds the lock. Two fits started in one folder at once (the
@@ -460,10 +459,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            who = holder(lock, "another process")  # what the fit that holds it wrote: "host pid"
-            then = "or choose another --run_name" if new else "then resume it"
-            raise FileExistsError(f"run folder {run} is in use by another fit ({who}): wait for it to end, "
-                                  f"{then}") from None
+            raise FileExistsError(in_use(run, holder(lock, "another process"), new)) from None
         except OSError:  # no locks on this file system: the check alone
             os.close(fd)
             if new:
@@ -475,12 +471,36 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             continue
         try:
             if new:
-                check_new_run(run)  # a fit that held the lock before this one may have ended meanwhile
+                check_new_run(run, held=True)  # a fit that held the lock before this one may have ended meanwhile
             record(fd, untrained=new)
         except BaseException:  # refused: its lock file goes too (held, so no other fit has it), as when a fit ends
             release_run_folder(run, fd)
             raise
         return fd
+
+
+def running_fit(run: Path) -> str | None:
+    """The fit that holds a run folder's lock now (:func:`hold_run_folder`), as its lock file names it ("process 123
+    on host"); None where none does, or the file system has no locks."""
+    try:
+        fd = os.open(run / FIT_LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return holder(run / FIT_LOCK, "another process")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # drops the lock taken
+    return None
+
+
+def in_use(run: Path, who: str, new: bool) -> str:
+    """The line that refuses a fit in the run folder of a running fit ``who``; ``new``: a new run's, not a resume."""
+    then = "or choose another --run_name" if new else "then resume it"
+    return f"run folder {run} is in use by another fit ({who}): wait for it to end, {then}"
 
 
 def release_run_folder(run: Path, fd: int | None) -> None:

@@ -8,14 +8,15 @@ import re
 import shlex
 import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from pixeltransformer.fit_settings import check_resume_length
 from pixeltransformer.preflight import preflight
-from pixeltransformer.runs import (check_resume_name, check_run_name, check_run_root, expand_home, hold_run_folder,
-                                   readable_run_configs, release_run_folder, resume_checkpoint, run_group,
-                                   with_run_config)
+from pixeltransformer.runs import (check_new_run, check_resume_name, check_run_name, check_run_root, expand_home,
+                                   hold_run_folder, readable_run_configs, release_run_folder, resume_checkpoint,
+                                   run_group, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -315,7 +316,7 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
     held = os.open(run / ".fit.lock", os.O_RDWR)  # a fit still starting there
     fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
-        with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
+        with pytest.raises(FileExistsError, match=r"^run folder .* is in use by another fit \(process 1 on host\)"):
             preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
                        "--run_name", "w"])
     finally:
@@ -338,7 +339,7 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     """A fit killed before its first step (SIGKILL, out of memory: a user's own domain reading its data, its first
     validation) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused ("already
     exists, without checkpoints/last.ckpt") until the folder was deleted by hand. A new run's lock says "untrained"
-    until its fit's first step begins: such a folder is removed; one whose fit began to train, or that holds anything
+    until its fit's first step completes: such a folder is removed; one whose fit trained, or that holds anything
     more (a checkpoint), stays."""
     from pixeltransformer.cli import FirstStepMark
 
@@ -346,7 +347,7 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     fd = hold_run_folder(run, new=True)
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()} untrained\n"
     mark = FirstStepMark(fd)
-    mark.on_train_batch_start(None, None, None, 0)  # the first step begins
+    mark.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)  # the first step completed
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
     release_run_folder(run, fd)
     command = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
@@ -376,6 +377,43 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
 
 
+def test_a_killed_fit_whose_pid_runs_again_is_no_holder_once_its_lock_is_free(tmp_path, capsys):
+    """A container restarted after its fit was killed (out of memory) runs the new fit under the same host name and,
+    often, the same pid: the folder the killed fit left was kept, as if that fit still ran, and the same --run_name
+    refused ("already exists ... or is still running"), though no process held its lock. A free lock says its
+    holder on this machine ended, whatever process has its pid now, as for an evaluation's folder."""
+    run = tmp_path / "runs" / "polynomial" / "w"
+    run.mkdir(parents=True)
+    for name in ("config.yaml", "command.txt"):
+        (run / name).write_text("x\n")
+    (run / ".fit.lock").write_text(f"{socket.gethostname()} {os.getpid()} untrained\n")  # this pid, running
+    preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+               "--run_name", "w"])
+    assert not run.exists()
+    assert capsys.readouterr().out.startswith(f"[run] {run}: removed what a fit stopped before its first step left")
+
+
+def test_a_new_fit_in_the_folder_of_a_running_fit_is_told_it_runs(tmp_path):
+    """A fit of the --run_name of a fit still running was told to "continue it with --resume" (which the running fit
+    refuses), or that the folder's fit "stopped before the first save, or is still running" and to delete the folder
+    "if no fit runs in it": its lock tells that one runs, and which."""
+    run = tmp_path / "runs" / "polynomial" / "w"
+    fd = hold_run_folder(run, new=True)  # the running fit
+    try:
+        (run / "config.yaml").write_text("trainer: {}\n")
+        line = (f"^run folder {re.escape(str(run))} is in use by another fit \\(process {os.getpid()} on "
+                f"{re.escape(socket.gethostname())}\\): wait for it to end, or choose another --run_name$")
+        with pytest.raises(FileExistsError, match=line):
+            preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
+                       "--run_name", "w"])
+        (run / "checkpoints").mkdir()
+        (run / "checkpoints" / "last.ckpt").write_text("x\n")  # its first save
+        with pytest.raises(FileExistsError, match=line):
+            check_new_run(run)
+    finally:
+        release_run_folder(run, fd)
+
+
 def test_the_line_on_a_removed_folder_names_only_what_was_there(tmp_path, capsys):
     """A fit with --trainer.logger=false writes no wandb_id.txt and no wandb/: the line on its folder, removed after
     it was killed, said "its lock and W&B id" all the same."""
@@ -392,6 +430,32 @@ def test_the_line_on_a_removed_folder_names_only_what_was_there(tmp_path, capsys
                                        "its place\n")
 
 
+def test_a_fit_killed_in_its_first_batch_trained_nothing(tmp_path):
+    """The mark cleared "untrained" when the first batch began: a fit killed in it (SIGKILL, out of memory in the
+    forward or backward pass) had made no optimizer step and saved nothing, and the same --run_name was refused until
+    the folder was deleted by hand. The lock says the fit trained once its first optimizer step has completed (with
+    gradient accumulation, after the batches that step sums)."""
+    from pixeltransformer.cli import FirstStepMark
+
+    run = tmp_path / "w"
+    fd = hold_run_folder(run, new=True)
+    try:
+        untrained = (run / ".fit.lock").read_text()
+        for start in (0, 1000):  # a new run, or one started from a checkpoint (--ckpt_path) at its step
+            mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=start)
+            mark.on_train_start(trainer, None)
+            mark.on_train_batch_start(trainer, None, None, 0)  # the first batch begins
+            assert (run / ".fit.lock").read_text() == untrained
+            mark.on_train_batch_end(trainer, None, None, None, 0)  # accumulated: no optimizer step yet
+            assert (run / ".fit.lock").read_text() == untrained
+            trainer.global_step = start + 1  # the first optimizer step completed
+            mark.on_train_batch_end(trainer, None, None, None, 1)
+            assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
+            os.pwrite(fd, untrained.encode(), 0)
+    finally:
+        release_run_folder(run, fd)
+
+
 def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_path):
     """ddp_spawn pickles the trainer's callbacks for each process it starts: the mark's copy wrote through the number
     of the descriptor this process holds the lock by, which names another file there (or none), and the lock said
@@ -406,7 +470,7 @@ def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_
         untrained = (run / ".fit.lock").read_text()
         sent = pickle.loads(pickle.dumps(FirstStepMark(fd)))
         assert sent.fd is None
-        sent.on_train_batch_start(None, None, None, 0)
+        sent.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)
         assert (run / ".fit.lock").read_text() == untrained
     finally:
         release_run_folder(run, fd)
@@ -449,7 +513,7 @@ def test_a_lock_left_by_a_fit_that_may_still_run_elsewhere_keeps_its_folder(tmp_
     (run / "wandb_id.txt").write_text("abc123\n")
     argv = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
             "--run_name", "w"]
-    for record in ("node7 1", f"{socket.gethostname()} {os.getpid()}", ""):  # elsewhere, still running, unsaid
+    for record in ("node7 1", ""):  # elsewhere, unsaid
         (run / ".fit.lock").write_text(f"{record}\n")
         with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
             preflight(argv)
