@@ -291,9 +291,10 @@ def read_video_folder(
         frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
                   "bottom") if stills == len(files) else ""
-        if longest is not None and longest[0] > 1 and not frames:  # videos too short: how many frames a clip can take
-            frames = (f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}: "
-                      f"{fewer_frames(longest[0], num_frames, frame_step)}")
+        if longest is not None and not frames:  # videos too short: how many frames a clip can take
+            remedy = (f": {fewer_frames(longest[0], num_frames, frame_step)}" if longest[0] > 1 else  # a still picture
+                      f", a still picture: give videos of {counted(clips.span, 'frame')} or more")
+            frames = f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}{remedy}"
         raise ValueError(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"

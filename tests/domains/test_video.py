@@ -489,9 +489,12 @@ def test_folder_errors(tmp_path):
 
 def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
     """A one-frame video was skipped with "1 frames, a clip needs 8", and a folder of it alone ended in "no clips of 8
-    frames from 1 video files": counts of one now take the singular."""
+    frames from 1 video files": counts of one now take the singular. That line named no remedy where the longest video
+    holds one frame (a still picture saved as a video), as it does for longer ones: it says what a clip needs."""
     write_video(smooth_frames(1), tmp_path / "one.mp4", upscale_to=None)
-    one_file = rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\)$"
+    one_file = (rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\): the "
+                rf"longest, {re.escape(str(tmp_path / 'one.mp4'))}, holds 1 frame, a still picture: give videos of 8 "
+                r"frames or more$")
     with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=one_file):
         warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
