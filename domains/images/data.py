@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
-from pixeltransformer.errors import counted, warn_rank_zero
+from pixeltransformer.errors import counted, upscaled, warn_rank_zero
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
                                      split_sizes_cause, splits_hint, splits_with_train_of)
@@ -103,9 +103,9 @@ def _to_pool(images: np.ndarray, labels: np.ndarray | None, size: int, where: st
     top, left = (h - s) // 2, (w - s) // 2
     x = x[..., top : top + s, left : left + s].contiguous()  # [N, C, s, s]
     if s < size:  # every picture interpolated: said once for the dataset (a second pool's line is the same)
-        smaller = f"are cropped to their centre {s}×{s}, smaller" if h != w else "are smaller"  # 64×16 is not
-        warn_rank_zero(f"{where}: its pictures of {w}×{h} {smaller} than {size}×{size}, so they were upscaled to "
-                       f"interpolated pixels: give --data.init_args.image_size={s} or less", stacklevel=2)
+        centre = f" are cropped to their centre {s}×{s}, which is" if h != w else " are"  # 64×16 is not smaller
+        warn_rank_zero(upscaled(f"{where}: its pictures of {w}×{h}{centre}", f"{size}×{size}", False,
+                                f": give --data.init_args.image_size={s} or less"), stacklevel=2)
     if x.shape[-2:] != (size, size):
         x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         x = x.round().clamp(0, 255).to(torch.uint8)  # [N, C, size, size]

@@ -15,7 +15,7 @@ import torch
 
 from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, fitted_note, grey_levels, mask_line,
                                      nothing_observed, threshold_mask)
-from pixeltransformer.errors import share_words, transparent_mask
+from pixeltransformer.errors import share_words, transparent_mask, upscaled
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
 from pixeltransformer.signal import SignalSpec
@@ -170,8 +170,8 @@ class ImageDomain(Domain):
         self.input_size = (h, w)
         smaller = min(h, w) < size
         if smaller:  # S would be drawn from pixels that interpolation made up
-            warnings.warn(f"{path}: a {w}×{h} picture, smaller than the model's {size}×{size}: "
-                          "it is upscaled, so S is drawn from interpolated pixels", stacklevel=2)
+            warnings.warn(upscaled(f"{path}: a {w}×{h} picture is", f"the model's {size}×{size}", True,
+                                   ", and S is drawn from them"), stacklevel=2)
         model = "RGB" if spec.val_dims == 3 else "grey"
         # what was lost: colours (a grey picture is an RGB model's as it is), pixels to the crop and resize (the
         # warning above says that a smaller picture was upscaled), transparency, or an animation's later frames; and

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import upscaled, warn_rank_zero
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
@@ -290,6 +290,6 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
         warn_rank_zero(f"{among(dim)} 16-bit and nearly black ({first(dim)})")
     if small:
         size, one = notes["size"], len(small) == 1
-        warn_rank_zero(f"{among(small)} smaller than {size}×{size}, so {'it was' if one else 'they were'} upscaled to "
-                       f"interpolated pixels ({first(small)}): give a smaller --data.init_args.image_size, or leave "
-                       f"{'it' if one else 'them'} out")
+        them = "it" if one else "them"
+        warn_rank_zero(upscaled(among(small), f"{size}×{size} ({first(small)})", one,
+                                f": give a smaller --data.init_args.image_size, or leave {them} out"))

@@ -16,15 +16,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.errors import counted, warn_rank_zero
+from pixeltransformer.errors import counted, upscaled, warn_rank_zero
 from pixeltransformer.files import data_files
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.splits import SPLITS
 
-from .io import (VIDEO_SUFFIXES, VideoDecodeError, as_size, decoded_by_pillow, frame_rate, read_video_file,
-                 resize_and_crop, to_rgb)
+from .io import VIDEO_SUFFIXES, VideoDecodeError, as_size, decoded_by_pillow, read_video_file, resize_and_crop, to_rgb
 from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_length
+from .strips import rate_and_size as strip_rate_and_size
 
 
 def clip_span(num_frames: int, frame_step: int = 1) -> int:
@@ -158,7 +158,7 @@ class VideoFolder:
     n_skipped_short: int = 0
     n_skipped_corrupt: int = 0
     found: list[Path] = field(default_factory=list)  # every file listed, read or skipped
-    rates: list[float | None] = field(default_factory=list)  # frame_rate of each of ``files`` (a strip's: None)
+    rates: list[float | None] = field(default_factory=list)  # frame rate of each of ``files`` (a strip's: None)
 
 
 def list_video_files(root: str | Path) -> list[Path]:
@@ -190,16 +190,15 @@ def upscaled_note(small: list[str], kept: int, where: str | Path, size: tuple[in
     (h, w), one = size, len(small) == 1
     among = (f"the one video read in {where} is" if kept == 1 else
              f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if one else 'are'}")
-    return upscaled_words(f"{among} smaller than {w}×{h} ({small[0] if one else f'first: {small[0]}'})", one,
-                          leave=len(small) < kept)
+    named = small[0] if one else f"first: {small[0]}"
+    return upscaled_words(among, f"{w}×{h} ({named})", one, leave=len(small) < kept)
 
 
-def upscaled_words(what: str, one: bool, leave: bool = False) -> str:
-    """``what`` (the videos named, and their size), then that their frames were upscaled and what to do: a smaller
-    size, or with ``leave`` (some other videos fit it), to leave them out."""
-    them = "it" if one else "them"
-    return (f"{what}, so {'its' if one else 'their'} frames were upscaled to interpolated pixels: give a smaller "
-            f"--data.init_args.size{f', or leave {them} out' if leave else ''}")
+def upscaled_words(what: str, size: str, one: bool, leave: bool = False) -> str:
+    """``what`` (the videos named, with their verb) smaller than ``size`` (:func:`upscaled`), and what to do: a
+    smaller size, or with ``leave`` (some other videos fit it), to leave them out."""
+    leave_out = f", or leave {'it' if one else 'them'} out" if leave else ""
+    return upscaled(what, size, one, f": give a smaller --data.init_args.size{leave_out}")
 
 
 def read_video_folder(
@@ -211,8 +210,7 @@ def read_video_folder(
     max_clips_per_video: int | None = None,
     progress: bool = True,
     read: Callable[..., np.ndarray] | None = None,
-    rate: Callable[..., float | None] | None = None,
-    source_size: Callable[[Path], tuple[int, int] | None] | None = None,
+    rate_and_size: Callable[..., tuple[float | None, tuple[int, int] | None]] | None = None,
 ) -> VideoFolder:
     """Clips of every video file below ``root``, concatenated in sorted file order. A JPEG or PNG there is a strip
     of square frames stacked top to bottom (:func:`read_strip`, TinyVideos' originals), whose clips are decoded when
@@ -224,9 +222,9 @@ def read_video_folder(
     Files that cannot be decoded (or pictures that are not strips) or hold fewer frames than one clip are skipped
     with a warning and counted, so one bad file never ends a long run. An empty folder (or one where every file was
     skipped) is an error. ``read`` decodes a video file as :func:`read_video_file` does (the default), e.g. through
-    a cache (file_cache.DecodedVideos); ``rate`` gives a video file's frame rate as :func:`frame_rate` does (the
-    default), over the frames its clips use; ``source_size`` the (h, w) of its frames as :func:`frame_size` does (the
-    default). Videos of frames smaller than ``size`` on a side are named in one warning: their clips are upscaled.
+    a cache (file_cache.DecodedVideos); ``rate_and_size`` gives a video file's frame rate, over the frames its clips
+    use, and the (h, w) of its frames as :func:`strips.rate_and_size` does (the default). Videos of frames smaller
+    than ``size`` on a side are named in one warning: their clips are upscaled.
     """
     if Path(root).suffix.lower() == ".npz":
         raise ValueError(f"{root} is an .npz of clips, not a video or a folder of videos: read it with "
@@ -278,9 +276,11 @@ def read_video_folder(
             source = source if isinstance(source, Path) else source[:n].copy()  # not a view keeping every clip
         owners.append(np.full(n, len(kept)))
         kept.append(path)
-        rates.append(None if strip else (rate or frame_rate)(path, needed))  # a strip of JPEG frames records none
+        # a strip of JPEG frames records no rate, and its size is read from its header
+        rate, hw = (None, frame_size(path)) if strip else (rate_and_size or strip_rate_and_size)(path, needed)
+        rates.append(rate)
         clips.add(source, n)
-        if (hw := (source_size or frame_size)(path)) is not None and (hw[0] < clips.size[0] or hw[1] < clips.size[1]):
+        if hw is not None and (hw[0] < clips.size[0] or hw[1] < clips.size[1]):
             small.append(f"{path.relative_to(root) if path != Path(root) else path.name}, {hw[1]}×{hw[0]}")
     if small:
         warn_rank_zero(upscaled_note(small, len(kept), root, clips.size), stacklevel=2)
@@ -291,9 +291,10 @@ def read_video_folder(
         frames = ("; they are pictures of one frame each: a folder of frames is not read as a video, so make each "
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
                   "bottom") if stills == len(files) else ""
-        if longest is not None and longest[0] > 1 and not frames:  # videos too short: how many frames a clip can take
-            frames = (f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}: "
-                      f"{fewer_frames(longest[0], num_frames, frame_step)}")
+        if longest is not None and not frames:  # videos too short: how many frames a clip can take
+            remedy = (f": {fewer_frames(longest[0], num_frames, frame_step)}" if longest[0] > 1 else  # a still picture
+                      f", a still picture: give videos of {counted(clips.span, 'frame')} or more")
+            frames = f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}{remedy}"
         raise ValueError(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"

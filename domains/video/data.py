@@ -214,8 +214,8 @@ class VideoDataModule(SignalDataModule):
         if self.dataset_name == "folder":
             decoded = DecodedVideos(self.cache_dir)  # ffmpeg once a file: later starts load its frames
             self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,
-                                                  self.max_clips_per_video, read=decoded.read, rate=decoded.rate,
-                                                  source_size=decoded.size)
+                                                  self.max_clips_per_video, read=decoded.read,
+                                                  rate_and_size=decoded.rate_and_size)
             decoded.save()
             clips = self.folder_stats.clips
             if clips.nbytes <= self.in_memory_gb * 2**30:  # served from memory, from one array: the clips of each
@@ -232,8 +232,8 @@ class VideoDataModule(SignalDataModule):
         h0, w0 = videos.shape[2:4]
         if h0 < self.size[0] or w0 < self.size[1]:  # upscaled, as a folder's small videos are
             n, (h, w) = len(videos), self.size
-            warn_rank_zero(upscaled_words(f"{'the one video' if n == 1 else f'the {n} videos'} of {self.root} "
-                                          f"{'is' if n == 1 else 'are'} {w0}×{h0}, smaller than {w}×{h}", n == 1))
+            warn_rank_zero(upscaled_words(f"{'the one video' if n == 1 else f'the {n} videos'} of {self.root}, "
+                                          f"{w0}×{h0}, {'is' if n == 1 else 'are'}", f"{w}×{h}", n == 1))
         per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]
         if self.max_clips_per_video is not None:
             per = [c[: self.max_clips_per_video] for c in per]

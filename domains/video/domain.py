@@ -10,7 +10,7 @@ import torch
 
 from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, centre_crop, fitted_note, index_at,
                                      level_title, mask_line)
-from pixeltransformer.errors import share_words
+from pixeltransformer.errors import share_words, upscaled
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
 from pixeltransformer.inference import Completion
@@ -150,8 +150,8 @@ class VideoDomain(Domain):
         span = clip_span(t, step)  # the frames of the file the clip takes every step-th of
         rate, source = rate_and_size(path, span)
         if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
-            warnings.warn(f"{path}: frames of {source[1]}×{source[0]}, smaller than the model's {w}×{h}: they are "
-                          "upscaled, so S is drawn from interpolated pixels", stacklevel=2)
+            warnings.warn(upscaled(f"{path}: its frames of {source[1]}×{source[0]} are", f"the model's {w}×{h}",
+                                   False, ", and S is drawn from them"), stacklevel=2)
         self.input_file = (path, step)
         if share := transparent_share(path, span):  # as a picture given to an images model says it
             warnings.warn(f"{path}: {share_words(share)} of the pixels of its first "

@@ -1,8 +1,8 @@
 """Video files decoded once. The frames a folder's clips use, at the clip size, are kept in the cache
 (``cache.cache_root("video", "files")``) and keyed by each file's bytes and the decoding asked, so a later start, and
 every DDP rank and evaluation of this one, loads an array instead of running ffmpeg: 0.3-0.4 s a file for the sample
-videos here (three ffmpeg processes each: the frames' shown size, the frames, then their rate and size), minutes a
-start for a folder of a thousand.
+videos here (two ffmpeg processes each: the frames' shown size and rate, then the frames), minutes a start for a
+folder of a thousand.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pixeltransformer.cache import cache_key, not_cached, package_versions, whol
 from pixeltransformer.digests import FileDigests
 from pixeltransformer.files import atomic_write, name_start, write_json
 
-from .io import decoded_by_pillow, ffmpeg_version, frame_rate, probe_container, read_video_file
-from .strips import frame_size
+from .io import decoded_by_pillow, delays_rate, ffmpeg_version, probe_container, read_video_file
+from .strips import rate_and_size
 
 DECODE_VERSION = 2  # what decoding makes of a file (colour, resize, crop): a change here makes every entry new
 # the libraries whose versions a key holds: pillow decodes GIFs and pictures, ffmpeg (through imageio-ffmpeg) every
@@ -87,24 +87,20 @@ class DecodedVideos:
                 self._warned = True
         return frames
 
-    def rate(self, path: str | Path, frames: int | None = None) -> float | None:
-        """:func:`io.frame_rate` of ``path`` (its first ``frames`` frames), kept beside its decoded frames: a later
-        start runs no ffmpeg to ask a file's rate either. A container's is asked with its size (:meth:`size`), in one
-        ffmpeg process (:func:`io.probe_container`)."""
-        if decoded_by_pillow(Path(path)):  # an animated GIF's, PNG's or WebP's delays, over the frames its clips use
-            return self._kept(path, ("rate", frames), lambda: frame_rate(path, frames),
-                              lambda known: known is None or isinstance(known, float))
-        return self._probed(path)[0]
+    def rate_and_size(self, path: str | Path, frames: int | None = None) -> tuple[float | None, tuple[int, int] | None]:
+        """:func:`strips.rate_and_size` of ``path`` (the rate of its first ``frames`` frames), what asks ffmpeg or
+        reads every frame kept beside its decoded frames: a later start runs no ffmpeg to ask a container's rate and
+        size (one entry, one process), nor reads an animated GIF's, PNG's or WebP's delays again. A picture's size is
+        read from its header by pillow, as cheap as the cache, so a strip (whose frames are not cached) is not
+        hashed for it."""
+        return rate_and_size(path, frames, probe=self._probed, rate=self._delays_rate)
 
-    def size(self, path: str | Path) -> tuple[int, int] | None:
-        """:func:`strips.frame_size` of ``path`` (h, w): a container's kept beside its decoded frames as :meth:`rate`
-        is; a picture's or a GIF's read from its header by pillow, as cheap as the cache, so a strip (whose frames are
-        not cached) is not hashed for it."""
-        if decoded_by_pillow(Path(path)):
-            return frame_size(path)
-        return self._probed(path)[1]
+    def _delays_rate(self, path: Path, frames: int | None) -> float | None:
+        """:func:`io.delays_rate` of ``path``, kept beside its decoded frames."""
+        return self._kept(path, ("rate", frames), lambda: delays_rate(path, frames),
+                          lambda known: known is None or isinstance(known, float))
 
-    def _probed(self, path: str | Path) -> tuple[float | None, tuple[int, int] | None]:
+    def _probed(self, path: Path) -> tuple[float | None, tuple[int, int] | None]:
         """:func:`io.probe_container` of ``path``, kept beside its decoded frames."""
         rate, size = self._kept(path, ("probe",), lambda: list(probe_container(path)), probe_entry)
         return rate, None if size is None else (int(size[0]), int(size[1]))

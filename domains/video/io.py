@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 import re
 import warnings
 from contextlib import closing, contextmanager
@@ -164,22 +165,39 @@ def display_meta(path: Path) -> dict:
             reader.close()
 
 
+def shown_meta(path: Path) -> tuple[tuple[int, int], object]:
+    """The "size" (w, h) and "fps" of :func:`display_meta`, asked once a start of each file: decoding a file's
+    frames at a size and asking its rate and size share one ffmpeg process; a file changed since (its stat) is asked
+    again. A file that cannot be read raises as :func:`display_meta` does, each time it is asked."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # as a file ffmpeg cannot open: display_meta names why
+        return _shown_meta.__wrapped__(str(path), 0, 0, 0, 0)
+    return _shown_meta(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=4096)  # a folder's files, each asked while decoded and then for its rate and size
+def _shown_meta(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> tuple[tuple[int, int], object]:
+    """:func:`shown_meta` of ``path`` (an absolute path); the rest of the key is its stat."""
+    meta = display_meta(Path(path))
+    w, h = meta["size"]
+    return (int(w), int(h)), meta.get("fps")
+
+
 def display_size(path: Path) -> tuple[int, int]:
-    """The (w, h) of a container's frames as a player shows them (:func:`display_meta`)."""
-    w, h = display_meta(path)["size"]
-    return int(w), int(h)
+    """The (w, h) of a container's frames as a player shows them (:func:`shown_meta`)."""
+    return shown_meta(path)[0]
 
 
 def probe_container(path: str | Path) -> tuple[float | None, tuple[int, int] | None]:
-    """A container's frame rate (as :func:`frame_rate` gives it) and the (h, w) of its frames as a player shows them
-    (as :func:`strips.frame_size` does), from one ffmpeg process (:func:`display_meta`); None for what the file does
-    not say or where it cannot be read (its frames were read already: only these are unknown)."""
+    """A container's frame rate and the (h, w) of its frames as a player shows them, as :func:`strips.rate_and_size`
+    gives them, from the one ffmpeg process a start runs for the file (:func:`shown_meta`); None for what the file
+    does not say or where it cannot be read (its frames were read already: only these are unknown)."""
     try:
-        meta = display_meta(Path(path))
-        w, h = meta["size"]
+        (w, h), fps = shown_meta(Path(path))
     except (OSError, ValueError, RuntimeError, EOFError, KeyError, TypeError):
         return None, None
-    return usable_rate(meta.get("fps")), (int(h), int(w))
+    return usable_rate(fps), (h, w)
 
 
 def _size_change(path: Path) -> str | None:
@@ -354,23 +372,15 @@ def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
     return delays
 
 
-def frame_rate(path: str | Path, frames: int | None = None) -> float | None:
-    """The frames a second a player shows ``path`` at: a container's frame rate (ffmpeg's); an animated GIF's, PNG's
-    or WebP's from the delays of its first ``frames`` frames (all: None), their mean; None for a still picture, an
-    .npz, or a file that does not say."""
-    path = Path(path)
-    suffix = path.suffix.lower()
+def delays_rate(path: str | Path, frames: int | None = None) -> float | None:
+    """The frames a second a player shows an animated GIF, PNG or WebP at, from the delays of its first ``frames``
+    frames (all: None), their mean; None for a still picture, or a file that does not say. A container's rate is
+    ffmpeg's (:func:`probe_container`); :func:`strips.rate_and_size` tells the kinds apart."""
     try:
-        if decoded_by_pillow(path):
-            delays = frame_delays(path, frames)  # ms each
-            rate = 1000 * len(delays) / sum(delays) if sum(delays) > 0 else None
-        elif suffix == ".npz":
-            rate = None
-        else:
-            return probe_container(path)[0]
+        delays = frame_delays(path, frames)  # ms each
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError):  # the frames were read: only the rate is unknown
         return None
-    return usable_rate(rate)
+    return usable_rate(1000 * len(delays) / sum(delays)) if sum(delays) > 0 else None
 
 
 def usable_rate(rate: object) -> float | None:

@@ -2,7 +2,8 @@
 clips (a JPEG, or a still PNG; an animated PNG is a video). Which file of a folder of videos is a strip
 (:func:`is_strip_file`), its frames decoded (:func:`read_strip`, through io.py's :func:`read_video_file`) or counted
 from its header and last bytes alone (:func:`strip_length`, :func:`strip_problem`), and the size of the frames any
-file of such a folder gives, a strip's or a video's, from its header (:func:`frame_size`).
+file of such a folder gives, a strip's or a video's, from its header, and its frame rate (:func:`rate_and_size`, the
+one place the two are told apart by the kind of file).
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from pixeltransformer.errors import first_line
 
-from .io import VideoDecodeError, decoded_by_pillow, frame_rate, probe_container, read_video_file
+from .io import VideoDecodeError, decoded_by_pillow, delays_rate, probe_container, read_video_file
 
 # in a folder of videos: frames stacked top to bottom (TinyVideos); an animated PNG is a video (is_strip_file)
 STRIP_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -52,27 +54,32 @@ def _still_png(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -
 
 
 def frame_size(path: str | Path) -> tuple[int, int] | None:
-    """The (h, w) of a video file's frames as they are decoded (a strip's: its width, square), from its header alone;
-    None for an .npz or a file that does not say."""
+    """The (h, w) of a video file's frames as they are decoded (:func:`rate_and_size`, its rate not asked)."""
+    return rate_and_size(path, rate=None)[1]
+
+
+def rate_and_size(
+    path: str | Path,
+    frames: int | None = None,
+    probe: Callable[[Path], tuple[float | None, tuple[int, int] | None]] = probe_container,
+    rate: Callable[[Path, int | None], float | None] | None = delays_rate,
+) -> tuple[float | None, tuple[int, int] | None]:
+    """The frames a second a player shows ``path`` at and the (h, w) of its frames as they are decoded (a strip's: its
+    width, square); None for what an .npz or a file does not say. A container's both come from ``probe`` (one ffmpeg
+    process a start, :func:`io.probe_container`); a GIF's or picture's rate from ``rate``, its frame delays over the
+    first ``frames`` frames (:func:`io.delays_rate`; None: not asked), and its size from its header."""
     path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return None, None
+    if not decoded_by_pillow(path):
+        return probe(path)  # upright and of square pixels, as the frames are handed on
     try:
-        if decoded_by_pillow(path):
-            with Image.open(path) as image:
-                w, h = image.size
-            return (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
-        if path.suffix.lower() == ".npz":
-            return None
-        return probe_container(path)[1]  # upright and of square pixels, as the frames are handed on
-    except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
-        return None
-
-
-def rate_and_size(path: str | Path, frames: int | None = None) -> tuple[float | None, tuple[int, int] | None]:
-    """:func:`io.frame_rate` (of the first ``frames`` frames) and :func:`frame_size` of ``path``: a container's both
-    from one ffmpeg process."""
-    if not decoded_by_pillow(Path(path)) and Path(path).suffix.lower() != ".npz":
-        return probe_container(path)
-    return frame_rate(path, frames), frame_size(path)
+        with Image.open(path) as image:
+            w, h = image.size
+        size = (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
+    except (OSError, ValueError, EOFError, SyntaxError):  # read already: unknown
+        size = None
+    return (None if rate is None else rate(path, frames)), size
 
 
 def _strip_frames(path: str | Path, w: int, h: int) -> int:

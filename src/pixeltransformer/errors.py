@@ -88,6 +88,14 @@ def counted(n: int, noun: str, plural: str | None = None) -> str:
     return f"{n} {in_number(n, noun, plural)}"
 
 
+def upscaled(what: str, size: str, one: bool, then: str = "") -> str:
+    """The one wording every domain says an input smaller than it is read at in: ``what`` (the inputs named, with
+    their verb: "a.png: a 3×2 picture is", "2 of the 6 pictures read in data are"), smaller than ``size`` ("8×8
+    (first: a.png)", "the model's 8×8"), so it was (``one``) or they were upscaled to interpolated pixels, then
+    ``then`` (": give a smaller --data.init_args.size", ", and S is drawn from them")."""
+    return f"{what} smaller than {size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels{then}"
+
+
 def listed(names: Iterable[str]) -> str:
     """Names in words: "A", "A and B", "A, B and C"."""
     names = list(names)

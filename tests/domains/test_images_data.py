@@ -487,8 +487,9 @@ def test_a_picture_smaller_than_the_model_is_upscaled_with_a_warning(tmp_path):
         x = ImageDomain().read_input(tmp_path / "tiny.png", spec)  # [1, 8, 8]
         y = ImageDomain().read_input(tmp_path / "ok.png", spec)  # [1, 8, 8]
     assert x.shape == y.shape == (1, 8, 8) and torch.allclose(x, torch.full_like(x, 90 / 255), atol=1e-6)
-    assert [str(w.message) for w in caught] == [f"{tmp_path / 'tiny.png'}: a 3×2 picture, smaller than the model's "
-                                                "8×8: it is upscaled, so S is drawn from interpolated pixels"]
+    assert [str(w.message) for w in caught] == [f"{tmp_path / 'tiny.png'}: a 3×2 picture is smaller than the model's "
+                                                "8×8, so it was upscaled to interpolated pixels, and S is drawn "
+                                                "from them"]
 
 
 def test_a_picture_of_other_colours_or_size_is_read_with_a_line_that_says_so(tmp_path, capsys):
@@ -994,8 +995,8 @@ def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silent
     for i in range(4):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"big{i}.png")
     Image.fromarray(rng.integers(0, 256, (2, 3, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
-    said = (rf"^1 of the 5 pictures read in {tmp_path} is smaller than 8×8, so it was upscaled to interpolated "
-            r"pixels \(tiny.png: 3×2\): give a smaller --data.init_args.image_size, or leave it out$")
+    said = (rf"^1 of the 5 pictures read in {tmp_path} is smaller than 8×8 \(tiny.png: 3×2\), so it was upscaled to "
+            r"interpolated pixels: give a smaller --data.init_args.image_size, or leave it out$")
     for _ in range(2):  # decoded, then read from the cache
         dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=8,
                              cache_dir=str(tmp_path / "c"))
@@ -1006,8 +1007,8 @@ def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silent
         ImageDataModule("folder", root=str(tmp_path), image_size=2, splits=(3, 1, 1), bins="uniform", num_bins=8,
                         cache_dir=str(tmp_path / "c")).dataset("train")
     Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).save(tmp_path / "tiny2.png")
-    said = (rf"^2 of the 6 pictures read in {tmp_path} are smaller than 8×8, so they were upscaled to interpolated "
-            r"pixels \(first: tiny.png: 3×2\): give a smaller --data.init_args.image_size, or leave them out$")
+    said = (rf"^2 of the 6 pictures read in {tmp_path} are smaller than 8×8 \(first: tiny.png: 3×2\), so they were "
+            r"upscaled to interpolated pixels: give a smaller --data.init_args.image_size, or leave them out$")
     with pytest.warns(UserWarning, match=said):
         ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(4, 1, 1), bins="uniform", num_bins=8,
                         cache_dir=str(tmp_path / "c")).dataset("train")
@@ -1039,8 +1040,8 @@ def test_pictures_that_are_not_square_upscaled_name_the_centre_that_is_smaller(t
     twice as wide: their centre square, 16×16, is what is smaller and upscaled, and the line names it."""
     wide = np.random.default_rng(0).integers(0, 256, (10, 16, 64, 3), dtype=np.uint8)  # [N, H, W, C]
     np.savez(tmp_path / "wide.npz", images=wide)
-    said = (rf"^{tmp_path / 'wide.npz'}: its pictures of 64×16 are cropped to their centre 16×16, smaller than "
-            r"32×32, so they were upscaled to interpolated pixels: give --data.init_args.image_size=16 or less$")
+    said = (rf"^{tmp_path / 'wide.npz'}: its pictures of 64×16 are cropped to their centre 16×16, which is smaller "
+            r"than 32×32, so they were upscaled to interpolated pixels: give --data.init_args.image_size=16 or less$")
     with pytest.warns(UserWarning, match=said):
         ImageDataModule("cifar10", root=str(tmp_path / "wide.npz"), splits=(6, 2, 2), bins="uniform",
                         num_bins=8).dataset("train")

@@ -442,8 +442,8 @@ def test_one_dim_16_bit_picture_of_a_folder_is_counted_in_the_singular(tmp_path)
     (tmp_path / "b.png").unlink()
     with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is 16-bit and nearly black \(night"):
         io.read_image_folder(tmp_path, 4, progress=False)
-    with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is smaller than 8×8, so it was "
-                                         r"upscaled to interpolated pixels \(night.png: 4×4\): .* leave it out$"):
+    with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is smaller than 8×8 \(night.png: "
+                                         r"4×4\), so it was upscaled to interpolated pixels: .* leave it out$"):
         io.read_image_folder(tmp_path, 8, progress=False)  # the "smaller than" line alike
 
 

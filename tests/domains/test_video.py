@@ -352,7 +352,8 @@ def test_a_folder_s_frame_rates_are_asked_once_and_then_loaded_from_the_cache(tm
         assert dm.folder_stats is None and dm.spec.extra["fps"] == 10.0
         assert dm.folder_stats.rates == [10.0, None]
     assert asked == ["a.mp4"]
-    assert file_cache.DecodedVideos(tmp_path / "cache").size(folder / "a.mp4") == (24, 32) and asked == ["a.mp4"]
+    assert file_cache.DecodedVideos(tmp_path / "cache").rate_and_size(folder / "a.mp4") == (10.0, (24, 32))
+    assert asked == ["a.mp4"]
 
 
 def test_a_strip_s_frame_size_is_read_from_its_header_not_cached(tmp_path):
@@ -488,9 +489,12 @@ def test_folder_errors(tmp_path):
 
 def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
     """A one-frame video was skipped with "1 frames, a clip needs 8", and a folder of it alone ended in "no clips of 8
-    frames from 1 video files": counts of one now take the singular."""
+    frames from 1 video files": counts of one now take the singular. That line named no remedy where the longest video
+    holds one frame (a still picture saved as a video), as it does for longer ones: it says what a clip needs."""
     write_video(smooth_frames(1), tmp_path / "one.mp4", upscale_to=None)
-    one_file = rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\)$"
+    one_file = (rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\): the "
+                rf"longest, {re.escape(str(tmp_path / 'one.mp4'))}, holds 1 frame, a still picture: give videos of 8 "
+                r"frames or more$")
     with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=one_file):
         warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
@@ -703,8 +707,8 @@ def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
     with pytest.warns(UserWarning) as caught:
         read_video_folder(tmp_path, num_frames=4, size=32, progress=False)
     said = [str(w.message) for w in caught if "upscaled" in str(w.message)]
-    assert said == [f"1 of the 2 videos read in {tmp_path} is smaller than 32×32 (small.mp4, 32×24), so its frames "
-                    "were upscaled to interpolated pixels: give a smaller --data.init_args.size, or leave it out"]
+    assert said == [f"1 of the 2 videos read in {tmp_path} is smaller than 32×32 (small.mp4, 32×24), so it was "
+                    "upscaled to interpolated pixels: give a smaller --data.init_args.size, or leave it out"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # at a size both cover: nothing to say
         read_video_folder(tmp_path, num_frames=4, size=(24, 24), progress=False)
@@ -716,7 +720,7 @@ def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
         read_video_folder(tmp_path / "one", num_frames=4, size=32, progress=False)
     assert [str(w.message) for w in caught] == [
         f"the one video read in {tmp_path / 'one'} is smaller than 32×32 ({Path('beach', 'small.mp4')}, 32×24), so "
-        "its frames were upscaled to interpolated pixels: give a smaller --data.init_args.size"]
+        "it was upscaled to interpolated pixels: give a smaller --data.init_args.size"]
     # an .npz's videos share one size: said once, without a name for each
     np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=5, size=20, seed=0))
     dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=5, size=32, splits=(-1, 1, 1),
@@ -724,7 +728,7 @@ def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
     with pytest.warns(UserWarning) as caught:
         dm.setup("fit")
     assert [str(w.message) for w in caught if "upscaled" in str(w.message)] == [
-        f"the 3 videos of {tmp_path / 'v.npz'} are 20×20, smaller than 32×32, so their frames were upscaled to "
+        f"the 3 videos of {tmp_path / 'v.npz'}, 20×20, are smaller than 32×32, so they were upscaled to "
         "interpolated pixels: give a smaller --data.init_args.size"]
 
 def test_datamodule_from_npz(tmp_path):
@@ -1815,3 +1819,22 @@ def test_a_video_to_complete_of_sound_alone_is_not_told_to_be_copied_again(tmp_p
     with pytest.raises(VideoDecodeError, match=re.escape(
             f"cannot decode video {sound}: it holds no video stream, only audio; give another video file") + "$"):
         load_user_video(sound, num_frames=8, size=16)
+
+
+def test_a_folder_s_first_start_probes_each_video_file_once(tmp_path, monkeypatch):
+    """The first start of a folder of videos asked ffmpeg for a file's shown size twice (once to decode its frames at
+    the clip size, once for its rate and size): one ffmpeg process a file more than needed. Each file is probed once a
+    start, and its rate and size come from that probe."""
+    from domains.video import io as video_io
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_mp4(folder / "a.mp4", smooth_frames(8))  # 10 fps, 24x32
+    write_mp4(folder / "b.mp4", smooth_frames(8, 16, 16))
+    asked = []
+    meta = video_io.display_meta
+    monkeypatch.setattr(video_io, "display_meta", lambda path: asked.append(Path(path).name) or meta(path))
+    dm = VideoDataModule(dataset="folder", root=str(folder), num_frames=4, size=8, splits=(-1, 1, 0),
+                         split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
+    assert dm.spec.extra["fps"] == 10.0 and dm.folder_stats.rates == [10.0, 10.0]
+    assert sorted(asked) == ["a.mp4", "b.mp4"]

@@ -589,12 +589,12 @@ def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_pat
     """As a picture smaller than an image model's: S would come from pixels that upscaling made up, without a word."""
     spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
     small = write_video(moving_digits(1, num_frames=4, size=8, seed=0)[0], tmp_path / "small.mp4", upscale_to=None)
-    with pytest.warns(UserWarning, match=r"small.mp4: frames of 8×8, smaller than the model's 12×12: they are "
-                                         r"upscaled, so S is drawn from interpolated pixels$"):
+    with pytest.warns(UserWarning, match=r"small.mp4: its frames of 8×8 are smaller than the model's 12×12, so they "
+                                         r"were upscaled to interpolated pixels, and S is drawn from them$"):
         VideoDomain().read_input(small, spec)
     strip = moving_digits(1, num_frames=4, size=10, seed=0)[0].reshape(40, 10, 3)  # 4 frames of 10x10 stacked
     iio.imwrite(tmp_path / "strip.png", strip)
-    with pytest.warns(UserWarning, match=r"strip.png: frames of 10×10, smaller"):
+    with pytest.warns(UserWarning, match=r"strip.png: its frames of 10×10 are smaller"):
         VideoDomain().read_input(tmp_path / "strip.png", spec)
     wide = write_video(moving_digits(1, num_frames=4, size=16, seed=0)[0], tmp_path / "wide.gif", upscale_to=None)
     with warnings.catch_warnings():

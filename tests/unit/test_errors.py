@@ -6,7 +6,7 @@ import warnings
 import pytest
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-from pixeltransformer.errors import counted, in_number, warn_rank_zero
+from pixeltransformer.errors import counted, in_number, upscaled, warn_rank_zero
 
 
 @pytest.mark.parametrize("rank, warned", [(0, ["the data warns"]), (1, [])])
@@ -70,3 +70,15 @@ def test_messages_that_count_say_one_thing_and_several_things(monkeypatch, poly_
     for faces, said in (([[0, 1, 2]], "1 face"), ([[0, 1, 2], [2, 1, 0]], "2 faces")):
         with pytest.raises(ValueError, match=rf"^m: no area in its {said} \(the corners"):
             _check_mesh(line, np.array(faces), "m")
+
+
+def test_inputs_upscaled_are_said_in_one_wording_by_every_domain():
+    """A picture, a video file, an .npz or a folder smaller than it is read at was said upscaled in four wordings
+    across the images and video domains ("it is upscaled", "so they were upscaled to interpolated pixels", "so their
+    frames were upscaled"): one helper words them all."""
+    assert upscaled("a.png: a 3×2 picture is", "the model's 8×8", True, ", and S is drawn from them") == (
+        "a.png: a 3×2 picture is smaller than the model's 8×8, so it was upscaled to interpolated pixels, and S is "
+        "drawn from them")
+    assert upscaled("2 of the 6 pictures read in d are", "8×8 (first: a.png)", False, ": give a smaller size") == (
+        "2 of the 6 pictures read in d are smaller than 8×8 (first: a.png), so they were upscaled to interpolated "
+        "pixels: give a smaller size")
