@@ -426,5 +426,10 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
     if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
         raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
                          f"SignalSpec.domain, which its run folders and checkpoints go by")
+    if domain.row_names and len(names := context_columns(domain, spec)) != spec.pos_dims + spec.val_dims:
+        raise ValueError(f"{type(domain).__name__}.row_names names {len(names)} entries ({', '.join(names)}), but a "
+                         f"--context row of its data has {spec.pos_dims + spec.val_dims}: the "
+                         f"{counted(spec.pos_dims, 'position axis', 'position axes')} (in grid_shape's order) and the "
+                         f"{counted(spec.val_dims, 'value')} (a last name ending in '...' stands for the values)")
     domain.spec = spec
     return domain

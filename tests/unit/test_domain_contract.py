@@ -1129,3 +1129,46 @@ def test_a_refused_context_row_of_any_grid_domain_is_told_the_units_of_a_row():
     one = dataclasses.replace(spec, grid_shape=(1, 1), val_range=(-2.0, 2.0))
     assert Flat().row_units(one) == ("a row is [x0, x1, value]: on the model's 1x1 grid, the one grid point at x0, "
                                      "x1 = 0, and value in [-2, 2]")
+
+
+@pytest.mark.parametrize("made, said", [
+    ([("units", "mm")], r"^Summing\.summary returned list: it must return a dict of metrics\.json's extra entries"),
+    ({"best": torch.tensor(1.0)}, r"^Summing\.summary returned 'best', which metrics\.json cannot hold \(a Tensor "
+                                  r"value\): give plain numbers, strings, lists and dicts \(a tensor's \.item\(\)"),
+    ({"per_level": {(4, 16): 1.0}}, r"^Summing\.summary returned 'per_level', which metrics\.json cannot hold \(keys "
+                                    r"must be str"),
+])
+def test_a_summary_that_metrics_json_cannot_hold_is_named(made, said):
+    """A summary of other than a dict, or holding a tensor, failed the evaluation after its whole sweep with a
+    traceback from dict.update or json.dumps, naming neither the domain nor the entry."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    class Summing(Domain):
+        def summary(self, rows, items=None):
+            return made
+
+    sweep = SweepEvaluation(levels=(3,))
+    sweep._values = {(3, "nll"): {i: 1.0 for i in range(5)}}
+    with pytest.raises(ValueError, match=said):
+        sweep.summary([{}], SimpleNamespace(domain=Summing()))
+
+
+def test_row_names_of_another_count_than_a_rows_entries_are_named_where_the_domain_meets_its_data():
+    """row_names of 2 entries where a --context row has P + V = 3 put the refusal of a row as "a row is [x, density]:
+    ... at x, density = 2i/15 - 1, and  in [0, 1]", naming neither the domain nor row_names."""
+    from pixeltransformer.domain import resolve_domain
+
+    class Short(HeightDomain):
+        row_names = ("x", "height")
+
+    class Spread(HeightDomain):
+        row_names = ("y", "x", "height...")
+
+    with pytest.raises(ValueError, match=r"^Short\.row_names names 2 entries \(x, height\), but a --context row of "
+                                         r"its data has 3: the 2 position axes \(in grid_shape's order\) and the 1 "
+                                         r"value \(a last name ending in '\.\.\.' stands for the values\)$"):
+        resolve_domain(Short(), SPEC)
+    assert resolve_domain(Spread(), SPEC).spec == SPEC
+    assert resolve_domain(HeightDomain(), SPEC).spec == SPEC  # no row_names: x0, x1, value
