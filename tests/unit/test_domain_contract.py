@@ -1172,3 +1172,26 @@ def test_row_names_of_another_count_than_a_rows_entries_are_named_where_the_doma
         resolve_domain(Short(), SPEC)
     assert resolve_domain(Spread(), SPEC).spec == SPEC
     assert resolve_domain(HeightDomain(), SPEC).spec == SPEC  # no row_names: x0, x1, value
+
+
+@pytest.mark.parametrize("count", [-1, 1.5, None])
+def test_picture_samples_of_no_count_are_named_before_the_fit_starts(count):
+    """A picture_samples that returned -1 stopped the first validation, after the steps before it, at "num_samples
+    must be an int >= 0, got -1", naming neither the domain's method nor the picture context."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Counting(DrawnHeights):
+        def picture_samples(self, name, num_samples):
+            return count
+
+    module = PixelTransformerModule(spec=SPEC, domain=Counting(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
+    with pytest.raises(ValueError, match=rf"^Counting\.picture_samples returned {count} for the picture context '3': "
+                                         r"it must return a whole number >= 0 of samples \(0: the mean alone\)$"):
+        Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
+    module.domain = DrawnHeights()
+    Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
