@@ -1195,3 +1195,15 @@ def test_picture_samples_of_no_count_are_named_before_the_fit_starts(count):
         Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
     module.domain = DrawnHeights()
     Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
+
+
+@pytest.mark.parametrize("name", ["my/density", "..", "my density", "-v"])
+def test_a_domain_name_that_is_no_plain_folder_name_is_refused_when_defined(name):
+    """The name is the run folder, <run_root>/<name>/<run>: "my/density" put runs two folders deep, where nothing
+    that reads runs/<domain>/<run> finds them, and ".." put them beside run_root."""
+    with pytest.raises(ValueError, match=rf"^Domain name {re.escape(repr(name))} of .*Pathy: the name is its run "
+                                         r"folder \(<run_root>/<name>/\): give one of letters, digits, '_', '-' and "
+                                         r"'\.', starting with a letter or digit$"):
+        type("Pathy", (Domain,), {"name": name})  # class Pathy(Domain): name = <name>
+    assert type("Plain", (Domain,), {"name": "point_density-2.d"}).name == "point_density-2.d"
+    Domain.registry.pop("point_density-2.d")
