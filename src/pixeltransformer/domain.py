@@ -176,7 +176,7 @@ class Domain:
     Class attributes:
         name: the domain's registry name, equal to the SignalSpec.domain its DataModule yields.
         on_grid: S is drawn at grid points (pixels, frames) rather than continuous positions (an SDF's space).
-        input_help: what ``--input`` reads, for messages.
+        input_help: what ``--input`` reads, for the domain's own messages (the core's lines do not read it).
         row_names: the entries of one ``--context`` row, for messages (default x0, x1, ..., value).
         verdict_keys: the entries of :meth:`summary` that are verdicts (a method beating another), which the core
             leaves null, and says why, where too few test items were evaluated to judge them.
