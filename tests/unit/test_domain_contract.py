@@ -1207,3 +1207,22 @@ def test_a_domain_name_that_is_no_plain_folder_name_is_refused_when_defined(name
         type("Pathy", (Domain,), {"name": name})  # class Pathy(Domain): name = <name>
     assert type("Plain", (Domain,), {"name": "point_density-2.d"}).name == "point_density-2.d"
     Domain.registry.pop("point_density-2.d")
+
+
+def test_items_of_another_dtype_than_float32_are_told_how_to_give_them():
+    """uint8 items (levels 0-255, as the docs allow from __getitems__) stopped at "the model reads float32", saying
+    neither the cast nor where levels may be given as they are stored."""
+
+    class Levels(Heights):
+        def __getitem__(self, i):
+            return {"signal": torch.full((1, *GRID), 3, dtype=torch.uint8)}  # [1, 6, 5]
+
+    class LevelData(HeightData):
+        def build_split(self, split):
+            return Levels()
+
+    with pytest.raises(ValueError, match=r"^LevelData: the train split yields torch\.uint8 signals; the model reads "
+                                         r"float32: return signal\.float\(\) items \(uint8 levels k as k / 255\), or "
+                                         r"a batch of \[B, \.\.\.\] tensors in the dtype stored from the dataset's "
+                                         r"__getitems__ \(docs/design\.md, Adding a domain\)$"):
+        LevelData().dataset("train")
