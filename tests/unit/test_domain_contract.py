@@ -1217,12 +1217,10 @@ def test_items_of_another_dtype_than_float32_are_told_how_to_give_them():
         def __getitem__(self, i):
             return {"signal": torch.full((1, *GRID), 3, dtype=torch.uint8)}  # [1, 6, 5]
 
-    class LevelData(HeightData):
-        def build_split(self, split):
-            return Levels()
-
-    with pytest.raises(ValueError, match=r"^LevelData: the train split yields torch\.uint8 signals; the model reads "
+    data = HeightData()
+    data.build_split = lambda split: Levels()
+    with pytest.raises(ValueError, match=r"^HeightData: the train split yields torch\.uint8 signals; the model reads "
                                          r"float32: return signal\.float\(\) items \(uint8 levels k as k / 255\), or "
                                          r"a batch of \[B, \.\.\.\] tensors in the dtype stored from the dataset's "
                                          r"__getitems__ \(docs/design\.md, Adding a domain\)$"):
-        LevelData().dataset("train")
+        data.dataset("train")
