@@ -17,7 +17,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
 from .domain import Domain, checked_context, suffix_title
-from .errors import warn_rank_zero
+from .errors import warn_rank_zero, whole_number
 from .evaluation import sweep_eval_dir
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
@@ -77,7 +77,7 @@ class Pictures(Callback):
             check_stop()  # within stop_when (a test's pictures): a SIGTERM stops them between completions
             ctx = (ctx_pos.to(pl_module.device), ctx_val.to(pl_module.device), grid)
             options = dict(n_autoregressive=self.n_autoregressive, seed=self.seed + i, signal=signal)
-            num_samples = pl_module.domain.picture_samples(name, self.num_samples)
+            num_samples = self.samples(pl_module, name)
             try:
                 completion = pl_module.complete(*ctx, num_samples=num_samples, **options)
             except SampleOverflow as err:  # the mean, the loss and the weights may be finite: a fit goes on
@@ -115,7 +115,7 @@ class Pictures(Callback):
             return
         check_predict_grid(pl_module.domain, pl_module.spec, self.resolution)  # the grid draw takes (self.grid)
         batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
-        samples = [pl_module.domain.picture_samples(name, self.num_samples) for name in names]  # as draw takes them
+        samples = [self.samples(pl_module, name) for name in names]  # as draw takes them
         held = host_held(pl_module.device)
 
         def need(resolution: int) -> int:  # the contexts before one kept, and what the host holds of that one
@@ -134,6 +134,15 @@ class Pictures(Callback):
                          f"need at least {short.words}; "
                          + (f"at most resolution {most}, or null (the data's grid)" if most >= 2 else
                             "set resolution null (the data's grid)"))
+
+    def samples(self, pl_module: L.LightningModule, name: str) -> int:
+        """The samples the picture context ``name`` draws (the domain's ``picture_samples``), a whole number >= 0, or
+        refused in one line naming the method: -1 stopped the first validation, after its steps, naming neither."""
+        count = pl_module.domain.picture_samples(name, self.num_samples)
+        if not whole_number(count, 0):
+            raise ValueError(f"{type(pl_module.domain).__name__}.picture_samples returned {count} for the picture "
+                             f"context {name!r}: it must return a whole number >= 0 of samples (0: the mean alone)")
+        return int(count)
 
     def contexts(self, pl_module: L.LightningModule, signal: torch.Tensor) -> dict:
         """The domain's picture contexts of signal [B, V, *grid], each checked where it enters the core:
@@ -175,7 +184,10 @@ class Pictures(Callback):
         if not draws_pictures(pl_module.domain):
             return
         signal = self._examples(trainer, split, "cpu")  # [B, V, *grid]
-        self.check_memory(pl_module, signal, list(self.contexts(pl_module, signal)))
+        names = list(self.contexts(pl_module, signal))
+        for name in names:  # each context's samples, as draw takes them
+            self.samples(pl_module, name)
+        self.check_memory(pl_module, signal, names)
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]

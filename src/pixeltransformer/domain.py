@@ -176,7 +176,7 @@ class Domain:
     Class attributes:
         name: the domain's registry name, equal to the SignalSpec.domain its DataModule yields.
         on_grid: S is drawn at grid points (pixels, frames) rather than continuous positions (an SDF's space).
-        input_help: what ``--input`` reads, for messages.
+        input_help: what ``--input`` reads, for the domain's own messages (the core's lines do not read it).
         row_names: the entries of one ``--context`` row, for messages (default x0, x1, ..., value).
         verdict_keys: the entries of :meth:`summary` that are verdicts (a method beating another), which the core
             leaves null, and says why, where too few test items were evaluated to judge them.
@@ -195,6 +195,11 @@ class Domain:
         check_method_names(cls)
         if not cls.name or "name" not in vars(cls):
             return  # a subclass that keeps its parent's name is not another domain of that name
+        if not isinstance(cls.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cls.name):
+            # "my/density" put its runs two folders deep, ".." beside run_root
+            raise ValueError(f"Domain name {cls.name!r} of {cls.__module__}.{cls.__qualname__}: the name is its run "
+                             "folder (<run_root>/<name>/): give one of letters, digits, '_', '-' and '.', starting "
+                             "with a letter or digit")
         known = Domain.registry.get(cls.name)
         if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
             # a checkpoint records the name alone: two classes of one name would load each other's checkpoints
@@ -426,5 +431,10 @@ def resolve_domain(domain: Domain | str | None, spec: SignalSpec) -> Domain:
     if not domain.name and type(domain) is not Domain:  # the plain Domain stands in for one not loaded
         raise ValueError(f"{type(domain).__name__} has no name: give the class name = {spec.domain!r}, its data's "
                          f"SignalSpec.domain, which its run folders and checkpoints go by")
+    if domain.row_names and len(names := context_columns(domain, spec)) != spec.pos_dims + spec.val_dims:
+        raise ValueError(f"{type(domain).__name__}.row_names names {len(names)} entries ({', '.join(names)}), but a "
+                         f"--context row of its data has {spec.pos_dims + spec.val_dims}: the "
+                         f"{counted(spec.pos_dims, 'position axis', 'position axes')} (in grid_shape's order) and the "
+                         f"{counted(spec.val_dims, 'value')} (a last name ending in '...' stands for the values)")
     domain.spec = spec
     return domain

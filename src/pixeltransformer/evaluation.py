@@ -12,6 +12,7 @@ W&B table; a test's sweeps are checked against the folders they write into (:fun
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import re
 from collections import Counter
@@ -113,6 +114,26 @@ def checked_metrics(domain: Any, metrics: dict[str, Any], core: set[str], batch:
             raise ValueError(f"{name}.metrics returned {key!r} as {shape}; metrics are [B] = [{batch}] tensors, one "
                              f"per signal{' (torch.from_numpy)' if numpy else ''}")
     return metrics
+
+
+def _unwritable(value: Any) -> Any:
+    raise TypeError(f"a {type(value).__name__} value")
+
+
+def checked_summary(domain: Any, extra: Any) -> dict[str, Any]:
+    """A Domain's summary, refused in one line naming the entry when metrics.json cannot hold it (not a dict, a tensor
+    in it): dict.update or json.dumps failed after the whole sweep with a traceback naming neither."""
+    name = type(domain).__name__
+    if not isinstance(extra, dict):
+        raise ValueError(f"{name}.summary returned {type(extra).__name__}: it must return a dict of metrics.json's "
+                         "extra entries ({} when it has none)")
+    for key, value in extra.items():
+        try:
+            json.dumps({key: value}, default=_unwritable)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{name}.summary returned {key!r}, which metrics.json cannot hold ({err}): give plain "
+                             "numbers, strings, lists and dicts (a tensor's .item() or .tolist())") from None
+    return extra
 
 
 def select_items(batch: dict[str, Any], rows: list[int]) -> dict[str, Any]:
@@ -481,7 +502,8 @@ class SweepEvaluation(Callback):
         why = verdicts_not_judged(values, self.max_items)  # too few items: the domain's verdicts are left null
         # a domain of one's own written for summary(rows), before the per-item values were passed, is called so
         takes_items = len(inspect.signature(domain.summary).parameters) >= 2
-        extra = domain.summary(rows, None if why else values) if takes_items else domain.summary(rows)
+        extra = checked_summary(domain, domain.summary(rows, None if why else values) if takes_items else
+                                domain.summary(rows))
         withheld = [key for key in domain.verdict_keys if extra.get(key) is not None] if why else []
         return {**extra, **dict.fromkeys(withheld), "verdicts_not_judged": why} if withheld else extra
 

@@ -1129,3 +1129,98 @@ def test_a_refused_context_row_of_any_grid_domain_is_told_the_units_of_a_row():
     one = dataclasses.replace(spec, grid_shape=(1, 1), val_range=(-2.0, 2.0))
     assert Flat().row_units(one) == ("a row is [x0, x1, value]: on the model's 1x1 grid, the one grid point at x0, "
                                      "x1 = 0, and value in [-2, 2]")
+
+
+@pytest.mark.parametrize("made, said", [
+    ([("units", "mm")], r"^Summing\.summary returned list: it must return a dict of metrics\.json's extra entries"),
+    ({"best": torch.tensor(1.0)}, r"^Summing\.summary returned 'best', which metrics\.json cannot hold \(a Tensor "
+                                  r"value\): give plain numbers, strings, lists and dicts \(a tensor's \.item\(\)"),
+    ({"per_level": {(4, 16): 1.0}}, r"^Summing\.summary returned 'per_level', which metrics\.json cannot hold \(keys "
+                                    r"must be str"),
+])
+def test_a_summary_that_metrics_json_cannot_hold_is_named(made, said):
+    """A summary of other than a dict, or holding a tensor, failed the evaluation after its whole sweep with a
+    traceback from dict.update or json.dumps, naming neither the domain nor the entry."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    class Summing(Domain):
+        def summary(self, rows, items=None):
+            return made
+
+    sweep = SweepEvaluation(levels=(3,))
+    sweep._values = {(3, "nll"): {i: 1.0 for i in range(5)}}
+    with pytest.raises(ValueError, match=said):
+        sweep.summary([{}], SimpleNamespace(domain=Summing()))
+
+
+def test_row_names_of_another_count_than_a_rows_entries_are_named_where_the_domain_meets_its_data():
+    """row_names of 2 entries where a --context row has P + V = 3 put the refusal of a row as "a row is [x, density]:
+    ... at x, density = 2i/15 - 1, and  in [0, 1]", naming neither the domain nor row_names."""
+    from pixeltransformer.domain import resolve_domain
+
+    class Short(HeightDomain):
+        row_names = ("x", "height")
+
+    class Spread(HeightDomain):
+        row_names = ("y", "x", "height...")
+
+    with pytest.raises(ValueError, match=r"^Short\.row_names names 2 entries \(x, height\), but a --context row of "
+                                         r"its data has 3: the 2 position axes \(in grid_shape's order\) and the 1 "
+                                         r"value \(a last name ending in '\.\.\.' stands for the values\)$"):
+        resolve_domain(Short(), SPEC)
+    assert resolve_domain(Spread(), SPEC).spec == SPEC
+    assert resolve_domain(HeightDomain(), SPEC).spec == SPEC  # no row_names: x0, x1, value
+
+
+@pytest.mark.parametrize("count", [-1, 1.5, None])
+def test_picture_samples_of_no_count_are_named_before_the_fit_starts(count):
+    """A picture_samples that returned -1 stopped the first validation, after the steps before it, at "num_samples
+    must be an int >= 0, got -1", naming neither the domain's method nor the picture context."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    class Counting(DrawnHeights):
+        def picture_samples(self, name, num_samples):
+            return count
+
+    module = PixelTransformerModule(spec=SPEC, domain=Counting(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
+    with pytest.raises(ValueError, match=rf"^Counting\.picture_samples returned {count} for the picture context '3': "
+                                         r"it must return a whole number >= 0 of samples \(0: the mean alone\)$"):
+        Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
+    module.domain = DrawnHeights()
+    Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
+
+
+@pytest.mark.parametrize("name", ["my/density", "..", "my density", "-v"])
+def test_a_domain_name_that_is_no_plain_folder_name_is_refused_when_defined(name):
+    """The name is the run folder, <run_root>/<name>/<run>: "my/density" put runs two folders deep, where nothing
+    that reads runs/<domain>/<run> finds them, and ".." put them beside run_root."""
+    with pytest.raises(ValueError, match=rf"^Domain name {re.escape(repr(name))} of .*Pathy: the name is its run "
+                                         r"folder \(<run_root>/<name>/\): give one of letters, digits, '_', '-' and "
+                                         r"'\.', starting with a letter or digit$"):
+        type("Pathy", (Domain,), {"name": name})  # class Pathy(Domain): name = <name>
+    assert type("Plain", (Domain,), {"name": "point_density-2.d"}).name == "point_density-2.d"
+    Domain.registry.pop("point_density-2.d")
+
+
+def test_items_of_another_dtype_than_float32_are_told_how_to_give_them():
+    """uint8 items (levels 0-255, as the docs allow from __getitems__) stopped at "the model reads float32", saying
+    neither the cast nor where levels may be given as they are stored."""
+
+    class Levels(Heights):
+        def __getitem__(self, i):
+            return {"signal": torch.full((1, *GRID), 3, dtype=torch.uint8)}  # [1, 6, 5]
+
+    data = HeightData()
+    data.build_split = lambda split: Levels()
+    with pytest.raises(ValueError, match=r"^HeightData: the train split yields torch\.uint8 signals; the model reads "
+                                         r"float32: return signal\.float\(\) items \(uint8 levels k as k / 255\), or "
+                                         r"a batch of \[B, \.\.\.\] tensors in the dtype stored from the dataset's "
+                                         r"__getitems__ \(docs/design\.md, Adding a domain\)$"):
+        data.dataset("train")
