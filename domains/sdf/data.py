@@ -244,11 +244,12 @@ class SDFDataModule(SignalDataModule):
         for arg, root in ((option, getattr(self, option)) for option in options if self.read_by(option, stage)):
             if not root.exists():
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
-            if arg == "mesh_root" and not root.is_dir():  # voxel_root takes a file: one mesh was given as this one
-                raise ValueError(f"SDFDataModule: mesh_root {root} is a file: meshes are read from a folder (searched "
-                                 f"recursively): give a folder that holds it, e.g. --data.init_args.mesh_root={root.parent}")
-        if self.dataset_name == "meshes" and not self.root.is_dir():
-            raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
+            # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
+            reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
+            if reads_meshes and not root.is_dir():
+                raise ValueError(f"SDFDataModule: {arg} {root} is a file: meshes are read from a folder (searched "
+                                 f"recursively): give a folder that holds it, e.g. "
+                                 f"--data.init_args.{arg}={root.parent}")
 
     def split_options(self) -> dict:
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split,

@@ -2033,3 +2033,17 @@ def test_context_rows_outside_the_cube_are_told_the_units_of_an_sdf_row():
     with pytest.raises(ValueError, match=re.escape("got 12 in row 1; an SDF row is [x, y, z, sdf]: x, y, z in the "
                                                    "cube [-1, 1]^3 with z up, turned y up (input_up_axis 2), and sdf")):
         SdfDomain(input_up_axis=2).context_from_rows(row, spec, "points.json")  # the number as the user wrote it
+
+
+def test_a_mesh_file_given_as_root_of_dataset_meshes_names_its_folder(tmp_path):
+    """dataset meshes given one chair.obj as root was refused with 'root ... must be a folder of meshes for
+    dataset='meshes'', no remedy, while the same file as a mixture's mesh_root named the folder to give. One check
+    serves both now, in the same words."""
+    chair = tmp_path / "chairs" / "chair.obj"
+    chair.parent.mkdir()
+    trimesh.creation.box().export(chair)
+    dm = SDFDataModule(dataset="meshes", root=str(chair))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chair\.obj is a file: meshes are read from "
+                                         r"a folder \(searched recursively\): give a folder that holds it, e.g. "
+                                         r"--data.init_args\.root=.*chairs$"):
+        dm.check_data_roots("fit")
