@@ -2047,3 +2047,23 @@ def test_a_mesh_file_given_as_root_of_dataset_meshes_names_its_folder(tmp_path):
                                          r"a folder \(searched recursively\): give a folder that holds it, e.g. "
                                          r"--data.init_args\.root=.*chairs$"):
         dm.check_data_roots("fit")
+
+
+def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_other(tmp_path, capsys):
+    """A z-up mesh (ModelNet's, a CAD export) given to a model of y-up training meshes was read as y up without a
+    word: the completion came back lying on its back, and nothing named input_up_axis. The axis read is said now,
+    with the option that reads the other, wherever the file's up axis was not given."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "mesh_up_axis": 1, "margin": 0.3})
+    SdfDomain().read_input(chair, spec)
+    err = capsys.readouterr().err
+    assert (f"{chair}: read with y up, as the model's training meshes were (mesh_up_axis 1); a file with z up "
+            "(ModelNet's, many scans and CAD exports) needs --model.domain.init_args.input_up_axis=2, or it is "
+            "completed lying on its back") in err
+    SdfDomain(input_up_axis=1).read_input(chair, spec)  # the user said which: nothing to add
+    assert "input_up_axis=" not in capsys.readouterr().err
