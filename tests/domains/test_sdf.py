@@ -2067,3 +2067,28 @@ def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_ot
             "completed lying on its back") in err
     SdfDomain(input_up_axis=1).read_input(chair, spec)  # the user said which: nothing to add
     assert "input_up_axis=" not in capsys.readouterr().err
+
+
+def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
+    """A mesh of hundreds of thousands of faces converted for minutes without a line: the loop over meshes spoke
+    only between meshes, and not at all after the last (its final line was never reached). A big mesh's conversion
+    now prints a line as each of its stages ends, naming the file, and the loop over meshes its last line."""
+    import pixeltransformer.loopbar as loopbar
+    from domains.sdf import mesh
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a line from the start, however quick the loop
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 10)  # a box's 12 faces make a big mesh
+    box = tmp_path / "box.obj"
+    trimesh.creation.box().export(box)
+    small = tmp_path / "small.obj"
+    trimesh.creation.box().export(small)
+    cache = SDFCache(tmp_path / "c", MARGIN, truncation=0.1)
+    assert len(cache.build_files([box], 8, workers=1)) == 1
+    err = capsys.readouterr().err
+    assert "[mesh -> SDF 8^3] 1/1 mesh (100%)" in err  # the loop's last line
+    lines = [line for line in err.splitlines() if line.startswith("[mesh -> SDF 8^3: box.obj] ")]
+    assert [line.split("] ")[1].split(" (")[0] for line in lines] == ["1/3 stages", "2/3 stages", "3/3 stages"]
+    assert [line.rsplit("done=")[1] for line in lines] == list(mesh.STAGES)
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 13)  # a mesh under it: no lines of its own
+    SDFCache(tmp_path / "c2", MARGIN, truncation=0.1).build_files([small], 8, workers=1)
+    assert "small.obj" not in capsys.readouterr().err
