@@ -37,14 +37,16 @@ from .datasets import FileSDFDataset, MixtureDataset, StackedSDFDataset, sdf_val
 from .mesh import MESH_SUFFIXES
 from .mesh_cache import SDFCache, library_versions, sdf_cache
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
-from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, grid_files, read_voxels, solid_voxels,
-                     voxels_to_sdf)
+from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, VOXEL_SUFFIXES, grid_files, read_voxels,
+                     solid_voxels, voxels_to_sdf)
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
 SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
+# the voxel files no mesh file is taken for (an .npz holds either)
+VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 ROOT_OPTIONS = {"meshes": "mesh_root", "voxels": "voxel_root"}  # a mixture's sources read from files: their option
 
 
@@ -246,6 +248,11 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
             # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
             reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
+            if reads_meshes and root.name.lower().endswith(VOXEL_FILES):  # its folder holds no mesh either
+                given = (f"--data.init_args.voxel_root={root} (and a voxels weight in mixture)" if self.mixture else
+                         f"--data.init_args.dataset=voxels --data.init_args.root={root}")
+                raise ValueError(f"SDFDataModule: {arg} {root} is a voxel file, not a folder of meshes: read it with "
+                                 f"{given}")
             if reads_meshes and not root.is_dir():
                 raise ValueError(f"SDFDataModule: {arg} {root} is a file: meshes are read from a folder (searched "
                                  f"recursively): give a folder that holds it, e.g. "

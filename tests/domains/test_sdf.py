@@ -2092,3 +2092,23 @@ def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(mesh, "BIG_MESH_FACES", 13)  # a mesh under it: no lines of its own
     SDFCache(tmp_path / "c2", MARGIN, truncation=0.1).build_files([small], 8, workers=1)
     assert "small.obj" not in capsys.readouterr().err
+
+
+def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_path):
+    """A voxel file given where a folder of meshes goes was told to give its folder instead, which holds no mesh
+    either: the next run failed with 'no mesh files'. It is named as voxels now, with the option that reads them."""
+    grids = tmp_path / "vox" / "chairs.npy"
+    grids.parent.mkdir()
+    np.save(grids, np.zeros((2, 1, 8, 8, 8), np.float32))
+    dm = SDFDataModule(dataset="meshes", root=str(grids))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chairs\.npy is a voxel file, not a folder of meshes: "
+                                         r"read it with --data\.init_args\.dataset=voxels "
+                                         r"--data\.init_args\.root=.*chairs\.npy$"):
+        dm.check_data_roots("fit")
+    binvox = tmp_path / "vox" / "chair.binvox"
+    binvox.write_bytes(b"#binvox 1\n")
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(binvox))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.binvox is a voxel file, not a folder of "
+                                         r"meshes: read it with --data\.init_args\.voxel_root=.*chair\.binvox "
+                                         r"\(and a voxels weight in mixture\)$"):
+        dm.check_data_roots("fit")
