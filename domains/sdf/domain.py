@@ -145,6 +145,7 @@ class SdfDomain(Domain):
         self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
         self.input_up_axis = input_up_axis
         self.input_frame: dict | None = None  # where the cube of the last --input lies in its file's units
+        self.up_note: str | None = None  # the up axis the last --input was read with, where not given (up_axis)
 
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
@@ -212,6 +213,7 @@ class SdfDomain(Domain):
         cube, padded."""
         t = truncation_of(spec)
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
+        self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
         suffix = path.suffix.lower()
         if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
             # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
@@ -298,6 +300,8 @@ class SdfDomain(Domain):
             raise ValueError(f"{path}: unsupported input {suffix!r}; expected {self.input_help}")
         if self.input_frame is None:  # a grid: no units but its own
             self.input_frame = frame_record(np.zeros(3), 1.0, GRID_UNITS)
+        if self.up_note is not None:
+            print(self.up_note, file=sys.stderr)
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
     def input_options(self) -> dict:
@@ -307,16 +311,17 @@ class SdfDomain(Domain):
     def up_axis(self, spec, option: str, default: int, files: str, path: Path) -> tuple[int, str]:
         """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data
         option the model's training ``files`` of that kind were read with (``option``, recorded in its spec). A file
-        has no up axis of its own to read: where input_up_axis is not given, the axis taken is said on stderr with the
-        option that takes the other, as a z-up mesh read y up is completed lying on its back without a word."""
+        has no up axis of its own to read: where input_up_axis is not given, ``up_note`` says the axis taken, with the
+        option that takes the other (read_input prints it once the file is read), as a z-up mesh read y up was
+        completed lying on its back without a word."""
         if self.input_up_axis is not None:
             return self.input_up_axis, f"(input_up_axis {self.input_up_axis})"
         up = int(spec.extra.get(option, default))
         why = f"as the model's {files} were ({option} {up})"
         other = 3 - up  # 1 (y) <-> 2 (z)
-        print(f"{path}: read with {'yz'[up - 1]} up, {why}; a file with {'yz'[other - 1]} up "
-              f"({UP_AXIS_EXAMPLES[other]}) needs --model.domain.init_args.input_up_axis={other}, or it is completed "
-              f"lying on its back", file=sys.stderr)
+        self.up_note = (f"{path}: read with {'yz'[up - 1]} up, {why}; a file with {'yz'[other - 1]} up "
+                        f"({UP_AXIS_EXAMPLES[other]}) needs --model.domain.init_args.input_up_axis={other}, or it is "
+                        f"completed lying on its back")
         return up, why
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:

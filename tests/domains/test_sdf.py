@@ -2067,6 +2067,11 @@ def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_ot
             "completed lying on its back") in err
     SdfDomain(input_up_axis=1).read_input(chair, spec)  # the user said which: nothing to add
     assert "input_up_axis=" not in capsys.readouterr().err
+    empty = tmp_path / "empty.obj"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="no vertices"):  # a file refused: its error alone, no word of its up axis
+        SdfDomain().read_input(empty, spec)
+    assert "input_up_axis" not in capsys.readouterr().err
 
 
 def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
