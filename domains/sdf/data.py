@@ -249,10 +249,8 @@ class SDFDataModule(SignalDataModule):
             # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
             reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
             if reads_meshes and root.name.lower().endswith(VOXEL_FILES):  # its folder holds no mesh either
-                given = (f"--data.init_args.voxel_root={root} (and a voxels weight in mixture)" if self.mixture else
-                         f"--data.init_args.dataset=voxels --data.init_args.root={root}")
                 raise ValueError(f"SDFDataModule: {arg} {root} is a voxel file, not a folder of meshes: read it with "
-                                 f"{given}")
+                                 f"{self._read_as('voxels', root)}")
             if reads_meshes and not root.is_dir():
                 raise ValueError(f"SDFDataModule: {arg} {root} is a file: meshes are read from a folder (searched "
                                  f"recursively): give a folder that holds it, e.g. "
@@ -617,9 +615,14 @@ class SDFDataModule(SignalDataModule):
     def _mesh_pools(self, root: Path) -> dict[str, list[Path]]:
         """The pools :meth:`_load_meshes` keeps, converted (a refusal leaves none kept)."""
         # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
-        paths = self._folder_files(root, read="meshes")["meshes"]
+        found = self._folder_files(root, read="meshes")
+        paths = found["meshes"]
         if not paths:
-            raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
+            none = f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders"
+            if voxels := len(found["voxels"]):  # a folder of .binvox files, which the voxel reader reads
+                raise FileNotFoundError(f"{none} but {counted(voxels, '.binvox voxel file')}: read "
+                                        f"{'it' if voxels == 1 else 'them'} with {self._read_as('voxels', root)}")
+            raise FileNotFoundError(none)
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))
         groups = split_folders(paths, root) or {"all": paths}
@@ -681,14 +684,17 @@ class SDFDataModule(SignalDataModule):
             return
         files = {"meshes": "mesh file", "voxels": ".binvox voxel file"}
         counts = {kind: counted(found, files[kind]), other: counted(others, files[other])}
-        # the remedy names the folder: without a root, dataset voxels (or meshes) reads its own default, not this one
-        if self.mixture:
-            reader = f"the mixture's {ROOT_OPTIONS[kind]}"
-            remedy = f"--data.init_args.{ROOT_OPTIONS[other]}={root} (with a {other} weight in the mixture)"
-        else:
-            reader, remedy = f"dataset {kind}", f"--data.init_args.dataset={other} --data.init_args.root={root}"
+        reader = f"the mixture's {ROOT_OPTIONS[kind]}" if self.mixture else f"dataset {kind}"
         warn_rank_zero(f"{root} holds {counts['meshes']} and {counts['voxels']}: {reader} reads the {counts[kind]} "
-                       f"alone; {remedy} would read the {counts[other]}", stacklevel=3)
+                       f"alone; {self._read_as(other, root)} would read the {counts[other]}", stacklevel=3)
+
+    def _read_as(self, kind: str, root: Path) -> str:
+        """The options that read ``root`` (a folder or file) as ``kind`` ("meshes" or "voxels"): its root option in a
+        mixture, else the dataset and root. The remedy names the place: without a root, dataset voxels (or meshes)
+        reads its own default, not this one."""
+        if self.mixture:
+            return f"--data.init_args.{ROOT_OPTIONS[kind]}={root} (with a {kind} weight in the mixture)"
+        return f"--data.init_args.dataset={kind} --data.init_args.root={root}"
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

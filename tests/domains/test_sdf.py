@@ -2115,5 +2115,17 @@ def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_pat
     dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(binvox))
     with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.binvox is a voxel file, not a folder of "
                                          r"meshes: read it with --data\.init_args\.voxel_root=.*chair\.binvox "
-                                         r"\(and a voxels weight in mixture\)$"):
+                                         r"\(with a voxels weight in the mixture\)$"):
         dm.check_data_roots("fit")
+
+
+def test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them(tmp_path):
+    """A folder of .binvox files given as dataset meshes' root was refused with 'no mesh files (...) in it or its
+    sub-folders' and no remedy, while the voxel reader names dataset meshes for a folder of meshes."""
+    (tmp_path / "vox").mkdir()
+    (tmp_path / "vox" / "chair.binvox").write_bytes(b"#binvox 1\n")
+    dm = SDFDataModule(dataset="meshes", root=str(tmp_path / "vox"), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*vox: no mesh files \(.*\) in it or its sub-folders but 1 \.binvox "
+                                                r"voxel file: read it with --data\.init_args\.dataset=voxels "
+                                                r"--data\.init_args\.root=.*vox$"):
+        dm.setup("fit")
