@@ -37,14 +37,16 @@ from .datasets import FileSDFDataset, MixtureDataset, StackedSDFDataset, sdf_val
 from .mesh import MESH_SUFFIXES
 from .mesh_cache import SDFCache, library_versions, sdf_cache
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
-from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, grid_files, read_voxels, solid_voxels,
-                     voxels_to_sdf)
+from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, VOXEL_SUFFIXES, grid_files, read_voxels,
+                     solid_voxels, voxels_to_sdf)
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
 SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
+# the voxel files no mesh file is taken for (an .npz holds either)
+VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 ROOT_OPTIONS = {"meshes": "mesh_root", "voxels": "voxel_root"}  # a mixture's sources read from files: their option
 
 
@@ -244,11 +246,15 @@ class SDFDataModule(SignalDataModule):
         for arg, root in ((option, getattr(self, option)) for option in options if self.read_by(option, stage)):
             if not root.exists():
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
-            if arg == "mesh_root" and not root.is_dir():  # voxel_root takes a file: one mesh was given as this one
-                raise ValueError(f"SDFDataModule: mesh_root {root} is a file: meshes are read from a folder (searched "
-                                 f"recursively): give a folder that holds it, e.g. --data.init_args.mesh_root={root.parent}")
-        if self.dataset_name == "meshes" and not self.root.is_dir():
-            raise ValueError(f"SDFDataModule: root {self.root} must be a folder of meshes for dataset='meshes'")
+            # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
+            reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
+            if reads_meshes and root.name.lower().endswith(VOXEL_FILES):  # its folder holds no mesh either
+                raise ValueError(f"SDFDataModule: {arg} {root} is a voxel file, not a folder of meshes: read it with "
+                                 f"{self._read_as('voxels', root)}")
+            if reads_meshes and not root.is_dir():
+                raise ValueError(f"SDFDataModule: {arg} {root} is a file: meshes are read from a folder (searched "
+                                 f"recursively): give a folder that holds it, e.g. "
+                                 f"--data.init_args.{arg}={root.parent}")
 
     def split_options(self) -> dict:
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split,
@@ -609,9 +615,14 @@ class SDFDataModule(SignalDataModule):
     def _mesh_pools(self, root: Path) -> dict[str, list[Path]]:
         """The pools :meth:`_load_meshes` keeps, converted (a refusal leaves none kept)."""
         # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
-        paths = self._folder_files(root, read="meshes")["meshes"]
+        found = self._folder_files(root, read="meshes")
+        paths = found["meshes"]
         if not paths:
-            raise FileNotFoundError(f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders")
+            none = f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders"
+            if voxels := len(found["voxels"]):  # a folder of .binvox files, which the voxel reader reads
+                raise FileNotFoundError(f"{none} but {counted(voxels, '.binvox voxel file')}: read "
+                                        f"{'it' if voxels == 1 else 'them'} with {self._read_as('voxels', root)}")
+            raise FileNotFoundError(none)
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))
         groups = split_folders(paths, root) or {"all": paths}
@@ -673,14 +684,17 @@ class SDFDataModule(SignalDataModule):
             return
         files = {"meshes": "mesh file", "voxels": ".binvox voxel file"}
         counts = {kind: counted(found, files[kind]), other: counted(others, files[other])}
-        # the remedy names the folder: without a root, dataset voxels (or meshes) reads its own default, not this one
-        if self.mixture:
-            reader = f"the mixture's {ROOT_OPTIONS[kind]}"
-            remedy = f"--data.init_args.{ROOT_OPTIONS[other]}={root} (with a {other} weight in the mixture)"
-        else:
-            reader, remedy = f"dataset {kind}", f"--data.init_args.dataset={other} --data.init_args.root={root}"
+        reader = f"the mixture's {ROOT_OPTIONS[kind]}" if self.mixture else f"dataset {kind}"
         warn_rank_zero(f"{root} holds {counts['meshes']} and {counts['voxels']}: {reader} reads the {counts[kind]} "
-                       f"alone; {remedy} would read the {counts[other]}", stacklevel=3)
+                       f"alone; {self._read_as(other, root)} would read the {counts[other]}", stacklevel=3)
+
+    def _read_as(self, kind: str, root: Path) -> str:
+        """The options that read ``root`` (a folder or file) as ``kind`` ("meshes" or "voxels"): its root option in a
+        mixture, else the dataset and root. The remedy names the place: without a root, dataset voxels (or meshes)
+        reads its own default, not this one."""
+        if self.mixture:
+            return f"--data.init_args.{ROOT_OPTIONS[kind]}={root} (with a {kind} weight in the mixture)"
+        return f"--data.init_args.dataset={kind} --data.init_args.root={root}"
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

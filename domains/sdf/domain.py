@@ -109,6 +109,10 @@ def check_units(grid: np.ndarray, path: Path, t: float) -> None:
                       stacklevel=3)
 
 
+# files whose up axis is y or z, as a line that names input_up_axis for a file of the other says
+UP_AXIS_EXAMPLES = {1: "ShapeNet's", 2: "ModelNet's, many scans and CAD exports"}
+
+
 class SdfDomain(Domain):
     """Truncated SDFs of 3D shapes.
 
@@ -119,7 +123,7 @@ class SdfDomain(Domain):
         input_up_axis: the axis that is up in a predict --input file or --context rows: 1 (y) or 2 (z, as ModelNet's
             models, many scans and CAD exports), turned y up before the model reads it; null: as the model's own
             training files were (its data's mesh_up_axis for a mesh, voxel_up_axis for voxels, y up for an SDF grid
-            and for rows).
+            and for rows); the axis a mesh or voxels are read with is then said, with this option for the other.
     """
 
     name = "sdf"
@@ -141,6 +145,7 @@ class SdfDomain(Domain):
         self.formats, self.rbf, self.chamfer_points = tuple(formats), rbf, chamfer_points
         self.input_up_axis = input_up_axis
         self.input_frame: dict | None = None  # where the cube of the last --input lies in its file's units
+        self.up_note: str | None = None  # the up axis the last --input was read with, where not given (up_axis)
 
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
@@ -208,10 +213,11 @@ class SdfDomain(Domain):
         cube, padded."""
         t = truncation_of(spec)
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
+        self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
         suffix = path.suffix.lower()
         if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
             # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
-            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             grids = read_voxels(path, up)  # [N, R, R, R]
             if len(grids) != 1:
                 raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
@@ -239,7 +245,7 @@ class SdfDomain(Domain):
             if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted and turned as the
                 # model's voxel files were (voxel_up_axis), like a .binvox input
-                up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+                up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
                 occ = grid.astype(bool)  # [D, D, D]
                 self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), voxel_margin(spec)),
                                                 voxel_units(len(occ), voxel_margin(spec)))
@@ -255,7 +261,7 @@ class SdfDomain(Domain):
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
         elif suffix == ".binvox":
-            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files")
+            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             occ = read_voxels(path, up)[0]  # [D, D, D]
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
             if up == 2:
@@ -275,7 +281,7 @@ class SdfDomain(Domain):
                       f"cube [-1, 1]^3 of its grid{padded}", file=sys.stderr)
         elif suffix in MESH_SUFFIXES:
             # a model trained before the option has no mesh_up_axis: y-up meshes
-            up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes")
+            up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes", path)
             # the margin the training meshes had (a model trained before the spec held it: 0.05, every grid's then)
             cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
@@ -294,19 +300,29 @@ class SdfDomain(Domain):
             raise ValueError(f"{path}: unsupported input {suffix!r}; expected {self.input_help}")
         if self.input_frame is None:  # a grid: no units but its own
             self.input_frame = frame_record(np.zeros(3), 1.0, GRID_UNITS)
+        if self.up_note is not None:
+            print(self.up_note, file=sys.stderr)
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
     def input_options(self) -> dict:
         frame = {} if self.input_frame is None else {"input_frame": self.input_frame}
         return {"input_up_axis": self.input_up_axis, **frame}
 
-    def up_axis(self, spec, option: str, default: int, files: str) -> tuple[int, str]:
+    def up_axis(self, spec, option: str, default: int, files: str, path: Path) -> tuple[int, str]:
         """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data
-        option the model's training ``files`` of that kind were read with (``option``, recorded in its spec)."""
+        option the model's training ``files`` of that kind were read with (``option``, recorded in its spec). A file
+        has no up axis of its own to read: where input_up_axis is not given, ``up_note`` says the axis taken, with the
+        option that takes the other (read_input prints it once the file is read), as a z-up mesh read y up was
+        completed lying on its back without a word."""
         if self.input_up_axis is not None:
             return self.input_up_axis, f"(input_up_axis {self.input_up_axis})"
         up = int(spec.extra.get(option, default))
-        return up, f"as the model's {files} were ({option} {up})"
+        why = f"as the model's {files} were ({option} {up})"
+        other = 3 - up  # 1 (y) <-> 2 (z)
+        self.up_note = (f"{path}: read with {'yz'[up - 1]} up, {why}; a file with {'yz'[other - 1]} up "
+                        f"({UP_AXIS_EXAMPLES[other]}) needs --model.domain.init_args.input_up_axis={other}, or it is "
+                        f"completed lying on its back")
+        return up, why
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF

@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.errors import counted
+from pixeltransformer.loopbar import loop_progress
 
 from .procedural import MARGIN, grid_points
 
@@ -39,6 +40,10 @@ MESH_CONVERSION_VERSION = 5
 MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
 SIGN_TYPES = ("fast_winding_number", "winding_number")
 MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # what load_mesh reads
+# a mesh of this many faces converts long enough alone (a scan, a CAD export: hundreds of thousands of faces, minutes
+# at 64^3 on a busy CPU) that its conversion says its progress, a line a stage (STAGES)
+BIG_MESH_FACES = 100_000
+STAGES = ("distances", "signs near the surface and of the far regions", "signs of leaked regions")
 
 
 # ---- loading ----------------------------------------------------------------------------------------
@@ -202,7 +207,7 @@ def consistent_winding(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: float | None = None,
                 sign: str = "fast_winding_number", shell_voxels: float = 0.0, chunk: int = 262144,
-                vote_stride: int = 4) -> np.ndarray:
+                vote_stride: int = 4, name: str | None = None) -> np.ndarray:
     """Signed distance of a mesh (already in [-1, 1] coordinates) on the R^3 grid: float32 [R, R, R].
 
     Distances are exact point-to-triangle distances. Signs come from the winding number at the grid points
@@ -226,11 +231,23 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
             0 (default) gives the plain SDF.
         chunk: query points per libigl call; bounds the temporary memory.
         vote_stride: lattice stride of the points that vote for a far component's sign.
+        name: the mesh's name in the progress lines of a mesh of BIG_MESH_FACES or more, one as each of its STAGES
+            ends ("[mesh -> SDF 64^3: chair.obj] 1/3 stages (33%), ..., done=distances"); None: no lines. (Smaller
+            chunks would say more, at a cost: libigl builds its search tree of the faces again for every call.)
     """
     if sign not in SIGN_TYPES:
         raise ValueError(f"mesh_to_sdf: sign must be one of {SIGN_TYPES}, got {sign!r}")
     if truncation is not None and truncation <= 0:
         raise ValueError(f"mesh_to_sdf: truncation must be > 0, got {truncation}")
+    progress = loop_progress(STAGES, f"mesh -> SDF {resolution}^3: {name}", unit="stage",
+                             enabled=name is not None and len(f) >= BIG_MESH_FACES)
+    stages = iter(progress)
+    next(stages)  # each stage_done() ends a stage, and says so
+
+    def stage_done(stage: int) -> None:
+        progress.set_postfix(done=STAGES[stage])
+        next(stages, None)
+
     v = np.ascontiguousarray(v, dtype=np.float64)
     f = consistent_winding(v, np.ascontiguousarray(f, dtype=np.int64))  # [F, 3]
     band = 2.0 / (resolution - 1)  # one voxel: points closer than this get their own winding number
@@ -247,6 +264,7 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     # Beyond the search bound libigl returns NaN: those points are farther than the truncation.
     dist[np.isnan(dist)] = upper
     far = dist >= band  # [N]
+    stage_done(0)
 
     if sign == "fast_winding_number":
         v, f = split_long_edges(v, f, max_edge=0.1)  # only the winding numbers below use v, f from here on
@@ -268,8 +286,10 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
     total = np.bincount(labels[vote_idx], minlength=n_comp + 1)  # [n_comp + 1]
     inside[far] = (ayes == total)[labels[far]] & (total[labels[far]] > 0)
     leaked = np.flatnonzero(far & ((ayes > 0) & (ayes < total))[labels])
+    stage_done(1)
     if len(leaked):
         inside[leaked] = np.abs(_winding_number(v, f, pts[leaked], sign, chunk)) > 0.5
+    stage_done(2)  # the last line
 
     out = np.where(inside, -dist, dist)  # [N]
     if shell > 0:

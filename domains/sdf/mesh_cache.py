@@ -112,7 +112,7 @@ class SDFCache:
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
         return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
-                           self.shell_voxels)  # [R, R, R]
+                           self.shell_voxels, name=path.name)  # [R, R, R]
 
     def _convert(self, path: Path, target: Path, resolution: int) -> None:
         sdf = self._sdf(path, resolution)  # [R, R, R]
@@ -151,8 +151,9 @@ class SDFCache:
         workers = min(len(jobs), workers)
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             results = pool.map(self._try_convert, jobs) if pool else map(self._try_convert, jobs)
-            for i, error in zip(todo, loop_progress(results, f"mesh -> SDF {resolution}^3", total=len(jobs),
-                                                    unit="mesh", enabled=progress)):
+            # the loop first: zip stops at the first iterable that ends, and the loop's last line comes as it ends
+            for error, i in zip(loop_progress(results, f"mesh -> SDF {resolution}^3", total=len(jobs), unit="mesh",
+                                              enabled=progress), todo):
                 if error is not None:
                     errors[i] = error
         files = []

@@ -2033,3 +2033,99 @@ def test_context_rows_outside_the_cube_are_told_the_units_of_an_sdf_row():
     with pytest.raises(ValueError, match=re.escape("got 12 in row 1; an SDF row is [x, y, z, sdf]: x, y, z in the "
                                                    "cube [-1, 1]^3 with z up, turned y up (input_up_axis 2), and sdf")):
         SdfDomain(input_up_axis=2).context_from_rows(row, spec, "points.json")  # the number as the user wrote it
+
+
+def test_a_mesh_file_given_as_root_of_dataset_meshes_names_its_folder(tmp_path):
+    """dataset meshes given one chair.obj as root was refused with 'root ... must be a folder of meshes for
+    dataset='meshes'', no remedy, while the same file as a mixture's mesh_root named the folder to give. One check
+    serves both now, in the same words."""
+    chair = tmp_path / "chairs" / "chair.obj"
+    chair.parent.mkdir()
+    trimesh.creation.box().export(chair)
+    dm = SDFDataModule(dataset="meshes", root=str(chair))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chair\.obj is a file: meshes are read from "
+                                         r"a folder \(searched recursively\): give a folder that holds it, e.g. "
+                                         r"--data.init_args\.root=.*chairs$"):
+        dm.check_data_roots("fit")
+
+
+def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_other(tmp_path, capsys):
+    """A z-up mesh (ModelNet's, a CAD export) given to a model of y-up training meshes was read as y up without a
+    word: the completion came back lying on its back, and nothing named input_up_axis. The axis read is said now,
+    with the option that reads the other, wherever the file's up axis was not given."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "mesh_up_axis": 1, "margin": 0.3})
+    SdfDomain().read_input(chair, spec)
+    err = capsys.readouterr().err
+    assert (f"{chair}: read with y up, as the model's training meshes were (mesh_up_axis 1); a file with z up "
+            "(ModelNet's, many scans and CAD exports) needs --model.domain.init_args.input_up_axis=2, or it is "
+            "completed lying on its back") in err
+    SdfDomain(input_up_axis=1).read_input(chair, spec)  # the user said which: nothing to add
+    assert "input_up_axis=" not in capsys.readouterr().err
+    empty = tmp_path / "empty.obj"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="no vertices"):  # a file refused: its error alone, no word of its up axis
+        SdfDomain().read_input(empty, spec)
+    assert "input_up_axis" not in capsys.readouterr().err
+
+
+def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
+    """A mesh of hundreds of thousands of faces converted for minutes without a line: the loop over meshes spoke
+    only between meshes, and not at all after the last (its final line was never reached). A big mesh's conversion
+    now prints a line as each of its stages ends, naming the file, and the loop over meshes its last line."""
+    import pixeltransformer.loopbar as loopbar
+    from domains.sdf import mesh
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a line from the start, however quick the loop
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 10)  # a box's 12 faces make a big mesh
+    box = tmp_path / "box.obj"
+    trimesh.creation.box().export(box)
+    small = tmp_path / "small.obj"
+    trimesh.creation.box().export(small)
+    cache = SDFCache(tmp_path / "c", MARGIN, truncation=0.1)
+    assert len(cache.build_files([box], 8, workers=1)) == 1
+    err = capsys.readouterr().err
+    assert "[mesh -> SDF 8^3] 1/1 mesh (100%)" in err  # the loop's last line
+    lines = [line for line in err.splitlines() if line.startswith("[mesh -> SDF 8^3: box.obj] ")]
+    assert [line.split("] ")[1].split(" (")[0] for line in lines] == ["1/3 stages", "2/3 stages", "3/3 stages"]
+    assert [line.rsplit("done=")[1] for line in lines] == list(mesh.STAGES)
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 13)  # a mesh under it: no lines of its own
+    SDFCache(tmp_path / "c2", MARGIN, truncation=0.1).build_files([small], 8, workers=1)
+    assert "small.obj" not in capsys.readouterr().err
+
+
+def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_path):
+    """A voxel file given where a folder of meshes goes was told to give its folder instead, which holds no mesh
+    either: the next run failed with 'no mesh files'. It is named as voxels now, with the option that reads them."""
+    grids = tmp_path / "vox" / "chairs.npy"
+    grids.parent.mkdir()
+    np.save(grids, np.zeros((2, 1, 8, 8, 8), np.float32))
+    dm = SDFDataModule(dataset="meshes", root=str(grids))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chairs\.npy is a voxel file, not a folder of meshes: "
+                                         r"read it with --data\.init_args\.dataset=voxels "
+                                         r"--data\.init_args\.root=.*chairs\.npy$"):
+        dm.check_data_roots("fit")
+    binvox = tmp_path / "vox" / "chair.binvox"
+    binvox.write_bytes(b"#binvox 1\n")
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(binvox))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.binvox is a voxel file, not a folder of "
+                                         r"meshes: read it with --data\.init_args\.voxel_root=.*chair\.binvox "
+                                         r"\(with a voxels weight in the mixture\)$"):
+        dm.check_data_roots("fit")
+
+
+def test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them(tmp_path):
+    """A folder of .binvox files given as dataset meshes' root was refused with 'no mesh files (...) in it or its
+    sub-folders' and no remedy, while the voxel reader names dataset meshes for a folder of meshes."""
+    (tmp_path / "vox").mkdir()
+    (tmp_path / "vox" / "chair.binvox").write_bytes(b"#binvox 1\n")
+    dm = SDFDataModule(dataset="meshes", root=str(tmp_path / "vox"), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*vox: no mesh files \(.*\) in it or its sub-folders but 1 \.binvox "
+                                                r"voxel file: read it with --data\.init_args\.dataset=voxels "
+                                                r"--data\.init_args\.root=.*vox$"):
+        dm.setup("fit")

@@ -220,6 +220,12 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.mesh_root=chairs/chair.obj"` (one mesh file, as '
     "voxel_root takes one file)":
         ("tests/domains/test_sdf.py", "test_a_mesh_file_given_as_mesh_root_names_its_folder"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=binvox"` (a folder of '
+    ".binvox files alone)":
+        ("tests/domains/test_sdf.py", "test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=vox/chairs.npy"` (a voxel '
+    "file where a folder of meshes goes; also a mixture's mesh_root)":
+        ("tests/domains/test_sdf.py", "test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
     "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "
