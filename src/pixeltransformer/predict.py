@@ -95,7 +95,7 @@ class PredictOptions:
             if value and not user_path(value).exists():
                 raise FileNotFoundError(f"--{name}: file not found: {value}")
             if value and user_path(value).is_dir():
-                raise ValueError(f"--{name} {value} is a folder: expected one file")
+                raise ValueError(f"--{name} {value} is a folder: a prediction reads one file; give one of the files in it")
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
                              "--context gives S itself; pass one")

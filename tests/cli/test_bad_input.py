@@ -435,7 +435,7 @@ ROWS = [
     ("sample-input-folder",
      '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=pictures/` (a folder: a prediction completes one file)',
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/"],
-     "--input {w}/input/ is a folder: expected one file"),
+     "--input {w}/input/ is a folder: a prediction reads one file; give one of the files in it"),
     ("sample-temperature-inf",
      '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--temperature inf"` (also nan, -inf, -1)',
      lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", f"INPUT={w}/input/digit.png",

@@ -440,7 +440,7 @@ def test_predict_needs_only_the_checkpoint_not_the_training_data(tmp_path, monke
     (["--context", "[[0.0, 0.0, 1.2]]"], "values must lie in [0, 1]"),
     (["--input", "{w}/bad.png"], "bad.png: not a readable image"),
     (["--mask", "{w}/black.png"], "black.png: the mask has no white (observed) pixels"),
-    (["--input", "{w}"], "is a folder: expected one file"),
+    (["--input", "{w}"], "is a folder: a prediction reads one file; give one of the files in it"),
 ])
 def test_predict_rejects_bad_input_in_one_line_and_writes_nothing(tiny_run, tmp_path, extra, message):
     img = write_digit_png(tmp_path / "digit.png")
