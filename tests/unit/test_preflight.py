@@ -32,6 +32,13 @@ def test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match=r"/empty is a folder, not a checkpoint file$"):
         load_checkpoint(tmp_path / "empty")
+    (run / "checkpoints" / "last.ckpt").unlink()  # checkpoint.save_last=false: its best, the latest (was the oldest)
+    for step in (2, 4):
+        (run / "checkpoints" / f"best-step00000{step}.ckpt").write_bytes(b"not read")
+    best = re.escape(shlex.quote(str(run / "checkpoints" / "best-step000004.ckpt")))
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(run))} is a folder, not a checkpoint file: give one "
+                                              rf"in it, as {best}{resume}$"):
+        load_checkpoint(run)
 
 
 def test_a_missing_checkpoint_of_a_run_names_what_the_run_kept(tmp_path):
