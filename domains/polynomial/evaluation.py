@@ -94,7 +94,7 @@ class GPProtocolEvaluation(SweepEvaluation):
 
     @property
     def test_items_cap(self) -> int | None:
-        """The test loader stops after max_batches benchmark batches (datamodule.evaluated_items): it read the whole
+        """The test loader stops after max_batches benchmark batches (datamodule.capped_test_items): it read the whole
         test split, scoring the batches past the cap with the core's test NLL, while this evaluation skipped them."""
         return None if self.max_batches is None else self.max_batches * self.batch_size
 

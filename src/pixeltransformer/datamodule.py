@@ -166,18 +166,13 @@ def refuse_one_colour(low: torch.Tensor, high: torch.Tensor, count: int, item: s
                          "of one colour leave nothing to learn")
 
 
-def evaluated_items(trainer: Any) -> int | None:
-    """The test items a test's evaluations score, which the test loader stops at: the ``test_items_cap`` of each
-    callback that has one (an int, or None for every item: SweepEvaluation's is its max_items), the most of them
-    where several; None where one of them does not cap them or there is none."""
-    return capped_test_items(trainer)[0]
-
-
 def capped_test_items(trainer: Any) -> tuple[int | None, str]:
-    """:func:`evaluated_items`, and the option that sets it as the [data] line names it: the capping callback's
-    ``test_items_option`` ("max_items" where it has none)."""
+    """The test items a test's evaluations score, which the test loader stops at, and the option that sets them as
+    the [data] line names it: the ``test_items_cap`` of each callback that has one (an int, or None for every item:
+    SweepEvaluation's is its max_items) with its ``test_items_option`` (its attribute's name where it has none), the
+    most of them where several; (None, "") where one of them does not cap them or there is none."""
     missing = object()
-    caps = [(cap, getattr(c, "test_items_option", "max_items")) for c in getattr(trainer, "callbacks", None) or ()
+    caps = [(cap, getattr(c, "test_items_option", "test_items_cap")) for c in getattr(trainer, "callbacks", None) or ()
             if (cap := getattr(c, "test_items_cap", missing)) is not missing]
     return (None, "") if not caps or any(cap is None for cap, _ in caps) else max(caps, key=lambda c: c[0])
 
@@ -299,8 +294,8 @@ class SignalDataModule(L.LightningDataModule):
                              "--trainer.limit_val_batches=0 turns validation off")
         self.batch_size = batch_size
         self.val_items = val_items
-        self.test_items: int | None = None  # the test loader's cap: the evaluations' test_items_cap (evaluated_items)
-        self.test_items_option = "max_items"  # the evaluation's option that sets it, as the [data] line names it
+        self.test_items: int | None = None  # the test loader's cap: the evaluations' test_items_cap (capped_test_items)
+        self.test_items_option = ""  # the evaluation's option that sets it, as the [data] line names it
         self.num_workers = num_workers
         self.seed = seed
         self.split_layout = split_layout
@@ -699,9 +694,10 @@ class SignalDataModule(L.LightningDataModule):
         return self.batch_size, "batch_size"
 
     def test_set(self) -> Dataset:
-        """The items a test reads: the test split's first ``test_items`` (the evaluation's max_items), or all of it.
-        The whole split was read, each batch's test/val_nll computed on every item, while the evaluation scored only
-        max_items of them: minutes of forward passes that no metric used."""
+        """The items a test reads: the test split's first ``test_items`` (the evaluation's cap, its
+        ``test_items_option``: max_items, or the GP protocol's max_batches x batch_size), or all of it. The whole split
+        was read, each batch's test/val_nll computed on every item, while the evaluation scored only the capped ones:
+        minutes of forward passes that no metric used."""
         ds = self.dataset("test")
         if self.test_items is None or self.test_items >= len(ds):
             return ds

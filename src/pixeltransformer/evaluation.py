@@ -457,9 +457,11 @@ class SweepEvaluation(Callback):
         self.out_dir = str(Path(out_dir).expanduser()) if out_dir else out_dir
         self.results: dict[str, Any] = {}
 
+    test_items_option = "max_items"  # the option that sets test_items_cap, as the [data] line names it
+
     @property
     def test_items_cap(self) -> int | None:
-        """The test items it scores, read by the data module's test loader (datamodule.evaluated_items): max_items."""
+        """The test items it scores, read by the data module's test loader (datamodule.capped_test_items): max_items."""
         return self.max_items
 
     # ---- hooks: the module's Domain supplies its metrics; subclasses add stateful baselines ----------------

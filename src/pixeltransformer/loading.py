@@ -47,33 +47,32 @@ def format_error(fmt: Any) -> str | None:
             f"retrain, or use release 0.1")
 
 
-def checkpoints_in(folder: Path) -> list[Path]:
-    """The checkpoints in a folder, last.ckpt first, else by name: not runs.kept_checkpoint's latest, as any file there
-    shows the form of the path to give (runs imports this module)."""
-    return sorted(folder.glob("*.ckpt"), key=lambda p: (p.name != "last.ckpt", p))
-
-
 def checkpoint_in(folder: Path) -> str:
     """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
     a run folder's also names the resume that continues it); "" where it holds none."""
+    from .runs import kept_checkpoint  # runs imports this module
+
     run = (folder / "checkpoints").is_dir()
-    found = checkpoints_in(folder / "checkpoints" if run else folder)
-    if not found:
+    found = kept_checkpoint(folder / "checkpoints" if run else folder)
+    if found is None:
         return ""
-    return (f": give one in it, as {shlex.quote(str(found[0]))}"
+    return (f": give one in it, as {shlex.quote(str(found))}"
             + (f" (to continue the run: fit --resume {shlex.quote(str(folder))})" if run else ""))
 
 
 def kept_instead(path: Path) -> str:
-    """For a missing checkpoint in a run's checkpoints/ folder, what the run kept: " (the run kept <a checkpoint>)"
-    (a best-step<N>.ckpt where no last.ckpt was kept), or that it kept none; "" for a file elsewhere."""
-    folder = path.parent
-    if folder.name != "checkpoints" or not (folder.parent / "config.yaml").is_file():
+    """For a missing checkpoint in a run's checkpoints/ folder, what the run kept, in its checkpoint folder
+    (runs.checkpoint_folder: its checkpoint.dirpath where it set one): " (the run kept <it>: give that)", last.ckpt
+    or else its latest best-step<N>.ckpt, or that it kept none and the remedy; "" for a file elsewhere."""
+    from .runs import checkpoint_folder, kept_checkpoint, no_checkpoint_yet  # runs imports this module
+
+    run = path.parent.parent
+    if path.parent.name != "checkpoints" or not (run / "config.yaml").is_file():
         return ""
-    found = checkpoints_in(folder)
-    if found:
-        return f" (the run kept {shlex.quote(str(found[0]))})"
-    return f" (the run {folder.parent} kept no checkpoint: its fit stopped before its first; train it again)"
+    if (found := kept_checkpoint(checkpoint_folder(run))) is not None:
+        return f" (the run kept {shlex.quote(str(found))}: give that)"
+    why, remedy = no_checkpoint_yet(run)
+    return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:

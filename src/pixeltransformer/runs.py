@@ -156,6 +156,13 @@ def checkpoint_folder(run: Path) -> Path:
     return user_path(dirpath) if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
+def no_checkpoint_yet(run: Path) -> tuple[str, str]:
+    """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
+    remedy: a new fit under the same --run_name is refused (:func:`check_new_run`)."""
+    return ("its fit stopped before the first save, or is still running",
+            f"choose another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
+
+
 def kept_checkpoint(folder: Path) -> Path | None:
     """The checkpoint to evaluate in a run's checkpoint folder (:func:`checkpoint_folder`): last.ckpt, else the latest
     by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt); None where it holds none."""
@@ -379,9 +386,9 @@ def check_new_run(run: Path, held: bool = False) -> Path:
         raise FileExistsError(in_use(run, who, new=True))
     if run.is_dir() and any(p.name != FIT_LOCK for p in run.iterdir()) and not remove_unstarted(run):
         if not (run / "checkpoints" / "last.ckpt").is_file():  # --resume would refuse it: do not send the user there
-            raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt (its fit stopped "
-                                  f"before the first save, or is still running), so it cannot be resumed: choose "
-                                  f"another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
+            why, remedy = no_checkpoint_yet(run)
+            raise FileExistsError(f"run folder {run} already exists, without checkpoints/last.ckpt ({why}), so it "
+                                  f"cannot be resumed: {remedy}")
         word = shlex.quote(str(run))  # a shell word: a path with a space was split
         raise FileExistsError(f"run folder {run} already exists: continue it with --resume {word} "
                               f"{next_command(f'(make train RESUME={word}) ')}or choose another --run_name")

@@ -610,7 +610,7 @@ def test_max_batches_stops_the_test_loader_after_its_batches(capsys):
     names the option that caps it (it named max_items, which this evaluation does not have)."""
     from types import SimpleNamespace
 
-    from pixeltransformer.datamodule import evaluated_items
+    from pixeltransformer.datamodule import capped_test_items
 
     evaluation = GPProtocolEvaluation(max_batches=2)
     dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=72, batch_size=16)
@@ -621,7 +621,7 @@ def test_max_batches_stops_the_test_loader_after_its_batches(capsys):
                                        "max_batches x batch_size)\n")
     assert len(dm.test_set()) == 32 and int(dm.test_set()[31]["index"]) == 31
     evaluation.check_whole_batches(trainer)  # test_size 72 ends in a batch of 8, which the loader no longer reads
-    assert evaluated_items(SimpleNamespace(callbacks=[GPProtocolEvaluation()])) is None
+    assert capped_test_items(SimpleNamespace(callbacks=[GPProtocolEvaluation()])) == (None, "")
 
 
 def test_one_benchmark_batch_gives_no_standard_error():

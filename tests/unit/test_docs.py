@@ -203,8 +203,8 @@ def test_every_option_named_exists():
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
     "`pixeltransformer test --config runs/polynomial/r/config.yaml --ckpt_path "
-    "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none (its fit stopped before its first "
-    "checkpoint; one that kept only its best checkpoint names that instead)":
+    "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none yet (one that kept another checkpoint, there "
+    "or in its `checkpoint.dirpath`, names it instead: `(the run kept <it>: give that)`)":
         ("tests/unit/test_preflight.py", "test_a_missing_checkpoint_of_a_run_names_what_the_run_kept"),
     "a config file that reads an unset environment variable: `--config mine.yaml` holding `lr: ${oc.env:MY_LR}` "
     "(MY_LR not set)":

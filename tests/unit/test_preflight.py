@@ -32,12 +32,20 @@ def test_a_run_folder_given_as_a_checkpoint_names_the_checkpoint_in_it(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match=r"/empty is a folder, not a checkpoint file$"):
         load_checkpoint(tmp_path / "empty")
+    (run / "checkpoints" / "last.ckpt").unlink()  # checkpoint.save_last=false: its best, the latest (was the oldest)
+    for step in (2, 4):
+        (run / "checkpoints" / f"best-step00000{step}.ckpt").write_bytes(b"not read")
+    best = re.escape(shlex.quote(str(run / "checkpoints" / "best-step000004.ckpt")))
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(run))} is a folder, not a checkpoint file: give one "
+                                              rf"in it, as {best}{resume}$"):
+        load_checkpoint(run)
 
 
 def test_a_missing_checkpoint_of_a_run_names_what_the_run_kept(tmp_path):
     """test --ckpt_path <run>/checkpoints/last.ckpt of a run whose fit kept none (stopped before its first
-    checkpoint) or only its best (checkpoint.save_last=false) said "checkpoint not found" alone: it names the checkpoint
-    the run kept, or that it kept none."""
+    checkpoint, or still running) or only its best (checkpoint.save_last=false) said "checkpoint not found" alone: it
+    names the checkpoint the run kept (its latest best), or that it kept none, with the remedy a new fit of the run's
+    name is given (it said "train it again", which the same --run_name refuses)."""
     from pixeltransformer.loading import CheckpointError
 
     run = tmp_path / "my run"
@@ -45,14 +53,32 @@ def test_a_missing_checkpoint_of_a_run_names_what_the_run_kept(tmp_path):
     (run / "config.yaml").write_text("data: {}\n")
     last = run / "checkpoints" / "last.ckpt"
     with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run "
-                                              rf"{re.escape(str(run))} kept no checkpoint: its fit stopped before its "
-                                              r"first; train it again\)$"):
+                                              rf"{re.escape(str(run))} kept no checkpoint: its fit stopped before the "
+                                              r"first save, or is still running; choose another --run_name \(or, if "
+                                              rf"no fit runs in it, delete {re.escape(str(run))} to reuse the name\)\)$"):
         preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
     (run / "checkpoints").mkdir()
-    (run / "checkpoints" / "best-step000002.ckpt").write_bytes(b"not read")
-    best = shlex.quote(str(run / "checkpoints" / "best-step000002.ckpt"))
+    for step in (2, 4):
+        (run / "checkpoints" / f"best-step00000{step}.ckpt").write_bytes(b"not read")
+    best = shlex.quote(str(run / "checkpoints" / "best-step000004.ckpt"))
     with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run kept "
-                                              rf"{re.escape(best)}\)$"):
+                                              rf"{re.escape(best)}: give that\)$"):
+        preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+
+
+def test_a_missing_checkpoint_of_a_run_names_the_one_kept_in_its_checkpoint_dirpath(tmp_path):
+    """A run whose fit wrote its checkpoints to checkpoint.dirpath elsewhere, given as <run>/checkpoints/last.ckpt,
+    was told that it kept no checkpoint and to train it again: the checkpoint it kept there is named."""
+    from pixeltransformer.loading import CheckpointError
+
+    run, elsewhere = tmp_path / "r", tmp_path / "elsewhere"
+    (run / "checkpoints").mkdir(parents=True)
+    elsewhere.mkdir()
+    (elsewhere / "last.ckpt").write_bytes(b"not read")
+    (run / "config.yaml").write_text(f"checkpoint:\n  dirpath: {elsewhere}\n")
+    last = run / "checkpoints" / "last.ckpt"
+    with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run kept "
+                                              rf"{re.escape(shlex.quote(str(elsewhere / 'last.ckpt')))}: give that\)$"):
         preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
 
 

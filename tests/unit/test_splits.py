@@ -228,11 +228,13 @@ def test_a_train_part_that_validation_takes_whole_is_refused_naming_it():
 
 
 def test_the_test_loaders_cap_is_any_callbacks_test_items_cap():
-    """evaluated_items reads test_items_cap from any callback (the sweep's max_items, another capping callback's):
-    the largest where several cap, None where one does not or none is there."""
+    """capped_test_items reads test_items_cap from any callback (the sweep's max_items, another capping callback's):
+    the largest where several cap, None where one does not or none is there; with the option that sets it, as the
+    [data] line names it: the callback's test_items_option (the sweep's max_items), else the attribute itself (a
+    callback without one was said to be capped by max_items, which it does not have)."""
     from types import SimpleNamespace
 
-    from pixeltransformer.datamodule import evaluated_items
+    from pixeltransformer.datamodule import capped_test_items
     from pixeltransformer.evaluation import SweepEvaluation
 
     def trainer(*callbacks):
@@ -242,11 +244,11 @@ def test_the_test_loaders_cap_is_any_callbacks_test_items_cap():
         def __init__(self, cap):
             self.test_items_cap = cap
 
-    assert evaluated_items(trainer(Capping(7))) == 7
-    assert evaluated_items(trainer(SweepEvaluation(max_items=3), Capping(9))) == 9
-    assert evaluated_items(trainer(SweepEvaluation(max_items=3), SweepEvaluation(max_items=5))) == 5
-    assert evaluated_items(trainer(SweepEvaluation(max_items=3), Capping(None))) is None
-    assert evaluated_items(trainer(SweepEvaluation(max_items=3), object())) == 3
-    assert evaluated_items(trainer(object())) is None
-    assert evaluated_items(trainer()) is None
-    assert evaluated_items(None) is None
+    assert capped_test_items(trainer(Capping(7))) == (7, "test_items_cap")
+    assert capped_test_items(trainer(SweepEvaluation(max_items=3), Capping(9))) == (9, "test_items_cap")
+    assert capped_test_items(trainer(SweepEvaluation(max_items=3), SweepEvaluation(max_items=5))) == (5, "max_items")
+    assert capped_test_items(trainer(SweepEvaluation(max_items=3), Capping(None)))[0] is None
+    assert capped_test_items(trainer(SweepEvaluation(max_items=3), object())) == (3, "max_items")
+    assert capped_test_items(trainer(object()))[0] is None
+    assert capped_test_items(trainer())[0] is None
+    assert capped_test_items(None) == (None, "")
