@@ -111,6 +111,34 @@ def test_the_shipped_configs_comments_give_commands_an_installed_package_runs():
     assert found == []
 
 
+def wrapped_commands(comments: str) -> list[str]:
+    """The lines of a `pixeltransformer ...` command in comments that go on to a next line of options (`  --...`)
+    without a trailing backslash: copied alone, such a line runs without the options of the next."""
+    lines, wrapped, going_on = comments.splitlines(), [], False
+    for line, after in zip(lines, lines[1:]):
+        command = going_on or re.search(r"\bpixeltransformer (fit|validate|test|predict)\b", line)
+        going_on = bool(command) and line.rstrip().endswith("\\")
+        if command and not going_on and re.match(r"\s*--", after):
+            wrapped.append(line.strip())
+    return wrapped
+
+
+def test_wrapped_commands_finder():
+    text = ("   pixeltransformer fit --config a.yaml \\\n     --config b.yaml \\\n     --ckpt_path c\n"
+            "   pixeltransformer test --config a.yaml\n"
+            " Use: pixeltransformer test --config a.yaml\n   --config b.yaml\n"
+            " A GPU run adds\n   --config b.yaml\n"
+            "   pixeltransformer fit --config a.yaml \\\n     --config b.yaml\n     --ckpt_path c\n")
+    assert wrapped_commands(text) == ["Use: pixeltransformer test --config a.yaml", "--config b.yaml"]
+
+
+def test_no_command_in_the_configs_comments_wraps_without_a_backslash():
+    """configs/sdf/eval_quick.yaml gave `pixeltransformer test --config configs/sdf.yaml --config
+    configs/sdf/shapenet.yaml` and the rest on the next comment line: copying the first line ran test without the
+    eval config and --ckpt_path. A command's lines end in `\\` while it goes on."""
+    assert [(str(p.relative_to(REPO)), line) for p in CONFIGS for line in wrapped_commands(config_comments(p))] == []
+
+
 def test_no_make_target_is_given_an_option():
     """make takes variables (CONTEXT=..., ARGS="--..."), never an option of the command it runs: docs/curves.md wrote
     `make sample --context`, which make reads as an option of its own and refuses."""
