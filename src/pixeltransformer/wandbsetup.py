@@ -28,7 +28,7 @@ def dashboard_config(config: dict) -> dict:
 
 
 def wandb_offline() -> bool:
-    """The W&B logger's ``offline``: set from WANDB_MODE (online only with WANDB=online), whatever a config says."""
+    """The W&B logger's ``offline``, from WANDB_MODE (online only with WANDB_MODE=online) whatever a config says."""
     return os.environ.get("WANDB_MODE", "offline") != "online"
 
 

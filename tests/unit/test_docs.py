@@ -100,15 +100,43 @@ def test_every_config_file_named_exists():
 
 def test_the_shipped_configs_comments_give_commands_an_installed_package_runs():
     """A wheel ships configs/ (pixeltransformer/configs/ in site-packages) with its comments, which named `make train
-    DOMAIN=... DATA=... ARGS="..."` and docs/dashboard.md: a Makefile and a page only a clone has. They give the
-    pixeltransformer command, which both run, and name no file of the repository outside what the wheel ships (the
-    README, the package's description, is named by its name)."""
-    targets = set(re.findall(r"^([a-z][a-z-]*):", (REPO / "Makefile").read_text(), flags=re.M))
-    found = [(str(p.relative_to(REPO)), line.strip()) for p in CONFIGS for line in config_comments(p).splitlines()
-             if {t for t in re.findall(r"\bmake ([a-z][a-z-]*)", line)} & targets
-             or re.search(r"\b(DOMAIN|DATA|ARGS|CKPT|RESUME|INPUT|CONTEXT)=|Makefile|\b(docs|tests|benchmarks)/"
-                          r"|data/ in the repository", line)]
+    DOMAIN=... DATA=... ARGS="..."`, `make ... WANDB=online` and docs/dashboard.md: a Makefile and a page only a clone
+    has. They give the pixeltransformer command, which both run, and name no file of the repository outside what the
+    wheel ships (the README, the package's description, is named by its name). A file's comments are read as one text,
+    so a phrase split over two lines ("data/ in" / "the repository") is found."""
+    made = r"\bmake\b|\b(DOMAIN|DATA|ARGS|CKPT|RESUME|INPUT|CONTEXT|OUT|RUNS|WANDB)=|Makefile"
+    found = [(str(p.relative_to(REPO)), m.group(0)) for p in CONFIGS
+             for m in re.finditer(rf"{made}|\b(docs|tests|benchmarks)/|data/ in the repository",
+                                  " ".join(config_comments(p).split()))]
     assert found == []
+
+
+def wrapped_commands(comments: str) -> list[str]:
+    """The lines of a `pixeltransformer ...` command in comments that go on to a next line of options (`  --...`)
+    without a trailing backslash: copied alone, such a line runs without the options of the next."""
+    lines, wrapped, going_on = comments.splitlines(), [], False
+    for line, after in zip(lines, lines[1:]):
+        command = going_on or re.search(r"\bpixeltransformer (fit|validate|test|predict)\b", line)
+        going_on = bool(command) and line.rstrip().endswith("\\")
+        if command and not going_on and re.match(r"\s*--", after):
+            wrapped.append(line.strip())
+    return wrapped
+
+
+def test_wrapped_commands_finder():
+    text = ("   pixeltransformer fit --config a.yaml \\\n     --config b.yaml \\\n     --ckpt_path c\n"
+            "   pixeltransformer test --config a.yaml\n"
+            " Use: pixeltransformer test --config a.yaml\n   --config b.yaml\n"
+            " A GPU run adds\n   --config b.yaml\n"
+            "   pixeltransformer fit --config a.yaml \\\n     --config b.yaml\n     --ckpt_path c\n")
+    assert wrapped_commands(text) == ["Use: pixeltransformer test --config a.yaml", "--config b.yaml"]
+
+
+def test_no_command_in_the_configs_comments_wraps_without_a_backslash():
+    """configs/sdf/eval_quick.yaml gave `pixeltransformer test --config configs/sdf.yaml --config
+    configs/sdf/shapenet.yaml` and the rest on the next comment line: copying the first line ran test without the
+    eval config and --ckpt_path. A command's lines end in `\\` while it goes on."""
+    assert [(str(p.relative_to(REPO)), line) for p in CONFIGS for line in wrapped_commands(config_comments(p))] == []
 
 
 def test_no_make_target_is_given_an_option():
