@@ -169,8 +169,9 @@ CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: al
 def check_accelerator(name: Any, option: bool = False) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
-    ended in a ModuleNotFoundError's traceback). ``option``: the command line gives --trainer.accelerator, whose
-    value is to change (it was told to leave out configs/trainer/gpu.yaml, which it did not give)."""
+    ended in a ModuleNotFoundError's traceback). ``option``: the value in effect is the command line's
+    --trainer.accelerator (no config file after it sets one), which is to change (it was told to leave out
+    configs/trainer/gpu.yaml, which it did not give)."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
         raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
                          f"installed here: to run on the CPU, {CPU_INSTEAD}")

@@ -238,6 +238,21 @@ def test_a_gpu_the_command_line_asks_for_is_refused_naming_the_option_not_the_gp
     assert not (tmp_path / "polynomial").exists()
 
 
+def test_a_gpu_a_config_after_the_option_asks_for_is_refused_naming_the_config(tmp_path, monkeypatch):
+    """--trainer.accelerator cpu before --config configs/trainer/gpu.yaml (whose gpu is the value used) was told to
+    "give --trainer.accelerator=cpu", which it gave: the remedy follows the last source that sets the accelerator."""
+    from pixeltransformer import loading
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
+    with pytest.raises(ValueError, match=r"to run on the CPU, leave out configs/trainer/gpu.yaml \(a run trained"):
+        main([*fit, "--trainer.accelerator", "cpu", "--config", str(REPO / "configs/trainer/gpu.yaml")])
+    with pytest.raises(ValueError, match=r"to run on the CPU, give --trainer.accelerator=cpu \(a config"):
+        main([*fit, "--config", str(REPO / "configs/trainer/gpu.yaml"), "--trainer.accelerator", "gpu"])
+    assert not (tmp_path / "polynomial").exists()
+
+
 @pytest.mark.parametrize("accelerator, why", [
     (None, r"torch sees no GPU device here \(torch [^)]+\)"), ("cpu", "trainer.accelerator=cpu runs on the CPU")])
 def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why):
