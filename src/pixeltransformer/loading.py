@@ -206,7 +206,7 @@ def check_gpu_strategy(strategy: Any, name: Any) -> None:
     why = ("trainer.accelerator=cpu runs on the CPU" if name == "cpu" else
            f"torch sees no GPU device here (torch {torch.__version__}, {torch_build()})")
     raise ValueError(f"trainer.strategy={strategy} shards a model across GPUs, and {why}: give --trainer.strategy=ddp "
-                     "for several processes on the CPU (--trainer.devices N), or leave out --trainer.strategy for one")
+                     "for several processes on the CPU (--trainer.devices N), or give --trainer.strategy=auto for one")
 
 
 def check_cpu_devices(name: Any, devices: Any) -> None:

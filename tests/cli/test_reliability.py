@@ -253,22 +253,28 @@ def test_a_gpu_a_config_after_the_option_asks_for_is_refused_naming_the_config(t
     assert not (tmp_path / "polynomial").exists()
 
 
-@pytest.mark.parametrize("accelerator, why", [
-    (None, r"torch sees no GPU device here \(torch [^)]+\)"), ("cpu", "trainer.accelerator=cpu runs on the CPU")])
-def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why):
+@pytest.mark.parametrize("accelerator, why, from_file", [
+    (None, r"torch sees no GPU device here \(torch [^)]+\)", False),
+    ("cpu", "trainer.accelerator=cpu runs on the CPU", False),
+    (None, r"torch sees no GPU device here \(torch [^)]+\)", True)])
+def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why, from_file):
     """--trainer.strategy fsdp on a machine without a GPU got Lightning's "requires a GPU accelerator, but received
     `accelerator='cpu'`. Please set `accelerator='cuda'`", though the command set no accelerator, and one set to gpu
-    is refused there for want of a GPU: the line names the strategies the CPU runs."""
+    is refused there for want of a GPU: the line names the strategies the CPU runs. fsdp from a config file (a run's
+    config.yaml too) was told to "leave out --trainer.strategy", which the command did not give: it is told to give
+    --trainer.strategy=auto."""
     from pixeltransformer import loading
     from pixeltransformer.cli import main
 
     monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
     chosen = ["--trainer.accelerator", accelerator] if accelerator else []
+    (fsdp := tmp_path / "fsdp.yaml").write_text("trainer:\n  strategy: fsdp\n")
+    strategy = ["--config", str(fsdp)] if from_file else ["--trainer.strategy", "fsdp"]
     with pytest.raises(ValueError, match=rf"^trainer.strategy=fsdp shards a model across GPUs, and {why}: give "
                                          r"--trainer.strategy=ddp for several processes on the CPU \(--trainer.devices "
-                                         r"N\), or leave out --trainer.strategy for one$"):
-        main([*fit, "--trainer.strategy", "fsdp", *chosen])
+                                         r"N\), or give --trainer.strategy=auto for one$"):
+        main([*fit, *strategy, *chosen])
     assert not (tmp_path / "polynomial").exists()
 
 
