@@ -16,6 +16,7 @@ from .config import moved_option
 from .config_files import (config_entry, config_of, config_top, config_value, config_leaves, given_configs, settings,
                            with_setting)
 from .errors import yaml_float
+from .files import user_path
 from .layout import CONFIGS
 from .runs import written_into_a_run
 
@@ -38,7 +39,7 @@ def size_config_options(argv: list[str]) -> dict[str, str]:
     sizes = (CONFIGS / "model").resolve()
     found: dict[str, str] = {}
     for config in given_configs(argv):
-        if Path(config).expanduser().resolve().parent == sizes and isinstance(top := config_top(config), dict):
+        if user_path(config).resolve().parent == sizes and isinstance(top := config_top(config), dict):
             model = top.get("model")
             found |= {f"model.{key}": config for key in (config_leaves(model) if isinstance(model, dict) else {})}
     return found
