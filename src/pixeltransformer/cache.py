@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .files import env_folder, nearest_existing
+from .files import env_folder, nearest_existing, user_path
 
 
 CACHE_ENV = "PIXELTRANSFORMER_CACHE"
@@ -35,7 +35,7 @@ def cache_root(*parts: str) -> Path:
     (:func:`env_folder`)."""
     env = env_folder(CACHE_ENV)
     xdg = os.environ.get("XDG_CACHE_HOME", "")
-    root = env or Path(xdg if os.path.isabs(xdg) else "~/.cache").expanduser() / "pixeltransformer"
+    root = env or user_path(xdg if os.path.isabs(xdg) else "~/.cache") / "pixeltransformer"
     return root.joinpath(*parts)
 
 

@@ -60,8 +60,8 @@ from .runs import (check_new_run, check_run_name, check_run_root, checkpoint_run
                    hold_run_folder, is_run_folder, kept_checkpoint, missing_domain, readable_run_configs,
                    release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
-                              overridden_options, parse_error_fields, run_config_setting, size_config_options,
-                              yaml_spelled)
+                              overridden_options, parse_error_fields, run_config_setting, setting_source,
+                              size_config_options, yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
 from .trainer_limits import batch_limit, check_val_limit, nothing_trained
@@ -360,7 +360,7 @@ class PixelTransformerCLI(LightningCLI):
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
         check_accelerator(cfg.trainer.get("accelerator"),
-                          any(name == "--trainer.accelerator" for name, _, _ in settings(self._argv)))
+                          setting_source(self._argv, "trainer", "accelerator") is None)
         if self.subcommand != "predict":  # a prediction runs on one device, whatever the config asks (one_device)
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
             check_gpu_strategy(cfg.trainer.get("strategy"), cfg.trainer.get("accelerator"))

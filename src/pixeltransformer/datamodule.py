@@ -21,7 +21,7 @@ from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from .errors import counted
-from .files import env_folder
+from .files import env_folder, user_path
 from .layout import CHECKOUT, next_command
 from .signal import SignalSpec
 from .splits import SPLIT_LAYOUT, SPLIT_LAYOUTS, SPLITS, pool_digests
@@ -299,7 +299,7 @@ class SignalDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.split_layout = split_layout
-        self.root = Path(root).expanduser() if root else None
+        self.root = user_path(root) if root else None
         self._splits: dict[str, Dataset] = {}
         self._resume_state: dict[str, Any] | None = None
         self._train_sampler: ResumableRandomSampler | None = None

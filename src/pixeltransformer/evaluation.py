@@ -30,7 +30,7 @@ from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
 from .errors import counted, in_number, whole_number
 from .eval_folders import nosweep_folder
-from .files import write_json
+from .files import user_path, write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
@@ -288,7 +288,7 @@ def check_out_dir_apart(callbacks, run_dir: Path) -> None:
         if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
             continue
         out = Path(cb.out_dir).resolve()
-        if out == run_dir.expanduser().resolve():
+        if out == user_path(run_dir).resolve():
             which = "the run folder itself"
         elif is_run_folder(out):
             which = "another run's folder"
@@ -454,7 +454,7 @@ class SweepEvaluation(Callback):
         self.seed = seed
         self.max_items = max_items
         # ~ as the home folder, as the checks read it (a config's or --opt=~/... value reaches here unexpanded)
-        self.out_dir = str(Path(out_dir).expanduser()) if out_dir else out_dir
+        self.out_dir = str(user_path(out_dir)) if out_dir else out_dir
         self.results: dict[str, Any] = {}
 
     test_items_option = "max_items"  # the option that sets test_items_cap, as the [data] line names it

@@ -169,8 +169,9 @@ CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: al
 def check_accelerator(name: Any, option: bool = False) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
-    ended in a ModuleNotFoundError's traceback). ``option``: the command line gives --trainer.accelerator, whose
-    value is to change (it was told to leave out configs/trainer/gpu.yaml, which it did not give)."""
+    ended in a ModuleNotFoundError's traceback). ``option``: the value in effect is the command line's
+    --trainer.accelerator (no config file after it sets one), which is to change (it was told to leave out
+    configs/trainer/gpu.yaml, which it did not give)."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
         raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
                          f"installed here: to run on the CPU, {CPU_INSTEAD}")
@@ -205,7 +206,7 @@ def check_gpu_strategy(strategy: Any, name: Any) -> None:
     why = ("trainer.accelerator=cpu runs on the CPU" if name == "cpu" else
            f"torch sees no GPU device here (torch {torch.__version__}, {torch_build()})")
     raise ValueError(f"trainer.strategy={strategy} shards a model across GPUs, and {why}: give --trainer.strategy=ddp "
-                     "for several processes on the CPU (--trainer.devices N), or leave out --trainer.strategy for one")
+                     "for several processes on the CPU (--trainer.devices N), or give --trainer.strategy=auto for one")
 
 
 def check_cpu_devices(name: Any, devices: Any) -> None:

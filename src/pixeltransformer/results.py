@@ -18,7 +18,6 @@ results_bench) and runs imported by results_import.
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from . import layout
 from .errors import OneLineParser, counted
-from .files import write_json
+from .files import user_path, write_json
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
 from .results_import import (check_kept_figures, check_published, check_same_run, import_located, import_name,
@@ -170,14 +169,14 @@ def split_runs(text: str) -> list[Path]:
     spaces, unquoted), else its words as a shell splits them (a path with spaces or quotes given in quotes), each
     with a leading ~ read as the home folder. Split into several, each must exist: a path with spaces given
     unquoted among others is named with the way to quote it."""
-    whole = Path(os.path.expanduser(text.strip()))
+    whole = user_path(text.strip())
     if text.strip() and whole.exists():
         return [whole]
     try:
         words = shlex.split(text)
     except ValueError as err:  # an unbalanced quote: "runs/images/it's runs/images/y"
         raise ResultsError(f"RUNS={text}: {err} (quote a path that holds spaces or quotes, as {QUOTED_RUNS})") from None
-    runs = [Path(os.path.expanduser(w)) for w in words]
+    runs = [user_path(w) for w in words]
     missing = [r for r in runs if not r.exists()]
     if len(runs) > 1 and missing:
         raise ResultsError(f"{missing[0]}: no such run folder (RUNS= is read as {len(runs)} run folders, split at its "

@@ -16,6 +16,7 @@ from .config import moved_option
 from .config_files import (config_entry, config_of, config_top, config_value, config_leaves, given_configs, settings,
                            with_setting)
 from .errors import yaml_float
+from .files import user_path
 from .layout import CONFIGS
 from .runs import written_into_a_run
 
@@ -38,7 +39,7 @@ def size_config_options(argv: list[str]) -> dict[str, str]:
     sizes = (CONFIGS / "model").resolve()
     found: dict[str, str] = {}
     for config in given_configs(argv):
-        if Path(config).expanduser().resolve().parent == sizes and isinstance(top := config_top(config), dict):
+        if user_path(config).resolve().parent == sizes and isinstance(top := config_top(config), dict):
             model = top.get("model")
             found |= {f"model.{key}": config for key in (config_leaves(model) if isinstance(model, dict) else {})}
     return found
@@ -186,18 +187,26 @@ def given_setting(argv: list[str], key: str) -> Any:
     return value
 
 
-def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
-    """The config file a run folder holds (:func:`~pixeltransformer.runs.written_into_a_run`: a resume's own
-    config.yaml, or an evaluation's) that sets ``group.key`` last on a command line, when no option or other config
-    file after it sets it; None otherwise (the value is the command line's, or a config file's the user gives)."""
+def setting_source(argv: list[str], group: str, key: str) -> str | None:
+    """The config file that sets ``group.key`` last on a command line (to a value other than null), when no option
+    after it sets it; None where the value in effect is the command line's ``--group.key`` (or nothing sets it)."""
     source = None
     option = f"--{group}.{key}"
     for name, value, _ in settings(argv):
         if name == option:
             source = None
         elif (config := config_of(name, value)) is not None and config_entry(config, group, key)[1] is not None:
-            source = Path(config) if written_into_a_run(Path(config)) else None
+            source = config
     return source
+
+
+def run_config_setting(argv: list[str], group: str, key: str) -> Path | None:
+    """The config file a run folder holds (:func:`~pixeltransformer.runs.written_into_a_run`: a resume's own
+    config.yaml, or an evaluation's) that sets ``group.key`` last on a command line, when no option or other config
+    file after it sets it (:func:`setting_source`); None otherwise (the value is the command line's, or a config
+    file's the user gives)."""
+    source = setting_source(argv, group, key)
+    return Path(source) if source is not None and written_into_a_run(Path(source)) else None
 
 
 def config_unsetting(argv: list[str], key: str) -> str | None:

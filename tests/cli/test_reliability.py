@@ -238,22 +238,43 @@ def test_a_gpu_the_command_line_asks_for_is_refused_naming_the_option_not_the_gp
     assert not (tmp_path / "polynomial").exists()
 
 
-@pytest.mark.parametrize("accelerator, why", [
-    (None, r"torch sees no GPU device here \(torch [^)]+\)"), ("cpu", "trainer.accelerator=cpu runs on the CPU")])
-def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why):
+def test_a_gpu_a_config_after_the_option_asks_for_is_refused_naming_the_config(tmp_path, monkeypatch):
+    """--trainer.accelerator cpu before --config configs/trainer/gpu.yaml (whose gpu is the value used) was told to
+    "give --trainer.accelerator=cpu", which it gave: the remedy follows the last source that sets the accelerator."""
+    from pixeltransformer import loading
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
+    with pytest.raises(ValueError, match=r"to run on the CPU, leave out configs/trainer/gpu.yaml \(a run trained"):
+        main([*fit, "--trainer.accelerator", "cpu", "--config", str(REPO / "configs/trainer/gpu.yaml")])
+    with pytest.raises(ValueError, match=r"to run on the CPU, give --trainer.accelerator=cpu \(a config"):
+        main([*fit, "--config", str(REPO / "configs/trainer/gpu.yaml"), "--trainer.accelerator", "gpu"])
+    assert not (tmp_path / "polynomial").exists()
+
+
+@pytest.mark.parametrize("accelerator, why, from_file", [
+    (None, r"torch sees no GPU device here \(torch [^)]+\)", False),
+    ("cpu", "trainer.accelerator=cpu runs on the CPU", False),
+    (None, r"torch sees no GPU device here \(torch [^)]+\)", True)])
+def test_fsdp_on_the_cpu_is_refused_naming_a_strategy_the_cpu_runs(tmp_path, monkeypatch, accelerator, why, from_file):
     """--trainer.strategy fsdp on a machine without a GPU got Lightning's "requires a GPU accelerator, but received
     `accelerator='cpu'`. Please set `accelerator='cuda'`", though the command set no accelerator, and one set to gpu
-    is refused there for want of a GPU: the line names the strategies the CPU runs."""
+    is refused there for want of a GPU: the line names the strategies the CPU runs. fsdp from a config file (a run's
+    config.yaml too) was told to "leave out --trainer.strategy", which the command did not give: it is told to give
+    --trainer.strategy=auto."""
     from pixeltransformer import loading
     from pixeltransformer.cli import main
 
     monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
     chosen = ["--trainer.accelerator", accelerator] if accelerator else []
+    (fsdp := tmp_path / "fsdp.yaml").write_text("trainer:\n  strategy: fsdp\n")
+    strategy = ["--config", str(fsdp)] if from_file else ["--trainer.strategy", "fsdp"]
     with pytest.raises(ValueError, match=rf"^trainer.strategy=fsdp shards a model across GPUs, and {why}: give "
                                          r"--trainer.strategy=ddp for several processes on the CPU \(--trainer.devices "
-                                         r"N\), or leave out --trainer.strategy for one$"):
-        main([*fit, "--trainer.strategy", "fsdp", *chosen])
+                                         r"N\), or give --trainer.strategy=auto for one$"):
+        main([*fit, *strategy, *chosen])
     assert not (tmp_path / "polynomial").exists()
 
 

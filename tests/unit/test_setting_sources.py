@@ -218,3 +218,16 @@ def test_a_parser_error_without_its_value_names_no_file_where_several_sources_se
     assert config_setting(["fit", "--config", base, "--config", str(bad)], "trainer.callbacks") is None
     assert config_setting(["fit", "--config", str(bad)], "trainer.callbacks") == str(bad)  # the one source
     assert config_setting(["fit", "--config", base, "--trainer.callbacks+=X"], "trainer.callbacks", "X") is None
+
+
+def test_setting_source_is_the_last_source_that_sets_the_key(tmp_path):
+    """The config file that sets a key last, or None where the command line's option does (or nothing sets it)."""
+    from pixeltransformer.setting_sources import setting_source
+
+    gpu, unset = tmp_path / "gpu.yaml", tmp_path / "other.yaml"
+    gpu.write_text("trainer:\n  accelerator: gpu\n")
+    unset.write_text("trainer:\n  max_steps: 3\n")
+    assert setting_source(["--trainer.accelerator", "cpu", "--config", str(gpu)], "trainer", "accelerator") == str(gpu)
+    assert setting_source(["--config", str(gpu), "--trainer.accelerator=cpu"], "trainer", "accelerator") is None
+    assert setting_source(["--config", str(gpu), "-c", str(unset)], "trainer", "accelerator") == str(gpu)
+    assert setting_source(["--config", str(unset)], "trainer", "accelerator") is None
