@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from pixeltransformer.errors import upscaled, warn_rank_zero
+from pixeltransformer.errors import upscaled_among, warn_rank_zero
 from pixeltransformer.files import data_files
 from pixeltransformer.loopbar import loop_progress
 
@@ -242,7 +242,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
                   channels: int = 3) -> tuple[np.ndarray, dict]:
     """The pictures of ``files`` -> images [N, size, size, C] and what to tell about them (:func:`warn_folder_notes`):
     ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones], "small": [ones smaller than size,
-    upscaled]}``, each "name: why" (the file's path under root).
+    upscaled]}``, each "name: why" (the file's path under root; a small one's "name, w×h").
 
     Each picture is written into one array as it is read, laid out channel by channel ([N, C, size, size] in memory,
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
@@ -260,7 +260,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
             continue
         h, w = arr.shape[:2]
         if min(h, w) < size:  # its square is upscaled: pixels that interpolation made up
-            small.append(f"{name}: {w}×{h}")
+            small.append(f"{name}, {w}×{h}")
         out[kept] = square_array(arr, size)  # [size, size, C]
         kept += 1
         if peak is not None:
@@ -289,7 +289,5 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
     if dim:
         warn_rank_zero(f"{among(dim)} 16-bit and nearly black ({first(dim)})")
     if small:
-        size, one = notes["size"], len(small) == 1
-        them = "it" if one else "them"
-        warn_rank_zero(upscaled(among(small), f"{size}×{size} ({first(small)})", one,
-                                f": give a smaller --data.init_args.image_size, or leave {them} out"))
+        size = notes["size"]
+        warn_rank_zero(upscaled_among(among(small), f"{size}×{size}", small, kept, "--data.init_args.image_size"))

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.errors import counted, upscaled, warn_rank_zero
+from pixeltransformer.errors import counted, upscaled_among, warn_rank_zero
 from pixeltransformer.files import data_files
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
@@ -43,10 +43,12 @@ def num_clips(num_frames_total: int, num_frames: int, stride: int, frame_step: i
 
 def fewer_frames(length: int, num_frames: int, frame_step: int = 1) -> str:
     """The remedy for videos of at most ``length`` frames, too short for a clip of ``num_frames`` frames
-    ``frame_step`` apart, in words: the most frames a clip of them can take, or the videos a clip needs."""
-    span = clip_span(num_frames, frame_step)
-    return (f"give --data.init_args.num_frames={(length - 1) // frame_step + 1} or fewer, or videos of "
-            f"{counted(span, 'frame')} or more")
+    ``frame_step`` apart, in words: the most frames a clip of them can take, or the videos a clip needs. Videos of
+    one frame are still pictures, not clips of one frame: they are told to give longer videos only."""
+    longer = f"videos of {counted(clip_span(num_frames, frame_step), 'frame')} or more"
+    if length <= 1:
+        return f"give {longer}{' (one frame is a still picture)' if length == 1 else ''}"
+    return f"give --data.init_args.num_frames={(length - 1) // frame_step + 1} or fewer, or {longer}"
 
 
 def cut_clips(
@@ -187,18 +189,10 @@ def upscaled_note(small: list[str], kept: int, where: str | Path, size: tuple[in
     """The warning for videos whose frames are smaller than the clips' ``size`` (h, w) on a side, ``small`` naming
     each ("name, w×h") among the ``kept`` read in ``where``: they were upscaled, so their clips hold pixels that
     interpolation made up, as a picture folder's line says of its small pictures."""
-    (h, w), one = size, len(small) == 1
+    h, w = size
     among = (f"the one video read in {where} is" if kept == 1 else
-             f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if one else 'are'}")
-    named = small[0] if one else f"first: {small[0]}"
-    return upscaled_words(among, f"{w}×{h} ({named})", one, leave=len(small) < kept)
-
-
-def upscaled_words(what: str, size: str, one: bool, leave: bool = False) -> str:
-    """``what`` (the videos named, with their verb) smaller than ``size`` (:func:`upscaled`), and what to do: a
-    smaller size, or with ``leave`` (some other videos fit it), to leave them out."""
-    leave_out = f", or leave {'it' if one else 'them'} out" if leave else ""
-    return upscaled(what, size, one, f": give a smaller --data.init_args.size{leave_out}")
+             f"{len(small)} of the {counted(kept, 'video')} read in {where} {'is' if len(small) == 1 else 'are'}")
+    return upscaled_among(among, f"{w}×{h}", small, kept, "--data.init_args.size")
 
 
 def read_video_folder(
@@ -292,9 +286,8 @@ def read_video_folder(
                   "video one file (ffmpeg -i frame_%03d.png clip.mp4) or one strip of its frames stacked top to "
                   "bottom") if stills == len(files) else ""
         if longest is not None and not frames:  # videos too short: how many frames a clip can take
-            remedy = (f": {fewer_frames(longest[0], num_frames, frame_step)}" if longest[0] > 1 else  # a still picture
-                      f", a still picture: give videos of {counted(clips.span, 'frame')} or more")
-            frames = f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}{remedy}"
+            frames = (f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}: "
+                      f"{fewer_frames(longest[0], num_frames, frame_step)}")
         raise ValueError(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"

@@ -24,7 +24,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
-from pixeltransformer.errors import counted, in_number, transparent_mask, warn_rank_zero
+from pixeltransformer.errors import counted, in_number, transparent_mask, upscaled, warn_rank_zero
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -32,7 +32,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official
                                      splits_hint, splits_with_train_of)
 
 from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames, list_video_files, read_video_folder,
-                    read_video_npz, source_videos, upscaled_words)
+                    read_video_npz, source_videos)
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
                  transparent_share)
@@ -232,8 +232,9 @@ class VideoDataModule(SignalDataModule):
         h0, w0 = videos.shape[2:4]
         if h0 < self.size[0] or w0 < self.size[1]:  # upscaled, as a folder's small videos are
             n, (h, w) = len(videos), self.size
-            warn_rank_zero(upscaled_words(f"{'the one video' if n == 1 else f'the {n} videos'} of {self.root}, "
-                                          f"{w0}×{h0}, {'is' if n == 1 else 'are'}", f"{w}×{h}", n == 1))
+            warn_rank_zero(upscaled(f"{'the one video' if n == 1 else f'the {n} videos'} of {self.root}, {w0}×{h0}, "
+                                    f"{'is' if n == 1 else 'are'}", f"{w}×{h}", n == 1,
+                                    ": give a smaller --data.init_args.size"))
         per = [cut_clips(v, self.num_frames, self.size, self.stride, self.frame_step) for v in videos]
         if self.max_clips_per_video is not None:
             per = [c[: self.max_clips_per_video] for c in per]

@@ -172,14 +172,19 @@ def shown_meta(path: Path) -> tuple[tuple[int, int], object]:
     try:
         stat = os.stat(path)
     except OSError:  # as a file ffmpeg cannot open: display_meta names why
-        return _shown_meta.__wrapped__(str(path), 0, 0, 0, 0)
+        return _size_and_fps(Path(path))
     return _shown_meta(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 @functools.lru_cache(maxsize=4096)  # a folder's files, each asked while decoded and then for its rate and size
 def _shown_meta(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> tuple[tuple[int, int], object]:
     """:func:`shown_meta` of ``path`` (an absolute path); the rest of the key is its stat."""
-    meta = display_meta(Path(path))
+    return _size_and_fps(Path(path))
+
+
+def _size_and_fps(path: Path) -> tuple[tuple[int, int], object]:
+    """The "size" (w, h) and "fps" of :func:`display_meta` of ``path``, asked of ffmpeg each time (uncached)."""
+    meta = display_meta(path)
     w, h = meta["size"]
     return (int(w), int(h)), meta.get("fps")
 

@@ -96,6 +96,17 @@ def upscaled(what: str, size: str, one: bool, then: str = "") -> str:
     return f"{what} smaller than {size}, so {'it was' if one else 'they were'} upscaled to interpolated pixels{then}"
 
 
+def upscaled_among(among: str, size: str, small: list[str], kept: int, option: str) -> str:
+    """The line for a folder's inputs smaller than ``size`` (:func:`upscaled`), ``small`` naming each ("a.png, 3×2"),
+    among the ``kept`` read: ``among`` counts them with their verb; the first is named; the remedy is a smaller
+    ``option``, or to leave them out only where others fit the size (where every one is small, leaving them out
+    leaves nothing to read)."""
+    one = len(small) == 1
+    leave = f", or leave {'it' if one else 'them'} out" if len(small) < kept else ""
+    return upscaled(among, f"{size} ({small[0] if one else f'first: {small[0]}'})", one,
+                    f": give a smaller {option}{leave}")
+
+
 def listed(names: Iterable[str]) -> str:
     """Names in words: "A", "A and B", "A, B and C"."""
     names = list(names)

@@ -995,7 +995,7 @@ def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silent
     for i in range(4):
         Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"big{i}.png")
     Image.fromarray(rng.integers(0, 256, (2, 3, 3), dtype=np.uint8)).save(tmp_path / "tiny.png")
-    said = (rf"^1 of the 5 pictures read in {tmp_path} is smaller than 8×8 \(tiny.png: 3×2\), so it was upscaled to "
+    said = (rf"^1 of the 5 pictures read in {tmp_path} is smaller than 8×8 \(tiny.png, 3×2\), so it was upscaled to "
             r"interpolated pixels: give a smaller --data.init_args.image_size, or leave it out$")
     for _ in range(2):  # decoded, then read from the cache
         dm = ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(3, 1, 1), bins="uniform", num_bins=8,
@@ -1007,7 +1007,7 @@ def test_pictures_smaller_than_the_image_size_are_named_once_not_upscaled_silent
         ImageDataModule("folder", root=str(tmp_path), image_size=2, splits=(3, 1, 1), bins="uniform", num_bins=8,
                         cache_dir=str(tmp_path / "c")).dataset("train")
     Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).save(tmp_path / "tiny2.png")
-    said = (rf"^2 of the 6 pictures read in {tmp_path} are smaller than 8×8 \(first: tiny.png: 3×2\), so they were "
+    said = (rf"^2 of the 6 pictures read in {tmp_path} are smaller than 8×8 \(first: tiny.png, 3×2\), so they were "
             r"upscaled to interpolated pixels: give a smaller --data.init_args.image_size, or leave them out$")
     with pytest.warns(UserWarning, match=said):
         ImageDataModule("folder", root=str(tmp_path), image_size=8, splits=(4, 1, 1), bins="uniform", num_bins=8,

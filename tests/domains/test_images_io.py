@@ -442,9 +442,30 @@ def test_one_dim_16_bit_picture_of_a_folder_is_counted_in_the_singular(tmp_path)
     (tmp_path / "b.png").unlink()
     with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is 16-bit and nearly black \(night"):
         io.read_image_folder(tmp_path, 4, progress=False)
-    with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is smaller than 8×8 \(night.png: "
-                                         r"4×4\), so it was upscaled to interpolated pixels: .* leave it out$"):
+    with pytest.warns(UserWarning, match=rf"^the one picture read in {tmp_path} is smaller than 8×8 \(night.png, "
+                                         r"4×4\), so it was upscaled to interpolated pixels: give a smaller "
+                                         r"--data.init_args.image_size$"):
         io.read_image_folder(tmp_path, 8, progress=False)  # the "smaller than" line alike
+
+
+def test_a_folder_whose_every_picture_is_small_is_not_told_to_leave_them_out(tmp_path):
+    """A folder whose every picture was smaller than the size it is read at was told to give a smaller
+    --data.init_args.image_size "or leave them out", where leaving them out leaves nothing to train on: as a folder
+    of videos does, it says to leave them out only where other pictures fit the size, and names the first of them as
+    a folder of videos does, "(first: a.png, 4×3)" (it was "(first: a.png: 4×3)")."""
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.full((3, 4), 99, np.uint8)).save(tmp_path / name)
+    with pytest.warns(UserWarning) as caught:
+        io.read_image_folder(tmp_path, 8, progress=False)
+    assert [str(w.message) for w in caught] == [
+        f"2 of the 2 pictures read in {tmp_path} are smaller than 8×8 (first: a.png, 4×3), so they were upscaled to "
+        "interpolated pixels: give a smaller --data.init_args.image_size"]
+    Image.fromarray(np.full((16, 16), 99, np.uint8)).save(tmp_path / "c.png")
+    with pytest.warns(UserWarning) as caught:
+        io.read_image_folder(tmp_path, 8, progress=False)
+    assert [str(w.message) for w in caught] == [
+        f"2 of the 3 pictures read in {tmp_path} are smaller than 8×8 (first: a.png, 4×3), so they were upscaled to "
+        "interpolated pixels: give a smaller --data.init_args.image_size, or leave them out"]
 
 
 def test_context_rows_outside_their_ranges_are_told_the_units_of_an_image_row():

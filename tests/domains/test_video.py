@@ -493,8 +493,8 @@ def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
     holds one frame (a still picture saved as a video), as it does for longer ones: it says what a clip needs."""
     write_video(smooth_frames(1), tmp_path / "one.mp4", upscale_to=None)
     one_file = (rf"^no clips of 8 frames from 1 video file under {tmp_path} \(1 too short, 0 undecodable\): the "
-                rf"longest, {re.escape(str(tmp_path / 'one.mp4'))}, holds 1 frame, a still picture: give videos of 8 "
-                r"frames or more$")
+                rf"longest, {re.escape(str(tmp_path / 'one.mp4'))}, holds 1 frame: give videos of 8 frames or more "
+                r"\(one frame is a still picture\)$")
     with warnings.catch_warnings(record=True) as record, pytest.raises(ValueError, match=one_file):
         warnings.simplefilter("always")
         read_video_folder(tmp_path, 8, 16, progress=False)
@@ -697,6 +697,19 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
                                          r"are clips, 12 from 12 videos: give --data.init_args.splits in clips "
                                          r"\(train, val, test; -1: the rest\)$"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
+
+
+def test_an_npz_of_one_frame_videos_is_told_the_remedy_a_folder_is(tmp_path):
+    """An .npz of videos of one frame each was told "give --data.init_args.num_frames=1 or fewer, or videos of 8
+    frames or more" (a clip of one frame is a still picture), where a folder of such videos is told to give longer
+    videos: both now end in the same words."""
+    np.savez(tmp_path / "v.npz", videos=moving_digits(3, num_frames=1, size=16, seed=0))
+    dm = VideoDataModule(dataset="npz", root=str(tmp_path / "v.npz"), num_frames=8, size=16, splits=(-1, 1, 1),
+                         bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(tmp_path / 'v.npz'))}: its 1-frame videos are too short "
+                                         r"for clips of 8 frames with frame_step 1: give videos of 8 frames or more "
+                                         r"\(one frame is a still picture\)$"):
+        dm.setup("fit")
 
 
 def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
