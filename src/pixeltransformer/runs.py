@@ -505,9 +505,13 @@ def running_fit(run: Path) -> str | None:
 
 
 def in_use(run: Path, who: str, new: bool) -> str:
-    """The line that refuses a fit in the run folder of a running fit ``who``; ``new``: a new run's, not a resume."""
-    then = "or choose another --run_name" if new else "then resume it"
-    return f"run folder {run} is in use by another fit ({who}): wait for it to end, {then}"
+    """The line that refuses a fit in the run folder of a running fit ``who``; ``new``: a new run's, not a resume. A
+    new run never gets the name by waiting: the fit that holds it leaves its checkpoints there (:func:`check_new_run`
+    refuses the folder then), so it is told to choose another, or to continue that run once it has ended."""
+    if not new:
+        return f"run folder {run} is in use by another fit ({who}): wait for it to end, then resume it"
+    return (f"run folder {run} is in use by another fit ({who}): choose another --run_name (or, once it has ended, "
+            f"continue it with --resume {shlex.quote(str(run))})")
 
 
 def release_run_folder(run: Path, fd: int | None) -> None:

@@ -281,7 +281,8 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert first is not None and run.is_dir()
     who = rf"process {os.getpid()} on {re.escape(socket.gethostname())}"
     with pytest.raises(FileExistsError, match=rf"^run folder {re.escape(str(run))} is in use by another fit \({who}\): "
-                                              r"wait for it to end, or choose another --run_name$"):
+                                              r"choose another --run_name \(or, once it has ended, continue it with "
+                                              rf"--resume {re.escape(str(run))}\)$"):
         hold_run_folder(run, new=True)
     with pytest.raises(FileExistsError, match=rf"^run folder .* is in use by another fit \({who}\): wait for it to "
                                               r"end, then resume it$"):
@@ -396,13 +397,16 @@ def test_a_killed_fit_whose_pid_runs_again_is_no_holder_once_its_lock_is_free(tm
 def test_a_new_fit_in_the_folder_of_a_running_fit_is_told_it_runs(tmp_path):
     """A fit of the --run_name of a fit still running was told to "continue it with --resume" (which the running fit
     refuses), or that the folder's fit "stopped before the first save, or is still running" and to delete the folder
-    "if no fit runs in it": its lock tells that one runs, and which."""
+    "if no fit runs in it": its lock tells that one runs, and which. It was then told to "wait for it to end", but a
+    fit that ended leaves its checkpoints there, and the same command was refused again ("already exists"): the name
+    is another's, to choose another, or to continue that run once it has ended."""
     run = tmp_path / "runs" / "polynomial" / "w"
     fd = hold_run_folder(run, new=True)  # the running fit
     try:
         (run / "config.yaml").write_text("trainer: {}\n")
         line = (f"^run folder {re.escape(str(run))} is in use by another fit \\(process {os.getpid()} on "
-                f"{re.escape(socket.gethostname())}\\): wait for it to end, or choose another --run_name$")
+                f"{re.escape(socket.gethostname())}\\): choose another --run_name \\(or, once it has ended, continue "
+                f"it with --resume {re.escape(str(run))}\\)$")
         with pytest.raises(FileExistsError, match=line):
             preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
                        "--run_name", "w"])
