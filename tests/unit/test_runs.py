@@ -348,6 +348,7 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     fd = hold_run_folder(run, new=True)
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()} untrained\n"
     mark = FirstStepMark(fd)
+    mark.on_train_start(SimpleNamespace(global_step=0), None)
     mark.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)  # the first step completed
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
     release_run_folder(run, fd)
@@ -460,6 +461,34 @@ def test_a_fit_killed_in_its_first_batch_trained_nothing(tmp_path):
         release_run_folder(run, fd)
 
 
+def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(tmp_path, capsys):
+    """A new run started from a checkpoint (--ckpt_path X --run_name ft) that stopped in its first batch kept its
+    folder: its trainer's global_step, X's step, counted as trained, where its lock (FirstStepMark, counting from X's
+    step) still said "untrained", and the same --run_name was then refused. One rule tells both: the mark's."""
+    from pixeltransformer.cli import FirstStepMark, PixelTransformerCLI
+
+    run = tmp_path / "runs" / "polynomial" / "ft"
+    fd = hold_run_folder(run, new=True)
+    (run / "config.yaml").write_text("trainer: {}\n")
+    mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=1000, fast_dev_run=False, is_global_zero=True)
+    cli = SimpleNamespace(subcommand="fit", new_run=True, _shown=run, trainer=trainer, run_dir=run, _new_folders=[],
+                          _first_step_mark=mark)
+    try:
+        PixelTransformerCLI._drop_new_run(cli)  # stopped before training began (its sanity check)
+        assert not run.exists()
+        run.mkdir(parents=True)
+        mark.on_train_start(trainer, None)
+        PixelTransformerCLI._drop_new_run(cli)  # stopped in its first batch: X's step, no step of its own
+        assert not run.exists()
+        assert capsys.readouterr().out.count(f"[run] fit: {run} not kept: the fit stopped before its first step") == 2
+        run.mkdir(parents=True)
+        trainer.global_step = 1001  # its first optimizer step completed
+        PixelTransformerCLI._drop_new_run(cli)
+        assert run.is_dir()
+    finally:
+        os.close(fd)
+
+
 def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_path):
     """ddp_spawn pickles the trainer's callbacks for each process it starts: the mark's copy wrote through the number
     of the descriptor this process holds the lock by, which names another file there (or none), and the lock said
@@ -474,6 +503,7 @@ def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_
         untrained = (run / ".fit.lock").read_text()
         sent = pickle.loads(pickle.dumps(FirstStepMark(fd)))
         assert sent.fd is None
+        sent.on_train_start(SimpleNamespace(global_step=0), None)
         sent.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)
         assert (run / ".fit.lock").read_text() == untrained
     finally:
