@@ -303,6 +303,24 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert not list(run.iterdir())
 
 
+def test_a_fit_is_not_refused_for_a_moment_when_another_checks_who_holds_the_folder(tmp_path, monkeypatch):
+    """A new fit of a name checks whether a fit holds its folder by taking the lock shared for a moment: a fit
+    starting in that folder then was refused as "in use by another fit", naming no fit that runs. The lock is tried
+    again a few times before the folder counts as in use."""
+    import fcntl
+    import time
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    run.mkdir(parents=True)
+    probe = os.open(run / ".fit.lock", os.O_RDWR | os.O_CREAT, 0o644)  # the other fit's check, holding it shared
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    waits = []
+    monkeypatch.setattr(time, "sleep", lambda s: (waits.append(s), os.close(probe)))  # the check ends meanwhile
+    fd = hold_run_folder(run, new=True)
+    assert fd is not None and len(waits) == 1
+    release_run_folder(run, fd)
+
+
 def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, capsys):
     """A fit killed while it waited for the other nodes (SIGTERM, which no Python handler sees in that wait, or
     SIGKILL) left its folder holding only its lock and wandb_id.txt, and a fit of the same --run_name was refused as
