@@ -119,7 +119,7 @@ class FirstStepMark(Callback):
     def __init__(self, fd: int):
         self.fd: int | None = fd
         self.pid = os.getpid()  # the process that holds the lock
-        self.start = 0  # trainer.global_step as the fit began
+        self.start: int | None = None  # trainer.global_step as the fit began (None: training has not begun)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "fd": None}  # a pickled copy (ddp_spawn's processes) never writes
@@ -127,8 +127,13 @@ class FirstStepMark(Callback):
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self.start = trainer.global_step
 
+    def stepped(self, trainer: Any) -> bool:
+        """Whether this fit has completed an optimizer step of its own: the rule that says a run trained, for its lock
+        and for the CLI's removal of a new run's folder (a --ckpt_path's step is not this fit's)."""
+        return self.start is not None and trainer.global_step > self.start
+
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.fd is not None and os.getpid() == self.pid and trainer.global_step > self.start:
+        if self.fd is not None and os.getpid() == self.pid and self.stepped(trainer):
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
                 record(fd)
@@ -460,8 +465,10 @@ class PixelTransformerCLI(LightningCLI):
         it), and says so under the [run] line that named its folder."""
         trainer = getattr(self, "trainer", None)
         dev_run = trainer is not None and bool(trainer.fast_dev_run)
+        mark = getattr(self, "_first_step_mark", None)  # none under ddp_spawn, ddp_fork: any step counts
+        stepped = trainer is not None and (mark.stepped(trainer) if mark is not None else trainer.global_step > 0)
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
-                or (trainer is not None and ((trainer.global_step > 0 and not dev_run) or not trainer.is_global_zero))):
+                or (trainer is not None and ((stepped and not dev_run) or not trainer.is_global_zero))):
             return
         if dev_run and is_run_folder(self.run_dir):
             # a dev run writes none of these: a run started since under the same name (another process) did
@@ -630,7 +637,8 @@ class PixelTransformerCLI(LightningCLI):
                 if getattr(getattr(self.trainer.strategy, "launcher", None), "_start_method", None) is not None:
                     record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one
                 else:
-                    self.trainer.callbacks.append(FirstStepMark(self._run_lock))
+                    self._first_step_mark = FirstStepMark(self._run_lock)  # _drop_new_run counts steps by it too
+                    self.trainer.callbacks.append(self._first_step_mark)
         except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)

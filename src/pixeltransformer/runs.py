@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -422,7 +423,7 @@ def remove_unstarted(run: Path) -> bool:
     if fd is None:
         return False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held (a fit is starting there), or no locks: kept
+        lock_run_folder(fd)  # held (a fit is starting there), or no locks: kept
         host, pid, state = recorded(run / FIT_LOCK)
         # a lock that names no fit may be one starting on another node, where a file system keeps each node's locks
         # to itself (NFS mounted nolock, BeeGFS, Lustre's localflock), before it said who it is
@@ -463,7 +464,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock_run_folder(fd)
         except BlockingIOError:
             os.close(fd)
             raise FileExistsError(in_use(run, holder(lock, "another process"), new)) from None
@@ -486,6 +487,24 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
         return fd
 
 
+PROBE_RETRIES = 3  # a run folder's lock held a moment (running_fit) is tried again, PROBE_WAIT seconds apart
+PROBE_WAIT = 0.05
+
+
+def lock_run_folder(fd: int) -> None:
+    """Lock a run folder's lock file (fcntl.flock) without waiting for a fit that holds it: BlockingIOError. A new
+    fit's check of who holds it (:func:`running_fit`) holds it shared for a moment, and a fit starting then was
+    refused as in use: it is tried again a few times before the folder counts as held."""
+    for retry in range(PROBE_RETRIES + 1):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if retry == PROBE_RETRIES:
+                raise
+            time.sleep(PROBE_WAIT)
+
+
 def running_fit(run: Path) -> str | None:
     """The fit that holds a run folder's lock now (:func:`hold_run_folder`), as its lock file names it ("process 123
     on host"); None where none does, or the file system has no locks."""
@@ -505,9 +524,13 @@ def running_fit(run: Path) -> str | None:
 
 
 def in_use(run: Path, who: str, new: bool) -> str:
-    """The line that refuses a fit in the run folder of a running fit ``who``; ``new``: a new run's, not a resume."""
-    then = "or choose another --run_name" if new else "then resume it"
-    return f"run folder {run} is in use by another fit ({who}): wait for it to end, {then}"
+    """The line that refuses a fit in the run folder of a running fit ``who``; ``new``: a new run's, not a resume. A
+    new run never gets the name by waiting: the fit that holds it leaves its checkpoints there (:func:`check_new_run`
+    refuses the folder then), so it is told to choose another, or to continue that run once it has ended."""
+    if not new:
+        return f"run folder {run} is in use by another fit ({who}): wait for it to end, then resume it"
+    return (f"run folder {run} is in use by another fit ({who}): choose another --run_name (or, once it has ended, "
+            f"continue it with --resume {shlex.quote(str(run))})")
 
 
 def release_run_folder(run: Path, fd: int | None) -> None:

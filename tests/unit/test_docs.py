@@ -460,8 +460,8 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train RESUME=runs/polynomial/r ARGS="--run_name other"`':
         ("tests/cli/test_cli.py", "test_a_resume_that_trains_nothing_or_names_another_run_writes_nothing"),
     '`make train ARGS="--run_name same"` while another fit of that name runs (started at the same time, or still '
-    'training; also `RESUME=` of a run a fit trains)':
-        ("tests/unit/test_runs.py", "test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused"),
+    'training; `RESUME=` of a run a fit trains: `wait for it to end, then resume it`)':
+        ("tests/unit/test_runs.py", "test_a_new_fit_in_the_folder_of_a_running_fit_is_told_it_runs"),
     "`make sample ... OUT=new` twice at once (the later to end finds the earlier's files in new)":
         ("tests/unit/test_domain_contract.py", "test_two_predictions_of_one_input_each_keep_a_folder_of_their_own"),
     "`make sample CKPT=runs/polynomial/r/checkpoints/last.ckpt CONTEXT=...` on a full disk (also a quota, a file-size "

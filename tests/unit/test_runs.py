@@ -281,7 +281,8 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert first is not None and run.is_dir()
     who = rf"process {os.getpid()} on {re.escape(socket.gethostname())}"
     with pytest.raises(FileExistsError, match=rf"^run folder {re.escape(str(run))} is in use by another fit \({who}\): "
-                                              r"wait for it to end, or choose another --run_name$"):
+                                              r"choose another --run_name \(or, once it has ended, continue it with "
+                                              rf"--resume {re.escape(str(run))}\)$"):
         hold_run_folder(run, new=True)
     with pytest.raises(FileExistsError, match=rf"^run folder .* is in use by another fit \({who}\): wait for it to "
                                               r"end, then resume it$"):
@@ -300,6 +301,24 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     (run / ".fit.lock").write_text("host 1\n")
     release_run_folder(run, hold_run_folder(run, new=True))
     assert not list(run.iterdir())
+
+
+def test_a_fit_is_not_refused_for_a_moment_when_another_checks_who_holds_the_folder(tmp_path, monkeypatch):
+    """A new fit of a name checks whether a fit holds its folder by taking the lock shared for a moment: a fit
+    starting in that folder then was refused as "in use by another fit", naming no fit that runs. The lock is tried
+    again a few times before the folder counts as in use."""
+    import fcntl
+    import time
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    run.mkdir(parents=True)
+    probe = os.open(run / ".fit.lock", os.O_RDWR | os.O_CREAT, 0o644)  # the other fit's check, holding it shared
+    fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    waits = []
+    monkeypatch.setattr(time, "sleep", lambda s: (waits.append(s), os.close(probe)))  # the check ends meanwhile
+    fd = hold_run_folder(run, new=True)
+    assert fd is not None and len(waits) == 1
+    release_run_folder(run, fd)
 
 
 def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, capsys):
@@ -347,6 +366,7 @@ def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_th
     fd = hold_run_folder(run, new=True)
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()} untrained\n"
     mark = FirstStepMark(fd)
+    mark.on_train_start(SimpleNamespace(global_step=0), None)
     mark.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)  # the first step completed
     assert (run / ".fit.lock").read_text() == f"{socket.gethostname()} {os.getpid()}\n"
     release_run_folder(run, fd)
@@ -396,13 +416,16 @@ def test_a_killed_fit_whose_pid_runs_again_is_no_holder_once_its_lock_is_free(tm
 def test_a_new_fit_in_the_folder_of_a_running_fit_is_told_it_runs(tmp_path):
     """A fit of the --run_name of a fit still running was told to "continue it with --resume" (which the running fit
     refuses), or that the folder's fit "stopped before the first save, or is still running" and to delete the folder
-    "if no fit runs in it": its lock tells that one runs, and which."""
+    "if no fit runs in it": its lock tells that one runs, and which. It was then told to "wait for it to end", but a
+    fit that ended leaves its checkpoints there, and the same command was refused again ("already exists"): the name
+    is another's, to choose another, or to continue that run once it has ended."""
     run = tmp_path / "runs" / "polynomial" / "w"
     fd = hold_run_folder(run, new=True)  # the running fit
     try:
         (run / "config.yaml").write_text("trainer: {}\n")
         line = (f"^run folder {re.escape(str(run))} is in use by another fit \\(process {os.getpid()} on "
-                f"{re.escape(socket.gethostname())}\\): wait for it to end, or choose another --run_name$")
+                f"{re.escape(socket.gethostname())}\\): choose another --run_name \\(or, once it has ended, continue "
+                f"it with --resume {re.escape(str(run))}\\)$")
         with pytest.raises(FileExistsError, match=line):
             preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
                        "--run_name", "w"])
@@ -456,6 +479,34 @@ def test_a_fit_killed_in_its_first_batch_trained_nothing(tmp_path):
         release_run_folder(run, fd)
 
 
+def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(tmp_path, capsys):
+    """A new run started from a checkpoint (--ckpt_path X --run_name ft) that stopped in its first batch kept its
+    folder: its trainer's global_step, X's step, counted as trained, where its lock (FirstStepMark, counting from X's
+    step) still said "untrained", and the same --run_name was then refused. One rule tells both: the mark's."""
+    from pixeltransformer.cli import FirstStepMark, PixelTransformerCLI
+
+    run = tmp_path / "runs" / "polynomial" / "ft"
+    fd = hold_run_folder(run, new=True)
+    (run / "config.yaml").write_text("trainer: {}\n")
+    mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=1000, fast_dev_run=False, is_global_zero=True)
+    cli = SimpleNamespace(subcommand="fit", new_run=True, _shown=run, trainer=trainer, run_dir=run, _new_folders=[],
+                          _first_step_mark=mark)
+    try:
+        PixelTransformerCLI._drop_new_run(cli)  # stopped before training began (its sanity check)
+        assert not run.exists()
+        run.mkdir(parents=True)
+        mark.on_train_start(trainer, None)
+        PixelTransformerCLI._drop_new_run(cli)  # stopped in its first batch: X's step, no step of its own
+        assert not run.exists()
+        assert capsys.readouterr().out.count(f"[run] fit: {run} not kept: the fit stopped before its first step") == 2
+        run.mkdir(parents=True)
+        trainer.global_step = 1001  # its first optimizer step completed
+        PixelTransformerCLI._drop_new_run(cli)
+        assert run.is_dir()
+    finally:
+        os.close(fd)
+
+
 def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_path):
     """ddp_spawn pickles the trainer's callbacks for each process it starts: the mark's copy wrote through the number
     of the descriptor this process holds the lock by, which names another file there (or none), and the lock said
@@ -470,6 +521,7 @@ def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_
         untrained = (run / ".fit.lock").read_text()
         sent = pickle.loads(pickle.dumps(FirstStepMark(fd)))
         assert sent.fd is None
+        sent.on_train_start(SimpleNamespace(global_step=0), None)
         sent.on_train_batch_end(SimpleNamespace(global_step=1), None, None, None, 0)
         assert (run / ".fit.lock").read_text() == untrained
     finally:
