@@ -66,13 +66,19 @@ def checkpoint_in(folder: Path) -> str:
 
 def kept_instead(path: Path) -> str:
     """For a missing checkpoint in a run's checkpoints/ folder, what the run kept: " (the run kept <a checkpoint>)"
-    (a best-step<N>.ckpt where no last.ckpt was kept), or that it kept none; "" for a file elsewhere."""
+    (a best-step<N>.ckpt where no last.ckpt was kept), or that it kept none, or that its fit, still running, has
+    saved none yet; "" for a file elsewhere."""
     folder = path.parent
     if folder.name != "checkpoints" or not (folder.parent / "config.yaml").is_file():
         return ""
     found = checkpoints_in(folder)
     if found:
         return f" (the run kept {shlex.quote(str(found[0]))})"
+    from .runs import running_fit  # runs imports this module
+
+    if (who := running_fit(folder.parent)) is not None:  # not stopped: it has not reached its first save
+        return (f" (the run {folder.parent} has saved no checkpoint yet: its fit ({who}) is still running; try again "
+                "after its first save)")
     return f" (the run {folder.parent} kept no checkpoint: its fit stopped before its first; train it again)"
 
 

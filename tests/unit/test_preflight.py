@@ -3,6 +3,7 @@ options, their order, one domain), the checkpoint and run folder named."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -55,6 +56,27 @@ def test_a_missing_checkpoint_of_a_run_names_what_the_run_kept(tmp_path):
                                               rf"{re.escape(best)}\)$"):
         preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
 
+
+
+def test_a_missing_checkpoint_of_a_run_whose_fit_still_runs_says_it_runs(tmp_path):
+    """test or predict --ckpt_path <run>/checkpoints/last.ckpt while the run's fit trains towards its first save said
+    "its fit stopped before its first; train it again": the fit had not stopped, and training it again was refused
+    (the folder in use). It says that the fit still runs, and to try again after its first save."""
+    from pixeltransformer.loading import CheckpointError
+    from pixeltransformer.runs import hold_run_folder, release_run_folder
+
+    run = tmp_path / "run"
+    held = hold_run_folder(run, new=True)  # as the running fit holds it
+    (run / "config.yaml").write_text("data: {}\n")
+    last = run / "checkpoints" / "last.ckpt"
+    try:
+        with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run "
+                                                  rf"{re.escape(str(run))} has saved no checkpoint yet: its fit "
+                                                  rf"\(process {os.getpid()} on .*\) is still running; try again "
+                                                  r"after its first save\)$"):
+            preflight(["predict", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+    finally:
+        release_run_folder(run, held)
 
 def test_what_the_cli_sets_is_refused_in_a_config_file_but_not_in_one_a_run_folder_holds(tmp_path):
     """The run folder and the W&B group in a config file are refused in one line, found also in a logger list (only
