@@ -55,11 +55,12 @@ def checkpoints_in(folder: Path) -> list[Path]:
 
 def checkpoint_in(folder: Path) -> str:
     """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
-    a run folder's also names the resume that continues it); "" where it holds none."""
+    a run folder's also names the resume that continues it); where it holds none, why a run's has none
+    (:func:`kept_instead`), else ""."""
     run = (folder / "checkpoints").is_dir()
     found = checkpoints_in(folder / "checkpoints" if run else folder)
-    if not found:
-        return ""
+    if not found:  # a run's: that its fit stopped before its first save, or still runs towards it
+        return kept_instead((folder if folder.name == "checkpoints" else folder / "checkpoints") / "last.ckpt")
     return (f": give one in it, as {shlex.quote(str(found[0]))}"
             + (f" (to continue the run: fit --resume {shlex.quote(str(folder))})" if run else ""))
 

@@ -75,6 +75,12 @@ def test_a_missing_checkpoint_of_a_run_whose_fit_still_runs_says_it_runs(tmp_pat
                                                   rf"\(process {os.getpid()} on .*\) is still running; try again "
                                                   r"after its first save\)$"):
             preflight(["predict", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+        for given in (run, run / "checkpoints"):  # the run folder given, which said "is a folder" alone
+            given.mkdir(exist_ok=True)
+            with pytest.raises(CheckpointError, match=rf"^{re.escape(str(given))} is a folder, not a checkpoint file "
+                                                      r"\(the run .* has saved no checkpoint yet: its fit \(process "
+                                                      r".*\) is still running; try again after its first save\)$"):
+                preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(given)])
     finally:
         release_run_folder(run, held)
 
