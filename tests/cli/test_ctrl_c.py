@@ -48,3 +48,25 @@ def test_ctrl_c_while_a_fit_starts_is_one_line_and_status_130(tmp_path):
     assert err == ["interrupted (Ctrl-C): nothing was written"]
     assert "Traceback" not in out
     assert not any(tmp_path.iterdir())
+
+
+def test_ctrl_c_after_a_fit_ended_does_not_say_nothing_was_written(tmp_path, monkeypatch, capsys):
+    """A Ctrl-C while a fit that had saved its steps printed its closing lines said "nothing was written"."""
+    import pixeltransformer.cli as cli
+    from pixeltransformer.errors import CTRL_C_STATUS, ctrl_c_exits
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "fit_summary", ctrl_c)  # the fit's closing line
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit) as stop, ctrl_c_exits():
+        cli.main(["fit", "--config", "configs/polynomial.yaml", "--run_root", str(tmp_path), "--run_name", "r",
+                  "--trainer.max_steps=1", "--trainer.logger=false", "--data.init_args.val_items=2",
+                  "--data.init_args.train_size=8", "--data.init_args.val_size=2", "--data.init_args.batch_size=4",
+                  "--model.net.width=32", "--model.net.ffn=64", "--trainer.enable_progress_bar=false",
+                  "--trainer.num_sanity_val_steps=0", "--trainer.enable_model_summary=false"])
+    run = tmp_path / "polynomial" / "r"
+    assert stop.value.code == CTRL_C_STATUS
+    assert capsys.readouterr().err.splitlines()[-1] == f"interrupted (Ctrl-C): after the fit ended: {run} keeps it"
+    assert (run / "checkpoints" / "last.ckpt").is_file()
