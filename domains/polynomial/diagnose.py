@@ -25,10 +25,15 @@ import math
 import sys
 from pathlib import Path
 
+if __name__ == "__main__":  # Ctrl-C while torch imports: one line, status 130
+    from pixeltransformer.errors import ctrl_c_exits_while_importing
+
+    ctrl_c_exits_while_importing()
+
 import torch
 
 from pixeltransformer.cache import unwritable
-from pixeltransformer.errors import OneLineParser
+from pixeltransformer.errors import OneLineParser, ctrl_c_exits
 from pixeltransformer.files import missing_folders, remove_empty
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
@@ -197,6 +202,11 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    with ctrl_c_exits():  # one line and status 130; the figure is written last
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
     # the defaults as the help shows them

@@ -37,7 +37,8 @@ from .data_mismatch import (DataMismatch, checkpoint_split_layout, option_text, 
                             warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data, source_name
-from .errors import counted, fail, first_line, is_input_error, parse_error_line, root_cause, yaml_float
+from .errors import (Interrupted, counted, fail, first_line, is_input_error, parse_error_line, root_cause,
+                     yaml_float)
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
@@ -699,6 +700,8 @@ class PixelTransformerCLI(LightningCLI):
                 self._say_evaluation_stopped(subcommand, replacing)
             elif isinstance(err, SIGTERMException):
                 self._say_evaluation_stopped(subcommand, replacing, "SIGTERM")
+            if type(err) is KeyboardInterrupt and (kept := self._kept_at_ctrl_c(subcommand)):
+                raise Interrupted(kept) from None  # outside Lightning: after the work, while the last lines print
             if isinstance(err, SIGTERMException) and not err.code:
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
@@ -742,7 +745,7 @@ class PixelTransformerCLI(LightningCLI):
             return None
         where, kept = self.run_dir, ""
         if subcommand == "predict":
-            writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+            writer = self._prediction_writer()
             where = writer.out if writer is not None else where
             kept = ("; nothing of the prediction was kept: free some space there, or give --out a folder on a disk "
                     "you can write")
@@ -780,6 +783,17 @@ class PixelTransformerCLI(LightningCLI):
         named = f": {err.filename2 or err.filename}" if err.filename else ""
         return f"cannot write into {where} ({err.strerror or err}{named}){kept}"
 
+    def _prediction_writer(self) -> PredictionWriter | None:
+        return next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+
+    def _kept_at_ctrl_c(self, subcommand: str) -> str:
+        """What a Ctrl-C after a fit or a prediction did its work (while its closing lines print) leaves, for the line
+        of errors.ctrl_c_exits, which says "nothing was written" without it; "" for any other."""
+        if subcommand == "fit" and self.trainer.global_step > 0 and not self.trainer.fast_dev_run:
+            return f"after the fit ended: {self._shown} keeps it"
+        writer = self._prediction_writer() if subcommand == "predict" else None
+        return f"after the prediction ended: wrote {writer.out}" if writer is not None and writer.written else ""
+
     def _release_run_folder(self) -> None:
         """Unlock the run folder a fit held (hold_run_folder) once it ends: a fit run from Python may be followed by a
         resume of the same run in the same process."""
@@ -802,7 +816,7 @@ class PixelTransformerCLI(LightningCLI):
         line). A prediction stopped by Ctrl-C says what SIGTERM's says (PredictionWriter): Lightning's "Detected
         KeyboardInterrupt" alone left open whether its files were written."""
         if subcommand == "predict" and why == "Ctrl-C":
-            writer = next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
+            writer = self._prediction_writer()
             done = f"; wrote {writer.out}" if writer is not None and writer.written else "; nothing was written"
             print(f"[predict] Ctrl-C: stopped{done}", flush=True)
         if subcommand not in ("test", "validate") or not first_process():

@@ -9,13 +9,15 @@ jsonargparse wraps errors raised while it builds the classes of a config ("Call 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import linecache
 import operator
 import os
 import re
+import signal
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -35,6 +37,49 @@ class InputExit(SystemExit):
 
     def __str__(self) -> str:
         return self.message
+
+
+CTRL_C_STATUS = 130  # the status a shell gives a process that Ctrl-C (SIGINT) ended
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C that has its line: ``str()`` says what was kept (:func:`ctrl_c_exits` prints it)."""
+
+
+@contextlib.contextmanager
+def ctrl_c_exits(nothing_yet: str = "nothing was written") -> Iterator[None]:
+    """A Ctrl-C (KeyboardInterrupt) that reaches this, while a command starts up (the seconds of ``import
+    lightning``, the parse, the data) or in its own work, ends it with one line on stderr, ``interrupted (Ctrl-C):
+    <what was kept>``, and status 130: it printed a traceback of some 60 lines. What was kept: an
+    :class:`Interrupted`'s own words, else ``nothing_yet``. The traceback only with PIXELTRANSFORMER_DEBUG=1."""
+    try:
+        yield
+    except KeyboardInterrupt as err:
+        if debugging():
+            raise
+        _say_interrupted(err, nothing_yet)
+        raise SystemExit(CTRL_C_STATUS) from None
+
+
+def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> None:
+    """The one line and status 130 of :func:`ctrl_c_exits` for a Ctrl-C while a module run as a command (``python
+    -m domains...``) imports what it needs (torch: seconds), before its ``main`` is called: call this first when
+    ``__name__ == "__main__"``."""
+    previous = sys.excepthook
+
+    def hook(kind, err, tb) -> None:
+        if not issubclass(kind, KeyboardInterrupt) or debugging():
+            return previous(kind, err, tb)
+        _say_interrupted(err, nothing_yet)
+        sys.stdout.flush()
+        os._exit(CTRL_C_STATUS)  # Python would end the process by SIGINT itself (status -2 to a parent)
+
+    sys.excepthook = hook
+
+
+def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the line short
+    print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
 
 
 def debugging() -> bool:

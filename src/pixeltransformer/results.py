@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from . import layout
-from .errors import OneLineParser, counted
+from .errors import OneLineParser, counted, ctrl_c_exits
 from .files import user_path, write_json
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
@@ -187,7 +187,8 @@ def split_runs(text: str) -> list[Path]:
 def cli(argv: list[str] | None = None) -> None:
     """main() with a bad file reported as one line (`error: ...`) and exit status 2."""
     try:
-        main(argv)
+        with ctrl_c_exits("each file is written whole; the [results] lines above name the runs imported"):
+            main(argv)
     except ResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -234,6 +234,10 @@ ERROR_ROWS_ELSEWHERE = {
     "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none yet (one that kept another checkpoint, there "
     "or in its `checkpoint.dirpath`, names it instead: `(the run kept <it>: give that)`)":
         ("tests/unit/test_preflight.py", "test_a_missing_checkpoint_of_a_run_names_what_the_run_kept"),
+    "`pixeltransformer predict --config runs/polynomial/r/config.yaml --ckpt_path "
+    "runs/polynomial/r/checkpoints/last.ckpt` while the run's fit still trains towards its first checkpoint (the run "
+    "folder given says the same)":
+        ("tests/unit/test_preflight.py", "test_a_missing_checkpoint_of_a_run_whose_fit_still_runs_says_it_runs"),
     "a config file that reads an unset environment variable: `--config mine.yaml` holding `lr: ${oc.env:MY_LR}` "
     "(MY_LR not set)":
         ("tests/unit/test_preflight.py",

@@ -3,6 +3,7 @@ options, their order, one domain), the checkpoint and run folder named."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from pathlib import Path
@@ -80,6 +81,32 @@ def test_a_missing_checkpoint_of_a_run_names_the_one_kept_in_its_checkpoint_dirp
     with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run kept "
                                               rf"{re.escape(shlex.quote(str(elsewhere / 'last.ckpt')))}: give that\)$"):
         preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+
+
+def test_a_missing_checkpoint_of_a_run_whose_fit_still_runs_says_it_runs(tmp_path):
+    """test or predict --ckpt_path <run>/checkpoints/last.ckpt while the run's fit trains towards its first save said
+    "checkpoint not found" alone: it says that the fit still runs, and to try again after its first save."""
+    from pixeltransformer.loading import CheckpointError
+    from pixeltransformer.runs import hold_run_folder, release_run_folder
+
+    run = tmp_path / "run"
+    held = hold_run_folder(run, new=True)  # as the running fit holds it
+    (run / "config.yaml").write_text("data: {}\n")
+    last = run / "checkpoints" / "last.ckpt"
+    try:
+        with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run "
+                                                  rf"{re.escape(str(run))} has saved no checkpoint yet: its fit "
+                                                  rf"\(process {os.getpid()} on .*\) is still running; try again "
+                                                  r"after its first save\)$"):
+            preflight(["predict", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
+        for given in (run, run / "checkpoints"):  # the run folder given, which said "is a folder" alone
+            given.mkdir(exist_ok=True)
+            with pytest.raises(CheckpointError, match=rf"^{re.escape(str(given))} is a folder, not a checkpoint file "
+                                                      r"\(the run .* has saved no checkpoint yet: its fit \(process "
+                                                      r".*\) is still running; try again after its first save\)$"):
+                preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(given)])
+    finally:
+        release_run_folder(run, held)
 
 
 def test_what_the_cli_sets_is_refused_in_a_config_file_but_not_in_one_a_run_folder_holds(tmp_path):

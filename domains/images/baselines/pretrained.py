@@ -11,10 +11,15 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+if __name__ == "__main__":  # Ctrl-C while torch imports: one line, status 130
+    from pixeltransformer.errors import ctrl_c_exits_while_importing
+
+    ctrl_c_exits_while_importing()
+
 import torch
 
 from pixeltransformer.cache import cache_root
-from pixeltransformer.errors import OneLineParser, debugging, fail, first_line
+from pixeltransformer.errors import OneLineParser, ctrl_c_exits, debugging, fail, first_line
 from pixeltransformer.files import name_start
 from pixeltransformer.layout import next_command
 
@@ -112,6 +117,12 @@ def too_few_for_a_classifier(dm: ImageDataModule) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # networks are cached whole (atomic_write): a Ctrl-C loses only the one in training
+    with ctrl_c_exits("the networks cached before are whole; the one in training was not saved"):
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     p = OneLineParser(prog="python -m domains.images.baselines.pretrained", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset"
                    + next_command(" (as make classifier's DATA=)"))
