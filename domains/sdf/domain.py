@@ -18,7 +18,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES
+from .mesh import MESH_SUFFIXES, mesh_npz
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
@@ -26,16 +26,6 @@ from .surface import probability_field
 from .visualize import MESH_FORMATS, shape_pictures
 from .voxels import (binvox_frame, check_real, read_voxels, turn_y_up, voxel_padding, voxel_scale, voxels_to_sdf,
                      zup_to_yup)
-
-
-def mesh_npz(path: Path) -> bool:
-    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
-    reader's error), not voxels."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return bool({"vertices", "faces"} & set(data.files))
-    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
-        return True
 
 
 GRID_UNITS = ("none: the file is a grid, read as the cube [-1, 1]^3 itself (grid point i at -1 + 2 i / (R - 1), "

@@ -46,6 +46,16 @@ BIG_MESH_FACES = 100_000
 STAGES = ("distances", "signs near the surface and of the far regions", "signs of leaked regions")
 
 
+def mesh_npz(path: Path) -> bool:
+    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
+    reader's error), not voxels."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return bool({"vertices", "faces"} & set(data.files))
+    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
+        return True
+
+
 # ---- loading ----------------------------------------------------------------------------------------
 
 

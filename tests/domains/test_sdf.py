@@ -2113,8 +2113,10 @@ def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_pat
     binvox = tmp_path / "vox" / "chair.binvox"
     binvox.write_bytes(b"#binvox 1\n")
     dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(binvox))
+    # one .binvox file is one shape, too few for three splits: the voxel reader reads the .binvox files of its folder
     with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.binvox is a voxel file, not a folder of "
-                                         r"meshes: read it with --data\.init_args\.voxel_root=.*chair\.binvox "
+                                         r"meshes: read the \.binvox files of its folder with "
+                                         r"--data\.init_args\.voxel_root=.*vox "
                                          r"\(with a voxels weight in the mixture\)$"):
         dm.check_data_roots("fit")
 
@@ -2128,4 +2130,54 @@ def test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them
     with pytest.raises(FileNotFoundError, match=r"^.*vox: no mesh files \(.*\) in it or its sub-folders but 1 \.binvox "
                                                 r"voxel file: read it with --data\.init_args\.dataset=voxels "
                                                 r"--data\.init_args\.root=.*vox$"):
+        dm.setup("fit")
+
+
+def test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_reader_reads(tmp_path):
+    """A .binvox file given as dataset meshes' root was sent to --data.init_args.root=<that file>, where it is one
+    shape, too few for three splits ("yields only 1 usable shapes"); its folder's .binvox files read fine. A voxel
+    .npz (ModelNet's voxels=[N, R, R, R]) was told to give its folder, whose .npz was then taken as a mesh. A folder
+    named like a voxel file (d.npy) that holds meshes was called a voxel file."""
+    bv = tmp_path / "bv"
+    bv.mkdir()
+    (bv / "c0.binvox").write_bytes(b"#binvox 1\n")
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*c0\.binvox is a voxel file, not a folder of meshes: "
+                                         r"read the \.binvox files of its folder with "
+                                         r"--data\.init_args\.dataset=voxels --data\.init_args\.root=\S*bv$"):
+        SDFDataModule(dataset="meshes", root=str(bv / "c0.binvox")).check_data_roots("fit")
+    voxels = tmp_path / "vox" / "chairs.npz"
+    voxels.parent.mkdir()
+    np.savez(voxels, voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chairs\.npz is a voxel file, not a folder of meshes: "
+                                         r"read it with --data\.init_args\.dataset=voxels "
+                                         r"--data\.init_args\.root=.*chairs\.npz$"):
+        SDFDataModule(dataset="meshes", root=str(voxels)).check_data_roots("fit")
+    mesh = save_npz(tmp_path / "vox" / "chair.npz", trimesh.creation.box())  # a mesh .npz: its folder, as before
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chair\.npz is a file: meshes are read from a folder"):
+        SDFDataModule(dataset="meshes", root=str(mesh)).check_data_roots("fit")
+    folder = tmp_path / "d.npy"  # a folder of meshes, whatever its name
+    folder.mkdir()
+    save_npz(folder / "chair.npz", trimesh.creation.box())
+    SDFDataModule(dataset="meshes", root=str(folder)).check_data_roots("fit")
+
+
+def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads_them(tmp_path):
+    """A folder of .npy or .npy.gz voxel files alone (the shared modelnet10_vox32 folder) given as dataset meshes'
+    root ended at 'no mesh files (...) in it or its sub-folders', no remedy: the voxel reader takes one such file."""
+    vox = tmp_path / "vox32"
+    vox.mkdir()
+    np.save(vox / "train.npy", np.zeros((2, 1, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(vox), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*vox32: no mesh files \(.*\) in it or its sub-folders but 1 \.npy "
+                                                r"file: read it with --data\.init_args\.dataset=voxels "
+                                                r"--data\.init_args\.root=.*vox32/train\.npy$"):
+        dm.setup("fit")
+    with gzip.open(vox / "test.npy.gz", "wb") as f:
+        np.save(f, np.zeros((2, 1, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(vox),
+                       cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*vox32: no mesh files \(.*\) in it or its sub-folders but 1 \.npy "
+                                                r"file, 1 \.npy\.gz file \(test\.npy\.gz, train\.npy\): read one with "
+                                                r"--data\.init_args\.voxel_root=<its path> \(with a voxels weight in "
+                                                r"the mixture\)$"):
         dm.setup("fit")
