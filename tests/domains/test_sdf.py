@@ -1500,7 +1500,7 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     want = SdfDomain().read_input(tmp_path / "yup" / "chair0.npz", old)  # [1, R, R, R]
     assert "turned from" not in capsys.readouterr().err
     assert torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", zup_spec), want)
-    assert "chair0.off: turned from z up to y up as the model's training meshes were" in capsys.readouterr().err
+    assert "chair0.off: turned from z up to y up, as the model's training meshes were" in capsys.readouterr().err
     # the grid the training data of the time held (margin 0.05); a model of today's data reads today's grid
     trained_on = np.load(SDFCache(cache, margin=0.05, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))
     assert torch.equal(want[0], torch.from_numpy(trained_on))  # [R, R, R]
@@ -2049,13 +2049,14 @@ def test_a_mesh_file_given_as_root_of_dataset_meshes_names_its_folder(tmp_path):
         dm.check_data_roots("fit")
 
 
-def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_other(tmp_path, capsys):
+def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_other(tmp_path, monkeypatch, capsys):
     """A z-up mesh (ModelNet's, a CAD export) given to a model of y-up training meshes was read as y up without a
     word: the completion came back lying on its back, and nothing named input_up_axis. The axis read is said now,
     with the option that reads the other, wherever the file's up axis was not given."""
     from domains.sdf.domain import SdfDomain
     from pixeltransformer.signal import SignalSpec
 
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
     chair = tmp_path / "chair.obj"
     trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
     spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
@@ -2181,3 +2182,30 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
                                                 r"--data\.init_args\.voxel_root=<its path> \(with a voxels weight in "
                                                 r"the mixture\)$"):
         dm.setup("fit")
+
+
+def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):
+    """Voxels read with voxel_up_axis 2 (a mesh with mesh_up_axis 2) said the axis twice: "turned from z up to y up as
+    the model's voxel files were" and "read with z up, as the model's voxel files were; a file with y up ... needs
+    input_up_axis=1". One line says both now; given input_up_axis, the turn is said as before, with no remedy."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    occ = np.zeros((8, 8, 8), np.uint8)
+    occ[2:6, 2:6, 2:6] = 1
+    np.save(grid := tmp_path / "occ.npy", occ)
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
+                                         "mesh_up_axis": 2, "margin": 0.3})
+    for path, files in ((grid, "voxel files were (voxel_up_axis 2)"), (chair, "training meshes were (mesh_up_axis 2)")):
+        SdfDomain().read_input(path, spec)
+        said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
+        assert said == [f"{path}: turned from z up to y up, as the model's {files}; a file with y up (ShapeNet's) "
+                        "needs --model.domain.init_args.input_up_axis=1, or it is completed lying on its back"]
+        SdfDomain(input_up_axis=2).read_input(path, spec)
+        said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
+        assert len(said) == 1 and "turned from z up to y up (input_up_axis 2)" in said[0]
+        assert "input_up_axis=" not in said[0]
