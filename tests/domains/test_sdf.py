@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -2209,3 +2210,37 @@ def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsy
         said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
         assert len(said) == 1 and "turned from z up to y up (input_up_axis 2)" in said[0]
         assert "input_up_axis=" not in said[0]
+
+
+class _Terminal(io.StringIO):
+    """stderr as a terminal: loop_progress draws tqdm's live bar on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_big_mesh_converted_in_a_worker_process_says_its_stages_in_lines_not_a_bar(tmp_path, monkeypatch):
+    """On a terminal each worker process converting a big mesh drew its own tqdm bar, and with workers=2 the bars
+    overwrote each other; the bar also showed "0/3 stages ..., done=distances" before its count moved. A worker's
+    stages are plain lines now, and the count moves with the stage said done."""
+    import multiprocessing
+
+    import pixeltransformer.loopbar as loopbar
+    from domains.sdf import mesh
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a line from the start, however quick the loop
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 10)  # a box's 12 faces make a big mesh
+    box = trimesh.creation.box()
+    v, f = np.asarray(box.vertices), np.asarray(box.faces)  # [8, 3], [12, 3]
+    monkeypatch.setattr(sys, "stderr", here := _Terminal())  # the main process: tqdm's bar
+    mesh_to_sdf(v, f, 8, 0.1, name="box.obj")
+    bar = here.getvalue()
+    assert "\r" in bar and "done=" in bar
+    assert not re.search(r"0/3 [^\r]*done=", bar)  # no stage said done before the count moved
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())  # as in a worker process
+    monkeypatch.setattr(sys, "stderr", worker := _Terminal())
+    mesh_to_sdf(v, f, 8, 0.1, name="box.obj")
+    lines = worker.getvalue().splitlines()
+    assert "\r" not in worker.getvalue()
+    assert [line.split("] ")[1].split(" (")[0] for line in lines] == ["1/3 stages", "2/3 stages", "3/3 stages"]
+    assert [line.rsplit("done=")[1] for line in lines] == list(mesh.STAGES)
