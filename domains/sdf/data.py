@@ -34,7 +34,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indice
                                      split_sizes_cause, splits_hint, splits_with_train_of)
 
 from .datasets import FileSDFDataset, MixtureDataset, StackedSDFDataset, sdf_values
-from .mesh import MESH_SUFFIXES
+from .mesh import MESH_SUFFIXES, mesh_npz
 from .mesh_cache import SDFCache, library_versions, sdf_cache
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
 from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, VOXEL_SUFFIXES, grid_files, read_voxels,
@@ -48,6 +48,23 @@ DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
 # the voxel files no mesh file is taken for (an .npz holds either)
 VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 ROOT_OPTIONS = {"meshes": "mesh_root", "voxels": "voxel_root"}  # a mixture's sources read from files: their option
+
+
+def voxel_file(path: Path) -> bool:
+    """Whether a file is voxels, not a mesh: a .npy, .npy.gz or .binvox file, or an .npz of voxel grids (an .npz
+    holds either)."""
+    name = path.name.lower()
+    return name.endswith(VOXEL_FILES) or (name.endswith(".npz") and not mesh_npz(path))
+
+
+def grid_files_held(root: Path, arrays: list[Path]) -> str:
+    """What a folder's files of voxel grids (:func:`voxels.grid_files`) are: "1 .npy file", or with several their
+    counts by kind and the first names, "2 .npy files, 1 .npy.gz file (a.npy, b.npy, c.npy.gz)"."""
+    kinds = Counter(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)) for f in arrays)
+    held = ", ".join(counted(kinds[s], f"{s} file") for s in GRID_SUFFIXES if s in kinds)
+    if len(arrays) == 1:
+        return held
+    return f"{held} ({', '.join(str(f.relative_to(root)) for f in arrays[:3])}{', ...' * (len(arrays) > 3)})"
 
 
 def cores() -> int:
@@ -248,9 +265,11 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
             # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
             reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
-            if reads_meshes and root.name.lower().endswith(VOXEL_FILES):  # its folder holds no mesh either
-                raise ValueError(f"SDFDataModule: {arg} {root} is a voxel file, not a folder of meshes: read it with "
-                                 f"{self._read_as('voxels', root)}")
+            if reads_meshes and root.is_file() and voxel_file(root):  # its folder holds no mesh either
+                # one .binvox file is one shape, too few for the splits: the voxel reader reads a folder of them
+                read = (f"the .binvox files of its folder with {self._read_as('voxels', root.parent)}"
+                        if root.name.lower().endswith(".binvox") else f"it with {self._read_as('voxels', root)}")
+                raise ValueError(f"SDFDataModule: {arg} {root} is a voxel file, not a folder of meshes: read {read}")
             if reads_meshes and not root.is_dir():
                 raise ValueError(f"SDFDataModule: {arg} {root} is a file: meshes are read from a folder (searched "
                                  f"recursively): give a folder that holds it, e.g. "
@@ -499,12 +518,10 @@ class SDFDataModule(SignalDataModule):
                     "[N, R, R, R] or from the .binvox files below a folder")
             if arrays := grid_files(root):  # the shared ModelNet voxels' folder
                 option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
-                kinds = Counter(next(s for s in GRID_SUFFIXES if f.name.lower().endswith(s)) for f in arrays)
-                held = ", ".join(counted(kinds[s], f"{s} file") for s in GRID_SUFFIXES if s in kinds)
                 if len(arrays) == 1:
-                    raise ValueError(f"{said}; it holds no .binvox file but {held}: give {option}={arrays[0]}")
-                named = ", ".join(str(f.relative_to(root)) for f in arrays[:3]) + ", ..." * (len(arrays) > 3)
-                raise ValueError(f"{said}; it holds no .binvox file but {held} ({named}): give one as "
+                    raise ValueError(f"{said}; it holds no .binvox file but {grid_files_held(root, arrays)}: give "
+                                     f"{option}={arrays[0]}")
+                raise ValueError(f"{said}; it holds no .binvox file but {grid_files_held(root, arrays)}: give one as "
                                  f"{option}=<its path>")
             raise ValueError(f"{said}, and it holds none; a folder of meshes (ModelNet's .off files) is dataset: "
                              "meshes (a mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
@@ -622,6 +639,12 @@ class SDFDataModule(SignalDataModule):
             if voxels := len(found["voxels"]):  # a folder of .binvox files, which the voxel reader reads
                 raise FileNotFoundError(f"{none} but {counted(voxels, '.binvox voxel file')}: read "
                                         f"{'it' if voxels == 1 else 'them'} with {self._read_as('voxels', root)}")
+            if arrays := grid_files(root):  # files of voxel grids (the shared ModelNet voxels' folder): one a root
+                if len(arrays) == 1:
+                    raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read it with "
+                                            f"{self._read_as('voxels', arrays[0])}")
+                raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read one with "
+                                        f"{self._read_as('voxels', Path('<its path>'))}")
             raise FileNotFoundError(none)
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))

@@ -18,7 +18,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES
+from .mesh import MESH_SUFFIXES, mesh_npz
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
@@ -26,16 +26,6 @@ from .surface import probability_field
 from .visualize import MESH_FORMATS, shape_pictures
 from .voxels import (binvox_frame, check_real, read_voxels, turn_y_up, voxel_padding, voxel_scale, voxels_to_sdf,
                      zup_to_yup)
-
-
-def mesh_npz(path: Path) -> bool:
-    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
-    reader's error), not voxels."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return bool({"vertices", "faces"} & set(data.files))
-    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
-        return True
 
 
 GRID_UNITS = ("none: the file is a grid, read as the cube [-1, 1]^3 itself (grid point i at -1 + 2 i / (R - 1), "
@@ -225,8 +215,8 @@ class SdfDomain(Domain):
             grid = occupancy_sdf(grids[0], path, spec)  # [R, R, R]
             self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], voxel_margin(spec)),
                                             voxel_units(grids.shape[1], voxel_margin(spec)))
-            print(f"{path}: voxels, converted to an SDF with 1 = inside"
-                  f"{f', turned from z up to y up {why}' * (up == 2)}, padded to the training margin", file=sys.stderr)
+            print(f"{path}: voxels, converted to an SDF with 1 = inside{self.turned(up, why)}, padded to the training "
+                  f"margin", file=sys.stderr)
         elif suffix == ".npy":
             try:
                 grid = np.load(path)
@@ -250,10 +240,9 @@ class SdfDomain(Domain):
                 self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), voxel_margin(spec)),
                                                 voxel_units(len(occ), voxel_margin(spec)))
                 grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path, spec)  # [R, R, R]
-                turned = f", turned from z up to y up {why}" * (up == 2)
                 padded = "not padded (as trained)" if voxel_margin(spec) is None else "padded to the training margin"
-                print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside{turned}, "
-                      f"{padded}", file=sys.stderr)
+                print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside"
+                      f"{self.turned(up, why)}, {padded}", file=sys.stderr)
             elif self.input_up_axis == 2:
                 grid = zup_to_yup(grid)  # [R, R, R]
                 print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
@@ -264,8 +253,8 @@ class SdfDomain(Domain):
             up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             occ = read_voxels(path, up)[0]  # [D, D, D]
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
-            if up == 2:
-                print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
+            if turned := self.turned(up, why):
+                print(f"{path}:{turned[1:]}", file=sys.stderr)
             if (placed := binvox_frame(path, up, voxel_margin(spec))) is not None:
                 self.input_frame = frame_record(*placed, "the model's, from the .binvox header's translate and scale")
                 print(f"{path}: its header places the grid in the model's units: cube = "
@@ -286,8 +275,8 @@ class SdfDomain(Domain):
             cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
-            if up == 2:
-                print(f"{path}: turned from z up to y up {why}", file=sys.stderr)
+            if turned := self.turned(up, why):
+                print(f"{path}:{turned[1:]}", file=sys.stderr)
             centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
             print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
@@ -319,10 +308,15 @@ class SdfDomain(Domain):
         up = int(spec.extra.get(option, default))
         why = f"as the model's {files} were ({option} {up})"
         other = 3 - up  # 1 (y) <-> 2 (z)
-        self.up_note = (f"{path}: read with {'yz'[up - 1]} up, {why}; a file with {'yz'[other - 1]} up "
-                        f"({UP_AXIS_EXAMPLES[other]}) needs --model.domain.init_args.input_up_axis={other}, or it is "
-                        f"completed lying on its back")
+        read = "turned from z up to y up" if up == 2 else "read with y up"  # the turn said here alone (turned)
+        self.up_note = (f"{path}: {read}, {why}; a file with {'yz'[other - 1]} up ({UP_AXIS_EXAMPLES[other]}) needs "
+                        f"--model.domain.init_args.input_up_axis={other}, or it is completed lying on its back")
         return up, why
+
+    def turned(self, up: int, why: str) -> str:
+        """The turn, for a line that says how an --input file was read (", turned from z up to y up (input_up_axis
+        2)"), where it was turned and ``up_note`` does not say so (input_up_axis was given); else ""."""
+        return f", turned from z up to y up {why}" if up == 2 and self.up_note is None else ""
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF

@@ -16,6 +16,7 @@ directly: in libigl 2.6.3 that value is the distance times (1 - 2 |w|) (a contin
 
 from __future__ import annotations
 
+import multiprocessing
 from pathlib import Path
 
 import igl
@@ -44,6 +45,16 @@ MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # wha
 # at 64^3 on a busy CPU) that its conversion says its progress, a line a stage (STAGES)
 BIG_MESH_FACES = 100_000
 STAGES = ("distances", "signs near the surface and of the far regions", "signs of leaked regions")
+
+
+def mesh_npz(path: Path) -> bool:
+    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
+    reader's error), not voxels."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return bool({"vertices", "faces"} & set(data.files))
+    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
+        return True
 
 
 # ---- loading ----------------------------------------------------------------------------------------
@@ -239,13 +250,15 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
         raise ValueError(f"mesh_to_sdf: sign must be one of {SIGN_TYPES}, got {sign!r}")
     if truncation is not None and truncation <= 0:
         raise ValueError(f"mesh_to_sdf: truncation must be > 0, got {truncation}")
+    # in a worker process (SDFCache.build_files with workers > 1) lines: the workers' bars would overwrite each other
     progress = loop_progress(STAGES, f"mesh -> SDF {resolution}^3: {name}", unit="stage",
-                             enabled=name is not None and len(f) >= BIG_MESH_FACES)
+                             enabled=name is not None and len(f) >= BIG_MESH_FACES,
+                             plain=multiprocessing.parent_process() is not None)
     stages = iter(progress)
     next(stages)  # each stage_done() ends a stage, and says so
 
     def stage_done(stage: int) -> None:
-        progress.set_postfix(done=STAGES[stage])
+        progress.set_postfix(done=STAGES[stage], refresh=False)  # shown as the count moves, not before
         next(stages, None)
 
     v = np.ascontiguousarray(v, dtype=np.float64)

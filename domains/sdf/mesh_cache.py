@@ -151,9 +151,9 @@ class SDFCache:
         workers = min(len(jobs), workers)
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             results = pool.map(self._try_convert, jobs) if pool else map(self._try_convert, jobs)
-            # the loop first: zip stops at the first iterable that ends, and the loop's last line comes as it ends
-            for error, i in zip(loop_progress(results, f"mesh -> SDF {resolution}^3", total=len(jobs), unit="mesh",
-                                              enabled=progress), todo):
+            # strict: zip runs the loop to its end (and its last line) whichever iterable ends first
+            for i, error in zip(todo, loop_progress(results, f"mesh -> SDF {resolution}^3", total=len(jobs),
+                                                    unit="mesh", enabled=progress), strict=True):
                 if error is not None:
                     errors[i] = error
         files = []

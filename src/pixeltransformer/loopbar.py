@@ -48,7 +48,8 @@ class LoopLines:
         self.stream = stream if stream is not None else sys.stderr
         self.postfix = ""
 
-    def set_postfix(self, **values: Any) -> None:
+    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
+        """As tqdm's (``refresh`` taken alike): the values end the next line."""
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def units(self, count: int) -> str:
@@ -82,14 +83,15 @@ class LoopLines:
 
 
 def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it", enabled: bool = True,
-                  leave: bool = True, delay: float | None = None):
+                  leave: bool = True, delay: float | None = None, plain: bool = False):
     """``iterable`` with progress: tqdm on a terminal, :class:`LoopLines` when stderr is a file or pipe, nothing
-    when not ``enabled`` or before the loop has run ``delay`` seconds (default DELAY_SECONDS). The result iterates
-    like ``iterable`` and has ``set_postfix``."""
+    when not ``enabled`` or before the loop has run ``delay`` seconds (default DELAY_SECONDS). ``plain``: lines on a
+    terminal too (a loop in one of several worker processes, whose bars would overwrite each other). The result
+    iterates like ``iterable`` and has ``set_postfix``."""
     if not enabled or _quiet_blocks:
         return _Quiet(iterable)
     delay = DELAY_SECONDS if delay is None else delay
-    if sys.stderr.isatty() and not under_live_display(sys.stderr):
+    if sys.stderr.isatty() and not under_live_display(sys.stderr) and not plain:
         from tqdm.auto import tqdm
 
         return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=delay)

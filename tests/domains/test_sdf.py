@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -1500,7 +1501,7 @@ def test_z_up_meshes_are_turned_y_up_by_mesh_up_axis(tmp_path, monkeypatch, caps
     want = SdfDomain().read_input(tmp_path / "yup" / "chair0.npz", old)  # [1, R, R, R]
     assert "turned from" not in capsys.readouterr().err
     assert torch.equal(SdfDomain().read_input(tmp_path / "zup" / "chair0.off", zup_spec), want)
-    assert "chair0.off: turned from z up to y up as the model's training meshes were" in capsys.readouterr().err
+    assert "chair0.off: turned from z up to y up, as the model's training meshes were" in capsys.readouterr().err
     # the grid the training data of the time held (margin 0.05); a model of today's data reads today's grid
     trained_on = np.load(SDFCache(cache, margin=0.05, truncation=0.1).entry(tmp_path / "yup" / "chair0.npz", r))
     assert torch.equal(want[0], torch.from_numpy(trained_on))  # [R, R, R]
@@ -2049,13 +2050,14 @@ def test_a_mesh_file_given_as_root_of_dataset_meshes_names_its_folder(tmp_path):
         dm.check_data_roots("fit")
 
 
-def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_other(tmp_path, capsys):
+def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_other(tmp_path, monkeypatch, capsys):
     """A z-up mesh (ModelNet's, a CAD export) given to a model of y-up training meshes was read as y up without a
     word: the completion came back lying on its back, and nothing named input_up_axis. The axis read is said now,
     with the option that reads the other, wherever the file's up axis was not given."""
     from domains.sdf.domain import SdfDomain
     from pixeltransformer.signal import SignalSpec
 
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
     chair = tmp_path / "chair.obj"
     trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
     spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
@@ -2113,8 +2115,10 @@ def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_pat
     binvox = tmp_path / "vox" / "chair.binvox"
     binvox.write_bytes(b"#binvox 1\n")
     dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(binvox))
+    # one .binvox file is one shape, too few for three splits: the voxel reader reads the .binvox files of its folder
     with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.binvox is a voxel file, not a folder of "
-                                         r"meshes: read it with --data\.init_args\.voxel_root=.*chair\.binvox "
+                                         r"meshes: read the \.binvox files of its folder with "
+                                         r"--data\.init_args\.voxel_root=.*vox "
                                          r"\(with a voxels weight in the mixture\)$"):
         dm.check_data_roots("fit")
 
@@ -2129,3 +2133,114 @@ def test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them
                                                 r"voxel file: read it with --data\.init_args\.dataset=voxels "
                                                 r"--data\.init_args\.root=.*vox$"):
         dm.setup("fit")
+
+
+def test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_reader_reads(tmp_path):
+    """A .binvox file given as dataset meshes' root was sent to --data.init_args.root=<that file>, where it is one
+    shape, too few for three splits ("yields only 1 usable shapes"); its folder's .binvox files read fine. A voxel
+    .npz (ModelNet's voxels=[N, R, R, R]) was told to give its folder, whose .npz was then taken as a mesh. A folder
+    named like a voxel file (d.npy) that holds meshes was called a voxel file."""
+    bv = tmp_path / "bv"
+    bv.mkdir()
+    (bv / "c0.binvox").write_bytes(b"#binvox 1\n")
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*c0\.binvox is a voxel file, not a folder of meshes: "
+                                         r"read the \.binvox files of its folder with "
+                                         r"--data\.init_args\.dataset=voxels --data\.init_args\.root=\S*bv$"):
+        SDFDataModule(dataset="meshes", root=str(bv / "c0.binvox")).check_data_roots("fit")
+    voxels = tmp_path / "vox" / "chairs.npz"
+    voxels.parent.mkdir()
+    np.savez(voxels, voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chairs\.npz is a voxel file, not a folder of meshes: "
+                                         r"read it with --data\.init_args\.dataset=voxels "
+                                         r"--data\.init_args\.root=.*chairs\.npz$"):
+        SDFDataModule(dataset="meshes", root=str(voxels)).check_data_roots("fit")
+    mesh = save_npz(tmp_path / "vox" / "chair.npz", trimesh.creation.box())  # a mesh .npz: its folder, as before
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*chair\.npz is a file: meshes are read from a folder"):
+        SDFDataModule(dataset="meshes", root=str(mesh)).check_data_roots("fit")
+    folder = tmp_path / "d.npy"  # a folder of meshes, whatever its name
+    folder.mkdir()
+    save_npz(folder / "chair.npz", trimesh.creation.box())
+    SDFDataModule(dataset="meshes", root=str(folder)).check_data_roots("fit")
+
+
+def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads_them(tmp_path):
+    """A folder of .npy or .npy.gz voxel files alone (the shared modelnet10_vox32 folder) given as dataset meshes'
+    root ended at 'no mesh files (...) in it or its sub-folders', no remedy: the voxel reader takes one such file."""
+    vox = tmp_path / "vox32"
+    vox.mkdir()
+    np.save(vox / "train.npy", np.zeros((2, 1, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(vox), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*vox32: no mesh files \(.*\) in it or its sub-folders but 1 \.npy "
+                                                r"file: read it with --data\.init_args\.dataset=voxels "
+                                                r"--data\.init_args\.root=.*vox32/train\.npy$"):
+        dm.setup("fit")
+    with gzip.open(vox / "test.npy.gz", "wb") as f:
+        np.save(f, np.zeros((2, 1, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(vox),
+                       cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*vox32: no mesh files \(.*\) in it or its sub-folders but 1 \.npy "
+                                                r"file, 1 \.npy\.gz file \(test\.npy\.gz, train\.npy\): read one with "
+                                                r"--data\.init_args\.voxel_root=<its path> \(with a voxels weight in "
+                                                r"the mixture\)$"):
+        dm.setup("fit")
+
+
+def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):
+    """Voxels read with voxel_up_axis 2 (a mesh with mesh_up_axis 2) said the axis twice: "turned from z up to y up as
+    the model's voxel files were" and "read with z up, as the model's voxel files were; a file with y up ... needs
+    input_up_axis=1". One line says both now; given input_up_axis, the turn is said as before, with no remedy."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    occ = np.zeros((8, 8, 8), np.uint8)
+    occ[2:6, 2:6, 2:6] = 1
+    np.save(grid := tmp_path / "occ.npy", occ)
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
+                                         "mesh_up_axis": 2, "margin": 0.3})
+    for path, files in ((grid, "voxel files were (voxel_up_axis 2)"), (chair, "training meshes were (mesh_up_axis 2)")):
+        SdfDomain().read_input(path, spec)
+        said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
+        assert said == [f"{path}: turned from z up to y up, as the model's {files}; a file with y up (ShapeNet's) "
+                        "needs --model.domain.init_args.input_up_axis=1, or it is completed lying on its back"]
+        SdfDomain(input_up_axis=2).read_input(path, spec)
+        said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
+        assert len(said) == 1 and "turned from z up to y up (input_up_axis 2)" in said[0]
+        assert "input_up_axis=" not in said[0]
+
+
+class _Terminal(io.StringIO):
+    """stderr as a terminal: loop_progress draws tqdm's live bar on it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_big_mesh_converted_in_a_worker_process_says_its_stages_in_lines_not_a_bar(tmp_path, monkeypatch):
+    """On a terminal each worker process converting a big mesh drew its own tqdm bar, and with workers=2 the bars
+    overwrote each other; the bar also showed "0/3 stages ..., done=distances" before its count moved. A worker's
+    stages are plain lines now, and the count moves with the stage said done."""
+    import multiprocessing
+
+    import pixeltransformer.loopbar as loopbar
+    from domains.sdf import mesh
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a line from the start, however quick the loop
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 10)  # a box's 12 faces make a big mesh
+    box = trimesh.creation.box()
+    v, f = np.asarray(box.vertices), np.asarray(box.faces)  # [8, 3], [12, 3]
+    monkeypatch.setattr(sys, "stderr", here := _Terminal())  # the main process: tqdm's bar
+    mesh_to_sdf(v, f, 8, 0.1, name="box.obj")
+    bar = here.getvalue()
+    assert "\r" in bar and "done=" in bar
+    assert not re.search(r"0/3 [^\r]*done=", bar)  # no stage said done before the count moved
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())  # as in a worker process
+    monkeypatch.setattr(sys, "stderr", worker := _Terminal())
+    mesh_to_sdf(v, f, 8, 0.1, name="box.obj")
+    lines = worker.getvalue().splitlines()
+    assert "\r" not in worker.getvalue()
+    assert [line.split("] ")[1].split(" (")[0] for line in lines] == ["1/3 stages", "2/3 stages", "3/3 stages"]
+    assert [line.rsplit("done=")[1] for line in lines] == list(mesh.STAGES)

@@ -442,7 +442,9 @@ def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, 
     capsys.readouterr()
     for name in ("stack.npz", "stack.npy.gz", "stack.npy"):
         torch.testing.assert_close(SdfDomain().read_input(tmp_path / name, spec), want)
-    assert "stack.npz: voxels, converted to an SDF with 1 = inside, turned from z up to y up" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the turn said once, in the line that says the up axis
+    assert "stack.npz: voxels, converted to an SDF with 1 = inside, padded to the training margin" in err
+    assert "stack.npz: turned from z up to y up, as the model's voxel files were (voxel_up_axis 2)" in err
     np.savez(tmp_path / "two.npz", voxels=np.stack([ball, ball]))
     with pytest.raises(ValueError, match=r"^[^\n]*two.npz: holds 2 voxel grids; --input completes one shape"):
         SdfDomain().read_input(tmp_path / "two.npz", spec)

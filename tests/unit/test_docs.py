@@ -255,9 +255,17 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=binvox"` (a folder of '
     ".binvox files alone)":
         ("tests/domains/test_sdf.py", "test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them"),
-    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=vox/chairs.npy"` (a voxel '
-    "file where a folder of meshes goes; also a mixture's mesh_root)":
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=vox/chairs.npy"` (a .npy, '
+    ".npy.gz or voxel .npz file where a folder of meshes goes; also a mixture's mesh_root)":
         ("tests/domains/test_sdf.py", "test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=bv/c0.binvox"` (one .binvox '
+    "file where a folder of meshes goes)":
+        ("tests/domains/test_sdf.py",
+         "test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_reader_reads"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes '
+    '--data.init_args.root=data/shapenet_chairs/modelnet10_vox32"` (a folder of .npy or .npy.gz voxel files alone)':
+        ("tests/domains/test_sdf.py",
+         "test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads_them"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
     "white is a 4x4 square; a mask in a dark colour, red: `the mask has no white (observed) pixels: its colours read "
     "as grey levels up to 76, below 128: paint the observed pixels white`; a 48x64 mask white only in its top 8 "
