@@ -49,6 +49,9 @@ class Pictures(Callback):
                  n_autoregressive: int | None = 32, resolution: int | None = None, seed: int = 0,
                  on_test: bool = True):
         super().__init__()
+        if not whole_number(num_samples, 0):  # 2.0 got through, and picture_samples was blamed for it
+            raise ValueError(f"Pictures: num_samples must be a whole number >= 0 (0: the mean alone), got "
+                             f"{num_samples!r}")
         if num_examples < 1 or num_samples < 0 or not levels or min(levels) < 1:
             raise ValueError(f"Pictures: need num_examples >= 1, num_samples >= 0 and levels >= 1; got {num_examples},"
                              f" {num_samples}, {tuple(levels)}")
@@ -102,20 +105,20 @@ class Pictures(Callback):
             return tuple(signal.shape[2:])
         return tuple(int(g) for g in pl_module.domain.predict_grid(pl_module.spec, resolution))
 
-    def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, names: list[str]) -> None:
+    def check_memory(self, pl_module: L.LightningModule, signal: torch.Tensor, names: list[str],
+                     samples: list[int]) -> None:
         """Refuse a resolution whose completions of signal [B, V, *grid] at the picture contexts ``names`` could not
         be held in the memory available now (a typo, 100000 for 100), before the fit's first step rather than at its
         first validation; the bound `predict --resolution` uses too, :func:`memory.completion_bytes`, a lower bound.
-        Each context counts the samples :meth:`draw` takes for it (the domain's ``picture_samples``). A draw completes
-        the contexts one at a time and keeps what each leaves (:func:`memory.kept_bytes`) until
-        the domain draws them: the host holds those of the contexts before one and that one's whole completion, or on
-        a GPU, where a completion is made and checked, only what comes back
+        Each context counts ``samples``, those :meth:`draw` takes for it (:meth:`samples`, asked once by the
+        caller). A draw completes the contexts one at a time and keeps what each leaves (:func:`memory.kept_bytes`)
+        until the domain draws them: the host holds those of the contexts before one and that one's whole
+        completion, or on a GPU, where a completion is made and checked, only what comes back
         (:func:`~pixeltransformer.memory.host_held`)."""
         if self.resolution is None:  # the data's grid, which the training holds too
             return
         check_predict_grid(pl_module.domain, pl_module.spec, self.resolution)  # the grid draw takes (self.grid)
         batch = signal.shape[0] * len(names)  # every completion of a draw is kept until the domain draws them
-        samples = [self.samples(pl_module, name) for name in names]  # as draw takes them
         held = host_held(pl_module.device)
 
         def need(resolution: int) -> int:  # the contexts before one kept, and what the host holds of that one
@@ -185,9 +188,8 @@ class Pictures(Callback):
             return
         signal = self._examples(trainer, split, "cpu")  # [B, V, *grid]
         names = list(self.contexts(pl_module, signal))
-        for name in names:  # each context's samples, as draw takes them
-            self.samples(pl_module, name)
-        self.check_memory(pl_module, signal, names)
+        samples = [self.samples(pl_module, name) for name in names]  # each context's, as draw takes them
+        self.check_memory(pl_module, signal, names, samples)
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]

@@ -422,9 +422,12 @@ class SignalDataModule(L.LightningDataModule):
                              f"says [V, *grid_shape] = {want}"
                              f"{value_axis_last(list(signal.shape), want, batched=False)}")
         if signal.dtype != torch.float32:
+            # items are read through __getitem__ (this check too) even where __getitems__ sends the batches, so
+            # they stay float32 where a batch of __getitems__ may keep its stored dtype (to_float casts it)
             raise ValueError(f"{name}: the {split} split yields {signal.dtype} signals; the model reads float32: "
-                             "return signal.float() items (uint8 levels k as k / 255), or a batch of [B, ...] tensors "
-                             "in the dtype stored from the dataset's __getitems__ (docs/design.md, Adding a domain)")
+                             "return items of signal.float() (uint8 levels k: signal.float() / 255); a dataset's "
+                             "__getitems__ may keep its batch, a dict of [B, ...] tensors, in the uint8 or float16 "
+                             "it is stored in, but its items stay float32 (docs/design.md, Adding a domain)")
         lo, hi = spec.val_range
         if span := spec.outside_bins(signal[: spec.val_dims], slack=1e-3):
             raise ValueError(f"{name}: the {split} split yields values in [{span[0]:.4g}, {span[1]:.4g}], "

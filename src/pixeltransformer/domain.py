@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .errors import counted, in_number, listed
-from .layout import built_in_domain
+from .layout import built_in_domain, folder_name_fault
 from .sets import grid_positions, read_signal
 
 if TYPE_CHECKING:
@@ -195,11 +195,11 @@ class Domain:
         check_method_names(cls)
         if not cls.name or "name" not in vars(cls):
             return  # a subclass that keeps its parent's name is not another domain of that name
-        if not isinstance(cls.name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", cls.name):
-            # "my/density" put its runs two folders deep, ".." beside run_root
-            raise ValueError(f"Domain name {cls.name!r} of {cls.__module__}.{cls.__qualname__}: the name is its run "
-                             "folder (<run_root>/<name>/): give one of letters, digits, '_', '-' and '.', starting "
-                             "with a letter or digit")
+        # the name is a folder of the run's path, as the run name is: "my/density" put runs two folders deep
+        fault = folder_name_fault(cls.name) if isinstance(cls.name, str) else ("must be a str", "")
+        if fault:
+            raise ValueError(f"Domain name {cls.name!r} of {cls.__module__}.{cls.__qualname__} {fault[0]}: the name "
+                             f"is its run folder (<run_root>/<name>/){'; ' + fault[1] if fault[1] else ''}")
         known = Domain.registry.get(cls.name)
         if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
             # a checkpoint records the name alone: two classes of one name would load each other's checkpoints

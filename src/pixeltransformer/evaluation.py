@@ -125,14 +125,16 @@ def checked_summary(domain: Any, extra: Any) -> dict[str, Any]:
     in it): dict.update or json.dumps failed after the whole sweep with a traceback naming neither."""
     name = type(domain).__name__
     if not isinstance(extra, dict):
-        raise ValueError(f"{name}.summary returned {type(extra).__name__}: it must return a dict of metrics.json's "
+        got = "None" if extra is None else type(extra).__name__
+        raise ValueError(f"{name}.summary returned {got}: it must return a dict of metrics.json's "
                          "extra entries ({} when it has none)")
     for key, value in extra.items():
         try:
             json.dumps({key: value}, default=_unwritable)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"{name}.summary returned {key!r}, which metrics.json cannot hold ({err}): give plain "
-                             "numbers, strings, lists and dicts (a tensor's .item() or .tolist())") from None
+            raise ValueError(f"{name}.summary returned the entry {key!r}, which metrics.json cannot hold "
+                             f"({err}): give plain numbers, strings, lists and dicts (a tensor's .item() or "
+                             ".tolist())") from None
     return extra
 
 

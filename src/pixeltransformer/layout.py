@@ -28,6 +28,23 @@ CONFIGS = (CHECKOUT or PACKAGE) / "configs"  # the built-in domains' configs: a 
 PROJECT_CODE = (PACKAGE, (CHECKOUT or PACKAGE.parent) / "domains")
 
 
+NAME_MAX = 255  # bytes of one folder name on Linux's and macOS's file systems
+
+
+def folder_name_fault(name: str) -> tuple[str, str] | None:
+    """Why ``name`` is not one folder name, and the remedy where one fits every caller ("" where the caller names
+    its own), or None where it is one: a run name's and a domain name's rule, which are folders of the run's path.
+    A path in it put the folder outside its parent ('..') or below another there ('a/b'); a name past the file
+    systems' limit failed on the system's "File name too long"; a line break broke the lines that name the folder."""
+    if name in (".", "..") or "/" in name or "\\" in name:
+        return "must be one folder name, not '.', '..' or a path", ""
+    if len(name.encode()) > NAME_MAX:
+        return (f"is {len(name.encode())} bytes long, more than a folder name may be ({NAME_MAX})",
+                "give a shorter one")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a line break or another control character", "give a name without"
+    return None
+
 def best_checkpoint_step(stem: str) -> int | None:
     """The training step a best checkpoint's file name (``stem``: "best-step004000") carries: BEST_FILENAME's step;
     None for any other name. Read here without torch, by the results' import as by the checkpoint callback."""

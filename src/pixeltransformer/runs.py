@@ -19,7 +19,7 @@ from typing import Any
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
 from .files import nearest_existing, user_path
-from .layout import built_in_domain, config_shown, next_command
+from .layout import built_in_domain, config_shown, folder_name_fault, next_command
 from .loading import load_checkpoint
 from .locks import holder, holder_ended, is_lock_file, record, recorded
 
@@ -271,20 +271,11 @@ def check_run_name(name: str) -> str:
     """A run name is one folder name: a path in it put the run outside <run_root>/<domain>/ ('../x') or below another
     folder there ('a/b', where `make sample` reads the domain from the wrong part of the path). An empty name is
     none given (the start time names the run)."""
-    if name in (".", "..") or "/" in name or "\\" in name:
-        raise ValueError(f"--run_name {name!r} must be one folder name, not '.', '..' or a path: runs go to "
-                         f"<run_root>/<domain>/<run_name> (give --run_root to put them elsewhere)")
-    # a name past the file systems' limit failed on the system's "File name too long" once Lightning was set up; a
-    # line break made a folder whose name broke the [run] lines and the evaluation command they print
-    if len(name.encode()) > NAME_MAX:
-        raise ValueError(f"--run_name {name!r} is {len(name.encode())} bytes long, more than a folder name may be "
-                         f"({NAME_MAX}): give a shorter one")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise ValueError(f"--run_name {name!r} holds a line break or another control character: give a name without")
+    if fault := folder_name_fault(name):
+        cause, remedy = fault
+        remedy = remedy or "runs go to <run_root>/<domain>/<run_name> (give --run_root to put them elsewhere)"
+        raise ValueError(f"--run_name {name!r} {cause}: {remedy}")
     return name
-
-
-NAME_MAX = 255  # bytes of one folder name on Linux's and macOS's file systems
 
 
 def check_run_root(root: str | Path, domain: str | None = None) -> Path:

@@ -1133,10 +1133,12 @@ def test_a_refused_context_row_of_any_grid_domain_is_told_the_units_of_a_row():
 
 @pytest.mark.parametrize("made, said", [
     ([("units", "mm")], r"^Summing\.summary returned list: it must return a dict of metrics\.json's extra entries"),
-    ({"best": torch.tensor(1.0)}, r"^Summing\.summary returned 'best', which metrics\.json cannot hold \(a Tensor "
-                                  r"value\): give plain numbers, strings, lists and dicts \(a tensor's \.item\(\)"),
-    ({"per_level": {(4, 16): 1.0}}, r"^Summing\.summary returned 'per_level', which metrics\.json cannot hold \(keys "
-                                    r"must be str"),
+    (None, r"^Summing\.summary returned None: it must return a dict of metrics\.json's extra entries"),
+    ({"best": torch.tensor(1.0)}, r"^Summing\.summary returned the entry 'best', which metrics\.json cannot hold \(a "
+                                  r"Tensor value\): give plain numbers, strings, lists and dicts \(a tensor's "
+                                  r"\.item\(\)"),
+    ({"per_level": {(4, 16): 1.0}}, r"^Summing\.summary returned the entry 'per_level', which metrics\.json cannot "
+                                    r"hold \(keys must be str"),
 ])
 def test_a_summary_that_metrics_json_cannot_hold_is_named(made, said):
     """A summary of other than a dict, or holding a tensor, failed the evaluation after its whole sweep with a
@@ -1197,16 +1199,58 @@ def test_picture_samples_of_no_count_are_named_before_the_fit_starts(count):
     Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
 
 
-@pytest.mark.parametrize("name", ["my/density", "..", "my density", "-v"])
-def test_a_domain_name_that_is_no_plain_folder_name_is_refused_when_defined(name):
+def test_picture_samples_are_asked_once_per_picture_context_as_a_fit_starts():
+    """The check before a fit asked each context's picture_samples twice at a resolution of their own (the count's
+    check, then the memory's)."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.callbacks import Pictures
+    from pixeltransformer.module import PixelTransformerModule
+
+    asked = []
+
+    class Counting(DrawnHeights):
+        def picture_samples(self, name, num_samples):
+            asked.append(name)
+            return num_samples
+
+    module = PixelTransformerModule(spec=SPEC, domain=Counting(), net=dict(width=16, ffn=32, heads=2,
+                                    encoder_layers=1, decoder_layers=1)).eval()
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
+    Pictures(levels=(3, 5), num_samples=1, resolution=8).on_fit_start(trainer, module)  # memory checked too
+    assert asked == ["3", "5"]
+
+
+@pytest.mark.parametrize("count", [2.0, -1, "2"])
+def test_a_pictures_num_samples_of_no_count_is_named_as_the_callback_is_made(count):
+    """Pictures(num_samples=2.0) got through, and its refusal then blamed "<Domain>.picture_samples returned 2.0" for
+    a class that never overrides it."""
+    from pixeltransformer.callbacks import Pictures
+
+    with pytest.raises(ValueError, match=rf"^Pictures: num_samples must be a whole number >= 0 \(0: the mean "
+                                         rf"alone\), got {re.escape(repr(count))}$"):
+        Pictures(num_samples=count)
+
+
+@pytest.mark.parametrize("name, said", [
+    ("my/density", "must be one folder name, not '.', '..' or a path: the name is its run folder "
+                   "(<run_root>/<name>/)"),
+    ("..", "must be one folder name, not '.', '..' or a path: the name is its run folder (<run_root>/<name>/)"),
+    ("a\nb", "holds a line break or another control character: the name is its run folder (<run_root>/<name>/); "
+             "give a name without"),
+    ("d" * 256, "is 256 bytes long, more than a folder name may be (255): the name is its run folder "
+                "(<run_root>/<name>/); give a shorter one"),
+    (3, "must be a str: the name is its run folder (<run_root>/<name>/)"),
+])
+def test_a_domain_name_that_is_no_folder_name_is_refused_when_defined(name, said):
     """The name is the run folder, <run_root>/<name>/<run>: "my/density" put runs two folders deep, where nothing
-    that reads runs/<domain>/<run> finds them, and ".." put them beside run_root."""
-    with pytest.raises(ValueError, match=rf"^Domain name {re.escape(repr(name))} of .*Pathy: the name is its run "
-                                         r"folder \(<run_root>/<name>/\): give one of letters, digits, '_', '-' and "
-                                         r"'\.', starting with a letter or digit$"):
+    that reads runs/<domain>/<run> finds them, and ".." put them beside run_root. What a --run_name may be, a domain
+    name may be: "my density", "höhen" and "_x" made folders as any run name does."""
+    with pytest.raises(ValueError, match=rf"^Domain name {re.escape(repr(name))} of .*Pathy {re.escape(said)}$"):
         type("Pathy", (Domain,), {"name": name})  # class Pathy(Domain): name = <name>
-    assert type("Plain", (Domain,), {"name": "point_density-2.d"}).name == "point_density-2.d"
-    Domain.registry.pop("point_density-2.d")
+    for plain in ("point_density-2.d", "my density", "höhen", "_x", "-v"):
+        assert type("Plain", (Domain,), {"name": plain}).name == plain
+        Domain.registry.pop(plain)
 
 
 def test_items_of_another_dtype_than_float32_are_told_how_to_give_them():
@@ -1220,7 +1264,8 @@ def test_items_of_another_dtype_than_float32_are_told_how_to_give_them():
     data = HeightData()
     data.build_split = lambda split: Levels()
     with pytest.raises(ValueError, match=r"^HeightData: the train split yields torch\.uint8 signals; the model reads "
-                                         r"float32: return signal\.float\(\) items \(uint8 levels k as k / 255\), or "
-                                         r"a batch of \[B, \.\.\.\] tensors in the dtype stored from the dataset's "
-                                         r"__getitems__ \(docs/design\.md, Adding a domain\)$"):
+                                         r"float32: return items of signal\.float\(\) \(uint8 levels k: "
+                                         r"signal\.float\(\) / 255\); a dataset's __getitems__ may keep its batch, "
+                                         r"a dict of \[B, \.\.\.\] tensors, in the uint8 or float16 it is stored in, "
+                                         r"but its items stay float32 \(docs/design\.md, Adding a domain\)$"):
         data.dataset("train")
