@@ -424,9 +424,9 @@ class SweepEvaluation(Callback):
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
                  max_items: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
         super().__init__()
-        if not levels or min(levels) < 1 or num_samples < 0:
-            raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples >= 0; got {tuple(levels)}, "
-                             f"{num_samples}")
+        if not levels or min(levels) < 1 or not whole_number(num_samples, 0):  # 2.0 got through to the sampler
+            raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples a whole number >= 0; got "
+                             f"{tuple(levels)}, {num_samples}")
         if max_items is not None and not whole_number(max_items, 1):
             # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
             raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
