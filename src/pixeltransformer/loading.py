@@ -76,7 +76,7 @@ def kept_instead(path: Path) -> str:
     if (who := running_fit(run)) is not None:  # not stopped: it has not reached its first save
         return (f" (the run {run} has saved no checkpoint yet: its fit ({who}) is still running; try again after its "
                 "first save)")
-    why, remedy = no_checkpoint_yet(run)
+    why, remedy = no_checkpoint_yet(run, fit=False)
     return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 
