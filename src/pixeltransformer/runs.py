@@ -531,8 +531,9 @@ def in_use(run: Path, who: str, new: bool) -> str:
     refuses the folder then), so it is told to choose another, or to continue that run once it has ended."""
     if not new:
         return f"run folder {run} is in use by another fit ({who}): wait for it to end, then resume it"
+    word = shlex.quote(str(run))  # a shell word, as check_new_run's
     return (f"run folder {run} is in use by another fit ({who}): choose another --run_name (or, once it has ended, "
-            f"continue it with --resume {shlex.quote(str(run))})")
+            f"continue it with --resume {word}{next_command(f' (make train RESUME={word})')})")
 
 
 def release_run_folder(run: Path, fd: int | None) -> None:
