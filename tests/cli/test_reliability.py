@@ -170,8 +170,9 @@ def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, 
         loading.check_accelerator(name, None)
         return
     # configs/trainer/gpu.yaml says gpu: leaving it out helps there, and not where the command line says cuda or mps
-    todo = (r"leave out configs/trainer/gpu.yaml" if name == "gpu" else r"give --trainer.accelerator=cpu \(a config for "
-            r"several devices: also --trainer.devices=1 --trainer.strategy=auto\)")
+    todo = (r"leave out configs/trainer/gpu.yaml" if name == "gpu" else
+            r"give --trainer.accelerator=cpu \(a config for several devices: also --trainer.devices=1 "
+            r"--trainer.strategy=auto\)")
     with pytest.raises(ValueError, match=rf"^trainer.accelerator={name}, but torch sees no .* device here \(torch "
                                          rf".*\): to run on the CPU, {todo}$"):
         loading.check_accelerator(name, None if name != "gpu" else str(REPO / "configs/trainer/gpu.yaml"))
@@ -267,7 +268,8 @@ def test_a_gpu_a_config_of_ones_own_asks_for_is_refused_naming_that_config(tmp_p
     (run := tmp_path / "r" / "checkpoints").mkdir(parents=True)
     (config := run.parent / "config.yaml").write_text("trainer: {accelerator: gpu}\n")
     with pytest.raises(ValueError, match=r"\): to run on the CPU, give --trainer.accelerator=cpu --trainer.devices=1 "
-                                         rf"--trainer.strategy=auto \(a run trained on GPUs: {re.escape(str(config))}\)$"):
+                                         r"--trainer.strategy=auto \(a run trained on GPUs: "
+                                         rf"{re.escape(str(config))}\)$"):
         loading.check_accelerator("gpu", str(config))
 
 
