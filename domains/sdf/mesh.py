@@ -16,7 +16,6 @@ directly: in libigl 2.6.3 that value is the distance times (1 - 2 |w|) (a contin
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 import igl
@@ -218,7 +217,7 @@ def consistent_winding(v: np.ndarray, f: np.ndarray) -> np.ndarray:
 
 def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: float | None = None,
                 sign: str = "fast_winding_number", shell_voxels: float = 0.0, chunk: int = 262144,
-                vote_stride: int = 4, name: str | None = None) -> np.ndarray:
+                vote_stride: int = 4, name: str | None = None, plain: bool = False) -> np.ndarray:
     """Signed distance of a mesh (already in [-1, 1] coordinates) on the R^3 grid: float32 [R, R, R].
 
     Distances are exact point-to-triangle distances. Signs come from the winding number at the grid points
@@ -245,15 +244,15 @@ def mesh_to_sdf(v: np.ndarray, f: np.ndarray, resolution: int = 64, truncation: 
         name: the mesh's name in the progress lines of a mesh of BIG_MESH_FACES or more, one as each of its STAGES
             ends ("[mesh -> SDF 64^3: chair.obj] 1/3 stages (33%), ..., done=distances"); None: no lines. (Smaller
             chunks would say more, at a cost: libigl builds its search tree of the faces again for every call.)
+        plain: say them in lines, not a live bar: in one of several worker processes (SDFCache.build_files with
+            workers > 1), whose bars would overwrite each other.
     """
     if sign not in SIGN_TYPES:
         raise ValueError(f"mesh_to_sdf: sign must be one of {SIGN_TYPES}, got {sign!r}")
     if truncation is not None and truncation <= 0:
         raise ValueError(f"mesh_to_sdf: truncation must be > 0, got {truncation}")
-    # in a worker process (SDFCache.build_files with workers > 1) lines: the workers' bars would overwrite each other
     progress = loop_progress(STAGES, f"mesh -> SDF {resolution}^3: {name}", unit="stage",
-                             enabled=name is not None and len(f) >= BIG_MESH_FACES,
-                             plain=multiprocessing.parent_process() is not None)
+                             enabled=name is not None and len(f) >= BIG_MESH_FACES, plain=plain)
     stages = iter(progress)
     next(stages)  # each stage_done() ends a stage, and says so
 

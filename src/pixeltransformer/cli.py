@@ -365,8 +365,7 @@ class PixelTransformerCLI(LightningCLI):
         if "weights_only" in cfg and cfg.weights_only is None:
             cfg.weights_only = True  # checkpoints hold tensors and plain types only: never run pickled code
         check_precision(cfg.trainer.get("precision"))  # before the run folder: the run would fail at its first step
-        check_accelerator(cfg.trainer.get("accelerator"),
-                          setting_source(self._argv, "trainer", "accelerator") is None)
+        check_accelerator(cfg.trainer.get("accelerator"), setting_source(self._argv, "trainer", "accelerator"))
         if self.subcommand != "predict":  # a prediction runs on one device, whatever the config asks (one_device)
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
             check_gpu_strategy(cfg.trainer.get("strategy"), cfg.trainer.get("accelerator"))

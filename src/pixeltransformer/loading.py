@@ -21,7 +21,7 @@ import torch
 from . import written_by
 from .errors import first_line, in_number
 from .files import user_path
-from .layout import config_shown
+from .layout import CONFIGS, config_shown
 
 if TYPE_CHECKING:  # the module (and Lightning) is imported only once a checkpoint has passed the checks
     from .module import PixelTransformerModule
@@ -76,7 +76,7 @@ def kept_instead(path: Path) -> str:
     if (who := running_fit(run)) is not None:  # not stopped: it has not reached its first save
         return (f" (the run {run} has saved no checkpoint yet: its fit ({who}) is still running; try again after its "
                 "first save)")
-    why, remedy = no_checkpoint_yet(run)
+    why, remedy = no_checkpoint_yet(run, fit=False)
     return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 
@@ -171,12 +171,13 @@ CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: al
                "--trainer.strategy=auto)")
 
 
-def check_accelerator(name: Any, option: bool = False) -> None:
+def check_accelerator(name: Any, source: str | None = str(CONFIGS / "trainer" / "gpu.yaml")) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
-    ended in a ModuleNotFoundError's traceback). ``option``: the value in effect is the command line's
-    --trainer.accelerator (no config file after it sets one), which is to change (it was told to leave out
-    configs/trainer/gpu.yaml, which it did not give)."""
+    ended in a ModuleNotFoundError's traceback). ``source``: the config file that sets the value in effect
+    (setting_sources.setting_source), which to leave out (it was told to leave out configs/trainer/gpu.yaml, whichever
+    file set it); a run's config.yaml, which a run trained on GPUs keeps, is overridden instead; None: the command
+    line's --trainer.accelerator, which is to change."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
         raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
                          f"installed here: to run on the CPU, {CPU_INSTEAD}")
@@ -189,11 +190,24 @@ def check_accelerator(name: Any, option: bool = False) -> None:
     hidden = os.environ.get("CUDA_VISIBLE_DEVICES")
     hides = here == "cuda" and count == 0 and "cuda" in wanted and hidden is not None
     why = f"; CUDA_VISIBLE_DEVICES={hidden!r} leaves none visible" if hides else ""
-    # configs/trainer/gpu.yaml (and a run's config.yaml from it) says gpu; cuda or mps is the user's own setting
-    todo = (f"leave out {config_shown('trainer/gpu.yaml')} (a run trained on GPUs: --trainer.accelerator=cpu "
-            "--trainer.devices=1 --trainer.strategy=auto)" if name == "gpu" and not option else CPU_INSTEAD)
     raise ValueError(f"trainer.accelerator={name}, but torch sees no {'GPU' if name == 'gpu' else name} device here "
-                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, {todo}")
+                     f"(torch {torch.__version__}, {torch_build()}{why}): to run on the CPU, "
+                     f"{CPU_INSTEAD if source is None else leave_out(source)}")
+
+
+def leave_out(config: str) -> str:
+    """How to run on the CPU where the config file ``config`` (as the command line gives it) asks for a device: leave
+    it out, named as :func:`~pixeltransformer.layout.config_shown` names a shipped one; a run's config.yaml (of a run
+    trained on GPUs, which its resume and evaluations read), which is to stay, is overridden by options instead."""
+    from .runs import written_into_a_run  # runs imports this module
+
+    path = user_path(config)
+    if written_into_a_run(path):
+        return (f"give --trainer.accelerator=cpu --trainer.devices=1 --trainer.strategy=auto (a run trained on GPUs: "
+                f"{shlex.quote(config)})")
+    shipped = path.resolve().is_relative_to(CONFIGS.resolve())  # configs/trainer/gpu.yaml, however it was given
+    name = config_shown(str(path.resolve().relative_to(CONFIGS.resolve()))) if shipped else shlex.quote(config)
+    return f"leave out {name}"
 
 
 def on_the_cpu(name: Any) -> bool:

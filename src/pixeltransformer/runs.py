@@ -157,11 +157,13 @@ def checkpoint_folder(run: Path) -> Path:
     return user_path(dirpath) if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
-def no_checkpoint_yet(run: Path) -> tuple[str, str]:
+def no_checkpoint_yet(run: Path, fit: bool = True) -> tuple[str, str]:
     """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
-    remedy: a new fit under the same --run_name is refused (:func:`check_new_run`)."""
+    remedy: for a new fit (``fit``), whose --run_name is refused (:func:`check_new_run`), another name; for an
+    evaluation of its checkpoint (loading.kept_instead), a fit that trains it again."""
     return ("its fit stopped before the first save, or is still running",
-            f"choose another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
+            f"choose another --run_name (or, if no fit runs in it, delete {run} to reuse the name)" if fit else
+            f"train it again under another --run_name (or delete {run} first)")
 
 
 def kept_checkpoint(folder: Path) -> Path | None:
@@ -520,8 +522,9 @@ def in_use(run: Path, who: str, new: bool) -> str:
     refuses the folder then), so it is told to choose another, or to continue that run once it has ended."""
     if not new:
         return f"run folder {run} is in use by another fit ({who}): wait for it to end, then resume it"
+    word = shlex.quote(str(run))  # a shell word, as check_new_run's
     return (f"run folder {run} is in use by another fit ({who}): choose another --run_name (or, once it has ended, "
-            f"continue it with --resume {shlex.quote(str(run))})")
+            f"continue it with --resume {word}{next_command(f' (make train RESUME={word})')})")
 
 
 def release_run_folder(run: Path, fd: int | None) -> None:

@@ -374,8 +374,7 @@ ROWS = [
      '`pixeltransformer fit --config configs/polynomial.yaml --config configs/trainer/gpu.yaml` on a machine without a GPU',
      lambda w: ["cli", "fit", *POLY, "--config", str(CONFIGS / "trainer" / "gpu.yaml"), *_runs(w)],
      "trainer.accelerator=gpu, but torch sees no GPU device here (torch {torch}, a CPU build): to run on the CPU, "
-     "leave out configs/trainer/gpu.yaml (a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
-     "--trainer.strategy=auto)"),
+     "leave out configs/trainer/gpu.yaml"),
     ("resume-no-checkpoint",
      '`make train RESUME=runs/polynomial/nockpt` (a run that never saved)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/nockpt"],

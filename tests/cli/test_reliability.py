@@ -167,15 +167,15 @@ def test_an_accelerator_this_machine_lacks_is_one_line(monkeypatch, here, name, 
 
     monkeypatch.setattr(loading, "accelerator", lambda: here)
     if not refused:
-        loading.check_accelerator(name)
+        loading.check_accelerator(name, None)
         return
     # configs/trainer/gpu.yaml says gpu: leaving it out helps there, and not where the command line says cuda or mps
-    todo = (r"leave out configs/trainer/gpu.yaml \(a run trained on GPUs: --trainer.accelerator=cpu --trainer.devices=1 "
-            r"--trainer.strategy=auto\)" if name == "gpu" else r"give --trainer.accelerator=cpu \(a config for several "
-            r"devices: also --trainer.devices=1 --trainer.strategy=auto\)")
+    todo = (r"leave out configs/trainer/gpu.yaml" if name == "gpu" else
+            r"give --trainer.accelerator=cpu \(a config for several devices: also --trainer.devices=1 "
+            r"--trainer.strategy=auto\)")
     with pytest.raises(ValueError, match=rf"^trainer.accelerator={name}, but torch sees no .* device here \(torch "
                                          rf".*\): to run on the CPU, {todo}$"):
-        loading.check_accelerator(name)
+        loading.check_accelerator(name, None if name != "gpu" else str(REPO / "configs/trainer/gpu.yaml"))
 
 
 @pytest.mark.parametrize("xla", [False, True])
@@ -216,8 +216,7 @@ def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(mon
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
     with pytest.raises(ValueError, match=rf"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch "
                                          rf"[^,]+, {re.escape(says)}\): to run on the CPU, leave out "
-                                         r"configs/trainer/gpu.yaml \(a run trained on GPUs: --trainer.accelerator=cpu "
-                                         r"--trainer.devices=1 --trainer.strategy=auto\)$"):
+                                         r"configs/trainer/gpu.yaml$"):
         loading.check_accelerator("gpu")
 
 
@@ -246,11 +245,32 @@ def test_a_gpu_a_config_after_the_option_asks_for_is_refused_naming_the_config(t
 
     monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
     fit = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path)]
-    with pytest.raises(ValueError, match=r"to run on the CPU, leave out configs/trainer/gpu.yaml \(a run trained"):
+    with pytest.raises(ValueError, match=r"to run on the CPU, leave out configs/trainer/gpu.yaml$"):
         main([*fit, "--trainer.accelerator", "cpu", "--config", str(REPO / "configs/trainer/gpu.yaml")])
     with pytest.raises(ValueError, match=r"to run on the CPU, give --trainer.accelerator=cpu \(a config"):
         main([*fit, "--config", str(REPO / "configs/trainer/gpu.yaml"), "--trainer.accelerator", "gpu"])
     assert not (tmp_path / "polynomial").exists()
+
+
+def test_a_gpu_a_config_of_ones_own_asks_for_is_refused_naming_that_config(tmp_path, monkeypatch):
+    """trainer.accelerator=gpu from one's own config file (mine.yaml) on a machine without a GPU was told to "leave out
+    configs/trainer/gpu.yaml", which the command did not give: the line names the file that set it. A run's
+    config.yaml, which its resume and evaluations read, is overridden by options instead."""
+    from pixeltransformer import loading
+    from pixeltransformer.cli import main
+
+    monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
+    (mine := tmp_path / "mine.yaml").write_text("trainer: {accelerator: gpu}\n")
+    with pytest.raises(ValueError, match=rf"\): to run on the CPU, leave out {re.escape(str(mine))}$"):
+        main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(mine), "--run_root",
+              str(tmp_path)])
+    assert not (tmp_path / "polynomial").exists()
+    (run := tmp_path / "r" / "checkpoints").mkdir(parents=True)
+    (config := run.parent / "config.yaml").write_text("trainer: {accelerator: gpu}\n")
+    with pytest.raises(ValueError, match=r"\): to run on the CPU, give --trainer.accelerator=cpu --trainer.devices=1 "
+                                         r"--trainer.strategy=auto \(a run trained on GPUs: "
+                                         rf"{re.escape(str(config))}\)$"):
+        loading.check_accelerator("gpu", str(config))
 
 
 @pytest.mark.parametrize("accelerator, why, from_file", [

@@ -2219,10 +2219,43 @@ class _Terminal(io.StringIO):
         return True
 
 
+class _InProcessPool:
+    """ProcessPoolExecutor's map, run in the test's process."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def __enter__(self) -> _InProcessPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def map(self, fn, jobs):
+        return map(fn, jobs)
+
+
+@pytest.mark.parametrize("workers, plain", [(1, False), (2, True)])
+def test_build_files_has_several_workers_say_a_big_meshs_stages_in_lines(tmp_path, monkeypatch, workers, plain):
+    """Whether a conversion's stages are lines or a bar follows SDFCache.build_files's workers: lines where several
+    convert at once, a bar where one converts (here, or alone in a child process)."""
+    said = []
+    monkeypatch.setattr(mesh_cache, "ProcessPoolExecutor", _InProcessPool)
+    monkeypatch.setattr(mesh_cache, "mesh_to_sdf", lambda v, f, r, *a, name=None, plain=False:
+                        said.append(plain) or np.zeros((r,) * 3, np.float32))  # [R, R, R]
+    boxes = []
+    for i in range(2):
+        trimesh.creation.box(extents=(1, 1, 1 + i)).export(box := tmp_path / f"box{i}.obj")
+        boxes.append(box)
+    assert len(SDFCache(tmp_path / "c", MARGIN, truncation=0.1).build_files(boxes, 8, False, workers)) == 2
+    assert said == [plain, plain]
+
+
 def test_a_big_mesh_converted_in_a_worker_process_says_its_stages_in_lines_not_a_bar(tmp_path, monkeypatch):
     """On a terminal each worker process converting a big mesh drew its own tqdm bar, and with workers=2 the bars
     overwrote each other; the bar also showed "0/3 stages ..., done=distances" before its count moved. A worker's
-    stages are plain lines now, and the count moves with the stage said done."""
+    stages are plain lines now, and the count moves with the stage said done. A conversion alone in a child process
+    (a DDP rank, a notebook's subprocess) keeps its bar: it was told apart by having a parent process, and lost it."""
     import multiprocessing
 
     import pixeltransformer.loopbar as loopbar
@@ -2237,9 +2270,12 @@ def test_a_big_mesh_converted_in_a_worker_process_says_its_stages_in_lines_not_a
     bar = here.getvalue()
     assert "\r" in bar and "done=" in bar
     assert not re.search(r"0/3 [^\r]*done=", bar)  # no stage said done before the count moved
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())  # as in a worker process
-    monkeypatch.setattr(sys, "stderr", worker := _Terminal())
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())  # a child process: a DDP rank's
+    monkeypatch.setattr(sys, "stderr", child := _Terminal())
     mesh_to_sdf(v, f, 8, 0.1, name="box.obj")
+    assert "\r" in child.getvalue() and "done=" in child.getvalue()  # alone: its bar
+    monkeypatch.setattr(sys, "stderr", worker := _Terminal())
+    mesh_to_sdf(v, f, 8, 0.1, name="box.obj", plain=True)  # one of several workers
     lines = worker.getvalue().splitlines()
     assert "\r" not in worker.getvalue()
     assert [line.split("] ")[1].split(" (")[0] for line in lines] == ["1/3 stages", "2/3 stages", "3/3 stages"]

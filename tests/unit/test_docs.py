@@ -230,6 +230,11 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`pixeltransformer fit --config configs/polynomial.yaml --config mine.yaml`, mine.yaml holding `trainer: "
+    "{accelerator: gpu}`, on a machine without a GPU (a run's config.yaml that sets it: `give "
+    "--trainer.accelerator=cpu --trainer.devices=1 --trainer.strategy=auto (a run trained on GPUs: "
+    "runs/polynomial/r/config.yaml)`)":
+        ("tests/cli/test_reliability.py", "test_a_gpu_a_config_of_ones_own_asks_for_is_refused_naming_that_config"),
     "`pixeltransformer test --config runs/polynomial/r/config.yaml --ckpt_path "
     "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none yet (one that kept another checkpoint, there "
     "or in its `checkpoint.dirpath`, names it instead: `(the run kept <it>: give that)`)":

@@ -282,7 +282,8 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     who = rf"process {os.getpid()} on {re.escape(socket.gethostname())}"
     with pytest.raises(FileExistsError, match=rf"^run folder {re.escape(str(run))} is in use by another fit \({who}\): "
                                               r"choose another --run_name \(or, once it has ended, continue it with "
-                                              rf"--resume {re.escape(str(run))}\)$"):
+                                              rf"--resume {re.escape(str(run))} \(make train "
+                                              rf"RESUME={re.escape(str(run))}\)\)$"):
         hold_run_folder(run, new=True)
     with pytest.raises(FileExistsError, match=rf"^run folder .* is in use by another fit \({who}\): wait for it to "
                                               r"end, then resume it$"):
@@ -425,7 +426,7 @@ def test_a_new_fit_in_the_folder_of_a_running_fit_is_told_it_runs(tmp_path):
         (run / "config.yaml").write_text("trainer: {}\n")
         line = (f"^run folder {re.escape(str(run))} is in use by another fit \\(process {os.getpid()} on "
                 f"{re.escape(socket.gethostname())}\\): choose another --run_name \\(or, once it has ended, continue "
-                f"it with --resume {re.escape(str(run))}\\)$")
+                f"it with --resume {re.escape(str(run))} \\(make train RESUME={re.escape(str(run))}\\)\\)$")
         with pytest.raises(FileExistsError, match=line):
             preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
                        "--run_name", "w"])
