@@ -230,6 +230,9 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    "`make sample CKPT=runs/polynomial/r/checkpoints/last.ckpt CONTEXT='[[0, 1]]' OUT=result.csv/pred` (result.csv a "
+    "file)":
+        ("tests/unit/test_predict_options.py", "test_an_out_below_a_file_is_refused_before_the_model_runs"),
     "`pixeltransformer test --config runs/polynomial/r/config.yaml --ckpt_path "
     "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none yet (one that kept another checkpoint, there "
     "or in its `checkpoint.dirpath`, names it instead: `(the run kept <it>: give that)`)":
