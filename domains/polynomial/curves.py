@@ -213,7 +213,8 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
             fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
         raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {x[i + 1]:g} follows x[{i}] = {x[i]:g}; {fix}")
     step = (x[-1] - x[0]) / (length - 1)
-    if np.abs(steps - step).max() > EVEN_TOLERANCE * step:
+    rounding = 2 * np.spacing(np.abs(x).max())  # how far float64 moves a step between large x (timestamps)
+    if np.abs(steps - step).max() > max(EVEN_TOLERANCE * step, rounding):
         raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "
                          "model reads curves on a regular grid: resample each curve onto "
                          "np.linspace(x[0], x[-1], L) first (np.interp)")

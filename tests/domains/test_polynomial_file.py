@@ -863,3 +863,14 @@ def test_a_newer_spreadsheet_error_in_a_first_cell_is_a_missing_value_not_a_comm
     (tmp_path / "gap.csv").write_text("\n".join(["# logger v2", *rows[:2], gap, *rows[3:], "# end!"]) + "\n")
     with pytest.raises(ValueError, match=rf"gap.csv: line 4, column 1: {re.escape(repr(cell))} marks a missing value"):
         read_curves(tmp_path / "gap.csv")
+
+
+def test_an_even_grid_of_timestamps_is_not_refused_for_its_float64_rounding(tmp_path):
+    """A 10 kHz recording stamped in seconds since 1970 (x = 1.7e9 + i / 1e4) was refused as "not evenly spaced"
+    and told to resample onto np.linspace(x[0], x[-1], L), which rounds the same way: its steps differ by float64's
+    rounding of x, not by the grid. A grid that is truly uneven is still refused."""
+    x = 1.7e9 + np.arange(61) / 1e4  # [61]
+    got = read_curves(write_npz(tmp_path / "khz.npz", sines(), x))
+    assert got.x_range() == (x[0], x[-1])
+    with pytest.raises(ValueError, match="x is not evenly spaced"):
+        read_curves(write_npz(tmp_path / "uneven.npz", sines(), 1.7e9 + (np.arange(61) / 1e4) ** 1.01))
