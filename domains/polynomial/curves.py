@@ -362,6 +362,9 @@ def _not_a_number(cells: list[str], col: int) -> str:
     """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column."""
     cell = cells[col]
     shown = repr(cell if len(cell) <= 40 else cell[:37] + "...")
+    if not cell and col == len(cells) - 1 and col and all(_is_number(c) for c in cells[:-1]):  # "1,2,3,"
+        return ("is empty, after the line's last value: a comma ending each line? remove it (np.savetxt(path, y, "
+                "delimiter=\",\") writes none); or a missing value: fill or drop them first")
     if _is_missing(cell):
         what = "is empty (a missing value)" if not cell else f"{shown} marks a missing value"
         return f"{what}; fill or drop them first"

@@ -134,6 +134,9 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
     ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
     ("gap.csv", lambda p: p.write_text("1,2,3\n4,,6\n"), "gap.csv: line 2, column 2: is empty (a missing value)"),
+    ("trailing.csv", lambda p: p.write_text("1,2,3,\n4,5,6,\n7,8,9,\n"),  # was told to fill a missing value
+     "trailing.csv: line 1, column 4: is empty, after the line's last value: a comma ending each line? remove it "
+     "(np.savetxt(path, y, delimiter=\",\") writes none); or a missing value: fill or drop them first"),
     ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
      "index.csv: its first column, under an empty header cell, is a row index (0, 1, 2, ...), not a point"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number: "
