@@ -213,7 +213,8 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
             fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
         raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {x[i + 1]:g} follows x[{i}] = {x[i]:g}; {fix}")
     step = (x[-1] - x[0]) / (length - 1)
-    if np.abs(steps - step).max() > EVEN_TOLERANCE * step:
+    rounding = 2 * np.spacing(np.abs(x).max())  # how far float64 moves a step between large x (timestamps)
+    if np.abs(steps - step).max() > max(EVEN_TOLERANCE * step, rounding):
         raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "
                          "model reads curves on a regular grid: resample each curve onto "
                          "np.linspace(x[0], x[-1], L) first (np.interp)")
@@ -361,6 +362,9 @@ def _not_a_number(cells: list[str], col: int) -> str:
     """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column."""
     cell = cells[col]
     shown = repr(cell if len(cell) <= 40 else cell[:37] + "...")
+    if not cell and col == len(cells) - 1 and col and all(_is_number(c) for c in cells[:-1]):  # "1,2,3,"
+        return ("is empty, after the line's last value: a comma ending each line? remove it (np.savetxt(path, y, "
+                "delimiter=\",\") writes none); or a missing value: fill or drop them first")
     if _is_missing(cell):
         what = "is empty (a missing value)" if not cell else f"{shown} marks a missing value"
         return f"{what}; fill or drop them first"

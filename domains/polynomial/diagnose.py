@@ -236,6 +236,7 @@ def _main(argv: list[str] | None) -> None:
     given = {name for name in ("levels", "functions", "queries", "seed", "batches") if getattr(args, name) is not None}
     for name, default in DEFAULTS.items():
         setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+    args.levels = list(dict.fromkeys(args.levels))  # a level given twice is scored once, in the order given
 
     outputs, curves, modules = [], {}, []
     try:

@@ -35,7 +35,7 @@ from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
-from .files import missing_folders, remove_empty, staging_folder, user_path, write_json
+from .files import missing_folders, nearest_existing, remove_empty, staging_folder, user_path, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
 from .memory import host_held, in_bytes, point_count, shortfall
@@ -387,6 +387,9 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
         if taken(out):
             raise FileExistsError(f"--out {options.out}: already exists and is not an empty folder; "
                                   "choose a new one (nothing was written)")
+        if not (above := nearest_existing(out)).is_dir():  # else mkdir's "File exists" once the model had run
+            raise NotADirectoryError(f"--out {options.out}: {above} is a file, not a folder; choose an --out whose "
+                                     "parents are folders (nothing was written)")
         return out
     base = run_dir / "predict" / options.name
     out, n = base, 1

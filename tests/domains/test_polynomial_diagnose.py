@@ -287,3 +287,13 @@ def test_a_figure_folder_that_cannot_be_written_is_refused_before_a_checkpoint_i
     with pytest.raises(SystemExit):  # writable: the checkpoint is read, and the folder made for the check removed
         main([str(tmp_path / "missing.ckpt"), "--figure", png])
     assert "checkpoint not found" in capsys.readouterr().err and not (tmp_path / "figures").exists()
+
+
+def test_a_level_given_twice_is_scored_once(tiny_module, tmp_path, fake_loading, capsys):
+    """--levels 5 5 scored the same functions twice and printed the same table twice."""
+    from domains.polynomial.diagnose import main
+
+    fake_loading(lambda path: tiny_module)
+    main([str(tmp_path / "a.ckpt"), "--levels", "5", "6", "5", "--functions", "8", "--queries", "20"])
+    out = capsys.readouterr().out
+    assert out.count("|S| = 5:") == 1 and out.index("|S| = 5:") < out.index("|S| = 6:")

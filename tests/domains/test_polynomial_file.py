@@ -134,6 +134,9 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
      "ragged.csv: line 3 has 2 values, but the first curve has 3; every curve needs the same points"),
     ("word.csv", lambda p: p.write_text("a,b,c\n1,2,3\n4,x,6\n"), "word.csv: line 3, column 2: 'x' is not a number"),
     ("gap.csv", lambda p: p.write_text("1,2,3\n4,,6\n"), "gap.csv: line 2, column 2: is empty (a missing value)"),
+    ("trailing.csv", lambda p: p.write_text("1,2,3,\n4,5,6,\n7,8,9,\n"),  # was told to fill a missing value
+     "trailing.csv: line 1, column 4: is empty, after the line's last value: a comma ending each line? remove it "
+     "(np.savetxt(path, y, delimiter=\",\") writes none); or a missing value: fill or drop them first"),
     ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
      "index.csv: its first column, under an empty header cell, is a row index (0, 1, 2, ...), not a point"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number: "
@@ -863,3 +866,14 @@ def test_a_newer_spreadsheet_error_in_a_first_cell_is_a_missing_value_not_a_comm
     (tmp_path / "gap.csv").write_text("\n".join(["# logger v2", *rows[:2], gap, *rows[3:], "# end!"]) + "\n")
     with pytest.raises(ValueError, match=rf"gap.csv: line 4, column 1: {re.escape(repr(cell))} marks a missing value"):
         read_curves(tmp_path / "gap.csv")
+
+
+def test_an_even_grid_of_timestamps_is_not_refused_for_its_float64_rounding(tmp_path):
+    """A 10 kHz recording stamped in seconds since 1970 (x = 1.7e9 + i / 1e4) was refused as "not evenly spaced"
+    and told to resample onto np.linspace(x[0], x[-1], L), which rounds the same way: its steps differ by float64's
+    rounding of x, not by the grid. A grid that is truly uneven is still refused."""
+    x = 1.7e9 + np.arange(61) / 1e4  # [61]
+    got = read_curves(write_npz(tmp_path / "khz.npz", sines(), x))
+    assert got.x_range() == (x[0], x[-1])
+    with pytest.raises(ValueError, match="x is not evenly spaced"):
+        read_curves(write_npz(tmp_path / "uneven.npz", sines(), 1.7e9 + (np.arange(61) / 1e4) ** 1.01))

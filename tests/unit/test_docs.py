@@ -235,6 +235,9 @@ ERROR_ROWS_ELSEWHERE = {
     "--trainer.accelerator=cpu --trainer.devices=1 --trainer.strategy=auto (a run trained on GPUs: "
     "runs/polynomial/r/config.yaml)`)":
         ("tests/cli/test_reliability.py", "test_a_gpu_a_config_of_ones_own_asks_for_is_refused_naming_that_config"),
+    "`make sample CKPT=runs/polynomial/r/checkpoints/last.ckpt CONTEXT='[[0, 1]]' OUT=result.csv/pred` (result.csv a "
+    "file)":
+        ("tests/unit/test_predict_options.py", "test_an_out_below_a_file_is_refused_before_the_model_runs"),
     "`pixeltransformer test --config runs/polynomial/r/config.yaml --ckpt_path "
     "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none yet (one that kept another checkpoint, there "
     "or in its `checkpoint.dirpath`, names it instead: `(the run kept <it>: give that)`)":

@@ -704,3 +704,14 @@ def test_a_mask_given_with_a_tilde_is_read_from_the_home_folder(tmp_path, monkey
     domain.spec = spec
     with pytest.raises(Read, match=f"^{re.escape(str(tmp_path / 'm.gif'))}$"):
         prediction_item(domain, spec, PredictOptions(input="~/in.npy", mask="~/m.gif"))
+
+
+def test_an_out_below_a_file_is_refused_before_the_model_runs(tmp_path):
+    # a file on --out's path failed only after the sampling, with the system's "[Errno 17] File exists: '...'"
+    from pixeltransformer.predict import output_folder
+    (tmp_path / "taken.csv").write_text("x\n")
+    opts = PredictOptions(context="[[0, 1]]", out=f"{tmp_path}/taken.csv/pred")
+    with pytest.raises(NotADirectoryError) as caught:
+        output_folder(opts, tmp_path / "run")
+    assert str(caught.value) == (f"--out {tmp_path}/taken.csv/pred: {tmp_path}/taken.csv is a file, not a folder; "
+                                 "choose an --out whose parents are folders (nothing was written)")
