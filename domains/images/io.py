@@ -63,8 +63,17 @@ def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(canvas, rgba)
-    arr = np.array(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)  # writable copy
+    arr = np.array(converted(img, "L" if channels == 1 else "RGB"), dtype=np.uint8)  # writable copy
     return arr[..., None] if channels == 1 else arr
+
+
+def converted(img: Image.Image, mode: str) -> Image.Image:
+    """``img.convert(mode)``, by way of RGB where PIL has no direct conversion: a CIE L*a*b* picture (a TIFF's LAB
+    mode) converts to RGB but not to grey."""
+    try:
+        return img.convert(mode)
+    except ValueError:
+        return img.convert("RGB").convert(mode)
 
 
 def has_alpha(img: Image.Image) -> bool:

@@ -103,10 +103,13 @@ class PredictOptions:
             given = "--mask" if self.mask else "--context"
             raise ValueError(f"--num_context draws S at random from the --input, {given} gives S instead "
                              f"({'the white pixels' if self.mask else 'its rows'}): pass one")
-        if ((self.num_context is not None and self.num_context < 1) or self.num_samples < 0
-                or (self.n_autoregressive is not None and self.n_autoregressive < 0)):
-            raise ValueError(f"need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got "
-                             f"{self.num_context}, {self.num_samples}, {self.n_autoregressive}")
+        # the first count out of range, named alone
+        for name, value, least, meaning in (
+                ("num_context", self.num_context, 1, "the samples of S drawn at random from the --input"),
+                ("num_samples", self.num_samples, 0, "0: the mean only"),
+                ("n_autoregressive", self.n_autoregressive, 0, "0: the mean at every point; null: every point drawn")):
+            if value is not None and value < least:
+                raise ValueError(f"--{name} must be >= {least} ({meaning}), got {value}")
         if self.resolution is not None and self.resolution < 2:
             raise ValueError(f"--resolution must be >= 2, got {self.resolution}")
         try:

@@ -318,6 +318,17 @@ def test_user_image_modes(tmp_path):
         io.open_image(tmp_path / "absent.png")
 
 
+def test_a_lab_picture_reads_as_grey_for_a_grey_model(tmp_path):
+    """PIL converts a CIE L*a*b* picture (a TIFF's LAB mode) to RGB but not to grey: a grey model read it as
+    "conversion from LAB to RGB not supported", naming neither the file nor a remedy."""
+    rgb = np.zeros((4, 6, 3), np.uint8)  # [H, W, 3]
+    rgb[:, 3:] = (200, 120, 40)
+    Image.fromarray(rgb).convert("LAB").save(tmp_path / "lab.tif")
+    grey = io.open_image(tmp_path / "lab.tif", channels=1)  # [4, 6, 1]
+    expected = np.asarray(Image.fromarray(rgb).convert("L"))  # [4, 6]
+    assert grey.shape == (4, 6, 1) and np.abs(grey[..., 0].astype(int) - expected).max() <= 3
+
+
 def test_16_bit_pictures_share_one_scale_and_a_dim_one_is_named(tmp_path):
     # values of 200 in a 16-bit picture are nearly black in any viewer: they are not 8-bit values to read as 200
     Image.fromarray(np.full((4, 4), 200, np.uint16)).save(tmp_path / "night.png")

@@ -629,6 +629,9 @@ ERROR_ROWS_ELSEWHERE = {
     "`python -m domains.polynomial.diagnose runs/polynomial/r/checkpoints/last.ckpt --figure gap.txt`":
         ("tests/domains/test_polynomial_diagnose.py",
          "test_bad_counts_and_figure_paths_are_refused_before_a_checkpoint_is_scored"),
+    '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--num_context 0"` (also `--num_samples -1`, '
+    '`--n_autoregressive -1`: each named alone)':
+        ("tests/unit/test_predict_options.py", "test_predict_options_refuse_conflicting_or_bad_options"),
 }
 
 

@@ -27,6 +27,12 @@ from pixeltransformer.predict import PredictOptions, one_device
      "--num_context draws S at random from the --input, --context gives S instead (its rows): pass one"),
     (dict(input="{w}/in.png", num_context=32), None),
     (dict(input="{w}/in.png", temperature=0.0), None),  # a greedy completion
+    # each was told as "need --num_context >= 1, num_samples >= 0, n_autoregressive >= 0; got 0, 3, None"
+    (dict(input="{w}/in.png", num_context=0),
+     "--num_context must be >= 1 (the samples of S drawn at random from the --input), got 0"),
+    (dict(input="{w}/in.png", num_samples=-1), "--num_samples must be >= 0 (0: the mean only), got -1"),
+    (dict(input="{w}/in.png", n_autoregressive=-1),
+     "--n_autoregressive must be >= 0 (0: the mean at every point; null: every point drawn), got -1"),
     (dict(input="{w}/in.png", temperature=-0.5),
      "--temperature must be a finite number >= 0 (0: the most likely bin's mean at each step), got -0.5"),
     (dict(input="{w}/in.png", temperature=float("nan")),
