@@ -202,7 +202,7 @@ def format_table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    with ctrl_c_exits():  # one line and status 130; the figure is written last
+    with ctrl_c_exits(command=argv is None):  # one line, status 130; the figure is written last
         _main(argv)
 
 

@@ -12,7 +12,7 @@ def main() -> None:
     (:func:`~pixeltransformer.errors.ctrl_c_exits`); while it trains, the fit saves last.ckpt first."""
     from .errors import ctrl_c_exits
 
-    with ctrl_c_exits():  # Ctrl-C while it starts (import lightning: seconds): one line, not a traceback
+    with ctrl_c_exits(command=True):  # Ctrl-C while it starts (import lightning: seconds): one line, no traceback
         _main()
 
 

@@ -646,6 +646,7 @@ class PixelTransformerCLI(LightningCLI):
             if (line := self._write_failure(err, subcommand, None)) is not None:  # a read-only run folder
                 raise OSError(line) from err
             raise
+        ended = False  # the work done and kept: a Ctrl-C from here on stops only the closing lines
         try:
             if not is_ddp_child() and (line := waiting_line(self.trainer.num_nodes, self._environment)):
                 print(line, flush=True)  # each node waits in Lightning's setup until all have joined
@@ -670,6 +671,7 @@ class PixelTransformerCLI(LightningCLI):
                 else:
                     finish_wandb(exit_code=0)
                     publish_record(staged[0])
+            ended = not self.trainer.interrupted
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
                 if self.config.fit.get("resume") and self.trainer.is_global_zero:  # Lightning's line alone said it
@@ -695,12 +697,12 @@ class PixelTransformerCLI(LightningCLI):
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
             # cause is told by the exception itself
+            if type(err) is KeyboardInterrupt and (kept := self._kept_at_ctrl_c(subcommand, ended, replacing)):
+                raise Interrupted(kept) from None  # outside Lightning: after the work, while the last lines print
             if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
                 self._say_evaluation_stopped(subcommand, replacing)
             elif isinstance(err, SIGTERMException):
                 self._say_evaluation_stopped(subcommand, replacing, "SIGTERM")
-            if type(err) is KeyboardInterrupt and (kept := self._kept_at_ctrl_c(subcommand)):
-                raise Interrupted(kept) from None  # outside Lightning: after the work, while the last lines print
             if isinstance(err, SIGTERMException) and not err.code:
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
@@ -785,13 +787,23 @@ class PixelTransformerCLI(LightningCLI):
     def _prediction_writer(self) -> PredictionWriter | None:
         return next((cb for cb in self.trainer.callbacks if isinstance(cb, PredictionWriter)), None)
 
-    def _kept_at_ctrl_c(self, subcommand: str) -> str:
-        """What a Ctrl-C after a fit or a prediction did its work (while its closing lines print) leaves, for the line
-        of errors.ctrl_c_exits, which says "nothing was written" without it; "" for any other."""
+    def _kept_at_ctrl_c(self, subcommand: str, ended: bool, replacing: Path | None) -> str:
+        """What a Ctrl-C after a command did its work (``ended``: while its closing lines print) leaves, for the one
+        line of errors.ctrl_c_exits, which says "nothing was written" without it; "" before (a prediction: before
+        it wrote), where the stop's own line says what was kept. Every process of a run says it (the [run] line, and
+        so _shown, is the first process's alone)."""
         if subcommand == "fit" and self.trainer.global_step > 0 and not self.trainer.fast_dev_run:
-            return f"after the fit ended: {self._shown} keeps it"
-        writer = self._prediction_writer() if subcommand == "predict" else None
-        return f"after the prediction ended: wrote {writer.out}" if writer is not None and writer.written else ""
+            return f"after the fit ended: its run {self._shown or shown_path(self.run_dir)} is kept"
+        if subcommand == "predict":
+            writer = self._prediction_writer()
+            return f"after the prediction ended: wrote {writer.out}" if writer is not None and writer.written else ""
+        if not ended or subcommand not in ("test", "validate"):
+            return ""
+        # an evaluation that replaced its folder (eval/), or a sweep's own out_dir
+        where = replacing or (sweep_eval_dir(self.trainer) if subcommand == "test" else None)
+        if where is not None and (where / "metrics.json").is_file():
+            return f"after the evaluation ended: {shown_path(where)} keeps it"
+        return "after the evaluation ended: what it wrote is kept"
 
     def _release_run_folder(self) -> None:
         """Unlock the run folder a fit held (hold_run_folder) once it ends: a fit run from Python may be followed by a

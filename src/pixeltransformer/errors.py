@@ -39,7 +39,7 @@ class InputExit(SystemExit):
         return self.message
 
 
-CTRL_C_STATUS = 130  # the status a shell gives a process that Ctrl-C (SIGINT) ended
+CTRL_C_STATUS = 130  # the status a shell shows for a process that Ctrl-C (SIGINT) ended, and exits with in-process
 
 
 class Interrupted(KeyboardInterrupt):
@@ -47,23 +47,27 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def ctrl_c_exits(nothing_yet: str = "nothing was written") -> Iterator[None]:
+def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False) -> Iterator[None]:
     """A Ctrl-C (KeyboardInterrupt) that reaches this, while a command starts up (the seconds of ``import
     lightning``, the parse, the data) or in its own work, ends it with one line on stderr, ``interrupted (Ctrl-C):
-    <what was kept>``, and status 130: it printed a traceback of some 60 lines. What was kept: an
-    :class:`Interrupted`'s own words, else ``nothing_yet``. The traceback only with PIXELTRANSFORMER_DEBUG=1."""
+    <what was kept>``: it printed a traceback of some 60 lines. What was kept: an :class:`Interrupted`'s own words,
+    else ``nothing_yet``. ``command``: this process is the command (its main reads the command line), which then
+    ends by SIGINT as Python's own Ctrl-C does (:func:`die_of_ctrl_c`); else (a main called from Python) by
+    SystemExit(130). The traceback only with PIXELTRANSFORMER_DEBUG=1."""
     try:
         yield
     except KeyboardInterrupt as err:
         if debugging():
             raise
         _say_interrupted(err, nothing_yet)
+        if command:
+            die_of_ctrl_c()
         raise SystemExit(CTRL_C_STATUS) from None
 
 
 def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> None:
-    """The one line and status 130 of :func:`ctrl_c_exits` for a Ctrl-C while a module run as a command (``python
-    -m domains...``) imports what it needs (torch: seconds), before its ``main`` is called: call this first when
+    """The one line and the end of :func:`ctrl_c_exits` for a Ctrl-C while a module run as a command (``python -m
+    domains...``) imports what it needs (torch: seconds), before its ``main`` is called: call this first when
     ``__name__ == "__main__"``."""
     previous = sys.excepthook
 
@@ -71,15 +75,28 @@ def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> No
         if not issubclass(kind, KeyboardInterrupt) or debugging():
             return previous(kind, err, tb)
         _say_interrupted(err, nothing_yet)
-        sys.stdout.flush()
-        os._exit(CTRL_C_STATUS)  # Python would end the process by SIGINT itself (status -2 to a parent)
+        die_of_ctrl_c()
 
     sys.excepthook = hook
 
 
+def die_of_ctrl_c() -> NoReturn:
+    """End this process by SIGINT, as Python does after a Ctrl-C nothing caught: a shell shows status 130, and a
+    shell loop over the command (``for r in ...; do python -m ...; done``) stops, which it does only for a child
+    that SIGINT ended (an exit with status 130 went on to the next)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    os._exit(CTRL_C_STATUS)  # where SIGINT does not end a process (Windows)
+
+
 def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the line short
-    print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the line short
+    try:
+        print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
+    finally:  # a main called from Python (a test) leaves Ctrl-C as it found it
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 def debugging() -> bool:

@@ -187,7 +187,8 @@ def split_runs(text: str) -> list[Path]:
 def cli(argv: list[str] | None = None) -> None:
     """main() with a bad file reported as one line (`error: ...`) and exit status 2."""
     try:
-        with ctrl_c_exits("each file is written whole; the [results] lines above name the runs imported"):
+        with ctrl_c_exits("each file is written whole; the [results] lines above name the runs imported",
+                          command=argv is None):
             main(argv)
     except ResultsError as err:
         print(f"error: {err}", file=sys.stderr)

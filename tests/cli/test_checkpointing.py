@@ -411,15 +411,6 @@ STOPPED = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(RE
            "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu"]
 
 
-@pytest.fixture
-def sigint_back():
-    """Lightning ignores SIGINT from its Ctrl-C shutdown on (and never gives it back): pytest's process gets it back."""
-    import signal
-
-    yield
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
 def _signal_at(tmp_path: Path, step: int, signum: str = "SIGINT", times: int = 1, during: str = "train",
                another: bool = False) -> str:
     """A config that sends the signal before the batch that starts at global step ``step``, or with

@@ -118,7 +118,8 @@ def too_few_for_a_classifier(dm: ImageDataModule) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     # networks are cached whole (atomic_write): a Ctrl-C loses only the one in training
-    with ctrl_c_exits("the networks cached before are whole; the one in training was not saved"):
+    with ctrl_c_exits("the networks cached before are whole; the one in training was not saved",
+                      command=argv is None):
         _main(argv)
 
 
