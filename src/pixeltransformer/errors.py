@@ -52,7 +52,7 @@ def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False
     lightning``, the parse, the data) or in its own work, ends it with one line on stderr, ``interrupted (Ctrl-C):
     <what was kept>``: it printed a traceback of some 60 lines. What was kept: an :class:`Interrupted`'s own words,
     else ``nothing_yet``. ``command``: this process is the command (its main reads the command line), which then
-    ends by SIGINT as Python's own Ctrl-C does (:func:`die_of_ctrl_c`); else (a main called from Python) by
+    ends by SIGINT as Python's own Ctrl-C does (:func:`_quiet_ctrl_c`); else (a main called from Python) by
     SystemExit(130). The traceback only with PIXELTRANSFORMER_DEBUG=1."""
     try:
         yield
@@ -61,7 +61,8 @@ def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False
             raise
         _say_interrupted(err, nothing_yet)
         if command:
-            die_of_ctrl_c()
+            sys.excepthook = _quiet_ctrl_c
+            raise KeyboardInterrupt from None  # uncaught, and of this very type: Python ends the process by SIGINT
         raise SystemExit(CTRL_C_STATUS) from None
 
 
@@ -74,21 +75,18 @@ def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> No
     def hook(kind, err, tb) -> None:
         if not issubclass(kind, KeyboardInterrupt) or debugging():
             return previous(kind, err, tb)
-        _say_interrupted(err, nothing_yet)
-        die_of_ctrl_c()
+        _say_interrupted(err, nothing_yet)  # and Python ends the process by SIGINT (_quiet_ctrl_c)
 
     sys.excepthook = hook
 
 
-def die_of_ctrl_c() -> NoReturn:
-    """End this process by SIGINT, as Python does after a Ctrl-C nothing caught: a shell shows status 130, and a
-    shell loop over the command (``for r in ...; do python -m ...; done``) stops, which it does only for a child
-    that SIGINT ended (an exit with status 130 went on to the next)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
-    os._exit(CTRL_C_STATUS)  # where SIGINT does not end a process (Windows)
+def _quiet_ctrl_c(kind, err, tb) -> None:
+    """sys.excepthook for a Ctrl-C whose one line is printed: nothing more. Python, left with a KeyboardInterrupt
+    nothing caught, runs its exit handlers (atexit: W&B's, the log files') and then ends the process by SIGINT: a shell
+    shows status 130, and a shell loop over the command (``for r in ...; do python -m ...; done``) stops, which it
+    does only for a child that SIGINT ended (an exit with status 130 went on to the next)."""
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, err, tb)
 
 
 def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str) -> None:

@@ -68,12 +68,15 @@ def test_ctrl_c_exits_from_python_by_status_130_and_leaves_ctrl_c_as_it_was():
 
 
 def test_ctrl_c_in_a_command_s_own_work_ends_it_by_sigint():
-    """A command (its main reading the command line) that a Ctrl-C stopped in its work exited with status 130."""
-    code = ("from pixeltransformer.errors import Interrupted, ctrl_c_exits\n"
+    """A command (its main reading the command line) that a Ctrl-C stopped in its work exited with status 130; it ends
+    by SIGINT, after Python's exit handlers ran (W&B's, the log files': a kill of its own skipped them)."""
+    code = ("import atexit\nfrom pixeltransformer.errors import Interrupted, ctrl_c_exits\n"
+            "atexit.register(print, 'exit handlers ran')\n"
             "with ctrl_c_exits(command=True):\n    raise Interrupted('what was kept')")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)]))
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (-signal.SIGINT, "interrupted (Ctrl-C): what was kept\n")
+    assert done.stdout == "exit handlers ran\n"
 
 
 FIT = ["--config", "configs/polynomial.yaml", "--trainer.max_steps=1", "--trainer.logger=false",
