@@ -250,7 +250,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                     values = [float(c) for c in cells]
                 except ValueError:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
-                    raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col)}") from None
+                    raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col, not width)}") from None
                 whole = whole and _comma_halves(cells)
                 if whole and thousands is None and len(cells) == 2 and THOUSANDS.fullmatch(cells[0]):
                     thousands = number, cells
@@ -361,11 +361,13 @@ def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> No
                      f"remove it{gap}")
 
 
-def _not_a_number(cells: list[str], col: int) -> str:
-    """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column."""
+def _not_a_number(cells: list[str], col: int, first: bool = False) -> str:
+    """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column; ``first``:
+    the line is the first curve's, where an empty last cell is a comma ending each line (on a later line, the first
+    line ended without one)."""
     cell = cells[col]
     shown = repr(cell if len(cell) <= 40 else cell[:37] + "...")
-    if not cell and col == len(cells) - 1 and col and all(_is_number(c) for c in cells[:-1]):  # "1,2,3,"
+    if first and not cell and col == len(cells) - 1 and col:  # "1,2,3,": the cells before it are numbers
         return ("is empty, after the line's last value: a comma ending each line? remove it (np.savetxt(path, y, "
                 "delimiter=\",\") writes none); or a missing value: fill or drop them first")
     if _is_missing(cell):

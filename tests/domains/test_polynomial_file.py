@@ -137,6 +137,8 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     ("trailing.csv", lambda p: p.write_text("1,2,3,\n4,5,6,\n7,8,9,\n"),  # was told to fill a missing value
      "trailing.csv: line 1, column 4: is empty, after the line's last value: a comma ending each line? remove it "
      "(np.savetxt(path, y, delimiter=\",\") writes none); or a missing value: fill or drop them first"),
+    ("late.csv", lambda p: p.write_text("1,2,3,4\n4,5,6,\n"),  # line 1 ends without one: not a trailing comma
+     "late.csv: line 2, column 4: is empty (a missing value); fill or drop them first"),
     ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
      "index.csv: its first column, under an empty header cell, is a row index (0, 1, 2, ...), not a point"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number: "
