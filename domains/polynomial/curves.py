@@ -181,11 +181,16 @@ def read_curves(path: Path) -> Curves:
 def _even_rise(a: np.ndarray) -> bool:
     """Whether values a [n] (at least 5) rise by even steps, as a grid's positions do and a measured curve's values, or
     the first values of separate curves, do not."""
-    if len(a) < 5:
-        return False
+    return len(a) >= 5 and _evenly_spaced(a)
+
+
+def _evenly_spaced(a: np.ndarray) -> bool:
+    """Whether values a [n] (at least 2) rise by steps that differ from their mean by at most EVEN_TOLERANCE of it, or
+    by float64's rounding of a (2 ulps of the largest |a|: all an even grid of timestamps strays)."""
     steps = np.diff(a)  # [n - 1]
     step = (a[-1] - a[0]) / (len(a) - 1)
-    return bool((steps > 0).all() and np.abs(steps - step).max() <= EVEN_TOLERANCE * step)
+    rounding = 2 * np.spacing(np.abs(a).max())  # how far float64 moves a step between large values (timestamps)
+    return bool((steps > 0).all() and np.abs(steps - step).max() <= max(EVEN_TOLERANCE * step, rounding))
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> np.ndarray:
@@ -212,9 +217,7 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
         else:
             fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
         raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {x[i + 1]:g} follows x[{i}] = {x[i]:g}; {fix}")
-    step = (x[-1] - x[0]) / (length - 1)
-    rounding = 2 * np.spacing(np.abs(x).max())  # how far float64 moves a step between large x (timestamps)
-    if np.abs(steps - step).max() > max(EVEN_TOLERANCE * step, rounding):
+    if not _evenly_spaced(x):
         raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "
                          "model reads curves on a regular grid: resample each curve onto "
                          "np.linspace(x[0], x[-1], L) first (np.interp)")
@@ -247,7 +250,7 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                     values = [float(c) for c in cells]
                 except ValueError:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
-                    raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col)}") from None
+                    raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col, not width)}") from None
                 whole = whole and _comma_halves(cells)
                 if whole and thousands is None and len(cells) == 2 and THOUSANDS.fullmatch(cells[0]):
                     thousands = number, cells
@@ -358,11 +361,13 @@ def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> No
                      f"remove it{gap}")
 
 
-def _not_a_number(cells: list[str], col: int) -> str:
-    """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column."""
+def _not_a_number(cells: list[str], col: int, first: bool = False) -> str:
+    """Why cell ``col`` of a line is not a number, and what to do, for the error naming its line and column; ``first``:
+    the line is the first curve's, where an empty last cell is a comma ending each line (on a later line, the first
+    line ended without one)."""
     cell = cells[col]
     shown = repr(cell if len(cell) <= 40 else cell[:37] + "...")
-    if not cell and col == len(cells) - 1 and col and all(_is_number(c) for c in cells[:-1]):  # "1,2,3,"
+    if first and not cell and col == len(cells) - 1 and col:  # "1,2,3,": the cells before it are numbers
         return ("is empty, after the line's last value: a comma ending each line? remove it (np.savetxt(path, y, "
                 "delimiter=\",\") writes none); or a missing value: fill or drop them first")
     if _is_missing(cell):

@@ -40,6 +40,7 @@ from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
 from .memory import host_held, in_bytes, point_count, shortfall
 from .progress import shows_progress
+from .runs import cannot_write
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -390,9 +391,16 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
         if taken(out):
             raise FileExistsError(f"--out {options.out}: already exists and is not an empty folder; "
                                   "choose a new one (nothing was written)")
+        if dangling := [p for p in missing_folders(out) if p.is_symlink()]:  # mkdir's "File exists" after the model
+            raise NotADirectoryError(f"--out {options.out}: {dangling[-1]} is a link to {os.readlink(dangling[-1])}, "
+                                     "which does not exist; choose another --out, or create that folder first "
+                                     "(nothing was written)")
         if not (above := nearest_existing(out)).is_dir():  # else mkdir's "File exists" once the model had run
             raise NotADirectoryError(f"--out {options.out}: {above} is a file, not a folder; choose an --out whose "
                                      "parents are folders (nothing was written)")
+        if (why := cannot_write(above)) is not None:  # else "Permission denied" once the model had run
+            raise PermissionError(f"--out {options.out}: {above} cannot be written ({why}); choose another --out "
+                                  "(nothing was written)")
         return out
     base = run_dir / "predict" / options.name
     out, n = base, 1

@@ -137,6 +137,8 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     ("trailing.csv", lambda p: p.write_text("1,2,3,\n4,5,6,\n7,8,9,\n"),  # was told to fill a missing value
      "trailing.csv: line 1, column 4: is empty, after the line's last value: a comma ending each line? remove it "
      "(np.savetxt(path, y, delimiter=\",\") writes none); or a missing value: fill or drop them first"),
+    ("late.csv", lambda p: p.write_text("1,2,3,4\n4,5,6,\n"),  # line 1 ends without one: not a trailing comma
+     "late.csv: line 2, column 4: is empty (a missing value); fill or drop them first"),
     ("index.csv", lambda p: p.write_text(",0,1,2\n0,5,6,7\n1,8,9,9\n2,4,5,6\n"),  # pandas' to_csv(), index and all
      "index.csv: its first column, under an empty header cell, is a row index (0, 1, 2, ...), not a point"),
     ("semi.csv", lambda p: p.write_text("1;2;3\n4;5;6\n"), "semi.csv: line 2, column 1: '4;5;6' is not a number: "
@@ -877,3 +879,25 @@ def test_an_even_grid_of_timestamps_is_not_refused_for_its_float64_rounding(tmp_
     assert got.x_range() == (x[0], x[-1])
     with pytest.raises(ValueError, match="x is not evenly spaced"):
         read_curves(write_npz(tmp_path / "uneven.npz", sines(), 1.7e9 + (np.arange(61) / 1e4) ** 1.01))
+
+
+def test_the_rounding_allowed_a_grid_of_timestamps_is_two_ulps_of_its_largest_x(tmp_path):
+    """The allowance is 2 ulps of the largest |x| (4.8e-7 at 1.7e9): a grid made from integer nanoseconds strays 1.4
+    ulps and is read; one point moved by 5 ulps (1.2e-6) makes an uneven grid, refused."""
+    nanoseconds = (1_700_000_000_000_000_000 + np.arange(61) * 100_000) / 1e9  # [61]
+    assert read_curves(write_npz(tmp_path / "ns.npz", sines(), nanoseconds)).x_range() == (nanoseconds[0],
+                                                                                           nanoseconds[-1])
+    moved = np.linspace(1.7e9, 1.7e9 + 0.006, 61)  # [61]
+    moved[30] += 1.2e-6
+    with pytest.raises(ValueError, match="x is not evenly spaced"):
+        read_curves(write_npz(tmp_path / "moved.npz", sines(), moved))
+
+
+def test_a_headerless_csv_whose_first_column_is_a_10_khz_timestamp_is_refused_as_an_x_column(tmp_path):
+    """Timestamps 1.7e9 + i / 1e4 beside 5 channels were read silently as 40 curves of 6 points, each starting with
+    its timestamp, while the same at 1 Hz was refused: the even-rise test did not allow float64's rounding of x."""
+    for rate in (1, 10_000):
+        rows = np.column_stack([1.7e9 + np.arange(40) / rate, sines(5, 40).T])  # [40, 6]
+        (tmp_path / f"{rate}.csv").write_text("".join(",".join(map(repr, row.tolist())) + "\n" for row in rows))
+        with pytest.raises(ValueError, match=r"its first column rises by even steps down all 40 rows \(1\.7e\+09"):
+            read_curves(tmp_path / f"{rate}.csv")

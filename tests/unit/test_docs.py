@@ -238,6 +238,13 @@ ERROR_ROWS_ELSEWHERE = {
     "`make sample CKPT=runs/polynomial/r/checkpoints/last.ckpt CONTEXT='[[0, 1]]' OUT=result.csv/pred` (result.csv a "
     "file)":
         ("tests/unit/test_predict_options.py", "test_an_out_below_a_file_is_refused_before_the_model_runs"),
+    "`make sample CKPT=runs/polynomial/r/checkpoints/last.ckpt CONTEXT='[[0, 1]]' OUT=/usr/pred` (as a user who "
+    "cannot write /usr; on a read-only disk: `(a read-only file system)`)":
+        ("tests/unit/test_predict_options.py",
+         "test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_the_model_runs"),
+    "`make sample CKPT=runs/polynomial/r/checkpoints/last.ckpt CONTEXT='[[0, 1]]' OUT=dangle/pred` (dangle a link to "
+    "/nowhere, which does not exist)":
+        ("tests/unit/test_predict_options.py", "test_an_out_below_a_dangling_link_is_refused_before_the_model_runs"),
     "`pixeltransformer test --config runs/polynomial/r/config.yaml --ckpt_path "
     "runs/polynomial/r/checkpoints/last.ckpt` of a run that kept none yet (one that kept another checkpoint, there "
     "or in its `checkpoint.dirpath`, names it instead: `(the run kept <it>: give that)`)":

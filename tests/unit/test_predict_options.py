@@ -721,3 +721,29 @@ def test_an_out_below_a_file_is_refused_before_the_model_runs(tmp_path):
         output_folder(opts, tmp_path / "run")
     assert str(caught.value) == (f"--out {tmp_path}/taken.csv/pred: {tmp_path}/taken.csv is a file, not a folder; "
                                  "choose an --out whose parents are folders (nothing was written)")
+
+
+def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_the_model_runs(tmp_path, monkeypatch):
+    # --out /usr/pred as a user sampled the whole completion, then failed with "[Errno 13] Permission denied"
+    from pixeltransformer import runs
+    from pixeltransformer.predict import output_folder
+    (tmp_path / "locked").mkdir()
+    monkeypatch.setattr(runs.os, "access", lambda path, mode: Path(path) != tmp_path / "locked")  # root writes all
+    opts = PredictOptions(context="[[0, 1]]", out=f"{tmp_path}/locked/new/pred")
+    with pytest.raises(PermissionError) as caught:
+        output_folder(opts, tmp_path / "run")
+    assert str(caught.value) == (f"--out {tmp_path}/locked/new/pred: {tmp_path}/locked cannot be written (no write "
+                                 "permission); choose another --out (nothing was written)")
+    assert output_folder(PredictOptions(context="[[0, 1]]", out=f"{tmp_path}/free/pred"), tmp_path / "run")
+
+
+def test_an_out_below_a_dangling_link_is_refused_before_the_model_runs(tmp_path):
+    # a link to a folder that is gone passed the checks and failed after the sampling with "[Errno 17] File exists"
+    from pixeltransformer.predict import output_folder
+    (tmp_path / "dangle").symlink_to(tmp_path / "nowhere")
+    opts = PredictOptions(context="[[0, 1]]", out=f"{tmp_path}/dangle/pred")
+    with pytest.raises(NotADirectoryError) as caught:
+        output_folder(opts, tmp_path / "run")
+    assert str(caught.value) == (f"--out {tmp_path}/dangle/pred: {tmp_path}/dangle is a link to {tmp_path}/nowhere, "
+                                 "which does not exist; choose another --out, or create that folder first "
+                                 "(nothing was written)")
