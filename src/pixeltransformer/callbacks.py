@@ -19,7 +19,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from .domain import Domain, checked_context, suffix_title
 from .errors import warn_rank_zero, whole_number
 from .evaluation import sweep_eval_dir
-from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
+from .inference import PredictionOverflow, SampleOverflow, check_count, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
 from .memory import host_held, kept_bytes, point_count, shortfall
@@ -49,12 +49,11 @@ class Pictures(Callback):
                  n_autoregressive: int | None = 32, resolution: int | None = None, seed: int = 0,
                  on_test: bool = True):
         super().__init__()
-        if not whole_number(num_samples, 0):  # 2.0 got through, and picture_samples was blamed for it
-            raise ValueError(f"Pictures: num_samples must be a whole number >= 0 (0: the mean alone), got "
-                             f"{num_samples!r}")
-        if num_examples < 1 or num_samples < 0 or not levels or min(levels) < 1:
-            raise ValueError(f"Pictures: need num_examples >= 1, num_samples >= 0 and levels >= 1; got {num_examples},"
-                             f" {num_samples}, {tuple(levels)}")
+        # 2.0 got through, and picture_samples was blamed for it
+        num_samples = check_count(num_samples, 0, "Pictures: num_samples must be a whole number >= 0 (0: the mean "
+                                                  "alone)")
+        if num_examples < 1 or not levels or min(levels) < 1:
+            raise ValueError(f"Pictures: need num_examples >= 1 and levels >= 1; got {num_examples}, {tuple(levels)}")
         if resolution is not None and resolution < 2:
             raise ValueError(f"Pictures: resolution must be >= 2, got {resolution}")
         try:  # refused here, not at the first validation's pictures, after the training steps before it

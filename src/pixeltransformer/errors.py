@@ -59,7 +59,7 @@ def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False
     except KeyboardInterrupt as err:
         if debugging():
             raise
-        _say_interrupted(err, nothing_yet)
+        _say_interrupted(err, nothing_yet, restore=not command)
         if command:
             sys.excepthook = _quiet_ctrl_c
             raise KeyboardInterrupt from None  # uncaught, and of this very type: Python ends the process by SIGINT
@@ -75,7 +75,7 @@ def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> No
     def hook(kind, err, tb) -> None:
         if not issubclass(kind, KeyboardInterrupt) or debugging():
             return previous(kind, err, tb)
-        _say_interrupted(err, nothing_yet)  # and Python ends the process by SIGINT (_quiet_ctrl_c)
+        _say_interrupted(err, nothing_yet, restore=False)  # and Python ends the process by SIGINT (_quiet_ctrl_c)
 
     sys.excepthook = hook
 
@@ -89,12 +89,16 @@ def _quiet_ctrl_c(kind, err, tb) -> None:
         sys.__excepthook__(kind, err, tb)
 
 
-def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str) -> None:
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C cannot cut the line short
+def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str, restore: bool) -> None:
+    """The one line; a second Ctrl-C cannot cut it short. ``restore``: a main called from Python (a test) leaves Ctrl-C
+    as it found it; else (the command, about to end) a second Ctrl-C cannot cut short the exit handlers that Python
+    runs before it ends the process by SIGINT either (W&B's: a traceback of its own)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
-    finally:  # a main called from Python (a test) leaves Ctrl-C as it found it
-        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+    finally:
+        if restore:
+            signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 def debugging() -> bool:

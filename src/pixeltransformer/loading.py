@@ -171,13 +171,12 @@ CPU_INSTEAD = ("give --trainer.accelerator=cpu (a config for several devices: al
                "--trainer.strategy=auto)")
 
 
-def check_accelerator(name: Any, source: str | None = str(CONFIGS / "trainer" / "gpu.yaml")) -> None:
+def check_accelerator(name: Any, source: str | None) -> None:
     """trainer.accelerator asking for a device this machine does not have, in one line that says what to do (Lightning
     says "No supported gpu backend found!", naming neither the setting nor the torch build; "tpu" without torch_xla
     ended in a ModuleNotFoundError's traceback). ``source``: the config file that sets the value in effect
-    (setting_sources.setting_source), which to leave out (it was told to leave out configs/trainer/gpu.yaml, whichever
-    file set it); a run's config.yaml, which a run trained on GPUs keeps, is overridden instead; None: the command
-    line's --trainer.accelerator, which is to change."""
+    (setting_sources.setting_source; it was told to leave out configs/trainer/gpu.yaml, whichever file set it): see
+    :func:`leave_out`; None: the command line's --trainer.accelerator, which is to change."""
     if isinstance(name, str) and name.lower() == "tpu" and find_spec("torch_xla") is None:
         raise ValueError(f"trainer.accelerator={name}, but torch_xla, which Lightning runs TPUs with, is not "
                          f"installed here: to run on the CPU, {CPU_INSTEAD}")
@@ -196,18 +195,16 @@ def check_accelerator(name: Any, source: str | None = str(CONFIGS / "trainer" / 
 
 
 def leave_out(config: str) -> str:
-    """How to run on the CPU where the config file ``config`` (as the command line gives it) asks for a device: leave
-    it out, named as :func:`~pixeltransformer.layout.config_shown` names a shipped one; a run's config.yaml (of a run
-    trained on GPUs, which its resume and evaluations read), which is to stay, is overridden by options instead."""
-    from .runs import written_into_a_run  # runs imports this module
-
-    path = user_path(config)
-    if written_into_a_run(path):
-        return (f"give --trainer.accelerator=cpu --trainer.devices=1 --trainer.strategy=auto (a run trained on GPUs: "
-                f"{shlex.quote(config)})")
-    shipped = path.resolve().is_relative_to(CONFIGS.resolve())  # configs/trainer/gpu.yaml, however it was given
-    name = config_shown(str(path.resolve().relative_to(CONFIGS.resolve()))) if shipped else shlex.quote(config)
-    return f"leave out {name}"
+    """How to run on the CPU where the config file ``config`` (as the command line gives it) asks for a device: the
+    shipped configs/trainer/gpu.yaml, an add-on that sets only the devices, is left out (named as
+    :func:`~pixeltransformer.layout.config_shown` names it, however it was given); any other file stays (an
+    experiment's whole config, a run's config.yaml that its resume and evaluations read), overridden by the options
+    given after it (before it, the file overrides them)."""
+    path = user_path(config).resolve()
+    if path.is_relative_to(CONFIGS.resolve()):
+        return f"leave out {config_shown(str(path.relative_to(CONFIGS.resolve())))}"
+    return (f"give --trainer.accelerator=cpu --trainer.devices=1 --trainer.strategy=auto after {shlex.quote(config)}, "
+            "which sets it")
 
 
 def on_the_cpu(name: Any) -> bool:

@@ -186,13 +186,13 @@ def test_a_tpu_without_torch_xla_is_one_line(monkeypatch, xla):
 
     monkeypatch.setattr(loading, "find_spec", lambda name: object() if xla and name == "torch_xla" else None)
     if xla:
-        loading.check_accelerator("tpu")
+        loading.check_accelerator("tpu", None)
         return
     with pytest.raises(ValueError, match=r"^trainer.accelerator=tpu, but torch_xla, which Lightning runs TPUs with, is "
                                          r"not installed here: to run on the CPU, give --trainer.accelerator=cpu \(a "
                                          r"config for several devices: also --trainer.devices=1 "
                                          r"--trainer.strategy=auto\)$"):
-        loading.check_accelerator("tpu")
+        loading.check_accelerator("tpu", None)
 
 
 @pytest.mark.parametrize("cuda, hip, mps, hidden, says", [
@@ -217,7 +217,7 @@ def test_a_missing_accelerator_names_the_torch_build_and_what_hides_the_gpus(mon
     with pytest.raises(ValueError, match=rf"^trainer.accelerator=gpu, but torch sees no GPU device here \(torch "
                                          rf"[^,]+, {re.escape(says)}\): to run on the CPU, leave out "
                                          r"configs/trainer/gpu.yaml$"):
-        loading.check_accelerator("gpu")
+        loading.check_accelerator("gpu", str(REPO / "configs/trainer/gpu.yaml"))
 
 
 def test_a_gpu_the_command_line_asks_for_is_refused_naming_the_option_not_the_gpu_config(tmp_path, monkeypatch):
@@ -254,22 +254,23 @@ def test_a_gpu_a_config_after_the_option_asks_for_is_refused_naming_the_config(t
 
 def test_a_gpu_a_config_of_ones_own_asks_for_is_refused_naming_that_config(tmp_path, monkeypatch):
     """trainer.accelerator=gpu from one's own config file (mine.yaml) on a machine without a GPU was told to "leave out
-    configs/trainer/gpu.yaml", which the command did not give: the line names the file that set it. A run's
-    config.yaml, which its resume and evaluations read, is overridden by options instead."""
+    configs/trainer/gpu.yaml", which the command did not give: the line names the file that set it, to override by
+    options given after it (leaving out an experiment's whole config, or a run's config.yaml, loses its other
+    options)."""
     from pixeltransformer import loading
     from pixeltransformer.cli import main
 
     monkeypatch.setattr(loading, "accelerator", lambda: (None, 0))
-    (mine := tmp_path / "mine.yaml").write_text("trainer: {accelerator: gpu}\n")
-    with pytest.raises(ValueError, match=rf"\): to run on the CPU, leave out {re.escape(str(mine))}$"):
+    (mine := tmp_path / "mine.yaml").write_text("trainer: {accelerator: gpu, max_steps: 5}\n")
+    with pytest.raises(ValueError, match=r"\): to run on the CPU, give --trainer.accelerator=cpu --trainer.devices=1 "
+                                         rf"--trainer.strategy=auto after {re.escape(str(mine))}, which sets it$"):
         main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(mine), "--run_root",
               str(tmp_path)])
     assert not (tmp_path / "polynomial").exists()
     (run := tmp_path / "r" / "checkpoints").mkdir(parents=True)
     (config := run.parent / "config.yaml").write_text("trainer: {accelerator: gpu}\n")
     with pytest.raises(ValueError, match=r"\): to run on the CPU, give --trainer.accelerator=cpu --trainer.devices=1 "
-                                         r"--trainer.strategy=auto \(a run trained on GPUs: "
-                                         rf"{re.escape(str(config))}\)$"):
+                                         rf"--trainer.strategy=auto after {re.escape(str(config))}, which sets it$"):
         loading.check_accelerator("gpu", str(config))
 
 
