@@ -250,7 +250,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                     values = [float(c) for c in cells]
                 except ValueError:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
-                    raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_a_number(cells, col, not width)}") from None
+                    why = _not_a_number(cells, col, not width)
+                    raise ValueError(f"{path}: line {number}, column {col + 1}: {why}") from None
                 whole = whole and _comma_halves(cells)
                 if whole and thousands is None and len(cells) == 2 and THOUSANDS.fullmatch(cells[0]):
                     thousands = number, cells

@@ -91,14 +91,15 @@ def _quiet_ctrl_c(kind, err, tb) -> None:
 
 def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str, restore: bool) -> None:
     """The one line; a second Ctrl-C cannot cut it short. ``restore``: a main called from Python (a test) leaves Ctrl-C
-    as it found it; else (the command, about to end) a second Ctrl-C cannot cut short the exit handlers that Python
-    runs before it ends the process by SIGINT either (W&B's: a traceback of its own)."""
+    as it found it; else (the command, about to end) a second Ctrl-C, in the exit handlers Python runs before it ends
+    the process by SIGINT (W&B's upload: minutes on a slow network), ends it at once by SIGINT, with no traceback of
+    its own."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
     finally:
-        if restore:
-            signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
+        back = signal.default_int_handler if previous is None else previous
+        signal.signal(signal.SIGINT, back if restore else signal.SIG_DFL)
 
 
 def debugging() -> bool:

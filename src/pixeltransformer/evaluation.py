@@ -31,7 +31,7 @@ from . import versions
 from .errors import counted, in_number, whole_number
 from .eval_folders import nosweep_folder
 from .files import user_path, write_json
-from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
+from .inference import check_count, check_n_autoregressive, check_predictions, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .memory import completion_bytes, local_ranks, point_count, shortfall
@@ -424,9 +424,11 @@ class SweepEvaluation(Callback):
                  num_samples: int = 0, n_autoregressive: int = 2048, temperature: float = 1.0, seed: int = 0,
                  max_items: int | None = None, out_dir: str | None = None, sample_items: int | None = None):
         super().__init__()
-        if not levels or min(levels) < 1 or not whole_number(num_samples, 0):  # 2.0 got through to the sampler
-            raise ValueError(f"SweepEvaluation: need levels >= 1 and num_samples a whole number >= 0; got "
-                             f"{tuple(levels)}, {num_samples}")
+        if not levels or min(levels) < 1:
+            raise ValueError(f"SweepEvaluation: need levels >= 1; got {tuple(levels)}")
+        # 2.0 got through to the sampler
+        num_samples = check_count(num_samples, 0, "SweepEvaluation: num_samples must be a whole number >= 0 (0: no "
+                                                  "sampling)")
         if max_items is not None and not whole_number(max_items, 1):
             # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
             raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "

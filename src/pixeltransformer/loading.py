@@ -200,9 +200,8 @@ def leave_out(config: str) -> str:
     :func:`~pixeltransformer.layout.config_shown` names it, however it was given); any other file stays (an
     experiment's whole config, a run's config.yaml that its resume and evaluations read), overridden by the options
     given after it (before it, the file overrides them)."""
-    path = user_path(config).resolve()
-    if path.is_relative_to(CONFIGS.resolve()):
-        return f"leave out {config_shown(str(path.relative_to(CONFIGS.resolve())))}"
+    if user_path(config).resolve() == (CONFIGS / "trainer" / "gpu.yaml").resolve():  # however it was given
+        return f"leave out {config_shown('trainer/gpu.yaml')}"
     return (f"give --trainer.accelerator=cpu --trainer.devices=1 --trainer.strategy=auto after {shlex.quote(config)}, "
             "which sets it")
 

@@ -96,7 +96,8 @@ class PredictOptions:
             if value and not user_path(value).exists():
                 raise FileNotFoundError(f"--{name}: file not found: {value}")
             if value and user_path(value).is_dir():
-                raise ValueError(f"--{name} {value} is a folder: a prediction reads one file; give one of the files in it")
+                raise ValueError(f"--{name} {value} is a folder: a prediction reads one file; give one of the files "
+                                 "in it")
         if self.mask and self.context:
             raise ValueError("--mask and --context exclude each other: --mask observes the --input where it is white, "
                              "--context gives S itself; pass one")
@@ -398,15 +399,18 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
         if not (above := nearest_existing(out)).is_dir():  # else mkdir's "File exists" once the model had run
             raise NotADirectoryError(f"--out {options.out}: {above} is a file, not a folder; choose an --out whose "
                                      "parents are folders (nothing was written)")
-        if (why := cannot_write(above)) is not None:  # else "Permission denied" once the model had run
-            raise PermissionError(f"--out {options.out}: {above} cannot be written ({why}); choose another --out "
-                                  "(nothing was written)")
-        return out
-    base = run_dir / "predict" / options.name
-    out, n = base, 1
-    while taken(out):
-        n += 1
-        out = base.with_name(f"{base.name}-{n}")
+        said, remedy = f"--out {options.out}", "choose another --out"
+    else:
+        base = run_dir / "predict" / options.name
+        out, n = base, 1
+        while taken(out):
+            n += 1
+            out = base.with_name(f"{base.name}-{n}")
+        said, remedy = f"the prediction's folder {out}", "give an --out elsewhere"
+    # the prediction is drafted beside its folder and renamed into it (PredictionWriter._write): else "Permission
+    # denied" once the model had run, an empty --out given too
+    if (why := cannot_write(above := nearest_existing(out.parent))) is not None:
+        raise PermissionError(f"{said}: {above} cannot be written ({why}); {remedy} (nothing was written)")
     return out
 
 

@@ -734,6 +734,14 @@ def test_an_out_in_a_folder_that_cannot_be_written_is_refused_before_the_model_r
         output_folder(opts, tmp_path / "run")
     assert str(caught.value) == (f"--out {tmp_path}/locked/new/pred: {tmp_path}/locked cannot be written (no write "
                                  "permission); choose another --out (nothing was written)")
+    (tmp_path / "locked" / "empty").mkdir()  # an empty --out is taken: its draft goes beside it, in locked/
+    with pytest.raises(PermissionError, match=r"cannot be written \(no write permission\); choose another --out"):
+        output_folder(PredictOptions(context="[[0, 1]]", out=f"{tmp_path}/locked/empty"), tmp_path / "run")
+    with pytest.raises(PermissionError) as caught:  # the default folder, in a run folder of a disk one cannot write
+        output_folder(PredictOptions(context="[[0, 1]]"), tmp_path / "locked")
+    assert str(caught.value) == (f"the prediction's folder {tmp_path}/locked/predict/context: {tmp_path}/locked "
+                                 "cannot be written (no write permission); give an --out elsewhere (nothing was "
+                                 "written)")
     assert output_folder(PredictOptions(context="[[0, 1]]", out=f"{tmp_path}/free/pred"), tmp_path / "run")
 
 
