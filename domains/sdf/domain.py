@@ -207,7 +207,7 @@ class SdfDomain(Domain):
         suffix = path.suffix.lower()
         if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
             # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
-            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
+            up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             grids = read_voxels(path, up)  # [N, R, R, R]
             if len(grids) != 1:
                 raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
@@ -215,7 +215,7 @@ class SdfDomain(Domain):
             grid = occupancy_sdf(grids[0], path, spec)  # [R, R, R]
             self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], voxel_margin(spec)),
                                             voxel_units(grids.shape[1], voxel_margin(spec)))
-            print(f"{path}: voxels, converted to an SDF with 1 = inside{self.turned(up, why)}, padded to the training "
+            print(f"{path}: voxels, converted to an SDF with 1 = inside{self.turned()}, padded to the training "
                   f"margin", file=sys.stderr)
         elif suffix == ".npy":
             try:
@@ -235,14 +235,14 @@ class SdfDomain(Domain):
             if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted and turned as the
                 # model's voxel files were (voxel_up_axis), like a .binvox input
-                up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
+                up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
                 occ = grid.astype(bool)  # [D, D, D]
                 self.input_frame = frame_record(np.zeros(3), voxel_scale(len(occ), voxel_margin(spec)),
                                                 voxel_units(len(occ), voxel_margin(spec)))
                 grid = occupancy_sdf(zup_to_yup(occ) if up == 2 else occ, path, spec)  # [R, R, R]
                 padded = "not padded (as trained)" if voxel_margin(spec) is None else "padded to the training margin"
                 print(f"{path}: an occupancy grid (only 0 and 1), converted to an SDF with 1 = inside"
-                      f"{self.turned(up, why)}, {padded}", file=sys.stderr)
+                      f"{self.turned()}, {padded}", file=sys.stderr)
             elif self.input_up_axis == 2:
                 grid = zup_to_yup(grid)  # [R, R, R]
                 print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
@@ -250,11 +250,11 @@ class SdfDomain(Domain):
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
         elif suffix == ".binvox":
-            up, why = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
+            up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             occ = read_voxels(path, up)[0]  # [D, D, D]
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
-            if turned := self.turned(up, why):
-                print(f"{path}:{turned[1:]}", file=sys.stderr)
+            if self.input_up_axis == 2:
+                print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
             if (placed := binvox_frame(path, up, voxel_margin(spec))) is not None:
                 self.input_frame = frame_record(*placed, "the model's, from the .binvox header's translate and scale")
                 print(f"{path}: its header places the grid in the model's units: cube = "
@@ -270,13 +270,13 @@ class SdfDomain(Domain):
                       f"cube [-1, 1]^3 of its grid{padded}", file=sys.stderr)
         elif suffix in MESH_SUFFIXES:
             # a model trained before the option has no mesh_up_axis: y-up meshes
-            up, why = self.up_axis(spec, "mesh_up_axis", 1, "training meshes", path)
+            up = self.up_axis(spec, "mesh_up_axis", 1, "training meshes", path)
             # the margin the training meshes had (a model trained before the spec held it: 0.05, every grid's then)
             cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
-            if turned := self.turned(up, why):
-                print(f"{path}:{turned[1:]}", file=sys.stderr)
+            if self.input_up_axis == 2:
+                print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
             centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
             print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
@@ -297,26 +297,26 @@ class SdfDomain(Domain):
         frame = {} if self.input_frame is None else {"input_frame": self.input_frame}
         return {"input_up_axis": self.input_up_axis, **frame}
 
-    def up_axis(self, spec, option: str, default: int, files: str, path: Path) -> tuple[int, str]:
-        """The axis that is up in an --input file of a kind, and why: input_up_axis where given, else the data
+    def up_axis(self, spec, option: str, default: int, files: str, path: Path) -> int:
+        """The axis that is up in an --input file of a kind: input_up_axis where given, else the data
         option the model's training ``files`` of that kind were read with (``option``, recorded in its spec). A file
         has no up axis of its own to read: where input_up_axis is not given, ``up_note`` says the axis taken, with the
         option that takes the other (read_input prints it once the file is read), as a z-up mesh read y up was
         completed lying on its back without a word."""
         if self.input_up_axis is not None:
-            return self.input_up_axis, f"(input_up_axis {self.input_up_axis})"
+            return self.input_up_axis
         up = int(spec.extra.get(option, default))
         why = f"as the model's {files} were ({option} {up})"
         other = 3 - up  # 1 (y) <-> 2 (z)
         read = "turned from z up to y up" if up == 2 else "read with y up"  # the turn said here alone (turned)
         self.up_note = (f"{path}: {read}, {why}; a file with {'yz'[other - 1]} up ({UP_AXIS_EXAMPLES[other]}) needs "
                         f"--model.domain.init_args.input_up_axis={other}, or it is completed lying on its back")
-        return up, why
+        return up
 
-    def turned(self, up: int, why: str) -> str:
+    def turned(self) -> str:
         """The turn, for a line that says how an --input file was read (", turned from z up to y up (input_up_axis
-        2)"), where it was turned and ``up_note`` does not say so (input_up_axis was given); else ""."""
-        return f", turned from z up to y up {why}" if up == 2 and self.up_note is None else ""
+        2)"), where input_up_axis was given (else ``up_note`` says the axis taken); else ""."""
+        return ", turned from z up to y up (input_up_axis 2)" if self.input_up_axis == 2 else ""
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF

@@ -154,9 +154,9 @@ class SDFCache:
             check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
             results = pool.map(self._try_convert, jobs) if pool else map(self._try_convert, jobs)
-            # strict: zip runs the loop to its end (and its last line) whichever iterable ends first
-            for i, error in zip(todo, loop_progress(results, f"mesh -> SDF {resolution}^3", total=len(jobs),
-                                                    unit="mesh", enabled=progress), strict=True):
+            # the progress loop outermost: it ends on its own, and says its last line
+            for i, error in loop_progress(zip(todo, results), f"mesh -> SDF {resolution}^3", total=len(jobs),
+                                          unit="mesh", enabled=progress):
                 if error is not None:
                     errors[i] = error
         files = []

@@ -130,7 +130,7 @@ class FirstStepMark(Callback):
 
     def stepped(self, trainer: Any) -> bool:
         """Whether this fit has completed an optimizer step of its own: the rule that says a run trained, for its lock
-        and for the CLI's removal of a new run's folder (a --ckpt_path's step is not this fit's)."""
+        and for the CLI's (:func:`trained`; a --ckpt_path's step is not this fit's)."""
         return self.start is not None and trainer.global_step > self.start
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -138,6 +138,15 @@ class FirstStepMark(Callback):
             fd, self.fd = self.fd, None
             with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
                 record(fd)
+
+
+def trained(cli: Any) -> bool:
+    """Whether a CLI's fit trained: a step of its own (FirstStepMark.stepped, counted from the step it began at), or
+    any step where it has no mark (ddp_spawn, ddp_fork, a resume); the one rule of its lock, the removal of a new
+    run's folder and the line of a Ctrl-C after the fit."""
+    trainer = getattr(cli, "trainer", None)
+    mark = getattr(cli, "_first_step_mark", None)
+    return trainer is not None and (mark.stepped(trainer) if mark is not None else trainer.global_step > 0)
 
 
 class PixelTransformerCLI(LightningCLI):
@@ -465,8 +474,7 @@ class PixelTransformerCLI(LightningCLI):
         it), and says so under the [run] line that named its folder."""
         trainer = getattr(self, "trainer", None)
         dev_run = trainer is not None and bool(trainer.fast_dev_run)
-        mark = getattr(self, "_first_step_mark", None)  # none under ddp_spawn, ddp_fork: any step counts
-        stepped = trainer is not None and (mark.stepped(trainer) if mark is not None else trainer.global_step > 0)
+        stepped = trained(self)
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
                 or (trainer is not None and ((stepped and not dev_run) or not trainer.is_global_zero))):
             return
@@ -792,7 +800,7 @@ class PixelTransformerCLI(LightningCLI):
         line of errors.ctrl_c_exits, which says "nothing was written" without it; "" before (a prediction: before
         it wrote), where the stop's own line says what was kept. Every process of a run says it (the [run] line, and
         so _shown, is the first process's alone)."""
-        if subcommand == "fit" and self.trainer.global_step > 0 and not self.trainer.fast_dev_run:
+        if subcommand == "fit" and trained(self) and not self.trainer.fast_dev_run:
             return f"after the fit ended: its run {self._shown or shown_path(self.run_dir)} is kept"
         if subcommand == "predict":
             writer = self._prediction_writer()

@@ -36,7 +36,7 @@ from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
 from .files import missing_folders, nearest_existing, remove_empty, staging_folder, user_path, write_json
-from .inference import check_temperature, grid_sizes, item_seeds
+from .inference import check_count, check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
 from .memory import host_held, in_bytes, point_count, shortfall
 from .progress import shows_progress
@@ -110,8 +110,8 @@ class PredictOptions:
                 ("num_context", self.num_context, 1, "the samples of S drawn at random from the --input"),
                 ("num_samples", self.num_samples, 0, "0: the mean only"),
                 ("n_autoregressive", self.n_autoregressive, 0, "0: the mean at every point; null: every point drawn")):
-            if value is not None and value < least:
-                raise ValueError(f"--{name} must be >= {least} ({meaning}), got {value}")
+            if value is not None:
+                check_count(value, least, f"--{name} must be >= {least} ({meaning})")
         if self.resolution is not None and self.resolution < 2:
             raise ValueError(f"--resolution must be >= 2, got {self.resolution}")
         try:
