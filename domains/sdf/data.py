@@ -640,11 +640,9 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"{none} but {counted(voxels, '.binvox voxel file')}: read "
                                         f"{'it' if voxels == 1 else 'them'} with {self._read_as('voxels', root)}")
             if arrays := grid_files(root):  # files of voxel grids (the shared ModelNet voxels' folder): one a root
-                if len(arrays) == 1:
-                    raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read it with "
-                                            f"{self._read_as('voxels', arrays[0])}")
-                raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read one with "
-                                        f"{self._read_as('voxels', Path('<its path>'))}")
+                one = len(arrays) == 1
+                raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read {'it' if one else 'one'} "
+                                        f"with {self._read_as('voxels', arrays[0] if one else Path('<its path>'))}")
             raise FileNotFoundError(none)
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))

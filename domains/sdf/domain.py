@@ -101,6 +101,7 @@ def check_units(grid: np.ndarray, path: Path, t: float) -> None:
 
 # files whose up axis is y or z, as a line that names input_up_axis for a file of the other says
 UP_AXIS_EXAMPLES = {1: "ShapeNet's", 2: "ModelNet's, many scans and CAD exports"}
+TURNED = "turned from z up to y up (input_up_axis 2)"  # how an --input file given input_up_axis 2 was read
 
 
 class SdfDomain(Domain):
@@ -245,7 +246,7 @@ class SdfDomain(Domain):
                       f"{self.turned()}, {padded}", file=sys.stderr)
             elif self.input_up_axis == 2:
                 grid = zup_to_yup(grid)  # [R, R, R]
-                print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
+                print(f"{path}: {TURNED}", file=sys.stderr)
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
@@ -254,7 +255,7 @@ class SdfDomain(Domain):
             occ = read_voxels(path, up)[0]  # [D, D, D]
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
             if self.input_up_axis == 2:
-                print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
+                print(f"{path}: {TURNED}", file=sys.stderr)
             if (placed := binvox_frame(path, up, voxel_margin(spec))) is not None:
                 self.input_frame = frame_record(*placed, "the model's, from the .binvox header's translate and scale")
                 print(f"{path}: its header places the grid in the model's units: cube = "
@@ -276,7 +277,7 @@ class SdfDomain(Domain):
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if self.input_up_axis == 2:
-                print(f"{path}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
+                print(f"{path}: {TURNED}", file=sys.stderr)
             centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
             print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
@@ -316,7 +317,7 @@ class SdfDomain(Domain):
     def turned(self) -> str:
         """The turn, for a line that says how an --input file was read (", turned from z up to y up (input_up_axis
         2)"), where input_up_axis was given (else ``up_note`` says the axis taken); else ""."""
-        return ", turned from z up to y up (input_up_axis 2)" if self.input_up_axis == 2 else ""
+        return f", {TURNED}" if self.input_up_axis == 2 else ""
 
     def context_from_rows(self, rows: torch.Tensor, spec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Rows [x, y, z, sdf]: positions in the cube [-1, 1]^3, y up (turned from z up under input_up_axis 2); an SDF
@@ -327,7 +328,7 @@ class SdfDomain(Domain):
                                              spec, source)  # [K, 3], [K, 1]
         if self.input_up_axis == 2:  # rows of a z-up scan, turned as a z-up --input file is
             pos = torch.from_numpy(turn_y_up(pos.numpy(), 2)) + 0.0  # [K, 3]; + 0.0: no -0.0 in context.json
-            print(f"{source}: turned from z up to y up (input_up_axis 2)", file=sys.stderr)
+            print(f"{source}: {TURNED}", file=sys.stderr)
         return pos, val
 
     def row_units(self, spec) -> str:

@@ -17,9 +17,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
 from .domain import Domain, checked_context, suffix_title
-from .errors import warn_rank_zero, whole_number
+from .errors import check_count, warn_rank_zero, whole_number
 from .evaluation import sweep_eval_dir
-from .inference import PredictionOverflow, SampleOverflow, check_count, check_n_autoregressive
+from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
 from .memory import host_held, kept_bytes, point_count, shortfall

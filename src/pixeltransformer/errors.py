@@ -148,6 +148,13 @@ def whole_number(value, low: int) -> bool:
     return count is not None and count >= low
 
 
+def check_count(value, low: int, words: str) -> int:
+    """A count as an int: a whole number (of any type as_int takes) >= low, else ValueError "<words>, got <value>"."""
+    if not whole_number(value, low):
+        raise ValueError(f"{words}, got {value!r}")
+    return as_int(value)
+
+
 def counted(n: int, noun: str, plural: str | None = None) -> str:
     """A count with its noun in the number the count takes: "1 frame", "0 frames", "2 batches" (:func:`in_number`)."""
     return f"{n} {in_number(n, noun, plural)}"

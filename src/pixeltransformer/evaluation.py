@@ -28,10 +28,10 @@ from lightning.pytorch.callbacks import Callback
 from .distribution import BinnedGaussian
 from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
-from .errors import counted, in_number, whole_number
+from .errors import check_count, counted, in_number, whole_number
 from .eval_folders import nosweep_folder
 from .files import user_path, write_json
-from .inference import check_count, check_n_autoregressive, check_predictions, check_temperature, observed_lookup
+from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .memory import completion_bytes, local_ranks, point_count, shortfall

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
-from .errors import as_int, counted, first_line, whole_number
+from .errors import as_int, check_count, counted, first_line
 from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
@@ -202,13 +202,6 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
 
 # one seed spreads over a batch as 1_000_003 * seed + i, and torch seeds are 64-bit
 SEED_LIMIT = 2**63 // 1_000_003 - 1
-
-
-def check_count(value, low: int, words: str) -> int:
-    """A count as an int: a whole number (of any type as_int takes) >= low, else ValueError "<words>, got <value>"."""
-    if not whole_number(value, low):
-        raise ValueError(f"{words}, got {value!r}")
-    return as_int(value)
 
 
 def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:

@@ -35,8 +35,9 @@ from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
+from .errors import check_count
 from .files import missing_folders, nearest_existing, remove_empty, staging_folder, user_path, write_json
-from .inference import check_count, check_temperature, grid_sizes, item_seeds
+from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
 from .memory import host_held, in_bytes, point_count, shortfall
 from .progress import shows_progress
