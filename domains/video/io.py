@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import re
 import warnings
 from contextlib import closing, contextmanager
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
-from pixeltransformer.files import atomic_write
+from pixeltransformer.files import atomic_write, by_stamp
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -165,26 +164,12 @@ def display_meta(path: Path) -> dict:
             reader.close()
 
 
-def shown_meta(path: Path) -> tuple[tuple[int, int], object]:
+@by_stamp(maxsize=4096)  # a folder's files, each asked while decoded and then for its rate and size
+def shown_meta(path: str) -> tuple[tuple[int, int], object]:
     """The "size" (w, h) and "fps" of :func:`display_meta`, asked once a start of each file: decoding a file's
     frames at a size and asking its rate and size share one ffmpeg process; a file changed since (its stat) is asked
     again. A file that cannot be read raises as :func:`display_meta` does, each time it is asked."""
-    try:
-        stat = os.stat(path)
-    except OSError:  # as a file ffmpeg cannot open: display_meta names why
-        return _size_and_fps(Path(path))
-    return _shown_meta(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-
-
-@functools.lru_cache(maxsize=4096)  # a folder's files, each asked while decoded and then for its rate and size
-def _shown_meta(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> tuple[tuple[int, int], object]:
-    """:func:`shown_meta` of ``path`` (an absolute path); the rest of the key is its stat."""
-    return _size_and_fps(Path(path))
-
-
-def _size_and_fps(path: Path) -> tuple[tuple[int, int], object]:
-    """The "size" (w, h) and "fps" of :func:`display_meta` of ``path``, asked of ffmpeg each time (uncached)."""
-    meta = display_meta(path)
+    meta = display_meta(Path(path))
     w, h = meta["size"]
     return (int(w), int(h)), meta.get("fps")
 
