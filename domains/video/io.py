@@ -337,19 +337,20 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     return np.concatenate(out)  # [F, H, W, 3]
 
 
-def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
+@by_stamp(maxsize=256)  # a prediction asks a file's rate and then whether its delays are uneven
+def frame_delays(path: str, frames: int | None = None) -> tuple[float, ...]:
     """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is
     shown, in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none; a GIF's 0 and 10
-    ms are GIF_SHORTEST_SHOWN); [] for a picture of one frame, a file of another kind, or one that cannot tell."""
-    path = Path(path)
-    if path.suffix.lower() not in (".gif", ".png", ".webp"):
-        return []
+    ms are GIF_SHORTEST_SHOWN); () for a picture of one frame, a file of another kind, or one that cannot tell. Read
+    once, and again once the file changes (:func:`by_stamp`)."""
+    if Path(path).suffix.lower() not in (".gif", ".png", ".webp"):
+        return ()
     delays = []
     try:
         with Image.open(path) as image:
             count = getattr(image, "n_frames", 1)
             if count < 2:
-                return []
+                return ()
             for i in range(count if frames is None else min(frames, count)):
                 image.seek(i)
                 if image.format == "WEBP":  # a WebP frame's duration is read with its pixels
@@ -358,8 +359,8 @@ def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
                 # a GIF's delays of 0 and 10 ms are shown for 100 ms by browsers, which GIFs are made for
                 delays.append(GIF_SHORTEST_SHOWN if image.format == "GIF" and delay <= 10 else delay)
     except (OSError, ValueError, EOFError, SyntaxError):  # the frames were read: only their delays are unknown
-        return []
-    return delays
+        return ()
+    return tuple(delays)
 
 
 def delays_rate(path: str | Path, frames: int | None = None) -> float | None:

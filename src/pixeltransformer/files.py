@@ -251,21 +251,22 @@ def file_stamp(path: str | os.PathLike) -> FileStamp:
 T = TypeVar("T")
 
 
-def by_stamp(maxsize: int | None = None) -> Callable[[Callable[[str], T]], Callable[[str | os.PathLike], T]]:
-    """Keep what a function of a file's path answers until the file changes (its :func:`file_stamp`), for the
-    ``maxsize`` files last asked (None: all). The function is given the absolute path; a path that cannot be
-    stat'ed is passed on as it is, each time (the function names why it cannot be read), and so is a raise."""
+def by_stamp(maxsize: int | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Keep what a function of a file's path (and of further positional, hashable arguments) answers until the file
+    changes (its :func:`file_stamp`), for the ``maxsize`` answers last asked (None: all). The function is given the
+    absolute path; a path that cannot be stat'ed is passed on as it is, each time (the function names why it cannot
+    be read), and so is a raise."""
 
-    def wrap(read: Callable[[str], T]) -> Callable[[str | os.PathLike], T]:
-        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp: read(stamp.path))
+    def wrap(read: Callable[..., T]) -> Callable[..., T]:
+        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp, *args: read(stamp.path, *args))
 
         @functools.wraps(read)
-        def cached(path: str | os.PathLike) -> T:
+        def cached(path: str | os.PathLike, *args: Any) -> T:
             try:
                 stamp = file_stamp(path)
             except OSError:
-                return read(os.fspath(path))
-            return kept(stamp)
+                return read(os.fspath(path), *args)
+            return kept(stamp, *args)
 
         return cached
 
