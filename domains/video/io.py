@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import re
 import warnings
 from contextlib import closing, contextmanager
@@ -27,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageSequence
 
-from pixeltransformer.files import atomic_write
+from pixeltransformer.files import atomic_write, by_stamp
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".gif", ".webp")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -165,26 +164,12 @@ def display_meta(path: Path) -> dict:
             reader.close()
 
 
-def shown_meta(path: Path) -> tuple[tuple[int, int], object]:
+@by_stamp(maxsize=4096)  # a folder's files, each asked while decoded and then for its rate and size
+def shown_meta(path: str) -> tuple[tuple[int, int], object]:
     """The "size" (w, h) and "fps" of :func:`display_meta`, asked once a start of each file: decoding a file's
     frames at a size and asking its rate and size share one ffmpeg process; a file changed since (its stat) is asked
     again. A file that cannot be read raises as :func:`display_meta` does, each time it is asked."""
-    try:
-        stat = os.stat(path)
-    except OSError:  # as a file ffmpeg cannot open: display_meta names why
-        return _size_and_fps(Path(path))
-    return _shown_meta(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-
-
-@functools.lru_cache(maxsize=4096)  # a folder's files, each asked while decoded and then for its rate and size
-def _shown_meta(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> tuple[tuple[int, int], object]:
-    """:func:`shown_meta` of ``path`` (an absolute path); the rest of the key is its stat."""
-    return _size_and_fps(Path(path))
-
-
-def _size_and_fps(path: Path) -> tuple[tuple[int, int], object]:
-    """The "size" (w, h) and "fps" of :func:`display_meta` of ``path``, asked of ffmpeg each time (uncached)."""
-    meta = display_meta(path)
+    meta = display_meta(Path(path))
     w, h = meta["size"]
     return (int(w), int(h)), meta.get("fps")
 
@@ -352,19 +337,20 @@ def read_video_file(path: str | Path, size: int | Sequence[int] | None = None, c
     return np.concatenate(out)  # [F, H, W, 3]
 
 
-def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
+@by_stamp(maxsize=256)  # a prediction asks a file's rate and then whether its delays are uneven
+def frame_delays(path: str, frames: int | None = None) -> tuple[float, ...]:
     """How long each of the first ``frames`` frames (all of them: None) of an animated GIF, PNG (APNG) or WebP is
     shown, in milliseconds (pillow's ``info["duration"]`` of each frame; 0 where the file gives none; a GIF's 0 and 10
-    ms are GIF_SHORTEST_SHOWN); [] for a picture of one frame, a file of another kind, or one that cannot tell."""
-    path = Path(path)
-    if path.suffix.lower() not in (".gif", ".png", ".webp"):
-        return []
+    ms are GIF_SHORTEST_SHOWN); () for a picture of one frame, a file of another kind, or one that cannot tell. Read
+    once, and again once the file changes (:func:`by_stamp`)."""
+    if Path(path).suffix.lower() not in (".gif", ".png", ".webp"):
+        return ()
     delays = []
     try:
         with Image.open(path) as image:
             count = getattr(image, "n_frames", 1)
             if count < 2:
-                return []
+                return ()
             for i in range(count if frames is None else min(frames, count)):
                 image.seek(i)
                 if image.format == "WEBP":  # a WebP frame's duration is read with its pixels
@@ -373,8 +359,8 @@ def frame_delays(path: str | Path, frames: int | None = None) -> list[float]:
                 # a GIF's delays of 0 and 10 ms are shown for 100 ms by browsers, which GIFs are made for
                 delays.append(GIF_SHORTEST_SHOWN if image.format == "GIF" and delay <= 10 else delay)
     except (OSError, ValueError, EOFError, SyntaxError):  # the frames were read: only their delays are unknown
-        return []
-    return delays
+        return ()
+    return tuple(delays)
 
 
 def delays_rate(path: str | Path, frames: int | None = None) -> float | None:

@@ -8,8 +8,6 @@ one place the two are told apart by the kind of file).
 
 from __future__ import annotations
 
-import functools
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from pixeltransformer.errors import first_line
+from pixeltransformer.files import by_stamp
 
 from .io import VideoDecodeError, decoded_by_pillow, delays_rate, probe_container, read_video_file
 
@@ -33,19 +32,14 @@ def is_strip_file(path: Path) -> bool:
         return False
     if suffix != ".png":
         return True
-    try:
-        stat = os.stat(path)
-    except OSError:  # as a PNG that cannot be opened: strip_length names why
-        return True
     # a start asks of each PNG several times (source_videos, read_video_folder, frame_size, load_user_video): it is
     # opened once, and again once it changes
-    return _still_png(os.path.abspath(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return _still_png(path)
 
 
-@functools.lru_cache(maxsize=None)  # a folder's PNGs are asked in turn, pass after pass
-def _still_png(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int) -> bool:
-    """Whether the PNG at ``path`` (an absolute path) holds one frame; the rest of the key is its stat, so that a
-    rewritten file is opened again."""
+@by_stamp()  # a folder's PNGs are asked in turn, pass after pass
+def _still_png(path: str) -> bool:
+    """Whether the PNG at ``path`` holds one frame (True where it cannot be opened: strip_length names why)."""
     try:
         with Image.open(path) as image:
             return getattr(image, "n_frames", 1) < 2

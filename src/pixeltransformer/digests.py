@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from .files import write_json
+from .files import file_stamp, write_json
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -25,13 +24,13 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 class FileDigests:
-    """:func:`file_digest` of files, remembered in one JSON file (``memo``, beside a cache) by each file's path, size,
-    modification and change times and inode: a cache keyed by what files hold then reads each file's bytes once,
-    rather than at every start (ShapeNet's chairs are gigabytes, read again by every DDP rank). A file written since
-    (another size or time) is read again, and so is one written in the two seconds before it was read, which a coarse
-    file-system clock could not tell from a rewrite just after: written by its change time too, since a copy that
-    keeps times (``cp -p``, ``touch -r``) has an old modification time but a change time of now. Call :meth:`save`
-    to keep what was read."""
+    """:func:`file_digest` of files, remembered in one JSON file (``memo``, beside a cache) by each file's stamp
+    (:func:`files.file_stamp`: path, size, modification and change times, inode): a cache keyed by what files hold
+    then reads each file's bytes once, rather than at every start (ShapeNet's chairs are gigabytes, read again by
+    every DDP rank). A file written since (another size or time) is read again, and so is one written in the two
+    seconds before it was read, which a coarse file-system clock could not tell from a rewrite just after: written by
+    its change time too, since a copy that keeps times (``cp -p``, ``touch -r``) has an old modification time but a
+    change time of now. Call :meth:`save` to keep what was read."""
 
     RECENT_NS = 2_000_000_000  # a file written (mtime or ctime) this shortly before it was read is read again next time
 
@@ -52,16 +51,13 @@ class FileDigests:
 
     def __call__(self, path: str | Path) -> str:
         """The digest of the file at path: remembered, or read now."""
-        path = Path(path)
-        st = path.stat()
-        stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-        key = os.path.abspath(path)
-        known = self._known.get(key)
-        if isinstance(known, list) and len(known) == 5 and known[:4] == stamp:
+        stamp = file_stamp(path)
+        key, known = stamp.path, self._known.get(stamp.path)
+        if isinstance(known, list) and len(known) == 5 and known[:4] == list(stamp[1:]):  # size, times, inode
             return known[4]
         digest = file_digest(path, self.algorithm)
-        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > self.RECENT_NS:  # cp -p: mtime old, ctime now
-            self._known[key] = self._new[key] = [*stamp, digest]
+        if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > self.RECENT_NS:  # cp -p: mtime old, ctime now
+            self._known[key] = self._new[key] = [*stamp[1:], digest]
         return digest
 
     def save(self) -> None:

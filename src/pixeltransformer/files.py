@@ -1,5 +1,6 @@
 """How the project writes files and finds them: atomic writes, a staging folder renamed into place, the folders a
-failed command made and leaves empty, the folder an environment variable names, and a data folder's files listed.
+failed command made and leaves empty, the folder an environment variable names, a data folder's files listed, and
+a file's stamp, by which an answer read from it is kept until it changes (:func:`file_stamp`, :func:`by_stamp`).
 
 A file is written next to its target under a temporary name and renamed over it, so a job killed in the middle
 of a write leaves the previous file (or none) instead of a truncated one, and two processes writing the same
@@ -8,6 +9,7 @@ cache entry each leave a whole file.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,7 +22,7 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import in_number
 
@@ -226,3 +228,46 @@ def write_text(path: str | Path, text: str) -> Path:
 def write_json(path: str | Path, data: Any) -> Path:
     """Atomically write indented JSON."""
     return write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+class FileStamp(NamedTuple):
+    """What tells a file apart from itself rewritten: its absolute path, size, modification and change times and
+    inode. The change time catches a copy that keeps times (``cp -p``, ``touch -r``), the inode a file renamed over
+    it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    inode: int
+
+
+def file_stamp(path: str | os.PathLike) -> FileStamp:
+    """The :class:`FileStamp` of the file at ``path``; raises OSError as Path.stat does."""
+    st = Path(path).stat()
+    return FileStamp(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+T = TypeVar("T")
+
+
+def by_stamp(maxsize: int | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Keep what a function of a file's path (and of further positional, hashable arguments) answers until the file
+    changes (its :func:`file_stamp`), for the ``maxsize`` answers last asked (None: all). The function is given the
+    absolute path; a path that cannot be stat'ed is passed on as it is, each time (the function names why it cannot
+    be read), and so is a raise."""
+
+    def wrap(read: Callable[..., T]) -> Callable[..., T]:
+        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp, *args: read(stamp.path, *args))
+
+        @functools.wraps(read)
+        def cached(path: str | os.PathLike, *args: Any) -> T:
+            try:
+                stamp = file_stamp(path)
+            except OSError:
+                return read(os.fspath(path), *args)
+            return kept(stamp, *args)
+
+        return cached
+
+    return wrap

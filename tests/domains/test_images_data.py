@@ -1081,7 +1081,7 @@ def test_a_folder_of_grey_pictures_read_as_rgb_names_the_channels_option(tmp_pat
                         cache_dir=str(tmp_path / "c")).dataset("train")
 
 
-def test_a_folder_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tmp_path):
+def test_a_folder_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tmp_path, blocked):
     """A cache folder that cannot be written (a read-only home, a file on its path) said only the system's words,
     "decoded pictures not cached ([Errno 30] Read-only file system: '/home/me/.cache')", and not how to keep them."""
     from domains.images.folder_cache import read_folder
@@ -1089,10 +1089,10 @@ def test_a_folder_cache_that_cannot_be_written_names_the_folder_and_the_remedy(t
     folder = tmp_path / "pics"
     folder.mkdir()
     Image.fromarray(np.zeros((10, 10, 3), dtype=np.uint8)).save(folder / "0.png")
-    (tmp_path / "afile").write_text("x")
-    cache = tmp_path / "afile" / "cache"
+    cache = blocked / "cache"
     with pytest.warns(UserWarning, match=rf"^decoded pictures not cached: cannot write {re.escape(str(cache))} "
-                                         rf"\(.+\): {re.escape(str(folder))} is decoded again at the next start; set "
+                                         rf"\({re.escape(str(blocked))} is a file, not a folder\): "
+                                         rf"{re.escape(str(folder))} is decoded again at the next start; set "
                                          r"\$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this "
                                          r"user can write$"):
         images, _ = read_folder(folder, io.list_images(folder), 8, 3, cache, progress=False)

@@ -348,6 +348,25 @@ def test_16_bit_pictures_share_one_scale_and_a_dim_one_is_named(tmp_path):
     assert sorted(int(v) for v in x.max(axis=(1, 2, 3))) == [1, 16, 156]
 
 
+def test_a_32_bit_picture_past_the_16_bit_range_is_refused_not_clipped(tmp_path):
+    """A 32-bit integer picture (a TIFF of PIL's mode I: a depth map's millimetres, a sensor's counts) was read on the
+    16-bit scale, every value above 65535 clipped to white without a word: three quarters of this one. Its values have
+    no known range to be scaled from, so it is refused in one line saying how to save it; one whose values fit
+    0..65535 reads as a 16-bit picture does."""
+    counts = np.arange(256, dtype=np.int32).reshape(16, 16) * 1000  # [16, 16], 0..255000
+    Image.fromarray(counts).save(tmp_path / "counts.tif")
+    assert Image.open(tmp_path / "counts.tif").mode == "I"
+    with pytest.raises(ValueError, match=rf"^{tmp_path / 'counts.tif'}: its 32-bit pixels span 0..255000, outside "
+                                         r"the 0..65535 a picture of more than 8 bits is read on, and no range of "
+                                         r"theirs is known: save it as 16-bit or 8-bit, scaled as it should look$"):
+        io.open_image(tmp_path / "counts.tif", channels=1)
+    Image.fromarray(counts - 1000).save(tmp_path / "signed.tif")  # -1000..254000
+    with pytest.raises(ValueError, match=r"signed.tif: its 32-bit pixels span -1000..254000, outside the 0..65535"):
+        io.read_picture_colours(tmp_path / "signed.tif")
+    Image.fromarray(counts // 4).save(tmp_path / "fits.tif")  # 0..63750: the 16-bit scale
+    assert io.open_image(tmp_path / "fits.tif", channels=1).max() == round(63750 / 65535 * 255)
+
+
 def write_png_16_bit_colour(path, rgb: np.ndarray) -> None:
     """uint16 [H, W, 3] -> a 16-bit RGB PNG, written by hand: PIL has no 16-bit colour mode to save it from."""
     h, w, _ = rgb.shape

@@ -1725,20 +1725,20 @@ def test_a_strip_given_as_a_mask_is_read_frame_by_frame_as_an_input_strip_is(tmp
         read_mask_video(path, num_frames=6, size=8)
 
 
-def test_a_video_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tmp_path):
+def test_a_video_cache_that_cannot_be_written_names_the_folder_and_the_remedy(tmp_path, blocked):
     """A cache folder that cannot be written said only the system's words, "decoded videos not cached ([Errno 30]
     Read-only file system: '/home/me/.cache')", and not how to keep them; once, however many files."""
     from domains.video.file_cache import DecodedVideos
 
     for k in range(2):
         iio.imwrite(tmp_path / f"{k}.gif", smooth_frames(5), plugin="pillow", duration=100, loop=0)
-    (tmp_path / "afile").write_text("x")
-    cache = DecodedVideos(tmp_path / "afile" / "cache")
+    cache = DecodedVideos(blocked / "cache")
     with pytest.warns(UserWarning) as caught:
         frames = [cache.read(tmp_path / f"{k}.gif", (8, 8)) for k in range(2)]  # [F, 8, 8, 3] each
     said = [str(w.message) for w in caught if "not cached" in str(w.message)]
     assert len(said) == 1 and re.fullmatch(
-        rf"decoded videos not cached: cannot write {re.escape(str(tmp_path / 'afile' / 'cache'))} \(.+\): they are "
+        rf"decoded videos not cached: cannot write {re.escape(str(blocked / 'cache'))} "
+        rf"\({re.escape(str(blocked))} is a file, not a folder\): they are "
         r"decoded again at the next start; set \$PIXELTRANSFORMER_CACHE \(or the data's cache_dir\) to a folder this "
         r"user can write", said[0]), said
     np.testing.assert_array_equal(frames[0], read_video_file(tmp_path / "0.gif", size=(8, 8)))

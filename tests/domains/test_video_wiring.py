@@ -544,6 +544,26 @@ def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_p
     assert domain.input_fps == 10.0
 
 
+def test_an_animated_picture_s_frame_delays_are_read_once_to_predict(tmp_path, monkeypatch):
+    """Predicting from a GIF read its frame delays twice, for its rate and again to ask whether they are uneven: a
+    pass over the first frames of the file each. They are read once, and again once the file is rewritten."""
+    import sys
+
+    opened = []
+    real = Image.open
+    monkeypatch.setattr(Image, "open", lambda fp, *a, **k: opened.append(sys._getframe(1).f_code.co_name)
+                        or real(fp, *a, **k))
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    path = _animated(tmp_path / "in.gif", [40] * 4)
+    VideoDomain().read_input(path, spec)
+    assert opened.count("frame_delays") == 1
+    _animated(path, [100] * 4)
+    opened.clear()
+    domain = VideoDomain()
+    domain.read_input(path, spec)
+    assert opened.count("frame_delays") == 1 and domain.input_fps == 10.0
+
+
 @pytest.mark.parametrize("suffix", [".gif", ".npz"])
 def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_resolution(tmp_path, suffix):
     """With --resolution above the model's frames, PSNR/SSIM compared the prediction with the model's 12x12 clip

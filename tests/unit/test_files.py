@@ -16,7 +16,7 @@ import pytest
 
 from pixeltransformer.digests import FileDigests, file_digest
 from pixeltransformer.eval_folders import REMOVED, drop_aside, put_back, recover, recover_all, set_aside
-from pixeltransformer.files import data_files
+from pixeltransformer.files import by_stamp, data_files
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -370,6 +370,40 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     first.save()
     mesh.write_text("v 9 9 9\n")  # another chair of the same size, cp -p'd over it in the same tick
     assert FileDigests(tmp_path / "cache" / "digests.json")(mesh) == file_digest(mesh)
+
+
+def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
+    """An answer read from a file (a video's size, whether a PNG is animated) is read once while the file stays as it
+    was, and again once it is rewritten: another size, or the same size and modification time (its change time and
+    inode tell), or another file renamed over it. A path that cannot be stat'ed is passed on each time."""
+    read = []
+
+    @by_stamp()
+    def first_byte(path: str) -> str:
+        read.append(path)
+        return Path(path).read_text()[:1]
+
+    path = tmp_path / "a.txt"
+    path.write_text("ab")
+    assert [first_byte(path) for _ in range(3)] == ["a"] * 3 and read == [str(path)]  # absolute path, read once
+    monkeypatch.chdir(tmp_path)
+    assert first_byte("a.txt") == "a" and len(read) == 1  # the same file by another name
+    path.write_text("xyz")
+    assert first_byte(path) == "x" and len(read) == 2
+    stat = path.stat()
+    path.write_text("qrs")  # the same size, and the same modification time below
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert first_byte(path) == "q" and len(read) == 3
+    other = tmp_path / "b.txt"
+    other.write_text("mno")
+    os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(other, path)  # another file put in its place
+    assert first_byte(path) == "m" and len(read) == 4
+    with pytest.raises(FileNotFoundError):
+        first_byte(tmp_path / "gone.txt")
+    with pytest.raises(FileNotFoundError):
+        first_byte(tmp_path / "gone.txt")
+    assert read[4:] == [str(tmp_path / "gone.txt")] * 2
 
 
 def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):

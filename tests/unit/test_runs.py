@@ -36,7 +36,7 @@ def test_a_resume_puts_the_run_s_config_first(tmp_path):
     assert with_run_config(["fit", "--config", "c.yaml"]) == ["fit", "--config", "c.yaml"]
 
 
-def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
+def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path, blocked):
     """--run_name ../../x put a run outside <run_root>/<domain>/ and a/b nested it (where `make sample` reads the
     domain from the wrong part of the path); a --run_root with a file on its path failed on the OS's errno line.
     preflight refuses them from the command line, before Lightning is imported."""
@@ -50,16 +50,15 @@ def test_a_run_name_is_one_folder_name_and_a_run_root_a_folder(tmp_path):
     with pytest.raises(ValueError, match=r"^--run_name 'a/b' must be one folder name"):
         preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_name", "a/b"])
     assert check_run_root(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"  # made when the run starts
-    (tmp_path / "afile").write_text("x")
-    for root in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+    for root in (blocked, blocked / "sub"):
         with pytest.raises(NotADirectoryError, match=rf"^--run_root {re.escape(str(root))}: "
-                                                     rf"{re.escape(str(tmp_path / 'afile'))} is a file, not a folder "
+                                                     rf"{re.escape(str(blocked))} is a file, not a folder "
                                                      r"\(runs go to <run_root>/<domain>/<run_name>\): give another "
                                                      r"--run_root$"):
             check_run_root(root)
     with pytest.raises(NotADirectoryError, match=r"is a file, not a folder"):
-        preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={tmp_path / 'afile'}"])
-    assert not (tmp_path / "afile").is_dir() and (tmp_path / "afile").read_text() == "x"
+        preflight(["fit", "--config", str(REPO / "configs/polynomial.yaml"), f"--run_root={blocked}"])
+    assert blocked.is_file() and blocked.read_text() == ""  # left as it was
 
 
 def test_a_tilde_in_a_run_path_is_the_home_folder(tmp_path, monkeypatch):
