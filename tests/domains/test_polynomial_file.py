@@ -933,3 +933,15 @@ def test_a_timestamp_column_is_named_with_its_values_as_written(tmp_path):
     with pytest.warns(UserWarning, match=re.escape("its first curve rises by even steps (1700000000, 1700000001, "
                                                    "1700000002, ...)")):
         read_curves(write_npz(tmp_path / "grid.npz", grid))
+
+
+def test_timestamp_x_ranges_of_a_checkpoint_and_a_file_are_named_apart(tmp_path):
+    """A model trained on x of timestamps 1.7e9..1.7e9 + 60 and scored on a file of 1.7e9..1.7e9 + 120: `:g` named both
+    ranges "from 1.7e+09 to 1.7e+09"; they are named to 15 significant digits (rounding of the range's middle and
+    half-width left out)."""
+    start = 1_700_000_000.25
+    trained = {"hyper_parameters": {"spec": file_module(write_npz(tmp_path / "a.npz", sines(), start + np.arange(61.0)))
+                                    .spec.to_dict()}}
+    wide = file_module(write_npz(tmp_path / "b.npz", sines(seed=1), start + 2 * np.arange(61.0)))
+    assert ("trained on curves with x from 1700000000.25 to 1700000060.25 (a step of 1), these have x from "
+            "1700000000.25 to 1700000120.25 (a step of 2)") in conversion_mismatch(trained, wide)
