@@ -24,7 +24,7 @@ import numpy as np
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.digests import file_digest
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import counted, warn_rank_zero
+from pixeltransformer.errors import as_written, counted, warn_rank_zero
 from pixeltransformer.splits import SPLITS
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
@@ -148,14 +148,14 @@ def read_curves(path: Path) -> Curves:
         raise ValueError(f"{path}: curve {row} holds {y[row, col]} at point {col} ({int(bad.sum())} non-finite values "
                          "in all); fill or drop them first")
     if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
-        raise ValueError(f"{path}: values reach {big:.3g}; the model's float32 arithmetic needs them within "
+        raise ValueError(f"{path}: values reach {as_written(big)}; the model's float32 arithmetic needs them within "
                          f"+-{MAX_ABS_VALUE:g} (rescale them)")
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
         x = _grid(_numbers(x, path, "x"), length, path)
     elif n > length and _even_rise(y[:, 0]):
-        first = ", ".join(f"{v:g}" for v in y[:3, 0])
+        first = ", ".join(as_written(v) for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
                          f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
                          f"{length} points; {AS_ROWS}")
@@ -165,13 +165,13 @@ def read_curves(path: Path) -> Curves:
                          f"repeats averaged, resampled evenly (np.interp); curves of {length} points indeed? "
                          f"{SHORT_CURVES.format(length)}")
     elif rises:
-        first = ", ".join(f"{v:.3g}" for v in y[:3, 0])
+        first = ", ".join(as_written(v) for v in y[:3, 0])
         warn_rank_zero(f"{path}: its first column {header[0]!r} rises down all {n} rows ({first}, ...), as an x "
                        f"column does: is it x beside y columns? It is read as {n} curves of {length} points, one a "
                        "row; curves are rows on one evenly spaced grid: resample each column onto np.linspace(x[0], "
                        "x[-1], L) (np.interp) and save the curves as rows", stacklevel=2)
     elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
-        first = ", ".join(f"{v:g}" for v in y[0, :3])
+        first = ", ".join(as_written(v) for v in y[0, :3])
         warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
                        "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
                        "in an .npz, with the curves as y [N, L]", stacklevel=2)
@@ -216,7 +216,8 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
             fix = "x decreases throughout: reverse it and the curves (x[::-1], y[:, ::-1])"
         else:
             fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
-        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {x[i + 1]:g} follows x[{i}] = {x[i]:g}; {fix}")
+        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {as_written(x[i + 1])} follows x[{i}] = "
+                         f"{as_written(x[i])}; {fix}")
     if not _evenly_spaced(x):
         raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "
                          "model reads curves on a regular grid: resample each curve onto "
@@ -355,7 +356,7 @@ def _index_column(path: Path, y: np.ndarray, header: list[str], line: int) -> No
             raise ValueError(f"{path}: line {line}, column 1: {_not_a_number(header, 0)}")
         return
     under = "an empty header cell" if header[0] == "" else f"the header {header[0]!r} before the column numbers"
-    shown = ", ".join(f"{v:g}" for v in first[:3])
+    shown = ", ".join(as_written(v) for v in first[:3])
     gap = f", or line {line} is a curve whose first value is missing: fill or drop it" if labels else ""
     raise ValueError(f"{path}: its first column, under {under}, is a row index ({shown}, ...), not a point of each "
                      "curve (pandas' to_csv and R's write.csv write one: index=False, row.names=FALSE leave it out); "

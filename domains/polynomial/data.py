@@ -424,12 +424,14 @@ class PolynomialDataModule(SignalDataModule):
         ratio = step / was_step
         how = f"squeezed {ratio:.3g}x" if ratio > 1 else f"stretched {1 / ratio:.3g}x"
         scored = "it now trains on them" if resume else "it is scored on them"
-        return (f"the checkpoint was trained on curves with x from {was_offset - was_scale:g} to "
-                f"{was_offset + was_scale:g} (a step of {was_step:.4g}), these have x from "
-                f"{mine.pos_offset - mine.pos_scale:g} to {mine.pos_offset + mine.pos_scale:g} (a step of {step:.4g}): "
-                f"the model reads point i of a curve as point i of its own, whatever its x, so {scored} {how} along "
-                f"x, as if their x ran from {was_offset - was_scale:g} to {was_offset + was_scale:g} (right where only "
-                f"x's units differ)")
+        # 15 digits: timestamps 1.7e9 + 60 and + 120 apart (:g wrote 1.7e+09 for all), the middle +- half-width's
+        # rounding left out
+        was = f"{was_offset - was_scale:.15g} to {was_offset + was_scale:.15g}"
+        now = f"{mine.pos_offset - mine.pos_scale:.15g} to {mine.pos_offset + mine.pos_scale:.15g}"
+        return (f"the checkpoint was trained on curves with x from {was} (a step of {was_step:.4g}), these have x "
+                f"from {now} (a step of {step:.4g}): the model reads point i of a curve as point i of its own, "
+                f"whatever its x, so {scored} {how} along x, as if their x ran from {was} (right where only x's "
+                "units differ)")
 
     def pool_sizes(self) -> dict[str, int] | None:
         """A file's curves per pool (which a changed file changes); generated functions: None."""

@@ -7,7 +7,8 @@ point (and, for the GP benchmark, by the context size).
 Polynomial checkpoints (and gp_rbf, gp_matern ones): fresh functions are drawn from the checkpoint's own prior
 (degree and coefficient scale, or kernel; its grid), with context and query positions on distinct grid points. For
 each |S| and distance group (in x units) the table gives the share of queries, the mean NLL gap per query (nats), and
-medians of the model's and the oracle's predictive sigma and absolute error (y units).
+medians of the model's and the oracle's predictive sigma and absolute error (y units). A level above the largest
+|S| the checkpoint trained on (model.sets max_context) is scored too, with a line on stderr saying so.
 
 GP-benchmark checkpoints (gp_tnp_*): the benchmark's own test batches, each with the (Nc, Nt) the evaluation draws
 for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the test split of the
@@ -33,7 +34,7 @@ if __name__ == "__main__":  # Ctrl-C while torch imports: one line, status 130
 import torch
 
 from pixeltransformer.cache import unwritable
-from pixeltransformer.errors import OneLineParser, ctrl_c_exits
+from pixeltransformer.errors import OneLineParser, ctrl_c_exits, listed
 from pixeltransformer.files import missing_folders, remove_empty
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
@@ -252,6 +253,8 @@ def _main(argv: list[str] | None) -> None:
             tnp = module.spec.extra.get("protocol") == "tnp"
             if not tnp:
                 check_dense(module.spec, max(args.levels), args.queries)  # every level, before the first is scored
+                if (above := untrained_levels(module, args.levels)) is not None:
+                    print(f"{path}: {above}", file=sys.stderr)
                 if args.figure:
                     raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
                                      f"{module.spec.dataset} checkpoint")
@@ -295,6 +298,17 @@ def check_arguments(args) -> None:
         remove_empty(made)  # made again when the figure is written: a refused or failed run leaves none behind
         if why is not None:
             raise OSError(f"--figure {args.figure}: {why}")
+
+
+def untrained_levels(module, levels: list[int]) -> str | None:
+    """The levels above the largest |S| the module's set sampler trained on, named with that maximum; None if none."""
+    trained = module.sampler.largest_context(module.spec.num_points)
+    above = [str(k) for k in levels if k > trained]
+    if not above:
+        return None
+    one = len(above) == 1
+    return (f"--levels {listed(above)} {'exceeds' if one else 'exceed'} the largest |S| it trained on, {trained} "
+            f"(model.sets max_context): {'its' if one else 'their'} numbers are outside training")
 
 
 def run_data_seed(checkpoint: str) -> int:

@@ -185,6 +185,13 @@ def listed(names: Iterable[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
+def as_written(value) -> str:
+    """A number from a user's data as the shortest text that reads back to the same float (repr), without repr's ".0"
+    on a whole number: timestamps 1700000000.5 and 1700000001 stay apart where :g writes 1.7e+09 for both."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def share_words(share: float) -> str:
     """A part of a whole (0..1) as a percentage that never reads as none or all when it is neither: one pixel in
     10 000 is "under 1%" (rounded, "0%"), all but one "over 99%"."""

@@ -429,14 +429,13 @@ class SweepEvaluation(Callback):
         # 2.0 got through to the sampler
         num_samples = check_count(num_samples, 0, "SweepEvaluation: num_samples must be a whole number >= 0 (0: no "
                                                   "sampling)")
-        if max_items is not None and not whole_number(max_items, 1):
-            # 0 evaluated no item, and metrics.json of no rows replaced the evaluation before it
-            raise ValueError(f"SweepEvaluation: max_items must be a whole number >= 1, or null for every test item; "
-                             f"got {max_items!r}")
-        if sample_items is not None and not whole_number(sample_items, 0):
-            # -1 (read as "every item") sampled none: no sample metric in metrics.json, without a word
-            raise ValueError(f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the "
-                             f"split drawn samples for; 0: none), or null for every item; got {sample_items!r}")
+        if max_items is not None:  # 0 evaluated no item: metrics.json of no rows replaced the evaluation before it
+            max_items = check_count(max_items, 1, "SweepEvaluation: max_items must be a whole number >= 1 (null: "
+                                                  "every test item)")
+        if sample_items is not None:  # -1 (read as "every item") sampled none: no sample metric, without a word
+            sample_items = check_count(sample_items, 0, "SweepEvaluation: sample_items must be a whole number >= 0 "
+                                                        "(the first items of the split drawn samples for; 0: none; "
+                                                        "null: every item)")
         if isinstance(queries, str) and re.fullmatch(r"\s*[+-]?\d+\s*", queries):
             queries = int(queries)  # --trainer.callbacks.queries=100 reaches a str | int option as text
         if queries != "grid" and not whole_number(queries, 1):

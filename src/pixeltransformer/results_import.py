@@ -82,8 +82,7 @@ def evaluated_source(eval_dir: Path, metrics: dict) -> str | None:
     return folder[len(prefix):] or None if folder.startswith(prefix) else None
 
 
-def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = None,
-                    unknown: bool | None = None) -> str:
+def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = None) -> str:
     """The command that writes eval_dir (again) with the checkpoint ``ckpt``, for every domain: the `pixeltransformer
     test` a fit's closing line prints (:func:`~pixeltransformer.layout.test_command`), with the config that evaluation
     read: the run's config.yaml for <run>/eval, an eval-*/ folder's config_test.yaml (its data, options and data roots
@@ -91,15 +90,13 @@ def eval_again_line(eval_dir: Path, ckpt: Path | str, run: Path | str | None = N
     and eval/'s config_test.yaml for a checkpoint evaluated outside a run (its folder holds no config.yaml); followed
     by `--config <data>` unless the folder is eval-<checkpoint> of ``ckpt`` (eval-<dataset>/ held other data, whose
     options config_test.yaml alone records). ``run``: the run folder as the line names it (relative where the page's
-    commands are; default eval_dir's own); ``unknown``: :func:`of_unknown_data` where the caller has it."""
+    commands are; default eval_dir's own)."""
     run = Path(run) if run is not None else eval_dir.parent
     # a checkpoint's own folder, outside a run (no config.yaml): its evaluation's config_test.yaml, eval/ too
     own = eval_dir.name != "eval" or not (eval_dir.parent / "config.yaml").is_file()
     if own and (eval_dir / "config_test.yaml").is_file():
         return test_command(run / eval_dir.name / "config_test.yaml", ckpt)
-    if unknown is None:
-        unknown = of_unknown_data(eval_dir, ckpt)
-    return test_command(run / "config.yaml", ckpt, data="<data>" if unknown else None)
+    return test_command(run / "config.yaml", ckpt, data="<data>" if of_unknown_data(eval_dir, ckpt) else None)
 
 
 def of_unknown_data(eval_dir: Path, ckpt: Path | str) -> bool:
@@ -250,7 +247,7 @@ def not_evaluated(run_dir: Path) -> str:
         source = run_dir if own else folder
         unknown = of_unknown_data(source, ckpt)  # eval-<dataset>/ that did not end: its data options are not here
         given = "the test that wrote it again, with the data options it was given: " if unknown else ""
-        again = f"run {given}`{eval_again_line(source, ckpt, unknown=unknown)}`"
+        again = f"run {given}`{eval_again_line(source, ckpt)}`"
         if nosweep:
             return (f"{run_dir}: a test without a SweepEvaluation ended there, which writes no metrics.json ({again} "
                     "with a SweepEvaluation among trainer.callbacks)")

@@ -297,3 +297,21 @@ def test_a_level_given_twice_is_scored_once(tiny_module, tmp_path, fake_loading,
     main([str(tmp_path / "a.ckpt"), "--levels", "5", "6", "5", "--functions", "8", "--queries", "20"])
     out = capsys.readouterr().out
     assert out.count("|S| = 5:") == 1 and out.index("|S| = 5:") < out.index("|S| = 6:")
+
+
+def test_levels_above_the_trained_largest_context_are_named_in_one_warning_line(tiny_module, tmp_path, fake_loading,
+                                                                                capsys):
+    """--levels 12 20 on a checkpoint trained on |S| up to 10 (model.sets max_context) printed their tables without a
+    word that they lie outside training; one line on stderr now names them and the trained maximum."""
+    from domains.polynomial.diagnose import main
+
+    fake_loading(lambda path: tiny_module)
+    a = str(tmp_path / "a.ckpt")
+    main([a, "--levels", "5", "12", "20", "--functions", "4", "--queries", "20"])
+    captured = capsys.readouterr()
+    warned = [line for line in captured.err.splitlines() if "trained on" in line]
+    assert warned == [f"{a}: --levels 12 and 20 exceed the largest |S| it trained on, 10 (model.sets max_context): "
+                      "their numbers are outside training"]
+    assert "|S| = 12:" in captured.out and "|S| = 20:" in captured.out
+    main([a, "--levels", "5", "10", "--functions", "4", "--queries", "20"])
+    assert "trained on" not in capsys.readouterr().err

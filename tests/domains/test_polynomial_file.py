@@ -159,7 +159,8 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     ("noy.npz", lambda p: np.savez(p, arr_0=sines()), "noy.npz has no array 'y' (found arr_0)"),
     ("uneven.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 61) ** 2), "uneven.npz: x is not evenly spaced"),
     ("back.npz", lambda p: write_npz(p, sines(), np.linspace(1, 0, 61)),
-     "back.npz: x must increase, but x[1] = 0.983333 follows x[0] = 1; x decreases throughout: reverse it and the "
+     "back.npz: x must increase, but x[1] = 0.9833333333333333 follows x[0] = 1; x decreases throughout: reverse it "
+     "and the "
      "curves (x[::-1], y[:, ::-1])"),
     ("shuffled.npz", lambda p: write_npz(p, sines(), np.linspace(0, 60, 61)[np.r_[0, 2, 1, 3:61]]),
      "shuffled.npz: x must increase, but x[2] = 1 follows x[1] = 2; sort the points by x (order = np.argsort(x): "
@@ -728,8 +729,9 @@ def test_an_uneven_x_column_under_a_named_header_is_named_in_a_warning(tmp_path)
     t = np.sort(rng.uniform(0, 10, 100))  # [100], uneven
     rows = "".join(f"{a},{np.sin(a)},{np.cos(a)},{np.sin(2 * a)}\n" for a in t)
     (tmp_path / "series.csv").write_text("time,a,b,c\n" + rows)
-    with pytest.warns(UserWarning, match=r"series.csv: its first column 'time' rises down all 100 rows \(0.0582, "
-                                         r"0.0709, 0.245, ...\), as an x column does: is it x beside y columns\? It is "
+    with pytest.warns(UserWarning, match=r"series.csv: its first column 'time' rises down all 100 rows "
+                                         r"\(0.058245951079809455, 0.07091828603166261, 0.244906774933632, ...\), as "
+                                         r"an x column does: is it x beside y columns\? It is "
                                          r"read as 100 curves of 4 points"):
         assert file_module(tmp_path / "series.csv").pool_sizes() == {"all": 100}
     (tmp_path / "plain.csv").write_text(rows)
@@ -899,5 +901,47 @@ def test_a_headerless_csv_whose_first_column_is_a_10_khz_timestamp_is_refused_as
     for rate in (1, 10_000):
         rows = np.column_stack([1.7e9 + np.arange(40) / rate, sines(5, 40).T])  # [40, 6]
         (tmp_path / f"{rate}.csv").write_text("".join(",".join(map(repr, row.tolist())) + "\n" for row in rows))
-        with pytest.raises(ValueError, match=r"its first column rises by even steps down all 40 rows \(1\.7e\+09"):
+        second = "1700000001" if rate == 1 else "1700000000.0001"  # as written; :g wrote 1.7e+09 for both
+        with pytest.raises(ValueError, match=re.escape(f"even steps down all 40 rows (1700000000, {second}")):
             read_curves(tmp_path / f"{rate}.csv")
+
+
+def test_errors_name_timestamp_x_as_written(tmp_path):
+    """x on timestamps (1.7e9 s): `:g` wrote "x[2] = 1.7e+09 follows x[1] = 1.7e+09", two values that look equal.
+    A message names each value as the file holds it (shortest round-trip, no ".0" on whole numbers)."""
+    x = 1.7e9 + np.arange(61) / 2  # [61]
+    with pytest.raises(ValueError, match=re.escape("x[2] = 1700000000.5 follows x[1] = 1700000001; sort")):
+        read_curves(write_npz(tmp_path / "shuffled.npz", sines(), x[np.r_[0, 2, 1, 3:61]]))
+    with pytest.raises(ValueError, match=re.escape("x[1] = 1700000000 follows x[0] = 1700000000; each point")):
+        read_curves(write_npz(tmp_path / "twice.npz", sines(), np.r_[x[0], x[:60]]))
+
+
+def test_a_timestamp_column_is_named_with_its_values_as_written(tmp_path):
+    """The first values of a column of timestamps, refused as an x column or named in a warning, read 1.7e+09 each
+    under `:g`; they are named as the file holds them."""
+    rows = np.column_stack([1.7e9 + np.arange(40) / 1e4, sines(5, 40).T])  # [40, 6]
+    (tmp_path / "even.csv").write_text("".join(",".join(map(repr, row.tolist())) + "\n" for row in rows))
+    with pytest.raises(ValueError, match=re.escape("(1700000000, 1700000000.0001, 1700000000.0002, ...)")):
+        read_curves(tmp_path / "even.csv")
+    t = 1.7e9 + np.sort(np.random.default_rng(1).uniform(0, 100, 100))  # [100], uneven
+    text = "".join(f"{a},{np.sin(a)},{np.cos(a)},{np.sin(2 * a)}\n" for a in t.tolist())
+    (tmp_path / "series.csv").write_text("time,a,b,c\n" + text)
+    first = ", ".join(repr(float(a)) for a in t[:3])
+    with pytest.warns(UserWarning, match=re.escape(f"'time' rises down all 100 rows ({first}, ...)")):
+        read_curves(tmp_path / "series.csv")
+    grid = np.stack([1.7e9 + np.arange(61.0), *sines(3)])  # [4, 61]: the first curve is a grid of timestamps
+    with pytest.warns(UserWarning, match=re.escape("its first curve rises by even steps (1700000000, 1700000001, "
+                                                   "1700000002, ...)")):
+        read_curves(write_npz(tmp_path / "grid.npz", grid))
+
+
+def test_timestamp_x_ranges_of_a_checkpoint_and_a_file_are_named_apart(tmp_path):
+    """A model trained on x of timestamps 1.7e9..1.7e9 + 60 and scored on a file of 1.7e9..1.7e9 + 120: `:g` named both
+    ranges "from 1.7e+09 to 1.7e+09"; they are named to 15 significant digits (rounding of the range's middle and
+    half-width left out)."""
+    start = 1_700_000_000.25
+    trained = {"hyper_parameters": {"spec": file_module(write_npz(tmp_path / "a.npz", sines(), start + np.arange(61.0)))
+                                    .spec.to_dict()}}
+    wide = file_module(write_npz(tmp_path / "b.npz", sines(seed=1), start + 2 * np.arange(61.0)))
+    assert ("trained on curves with x from 1700000000.25 to 1700000060.25 (a step of 1), these have x from "
+            "1700000000.25 to 1700000120.25 (a step of 2)") in conversion_mismatch(trained, wide)

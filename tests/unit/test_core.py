@@ -1273,8 +1273,8 @@ def test_an_item_cap_below_one_is_refused(value):
     sample_items=0 stays: it draws no samples (video's sample_clips=0)."""
     from pixeltransformer.evaluation import SweepEvaluation
 
-    with pytest.raises(ValueError, match=f"^SweepEvaluation: max_items must be a whole number >= 1, or null for "
-                                         f"every test item; got {value}$"):
+    with pytest.raises(ValueError, match=re.escape(f"SweepEvaluation: max_items must be a whole number >= 1 "
+                                                        f"(null: every test item), got {value}") + "$"):
         SweepEvaluation(max_items=value)
     assert SweepEvaluation(max_items=1, sample_items=0).max_items == 1
 
@@ -1332,7 +1332,7 @@ def test_a_sampled_item_count_below_zero_is_refused(value):
 
     with pytest.raises(ValueError, match=re.escape(
             f"SweepEvaluation: sample_items must be a whole number >= 0 (the first items of the split drawn "
-            f"samples for; 0: none), or null for every item; got {value!r}")):
+            f"samples for; 0: none; null: every item), got {value!r}")):
         SweepEvaluation(num_samples=1, sample_items=value)
     assert SweepEvaluation(sample_items=0).sample_items == 0 and SweepEvaluation(sample_items=None).sample_items is None
 
