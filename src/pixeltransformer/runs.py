@@ -160,7 +160,7 @@ def checkpoint_folder(run: Path) -> Path:
 def no_checkpoint_yet(run: Path, fit: bool = True) -> tuple[str, str]:
     """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
     remedy: for a new fit (``fit``), whose --run_name is refused (:func:`check_new_run`), another name; for an
-    evaluation of its checkpoint (loading.kept_instead), a fit that trains it again."""
+    evaluation of its checkpoint (:func:`kept_instead`), a fit that trains it again."""
     return ("its fit stopped before the first save, or is still running",
             f"choose another --run_name (or, if no fit runs in it, delete {run} to reuse the name)" if fit else
             f"train it again under another --run_name (or delete {run} first)")
@@ -170,6 +170,23 @@ def kept_checkpoint(folder: Path) -> Path | None:
     """The checkpoint to evaluate in a run's checkpoint folder (:func:`checkpoint_folder`): last.ckpt, else the latest
     by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt); None where it holds none."""
     return folder / "last.ckpt" if (folder / "last.ckpt").is_file() else max(folder.glob("*.ckpt"), default=None)
+
+
+def kept_instead(path: Path) -> str:
+    """For a missing checkpoint in a run's checkpoints/ folder, what the run kept, in its checkpoint folder
+    (:func:`checkpoint_folder`: its checkpoint.dirpath where it set one): " (the run kept <it>: give that)", last.ckpt
+    or else its latest best-step<N>.ckpt; that its fit, still running, has saved none yet; or that it kept none and
+    the remedy; "" for a file elsewhere."""
+    run = path.parent.parent
+    if path.parent.name != "checkpoints" or not (run / "config.yaml").is_file():
+        return ""
+    if (found := kept_checkpoint(checkpoint_folder(run))) is not None:
+        return f" (the run kept {shlex.quote(str(found))}: give that)"
+    if (who := running_fit(run)) is not None:  # not stopped: it has not reached its first save
+        return (f" (the run {run} has saved no checkpoint yet: its fit ({who}) is still running; try again after its "
+                "first save)")
+    why, remedy = no_checkpoint_yet(run, fit=False)
+    return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 
 def with_run_config(argv: list[str]) -> list[str]:
