@@ -304,14 +304,22 @@ def check_run_root(root: str | Path, domain: str | None = None) -> Path:
     writable domain folders). ``~`` is the home folder (a config file's run_root; the command line's:
     :func:`expand_home`)."""
     given, root = root, user_path(root)
-    existing = nearest_existing(root / domain if domain else root)
-    if not existing.is_dir():
-        raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "
-                                 f"<run_root>/<domain>/<run_name>): give another --run_root")
-    if (why := cannot_write(existing)) is not None:
-        raise PermissionError(f"--run_root {given}: {existing} cannot be written ({why}): runs go to "
-                              f"<run_root>/<domain>/<run_name>; give another --run_root")
+    check_writable_below(root / domain if domain else root, f"--run_root {given}",
+                         " (runs go to <run_root>/<domain>/<run_name>): give another --run_root",
+                         ": runs go to <run_root>/<domain>/<run_name>; give another --run_root")
     return root
+
+
+def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: str) -> None:
+    """That the folders up to ``path`` can be made, and written, by this user, checked at the nearest existing one
+    before the work that writes there: NotADirectoryError ``<said>: <it> is a file, not a folder<not_a_folder>``
+    (mkdir's "File exists" only once the work was done) or PermissionError ``<said>: <it> cannot be written
+    (<why>)<unwritable>``."""
+    existing = nearest_existing(path)
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{said}: {existing} is a file, not a folder{not_a_folder}")
+    if (why := cannot_write(existing)) is not None:
+        raise PermissionError(f"{said}: {existing} cannot be written ({why}){unwritable}")
 
 
 def cannot_write(folder: Path) -> str | None:
