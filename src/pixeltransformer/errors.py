@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import linecache
 import operator
 import os
@@ -17,15 +18,16 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from .layout import PROJECT_CODE
 
 DEBUG_ENV = "PIXELTRANSFORMER_DEBUG"
 # errors that describe the user's input (files, values, checkpoints); anything else is a bug and keeps its traceback
 INPUT_ERRORS = (ValueError, OSError, FloatingPointError)
+T = TypeVar("T")
 
 
 class InputExit(SystemExit):
@@ -64,6 +66,18 @@ def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False
             sys.excepthook = _quiet_ctrl_c
             raise KeyboardInterrupt from None  # uncaught, and of this very type: Python ends the process by SIGINT
         raise SystemExit(CTRL_C_STATUS) from None
+
+
+def ctrl_c_main(nothing_yet: str = "nothing was written") -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A command's ``main(argv=None)`` run within :func:`ctrl_c_exits`: called without a command line (None or none
+    given) it is the command, which reads its own; given one, a main called from Python."""
+    def wrap(main: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(main)
+        def run(*argv: list[str] | None) -> T:
+            with ctrl_c_exits(nothing_yet, command=argv in ((), (None,))):
+                return main(*argv)
+        return run
+    return wrap
 
 
 def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> None:
