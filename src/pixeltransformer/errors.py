@@ -48,20 +48,25 @@ class Interrupted(KeyboardInterrupt):
     """A Ctrl-C that has its line: ``str()`` says what was kept (:func:`ctrl_c_exits` prints it)."""
 
 
+class StageInterrupted(KeyboardInterrupt):
+    """A Ctrl-C that stopped a Lightning stage (a fit's training, an evaluation, a prediction), whose own line said
+    what was kept ("[run] Ctrl-C: stopped at step ..."): :func:`ctrl_c_exits` ends the command with no other."""
+
+
 @contextlib.contextmanager
 def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False) -> Iterator[None]:
     """A Ctrl-C (KeyboardInterrupt) that reaches this, while a command starts up (the seconds of ``import
     lightning``, the parse, the data) or in its own work, ends it with one line on stderr, ``interrupted (Ctrl-C):
     <what was kept>``: it printed a traceback of some 60 lines. What was kept: an :class:`Interrupted`'s own words,
-    else ``nothing_yet``. ``command``: this process is the command (its main reads the command line), which then
-    ends by SIGINT as Python's own Ctrl-C does (:func:`_quiet_ctrl_c`); else (a main called from Python) by
-    SystemExit(130). The traceback only with PIXELTRANSFORMER_DEBUG=1."""
+    else ``nothing_yet``; a :class:`StageInterrupted` has said it. ``command``: this process is the command (its main
+    reads the command line), which then ends by SIGINT as Python's own Ctrl-C does (:func:`_quiet_ctrl_c`); else (a
+    main called from Python) by SystemExit(130). The traceback only with PIXELTRANSFORMER_DEBUG=1."""
     try:
         yield
     except KeyboardInterrupt as err:
         if debugging():
             raise
-        _say_interrupted(err, nothing_yet, restore=not command)
+        _say_interrupted(None if isinstance(err, StageInterrupted) else str(err) or nothing_yet, restore=not command)
         if command:
             sys.excepthook = _quiet_ctrl_c
             raise KeyboardInterrupt from None  # uncaught, and of this very type: Python ends the process by SIGINT
@@ -89,7 +94,7 @@ def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> No
     def hook(kind, err, tb) -> None:
         if not issubclass(kind, KeyboardInterrupt) or debugging():
             return previous(kind, err, tb)
-        _say_interrupted(err, nothing_yet, restore=False)  # and Python ends the process by SIGINT (_quiet_ctrl_c)
+        _say_interrupted(str(err) or nothing_yet, restore=False)  # and Python ends the process by SIGINT
 
     sys.excepthook = hook
 
@@ -103,14 +108,15 @@ def _quiet_ctrl_c(kind, err, tb) -> None:
         sys.__excepthook__(kind, err, tb)
 
 
-def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str, restore: bool) -> None:
-    """The one line; a second Ctrl-C cannot cut it short. ``restore``: a main called from Python (a test) leaves Ctrl-C
-    as it found it; else (the command, about to end) a second Ctrl-C, in the exit handlers Python runs before it ends
-    the process by SIGINT (W&B's upload: minutes on a slow network), ends it at once by SIGINT, with no traceback of
-    its own."""
+def _say_interrupted(kept: str | None, restore: bool) -> None:
+    """The one line, ``interrupted (Ctrl-C): <kept>`` (none where ``kept`` is None: the stop said it); a second
+    Ctrl-C cannot cut it short. ``restore``: a main called from Python (a test) leaves Ctrl-C as it found it; else
+    (the command, about to end) a second Ctrl-C, in the exit handlers Python runs before it ends the process by SIGINT
+    (W&B's upload: minutes on a slow network), ends it at once by SIGINT, with no traceback of its own."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
+        if kept is not None:
+            print(f"interrupted (Ctrl-C): {kept}", file=sys.stderr, flush=True)
     finally:
         back = signal.default_int_handler if previous is None else previous
         signal.signal(signal.SIGINT, back if restore else signal.SIG_DFL)
