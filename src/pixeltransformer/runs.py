@@ -476,7 +476,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
     same --run_name, or --resume of one run twice) each passed :func:`check_new_run` and wrote into it together: two
     last.ckpt (last-v1.ckpt), two W&B runs, one wandb_id.txt and both command lines, each exiting 0. The second is
     refused in one line; a new run checks again, with the lock held, that the folder holds no other run. None where
-    the file system has no locks."""
+    the file system has no locks, which leaves no lock file."""
     run.mkdir(parents=True, exist_ok=True)
     lock = run / FIT_LOCK
     while True:
@@ -486,7 +486,10 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
         except BlockingIOError:
             os.close(fd)
             raise FileExistsError(in_use(run, holder(lock, "another process"), new)) from None
-        except OSError:  # no locks on this file system: the check alone
+        except OSError:  # no locks on this file system: the check alone, and no lock file left behind
+            # one that names a holder was written where locks work (another machine's fit, on some NFS set-ups)
+            if recorded(lock) == ("", "", "") and is_lock_file(fd, lock):
+                lock.unlink()
             os.close(fd)
             if new:
                 check_new_run(run)
