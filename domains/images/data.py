@@ -29,6 +29,7 @@ from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.errors import counted, upscaled, warn_rank_zero
+from pixeltransformer.files import user_path
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, split_folders,
                                      split_sizes_cause, splits_hint, splits_with_train_of)
@@ -213,7 +214,7 @@ class ImageDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.kmeans_pixels must be >= 1 (the training pixels the k-means colour "
                              f"bins are fitted on; default 10000), got {kmeans_pixels}")
         self.kmeans_pixels = int(kmeans_pixels)
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("images", "folders")
+        self.cache_dir = user_path(cache_dir) if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None

@@ -19,7 +19,7 @@ import numpy as np
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.digests import file_digest
 from pixeltransformer.errors import warn_rank_zero
-from pixeltransformer.files import atomic_write, missing_folders, remove_empty
+from pixeltransformer.files import atomic_write, missing_folders, remove_empty, user_path
 
 from .io import Arrays
 
@@ -100,7 +100,7 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
     when only the image file is there)."""
     if split not in MNIST_FILES:
         raise ValueError(f"read_mnist: split must be 'train' or 'test', got {split!r}")
-    root = Path(root).expanduser()
+    root = user_path(root)
     img_stem, lbl_stem = MNIST_FILES[split]
     img_path = find_mnist_file(root, img_stem)
     if img_path is None and download:
@@ -246,7 +246,7 @@ def cifar10_splits(where: Path) -> list[str]:
 
 def cifar10_source(root: str | Path) -> tuple[str, Path]:
     """Where CIFAR-10 lives under root: ("batches", folder) or ("npz", file); FileNotFoundError otherwise."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     if root.suffix == ".npz":
         if not root.is_file():
             raise FileNotFoundError(f"CIFAR-10 file not found: {root}")
@@ -281,7 +281,7 @@ def read_cifar10(root: str | Path, split: str = "train", download: bool = False)
     """
     if split not in ("train", "test"):
         raise ValueError(f"read_cifar10: split must be 'train' or 'test', got {split!r}")
-    root = Path(root).expanduser()
+    root = user_path(root)
     try:
         kind, where = cifar10_source(root)
     except FileNotFoundError:
@@ -338,7 +338,7 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
 
 def download_mnist(root: str | Path, split: str = "test") -> None:
     """Fetch MNIST ``split`` (images and labels) into root, verifying md5 checksums."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     for stem in MNIST_FILES[split]:
         if find_mnist_file(root, stem) is None:
             name = stem + ".gz"
@@ -348,7 +348,7 @@ def download_mnist(root: str | Path, split: str = "test") -> None:
 def download_cifar10(root: str | Path) -> None:
     """Fetch and unpack the official CIFAR-10 python batches into root/cifar-10-batches-py (md5 verified). An
     archive already in root (the user's download) is unpacked where it lies and kept; a fetched one is deleted."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     archive = root / CIFAR_ARCHIVE
     fetched = not archive.is_file()
     if fetched:

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixeltransformer.errors import upscaled_among, warn_rank_zero
-from pixeltransformer.files import data_files
+from pixeltransformer.files import data_files, user_path
 from pixeltransformer.loopbar import loop_progress
 
 # the pictures a folder's files are read as: JPEG under its other names (.jpe, .jfif, as browsers save it) and WebP
@@ -205,7 +205,7 @@ def read_picture_colours(path: str | Path, size: int | None = None, channels: in
 def _decoded(path: str | Path, size: int | None, channels: int, details: bool) -> Picture:
     """A picture file, opened once -> its pixels [H, W, channels] uint8 (or [size, size, channels]), its dim_peak,
     and with ``details`` its colours, share, frames and orientation (else Picture's defaults)."""
-    path = Path(path).expanduser()
+    path = user_path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder: expected one image file")
     if not path.is_file():
@@ -242,14 +242,14 @@ def open_image(path: str | Path, size: int | None = None, channels: int = 3) -> 
     12 bits or fewer is read as it is (nearly black) with a warning (:func:`dim_peak`)."""
     arr, peak = read_picture(path, size, channels)
     if peak is not None:
-        warnings.warn(f"{Path(path).expanduser()}: {dim_note(peak)}", stacklevel=2)
+        warnings.warn(f"{user_path(path)}: {dim_note(peak)}", stacklevel=2)
     return arr
 
 
 def list_images(root: str | Path) -> list[Path]:
     """Every picture under root, recursively, sorted so that the order is the same on every machine; hidden files
     and folders (macOS ``._name.jpg``, ``.thumbnails/``) are not pictures of the dataset."""
-    root = Path(root).expanduser()
+    root = user_path(root)
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"{root} is a file: expected a folder of {'/'.join(IMAGE_SUFFIXES)} files")
     if not root.is_dir():

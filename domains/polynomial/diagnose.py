@@ -34,7 +34,7 @@ if __name__ == "__main__":  # Ctrl-C while torch imports: one line, status 130
 import torch
 
 from pixeltransformer.cache import unwritable
-from pixeltransformer.errors import OneLineParser, ctrl_c_exits, listed
+from pixeltransformer.errors import OneLineParser, ctrl_c_main, listed
 from pixeltransformer.files import missing_folders, remove_empty
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
@@ -202,12 +202,8 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+@ctrl_c_main()  # one line, status 130; the figure is written last
 def main(argv: list[str] | None = None) -> None:
-    with ctrl_c_exits(command=argv is None):  # one line, status 130; the figure is written last
-        _main(argv)
-
-
-def _main(argv: list[str] | None) -> None:
     p = OneLineParser(prog="python -m domains.polynomial.diagnose", description=__doc__.split("\n\n")[0])
     p.add_argument("checkpoints", nargs="+", metavar="checkpoint")
     # the defaults as the help shows them

@@ -27,7 +27,7 @@ from pixeltransformer.data_mismatch import MadeOtherwise
 from pixeltransformer.datamodule import SignalDataModule, module_spec
 from pixeltransformer.digests import FileDigests
 from pixeltransformer.errors import counted, warn_rank_zero
-from pixeltransformer.files import atomic_write, data_files, name_start, warn_missing_links
+from pixeltransformer.files import atomic_write, data_files, name_start, user_path, warn_missing_links
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indices, split_folders, split_indices,
@@ -184,8 +184,8 @@ class SDFDataModule(SignalDataModule):
             raise ValueError(f"SDFDataModule: num_shapes must be 3 positive sizes (train, val, test), got {num_shapes}")
         if max_shapes is not None and max_shapes < 1:  # -1 took all but the last shape of each folder, 0 none
             raise ValueError(f"SDFDataModule: max_shapes must be >= 1 (null: every shape), got {max_shapes}")
-        self.mesh_root = Path(mesh_root).expanduser() if mesh_root else None
-        self.voxel_root = Path(voxel_root).expanduser() if voxel_root else None
+        self.mesh_root = user_path(mesh_root) if mesh_root else None
+        self.voxel_root = user_path(voxel_root) if voxel_root else None
         self.mixture, self.eval_source, self.epoch_size = None, eval_source, epoch_size
         if dataset == "mixture":
             self.mixture = self._check_mixture(mixture, eval_source, epoch_size)
@@ -199,7 +199,7 @@ class SDFDataModule(SignalDataModule):
         self.num_shapes = tuple(int(n) for n in num_shapes)
         self.splits = None if splits is None else tuple(int(s) for s in splits)
         self.max_shapes = max_shapes
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("sdf")
+        self.cache_dir = user_path(cache_dir) if cache_dir else cache_root("sdf")
         self.shell_voxels = shell_voxels
         self.voxel_up_axis = voxel_up_axis
         self.mesh_up_axis = mesh_up_axis

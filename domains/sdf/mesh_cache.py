@@ -19,7 +19,7 @@ from pixeltransformer.cache import (CACHE_HINT, CacheWriteError, check_cache_fol
                                     writing_cache)
 from pixeltransformer.digests import FileDigests
 from pixeltransformer.errors import warn_rank_zero
-from pixeltransformer.files import atomic_write
+from pixeltransformer.files import atomic_write, user_path
 from pixeltransformer.loopbar import loop_progress
 
 from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, SIGN_TYPES, load_mesh, mesh_frame, mesh_to_sdf,
@@ -59,7 +59,7 @@ class SDFCache:
             raise ValueError(f"SDFCache: sign must be one of {SIGN_TYPES}, got {sign!r}")
         if up_axis not in (1, 2):
             raise ValueError(f"SDFCache: up_axis must be 1 (y up) or 2 (z up), got {up_axis}")
-        self.cache_dir = Path(cache_dir).expanduser()
+        self.cache_dir = user_path(cache_dir)
         self.margin = margin
         self.truncation = truncation
         self.sign = sign

@@ -25,6 +25,7 @@ from pixeltransformer.cache import cache_root
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, in_number, transparent_mask, upscaled, warn_rank_zero
+from pixeltransformer.files import user_path
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
@@ -180,7 +181,7 @@ class VideoDataModule(SignalDataModule):
         self.splits = tuple(splits)
         self.split_by = split_by
         self.in_memory_gb = in_memory_gb
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root("video", "files")
+        self.cache_dir = user_path(cache_dir) if cache_dir else cache_root("video", "files")
         self.bins = bins
         self.num_bins = num_bins
         self.fps = fps

@@ -3,20 +3,16 @@ need no Lightning done first, so that a bad checkpoint or a taken run name is re
 
 import sys
 
+from .errors import ctrl_c_main
 
+
+@ctrl_c_main()  # Ctrl-C while it starts (import lightning: seconds): one line, no traceback
 def main() -> None:
     """The command: huge pages asked for before torch is imported, ``--version``, the checks before Lightning
     (:func:`~pixeltransformer.preflight.preflight`), then LightningCLI's subcommands
     (:func:`~pixeltransformer.cli.cli_main`). The console script runs this too: pointed at ``cli_main``, it skipped
     the checks and imported Lightning first. Ctrl-C before a fit trains ends it in one line, with status 130
-    (:func:`~pixeltransformer.errors.ctrl_c_exits`); while it trains, the fit saves last.ckpt first."""
-    from .errors import ctrl_c_exits
-
-    with ctrl_c_exits(command=True):  # Ctrl-C while it starts (import lightning: seconds): one line, no traceback
-        _main()
-
-
-def _main() -> None:
+    (:func:`~pixeltransformer.errors.ctrl_c_main`); while it trains, the fit saves last.ckpt first."""
     from .allocator import request_huge_pages
 
     request_huge_pages()  # before anything imports torch

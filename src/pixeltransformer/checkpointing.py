@@ -129,7 +129,8 @@ class RunCheckpoint(ModelCheckpoint):
         else:
             self._stopped = f"[run] {why}: stopped at step {step} and saved {last}"
         # after SIGTERM the status a shell gives a process the signal ended (Lightning's own SIGTERM exits 0, so that
-        # `fit && eval` went on to evaluate a fit that had not finished); after Ctrl-C Lightning exits 1
+        # `fit && eval` went on to evaluate a fit that had not finished); after Ctrl-C Lightning's exit 1, which the
+        # CLI ends by SIGINT (errors.StageInterrupted)
         raise SIGTERMException(SIGTERM_STATUS) if why == "SIGTERM" else KeyboardInterrupt()
 
     # ---- Ctrl-C and SIGTERM: mark the stop, which the end of the step carries out --------------------------------

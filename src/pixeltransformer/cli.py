@@ -37,8 +37,8 @@ from .data_mismatch import (DataMismatch, checkpoint_split_layout, option_text, 
                             warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data, source_name
-from .errors import (Interrupted, counted, fail, first_line, is_input_error, parse_error_line, root_cause,
-                     yaml_float)
+from .errors import (Interrupted, StageInterrupted, counted, ctrl_c_main, fail, first_line, is_input_error,
+                     parse_error_line, root_cause, yaml_float)
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
@@ -703,8 +703,8 @@ class PixelTransformerCLI(LightningCLI):
                 drop_record(*staged)
             self._drop_new_run()
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
-            # the KeyboardInterrupt); SIGTERM: its SIGTERMException. Any error marks the trainer interrupted, so the
-            # cause is told by the exception itself
+            # the KeyboardInterrupt), which ends as a Ctrl-C here (StageInterrupted); SIGTERM: its SIGTERMException.
+            # Any error marks the trainer interrupted, so the cause is told by the exception itself
             if type(err) is KeyboardInterrupt and (kept := self._kept_at_ctrl_c(subcommand, ended, replacing)):
                 raise Interrupted(kept) from None  # outside Lightning: after the work, while the last lines print
             if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
@@ -717,6 +717,8 @@ class PixelTransformerCLI(LightningCLI):
                 err.code = SIGTERM_STATUS
             if (line := self._write_failure(err, subcommand, replacing)) is not None:
                 raise OSError(line) from err
+            if isinstance(err, SystemExit) and isinstance(err.__context__, KeyboardInterrupt):
+                raise StageInterrupted from None  # Lightning's exit 1: the command ends by SIGINT, as on any Ctrl-C
             raise
         finally:
             self._release_run_folder()
@@ -963,5 +965,5 @@ def cli_main() -> None:
             fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1
 
 
-if __name__ == "__main__":
-    cli_main()
+if __name__ == "__main__":  # as torchrun starts each process
+    ctrl_c_main()(cli_main)()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import linecache
 import operator
 import os
@@ -17,15 +18,16 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 from .layout import PROJECT_CODE
 
 DEBUG_ENV = "PIXELTRANSFORMER_DEBUG"
 # errors that describe the user's input (files, values, checkpoints); anything else is a bug and keeps its traceback
 INPUT_ERRORS = (ValueError, OSError, FloatingPointError)
+T = TypeVar("T")
 
 
 class InputExit(SystemExit):
@@ -46,24 +48,41 @@ class Interrupted(KeyboardInterrupt):
     """A Ctrl-C that has its line: ``str()`` says what was kept (:func:`ctrl_c_exits` prints it)."""
 
 
+class StageInterrupted(KeyboardInterrupt):
+    """A Ctrl-C that stopped a Lightning stage (a fit's training, an evaluation, a prediction), whose own line said
+    what was kept ("[run] Ctrl-C: stopped at step ..."): :func:`ctrl_c_exits` ends the command with no other."""
+
+
 @contextlib.contextmanager
 def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False) -> Iterator[None]:
     """A Ctrl-C (KeyboardInterrupt) that reaches this, while a command starts up (the seconds of ``import
     lightning``, the parse, the data) or in its own work, ends it with one line on stderr, ``interrupted (Ctrl-C):
     <what was kept>``: it printed a traceback of some 60 lines. What was kept: an :class:`Interrupted`'s own words,
-    else ``nothing_yet``. ``command``: this process is the command (its main reads the command line), which then
-    ends by SIGINT as Python's own Ctrl-C does (:func:`_quiet_ctrl_c`); else (a main called from Python) by
-    SystemExit(130). The traceback only with PIXELTRANSFORMER_DEBUG=1."""
+    else ``nothing_yet``; a :class:`StageInterrupted` has said it. ``command``: this process is the command (its main
+    reads the command line), which then ends by SIGINT as Python's own Ctrl-C does (:func:`_quiet_ctrl_c`); else (a
+    main called from Python) by SystemExit(130). The traceback only with PIXELTRANSFORMER_DEBUG=1."""
     try:
         yield
     except KeyboardInterrupt as err:
         if debugging():
             raise
-        _say_interrupted(err, nothing_yet, restore=not command)
+        _say_interrupted(None if isinstance(err, StageInterrupted) else str(err) or nothing_yet, restore=not command)
         if command:
             sys.excepthook = _quiet_ctrl_c
             raise KeyboardInterrupt from None  # uncaught, and of this very type: Python ends the process by SIGINT
         raise SystemExit(CTRL_C_STATUS) from None
+
+
+def ctrl_c_main(nothing_yet: str = "nothing was written") -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A command's ``main(argv=None)`` run within :func:`ctrl_c_exits`: called without a command line (None or none
+    given) it is the command, which reads its own; given one, a main called from Python."""
+    def wrap(main: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(main)
+        def run(*argv: list[str] | None) -> T:
+            with ctrl_c_exits(nothing_yet, command=argv in ((), (None,))):
+                return main(*argv)
+        return run
+    return wrap
 
 
 def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> None:
@@ -75,7 +94,7 @@ def ctrl_c_exits_while_importing(nothing_yet: str = "nothing was written") -> No
     def hook(kind, err, tb) -> None:
         if not issubclass(kind, KeyboardInterrupt) or debugging():
             return previous(kind, err, tb)
-        _say_interrupted(err, nothing_yet, restore=False)  # and Python ends the process by SIGINT (_quiet_ctrl_c)
+        _say_interrupted(str(err) or nothing_yet, restore=False)  # and Python ends the process by SIGINT
 
     sys.excepthook = hook
 
@@ -89,14 +108,15 @@ def _quiet_ctrl_c(kind, err, tb) -> None:
         sys.__excepthook__(kind, err, tb)
 
 
-def _say_interrupted(err: KeyboardInterrupt, nothing_yet: str, restore: bool) -> None:
-    """The one line; a second Ctrl-C cannot cut it short. ``restore``: a main called from Python (a test) leaves Ctrl-C
-    as it found it; else (the command, about to end) a second Ctrl-C, in the exit handlers Python runs before it ends
-    the process by SIGINT (W&B's upload: minutes on a slow network), ends it at once by SIGINT, with no traceback of
-    its own."""
+def _say_interrupted(kept: str | None, restore: bool) -> None:
+    """The one line, ``interrupted (Ctrl-C): <kept>`` (none where ``kept`` is None: the stop said it); a second
+    Ctrl-C cannot cut it short. ``restore``: a main called from Python (a test) leaves Ctrl-C as it found it; else
+    (the command, about to end) a second Ctrl-C, in the exit handlers Python runs before it ends the process by SIGINT
+    (W&B's upload: minutes on a slow network), ends it at once by SIGINT, with no traceback of its own."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        print(f"interrupted (Ctrl-C): {str(err) or nothing_yet}", file=sys.stderr, flush=True)
+        if kept is not None:
+            print(f"interrupted (Ctrl-C): {kept}", file=sys.stderr, flush=True)
     finally:
         back = signal.default_int_handler if previous is None else previous
         signal.signal(signal.SIGINT, back if restore else signal.SIG_DFL)

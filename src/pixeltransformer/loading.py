@@ -50,8 +50,8 @@ def format_error(fmt: Any) -> str | None:
 def checkpoint_in(folder: Path) -> str:
     """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
     a run folder's also names the resume that continues it); where it holds none, why a run's has none
-    (:func:`kept_instead`), else ""."""
-    from .runs import kept_checkpoint  # runs imports this module
+    (:func:`~pixeltransformer.runs.kept_instead`), else ""."""
+    from .runs import kept_checkpoint, kept_instead  # runs imports this module
 
     run = (folder / "checkpoints").is_dir()
     found = kept_checkpoint(folder / "checkpoints" if run else folder)
@@ -59,25 +59,6 @@ def checkpoint_in(folder: Path) -> str:
         return kept_instead((folder if folder.name == "checkpoints" else folder / "checkpoints") / "last.ckpt")
     return (f": give one in it, as {shlex.quote(str(found))}"
             + (f" (to continue the run: fit --resume {shlex.quote(str(folder))})" if run else ""))
-
-
-def kept_instead(path: Path) -> str:
-    """For a missing checkpoint in a run's checkpoints/ folder, what the run kept, in its checkpoint folder
-    (runs.checkpoint_folder: its checkpoint.dirpath where it set one): " (the run kept <it>: give that)", last.ckpt
-    or else its latest best-step<N>.ckpt; that its fit, still running, has saved none yet; or that it kept none and
-    the remedy; "" for a file elsewhere."""
-    from .runs import checkpoint_folder, kept_checkpoint, no_checkpoint_yet, running_fit  # runs imports this module
-
-    run = path.parent.parent
-    if path.parent.name != "checkpoints" or not (run / "config.yaml").is_file():
-        return ""
-    if (found := kept_checkpoint(checkpoint_folder(run))) is not None:
-        return f" (the run kept {shlex.quote(str(found))}: give that)"
-    if (who := running_fit(run)) is not None:  # not stopped: it has not reached its first save
-        return (f" (the run {run} has saved no checkpoint yet: its fit ({who}) is still running; try again after its "
-                "first save)")
-    why, remedy = no_checkpoint_yet(run, fit=False)
-    return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict:
@@ -96,6 +77,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise CheckpointError(f"checkpoint not found: {path} (give the file: runs/<domain>/<run>/checkpoints/last.ckpt "
                               "or best-step*.ckpt; to continue a run, fit --resume runs/<domain>/<run>)")
     if not path.is_file():
+        from .runs import kept_instead  # runs imports this module
+
         raise CheckpointError(f"checkpoint not found: {path}{kept_instead(path)}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")

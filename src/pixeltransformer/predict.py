@@ -36,12 +36,12 @@ from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
 from .errors import check_count
-from .files import missing_folders, nearest_existing, remove_empty, staging_folder, user_path, write_json
+from .files import missing_folders, remove_empty, staging_folder, user_path, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
 from .memory import host_held, in_bytes, point_count, shortfall
 from .progress import shows_progress
-from .runs import cannot_write
+from .runs import check_writable_below
 from .sets import draw_context
 from .signal import SignalSpec
 
@@ -397,21 +397,20 @@ def output_folder(options: PredictOptions, run_dir: Path) -> Path:
             raise NotADirectoryError(f"--out {options.out}: {dangling[-1]} is a link to {os.readlink(dangling[-1])}, "
                                      "which does not exist; choose another --out, or create that folder first "
                                      "(nothing was written)")
-        if not (above := nearest_existing(out)).is_dir():  # else mkdir's "File exists" once the model had run
-            raise NotADirectoryError(f"--out {options.out}: {above} is a file, not a folder; choose an --out whose "
-                                     "parents are folders (nothing was written)")
-        said, remedy = f"--out {options.out}", "choose another --out"
+        said, unwritable = f"--out {options.out}", "choose another --out"
+        not_a_folder = "choose an --out whose parents are folders"
     else:
         base = run_dir / "predict" / options.name
         out, n = base, 1
         while taken(out):
             n += 1
             out = base.with_name(f"{base.name}-{n}")
-        said, remedy = f"the prediction's folder {out}", "give an --out elsewhere"
-    # the prediction is drafted beside its folder and renamed into it (PredictionWriter._write): else "Permission
-    # denied" once the model had run, an empty --out given too
-    if (why := cannot_write(above := nearest_existing(out.parent))) is not None:
-        raise PermissionError(f"{said}: {above} cannot be written ({why}); {remedy} (nothing was written)")
+        said, not_a_folder = f"the prediction's folder {out}", "give an --out elsewhere"
+        unwritable = not_a_folder
+    # the prediction is drafted beside its folder and renamed into it (PredictionWriter._write): else "File exists"
+    # or "Permission denied" once the model had run, an empty --out given too
+    check_writable_below(out.parent, said, f"; {not_a_folder} (nothing was written)",
+                         f"; {unwritable} (nothing was written)")
     return out
 
 

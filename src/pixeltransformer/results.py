@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from . import layout
-from .errors import OneLineParser, counted, ctrl_c_exits
+from .errors import OneLineParser, counted, ctrl_c_main
 from .files import user_path, write_json
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
@@ -184,12 +184,11 @@ def split_runs(text: str) -> list[Path]:
     return runs
 
 
+@ctrl_c_main("each file is written whole; the [results] lines above name the runs imported")
 def cli(argv: list[str] | None = None) -> None:
     """main() with a bad file reported as one line (`error: ...`) and exit status 2."""
     try:
-        with ctrl_c_exits("each file is written whole; the [results] lines above name the runs imported",
-                          command=argv is None):
-            main(argv)
+        main(argv)
     except ResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None

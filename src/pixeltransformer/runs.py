@@ -160,7 +160,7 @@ def checkpoint_folder(run: Path) -> Path:
 def no_checkpoint_yet(run: Path, fit: bool = True) -> tuple[str, str]:
     """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
     remedy: for a new fit (``fit``), whose --run_name is refused (:func:`check_new_run`), another name; for an
-    evaluation of its checkpoint (loading.kept_instead), a fit that trains it again."""
+    evaluation of its checkpoint (:func:`kept_instead`), a fit that trains it again."""
     return ("its fit stopped before the first save, or is still running",
             f"choose another --run_name (or, if no fit runs in it, delete {run} to reuse the name)" if fit else
             f"train it again under another --run_name (or delete {run} first)")
@@ -170,6 +170,23 @@ def kept_checkpoint(folder: Path) -> Path | None:
     """The checkpoint to evaluate in a run's checkpoint folder (:func:`checkpoint_folder`): last.ckpt, else the latest
     by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt); None where it holds none."""
     return folder / "last.ckpt" if (folder / "last.ckpt").is_file() else max(folder.glob("*.ckpt"), default=None)
+
+
+def kept_instead(path: Path) -> str:
+    """For a missing checkpoint in a run's checkpoints/ folder, what the run kept, in its checkpoint folder
+    (:func:`checkpoint_folder`: its checkpoint.dirpath where it set one): " (the run kept <it>: give that)", last.ckpt
+    or else its latest best-step<N>.ckpt; that its fit, still running, has saved none yet; or that it kept none and
+    the remedy; "" for a file elsewhere."""
+    run = path.parent.parent
+    if path.parent.name != "checkpoints" or not (run / "config.yaml").is_file():
+        return ""
+    if (found := kept_checkpoint(checkpoint_folder(run))) is not None:
+        return f" (the run kept {shlex.quote(str(found))}: give that)"
+    if (who := running_fit(run)) is not None:  # not stopped: it has not reached its first save
+        return (f" (the run {run} has saved no checkpoint yet: its fit ({who}) is still running; try again after its "
+                "first save)")
+    why, remedy = no_checkpoint_yet(run, fit=False)
+    return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 
 def with_run_config(argv: list[str]) -> list[str]:
@@ -287,14 +304,22 @@ def check_run_root(root: str | Path, domain: str | None = None) -> Path:
     writable domain folders). ``~`` is the home folder (a config file's run_root; the command line's:
     :func:`expand_home`)."""
     given, root = root, user_path(root)
-    existing = nearest_existing(root / domain if domain else root)
-    if not existing.is_dir():
-        raise NotADirectoryError(f"--run_root {given}: {existing} is a file, not a folder (runs go to "
-                                 f"<run_root>/<domain>/<run_name>): give another --run_root")
-    if (why := cannot_write(existing)) is not None:
-        raise PermissionError(f"--run_root {given}: {existing} cannot be written ({why}): runs go to "
-                              f"<run_root>/<domain>/<run_name>; give another --run_root")
+    check_writable_below(root / domain if domain else root, f"--run_root {given}",
+                         " (runs go to <run_root>/<domain>/<run_name>): give another --run_root",
+                         ": runs go to <run_root>/<domain>/<run_name>; give another --run_root")
     return root
+
+
+def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: str) -> None:
+    """That the folders up to ``path`` can be made, and written, by this user, checked at the nearest existing one
+    before the work that writes there: NotADirectoryError ``<said>: <it> is a file, not a folder<not_a_folder>``
+    (mkdir's "File exists" only once the work was done) or PermissionError ``<said>: <it> cannot be written
+    (<why>)<unwritable>``."""
+    existing = nearest_existing(path)
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{said}: {existing} is a file, not a folder{not_a_folder}")
+    if (why := cannot_write(existing)) is not None:
+        raise PermissionError(f"{said}: {existing} cannot be written ({why}){unwritable}")
 
 
 def cannot_write(folder: Path) -> str | None:
@@ -451,7 +476,7 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
     same --run_name, or --resume of one run twice) each passed :func:`check_new_run` and wrote into it together: two
     last.ckpt (last-v1.ckpt), two W&B runs, one wandb_id.txt and both command lines, each exiting 0. The second is
     refused in one line; a new run checks again, with the lock held, that the folder holds no other run. None where
-    the file system has no locks."""
+    the file system has no locks, which leaves no lock file."""
     run.mkdir(parents=True, exist_ok=True)
     lock = run / FIT_LOCK
     while True:
@@ -461,7 +486,10 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
         except BlockingIOError:
             os.close(fd)
             raise FileExistsError(in_use(run, holder(lock, "another process"), new)) from None
-        except OSError:  # no locks on this file system: the check alone
+        except OSError:  # no locks on this file system: the check alone, and no lock file left behind
+            # one that names a holder was written where locks work (another machine's fit, on some NFS set-ups)
+            if recorded(lock) == ("", "", "") and is_lock_file(fd, lock):
+                lock.unlink()
             os.close(fd)
             if new:
                 check_new_run(run)

@@ -13,6 +13,7 @@ import torch
 
 from domains.images.data import ImageDataModule
 from pixeltransformer.cli import main
+from pixeltransformer.errors import StageInterrupted
 from tests.cli.checkpoints import untrained_checkpoint
 from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented, unlogged
 
@@ -1021,15 +1022,16 @@ def _evaluated(run: Path) -> tuple[Path, list[str], dict[str, bytes]]:
 
 
 def test_an_evaluation_stopped_by_ctrl_c_says_what_it_kept(trained_polynomial, capsys):
-    """Lightning says only "Detected KeyboardInterrupt, attempting graceful shutdown" and exits 1; the earlier
-    evaluation is put back, and the last line says so (or that a first evaluation left nothing)."""
+    """Lightning says only "Detected KeyboardInterrupt, attempting graceful shutdown" (the command then ends as a
+    Ctrl-C does); the earlier evaluation is put back, and the last line says so (or that a first evaluation left
+    nothing)."""
     import signal
 
     own, args, before = _evaluated(trained_polynomial)
     capsys.readouterr()
     try:
         for kept in ("eval/ keeps the earlier evaluation, unchanged", "nothing of it was kept"):
-            with pytest.raises(SystemExit):
+            with pytest.raises(StageInterrupted):
                 main([*args, "--trainer.callbacks+=test_cli.CtrlCInTest"])
             lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
             assert lines[-1] == f"[run] Ctrl-C: the evaluation stopped before its end; {kept}"

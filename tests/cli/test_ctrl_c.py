@@ -178,3 +178,28 @@ def test_ctrl_c_after_a_prediction_ended_is_one_line(fitted, tmp_path, monkeypat
     assert said.err.splitlines()[-1] == f"interrupted (Ctrl-C): after the prediction ended: wrote {out}"
     assert "Ctrl-C: stopped" not in said.out
     assert (out / "prediction.json").is_file()
+
+
+def _signal_at_step(tmp_path: Path, during: str) -> str:
+    """A config whose callback sends SIGINT before the first batch of ``during`` (train: at step 0; test)."""
+    config = tmp_path / f"ctrl_c_{during}.yaml"
+    config.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.SignalAtStep\n"
+                      f"      init_args: {{step: 0, during: {during}}}\n")
+    return str(config)
+
+
+@pytest.mark.parametrize("stage", ["fit", "test"])
+def test_ctrl_c_in_a_lightning_stage_ends_the_command_by_sigint(fitted, tmp_path, stage):
+    """A Ctrl-C in a fit's training or an evaluation's batches (Lightning's stage) exited with status 1, where one
+    anywhere else ends the command by SIGINT (status 130 in a shell, which stops a loop over it). The stage's own line
+    says what was kept; no second line, no traceback."""
+    args = ["--run_root", str(tmp_path), "--run_name", "r"] if stage == "fit" else \
+        ["--trainer.limit_test_batches=1", "--ckpt_path", str(fitted / "checkpoints" / "last.ckpt")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)]))
+    done = subprocess.run([sys.executable, "-m", "pixeltransformer", stage, *FIT, "--config",
+                           _signal_at_step(tmp_path, "train" if stage == "fit" else "test"), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    said = "stopped at step 1 and saved" if stage == "fit" else "the evaluation stopped before its end"
+    assert done.returncode == -signal.SIGINT, done.stderr[-3000:]
+    assert f"[run] Ctrl-C: {said}" in done.stdout
+    assert "Traceback" not in done.stderr and "interrupted (Ctrl-C)" not in done.stderr

@@ -414,13 +414,13 @@ def test_same_seed_same_metrics_json(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, why, status", [("SIGINT", "Ctrl-C", 1), ("SIGTERM", "SIGTERM", 143)])
+@pytest.mark.parametrize("signum, why, status", [("SIGINT", "Ctrl-C", -signal.SIGINT), ("SIGTERM", "SIGTERM", 143)])
 def test_ctrl_c_under_ddp_saves_the_step_once_and_no_rank_hangs(tmp_path, signum, why, status):
     """Ctrl-C in a terminal reaches every rank, as a scheduler's SIGTERM does: they agree at the end of the step under
     way, all take part in its save (rank zero writes it), and all stop; the run resumes from that step. (On SIGTERM
     Lightning's handler made a collective inside itself, once more on the rank it forwarded the signal to: the ranks
-    hung.) The exit status says the fit did not finish: 1 after Ctrl-C (Lightning's), 143 after SIGTERM (Lightning's
-    0 let `fit && eval` evaluate a stopped fit)."""
+    hung.) The exit status says the fit did not finish: death by SIGINT after Ctrl-C (Lightning's status 1 let a shell
+    loop go on), 143 after SIGTERM (Lightning's 0 let `fit && eval` evaluate a stopped fit)."""
     probe = tmp_path / "ctrl_c.yaml"
     probe.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.SignalAtStep\n"
                      f"      init_args: {{step: 4, group: true, signum: {signum}}}\n")

@@ -15,6 +15,7 @@ from domains.polynomial.data import PolynomialDataset
 from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import nll_gap_to_oracle, reference_metrics
 from pixeltransformer.callbacks import Pictures
+from pixeltransformer.errors import StageInterrupted
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
 
@@ -266,7 +267,7 @@ def test_a_prediction_stopped_by_ctrl_c_says_nothing_was_written(tiny_checkpoint
 
     monkeypatch.setattr(PolynomialDomain, "write_prediction", stopped)
     capsys.readouterr()
-    with pytest.raises(SystemExit):  # Lightning's exit after a KeyboardInterrupt
+    with pytest.raises(StageInterrupted):  # Lightning's exit after a KeyboardInterrupt, as a Ctrl-C
         _predict(tiny_checkpoint, "--context", "[[0.1, 0.5]]", "--out", str(tmp_path / "pred"))
     assert "[predict] Ctrl-C: stopped; nothing was written" in capsys.readouterr().out.splitlines()
     assert not list(tmp_path.iterdir())

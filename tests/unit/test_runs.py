@@ -303,6 +303,29 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert not list(run.iterdir())
 
 
+@pytest.mark.parametrize("new", [True, False])
+def test_a_fit_on_a_file_system_without_locks_leaves_no_lock_file(tmp_path, monkeypatch, new):
+    """On a file system whose locks fail (flock: "No locks available", as on an NFS mount without its lock daemon),
+    the fit went on with the new-run check alone, and the lock file it had opened in the run folder was never
+    removed: every run there ended holding an empty .fit.lock."""
+    import errno
+
+    import pixeltransformer.runs as runs
+
+    def no_locks(fd: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(runs, "lock_run_folder", no_locks)
+    run = tmp_path / "runs" / "polynomial" / "r"
+    if not new:  # a resume: a run folder a fit ended in
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    fd = hold_run_folder(run, new=new)
+    (run / "command.txt").write_text("pixeltransformer fit ...\n")  # what the fit writes
+    release_run_folder(run, fd)  # the fit ended
+    assert ".fit.lock" not in [p.name for p in run.iterdir()]
+
+
 def test_a_fit_is_not_refused_for_a_moment_when_another_checks_who_holds_the_folder(tmp_path, monkeypatch):
     """A new fit of a name checks whether a fit holds its folder by taking the lock shared for a moment: a fit
     starting in that folder then was refused as "in use by another fit", naming no fit that runs. The lock is tried

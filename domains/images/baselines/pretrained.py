@@ -19,7 +19,7 @@ if __name__ == "__main__":  # Ctrl-C while torch imports: one line, status 130
 import torch
 
 from pixeltransformer.cache import cache_root
-from pixeltransformer.errors import OneLineParser, ctrl_c_exits, debugging, fail, first_line
+from pixeltransformer.errors import OneLineParser, ctrl_c_main, debugging, fail, first_line
 from pixeltransformer.files import name_start
 from pixeltransformer.layout import next_command
 
@@ -116,14 +116,9 @@ def too_few_for_a_classifier(dm: ImageDataModule) -> str | None:
         "add images (every evaluation leaves a classifier of so few out)", "leave them out (no classifier)")
 
 
+# networks are cached whole (atomic_write): a Ctrl-C loses only the one in training
+@ctrl_c_main("the networks cached before are whole; the one in training was not saved")
 def main(argv: list[str] | None = None) -> None:
-    # networks are cached whole (atomic_write): a Ctrl-C loses only the one in training
-    with ctrl_c_exits("the networks cached before are whole; the one in training was not saved",
-                      command=argv is None):
-        _main(argv)
-
-
-def _main(argv: list[str] | None) -> None:
     p = OneLineParser(prog="python -m domains.images.baselines.pretrained", description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="digits", choices=sorted(DATASET_OF), help="the dataset"
                    + next_command(" (as make classifier's DATA=)"))
