@@ -543,10 +543,14 @@ class PixelTransformerModule(L.LightningModule):
         self.forget_val_nll()
 
     def on_validation_epoch_end(self) -> None:
+        self.log_nll_means("val/nll", prog_bar=True)
+
+    def log_nll_means(self, name: str, prog_bar: bool = False) -> None:
+        """Log each level's NLL as <name>@k and their mean as <name> (val/nll: the best checkpoint's choice)."""
         means = self.val_nll_means()
         for k, value in means.items():
-            self.log(f"val/nll@{k}", value, sync_dist=True)  # the same on every rank (gathered): no warning
-        self.log("val/nll", sum(means.values()) / len(means), prog_bar=True, sync_dist=True)
+            self.log(f"{name}@{k}", value, sync_dist=True)  # the same on every rank (gathered): no warning
+        self.log(name, sum(means.values()) / len(means), prog_bar=prog_bar, sync_dist=True)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         # the |S| sweep lives in the domain's evaluation callback (metrics.json's nll: the queries not in S); this
@@ -554,8 +558,7 @@ class PixelTransformerModule(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def on_test_epoch_end(self) -> None:
-        for k, value in self.val_nll_means().items():
-            self.log(f"test/val_nll@{k}", value, sync_dist=True)
+        self.log_nll_means("test/val_nll")  # the mean beside the fit's val/nll_best in W&B's runs table
 
     # ---- optimisation ----------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

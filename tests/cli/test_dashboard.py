@@ -336,3 +336,21 @@ def test_a_validation_of_a_checkpoint_lies_on_its_fit_s_validation_of_the_same_w
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     point = [(r["trainer/global_step"], r["epoch"], r["val/nll"]) for r in received if "val/nll" in r]
     assert fit_points[-1][:2] == (5, 2) and point == [pytest.approx(fit_points[-1])]
+
+
+def test_an_evaluation_logs_the_test_split_s_mean_over_levels_beside_the_fit_s_val_nll(tmp_path, monkeypatch):
+    """An evaluation logged test/val_nll@k alone: W&B's runs table had no test number to set beside the fit's
+    val/nll_best (the mean over the levels the best checkpoint is chosen by). It logs that mean, test/val_nll."""
+    run = ["--run_root", str(tmp_path), "--run_name", "t", "--model.val_levels=[4,8]"]
+    fit_with_wandb(["--trainer.max_steps=2", *run], monkeypatch, tmp_path)
+    finished = record_wandb_runs(monkeypatch)
+    received = record_wandb_logs(monkeypatch, tmp_path)
+    folder = tmp_path / "polynomial" / "t"
+    main(["test", "--config", str(folder / "config.yaml"), "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
+    summary = finished[-1]["summary"]
+    levels = [summary["test/val_nll@4"], summary["test/val_nll@8"]]
+    assert levels[0] != levels[1] and summary["test/val_nll"] == pytest.approx(sum(levels) / 2)
+    # drawn with the levels, at the checkpoint's step less one (as the fit's val/nll of the same weights)
+    assert [r["trainer/global_step"] for r in received if "test/val_nll" in r] == [1]
+    assert undocumented(summary) == []
