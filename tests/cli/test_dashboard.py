@@ -3,6 +3,7 @@ the model's size and the best validation NLL (the best checkpoint kept, across a
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,19 @@ def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best
     _, _, _, resumed = fit_with_wandb(["--trainer.max_steps=5", "--resume", str(last.parent.parent)], monkeypatch,
                                       tmp_path)
     assert resumed["val/nll_best_step"] == summary["val/nll_best_step"]
+
+
+def test_the_gradient_norm_of_every_step_is_logged_before_clipping(fitted):
+    """A fit's dashboard did not say how large its gradients were, nor whether trainer.gradient_clip_val (1.0) cut
+    them: train/grad_norm is the step's gradient L2 norm before clipping, from the norms the finite check of the
+    gradients computes anyway, logged with its loss."""
+    _, _, received, _, _ = fitted
+    rows = [r for r in received if "train/loss" in r][:8]  # the fixture's fit (later tests' fits log here too)
+    assert [r["trainer/global_step"] for r in rows] == list(range(8))
+    assert all("train/grad_norm" in r for r in rows)
+    norms = [r["train/grad_norm"] for r in rows]
+    assert all(math.isfinite(n) and n > 0 for n in norms)
+    assert max(norms) > 1.0  # not the clipped gradients' norm, which is at most gradient_clip_val
 
 
 def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
