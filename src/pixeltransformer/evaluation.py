@@ -709,5 +709,5 @@ class SweepEvaluation(Callback):
         if val_levels := getattr(pl_module, "val_levels", None):  # the module logs test/val_nll@k at its own levels
             print(f"[pixeltransformer] metrics.json scores |S| = {', '.join(str(row['num_context']) for row in rows)} "
                   f"(nll: the queries not in S); Lightning's table of test/val_nll@k is the validation's NLL at "
-                  f"model.val_levels (|S| = {', '.join(map(str, val_levels))}) on these test items; both in nats per "
-                  f"value dimension (metrics.json's nll_units)", flush=True)
+                  f"model.val_levels (|S| = {', '.join(map(str, val_levels))}) on these test items (test/val_nll: "
+                  f"their mean); both in nats per value dimension (metrics.json's nll_units)", flush=True)

@@ -85,13 +85,22 @@ def check_precision(precision: Any) -> None:
                          "bf16-mixed for half precision, or 32-true")
 
 
-def grads_finite(grads: list[torch.Tensor]) -> bool:
-    """Whether the gradients are finite: every tensor's L2 norm is, which fails for any NaN or Inf entry and for
-    entries so large their squares overflow, where AdamW's second moment would overflow too. One fused kernel for
-    all the tensors where torch has it; the max-norm would be exact but is ten times slower on a CPU."""
+def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
+    """Each gradient tensor's L2 norm, [len(grads)]: the gradients are finite where every one is, which fails for any
+    NaN or Inf entry and for entries so large their squares overflow, where AdamW's second moment would overflow too;
+    their norm is the step's gradient norm. One fused kernel for all the tensors where torch has it; the max-norm
+    would be exact but is ten times slower on a CPU."""
     norms = torch._foreach_norm(grads) if hasattr(torch, "_foreach_norm") else [torch.linalg.vector_norm(g)
                                                                                 for g in grads]
-    return bool(torch.isfinite(torch.stack(norms)).all())  # stack: [len(grads)]
+    return torch.stack(norms)  # [len(grads)]
+
+
+def replicated_grads(strategy) -> bool:
+    """Whether each process holds the whole gradient (one device, DDP, which has reduced it by now), so that its
+    norm is the step's; a sharded strategy's process holds a shard."""
+    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
+
+    return isinstance(strategy, SingleDeviceStrategy) or type(strategy) is DDPStrategy
 
 
 def validation_levels(levels, num_points: int, grid_points: bool) -> list[int]:
@@ -336,19 +345,24 @@ class PixelTransformerModule(L.LightningModule):
         """Gradients with a NaN or Inf (a finite loss can overflow in backward) would turn every weight into NaN at
         the optimizer step, and the next checkpoint would save them: such a batch is stopped or skipped as a non-finite
         loss is. The ranks decide together (under DDP the gradients are already reduced; sharded strategies hold a
-        shard each). An fp16 loss scaler skips such steps itself and is left to do so."""
+        shard each). An fp16 loss scaler skips such steps itself and is left to do so. A finite step logs its
+        gradient norm before clipping (train/grad_norm) where the norms are the whole gradient's, fp16 aside (its
+        gradients are still scaled here)."""
         if self._returned_none:  # counted in training_step, and Lightning takes no step (one process only)
             return
         loss_finite, self._loss_finite = self._loss_finite, True  # this step's losses, on this rank
         grads = [p.grad.detach() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         scaler = getattr(getattr(self._trainer, "precision_plugin", None), "scaler", None)
-        finite = loss_finite and (scaler is not None or not grads or grads_finite(grads))
+        norms = grad_norms(grads) if loss_finite and scaler is None and grads else None  # [len(grads)]
+        finite = loss_finite and (norms is None or bool(torch.isfinite(norms).all()))
         if self.distributed:
             finite = self.reduce_step(finite, loss_finite)
         elif self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if finite:
             self.skipped_in_a_row = 0
+            if norms is not None and self._trainer is not None and replicated_grads(self.trainer.strategy):
+                self.log("train/grad_norm", torch.linalg.vector_norm(norms))  # the step's, as clipping reads it
             return
         loss = self._step_note[2] if self._step_note else float("nan")
         self.nonfinite_batch(f"non-finite {'gradients' if loss_finite else 'training loss'} (loss {loss:.4g})")
@@ -543,10 +557,14 @@ class PixelTransformerModule(L.LightningModule):
         self.forget_val_nll()
 
     def on_validation_epoch_end(self) -> None:
+        self.log_nll_means("val/nll", prog_bar=True)
+
+    def log_nll_means(self, name: str, prog_bar: bool = False) -> None:
+        """Log each level's NLL as <name>@k and their mean as <name> (val/nll: the best checkpoint's choice)."""
         means = self.val_nll_means()
         for k, value in means.items():
-            self.log(f"val/nll@{k}", value, sync_dist=True)  # the same on every rank (gathered): no warning
-        self.log("val/nll", sum(means.values()) / len(means), prog_bar=True, sync_dist=True)
+            self.log(f"{name}@{k}", value, sync_dist=True)  # the same on every rank (gathered): no warning
+        self.log(name, sum(means.values()) / len(means), prog_bar=prog_bar, sync_dist=True)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         # the |S| sweep lives in the domain's evaluation callback (metrics.json's nll: the queries not in S); this
@@ -554,8 +572,7 @@ class PixelTransformerModule(L.LightningModule):
         self.validation_step(batch, batch_idx)
 
     def on_test_epoch_end(self) -> None:
-        for k, value in self.val_nll_means().items():
-            self.log(f"test/val_nll@{k}", value, sync_dist=True)
+        self.log_nll_means("test/val_nll")  # the mean beside the fit's val/nll_best in W&B's runs table
 
     # ---- optimisation ----------------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, Any]:

@@ -150,7 +150,8 @@ def test_eval_writes_metrics_json(trained_polynomial):
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
     cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
                 "--ckpt_path", str(ckpt)])
-    assert set(cli.trainer.callback_metrics) == {"test/val_nll@4"}  # the validation's NLL, named apart from the sweep's
+    # the validation's NLL and its mean over the levels, named apart from the sweep's
+    assert set(cli.trainer.callback_metrics) == {"test/val_nll@4", "test/val_nll"}
     metrics = json.loads((trained_polynomial / "eval" / "metrics.json").read_text())
     assert metrics["domain"] == "polynomial" and metrics["dataset"] == "polynomial"
     assert metrics["checkpoint"] == str(ckpt) and metrics["checkpoint_step"] == 6

@@ -3,6 +3,7 @@ the model's size and the best validation NLL (the best checkpoint kept, across a
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,19 @@ def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best
     assert resumed["val/nll_best_step"] == summary["val/nll_best_step"]
 
 
+def test_the_gradient_norm_of_every_step_is_logged_before_clipping(fitted):
+    """A fit's dashboard did not say how large its gradients were, nor whether trainer.gradient_clip_val (1.0) cut
+    them: train/grad_norm is the step's gradient L2 norm before clipping, from the norms the finite check of the
+    gradients computes anyway, logged with its loss."""
+    _, _, received, _, _ = fitted
+    rows = [r for r in received if "train/loss" in r][:8]  # the fixture's fit (later tests' fits log here too)
+    assert [r["trainer/global_step"] for r in rows] == list(range(8))
+    assert all("train/grad_norm" in r for r in rows)
+    norms = [r["train/grad_norm"] for r in rows]
+    assert all(math.isfinite(n) and n > 0 for n in norms)
+    assert max(norms) > 1.0  # not the clipped gradients' norm, which is at most gradient_clip_val
+
+
 def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
     """docs/dashboard.md says what each key of the W&B dashboard is: a key added without a line there fails here."""
     _, _, received, config, summary = fitted
@@ -336,3 +350,21 @@ def test_a_validation_of_a_checkpoint_lies_on_its_fit_s_validation_of_the_same_w
           "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
     point = [(r["trainer/global_step"], r["epoch"], r["val/nll"]) for r in received if "val/nll" in r]
     assert fit_points[-1][:2] == (5, 2) and point == [pytest.approx(fit_points[-1])]
+
+
+def test_an_evaluation_logs_the_test_split_s_mean_over_levels_beside_the_fit_s_val_nll(tmp_path, monkeypatch):
+    """An evaluation logged test/val_nll@k alone: W&B's runs table had no test number to set beside the fit's
+    val/nll_best (the mean over the levels the best checkpoint is chosen by). It logs that mean, test/val_nll."""
+    run = ["--run_root", str(tmp_path), "--run_name", "t", "--model.val_levels=[4,8]"]
+    fit_with_wandb(["--trainer.max_steps=2", *run], monkeypatch, tmp_path)
+    finished = record_wandb_runs(monkeypatch)
+    received = record_wandb_logs(monkeypatch, tmp_path)
+    folder = tmp_path / "polynomial" / "t"
+    main(["test", "--config", str(folder / "config.yaml"), "--ckpt_path", str(folder / "checkpoints" / "last.ckpt"),
+          "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false"])
+    summary = finished[-1]["summary"]
+    levels = [summary["test/val_nll@4"], summary["test/val_nll@8"]]
+    assert levels[0] != levels[1] and summary["test/val_nll"] == pytest.approx(sum(levels) / 2)
+    # drawn with the levels, at the checkpoint's step less one (as the fit's val/nll of the same weights)
+    assert [r["trainer/global_step"] for r in received if "test/val_nll" in r] == [1]
+    assert undocumented(summary) == []

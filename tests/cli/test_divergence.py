@@ -196,12 +196,12 @@ def test_a_skipped_last_micro_batch_under_a_loss_scaler_does_not_unscale_twice(t
 
 class LossOfEachRank(Logger):
     """A logger on every rank (Lightning's own log on rank zero alone) that writes, with each step's batch loss of
-    its rank, the train/loss logged there at each step to <folder>/rank<r>.json (a spawned process returns nothing
-    else)."""
+    its rank, the train/loss and train/grad_norm logged there at each step to <folder>/rank<r>.json (a spawned
+    process returns nothing else)."""
 
     def __init__(self, folder):
         super().__init__()
-        self.folder, self.losses, self.logged, self.rank = folder, {}, {}, 0
+        self.folder, self.losses, self.logged, self.norms, self.rank = folder, {}, {}, {}, 0
 
     @property
     def name(self):
@@ -218,13 +218,17 @@ class LossOfEachRank(Logger):
         if "train/loss" in metrics:
             self.logged[step] = float(metrics["train/loss"])
             self.write()
+        if "train/grad_norm" in metrics:
+            self.norms[step] = float(metrics["train/grad_norm"])
+            self.write()
 
     def after_step(self, trainer, pl_module):
         self.rank, self.losses[trainer.global_step - 1] = trainer.global_rank, pl_module._step_note[2]
         self.write()
 
     def write(self):
-        (self.folder / f"rank{self.rank}.json").write_text(json.dumps({"losses": self.losses, "logged": self.logged}))
+        (self.folder / f"rank{self.rank}.json").write_text(json.dumps({"losses": self.losses, "logged": self.logged,
+                                                                      "norms": self.norms}))
 
 
 class AfterStep(Callback):
@@ -251,6 +255,9 @@ def test_under_ddp_train_loss_is_the_mean_of_the_ranks_losses(tmp_path):
         mean = (ranks[0]["losses"][step] + ranks[1]["losses"][step]) / 2
         assert ranks[0]["logged"][step] == pytest.approx(mean, rel=1e-6), step
     assert ranks[0]["logged"]["2"] == ranks[0]["logged"]["1"]
+    # the gradient norm of each finite step, the reduced gradients' (the same on both ranks, though their batches
+    # differ), before clipping
+    assert all(ranks[0]["norms"][step] == ranks[1]["norms"][step] > 0 for step in ("0", "1", "3"))
     assert saved(tmp_path) == (4, True)
 
 
