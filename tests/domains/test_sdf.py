@@ -2101,6 +2101,24 @@ def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
     assert "small.obj" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_big_mesh_says_no_stage_without_progress(tmp_path, monkeypatch, capfd, workers):
+    """build_files(progress=False) silenced the loop over meshes, but a big mesh's conversion still printed a line as
+    each of its stages ended; now no line is printed, by one process or by several (capfd: their lines too)."""
+    import pixeltransformer.loopbar as loopbar
+    from domains.sdf import mesh
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a line from the start, however quick the loop
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 10)  # a box's 12 faces make a big mesh
+    paths = [tmp_path / "box.obj", tmp_path / "other.obj"]
+    for i, path in enumerate(paths):
+        trimesh.creation.box(extents=(1, 1 + i, 1)).export(path)
+    cache = SDFCache(tmp_path / "c", MARGIN, truncation=0.1)
+    assert len(cache.build_files(paths, 8, progress=False, workers=workers)) == 2
+    captured = capfd.readouterr()  # the worker processes' lines too
+    assert "mesh -> SDF" not in captured.err + captured.out
+
+
 def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_path):
     """A voxel file given where a folder of meshes goes was told to give its folder instead, which holds no mesh
     either: the next run failed with 'no mesh files'. It is named as voxels now, with the option that reads them."""
