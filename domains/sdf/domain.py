@@ -18,7 +18,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, mesh_npz
+from .mesh import MESH_SUFFIXES, voxel_file
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
@@ -205,9 +205,10 @@ class SdfDomain(Domain):
         t = truncation_of(spec)
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
         self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
-        suffix = path.suffix.lower()
-        if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
-            # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
+        name, suffix = path.name.lower(), path.suffix.lower()
+        voxels = voxel_file(path)  # the data roots' rule: .npy, .npy.gz, .binvox, an .npz of voxel grids
+        if voxels and not name.endswith((".npy", ".binvox")):
+            # a stack of the kind training reads (ModelNet's [N, 1, R, R, R]: .npy.gz, .npz), holding one shape
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             grids = read_voxels(path, up)  # [N, R, R, R]
             if len(grids) != 1:
@@ -218,7 +219,7 @@ class SdfDomain(Domain):
                                             voxel_units(grids.shape[1], voxel_margin(spec)))
             print(f"{path}: voxels, converted to an SDF with 1 = inside{self.turned()}, padded to the training "
                   f"margin", file=sys.stderr)
-        elif suffix == ".npy":
+        elif voxels and name.endswith(".npy"):
             try:
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
@@ -250,7 +251,7 @@ class SdfDomain(Domain):
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
-        elif suffix == ".binvox":
+        elif voxels:  # a .binvox file
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             occ = read_voxels(path, up)[0]  # [D, D, D]
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
