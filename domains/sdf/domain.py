@@ -281,7 +281,8 @@ class SdfDomain(Domain):
                 print(f"{path}: {TURNED}", file=sys.stderr)
             centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
-            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
+            shapes = "procedural training chairs" if spec.dataset == "procedural" else "training meshes"
+            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the {shapes} were: cube = "
                   f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
                   f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are in "
                   f"the cube's units", file=sys.stderr)
@@ -308,7 +309,8 @@ class SdfDomain(Domain):
         if self.input_up_axis is not None:
             return self.input_up_axis
         up = int(spec.extra.get(option, default))
-        why = f"as the model's {files} were ({option} {up})"
+        why = (f"by the model's {option} {up} (it was trained on procedural chairs, y up)"  # no files of its own
+               if spec.dataset == "procedural" else f"as the model's {files} were ({option} {up})")
         other = 3 - up  # 1 (y) <-> 2 (z)
         read = "turned from z up to y up" if up == 2 else "read with y up"  # the turn said here alone (turned)
         self.up_note = (f"{path}: {read}, {why}; a file with {'yz'[other - 1]} up ({UP_AXIS_EXAMPLES[other]}) needs "

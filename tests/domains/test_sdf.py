@@ -939,6 +939,16 @@ def test_marching_cubes_volume_and_export(tmp_path):
         assert len(f) == len(m.faces)
 
 
+def test_an_empty_mesh_is_written_as_a_valid_obj(tmp_path):
+    """A prediction with no surface (the mean of a model early in training) wrote 'v' and 'f' lines holding no number
+    into mean.obj, which trimesh reads back as a point cloud of vertices [1, 0] and stricter readers refuse. Its .obj
+    holds no statement now, and its .glb stays an empty scene."""
+    obj = export_mesh(sdf_to_mesh(np.ones((R, R, R))), tmp_path / "empty.obj")
+    assert [line for line in obj.read_text().splitlines() if line.strip() and not line.startswith("#")] == []
+    glb = trimesh.load(export_mesh(sdf_to_mesh(np.ones((R, R, R))), tmp_path / "empty.glb"))
+    assert isinstance(glb, trimesh.Scene) and len(glb.geometry) == 0
+
+
 def test_metrics():
     a = sdf_to_mesh(sphere_sdf(R, 0.5))
     b = sdf_to_mesh(sphere_sdf(R, 0.5, centre=(0.1, 0, 0)))
@@ -2227,6 +2237,31 @@ def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path,
         SdfDomain(input_up_axis=1).read_input(tmp_path / name, spec)
         read_as_mesh = "as the training meshes were" in capsys.readouterr().err
         assert voxel_file(tmp_path / name) == (not read_as_mesh) == (not name.startswith("MESH")), name
+
+
+def test_a_procedural_models_input_is_not_said_to_be_read_as_its_training_meshes(tmp_path, monkeypatch, capsys):
+    """The shipped model trains on procedural chairs, yet a mesh to complete was 'centred and scaled into the cube
+    [-1, 1]^3 as the training meshes were' and 'read with y up, as the model's training meshes were (mesh_up_axis
+    1)': it had none. The lines name the procedural chairs and the option that decided the axis."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    np.save(grid := tmp_path / "occ.npy", box_occupancy(8, (-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)).astype(np.uint8))
+    spec = SignalSpec(domain="sdf", dataset="procedural", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
+                                         "mesh_up_axis": 1, "margin": 0.3})
+    SdfDomain().read_input(chair, spec)
+    err = capsys.readouterr().err
+    assert "training meshes" not in err
+    assert f"{chair}: centred and scaled into the cube [-1, 1]^3 as the procedural training chairs were: " in err
+    assert (f"{chair}: read with y up, by the model's mesh_up_axis 1 (it was trained on procedural chairs, y up); a "
+            "file with z up") in err
+    SdfDomain().read_input(grid, spec)
+    assert (f"{grid}: turned from z up to y up, by the model's voxel_up_axis 2 (it was trained on procedural chairs, "
+            "y up); a file with y up") in capsys.readouterr().err
 
 
 def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_path):
