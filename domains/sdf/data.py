@@ -34,10 +34,10 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indice
                                      split_sizes_cause, splits_hint, splits_with_train_of)
 
 from .datasets import FileSDFDataset, MixtureDataset, StackedSDFDataset, sdf_values
-from .mesh import MESH_SUFFIXES, mesh_npz
+from .mesh import MESH_SUFFIXES, voxel_file
 from .mesh_cache import SDFCache, library_versions, sdf_cache
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
-from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, VOXEL_SUFFIXES, grid_files, read_voxels,
+from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, grid_files, read_voxels,
                      solid_voxels, voxels_to_sdf)
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -45,16 +45,7 @@ SOURCES = ("procedural", "voxels", "meshes")
 # below data_dir(), when a config names no root: the shared ShapeNet chairs and ModelNet10 chair voxels
 DEFAULT_ROOTS = {"meshes": "shapenet_chairs/partnet_meshes",
                  "voxels": "shapenet_chairs/modelnet10_vox32/modelnet10_chair_train_vox32.npy.gz"}
-# the voxel files no mesh file is taken for (an .npz holds either)
-VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 ROOT_OPTIONS = {"meshes": "mesh_root", "voxels": "voxel_root"}  # a mixture's sources read from files: their option
-
-
-def voxel_file(path: Path) -> bool:
-    """Whether a file is voxels, not a mesh: a .npy, .npy.gz or .binvox file, or an .npz of voxel grids (an .npz
-    holds either)."""
-    name = path.name.lower()
-    return name.endswith(VOXEL_FILES) or (name.endswith(".npz") and not mesh_npz(path))
 
 
 def grid_files_held(root: Path, arrays: list[Path]) -> str:
@@ -71,8 +62,6 @@ def cores() -> int:
     """The CPU cores this process may use: how many processes convert meshes not cached yet. One core takes about
     0.3 s a ShapeNet chair at 32^3 (0.5 s at 64^3), over half an hour for ShapeNet's 6 778 chairs."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 
 
 class SDFDataModule(SignalDataModule):
@@ -634,6 +623,10 @@ class SDFDataModule(SignalDataModule):
         # ShapeNet nests one model a folder (v1 <synset>/<id>/model.obj, v2 <id>/models/model_normalized.obj)
         found = self._folder_files(root, read="meshes")
         paths = found["meshes"]
+        cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
+                         shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
+        if len(self._voxel_npz(paths, cache)) == len(paths):  # .npz files of voxel grids alone (ModelNet's)
+            paths = []
         if not paths:
             none = f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders"
             if voxels := len(found["voxels"]):  # a folder of .binvox files, which the voxel reader reads
@@ -647,13 +640,23 @@ class SDFDataModule(SignalDataModule):
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))
         groups = split_folders(paths, root) or {"all": paths}
-        cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
-                         shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
         pools = {}
         for name, group in groups.items():
             pools[name] = cache.build_files(group[: self.max_shapes], self.resolution, workers=cores())
             self.num_failed += len(cache.failures)
         return pools
+
+    def _voxel_npz(self, paths: list[Path], cache: SDFCache) -> list[Path]:
+        """The .npz files of a mesh folder's that hold voxel grids, not a mesh (:func:`mesh.voxel_file`). Only files
+        not converted yet are opened: a second start reads no mesh file."""
+        def grids(path: Path) -> bool:
+            try:
+                cached = whole_npy(cache.target(path, self.resolution), (self.resolution,) * 3, np.float32)
+            except OSError:  # unreadable: build_files names the cause
+                return False
+            return not cached and voxel_file(path)
+
+        return [p for p in paths if p.suffix.lower() == ".npz" and grids(p)]
 
     @contextmanager
     def _walks_forgotten_on_refusal(self) -> Iterator[None]:

@@ -18,7 +18,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, mesh_npz
+from .mesh import MESH_SUFFIXES, voxel_file
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
@@ -205,9 +205,10 @@ class SdfDomain(Domain):
         t = truncation_of(spec)
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
         self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
-        suffix = path.suffix.lower()
-        if path.name.lower().endswith(".npy.gz") or (suffix == ".npz" and not mesh_npz(path)):
-            # a voxel file of the kind training reads (ModelNet's [N, 1, R, R, R] stacks), holding one shape
+        name, suffix = path.name.lower(), path.suffix.lower()
+        voxels = voxel_file(path)  # the data roots' rule: .npy, .npy.gz, .binvox, an .npz of voxel grids
+        if voxels and not name.endswith((".npy", ".binvox")):
+            # a stack of the kind training reads (ModelNet's [N, 1, R, R, R]: .npy.gz, .npz), holding one shape
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             grids = read_voxels(path, up)  # [N, R, R, R]
             if len(grids) != 1:
@@ -218,7 +219,7 @@ class SdfDomain(Domain):
                                             voxel_units(grids.shape[1], voxel_margin(spec)))
             print(f"{path}: voxels, converted to an SDF with 1 = inside{self.turned()}, padded to the training "
                   f"margin", file=sys.stderr)
-        elif suffix == ".npy":
+        elif voxels and name.endswith(".npy"):
             try:
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
@@ -250,7 +251,7 @@ class SdfDomain(Domain):
             if not np.isfinite(grid).all():
                 raise ValueError(f"{path}: the SDF grid must hold finite numbers (or be an occupancy grid of 0 and 1)")
             check_units(grid, path, t)
-        elif suffix == ".binvox":
+        elif voxels:  # a .binvox file
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             occ = read_voxels(path, up)[0]  # [D, D, D]
             grid = occupancy_sdf(occ, path, spec)  # [R, R, R]
@@ -280,7 +281,8 @@ class SdfDomain(Domain):
                 print(f"{path}: {TURNED}", file=sys.stderr)
             centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
-            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the training meshes were: cube = "
+            shapes = "procedural training chairs" if spec.dataset == "procedural" else "training meshes"
+            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the {shapes} were: cube = "
                   f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
                   f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are in "
                   f"the cube's units", file=sys.stderr)
@@ -307,7 +309,8 @@ class SdfDomain(Domain):
         if self.input_up_axis is not None:
             return self.input_up_axis
         up = int(spec.extra.get(option, default))
-        why = f"as the model's {files} were ({option} {up})"
+        why = (f"by the model's {option} {up} (it was trained on procedural chairs, y up)"  # no files of its own
+               if spec.dataset == "procedural" else f"as the model's {files} were ({option} {up})")
         other = 3 - up  # 1 (y) <-> 2 (z)
         read = "turned from z up to y up" if up == 2 else "read with y up"  # the turn said here alone (turned)
         self.up_note = (f"{path}: {read}, {why}; a file with {'yz'[other - 1]} up ({UP_AXIS_EXAMPLES[other]}) needs "

@@ -28,6 +28,7 @@ from pixeltransformer.errors import counted
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import MARGIN, grid_points
+from .voxels import VOXEL_SUFFIXES
 
 # Bump when the mesh -> SDF conversion changes, so that the mesh cache's old entries are not reused (2: a mesh wound
 # inside out is solid, not a shell around nothing; 3: vertices no face uses are dropped, so a stray one no longer sets
@@ -44,6 +45,8 @@ MESH_SUFFIXES = (".npz", ".obj", ".off", ".ply", ".glb", ".gltf", ".stl")  # wha
 # at 64^3 on a busy CPU) that its conversion says its progress, a line a stage (STAGES)
 BIG_MESH_FACES = 100_000
 STAGES = ("distances", "signs near the surface and of the far regions", "signs of leaked regions")
+# the voxel files no mesh file is taken for (an .npz holds either)
+VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 
 
 def mesh_npz(path: Path) -> bool:
@@ -54,6 +57,13 @@ def mesh_npz(path: Path) -> bool:
             return bool({"vertices", "faces"} & set(data.files))
     except Exception:  # not a zip, cut short, ...: load_mesh names the cause
         return True
+
+
+def voxel_file(path: Path) -> bool:
+    """Whether a file is voxels, not a mesh: a .npy, .npy.gz or .binvox file, or an .npz of voxel grids (an .npz
+    holds either), in any case of letters. The one rule for a data root and a file to complete (--input)."""
+    name = path.name.lower()
+    return name.endswith(VOXEL_FILES) or (name.endswith(".npz") and not mesh_npz(path))
 
 
 # ---- loading ----------------------------------------------------------------------------------------

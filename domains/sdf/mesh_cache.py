@@ -108,21 +108,22 @@ class SDFCache:
         ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
         return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin)
 
-    def _sdf(self, path: Path, resolution: int, plain: bool = False) -> np.ndarray:
-        """The SDF grid of one mesh; ``plain``: its progress in lines, in one of several worker processes."""
+    def _sdf(self, path: Path, resolution: int, progress: bool = True, plain: bool = False) -> np.ndarray:
+        """The SDF grid of one mesh; ``progress``: a big mesh says its stages (mesh_to_sdf's name), ``plain``: in
+        lines, in one of several worker processes."""
         v, f = load_mesh(path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
         return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
-                           self.shell_voxels, name=path.name, plain=plain)  # [R, R, R]
+                           self.shell_voxels, name=path.name if progress else None, plain=plain)  # [R, R, R]
 
-    def _convert(self, path: Path, target: Path, resolution: int, plain: bool = False) -> None:
-        sdf = self._sdf(path, resolution, plain)  # [R, R, R]
+    def _convert(self, path: Path, target: Path, resolution: int, progress: bool = True, plain: bool = False) -> None:
+        sdf = self._sdf(path, resolution, progress, plain)  # [R, R, R]
         with writing_cache(*sdf_cache(self.cache_dir)):  # a full disk, a folder made read-only: no mesh's fault
             atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
 
-    def _try_convert(self, job: tuple[Path, Path, int, bool]) -> str | None:
-        """:meth:`_convert` (path, target, resolution, plain: one of several worker processes converts it), in
-        :meth:`build_files`: why the mesh failed, None if it did not."""
+    def _try_convert(self, job: tuple[Path, Path, int, bool, bool]) -> str | None:
+        """:meth:`_convert` (path, target, resolution, progress, plain: one of several worker processes converts
+        it), in :meth:`build_files`: why the mesh failed, None if it did not."""
         try:
             self._convert(*job)
         except CacheWriteError:
@@ -149,7 +150,7 @@ class SDFCache:
         todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3, np.float32)]
         workers = min(len(todo), workers)
         # several workers say a big mesh's stages in lines (their bars would overwrite each other); one, a bar
-        jobs = [(paths[i], targets[i], resolution, workers > 1) for i in todo]
+        jobs = [(paths[i], targets[i], resolution, progress, workers > 1) for i in todo]
         if jobs:  # said before converting, not as every mesh "failed"
             check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:

@@ -939,6 +939,16 @@ def test_marching_cubes_volume_and_export(tmp_path):
         assert len(f) == len(m.faces)
 
 
+def test_an_empty_mesh_is_written_as_a_valid_obj(tmp_path):
+    """A prediction with no surface (the mean of a model early in training) wrote 'v' and 'f' lines holding no number
+    into mean.obj, which trimesh reads back as a point cloud of vertices [1, 0] and stricter readers refuse. Its .obj
+    holds no statement now, and its .glb stays an empty scene."""
+    obj = export_mesh(sdf_to_mesh(np.ones((R, R, R))), tmp_path / "empty.obj")
+    assert [line for line in obj.read_text().splitlines() if line.strip() and not line.startswith("#")] == []
+    glb = trimesh.load(export_mesh(sdf_to_mesh(np.ones((R, R, R))), tmp_path / "empty.glb"))
+    assert isinstance(glb, trimesh.Scene) and len(glb.geometry) == 0
+
+
 def test_metrics():
     a = sdf_to_mesh(sphere_sdf(R, 0.5))
     b = sdf_to_mesh(sphere_sdf(R, 0.5, centre=(0.1, 0, 0)))
@@ -2101,6 +2111,24 @@ def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
     assert "small.obj" not in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_big_mesh_says_no_stage_without_progress(tmp_path, monkeypatch, capfd, workers):
+    """build_files(progress=False) silenced the loop over meshes, but a big mesh's conversion still printed a line as
+    each of its stages ended; now no line is printed, by one process or by several (capfd: their lines too)."""
+    import pixeltransformer.loopbar as loopbar
+    from domains.sdf import mesh
+
+    monkeypatch.setattr(loopbar, "DELAY_SECONDS", 0.0)  # a line from the start, however quick the loop
+    monkeypatch.setattr(mesh, "BIG_MESH_FACES", 10)  # a box's 12 faces make a big mesh
+    paths = [tmp_path / "box.obj", tmp_path / "other.obj"]
+    for i, path in enumerate(paths):
+        trimesh.creation.box(extents=(1, 1 + i, 1)).export(path)
+    cache = SDFCache(tmp_path / "c", MARGIN, truncation=0.1)
+    assert len(cache.build_files(paths, 8, progress=False, workers=workers)) == 2
+    captured = capfd.readouterr()  # the worker processes' lines too
+    assert "mesh -> SDF" not in captured.err + captured.out
+
+
 def test_a_voxel_file_given_as_a_mesh_folder_is_sent_to_the_voxel_option(tmp_path):
     """A voxel file given where a folder of meshes goes was told to give its folder instead, which holds no mesh
     either: the next run failed with 'no mesh files'. It is named as voxels now, with the option that reads them."""
@@ -2183,6 +2211,76 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
                                                 r"--data\.init_args\.voxel_root=<its path> \(with a voxels weight in "
                                                 r"the mixture\)$"):
         dm.setup("fit")
+
+
+def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path, capsys):
+    """--input and the data roots told voxels from a mesh by two rules; one decides both now (mesh.voxel_file), in
+    any case of letters: voxel files are read as voxels, and an .npz as what it holds."""
+    from domains.sdf.domain import SdfDomain
+    from domains.sdf.mesh import voxel_file
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
+                      extra={"truncation": 0.1, "voxel_up_axis": 1, "margin": 0.05})
+    occ = box_occupancy(8, (-0.5, -0.5, -0.5), (0.5, 0.5, 0.5))  # [8, 8, 8]
+    with open(tmp_path / "GRID.NPZ", "wb") as f:  # a handle: numpy adds a lower-case suffix to a name
+        np.savez(f, voxels=occ[None].astype(np.uint8))
+    with gzip.open(tmp_path / "GRID.NPY.GZ", "wb") as f:
+        np.save(f, occ[None, None].astype(np.uint8))
+    with open(tmp_path / "OCC.NPY", "wb") as f:
+        np.save(f, occ.astype(np.uint8))
+    write_binvox(tmp_path / "BOX.BINVOX", occ)
+    with open(tmp_path / "MESH.NPZ", "wb") as f:
+        save_npz(f, icosphere())
+    icosphere().export(tmp_path / "MESH.OBJ")
+    for name in ("GRID.NPZ", "GRID.NPY.GZ", "OCC.NPY", "BOX.BINVOX", "MESH.NPZ", "MESH.OBJ"):
+        SdfDomain(input_up_axis=1).read_input(tmp_path / name, spec)
+        read_as_mesh = "as the training meshes were" in capsys.readouterr().err
+        assert voxel_file(tmp_path / name) == (not read_as_mesh) == (not name.startswith("MESH")), name
+
+
+def test_a_procedural_models_input_is_not_said_to_be_read_as_its_training_meshes(tmp_path, monkeypatch, capsys):
+    """The shipped model trains on procedural chairs, yet a mesh to complete was 'centred and scaled into the cube
+    [-1, 1]^3 as the training meshes were' and 'read with y up, as the model's training meshes were (mesh_up_axis
+    1)': it had none. The lines name the procedural chairs and the option that decided the axis."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    np.save(grid := tmp_path / "occ.npy", box_occupancy(8, (-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)).astype(np.uint8))
+    spec = SignalSpec(domain="sdf", dataset="procedural", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
+                                         "mesh_up_axis": 1, "margin": 0.3})
+    SdfDomain().read_input(chair, spec)
+    err = capsys.readouterr().err
+    assert "training meshes" not in err
+    assert f"{chair}: centred and scaled into the cube [-1, 1]^3 as the procedural training chairs were: " in err
+    assert (f"{chair}: read with y up, by the model's mesh_up_axis 1 (it was trained on procedural chairs, y up); a "
+            "file with z up") in err
+    SdfDomain().read_input(grid, spec)
+    assert (f"{grid}: turned from z up to y up, by the model's voxel_up_axis 2 (it was trained on procedural chairs, "
+            "y up); a file with y up") in capsys.readouterr().err
+
+
+def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_path):
+    """A folder of .npz voxel files (ModelNet's voxels=[N, R, R, R]) given as dataset meshes' root took each .npz for
+    a mesh: a warning a file ('.npz must hold 'vertices' and 'faces'') and then 'yields only 0 usable shapes ...:
+    give --data.init_args.splits', a remedy that cannot help. It is refused in one line naming the voxel reader."""
+    vox = tmp_path / "vox"
+    vox.mkdir()
+    for name in ("a", "b"):
+        np.savez(vox / f"{name}.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(vox), cache_dir=str(tmp_path / "c"))
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(FileNotFoundError, match=r"^.*vox: no mesh files \(.*\) in it or its sub-folders but 2 "
+                                                    r"\.npz files \(a\.npz, b\.npz\): read one with "
+                                                    r"--data\.init_args\.dataset=voxels "
+                                                    r"--data\.init_args\.root=<its path>$"):
+            dm.setup("fit")
+    assert not [str(w.message) for w in warned if "mesh" in str(w.message)]
 
 
 def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):
