@@ -16,7 +16,7 @@ import pytest
 
 from pixeltransformer.digests import FileDigests, file_digest
 from pixeltransformer.eval_folders import REMOVED, drop_aside, put_back, recover, recover_all, set_aside
-from pixeltransformer.files import by_stamp, data_files
+from pixeltransformer.files import RECENT_NS, by_stamp, data_files
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -372,10 +372,13 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     assert FileDigests(tmp_path / "cache" / "digests.json")(mesh) == file_digest(mesh)
 
 
-def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
+def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch, settled):
     """An answer read from a file (a video's size, whether a PNG is animated) is read once while the file stays as it
-    was, and again once it is rewritten: another size, or the same size and modification time (its change time and
-    inode tell), or another file renamed over it. A path that cannot be stat'ed is passed on each time."""
+    was, and again once it is rewritten: another size, or the same size and modification time (its change time
+    tells, or on a clock of coarse ticks the window of RECENT_NS), or another file renamed over it (its inode tells).
+    A path that cannot be stat'ed is passed on each time."""
+    import pixeltransformer.files as files
+
     read = []
 
     @by_stamp()
@@ -393,7 +396,9 @@ def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
     stat = path.stat()
     path.write_text("qrs")  # the same size, and the same modification time below
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(files, "RECENT_NS", RECENT_NS)  # the change time may be the same tick: the window tells then
     assert first_byte(path) == "q" and len(read) == 3
+    monkeypatch.setattr(files, "RECENT_NS", -1)
     other = tmp_path / "b.txt"
     other.write_text("mno")
     os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -404,6 +409,34 @@ def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError):
         first_byte(tmp_path / "gone.txt")
     assert read[4:] == [str(tmp_path / "gone.txt")] * 2
+
+
+def test_by_stamp_reads_again_a_file_changed_just_now(tmp_path, monkeypatch):
+    """On a coarse file-system clock (kernels before 6.13) a file rewritten with the same size in the tick it was
+    read keeps its size, times and inode: the answer read from it then stayed. An answer read from a file changed
+    within RECENT_NS (by its modification or change time) is not kept; one read once the file has settled is."""
+    import types
+
+    import pixeltransformer.files as files
+
+    read = []
+
+    @by_stamp()
+    def text(path: str) -> str:
+        read.append(path)
+        return Path(path).read_text()
+
+    path = tmp_path / "a.txt"
+    path.write_text("ab")
+    stamp = files.file_stamp(path)
+    monkeypatch.setattr(files, "file_stamp", lambda _: stamp)  # whole ticks: the rewrite keeps the stamp
+    tick = max(stamp.mtime_ns, stamp.ctime_ns)
+    monkeypatch.setattr(files, "time", types.SimpleNamespace(time_ns=lambda: tick + 10**8))  # read 0.1 s later
+    assert text(path) == "ab"
+    path.write_text("cd")  # rewritten in the same tick
+    assert text(path) == "cd" and len(read) == 2
+    monkeypatch.setattr(files, "time", types.SimpleNamespace(time_ns=lambda: tick + files.RECENT_NS + 1))
+    assert [text(path) for _ in range(3)] == ["cd"] * 3 and len(read) == 3  # settled: kept
 
 
 def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
