@@ -257,23 +257,24 @@ _T = TypeVar("_T")
 
 
 def by_stamp(maxsize: int | None = None) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
-    """Keep what a function of a file's path (and of further hashable arguments) answers until the file changes (its
-    :func:`file_stamp`), for the ``maxsize`` answers last asked (None: all). The function is given the absolute path;
-    a path that cannot be stat'ed is passed on as it is, each time (the function names why it cannot be read), and so
-    is a raise. A file changed within :data:`RECENT_NS` before it is asked is read each time."""
+    """Keep what a function of a file's path (and of further hashable arguments, by position or name) answers until
+    the file changes (its :func:`file_stamp`), for the ``maxsize`` answers last asked (None: all). The function is
+    given the absolute path; a path that cannot be stat'ed is passed on as it is, each time (the function names why
+    it cannot be read), and so is a raise. A file changed within :data:`RECENT_NS` before it is asked is read each
+    time."""
 
     def wrap(read: Callable[..., _T]) -> Callable[..., _T]:
-        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp, *args: read(stamp.path, *args))
+        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp, *args, **kwargs: read(stamp.path, *args, **kwargs))
 
         @functools.wraps(read)
-        def cached(path: str | os.PathLike, *args: Any) -> _T:
+        def cached(path: str | os.PathLike, *args: Any, **kwargs: Any) -> _T:
             try:
                 stamp = file_stamp(path)
             except OSError:
-                return read(os.fspath(path), *args)
+                return read(os.fspath(path), *args, **kwargs)
             if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) <= RECENT_NS:  # may change again in this tick
-                return read(stamp.path, *args)
-            return kept(stamp, *args)
+                return read(stamp.path, *args, **kwargs)
+            return kept(stamp, *args, **kwargs)
 
         return cached
 

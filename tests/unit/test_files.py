@@ -439,6 +439,23 @@ def test_by_stamp_reads_again_a_file_changed_just_now(tmp_path, monkeypatch):
     assert [text(path) for _ in range(3)] == ["cd"] * 3 and len(read) == 3  # settled: kept
 
 
+def test_by_stamp_passes_keyword_arguments_on_and_keeps_an_answer_for_each(tmp_path, settled):
+    """The wrapper shows the function's signature (functools.wraps), so a keyword argument is given by name: it is
+    passed on, and an answer is kept for each of its values."""
+    read = []
+
+    @by_stamp()
+    def start(path: str, frames: int | None = None) -> str:
+        read.append(frames)
+        return Path(path).read_text()[:frames]
+
+    path = tmp_path / "a.txt"
+    path.write_text("abcd")
+    assert [start(path, frames=2), start(path, frames=2), start(path, frames=3), start(path)] == ["ab", "ab", "abc",
+                                                                                                  "abcd"]
+    assert read == [2, 3, None]
+
+
 def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
     """Why files cannot be written into a cache folder, in words a line can hold, and None where they can (the
     folder made): a file on the path is named as such, not as mkdir's "File exists"; a name past the file system's
