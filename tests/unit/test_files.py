@@ -456,16 +456,15 @@ def test_by_stamp_passes_keyword_arguments_on_and_keeps_an_answer_for_each(tmp_p
     assert read == [2, 3, None]
 
 
-def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
+def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path, blocked):
     """Why files cannot be written into a cache folder, in words a line can hold, and None where they can (the
     folder made): a file on the path is named as such, not as mkdir's "File exists"; a name past the file system's
     limit is a reason too, not an OSError of its own."""
     from pixeltransformer.cache import unwritable
 
     assert unwritable(tmp_path / "a" / "b") is None and (tmp_path / "a" / "b").is_dir()
-    (tmp_path / "f").write_text("")
-    assert unwritable(tmp_path / "f") == f"{tmp_path / 'f'} is a file, not a folder"
-    assert unwritable(tmp_path / "f" / "c") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert unwritable(blocked) == f"{blocked} is a file, not a folder"
+    assert unwritable(blocked / "c") == f"{blocked} is a file, not a folder"
     assert unwritable(tmp_path / ("n" * 300) / "c") == "File name too long"
 
 
@@ -520,17 +519,16 @@ def test_whole_npy_tells_a_whole_cache_entry_from_a_damaged_one(tmp_path):
     assert not whole_npy(path) and not whole_npy(tmp_path / "absent.npy")
 
 
-def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_words(tmp_path):
+def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_words(tmp_path, blocked):
     """check_cache_folder (before the work) and writing_cache (around the write) say "cannot <what> (<why>): <hint>",
     as a CacheWriteError, which a worker process hands back whole (pickled)."""
     import pickle
 
     from pixeltransformer.cache import CacheWriteError, check_cache_folder, writing_cache
 
-    (tmp_path / "f").write_text("")
     with pytest.raises(CacheWriteError) as info:
-        check_cache_folder(tmp_path / "f" / "c", "write the cache", "set it elsewhere")
-    assert str(info.value) == f"cannot write the cache ({tmp_path / 'f'} is a file, not a folder): set it elsewhere"
+        check_cache_folder(blocked / "c", "write the cache", "set it elsewhere")
+    assert str(info.value) == f"cannot write the cache ({blocked} is a file, not a folder): set it elsewhere"
     assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
     check_cache_folder(tmp_path / "ok", "write the cache", "set it elsewhere")  # writable: nothing raised
     with pytest.raises(CacheWriteError, match=r"^cannot write x \(No space left on device\): hint$"):
