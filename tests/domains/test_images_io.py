@@ -373,15 +373,15 @@ def test_a_float_picture_past_its_scale_is_refused_not_clipped(tmp_path):
     word: three quarters of a 0..1020 one, half of a -1..1 one. It is refused in one line as a 32-bit integer picture
     past its scale is; one on 0..1 or 0..255 reads as before."""
     depth = np.arange(256, dtype=np.float32).reshape(16, 16) * 4  # [16, 16], 0..1020
-    Image.fromarray(depth).save(tmp_path / "depth.tif")
-    assert Image.open(tmp_path / "depth.tif").mode == "F"
-    with pytest.raises(ValueError, match=rf"^{tmp_path / 'depth.tif'}: its float pixels span 0..1020, outside the "
-                                         r"0..1 or 0..255 a float picture is read on, and no range of theirs is "
-                                         r"known: save it as 16-bit or 8-bit, scaled as it should look$"):
-        io.open_image(tmp_path / "depth.tif", channels=1)
-    Image.fromarray(np.linspace(-1, 1, 256, dtype=np.float32).reshape(16, 16)).save(tmp_path / "signed.tif")
-    with pytest.raises(ValueError, match=r"signed.tif: its float pixels span -1..1, outside the 0..1 or 0..255"):
-        io.read_picture_colours(tmp_path / "signed.tif")
+    signed = np.linspace(-1, 1, 256, dtype=np.float32).reshape(16, 16)  # [16, 16]
+    for name, values, span, read in (("depth.tif", depth, "0..1020", io.open_image),
+                                     ("signed.tif", signed, "-1..1", io.read_picture_colours)):
+        Image.fromarray(values).save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode == "F"
+        with pytest.raises(ValueError, match=rf"^{tmp_path / name}: its float pixels span {span}, outside the 0..1 "
+                                             r"or 0..255 a float picture is read on, and no range of theirs is "
+                                             r"known: save it as 16-bit or 8-bit, scaled as it should look$"):
+            read(tmp_path / name, channels=1)
     Image.fromarray(depth / 1020).save(tmp_path / "unit.tif")  # 0..1
     Image.fromarray(depth / 4.5).save(tmp_path / "eight.tif")  # 0..226.7: the 8-bit scale
     assert io.open_image(tmp_path / "unit.tif", channels=1).max() == 255
