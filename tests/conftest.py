@@ -1,5 +1,5 @@
 """Shared fixtures: W&B disabled, small thread counts, the path to the shared sample data, a cache folder that cannot
-be written, and the tiers.
+be written, files taken as changed long ago, and the tiers.
 
 Tiers: tests/unit (pure functions, `make test-unit`), tests/domains (each domain), tests/cli (commands through the
 CLI, DDP, checkpoints, bad input). Tests under tests/cli are marked `cli`, those that start DDP processes `ddp`.
@@ -52,6 +52,15 @@ def blocked(tmp_path) -> Path:
     path = tmp_path / "a_file"
     path.write_text("")
     return path
+
+
+@pytest.fixture
+def settled(monkeypatch) -> None:
+    """Files the test writes count as changed long ago: what by_stamp reads from one is kept at once, rather than read
+    again while it was changed within RECENT_NS (which a test's files, written just now, always are)."""
+    import pixeltransformer.files as files
+
+    monkeypatch.setattr(files, "RECENT_NS", -1)
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 A picture is read as a viewer shows it: turned upright by its EXIF orientation, its transparency composited onto
 white, 16-bit values scaled from their whole range (a dim one, of 12 bits or fewer, told of: :func:`dim_peak`; 32-bit
-ones past it refused: :func:`beyond_16_bits`), the first frame of an animation; centre-cropped to a square and
-resized where a size is asked (:func:`open_image`; :func:`read_picture_colours` also says how a prediction's input or
-mask was converted). A folder's pictures are found recursively and sorted, and unreadable ones are skipped with one
-warning (:func:`read_image_folder`). The datasets' own file formats (MNIST, CIFAR-10, an .npz, scikit-learn's
-digits) and their downloads are datasets.py's.
+and float ones past their scale refused: :func:`beyond_its_scale`), the first frame of an animation; centre-cropped to
+a square and resized where a size is asked (:func:`open_image`; :func:`read_picture_colours` also says how a
+prediction's input or mask was converted). A folder's pictures are found recursively and sorted, and unreadable ones
+are skipped with one warning (:func:`read_image_folder`). The datasets' own file formats (MNIST, CIFAR-10, an .npz,
+scikit-learn's digits) and their downloads are datasets.py's.
 """
 
 from __future__ import annotations
@@ -51,9 +51,9 @@ def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
 
     16-bit pictures are scaled from their 0..65535 range (PIL's own convert would clip them to 255), every picture by
     the same factor, so a dark one stays dark, and so are 32-bit integer ones (mode I) whose values fit it: a reader
-    refuses those whose values do not (:func:`beyond_16_bits`), which this would clip; float pictures from 0..1 (or
-    0..255 when they exceed 1). Transparency is composited onto white rather than dropped, so palette/alpha PNGs look
-    as they do in a viewer.
+    refuses those whose values do not (:func:`beyond_its_scale`), which this would clip; float pictures (mode F) from
+    0..1 (or 0..255 when they exceed 1), those past 0..255 refused alike. Transparency is composited onto white
+    rather than dropped, so palette/alpha PNGs look as they do in a viewer.
     """
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels}")
@@ -146,19 +146,25 @@ def dim_note(peak: int) -> str:
             "nearly black: scale them to the 16-bit range (or save them as 8-bit)")
 
 
-def beyond_16_bits(img: Image.Image) -> str | None:
-    """Why a 32-bit integer picture (PIL's mode I: a TIFF's) is not read: values below 0 or above 65535, which the
-    16-bit scale of :func:`image_to_array` would clip to black or white, and which have no known range to be scaled
-    from instead (a depth map's millimetres, a sensor's counts: guessing one would change what the model is given);
-    None for any other picture, and for one whose values fit 0..65535 (read as a 16-bit picture)."""
-    if img.mode != "I":
+def beyond_its_scale(img: Image.Image) -> str | None:
+    """Why a 32-bit integer picture (PIL's mode I: a TIFF's) or a float one (mode F) is not read: values outside the
+    scale :func:`image_to_array` reads it on (0..65535; 0..1 or 0..255), which would be clipped to black or white, and
+    which have no known range to be scaled from instead (a depth map's millimetres, a sensor's counts: guessing one
+    would change what the model is given); None for any other picture, and for one whose values fit its scale."""
+    if img.mode not in ("I", "F"):
         return None
-    values = np.asarray(img)  # [H, W] int32
-    lo, hi = (int(values.min()), int(values.max())) if values.size else (0, 0)
-    if 0 <= lo and hi <= 65535:
+    integer = img.mode == "I"
+    values = np.asarray(img)  # [H, W] int32 or float32
+    lo, hi = (values.min(), values.max()) if values.size else (0, 0)
+    if 0 <= lo and hi <= (65535 if integer else 255):
         return None
-    return (f"its 32-bit pixels span {lo}..{hi}, outside the 0..65535 a picture of more than 8 bits is read on, "
-            "and no range of theirs is known: save it as 16-bit or 8-bit, scaled as it should look")
+    if integer:
+        kind, scale, span = "32-bit", "0..65535 a picture of more than 8 bits", f"{int(lo)}..{int(hi)}"
+    else:  # float32 values as they are written: 0.1, not 0.10000000149011612
+        kind, scale = "float", "0..1 or 0..255 a float picture"
+        span = "..".join(np.format_float_positional(v, trim="-") for v in (lo, hi))
+    return (f"its {kind} pixels span {span}, outside the {scale} is read on, and no range of theirs is known: "
+            "save it as 16-bit or 8-bit, scaled as it should look")
 
 
 def centre_square(img: Image.Image, size: int) -> Image.Image:
@@ -216,7 +222,7 @@ def _decoded(path: str | Path, size: int | None, channels: int, details: bool) -
             img.load()
             # a camera's EXIF orientation turns the picture upright, as viewers show it
             upright = ImageOps.exif_transpose(img)
-            if (why := beyond_16_bits(upright)) is not None:  # the 16-bit scale would clip them
+            if (why := beyond_its_scale(upright)) is not None:  # its scale would clip them
                 raise ValueError(f"{path}: {why}")
             arr = image_to_array(upright, channels)  # [H, W, channels]
             picture = Picture(arr if size is None else square_array(arr, size), dim_peak(upright, wide))

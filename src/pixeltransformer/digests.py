@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import file_stamp, write_json
+from .files import RECENT_NS, file_stamp, write_json
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -31,8 +31,6 @@ class FileDigests:
     seconds before it was read, which a coarse file-system clock could not tell from a rewrite just after: written by
     its change time too, since a copy that keeps times (``cp -p``, ``touch -r``) has an old modification time but a
     change time of now. Call :meth:`save` to keep what was read."""
-
-    RECENT_NS = 2_000_000_000  # a file written (mtime or ctime) this shortly before it was read is read again next time
 
     def __init__(self, memo: str | Path, algorithm: str = "sha256"):
         self.memo, self.algorithm = Path(memo), algorithm
@@ -56,7 +54,7 @@ class FileDigests:
         if isinstance(known, list) and len(known) == 5 and known[:4] == list(stamp[1:]):  # size, times, inode
             return known[4]
         digest = file_digest(path, self.algorithm)
-        if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > self.RECENT_NS:  # cp -p: mtime old, ctime now
+        if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > RECENT_NS:  # cp -p: mtime old, ctime now
             self._known[key] = self._new[key] = [*stamp[1:], digest]
         return digest
 

@@ -248,25 +248,33 @@ def file_stamp(path: str | os.PathLike) -> FileStamp:
     return FileStamp(os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
-T = TypeVar("T")
+# a file changed (modification or change time) this shortly before it was read may change again within the same
+# tick of a coarse file-system clock (NFS, FAT, kernels before 6.13) and keep its stamp: what was read from it is not
+# kept (:func:`by_stamp`, :class:`digests.FileDigests`)
+RECENT_NS = 2_000_000_000
+
+_T = TypeVar("_T")
 
 
-def by_stamp(maxsize: int | None = None) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Keep what a function of a file's path (and of further positional, hashable arguments) answers until the file
-    changes (its :func:`file_stamp`), for the ``maxsize`` answers last asked (None: all). The function is given the
-    absolute path; a path that cannot be stat'ed is passed on as it is, each time (the function names why it cannot
-    be read), and so is a raise."""
+def by_stamp(maxsize: int | None = None) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Keep what a function of a file's path (and of further hashable arguments, by position or name) answers until
+    the file changes (its :func:`file_stamp`), for the ``maxsize`` answers last asked (None: all). The function is
+    given the absolute path; a path that cannot be stat'ed is passed on as it is, each time (the function names why
+    it cannot be read), and so is a raise. A file changed within :data:`RECENT_NS` before it is asked is read each
+    time."""
 
-    def wrap(read: Callable[..., T]) -> Callable[..., T]:
-        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp, *args: read(stamp.path, *args))
+    def wrap(read: Callable[..., _T]) -> Callable[..., _T]:
+        kept = functools.lru_cache(maxsize=maxsize)(lambda stamp, *args, **kwargs: read(stamp.path, *args, **kwargs))
 
         @functools.wraps(read)
-        def cached(path: str | os.PathLike, *args: Any) -> T:
+        def cached(path: str | os.PathLike, *args: Any, **kwargs: Any) -> _T:
             try:
                 stamp = file_stamp(path)
             except OSError:
-                return read(os.fspath(path), *args)
-            return kept(stamp, *args)
+                return read(os.fspath(path), *args, **kwargs)
+            if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) <= RECENT_NS:  # may change again in this tick
+                return read(stamp.path, *args, **kwargs)
+            return kept(stamp, *args, **kwargs)
 
         return cached
 

@@ -467,24 +467,24 @@ def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, m
     (["--only", "memory", "--presets", "paper"], "the memory benchmark runs at its own preset (small; tiny with"),
     (["--out", "{tmp}/folder"], "is a folder; name the JSON file to write"),
     (["--out", "{tmp}/bench.png"], "the picture is written beside the record with .png"),
-    (["--out", "{tmp}/a_file/bench.json"], "a_file is a file, not a folder"),
+    (["--out", "{blocked}/bench.json"], "a_file is a file, not a folder"),
 ])
-def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, capsys, monkeypatch, args, cause):
+def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, blocked, capsys, monkeypatch, args,
+                                                                       cause):
     """An unknown preset was a traceback once the run reached it; --compile without the training benchmark was
     ignored, and --presets with --only memory (which runs at its own preset); an --out that could not take the
     record (a folder, a file's subfolder) was a traceback after every benchmark had run, and a folder's name with
     .png beside it (someone's picture) was deleted; --out x.png had the picture written over the JSON."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder.png").write_bytes(b"someone's picture")
-    (tmp_path / "a_file").write_text("")
     monkeypatch.setattr(bench_run, "run", lambda *a, **k: pytest.fail("the run started"))
     with pytest.raises(SystemExit) as refused:
-        bench_run.main(["--smoke", *[a.format(tmp=tmp_path) for a in args]])
+        bench_run.main(["--smoke", *[a.format(tmp=tmp_path, blocked=blocked) for a in args]])
     assert refused.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("python -m benchmarks.run: error: ") and cause in err, err
     assert (tmp_path / "folder.png").read_bytes() == b"someone's picture"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "folder", "folder.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [blocked.name, "folder", "folder.png"]
 
 
 def test_a_record_names_the_command_that_made_it(tmp_path):
@@ -518,16 +518,15 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
                                          (["--threads", "0"], "--threads must be >= 1, got 0"),
                                          (["--tflops", "0"], "--tflops must be > 0, got 0.0"),
                                          (["--json", "{tmp}"], "a folder; name the JSON file to write"),
-                                         (["--json", "{tmp}/a_file/feed.json"], "a_file is a file")])
-def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, capsys, monkeypatch, args, cause):
+                                         (["--json", "{blocked}/feed.json"], "a_file is a file")])
+def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, blocked, capsys, monkeypatch, args, cause):
     """`python -m benchmarks.feed --batches 0` failed once its first config was built and timed ("no median for
     empty data"), and a --json that is a folder after every config had been timed, the records lost."""
     from benchmarks import feed
 
-    (tmp_path / "a_file").write_text("")
     monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))
     with pytest.raises(SystemExit) as refused:
-        feed.main(["--only", "polynomial", *[a.format(tmp=tmp_path) for a in args]])
+        feed.main(["--only", "polynomial", *[a.format(tmp=tmp_path, blocked=blocked) for a in args]])
     assert refused.value.code == 2
     assert cause in capsys.readouterr().err.strip().splitlines()[-1]
 

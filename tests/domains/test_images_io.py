@@ -367,6 +367,27 @@ def test_a_32_bit_picture_past_the_16_bit_range_is_refused_not_clipped(tmp_path)
     assert io.open_image(tmp_path / "fits.tif", channels=1).max() == round(63750 / 65535 * 255)
 
 
+def test_a_float_picture_past_its_scale_is_refused_not_clipped(tmp_path):
+    """A float picture (a TIFF of PIL's mode F: a depth map in metres or millimetres, a normalised -1..1 one) was read
+    on 0..1, or 0..255 once a value exceeded 1, every value above 255 clipped to white and below 0 to black without a
+    word: three quarters of a 0..1020 one, half of a -1..1 one. It is refused in one line as a 32-bit integer picture
+    past its scale is; one on 0..1 or 0..255 reads as before."""
+    depth = np.arange(256, dtype=np.float32).reshape(16, 16) * 4  # [16, 16], 0..1020
+    signed = np.linspace(-1, 1, 256, dtype=np.float32).reshape(16, 16)  # [16, 16]
+    for name, values, span, read in (("depth.tif", depth, "0..1020", io.open_image),
+                                     ("signed.tif", signed, "-1..1", io.read_picture_colours)):
+        Image.fromarray(values).save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode == "F"
+        with pytest.raises(ValueError, match=rf"^{tmp_path / name}: its float pixels span {span}, outside the 0..1 "
+                                             r"or 0..255 a float picture is read on, and no range of theirs is "
+                                             r"known: save it as 16-bit or 8-bit, scaled as it should look$"):
+            read(tmp_path / name, channels=1)
+    Image.fromarray(depth / 1020).save(tmp_path / "unit.tif")  # 0..1
+    Image.fromarray(depth / 4.5).save(tmp_path / "eight.tif")  # 0..226.7: the 8-bit scale
+    assert io.open_image(tmp_path / "unit.tif", channels=1).max() == 255
+    assert io.open_image(tmp_path / "eight.tif", channels=1).max() == 227
+
+
 def write_png_16_bit_colour(path, rgb: np.ndarray) -> None:
     """uint16 [H, W, 3] -> a 16-bit RGB PNG, written by hand: PIL has no 16-bit colour mode to save it from."""
     h, w, _ = rgb.shape

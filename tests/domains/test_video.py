@@ -270,7 +270,7 @@ def test_a_folder_reads_animated_webp_and_png_files_as_videos(tmp_path):
     assert source_videos(out.files, tmp_path).tolist() == [0, 1, 2, 3]  # the APNGs are videos of their own
 
 
-def test_a_png_is_asked_whether_it_is_a_strip_once_until_it_changes(tmp_path, monkeypatch):
+def test_a_png_is_asked_whether_it_is_a_strip_once_until_it_changes(tmp_path, monkeypatch, settled):
     """A start asked each PNG of a folder whether it is a strip or an animated PNG several times (source_videos,
     read_video_folder, frame_size, load_user_video), opening it each time: it is opened once, and again once it is
     rewritten."""
@@ -1834,7 +1834,7 @@ def test_a_video_to_complete_of_sound_alone_is_not_told_to_be_copied_again(tmp_p
         load_user_video(sound, num_frames=8, size=16)
 
 
-def test_a_folder_s_first_start_probes_each_video_file_once(tmp_path, monkeypatch):
+def test_a_folder_s_first_start_probes_each_video_file_once(tmp_path, monkeypatch, settled):
     """The first start of a folder of videos asked ffmpeg for a file's shown size twice (once to decode its frames at
     the clip size, once for its rate and size): one ffmpeg process a file more than needed. Each file is probed once a
     start, and its rate and size come from that probe."""

@@ -544,7 +544,7 @@ def test_an_animated_picture_of_uneven_frame_delays_is_read_with_a_warning(tmp_p
     assert domain.input_fps == 10.0
 
 
-def test_an_animated_picture_s_frame_delays_are_read_once_to_predict(tmp_path, monkeypatch):
+def test_an_animated_picture_s_frame_delays_are_read_once_to_predict(tmp_path, monkeypatch, settled):
     """Predicting from a GIF read its frame delays twice, for its rate and again to ask whether they are uneven: a
     pass over the first frames of the file each. They are read once, and again once the file is rewritten."""
     import sys

@@ -16,7 +16,7 @@ import pytest
 
 from pixeltransformer.digests import FileDigests, file_digest
 from pixeltransformer.eval_folders import REMOVED, drop_aside, put_back, recover, recover_all, set_aside
-from pixeltransformer.files import by_stamp, data_files
+from pixeltransformer.files import RECENT_NS, by_stamp, data_files
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -372,10 +372,13 @@ def test_file_digests_read_again_a_file_copied_with_its_times_just_before_it_was
     assert FileDigests(tmp_path / "cache" / "digests.json")(mesh) == file_digest(mesh)
 
 
-def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
+def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch, settled):
     """An answer read from a file (a video's size, whether a PNG is animated) is read once while the file stays as it
-    was, and again once it is rewritten: another size, or the same size and modification time (its change time and
-    inode tell), or another file renamed over it. A path that cannot be stat'ed is passed on each time."""
+    was, and again once it is rewritten: another size, or the same size and modification time (its change time
+    tells, or on a clock of coarse ticks the window of RECENT_NS), or another file renamed over it (its inode tells).
+    A path that cannot be stat'ed is passed on each time."""
+    import pixeltransformer.files as files
+
     read = []
 
     @by_stamp()
@@ -393,7 +396,9 @@ def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
     stat = path.stat()
     path.write_text("qrs")  # the same size, and the same modification time below
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    monkeypatch.setattr(files, "RECENT_NS", RECENT_NS)  # the change time may be the same tick: the window tells then
     assert first_byte(path) == "q" and len(read) == 3
+    monkeypatch.setattr(files, "RECENT_NS", -1)
     other = tmp_path / "b.txt"
     other.write_text("mno")
     os.utime(other, ns=(stat.st_atime_ns, stat.st_mtime_ns))
@@ -406,16 +411,60 @@ def test_by_stamp_keeps_an_answer_until_the_file_changes(tmp_path, monkeypatch):
     assert read[4:] == [str(tmp_path / "gone.txt")] * 2
 
 
-def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path):
+def test_by_stamp_reads_again_a_file_changed_just_now(tmp_path, monkeypatch):
+    """On a coarse file-system clock (kernels before 6.13) a file rewritten with the same size in the tick it was
+    read keeps its size, times and inode: the answer read from it then stayed. An answer read from a file changed
+    within RECENT_NS (by its modification or change time) is not kept; one read once the file has settled is."""
+    import types
+
+    import pixeltransformer.files as files
+
+    read = []
+
+    @by_stamp()
+    def text(path: str) -> str:
+        read.append(path)
+        return Path(path).read_text()
+
+    path = tmp_path / "a.txt"
+    path.write_text("ab")
+    stamp = files.file_stamp(path)
+    monkeypatch.setattr(files, "file_stamp", lambda _: stamp)  # whole ticks: the rewrite keeps the stamp
+    tick = max(stamp.mtime_ns, stamp.ctime_ns)
+    monkeypatch.setattr(files, "time", types.SimpleNamespace(time_ns=lambda: tick + 10**8))  # read 0.1 s later
+    assert text(path) == "ab"
+    path.write_text("cd")  # rewritten in the same tick
+    assert text(path) == "cd" and len(read) == 2
+    monkeypatch.setattr(files, "time", types.SimpleNamespace(time_ns=lambda: tick + files.RECENT_NS + 1))
+    assert [text(path) for _ in range(3)] == ["cd"] * 3 and len(read) == 3  # settled: kept
+
+
+def test_by_stamp_passes_keyword_arguments_on_and_keeps_an_answer_for_each(tmp_path, settled):
+    """The wrapper shows the function's signature (functools.wraps), so a keyword argument is given by name: it is
+    passed on, and an answer is kept for each of its values."""
+    read = []
+
+    @by_stamp()
+    def start(path: str, frames: int | None = None) -> str:
+        read.append(frames)
+        return Path(path).read_text()[:frames]
+
+    path = tmp_path / "a.txt"
+    path.write_text("abcd")
+    assert [start(path, frames=2), start(path, frames=2), start(path, frames=3), start(path)] == ["ab", "ab", "abc",
+                                                                                                  "abcd"]
+    assert read == [2, 3, None]
+
+
+def test_unwritable_says_why_a_cache_folder_cannot_be_written(tmp_path, blocked):
     """Why files cannot be written into a cache folder, in words a line can hold, and None where they can (the
     folder made): a file on the path is named as such, not as mkdir's "File exists"; a name past the file system's
     limit is a reason too, not an OSError of its own."""
     from pixeltransformer.cache import unwritable
 
     assert unwritable(tmp_path / "a" / "b") is None and (tmp_path / "a" / "b").is_dir()
-    (tmp_path / "f").write_text("")
-    assert unwritable(tmp_path / "f") == f"{tmp_path / 'f'} is a file, not a folder"
-    assert unwritable(tmp_path / "f" / "c") == f"{tmp_path / 'f'} is a file, not a folder"
+    assert unwritable(blocked) == f"{blocked} is a file, not a folder"
+    assert unwritable(blocked / "c") == f"{blocked} is a file, not a folder"
     assert unwritable(tmp_path / ("n" * 300) / "c") == "File name too long"
 
 
@@ -470,17 +519,16 @@ def test_whole_npy_tells_a_whole_cache_entry_from_a_damaged_one(tmp_path):
     assert not whole_npy(path) and not whole_npy(tmp_path / "absent.npy")
 
 
-def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_words(tmp_path):
+def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_words(tmp_path, blocked):
     """check_cache_folder (before the work) and writing_cache (around the write) say "cannot <what> (<why>): <hint>",
     as a CacheWriteError, which a worker process hands back whole (pickled)."""
     import pickle
 
     from pixeltransformer.cache import CacheWriteError, check_cache_folder, writing_cache
 
-    (tmp_path / "f").write_text("")
     with pytest.raises(CacheWriteError) as info:
-        check_cache_folder(tmp_path / "f" / "c", "write the cache", "set it elsewhere")
-    assert str(info.value) == f"cannot write the cache ({tmp_path / 'f'} is a file, not a folder): set it elsewhere"
+        check_cache_folder(blocked / "c", "write the cache", "set it elsewhere")
+    assert str(info.value) == f"cannot write the cache ({blocked} is a file, not a folder): set it elsewhere"
     assert str(pickle.loads(pickle.dumps(info.value))) == str(info.value)
     check_cache_folder(tmp_path / "ok", "write the cache", "set it elsewhere")  # writable: nothing raised
     with pytest.raises(CacheWriteError, match=r"^cannot write x \(No space left on device\): hint$"):
