@@ -390,7 +390,7 @@ class SDFDataModule(SignalDataModule):
     def _check_mixture(self, mixture: dict[str, float] | None, eval_source: str,
                        epoch_size: int | None) -> dict[str, float]:
         if not mixture:
-            raise ValueError(f"SDFDataModule: dataset='mixture' needs mixture weights, e.g. {{'meshes': 1, 'voxels': 1}}")
+            raise ValueError("SDFDataModule: dataset='mixture' needs mixture weights, e.g. {'meshes': 1, 'voxels': 1}")
         bad = sorted(set(mixture) - set(SOURCES))
         if bad:
             raise ValueError(f"SDFDataModule: unknown mixture sources {bad}; choose from {SOURCES}")

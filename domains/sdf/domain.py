@@ -88,7 +88,7 @@ def check_units(grid: np.ndarray, path: Path, t: float) -> None:
     if slope is None:
         side = "positive (outside): the shape is empty" if grid.min() >= 0 else "negative (inside): the cube is full"
         warnings.warn(f"{path}: the SDF grid has no surface, every value is {side}", stacklevel=3)
-    elif (border := np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)])).max() < 0:
+    elif np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)]).max() < 0:
         warnings.warn(f"{path}: the SDF grid is negative (inside) all over the cube's border, its surface inside: "
                       f"this domain's SDFs are negative inside and positive outside; if the grid's convention is "
                       f"positive inside, it reads inside out: negate it", stacklevel=3)

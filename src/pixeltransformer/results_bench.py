@@ -63,7 +63,7 @@ def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
         for k in m["sizes"]:
             rows.append([f"peak memory of one call, \\|S\\|={k} (MiB)", m["preset"], fmt(ref.get(k)), fmt(ours[k]),
                          f"{fmt(ref[k] / ours[k])}× less" if ref.get(k) and ours[k] else ""])
-        rows.append([f"memory growth exponent in \\|S\\|", m["preset"], fmt(m.get("reference_exponent")),
+        rows.append(["memory growth exponent in \\|S\\|", m["preset"], fmt(m.get("reference_exponent")),
                      fmt(m.get("ours_exponent")), ""])
     return rows
 

@@ -834,7 +834,6 @@ def test_datamodule_folder_splits_take_whole_videos_of_their_own_folders(tmp_pat
 
     check((-1, 3, 5), ("train", "val", "test"))
     check((9, -1, 4), ("train", "val", "test"))
-    total = sum(clips.values())
     with pytest.raises(ValueError, match=r"^VideoDataModule: a test split of 11 does not fit the 10 items of \S+'s "
                                          r"test part \(-1 takes all of it\)$"):
         VideoDataModule(dataset="folder", root=str(tmp_path), num_frames=4, size=8, splits=(-1, 3, 11)).setup("fit")

@@ -150,7 +150,6 @@ def test_an_overlay_given_before_its_domain_config_is_named():
                  ["fit", "--config", str(gpu), "--config", str(overlay)]):  # a config before it, but not the domain's
         with pytest.raises(ValueError, match=rf"^{overlay} is an overlay of {base}: give --config {base} before it$"):
             check_config_order(argv)
-    video = REPO / "configs/video.yaml"
     for other in (REPO / "configs/video/beach.yaml", REPO / "configs/sdf/eval_quick.yaml"):  # a dataset, an option file
         theirs = other.parent.with_suffix(".yaml")
         for argv in (["fit", "--config", str(base), "--config", str(other)],
