@@ -147,9 +147,9 @@ def read_curves(path: Path) -> Curves:
         row, col = (int(i[0]) for i in np.nonzero(bad))
         raise ValueError(f"{path}: curve {row} holds {y[row, col]} at point {col} ({int(bad.sum())} non-finite values "
                          "in all); fill or drop them first")
-    if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
+    if (big := np.abs(y).max()) > MAX_ABS_VALUE:
         raise ValueError(f"{path}: values reach {as_written(big)}; the model's float32 arithmetic needs them within "
-                         f"+-{MAX_ABS_VALUE:g} (rescale them)")
+                         f"+-{as_written(MAX_ABS_VALUE)} (rescale them)")
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
@@ -175,7 +175,7 @@ def read_curves(path: Path) -> Curves:
         warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
                        "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
                        "in an .npz, with the curves as y [N, L]", stacklevel=2)
-    return Curves(y.astype(np.float64), x)
+    return Curves(y.astype(np.float64), None if x is None else x.astype(np.float64))
 
 
 def _even_rise(a: np.ndarray) -> bool:
@@ -194,10 +194,11 @@ def _evenly_spaced(a: np.ndarray) -> bool:
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> np.ndarray:
-    """An array of real numbers (bool and integers taken as numbers) as float64, or a one-line error."""
+    """An array of real numbers, or a one-line error: floats in their own dtype, so that messages name a float32
+    file's values as it holds them (0.1, not float64's 0.10000000149011612); bool and integers as float64."""
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {name} must hold real numbers, got dtype {a.dtype}")
-    return a.astype(np.float64)
+    return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 
 def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import counted, whole_number
+from pixeltransformer.errors import counted, range_as_written, whole_number
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
@@ -424,10 +424,8 @@ class PolynomialDataModule(SignalDataModule):
         ratio = step / was_step
         how = f"squeezed {ratio:.3g}x" if ratio > 1 else f"stretched {1 / ratio:.3g}x"
         scored = "it now trains on them" if resume else "it is scored on them"
-        # 15 digits: timestamps 1.7e9 + 60 and + 120 apart (:g wrote 1.7e+09 for all), the middle +- half-width's
-        # rounding left out
-        was = f"{was_offset - was_scale:.15g} to {was_offset + was_scale:.15g}"
-        now = f"{mine.pos_offset - mine.pos_scale:.15g} to {mine.pos_offset + mine.pos_scale:.15g}"
+        was = " to ".join(range_as_written(was_offset - was_scale, was_offset + was_scale))
+        now = " to ".join(range_as_written(mine.pos_offset - mine.pos_scale, mine.pos_offset + mine.pos_scale))
         return (f"the checkpoint was trained on curves with x from {was} (a step of {was_step:.4g}), these have x "
                 f"from {now} (a step of {step:.4g}): the model reads point i of a curve as point i of its own, "
                 f"whatever its x, so {scored} {how} along x, as if their x ran from {was} (right where only x's "

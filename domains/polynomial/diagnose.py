@@ -249,11 +249,12 @@ def main(argv: list[str] | None = None) -> None:
             tnp = module.spec.extra.get("protocol") == "tnp"
             if not tnp:
                 check_dense(module.spec, max(args.levels), args.queries)  # every level, before the first is scored
-                if (above := untrained_levels(module, args.levels)) is not None:
-                    print(f"{path}: {above}", file=sys.stderr)
                 if args.figure:
                     raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
                                      f"{module.spec.dataset} checkpoint")
+                # after the refusals: a refused run shows its error alone
+                if (above := untrained_levels(module, args.levels, "levels" in given)) is not None:
+                    print(f"{path}: {above}", file=sys.stderr)
             unused = sorted(given - ({"batches"} if tnp else {"levels", "functions", "queries", "seed"}))
             if unused:
                 print(f"{path}: a {module.spec.dataset} checkpoint; --{', --'.join(unused)} "
@@ -296,15 +297,17 @@ def check_arguments(args) -> None:
             raise OSError(f"--figure {args.figure}: {why}")
 
 
-def untrained_levels(module, levels: list[int]) -> str | None:
-    """The levels above the largest |S| the module's set sampler trained on, named with that maximum; None if none."""
+def untrained_levels(module, levels: list[int], given: bool) -> str | None:
+    """The levels above the largest |S| the module's set sampler trained on, named with that maximum, as --levels
+    where ``given``, else as the default levels; None if none."""
     trained = module.sampler.largest_context(module.spec.num_points)
     above = [str(k) for k in levels if k > trained]
     if not above:
         return None
     one = len(above) == 1
-    return (f"--levels {listed(above)} {'exceeds' if one else 'exceed'} the largest |S| it trained on, {trained} "
-            f"(model.sets max_context): {'its' if one else 'their'} numbers are outside training")
+    named = "--levels" if given else f"the default {'level' if one else 'levels'}"
+    return (f"{named} {listed(above)} {'exceeds' if one else 'exceed'} the largest |S| it trained on, {trained} "
+            f"(model.sets.max_context): {'its' if one else 'their'} numbers are outside training")
 
 
 def run_data_seed(checkpoint: str) -> int:

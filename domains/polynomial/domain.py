@@ -24,6 +24,7 @@ import torch
 
 from pixeltransformer.domain import Domain, Files, ItemValues, first_outside
 from pixeltransformer.encoding import MAX_ABS_VALUE
+from pixeltransformer.errors import range_as_written
 from pixeltransformer.files import atomic_write
 from pixeltransformer.inference import Completion
 from pixeltransformer.loopbar import loop_progress
@@ -210,8 +211,8 @@ class PolynomialDomain(Domain):
         x, y = rows[:, :1].double(), rows[:, 1:]  # [K, 1], [K, 1]
         pos = (x - offset) / scale  # [K, 1]
         if far := first_outside(x, pos.abs() > 1 + 1e-6, digits=10):  # 1e-6: a grid's ends written in decimals
-            raise ValueError(f"{source}: x must lie in [{offset - scale:.10g}, {offset + scale:.10g}] (the data's x "
-                             f"range), got {far}")
+            low, high = range_as_written(offset - scale, offset + scale)
+            raise ValueError(f"{source}: x must lie in [{low}, {high}] (the data's x range), got {far}")
         if far := first_outside(y, y.abs() > MAX_ABS_VALUE):
             raise ValueError(f"{source}: y must lie within +-{MAX_ABS_VALUE:g} (beyond that the model's float32 "
                              f"arithmetic overflows), got {far}")

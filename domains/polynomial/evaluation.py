@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from pixeltransformer.evaluation import SweepEvaluation
-from pixeltransformer.errors import counted, whole_number
+from pixeltransformer.errors import check_count, counted, whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
@@ -69,20 +69,18 @@ class GPProtocolEvaluation(SweepEvaluation):
                  seed: int = 0, max_batches: int | None = None, out_dir: str | None = None,
                  figure_levels: tuple[int, ...] = (3, 10, 30), figure_points: int = 300):
         super().__init__(levels=levels, queries=1, grid_points=False, seed=seed, out_dir=out_dir)
-        self.max_batches = max_batches  # the benchmark's batches of batch_size functions, in order
-        if not whole_number(batch_size, 1):
-            raise ValueError(f"GPProtocolEvaluation: batch_size must be a whole number >= 1 (the functions of a "
-                             f"benchmark batch; the protocol's 16), got {batch_size!r}")
+        batch_size = check_count(batch_size, 1, "GPProtocolEvaluation: batch_size must be a whole number >= 1 (the "
+                                                "functions of a benchmark batch; the protocol's 16)")
         # -1 (read as "every batch") or 0 scored none: metrics.json of no rows replaced the evaluation before it
-        if max_batches is not None and not whole_number(max_batches, 1):
-            raise ValueError(f"GPProtocolEvaluation: max_batches must be a whole number >= 1, or null for every batch "
-                             f"of the test split; got {max_batches!r}")
-        if not whole_number(sweep_batches, 0):
-            raise ValueError(f"GPProtocolEvaluation: sweep_batches must be a whole number >= 0 (0: no rows against "
-                             f"|S|), got {sweep_batches!r}")
-        if not whole_number(figure_points, 2):  # met by the model's grid once every batch was scored
-            raise ValueError(f"GPProtocolEvaluation: figure_points must be a whole number >= 2 (the points each curve "
-                             f"of functions.png is drawn at), got {figure_points!r}")
+        if max_batches is not None:
+            max_batches = check_count(max_batches, 1, "GPProtocolEvaluation: max_batches must be a whole number >= 1 "
+                                                      "(null: every batch of the test split)")
+        self.max_batches = max_batches  # the benchmark's batches of batch_size functions, in order
+        sweep_batches = check_count(sweep_batches, 0, "GPProtocolEvaluation: sweep_batches must be a whole number "
+                                                      ">= 0 (0: no rows against |S|)")
+        # at least 2: met by the model's grid once every batch was scored
+        figure_points = check_count(figure_points, 2, "GPProtocolEvaluation: figure_points must be a whole number "
+                                                      ">= 2 (the points each curve of functions.png is drawn at)")
         # 0 stopped the evaluation at functions.png, after every batch was scored, with "S is empty"; -3 drew a
         # panel of all but 3 points titled "-3"
         if not figure_levels or not all(whole_number(k, 1) for k in figure_levels):

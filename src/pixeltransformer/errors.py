@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import functools
 import linecache
+import math
 import operator
 import os
 import re
@@ -206,10 +207,20 @@ def listed(names: Iterable[str]) -> str:
 
 
 def as_written(value) -> str:
-    """A number from a user's data as the shortest text that reads back to the same float (repr), without repr's ".0"
-    on a whole number: timestamps 1700000000.5 and 1700000001 stay apart where :g writes 1.7e+09 for both."""
-    text = repr(float(value))
+    """A number from a user's data as the shortest text that reads back to the same number of its own type (repr; a
+    numpy float32 as numpy writes it: 0.1, not float64's 0.10000000149011612), without the ".0" on a whole number:
+    timestamps 1700000000.5 and 1700000001 stay apart where :g writes 1.7e+09 for both."""
+    text = repr(float(value)) if isinstance(value, (int, float)) else str(value)  # numpy's float64 is a float
     return text[:-2] if text.endswith(".0") else text
+
+
+def range_as_written(low: float, high: float) -> tuple[str, str]:
+    """The ends of a range of a user's x, each :func:`as_written` to 15 significant digits of the larger end: an end
+    computed as middle -+ half-width strays in the last digits (np.linspace(0.1, 100)'s read 0.0999999999999943), and
+    timestamps 1700000000.25 keep their decimals where :g writes 1.7e+09."""
+    big = max(abs(low), abs(high))
+    digits = 14 - math.floor(math.log10(big)) if big > 0 else 0
+    return as_written(round(low, digits)), as_written(round(high, digits))
 
 
 def share_words(share: float) -> str:

@@ -301,7 +301,7 @@ def test_a_level_given_twice_is_scored_once(tiny_module, tmp_path, fake_loading,
 
 def test_levels_above_the_trained_largest_context_are_named_in_one_warning_line(tiny_module, tmp_path, fake_loading,
                                                                                 capsys):
-    """--levels 12 20 on a checkpoint trained on |S| up to 10 (model.sets max_context) printed their tables without a
+    """--levels 12 20 on a checkpoint trained on |S| up to 10 (model.sets.max_context) printed their tables without a
     word that they lie outside training; one line on stderr now names them and the trained maximum."""
     from domains.polynomial.diagnose import main
 
@@ -310,8 +310,37 @@ def test_levels_above_the_trained_largest_context_are_named_in_one_warning_line(
     main([a, "--levels", "5", "12", "20", "--functions", "4", "--queries", "20"])
     captured = capsys.readouterr()
     warned = [line for line in captured.err.splitlines() if "trained on" in line]
-    assert warned == [f"{a}: --levels 12 and 20 exceed the largest |S| it trained on, 10 (model.sets max_context): "
+    assert warned == [f"{a}: --levels 12 and 20 exceed the largest |S| it trained on, 10 (model.sets.max_context): "
                       "their numbers are outside training"]
     assert "|S| = 12:" in captured.out and "|S| = 20:" in captured.out
     main([a, "--levels", "5", "10", "--functions", "4", "--queries", "20"])
     assert "trained on" not in capsys.readouterr().err
+
+
+def test_default_levels_above_training_are_named_as_the_defaults(poly_spec, tmp_path, fake_loading, capsys):
+    """The default levels 4 5 6 on a checkpoint trained on |S| up to 5 were named "--levels 6", an option the user
+    never gave; they are named as the default levels."""
+    from domains.polynomial.diagnose import main
+    from pixeltransformer.module import PixelTransformerModule
+
+    module = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64),
+                                    sets=dict(min_context=3, max_context=5, num_queries=8, grid_points=True)).eval()
+    fake_loading(lambda path: module)
+    a = str(tmp_path / "a.ckpt")
+    main([a, "--functions", "4", "--queries", "20"])
+    warned = [line for line in capsys.readouterr().err.splitlines() if "trained on" in line]
+    assert warned == [f"{a}: the default level 6 exceeds the largest |S| it trained on, 5 (model.sets.max_context): "
+                      "its numbers are outside training"]
+
+
+def test_a_refused_figure_shows_only_the_error_line(tiny_module, tmp_path, fake_loading, capsys):
+    """--figure on a polynomial checkpoint with --levels above training printed the warning on its levels, then the
+    refusal: a refused run shows only its error."""
+    from domains.polynomial.diagnose import main
+
+    fake_loading(lambda path: tiny_module)
+    a = str(tmp_path / "a.ckpt")
+    with pytest.raises(SystemExit):
+        main([a, "--levels", "12", "--queries", "20", "--figure", str(tmp_path / "gap.png")])
+    assert capsys.readouterr().err.strip() == (f"error: --figure draws the GP benchmark breakdown; {a} is a polynomial "
+                                               "checkpoint")

@@ -936,12 +936,48 @@ def test_a_timestamp_column_is_named_with_its_values_as_written(tmp_path):
 
 
 def test_timestamp_x_ranges_of_a_checkpoint_and_a_file_are_named_apart(tmp_path):
-    """A model trained on x of timestamps 1.7e9..1.7e9 + 60 and scored on a file of 1.7e9..1.7e9 + 120: `:g` named both
-    ranges "from 1.7e+09 to 1.7e+09"; they are named to 15 significant digits (rounding of the range's middle and
-    half-width left out)."""
+    """A model trained on x of timestamps 1.7e9..1.7e9 + 60 and scored on a file of 1.7e9..1.7e9 + 120: `:g` named
+    both ranges "from 1.7e+09 to 1.7e+09"; they are named to 15 significant digits of the larger end (rounding of the
+    range's middle and half-width left out: x of np.linspace(0.1, 100) read "from 0.0999999999999943 to 100")."""
     start = 1_700_000_000.25
-    trained = {"hyper_parameters": {"spec": file_module(write_npz(tmp_path / "a.npz", sines(), start + np.arange(61.0)))
-                                    .spec.to_dict()}}
+
+    def spec(name: str, x: np.ndarray) -> dict:
+        return {"hyper_parameters": {"spec": file_module(write_npz(tmp_path / name, sines(), x)).spec.to_dict()}}
+
     wide = file_module(write_npz(tmp_path / "b.npz", sines(seed=1), start + 2 * np.arange(61.0)))
+    told = conversion_mismatch(spec("a.npz", start + np.arange(61.0)), wide)
     assert ("trained on curves with x from 1700000000.25 to 1700000060.25 (a step of 1), these have x from "
-            "1700000000.25 to 1700000120.25 (a step of 2)") in conversion_mismatch(trained, wide)
+            "1700000000.25 to 1700000120.25 (a step of 2)") in told
+    for lo, hi in ((0.1, 100), (0.01, 10), (0.001, 1000)):
+        wider = file_module(write_npz(tmp_path / "d.npz", sines(seed=1), np.linspace(lo, 2 * hi, 61)))
+        told = conversion_mismatch(spec("c.npz", np.linspace(lo, hi, 61)), wider)
+        assert f"trained on curves with x from {lo} to {hi} (a step of" in told
+        assert f"these have x from {lo} to {2 * hi} (a step of" in told
+
+
+def test_a_float32_file_is_named_with_its_values_as_written(tmp_path):
+    """A float32 file (torch's .numpy()) was named by its values cast to float64: x[2] = 0.10000000149011612 follows
+    x[1] = 0.20000000298023224, where the file holds 0.1 and 0.2. Its values are named as their own dtype writes
+    them."""
+    x = np.linspace(0, 6, 61, dtype=np.float32)[np.r_[0, 2, 1, 3:61]]  # [61]
+    with pytest.raises(ValueError, match=re.escape("x[2] = 0.1 follows x[1] = 0.2; sort")):
+        read_curves(write_npz(tmp_path / "x32.npz", sines().astype(np.float32), x))
+    grid = np.stack([np.linspace(0.1, 6.1, 61), *sines(3)]).astype(np.float32)  # [4, 61]: the first curve a grid
+    with pytest.warns(UserWarning, match=re.escape("its first curve rises by even steps (0.1, 0.2, 0.3, ...)")):
+        read_curves(write_npz(tmp_path / "grid32.npz", grid))
+
+
+def test_values_past_the_limit_and_a_row_index_are_named_as_written(tmp_path):
+    """Values beyond +-1e15 and a row index of timestamps: `:g` wrote 1.23457e+15 and 1.7e+09 for each. Both are named
+    as the file holds them, and the limit as it is."""
+    y = sines()
+    y[3, 5] = 1234567890123456.8
+    with pytest.raises(ValueError, match=re.escape("big.npz: values reach 1234567890123456.8; the model's float32 "
+                                                   "arithmetic needs them within +-1000000000000000 (rescale them)")):
+        read_curves(write_npz(tmp_path / "big.npz", y))
+    rows = np.round(sines(10, 8) * 100)  # [10, 8]
+    index = 1_700_000_000 + np.arange(10)  # [10]
+    text = "".join(f"{i}," + ",".join(str(int(v)) for v in row) + "\n" for i, row in zip(index, rows))
+    (tmp_path / "indexed.csv").write_text("," + ",".join(f"t{j}" for j in range(8)) + "\n" + text)
+    with pytest.raises(ValueError, match=re.escape("is a row index (1700000000, 1700000001, 1700000002, ...)")):
+        read_curves(tmp_path / "indexed.csv")

@@ -549,8 +549,9 @@ def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("max_batches", -1, "max_batches must be a whole number >= 1, or null for every batch of the test split; got -1"),
-    ("max_batches", 0, "max_batches must be a whole number >= 1, or null for every batch of the test split; got 0"),
+    ("max_batches", -1, "max_batches must be a whole number >= 1 (null: every batch of the test split), got -1"),
+    ("max_batches", 0, "max_batches must be a whole number >= 1 (null: every batch of the test split), got 0"),
+    ("max_batches", 2.5, "max_batches must be a whole number >= 1 (null: every batch of the test split), got 2.5"),
     ("sweep_batches", -1, "sweep_batches must be a whole number >= 0 (0: no rows against |S|), got -1"),
     ("figure_points", 0, "figure_points must be a whole number >= 2 (the points each curve of functions.png is drawn "
                          "at), got 0"),

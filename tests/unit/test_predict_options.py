@@ -146,6 +146,12 @@ def _domain(name: str):
     (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=15.0,
           pos_offset=2005.0), "[[1990, 14], [1990, 14], [2005, 1], [2030, 2], [1980, 3]]",
      "--context: x must lie in [1990, 2020] (the data's x range), got 2030 in row 4"),
+    (dict(domain="polynomial", dataset="file", grid_shape=(61,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=30.0,
+          pos_offset=1_700_000_030.25), "[[1700000000.25, 1], [1700000000.25, 1], [1700000070, 2]]",
+     "--context: x must lie in [1700000000.25, 1700000060.25] (the data's x range), got 1700000070 in row 3"),
+    (dict(domain="polynomial", dataset="file", grid_shape=(61,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=49.95,
+          pos_offset=50.05), "[[0.1, 1], [0.1, 1], [120, 2]]",
+     "--context: x must lie in [0.1, 100] (the data's x range), got 120 in row 3"),
     (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0)),
      "[[0.1, 3], [0.1, 3], [0.3, -1e20]]",
      "--context: y must lie within +-1e+15 (beyond that the model's float32 arithmetic overflows), got -1e+20 in "
