@@ -247,6 +247,30 @@ def test_a_resume_that_changes_the_model_fails_before_writing(tmp_path, monkeypa
     assert {name: (run / name).read_text() for name in before} == before
 
 
+
+def test_a_resume_on_another_dataset_fails_before_writing(tmp_path, monkeypatch):
+    """`--resume <polynomial run> --data.init_args.dataset=gp_rbf` trained the run on GP draws without a word: its
+    curves went on over other data and its best checkpoint was ranked by other validation items; over a config file
+    of that data (configs/polynomial/gp_rbf.yaml) the line named a model option to pass. One line names the two
+    datasets and the new run to start instead; nothing of the run is written."""
+    import shlex
+
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)
+    before = {name: (run / name).read_text() for name in ("config.yaml", "command.txt")}
+    config, last = (shlex.quote(str(p)) for p in (run / "config.yaml", run / "checkpoints" / "last.ckpt"))
+    for other in (["--data.init_args.dataset=gp_rbf"], ["--config", str(REPO / "configs/polynomial/gp_rbf.yaml")]):
+        with pytest.raises(ValueError, match=rf"^--resume {run}: the run trained on polynomial/polynomial data, and "
+                                             r"this fit's is polynomial/gp_rbf: a run goes on with its own data; to "
+                                             r"train its weights on other data, start a new run from its "
+                                             rf"checkpoint: --config {config} first, then the options given, "
+                                             rf"--ckpt_path {last} --run_name NEW \(without --resume\)$"):
+            main(["fit", "--resume", str(run), "--trainer.max_steps=4", *other])
+    assert {name: (run / name).read_text() for name in before} == before
+    assert not list((run / "checkpoints").glob("*step000004*"))
+
 def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path):
     """SIGKILL a run after its step-6 checkpoint and before its first validation (step 12); resuming it must
     end with the weights of a run that was never interrupted: last.ckpt exists although val/nll does not yet,
