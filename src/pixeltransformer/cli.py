@@ -33,8 +33,8 @@ from .cache import CacheWriteError
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
 from .config_files import settings
 from .console import ParamSummary, quiet_console
-from .data_mismatch import (DataMismatch, checkpoint_split_layout, option_text, same_items, warn_conversion_mismatch,
-                            warn_split_mismatch)
+from .data_mismatch import (DataMismatch, check_resume_data, checkpoint_split_layout, option_text, same_items,
+                            warn_conversion_mismatch, warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data, source_name
 from .errors import (Interrupted, StageInterrupted, counted, ctrl_c_main, fail, first_line, is_input_error,
@@ -585,6 +585,8 @@ class PixelTransformerCLI(LightningCLI):
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
             saved = self._checkpoint(ckpt)
             spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
+            if subcommand == "fit" and (run := self.config.fit.get("resume")):  # before a model option it resets
+                check_resume_data(run, spec, self.model.spec.to_dict(), ckpt)
             try:
                 self.model.check_checkpoint(saved)
             except DataMismatch as err:

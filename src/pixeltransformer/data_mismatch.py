@@ -11,7 +11,9 @@ conversion_options, ...) supply what is compared.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 from .cache import cache_key
@@ -242,3 +244,18 @@ def warn_conversion_mismatch(checkpoint: dict, datamodule: SignalDataModule, res
     """conversion_mismatch's line, from the first process alone (under DDP each rank would find it)."""
     if first_process() and (note := conversion_mismatch(checkpoint, datamodule, resume=resume)):
         warnings.warn(note)
+
+
+def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ckpt: str) -> None:
+    """A resume of ``run`` given other data (another dataset of its domain: ``--data.init_args.dataset``, a data
+    config) than its checkpoint's spec (``saved``) names: its curves would go on over other data, and its best
+    checkpoint be ranked by other validation items. Training the weights on other data is a new run from ``ckpt``.
+    Another domain's data is the module's to refuse (check_checkpoint)."""
+    was, now = (f"{spec.get('domain')}/{spec.get('dataset')}" for spec in (saved, given))
+    if "dataset" not in saved or saved.get("domain") != given.get("domain") or was == now:
+        return
+    config = shlex.quote(str(Path(run) / "config.yaml"))
+    raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on with "
+                       f"its own data; to train its weights on other data, start a new run from its checkpoint: "
+                       f"--config {config} first, then the options given, --ckpt_path {shlex.quote(ckpt)} --run_name "
+                       "NEW (without --resume)")

@@ -31,6 +31,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, unsafe, or from an incompatible version."""
 
 
+class UnreadableCheckpoint(CheckpointError):
+    """A checkpoint file whose bytes cannot be read as one: empty, cut short, damaged."""
+
+
 # 2: options nested by group (net, objective, sets, optim); 1: one flat list of options
 CHECKPOINT_FORMAT = 2
 
@@ -81,10 +85,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
 
         raise CheckpointError(f"checkpoint not found: {path}{kept_instead(path)}")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is empty")
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: the file is empty")
     archived = zipfile.is_zipfile(path)  # torch.save writes a zip archive; a cut-off one has no central directory
     if not archived and not legacy_format(path):
-        raise CheckpointError(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: not a PyTorch checkpoint, or truncated")
     try:  # torch.load does not check the archive's CRCs: flipped bytes would load as other weights
         with zipfile.ZipFile(path) if archived else contextlib.nullcontext() as archive:
             # (one saved with torch's compute_crc32 off has none to check)
@@ -92,11 +96,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
             damaged = archive.testzip() if recorded else None  # reads the file once
             pickled = not archived or any(name.endswith("/data.pkl") for name in archive.namelist())
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as err:
-        raise CheckpointError(f"cannot read checkpoint {path}: {first_line(err)}") from None
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: {first_line(err)}") from None
     if damaged is not None:
-        raise CheckpointError(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
     if not pickled:  # torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"
-        raise CheckpointError(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch "
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch "
                               "checkpoint")
     try:  # torch maps only its zip format: one saved in its format before 1.6 is read
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and archived)
@@ -107,7 +111,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
         # a file of torch's format before 1.6 cut short says "EOFError" alone
         why = "truncated (the file ends early)" if isinstance(err, EOFError) else first_line(err)
-        raise CheckpointError(f"cannot read checkpoint {path}: {why}") from None
+        raise UnreadableCheckpoint(f"cannot read checkpoint {path}: {why}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise CheckpointError(f"{path} is not a PixelTransformer checkpoint (no state_dict/hyper_parameters)")
     # a diverged run's weights: every prediction would be NaN, and a resume could not recover

@@ -582,8 +582,7 @@ class PixelTransformerModule(L.LightningModule):
         cfg = self.optim_config
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=True)
-        stepping = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
-        total = max(1, int(stepping)) if math.isfinite(stepping) else math.inf  # inf: trainer.max_time stops the fit
+        total = self._schedule_steps()
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
         # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
         if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total, ending_epochs(
@@ -599,11 +598,17 @@ class PixelTransformerModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
+    def _schedule_steps(self) -> int | float:
+        """The optimizer steps the schedule's cosine decay ends at: the fit's; inf where trainer.max_time stops it."""
+        stepping = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+        return max(1, int(stepping)) if math.isfinite(stepping) else math.inf
+
     def on_train_start(self) -> None:
         """A fit that never validates says so (:meth:`_say_no_validation`). A resume restores the optimizer and its
         schedule with the learning rate and weight decay they were built with; the run's config, and an option given
-        on resuming (`--model.optim.lr`), apply instead. On a fresh start this sets what configure_optimizers
-        built. The step the fit starts at is kept: a non-finite loss there comes from the weights it started with."""
+        on resuming (`--model.optim.lr`), apply instead, and a rate that moves so is said. On a fresh start this
+        sets what configure_optimizers built. The step the fit starts at is kept: a non-finite loss there comes from
+        the weights it started with."""
         self._fit_first_step = self.global_step
         self.trained_steps = self.trained_epoch = None  # the weights are the fit's now, whatever checkpoint they began
         self._say_no_validation()
@@ -613,8 +618,12 @@ class PixelTransformerModule(L.LightningModule):
         opt, sched = self.trainer.optimizers[0], self.trainer.lr_scheduler_configs[0].scheduler
         opt.param_groups[0]["weight_decay"] = cfg.weight_decay  # [decay, no_decay] as configure_optimizers built them
         sched.base_lrs = [cfg.lr] * len(opt.param_groups)
+        restored = opt.param_groups[0]["lr"]  # the checkpoint's schedule's rate at its step
         for group, factor in zip(opt.param_groups, sched.lr_lambdas):
             group["initial_lr"], group["lr"] = cfg.lr, cfg.lr * factor(sched.last_epoch)
+        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.rebuilt_schedule_note(
+                sched.last_epoch, restored, opt.param_groups[0]["lr"], self._schedule_steps())):
+            print(f"[pixeltransformer] {note}", flush=True)
 
     def _say_no_validation(self) -> None:
         """The first process of a fit whose steps never reach its validation says so once, as it starts

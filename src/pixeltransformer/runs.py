@@ -20,7 +20,7 @@ from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
 from .files import nearest_existing, user_path
 from .layout import built_in_domain, config_shown, folder_name_fault, next_command
-from .loading import load_checkpoint
+from .loading import UnreadableCheckpoint, load_checkpoint
 from .locks import holder, holder_ended, is_lock_file, record, recorded
 
 COMMAND_FILE = "command.txt"  # in a run folder: each fit's command line, as given (run_config.RunConfig)
@@ -113,19 +113,39 @@ def resume_checkpoint(run: str | Path) -> Path:
     if not last.is_file():
         others = sorted(folder.glob("*.ckpt"))
         if others:  # a fit with checkpoint.save_last=false keeps its best checkpoints alone: it did save
-            latest = others[-1]  # kept_checkpoint's pick where there is no last.ckpt
-            config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(latest))  # as shell words
+            # others[-1]: kept_checkpoint's pick where there is no last.ckpt
             raise FileNotFoundError(f"--resume {run}: no {named}, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
-                                    f"no last.ckpt): start a new run from one: pixeltransformer fit --config {config} "
-                                    f"--ckpt_path {ckpt} --run_name NEW --checkpoint.save_last=true")
+                                    f"no last.ckpt): start a new run from one: {_new_run_from(run, others[-1])} "
+                                    "--checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no {named} ({_why_unsaved(run)}): start a new run, with another "
                                 f"--run_name")
     if (why := cannot_write(run)) is not None:  # it failed on the system's line at its lock file
         raise PermissionError(f"--resume {run}: the run folder cannot be written ({why}), and a resume writes its "
                               f"checkpoints there: resume a copy of the run folder on a disk you can write")
-    load_checkpoint(last, mmap=True)
+    try:
+        load_checkpoint(last, mmap=True)
+    except UnreadableCheckpoint as err:  # a copy of the run folder cut short, a damaged disk
+        raise UnreadableCheckpoint(f"{err}: {_last_ckpt_lost(run, folder)}") from None
     return last
+
+
+def _new_run_from(run: Path, ckpt: Path) -> str:
+    """The command that starts a new run from a run folder's checkpoint ``ckpt``, with the run's own config."""
+    config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(ckpt))  # as shell words
+    return f"pixeltransformer fit --config {config} --ckpt_path {ckpt} --run_name NEW"
+
+
+def _last_ckpt_lost(run: Path, folder: Path) -> str:
+    """What to do with a run whose last.ckpt cannot be read: bring it back whole, or start a new run from the latest
+    other checkpoint its checkpoint ``folder`` keeps (a best-step<N>.ckpt), where it keeps one."""
+    again = "copy it again whole (where it was copied from)"
+    others = sorted(p for p in folder.glob("*.ckpt") if p.name != "last.ckpt")
+    if not others:
+        return (f"a resume goes on from last.ckpt alone, and the run kept no other checkpoint: {again}, or start a "
+                "new run, with another --run_name")
+    return (f"a resume goes on from last.ckpt alone: {again}, or start a new run from {others[-1].name}: "
+            f"{_new_run_from(run, others[-1])}")
 
 
 def _why_unsaved(run: Path) -> str:

@@ -381,9 +381,14 @@ ROWS = [
      "no checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run, with "
      "another --run_name"),
     ("resume-truncated",
-     '`make train RESUME=runs/polynomial/cut` (its last.ckpt cut short)',
+     '`make train RESUME=runs/polynomial/cut` (its last.ckpt cut short; where the run kept a best-step*.ckpt: `a '
+     'resume goes on from last.ckpt alone: copy it again whole (where it was copied from), or start a new run from '
+     'best-step000400.ckpt: pixeltransformer fit --config runs/polynomial/cut/config.yaml --ckpt_path '
+     'runs/polynomial/cut/checkpoints/best-step000400.ckpt --run_name NEW`)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/cut"],
-     "cut/checkpoints/last.ckpt: not a PyTorch checkpoint, or truncated"),
+     "cut/checkpoints/last.ckpt: not a PyTorch checkpoint, or truncated: a resume goes on from last.ckpt alone, and "
+     "the run kept no other checkpoint: copy it again whole (where it was copied from), or start a new run, with "
+     "another --run_name"),
     # ---- inputs to predict -------------------------------------------------------------------------------
     ("sample-no-input",
      '`make sample CKPT=digits.ckpt` without INPUT',

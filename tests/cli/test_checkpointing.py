@@ -249,6 +249,30 @@ def test_a_resume_that_changes_the_model_fails_before_writing(tmp_path, monkeypa
     assert {name: (run / name).read_text() for name in before} == before
 
 
+
+def test_a_resume_on_another_dataset_fails_before_writing(tmp_path, monkeypatch):
+    """`--resume <polynomial run> --data.init_args.dataset=gp_rbf` trained the run on GP draws without a word: its
+    curves went on over other data and its best checkpoint was ranked by other validation items; over a config file
+    of that data (configs/polynomial/gp_rbf.yaml) the line named a model option to pass. One line names the two
+    datasets and the new run to start instead; nothing of the run is written."""
+    import shlex
+
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)
+    before = {name: (run / name).read_text() for name in ("config.yaml", "command.txt")}
+    config, last = (shlex.quote(str(p)) for p in (run / "config.yaml", run / "checkpoints" / "last.ckpt"))
+    for other in (["--data.init_args.dataset=gp_rbf"], ["--config", str(REPO / "configs/polynomial/gp_rbf.yaml")]):
+        with pytest.raises(ValueError, match=rf"^--resume {run}: the run trained on polynomial/polynomial data, and "
+                                             r"this fit's is polynomial/gp_rbf: a run goes on with its own data; to "
+                                             r"train its weights on other data, start a new run from its "
+                                             rf"checkpoint: --config {config} first, then the options given, "
+                                             rf"--ckpt_path {last} --run_name NEW \(without --resume\)$"):
+            main(["fit", "--resume", str(run), "--trainer.max_steps=4", *other])
+    assert {name: (run / name).read_text() for name in before} == before
+    assert not list((run / "checkpoints").glob("*step000004*"))
+
 def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path):
     """SIGKILL a run after its step-6 checkpoint and before its first validation (step 12); resuming it must
     end with the weights of a run that was never interrupted: last.ckpt exists although val/nll does not yet,
@@ -481,6 +505,40 @@ def test_a_fit_that_reached_its_max_steps_resumes_with_more_as_one_fit_of_them(t
     assert weights.keys() == uninterrupted.keys()
     for key, value in uninterrupted.items():
         assert torch.equal(value, weights[key]), key
+
+
+def test_a_resume_whose_schedule_is_rebuilt_says_where_its_learning_rate_goes(tmp_path, capsys):
+    """`--resume <run> --trainer.max_steps=8` of a run that ended at its 4 steps rebuilds the warmup and cosine decay
+    for 8 steps: the rate went from the 4-step schedule's floor (5e-05) back up to 0.00076 without a word. A resume of
+    a stopped fit of the same length goes on at the rate it stopped at, and says nothing."""
+    from lightning.pytorch.callbacks import Callback
+
+    class StopAtStep4(Callback):
+        def on_train_batch_end(self, trainer, *args) -> None:
+            trainer.should_stop = trainer.global_step >= 4
+
+    def fit(steps: int, ckpt_path: Path | None = None, callbacks=()) -> L.Trainer:
+        dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+        module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128), val_levels=(4,),
+                                        sets=dict(max_context=8, num_queries=8, grid_points=True),
+                                        optim=dict(lr=1e-3, warmup_steps=2))
+        trainer = L.Trainer(max_steps=steps, logger=False, callbacks=list(callbacks), enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                            default_root_dir=str(tmp_path), limit_val_batches=0)
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        return trainer
+
+    fit(8, callbacks=[StopAtStep4()]).save_checkpoint(tmp_path / "stopped.ckpt")
+    fit(4).save_checkpoint(tmp_path / "short.ckpt")
+    capsys.readouterr()
+    fit(8, tmp_path / "stopped.ckpt")
+    assert "learning rate" not in capsys.readouterr().out  # the 8-step schedule it was stopped in goes on
+    longer = fit(8, tmp_path / "short.ckpt")
+    notes = [line for line in capsys.readouterr().out.splitlines() if "learning rate" in line]
+    assert notes == ["[pixeltransformer] the learning rate goes from 5e-05, where the checkpoint's schedule had it "
+                     "at step 4, to 0.000762: the warmup and cosine decay are rebuilt from this fit's options "
+                     "(model.optim; 8 steps), as if it had been given them from the start"]
+    assert longer.global_step == 8
 
 
 def test_a_resume_at_the_end_of_an_epoch_counts_epochs_as_one_fit(tmp_path, monkeypatch):

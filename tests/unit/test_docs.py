@@ -471,6 +471,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_bad_input.py", "test_pictures_of_one_colour_are_refused_in_one_line"),
     '`make train RESUME=runs/polynomial/r ARGS="--model.net.width=32"` (the run has width 128)':
         ("tests/cli/test_checkpointing.py", "test_a_resume_that_changes_the_model_fails_before_writing"),
+    '`make train RESUME=runs/polynomial/r ARGS="--data.init_args.dataset=gp_rbf"` (another dataset of the run\'s '
+    'domain; or `--config configs/polynomial/gp_rbf.yaml`)':
+        ("tests/cli/test_checkpointing.py", "test_a_resume_on_another_dataset_fails_before_writing"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
     "`make train WANDB=online` after `wandb login`, on a machine without a route to W&B's server":

@@ -180,6 +180,32 @@ def test_a_resume_of_a_run_that_kept_no_checkpoint_says_why(tmp_path, option):
         resume_checkpoint(run)
 
 
+
+def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
+    """--resume of a run whose last.ckpt was cut short (a copy of the run folder that stopped halfway) said "cannot
+    read checkpoint ...: not a PyTorch checkpoint, or truncated" and no more: neither what to do nor the best
+    checkpoint the run kept, whole, beside it."""
+    from pixeltransformer.loading import CheckpointError
+
+    run = tmp_path / "my runs" / "r"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text("seed_everything: 0\n")
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"cut short")
+    cause = rf"^cannot read checkpoint {re.escape(str(last))}: not a PyTorch checkpoint, or truncated: "
+    with pytest.raises(CheckpointError, match=cause + r"a resume goes on from last\.ckpt alone, and the run kept no "
+                                                      r"other checkpoint: copy it again whole \(where it was copied "
+                                                      r"from\), or start a new run, with another --run_name$"):
+        resume_checkpoint(run)
+    (run / "checkpoints" / "best-step000400.ckpt").write_bytes(b"not read")
+    config, best = (shlex.quote(str(p)) for p in (run / "config.yaml", run / "checkpoints" / "best-step000400.ckpt"))
+    with pytest.raises(CheckpointError, match=cause + r"a resume goes on from last\.ckpt alone: copy it again whole "
+                                                      r"\(where it was copied from\), or start a new run from "
+                                                      r"best-step000400\.ckpt: pixeltransformer fit --config "
+                                                      rf"{re.escape(config)} --ckpt_path {re.escape(best)} "
+                                                      r"--run_name NEW$"):
+        resume_checkpoint(run)
+
 def test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused(tmp_path):
     """A --run_name of over 255 bytes failed after Lightning had set up the trainer, on the system's line "[Errno 36]
     File name too long: 'runs/polynomial/aaaa...'"; one with a line break (or a tab) made a run folder whose name
