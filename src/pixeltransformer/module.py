@@ -95,12 +95,12 @@ def grad_norms(grads: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(norms)  # [len(grads)]
 
 
-def replicated_grads(strategy) -> bool:
-    """Whether each process holds the whole gradient (one device, DDP, which has reduced it by now), so that its
-    norm is the step's; a sharded strategy's process holds a shard."""
-    from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-
-    return isinstance(strategy, SingleDeviceStrategy) or type(strategy) is DDPStrategy
+def replicated_grads(strategy: L.pytorch.strategies.Strategy) -> bool:
+    """Whether each process holds the whole gradient, so that its norm is the step's: on one device, or under DDP
+    itself (which has reduced it by now), not a subclass of it: DeepSpeed's and XLA's are, and a subclass may shard
+    the gradients as FSDP does."""
+    strategies = L.pytorch.strategies
+    return isinstance(strategy, strategies.SingleDeviceStrategy) or type(strategy) is strategies.DDPStrategy
 
 
 def validation_levels(levels, num_points: int, grid_points: bool) -> list[int]:

@@ -3,15 +3,16 @@ the model's size and the best validation NLL (the best checkpoint kept, across a
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
 
 from pixeltransformer.cli import cli_main, main
 from pixeltransformer.errors import InputExit
+from pixeltransformer.module import replicated_grads
 from tests.cli.wandb_record import record_wandb_logs, record_wandb_runs, undocumented, unlogged
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,20 @@ def monkeymodule():
 
 
 @pytest.fixture(scope="module")
-def fitted(tmp_path_factory, monkeymodule):
+def clipped(monkeymodule) -> list[float]:
+    """The total norm torch.nn.utils.clip_grad_norm_ returns at each call (Lightning's clipping by norm), in order."""
+    norms, clip = [], torch.nn.utils.clip_grad_norm_
+
+    def spy(*args, **kwargs):
+        norms.append(float(total := clip(*args, **kwargs)))
+        return total
+
+    monkeymodule.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    return norms
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, monkeymodule, clipped):
     """One fit of 8 steps, validated every 2 steps."""
     root = tmp_path_factory.mktemp("runs")
     return (root, *fit_with_wandb(["--trainer.max_steps=8", "--run_root", str(root), "--run_name", "a"],
@@ -175,17 +189,27 @@ def test_a_resume_from_a_checkpoint_without_the_best_step_reads_it_from_the_best
     assert resumed["val/nll_best_step"] == summary["val/nll_best_step"]
 
 
-def test_the_gradient_norm_of_every_step_is_logged_before_clipping(fitted):
+def test_the_gradient_norm_of_every_step_is_logged_before_clipping(fitted, clipped):
     """A fit's dashboard did not say how large its gradients were, nor whether trainer.gradient_clip_val (1.0) cut
     them: train/grad_norm is the step's gradient L2 norm before clipping, from the norms the finite check of the
-    gradients computes anyway, logged with its loss."""
+    gradients computes anyway, logged with its loss: the whole model's, the norm clipping reads."""
     _, _, received, _, _ = fitted
     rows = [r for r in received if "train/loss" in r][:8]  # the fixture's fit (later tests' fits log here too)
     assert [r["trainer/global_step"] for r in rows] == list(range(8))
     assert all("train/grad_norm" in r for r in rows)
     norms = [r["train/grad_norm"] for r in rows]
-    assert all(math.isfinite(n) and n > 0 for n in norms)
+    assert norms == pytest.approx(clipped[:8], rel=1e-5)  # not a sum of the tensors' norms, nor the largest
     assert max(norms) > 1.0  # not the clipped gradients' norm, which is at most gradient_clip_val
+
+
+def test_the_gradient_norm_is_logged_on_one_device_or_under_ddp_itself_alone():
+    """A process of a sharding strategy holds a shard of the gradients: its norm is not the step's. DDP's subclasses
+    (DeepSpeed's among them, or a user's) may shard, so they log none either."""
+    class Subclass(DDPStrategy):
+        pass
+
+    assert replicated_grads(SingleDeviceStrategy("cpu")) and replicated_grads(DDPStrategy())
+    assert not replicated_grads(Subclass()) and not replicated_grads(FSDPStrategy())
 
 
 def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):

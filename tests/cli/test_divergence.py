@@ -269,6 +269,17 @@ def test_a_single_process_logs_each_step_s_own_loss(tmp_path):
     assert all(rank["logged"][step] == pytest.approx(loss, rel=1e-6) for step, loss in rank["losses"].items())
 
 
+def test_a_step_with_nonfinite_gradients_logs_the_previous_step_s_norm_again(tmp_path):
+    """The dashboard page said such a step logs no train/grad_norm; Lightning's logger gets the previous step's
+    again, as for train/loss."""
+    record = LossOfEachRank(tmp_path)
+    fit(tmp_path, blow_at={2}, max_steps=4, nonfinite="skip", logger=record, log_every_n_steps=1,
+        callbacks=[AfterStep(record)])
+    norms = json.loads((tmp_path / "rank0.json").read_text())["norms"]
+    assert sorted(norms) == ["0", "1", "2", "3"]
+    assert norms["2"] == norms["1"] != norms["3"]
+
+
 def test_a_nonfinite_loss_on_one_rank_stops_every_rank(tmp_path):
     """The error policy under DDP without a loss scaler: every rank stops at the step (the first rank for its loss,
     the second for the gradients it shares), none waits in a collective."""

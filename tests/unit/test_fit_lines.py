@@ -367,8 +367,8 @@ def test_an_evaluation_says_which_nll_is_at_which_levels(tmp_path, monkeypatch, 
     sweep.on_test_end(trainer, tiny_module)
     assert capsys.readouterr().out.splitlines()[-1] == (
         "[pixeltransformer] metrics.json scores |S| = 2, 6 (nll: the queries not in S); Lightning's table of "
-        "test/val_nll@k is the validation's NLL at model.val_levels (|S| = 2, 4, 8) on these test items (test/val_nll: "
-        "their mean); both in nats per value dimension (metrics.json's nll_units)")
+        "test/val_nll@k is the validation's NLL at model.val_levels (|S| = 2, 4, 8) on these test items "
+        "(test/val_nll: their mean); both in nats per value dimension (metrics.json's nll_units)")
 
 
 def test_a_tests_record_goes_to_its_evaluations_out_dir(tmp_path, tiny_module, capsys):
