@@ -67,6 +67,20 @@ def test_ctrl_c_exits_from_python_by_status_130_and_leaves_ctrl_c_as_it_was():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_main_within_ctrl_c_exits_takes_its_command_line_by_keyword(capsys):
+    """``results.cli(argv=[...])`` (and diagnose's, pretrained's ``main(argv=...)``) raised TypeError: the Ctrl-C
+    wrapper took its arguments by position only."""
+    import inspect
+
+    from pixeltransformer import results
+
+    assert list(inspect.signature(results.cli).parameters) == ["argv"]
+    with pytest.raises(SystemExit) as stop:
+        results.cli(argv=["--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m pixeltransformer.results")
+
+
 def test_ctrl_c_in_a_command_s_own_work_ends_it_by_sigint():
     """A command (its main reading the command line) that a Ctrl-C stopped in its work exited with status 130; it ends
     by SIGINT, after Python's exit handlers ran (W&B's, the log files': a kill of its own skipped them); a second
