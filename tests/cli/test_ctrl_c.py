@@ -1,5 +1,6 @@
-"""Ctrl-C (SIGINT) outside a fit's training: one line, not a traceback, and the command ends by SIGINT (status 130 in
-a shell, which stops a loop over it); nothing already written is lost or mixed."""
+"""Ctrl-C (SIGINT) while a command starts, in its own work, after a Lightning stage and in one: one line (in a stage,
+the stage's own), not a traceback, and the command ends by SIGINT (status 130 in a shell, which stops a loop over it);
+nothing already written is lost or mixed."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def ctrl_c_while_torch_imports(args: list[str]) -> tuple[int, list[str], str]:
 
 @pytest.mark.parametrize("command", [
     ["-m", "pixeltransformer", "predict"],
+    ["-m", "pixeltransformer.cli", "predict"],  # as torchrun and srun start each process: Lightning imported first
     ["-m", "domains.polynomial.diagnose", "last.ckpt"],  # torch imported by the module, before its main
     ["-m", "domains.images.baselines.pretrained", "--no_vae"],
 ])
