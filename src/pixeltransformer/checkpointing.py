@@ -10,9 +10,9 @@ save. Any other error saves nothing: the state it leaves is not known to be soun
 marked here rather than by Lightning's handler, which stops the fit where nothing is saved (in a validation, within a
 gradient accumulation) and, under DDP, makes a collective inside the handler, wherever each rank is (the ranks hang
 when one gets the signal twice, as when a scheduler signals every process and Lightning forwards it to its ranks).
-The process then exits with status 143 (128 + SIGTERM) after SIGTERM and 1 after Ctrl-C: a fit stopped early never
-reports success (under torchrun, torchrun's own failure status). A fit that ends names the checkpoints it keeps
-(fit_summary).
+The process then exits with status 143 (128 + SIGTERM) after SIGTERM and ends by SIGINT after Ctrl-C (status 130 in
+a shell): a fit stopped early never reports success (under torchrun, torchrun's own failure status). A fit that ends
+names the checkpoints it keeps (fit_summary).
 """
 
 from __future__ import annotations

@@ -10,6 +10,11 @@ first training step leaves no run folder behind.
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # as torchrun starts each process: Ctrl-C while Lightning imports is one line too
+    from .errors import ctrl_c_exits_while_importing
+
+    ctrl_c_exits_while_importing()
+
 import contextlib
 import datetime as _dt
 import errno

@@ -76,12 +76,12 @@ def ctrl_c_exits(nothing_yet: str = "nothing was written", command: bool = False
 
 def ctrl_c_main(nothing_yet: str = "nothing was written") -> Callable[[Callable[..., T]], Callable[..., T]]:
     """A command's ``main(argv=None)`` run within :func:`ctrl_c_exits`: called without a command line (None or none
-    given) it is the command, which reads its own; given one, a main called from Python."""
+    given, by position or by keyword) it is the command, which reads its own; given one, a main called from Python."""
     def wrap(main: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(main)
-        def run(*argv: list[str] | None) -> T:
-            with ctrl_c_exits(nothing_yet, command=argv in ((), (None,))):
-                return main(*argv)
+        def run(*args, **kwargs) -> T:
+            with ctrl_c_exits(nothing_yet, command=[*args, *kwargs.values()] in ([], [None])):
+                return main(*args, **kwargs)
         return run
     return wrap
 

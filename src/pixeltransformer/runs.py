@@ -7,6 +7,7 @@ parsed config.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -508,9 +509,12 @@ def hold_run_folder(run: Path, new: bool) -> int | None:
             raise FileExistsError(in_use(run, holder(lock, "another process"), new)) from None
         except OSError:  # no locks on this file system: the check alone, and no lock file left behind
             # one that names a holder was written where locks work (another machine's fit, on some NFS set-ups)
-            if recorded(lock) == ("", "", "") and is_lock_file(fd, lock):
-                lock.unlink()
-            os.close(fd)
+            try:
+                with contextlib.suppress(OSError):  # one it cannot remove stays, as release_run_folder leaves it
+                    if recorded(lock) == ("", "", "") and is_lock_file(fd, lock):
+                        lock.unlink()
+            finally:
+                os.close(fd)
             if new:
                 check_new_run(run)
             return None

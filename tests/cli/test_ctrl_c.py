@@ -1,5 +1,6 @@
-"""Ctrl-C (SIGINT) outside a fit's training: one line, not a traceback, and the command ends by SIGINT (status 130 in
-a shell, which stops a loop over it); nothing already written is lost or mixed."""
+"""Ctrl-C (SIGINT) while a command starts, in its own work, after a Lightning stage and in one: one line (in a stage,
+the stage's own), not a traceback, and the command ends by SIGINT (status 130 in a shell, which stops a loop over it);
+nothing already written is lost or mixed."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ def ctrl_c_while_torch_imports(args: list[str]) -> tuple[int, list[str], str]:
 
 @pytest.mark.parametrize("command", [
     ["-m", "pixeltransformer", "predict"],
+    ["-m", "pixeltransformer.cli", "predict"],  # as torchrun and srun start each process: Lightning imported first
     ["-m", "domains.polynomial.diagnose", "last.ckpt"],  # torch imported by the module, before its main
     ["-m", "domains.images.baselines.pretrained", "--no_vae"],
 ])
@@ -65,6 +67,20 @@ def test_ctrl_c_exits_from_python_by_status_130_and_leaves_ctrl_c_as_it_was():
         raise KeyboardInterrupt
     assert stop.value.code == CTRL_C_STATUS
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_main_within_ctrl_c_exits_takes_its_command_line_by_keyword(capsys):
+    """``results.cli(argv=[...])`` (and diagnose's, pretrained's ``main(argv=...)``) raised TypeError: the Ctrl-C
+    wrapper took its arguments by position only."""
+    import inspect
+
+    from pixeltransformer import results
+
+    assert list(inspect.signature(results.cli).parameters) == ["argv"]
+    with pytest.raises(SystemExit) as stop:
+        results.cli(argv=["--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: python -m pixeltransformer.results")
 
 
 def test_ctrl_c_in_a_command_s_own_work_ends_it_by_sigint():

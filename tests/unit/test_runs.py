@@ -352,6 +352,26 @@ def test_a_fit_on_a_file_system_without_locks_leaves_no_lock_file(tmp_path, monk
     assert ".fit.lock" not in [p.name for p in run.iterdir()]
 
 
+def test_a_fit_without_locks_goes_on_when_its_lock_file_cannot_be_removed(tmp_path, monkeypatch):
+    """Without locks, a lock file it could not remove (its folder made read-only meanwhile, an NFS error) failed the
+    fit with a raw OSError and left the lock file's descriptor open; the fit goes on with the check alone."""
+    import errno
+
+    import pixeltransformer.runs as runs
+
+    def no_locks(fd: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    def cannot_remove(self, missing_ok=False) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(runs, "lock_run_folder", no_locks)
+    monkeypatch.setattr(Path, "unlink", cannot_remove)
+    open_before = set(os.listdir("/proc/self/fd"))
+    assert hold_run_folder(tmp_path / "runs" / "polynomial" / "r", new=True) is None
+    assert set(os.listdir("/proc/self/fd")) <= open_before
+
+
 def test_a_fit_is_not_refused_for_a_moment_when_another_checks_who_holds_the_folder(tmp_path, monkeypatch):
     """A new fit of a name checks whether a fit holds its folder by taking the lock shared for a moment: a fit
     starting in that folder then was refused as "in use by another fit", naming no fit that runs. The lock is tried
