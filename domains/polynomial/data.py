@@ -4,13 +4,12 @@ curves.py). The generated ones work offline with unlimited training data.
 
 A polynomial or GP draw is stored densely on a grid of `resolution` points spanning the whole domain; the model
 reads it at grid points (exact values). The benchmark (`gp_tnp_rbf`, `gp_tnp_matern`, `gp_tnp_periodic`, see
-protocol.py) stores each
-function as a set of points at continuous positions instead, drawn by its own set sampler, which the protocol
-configs name (model.sets: ProtocolSetSampler). Positions are
-normalised to [-1, 1]; `pos_scale` maps them back to the function's own x range ([-1, 1] for polynomials,
-[-2, 2] for GP draws). A file's curves span their own x range [x0, x1]: `pos_offset` (x0 + x1) / 2 and `pos_scale`
-(x1 - x0) / 2 map positions back to it, and their value range (which sets the value normalisation) is taken from the
-training split unless given, so that a checkpoint reads and writes values and positions in the data's own units.
+protocol.py) stores each function as a set of points at continuous positions instead, drawn by its own set sampler,
+which the protocol configs name (model.sets: ProtocolSetSampler). Positions are normalised to [-1, 1]; `pos_scale`
+maps them back to the function's own x range ([-1, 1] for polynomials, [-2, 2] for GP draws). A file's curves span
+their own x range [x0, x1]: `pos_offset` (x0 + x1) / 2 and `pos_scale` (x1 - x0) / 2 map positions back to it, and
+their value range (which sets the value normalisation) is taken from the training split unless given, so that a
+checkpoint reads and writes values and positions in the data's own units.
 """
 
 from __future__ import annotations
