@@ -195,7 +195,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         return {"NLL (nats)": ["nll", "oracle_nll", "bayes_nll"], "MSE of the mean": ["mse", "oracle_mse"]}
 
     def method_names(self, pl_module) -> dict[str, str]:
-        return {**super().method_names(pl_module), "oracle": "exact GP oracle (told each lengthscale and scale)",
+        return {**super().method_names(pl_module), "oracle": "exact GP oracle (told each function's hyperparameters)",
                 "bayes": "Bayes predictor"}
 
     def summary(self, rows: list[dict[str, Any]], pl_module) -> dict[str, Any]:
