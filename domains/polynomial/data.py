@@ -3,13 +3,13 @@ neural-process literature at continuous positions, and a user's own curves read 
 curves.py). The generated ones work offline with unlimited training data.
 
 A polynomial or GP draw is stored densely on a grid of `resolution` points spanning the whole domain; the model
-reads it at grid points (exact values). The benchmark (`gp_tnp_rbf`, `gp_tnp_matern`, see protocol.py) stores each
-function as a set of points at continuous positions instead, drawn by its own set sampler, which the protocol
-configs name (model.sets: ProtocolSetSampler). Positions are
-normalised to [-1, 1]; `pos_scale` maps them back to the function's own x range ([-1, 1] for polynomials,
-[-2, 2] for GP draws). A file's curves span their own x range [x0, x1]: `pos_offset` (x0 + x1) / 2 and `pos_scale`
-(x1 - x0) / 2 map positions back to it, and their value range (which sets the value normalisation) is taken from the
-training split unless given, so that a checkpoint reads and writes values and positions in the data's own units.
+reads it at grid points (exact values). The benchmark (`gp_tnp_rbf`, `gp_tnp_matern`, `gp_tnp_periodic`, see
+protocol.py) stores each function as a set of points at continuous positions instead, drawn by its own set sampler,
+which the protocol configs name (model.sets: ProtocolSetSampler). Positions are normalised to [-1, 1]; `pos_scale`
+maps them back to the function's own x range ([-1, 1] for polynomials, [-2, 2] for GP draws). A file's curves span
+their own x range [x0, x1]: `pos_offset` (x0 + x1) / 2 and `pos_scale` (x1 - x0) / 2 map positions back to it, and
+their value range (which sets the value normalisation) is taken from the training split unless given, so that a
+checkpoint reads and writes values and positions in the data's own units.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, sam
                                      splits_with_train_of)
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, source_names
-from .kernels import GP_NUGGET, kernel_matrix
+from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
-from .protocol import GPProtocolDataset, protocol_extra
+from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra
 
-DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_tnp_rbf", "gp_tnp_matern", "file")
+DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_periodic", "gp_tnp_rbf", "gp_tnp_matern", "gp_tnp_periodic",
+            "file")
 DEFAULT_ROOTS = {"file": "curves"}  # below data_dir(): a curve file's default place, when a config names no root
 NORMAL_BLOCK = 16  # the normals torch transforms together on the CPU: a polynomial split draws whole blocks
 GENERATED_VAL_RANGE = (-5.0, 5.0)  # the generated functions' nominal value range, unless given
@@ -75,7 +76,7 @@ class PolynomialDataset(Dataset):
 
 
 class GPDataset(Dataset):
-    """Draws from a zero-mean GP on x in [-x_max, x_max] (RBF or Matern-5/2), exact on the grid. Every value
+    """Draws from a zero-mean GP on x in [-x_max, x_max] (RBF, Matern-5/2 or periodic), exact on the grid. Every value
     carries an independent N(0, GP_NUGGET) term (the Cholesky factor's jitter); the oracle predicts it too.
 
     Item i is fixed by (seed, i) and drawn when read, as the benchmark's (protocol.py): drawing the 200 000 default
@@ -83,11 +84,11 @@ class GPDataset(Dataset):
     call (``__getitems__``), so one product with the Cholesky factor draws the whole batch."""
 
     def __init__(self, size: int, kernel: str, lengthscale: float, variance: float, resolution: int,
-                 x_max: float, seed: int):
+                 x_max: float, seed: int, period: float | None = None):
         if seed < 0 or size < 0:
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
         x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
-        cov = kernel_matrix(kernel, x, x, lengthscale, variance)  # [R, R]
+        cov = kernel_matrix(kernel, x, x, lengthscale, variance, period)  # [R, R]
         chol, info = torch.linalg.cholesky_ex(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
         if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
             raise ValueError(f"gp_{kernel}: the covariance of {resolution} points on [-{x_max:g}, {x_max:g}] with "
@@ -160,8 +161,9 @@ class PolynomialDataModule(SignalDataModule):
     """Random polynomials, GP draws, the GP benchmark's point sets, or a user's curves as 1D signals.
 
     Args:
-        dataset: "polynomial", "gp_rbf", "gp_matern" (dense grids), "gp_tnp_rbf", "gp_tnp_matern" (the
-            benchmark of protocol.py: point sets at continuous positions, per-function hyperparameters, noise), or
+        dataset: "polynomial", "gp_rbf", "gp_matern", "gp_periodic" (dense grids), "gp_tnp_rbf", "gp_tnp_matern",
+            "gp_tnp_periodic" (the benchmark of protocol.py: point sets at continuous positions, per-function
+            hyperparameters, noise), or
             "file" (a user's curves, read from ``root``: see curves.py for the formats).
         root: the curve file (.npy, .npz, .csv), or a folder holding one, or a folder with train, (val,) and test
             files that keep that split (dataset "file" only; default ``<data>/curves``, where <data> is
@@ -171,11 +173,13 @@ class PolynomialDataModule(SignalDataModule):
             file, validation takes a seeded tenth of the train file (at most 1000).
         degree: the polynomials' degree (6 in the paper).
         coef_std: standard deviation of their N(0, coef_std^2) coefficients (1 in the paper).
-        lengthscale: the GP prior's lengthscale for gp_rbf / gp_matern (x in [-2, 2]).
-        variance: the GP prior's output variance for gp_rbf / gp_matern.
+        lengthscale: the GP prior's lengthscale for gp_rbf / gp_matern / gp_periodic (x in [-2, 2]).
+        variance: the GP prior's output variance for gp_rbf / gp_matern / gp_periodic.
+        period: the periodic kernel's period for gp_periodic (x units).
         max_points: the benchmark's points per function, context and targets together (protocol.py; 50).
         lengthscale_range: (low, high) of the benchmark's per-function lengthscale, drawn uniformly.
         scale_range: (low, high) of the benchmark's per-function output standard deviation, drawn uniformly.
+        period_range: (low, high) of gp_tnp_periodic's per-function period, drawn uniformly.
         noise_std: standard deviation of the Gaussian noise on every value of the benchmark (context and targets).
         resolution: grid points per function (dense datasets only).
         train_size: training functions (train items are regenerated per index, so a large train_size costs only
@@ -216,6 +220,8 @@ class PolynomialDataModule(SignalDataModule):
         split_layout: int = SPLIT_LAYOUT,
         root: str | None = None,  # after the generated data's options, which kept their places
         splits: tuple[int, int, int] | None = None,
+        period: float = 1.0,  # the periodic kernel's, after the options that kept their places
+        period_range: tuple[float, float] = PERIOD_RANGE,
     ):
         super().__init__(batch_size=batch_size, num_workers=num_workers, seed=seed, root=root, val_items=val_items,
                          split_layout=split_layout)
@@ -225,14 +231,15 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"need degree >= 0 and resolution >= 2, got {degree}, {resolution}")
         # 0 draws constant functions, which neither the oracle (its prior's variance, NaN) nor a GP (a covariance
         # that is not positive definite) can score; negative values and NaN are no prior at all
-        for name, value in (("coef_std", coef_std), ("lengthscale", lengthscale), ("variance", variance)):
+        for name, value in (("coef_std", coef_std), ("lengthscale", lengthscale), ("variance", variance),
+                            ("period", period)):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"--data.init_args.{name} must be a finite number > 0, got {value}")
         if seed < 0 and dataset != "polynomial":  # numpy's SeedSequence, which fixes each GP draw, takes no negatives
             raise ValueError(f"--data.init_args.seed must be >= 0 for {dataset}, got {seed}")
         self.dataset_name = dataset
         self.degree, self.coef_std = degree, coef_std
-        self.lengthscale, self.variance = lengthscale, variance
+        self.lengthscale, self.variance, self.period = lengthscale, variance, period
         self.resolution = resolution
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         for split, size in self.sizes.items():  # torch's "negative dimension" traceback, or a test that fails later
@@ -257,7 +264,8 @@ class PolynomialDataModule(SignalDataModule):
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None  # split -> (pool, sorted rows)
         self._file_spec: SignalSpec | None = None
         self._gp_train: dict | None = None  # the RBF GP learned from the training functions (learned_gp.py)
-        for name, (low, high) in (("lengthscale_range", lengthscale_range), ("scale_range", scale_range)):
+        for name, (low, high) in (("lengthscale_range", lengthscale_range), ("scale_range", scale_range),
+                                  ("period_range", period_range)):
             if not (0 < low <= high and math.isfinite(high)):
                 raise ValueError(f"--data.init_args.{name} must be [low, high], finite numbers with 0 < low <= high, "
                                  f"got [{low}, {high}]")
@@ -266,7 +274,7 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
                              f"the benchmark's covariance of a function's points is singular")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
-                             scale_range=tuple(scale_range), noise_std=noise_std)
+                             scale_range=tuple(scale_range), noise_std=noise_std, period_range=tuple(period_range))
         if self.is_protocol and not whole_number(max_points, 10):
             raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's "
                              f"context and target points; the protocol's 50), got {max_points}")
@@ -274,6 +282,16 @@ class PolynomialDataModule(SignalDataModule):
     @property
     def is_protocol(self) -> bool:
         return self.dataset_name.startswith("gp_tnp_")
+
+    @property
+    def kernel(self) -> str:
+        """The GP kernel of gp_<kernel> and gp_tnp_<kernel> data."""
+        return self.dataset_name.removeprefix("gp_tnp_" if self.is_protocol else "gp_")
+
+    @property
+    def gp_period(self) -> float | None:
+        """The dense GP draws' period: gp_periodic's, None for a kernel without one."""
+        return self.period if self.kernel in PERIODIC_KERNELS and not self.is_protocol else None
 
     @property
     def is_file(self) -> bool:
@@ -306,12 +324,14 @@ class PolynomialDataModule(SignalDataModule):
             return self._file_spec
         if self.is_protocol:
             p = self.protocol
-            extra = protocol_extra(self.dataset_name[len("gp_tnp_"):], p["max_points"], p["noise_std"],
-                                   p["lengthscale_range"], p["scale_range"])
+            extra = protocol_extra(self.kernel, p["max_points"], p["noise_std"], p["lengthscale_range"],
+                                   p["scale_range"], p["period_range"])
             return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(p["max_points"] - 1,),
                               val_dims=1, val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
         extra = {"degree": self.degree, "coef_std": self.coef_std} if self.dataset_name == "polynomial" else {
-            "kernel": self.dataset_name[3:], "lengthscale": self.lengthscale, "variance": self.variance}
+            "kernel": self.kernel, "lengthscale": self.lengthscale, "variance": self.variance}
+        if self.gp_period is not None:
+            extra["period"] = self.gp_period
         extra["gp_train"] = self.gp_train()
         return SignalSpec(domain="polynomial", dataset=self.dataset_name, grid_shape=(self.resolution,), val_dims=1,
                           val_range=self.val_range, num_bins=1, pos_scale=self.x_max, extra=extra)
@@ -330,8 +350,9 @@ class PolynomialDataModule(SignalDataModule):
                                           split_seed(self.seed, "train"))
                 curves = drawn.coefs.double() @ drawn.powers  # [N, R]
             else:
-                curves = GPDataset(MAX_CURVES, self.dataset_name[3:], self.lengthscale, self.variance, self.resolution,
-                                   self.x_max, split_seed(self.seed, "train")).draw(list(range(MAX_CURVES)))  # [N, R]
+                curves = GPDataset(MAX_CURVES, self.kernel, self.lengthscale, self.variance, self.resolution,
+                                   self.x_max, split_seed(self.seed, "train"), self.gp_period).draw(
+                                       list(range(MAX_CURVES)))  # [N, R]
             positions = torch.linspace(-1, 1, curves.shape[1], dtype=torch.float64)  # [L], as the model sees them
             self._gp_train = learn_rbf_prior(curves, positions, rows=rows)
         return self._gp_train
@@ -404,8 +425,9 @@ class PolynomialDataModule(SignalDataModule):
         if self.is_file:
             return {}
         if self.is_protocol:
-            return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range"))
-        drawn_by = ("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance")
+            return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range", "period_range"))
+        drawn_by = ("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance",
+                                                                                     "period")
         return dict.fromkeys(drawn_by)
 
     def spec_mismatch(self, trained: dict[str, Any], resume: bool = False) -> str | None:
@@ -461,10 +483,10 @@ class PolynomialDataModule(SignalDataModule):
         seed = split_seed(self.seed, split)
         if self.is_protocol:
             p = self.protocol
-            return GPProtocolDataset(self.sizes[split], self.dataset_name[len("gp_tnp_"):], seed, p["max_points"],
-                                     self.x_max, p["lengthscale_range"], p["scale_range"], p["noise_std"])
+            return GPProtocolDataset(self.sizes[split], self.kernel, seed, p["max_points"], self.x_max,
+                                     p["lengthscale_range"], p["scale_range"], p["noise_std"], p["period_range"])
         if self.dataset_name == "polynomial":
             return PolynomialDataset(self.sizes[split], self.degree, self.coef_std, self.resolution, seed)
-        kernel = self.dataset_name[3:]
-        return GPDataset(self.sizes[split], kernel, self.lengthscale, self.variance, self.resolution, self.x_max, seed)
+        return GPDataset(self.sizes[split], self.kernel, self.lengthscale, self.variance, self.resolution, self.x_max,
+                         seed, self.gp_period)
 

@@ -42,6 +42,7 @@ from .data import GPDataset, PolynomialDataset, split_seed
 from .evaluation import protocol_lls
 from .kernels import gaussian_nll
 from .metrics import prior_oracle
+from .oracles import has_bayes_predictor
 from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
 from .visualize import figure_gap_by_distance
 
@@ -85,7 +86,7 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
         functions = PolynomialDataset(num_functions, ex["degree"], ex["coef_std"], res, seed + num_context)
     else:  # the grid [-x_max, x_max] the GP draws were trained on, x_max the spec's pos_scale
         functions = GPDataset(num_functions, ex["kernel"], ex["lengthscale"], ex["variance"], res, spec.pos_scale,
-                              seed + num_context)
+                              seed + num_context, ex.get("period"))
     signal = torch.stack([functions[i]["signal"][0] for i in range(num_functions)]).double()  # [N, R]
     gen = torch.Generator().manual_seed(seed + num_context)
     idx = torch.stack([torch.randperm(res, generator=gen)[: num_context + num_queries]
@@ -128,6 +129,9 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
     ex = spec.extra
     if ex.get("protocol") != "tnp":
         raise ValueError(f"the GP breakdown needs a gp_tnp_* checkpoint, not {spec.domain}/{spec.dataset}")
+    if not has_bayes_predictor(ex["kernel"]):
+        raise ValueError(f"the GP breakdown sets the gap to the oracle beside that to the Bayes predictor, which the "
+                         f"{ex['kernel']} kernel has none of; give a gp_tnp_rbf or gp_tnp_matern checkpoint")
     if num_batches < 1:
         raise ValueError(f"--batches must be >= 1, got {num_batches}")
     data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], split_seed(data_seed, "test"), ex["max_points"],

@@ -142,9 +142,11 @@ class PolynomialDomain(Domain):
         return figure_functions(panels, path, truth=curve, title=self.title)
 
     def protocol_figure(self, completions: dict[str, Completion], path: Path,
-                        hyper: tuple[torch.Tensor, torch.Tensor] | None = None) -> Path:
+                        hyper: tuple[torch.Tensor, torch.Tensor] | None = None,
+                        period: torch.Tensor | None = None) -> Path:
         """A benchmark function (completions of its first K points, batch of one) by |S|: its points, the model's
-        mean +- 2 sigma and, given its (lengthscale [1], scale [1]), the exact oracle's."""
+        mean +- 2 sigma and, given its (lengthscale [1], scale [1]) and a periodic kernel's period [1], the exact
+        oracle's."""
         s = self.pos_scale
         panels = []
         for c in completions.values():
@@ -157,12 +159,13 @@ class PolynomialDomain(Domain):
             if hyper is not None:
                 o_mean, o_var = gp_protocol_oracle(pos[:, :k, 0] * s, val[:, :k, 0], x.unsqueeze(0),
                                                    self.spec.extra["kernel"], *hyper,
-                                                   self.spec.extra["noise_std"])  # [1, G] each
+                                                   self.spec.extra["noise_std"], period)  # [1, G] each
                 panel.update(oracle_mean=o_mean[0].numpy(), oracle_std=o_var[0].sqrt().numpy())
             panels.append(panel)
         title = self.spec.dataset
         if hyper is not None:
             title += f": lengthscale {float(hyper[0][0]):.2f}, scale {float(hyper[1][0]):.2f}"
+            title += "" if period is None else f", period {float(period[0]):.2f}"
         return figure_protocol(x.numpy(), panels, path, title=title)
 
     # ---- evaluation -----------------------------------------------------------------------------------

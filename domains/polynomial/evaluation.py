@@ -20,18 +20,20 @@ from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, point_set_layout, st
 
 
 @torch.no_grad()
-def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale) -> dict[str, torch.Tensor]:
+def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale,
+                 period=None) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model, the exact oracle and the Bayes predictor (metrics.protocol_scores),
     and the model's predictive standard deviation "sigma".
-    Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B]. Queries are independent given the
-    context, so targets and context points can share one call."""
+    Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B] (a period for a periodic kernel only).
+    Queries are independent given the context, so targets and context points can share one call."""
     spec = pl_module.spec
     params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
     ll = pl_module.dist.log_prob(params, qry_val)  # [B, Q]
     mean = pl_module.dist.mean(params)[..., 0]  # [B, Q]
     s = spec.pos_scale
     scores = protocol_scores(spec, ll.cpu(), mean.cpu(), ctx_pos[..., 0].cpu() * s, ctx_val[..., 0].cpu(),
-                             qry_pos[..., 0].cpu() * s, qry_val[..., 0].cpu(), lengthscale.cpu(), scale.cpu())
+                             qry_pos[..., 0].cpu() * s, qry_val[..., 0].cpu(), lengthscale.cpu(), scale.cpu(),
+                             None if period is None else period.cpu())
     return {**scores, "sigma": pl_module.dist.variance(params)[..., 0].sqrt().double().cpu()}  # [B, Q]
 
 
@@ -160,14 +162,17 @@ class GPProtocolEvaluation(SweepEvaluation):
             part = slice(start, start + n_b)
             p, v = pos[part], val[part]  # [b, N, 1] each
             ls, scale = batch["lengthscale"][part], batch["scale"][part]  # [b] each
+            period = batch["period"][part] if "period" in batch else None  # [b], a periodic kernel's
             check_stop()  # a SIGTERM stops the evaluation before each score (the Bayes predictor: between its steps)
             nc, nt = evaluation_sizes(self.seed, number, spec.extra["max_points"])
             # the targets (points nc .. nc + nt) and the context points, queried in one call
             qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
-            out = protocol_lls(pl_module, p[:, :nc], v[:, :nc], p[:, qry], v[:, qry], ls, scale)  # [b, Nt + Nc] each
+            out = protocol_lls(pl_module, p[:, :nc], v[:, :nc], p[:, qry], v[:, qry], ls, scale,
+                               period)  # [b, Nt + Nc] each
             for part_name, cols in (("target", slice(None, nt)), ("context", slice(nt, None))):
                 for prefix, key in (("", "ll"), ("oracle_", "oracle_ll"), ("bayes_", "bayes_ll")):
-                    self._per_batch[f"{prefix}{part_name}_ll"].append(float(out[key][:, cols].mean()))
+                    if key in out:  # no Bayes predictor for a periodic kernel (oracles.has_bayes_predictor)
+                        self._per_batch[f"{prefix}{part_name}_ll"].append(float(out[key][:, cols].mean()))
             self._sizes.append((nc, nt))
             if number < self.sweep_batches:
                 n = p.shape[1]
@@ -175,10 +180,12 @@ class GPProtocolEvaluation(SweepEvaluation):
                     if k >= n:
                         continue
                     check_stop()
-                    out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale)  # [b, N - k]
+                    out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale,
+                                       period)  # [b, N - k] each
                     values = {"nll": -out["ll"].mean(-1), "oracle_nll": -out["oracle_ll"].mean(-1),
-                              "bayes_nll": -out["bayes_ll"].mean(-1),
                               "mse": out["mse"].mean(-1), "oracle_mse": out["oracle_mse"].mean(-1)}
+                    if "bayes_ll" in out:
+                        values["bayes_nll"] = -out["bayes_ll"].mean(-1)
                     for name, value in values.items():
                         self._update(k, name, value, ids)
 
@@ -186,7 +193,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         return {"NLL (nats)": ["nll", "oracle_nll", "bayes_nll"], "MSE of the mean": ["mse", "oracle_mse"]}
 
     def method_names(self, pl_module) -> dict[str, str]:
-        return {**super().method_names(pl_module), "oracle": "exact GP oracle (told each lengthscale and scale)",
+        return {**super().method_names(pl_module), "oracle": "exact GP oracle (told each function's hyperparameters)",
                 "bayes": "Bayes predictor"}
 
     def summary(self, rows: list[dict[str, Any]], pl_module) -> dict[str, Any]:
@@ -196,15 +203,15 @@ class GPProtocolEvaluation(SweepEvaluation):
         if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
             extra = pl_module.spec.extra
             out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
-        for name, values in per.items():
-            out[name] = sum(values) / n if n else None
+        for name, values in per.items():  # a periodic kernel's bayes_* have none: None
+            out[name] = sum(values) / len(values) if values else None
             out[f"{name}_se"] = standard_error(values)
         # the model's gaps, and what being told the hyperparameters is worth (the oracle over the Bayes predictor)
         for name, upper, lower in (("target_ll_gap", "oracle_target_ll", "target_ll"),
                                    ("bayes_target_ll_gap", "bayes_target_ll", "target_ll"),
                                    ("oracle_minus_bayes_target_ll", "oracle_target_ll", "bayes_target_ll")):
             gap = [o - m for o, m in zip(per[upper], per[lower])]
-            out[name] = sum(gap) / n if n else None
+            out[name] = sum(gap) / len(gap) if gap else None
             out[f"{name}_se"] = standard_error(gap)  # paired over the same batches
         if self._sizes:
             out["num_context_range"] = [min(s[0] for s in self._sizes), max(s[0] for s in self._sizes)]
@@ -229,7 +236,8 @@ class GPProtocolEvaluation(SweepEvaluation):
                                                 (self.figure_points,), signal=signal).cpu()
                        for name, (pos, val) in contexts.items()}
         path = domain.protocol_figure(completions, out_dir / "functions.png",
-                                      hyper=(examples["lengthscale"][:1], examples["scale"][:1]))
+                                      hyper=(examples["lengthscale"][:1], examples["scale"][:1]),
+                                      period=examples["period"][:1] if "period" in examples else None)
         # not eval/functions: the Pictures callback's test pictures have that key, and W&B showed only one of the two
         log_media(trainer, {"eval/functions_with_oracle": path})
         return [path]
@@ -244,7 +252,8 @@ def protocol_headline(gp: dict[str, Any]) -> str:
     def ll(name: str) -> str:  # no standard error over one batch
         return f"{gp[name]:.3f}" + ("" if gp.get(name + "_se") is None else f" ± {gp[name + '_se']:.3f}")
 
+    bayes = "" if gp.get("bayes_target_ll") is None else f", Bayes predictor {gp['bayes_target_ll']:.3f}"
     return (f"[gp_protocol] {counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} "
-            f"nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}, Bayes predictor "
-            f"{gp['bayes_target_ll']:.3f}; gap to the oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} "
-            f"(oracle {gp['oracle_context_ll']:.3f}); all in metrics.json")
+            f"nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap to the oracle "
+            f"{ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle {gp['oracle_context_ll']:.3f}); all in "
+            f"metrics.json")

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import torch
 
+KERNELS = ("rbf", "matern", "periodic")
+PERIODIC_KERNELS = ("periodic",)  # the kernels that take a period beside the lengthscale and variance
+
 # The jitter GPDataset adds to its covariance: every drawn value carries an independent N(0, GP_NUGGET) term.
 GP_NUGGET = 1e-8
 
@@ -24,19 +27,33 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def kernel_matrix(kind: str, x1: torch.Tensor, x2: torch.Tensor, lengthscale, variance) -> torch.Tensor:
-    """k(x1, x2) for x1 [..., N], x2 [..., M] -> [..., N, M]; lengthscale/variance broadcast over [...]."""
-    ls = torch.as_tensor(lengthscale, dtype=x1.dtype, device=x1.device)
-    var = torch.as_tensor(variance, dtype=x1.dtype, device=x1.device)
-    ls = ls[..., None, None] if ls.dim() > 0 else ls  # [..., 1, 1]: one per function, either alone
-    var = var[..., None, None] if var.dim() > 0 else var  # [..., 1, 1]
-    r = (x1.unsqueeze(-1) - x2.unsqueeze(-2)).abs() / ls  # [..., N, M]
+def check_kernel(kind: str) -> None:
+    """Refuses a kernel name kernel_matrix does not know, in one line."""
+    if kind not in KERNELS:
+        raise ValueError(f"unknown kernel {kind!r}; choose {', '.join(KERNELS[:-1])} or {KERNELS[-1]}")
+
+
+def per_function(value, like: torch.Tensor) -> torch.Tensor:
+    """A hyperparameter as a tensor of x's dtype, one per function [..., 1, 1] or one for all (a scalar)."""
+    t = torch.as_tensor(value, dtype=like.dtype, device=like.device)
+    return t[..., None, None] if t.dim() > 0 else t
+
+
+def kernel_matrix(kind: str, x1: torch.Tensor, x2: torch.Tensor, lengthscale, variance, period=None) -> torch.Tensor:
+    """k(x1, x2) for x1 [..., N], x2 [..., M] -> [..., N, M]; lengthscale/variance (and the period of a periodic
+    kernel) broadcast over [...]. periodic: variance * exp(-2 sin^2(pi |x1 - x2| / period) / lengthscale^2)."""
+    check_kernel(kind)
+    ls, var = per_function(lengthscale, x1), per_function(variance, x1)  # [..., 1, 1] or scalars
+    d = (x1.unsqueeze(-1) - x2.unsqueeze(-2)).abs()  # [..., N, M]
+    if kind == "periodic":
+        if period is None:
+            raise ValueError("the periodic kernel needs a period")
+        return var * torch.exp(-2 * torch.sin(math.pi * d / per_function(period, x1)) ** 2 / ls**2)
+    r = d / ls  # [..., N, M]
     if kind == "rbf":
         return var * torch.exp(-0.5 * r**2)
-    if kind == "matern":  # Matern-5/2
-        s = math.sqrt(5.0) * r
-        return var * (1 + s + s**2 / 3) * torch.exp(-s)
-    raise ValueError(f"unknown kernel {kind!r}; choose rbf or matern")
+    s = math.sqrt(5.0) * r  # Matern-5/2
+    return var * (1 + s + s**2 / 3) * torch.exp(-s)
 
 
 def gaussian_posterior(k_cc: torch.Tensor, k_qc: torch.Tensor, k_qq_diag: torch.Tensor, y: torch.Tensor,

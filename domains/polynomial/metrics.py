@@ -9,8 +9,8 @@ import torch
 from pixeltransformer.evaluation import SweepItem, masked_mean
 
 from .kernels import gaussian_nll, one_thread
-from .oracles import (fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, learned_rbf_gp,
-                      polynomial_oracle)
+from .oracles import (fitted_rbf_gp, gp_oracle, gp_protocol_bayes_log_lik, gp_protocol_oracle, has_bayes_predictor,
+                      learned_rbf_gp, polynomial_oracle)
 
 # metrics.json's nll_units: the core's "normalised density" read as a density of values rescaled to [-1, 1]; the
 # model's, the oracle's and the GPs' NLL are all densities of y as the data gives it (what neural-process papers report)
@@ -23,7 +23,8 @@ def prior_oracle(spec, ctx_x: torch.Tensor, ctx_y: torch.Tensor, qry_x: torch.Te
     extra = spec.extra
     if spec.dataset == "polynomial":
         return polynomial_oracle(ctx_x, ctx_y, qry_x, extra["degree"], extra["coef_std"])
-    return gp_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], extra["lengthscale"], extra["variance"])
+    return gp_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], extra["lengthscale"], extra["variance"],
+                     period=extra.get("period"))
 
 
 def fallback_variance(spec) -> float:
@@ -76,16 +77,20 @@ def nll_gap_to_oracle(rows: list[dict]) -> dict[str, float]:
 @one_thread()
 def protocol_scores(spec, log_lik: torch.Tensor, mean: torch.Tensor, ctx_x: torch.Tensor, ctx_y: torch.Tensor,
                     qry_x: torch.Tensor, qry_y: torch.Tensor, lengthscale: torch.Tensor,
-                    scale: torch.Tensor) -> dict[str, torch.Tensor]:
+                    scale: torch.Tensor, period: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model (its log-likelihoods and mean given), of the exact oracle and of the Bayes
-    predictor: "ll", "oracle_ll", "bayes_ll" (nats), the squared errors "mse", "oracle_mse", and the oracle's
-    predictive standard deviation "oracle_sigma". Positions in x units, CPU tensors. On one thread
-    (kernels.one_thread)."""
+    predictor: "ll", "oracle_ll", "bayes_ll" (nats; no "bayes_ll" for a kernel the Bayes predictor cannot
+    integrate, oracles.has_bayes_predictor), the squared errors "mse", "oracle_mse", and the oracle's predictive
+    standard deviation "oracle_sigma". Positions in x units, CPU tensors; period [B] for a periodic kernel. On one
+    thread (kernels.one_thread)."""
     extra = spec.extra
     y = qry_y.double()  # [B, Q]
     o_mean, o_var = gp_protocol_oracle(ctx_x, ctx_y, qry_x, extra["kernel"], lengthscale, scale,
-                                       extra["noise_std"])  # [B, Q] each
-    bayes = gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, extra["kernel"], extra["lengthscale_range"],
-                                      extra["scale_range"], extra["noise_std"])  # [B, Q]
-    return {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y), "bayes_ll": bayes,
-            "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2, "oracle_sigma": o_var.sqrt()}
+                                       extra["noise_std"], period)  # [B, Q] each
+    scores = {"ll": log_lik.double(), "oracle_ll": -gaussian_nll(o_mean, o_var, y),
+              "mse": ((mean - qry_y) ** 2).double(), "oracle_mse": (o_mean - y) ** 2, "oracle_sigma": o_var.sqrt()}
+    if has_bayes_predictor(extra["kernel"]):
+        scores["bayes_ll"] = gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, extra["kernel"],
+                                                       extra["lengthscale_range"], extra["scale_range"],
+                                                       extra["noise_std"])  # [B, Q]
+    return scores

@@ -12,7 +12,7 @@ import torch
 
 from pixeltransformer.stop import check_stop
 
-from .kernels import GP_NUGGET, gaussian_nll, gaussian_posterior, kernel_matrix
+from .kernels import GP_NUGGET, PERIODIC_KERNELS, gaussian_nll, gaussian_posterior, kernel_matrix
 
 
 # the GP benchmark's Bayes predictor: lengthscales x scales on its integration grid (see gp_protocol_bayes_log_lik)
@@ -50,15 +50,17 @@ def polynomial_oracle(ctx_x, ctx_y, qry_x, degree: int, coef_std: float = 1.0, j
     return mean, (v**2).sum(-2) + jitter
 
 
-def gp_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: float, variance: float, nugget: float = GP_NUGGET):
+def gp_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: float, variance: float, nugget: float = GP_NUGGET,
+              period: float | None = None):
     """The exact predictive of the values GPDataset draws: a GP draw plus an independent N(0, nugget) term at
     every point, so the nugget is observation noise on the context and part of the predictive at the queries."""
-    return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, variance, nugget)
+    return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, variance, nugget, period)
 
 
-def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise_var: float):
+def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise_var: float, period=None):
     """Posterior predictive of noisy observations y = f + eps, eps ~ N(0, noise_var), at the queries, for a GP
-    with the given kernel; lengthscale and variance are floats or per-function tensors [B]. Float64 throughout.
+    with the given kernel; lengthscale and variance (and a periodic kernel's period) are floats or per-function
+    tensors [B]. Float64 throughout.
 
     ctx_x [B, K], ctx_y [B, K], qry_x [B, Q] -> mean [B, Q], var [B, Q] (the noise included).
     """
@@ -67,8 +69,8 @@ def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise
         b = x_c.shape[0]
         lengthscale = torch.as_tensor(lengthscale, dtype=torch.float64, device=x_c.device).expand(b)  # [B]
         variance = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device).expand(b)  # [B]
-    k_cc = kernel_matrix(kernel, x_c, x_c, lengthscale, variance)  # [B, K, K]
-    k_qc = kernel_matrix(kernel, x_q, x_c, lengthscale, variance)  # [B, Q, K]
+    k_cc = kernel_matrix(kernel, x_c, x_c, lengthscale, variance, period)  # [B, K, K]
+    k_qc = kernel_matrix(kernel, x_q, x_c, lengthscale, variance, period)  # [B, Q, K]
     prior = torch.as_tensor(variance, dtype=torch.float64, device=x_c.device)
     k_qq = (prior.unsqueeze(-1) if prior.dim() > 0 else prior).expand(x_q.shape)  # [B, Q]
     mean, var = gaussian_posterior(k_cc, k_qc, k_qq, ctx_y.double(), noise_var)
@@ -76,10 +78,18 @@ def gp_predictive(ctx_x, ctx_y, qry_x, kernel: str, lengthscale, variance, noise
 
 
 def gp_protocol_oracle(ctx_x, ctx_y, qry_x, kernel: str, lengthscale: torch.Tensor, scale: torch.Tensor,
-                       noise_std: float):
+                       noise_std: float, period: torch.Tensor | None = None):
     """The exact predictive of the benchmark (protocol.py): per-function lengthscale [B] and output standard
-    deviation scale [B], observation noise noise_std on every value."""
-    return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, scale.double() ** 2, noise_std**2)
+    deviation scale [B] (and a periodic kernel's period [B]), observation noise noise_std on every value."""
+    return gp_predictive(ctx_x, ctx_y, qry_x, kernel, lengthscale, scale.double() ** 2, noise_std**2,
+                         None if period is None else period.double())
+
+
+def has_bayes_predictor(kernel: str) -> bool:
+    """Whether gp_protocol_bayes_log_lik integrates the kernel's hyperparameters: not a periodic kernel's, whose
+    period's posterior, given tens of points over many periods, is too narrow for a grid of periods (at a period of
+    0.1, a shift of 1e-3 moves the phase 4 x units away by 0.4 of a cycle)."""
+    return kernel not in PERIODIC_KERNELS
 
 
 def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthscale_range: tuple[float, float],
@@ -95,6 +105,9 @@ def gp_protocol_bayes_log_lik(ctx_x, ctx_y, qry_x, qry_y, kernel: str, lengthsca
     U diag(s^2 lam + noise^2) U^T, so every scale's marginal likelihood and predictive are sums in that basis.
     ctx_x [B, K], ctx_y [B, K], qry_x [B, Q], qry_y [B, Q] in x units; float64.
     """
+    if not has_bayes_predictor(kernel):
+        raise ValueError(f"gp_protocol_bayes_log_lik integrates lengthscales and scales; the {kernel} kernel's "
+                         f"period is not on its grid")
     if not noise_std > 0:  # a kernel matrix's eigenvalues of 0 would make every likelihood NaN
         raise ValueError(f"gp_protocol_bayes_log_lik: noise_std must be > 0, got {noise_std}")
     x_c, x_q, y_c, y_q = ctx_x.double(), qry_x.double(), ctx_y.double(), qry_y.double()

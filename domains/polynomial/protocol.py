@@ -6,15 +6,16 @@
 - positions x ~ U[-2, 2], independent and continuous; the context is the first Nc points, the targets the next Nt;
 - per function a lengthscale l ~ U(0.1, 0.6) and an output scale s ~ U(0.1, 1.0), where s is a standard deviation:
   k(x, x') = s^2 k0(|x - x'| / l), k0 the RBF exp(-r^2 / 2) or the Matern-5/2 (1 + sqrt5 r + 5 r^2 / 3) exp(-sqrt5 r);
+  or the periodic kernel k(x, x') = s^2 exp(-2 sin^2(pi |x - x'| / p) / l^2) with a period p ~ U(0.1, 0.5) too;
 - observation noise sigma_eps = 0.02 on every value, context and target: y ~ N(0, K + sigma_eps^2 I).
 
 Positions are continuous, so a function is stored as a point set rather than on a grid: item i of a split holds
 max_points - 1 jointly drawn points (x, y) as a "signal" [2, N], row 0 the positions normalised to [-1, 1] (x / 2)
-and row 1 the values, plus its lengthscale and scale for the oracle. Taking the first Nc + Nt of those points is
-the same distribution as drawing Nc + Nt points, since the positions are exchangeable. `ProtocolSetSampler` draws
-the sets from such point sets; the protocol configs name it as the module's set sampler (model.sets). Points are
-drawn in float64 and stored in float32; over 300 batches per kernel that rounding moved the oracle's target
-log-likelihood of a batch by at most 2e-6 nats.
+and row 1 the values, plus its lengthscale and scale (and period) for the oracle. Taking the first Nc + Nt of those
+points is the same distribution as drawing Nc + Nt points, since the positions are exchangeable.
+`ProtocolSetSampler` draws the sets from such point sets; the protocol configs name it as the module's set sampler
+(model.sets). Points are drawn in float64 and stored in float32; over 300 batches per kernel that rounding moved the
+oracle's target log-likelihood of a batch by at most 2e-6 nats.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.sets import SetBatch, SetSampler
 
-from .kernels import kernel_matrix
+from .kernels import PERIODIC_KERNELS, check_kernel, kernel_matrix
 
-KERNELS = ("rbf", "matern")
+PERIOD_RANGE = (0.1, 0.5)  # the periodic kernel's period p ~ U(0.1, 0.5), in x units
 
 
 def protocol_sizes(generator: torch.Generator, max_points: int = 50) -> tuple[int, int]:
@@ -90,14 +91,14 @@ class ProtocolSetSampler(SetSampler):
 class GPProtocolDataset(Dataset):
     """Functions of the protocol as point sets; item i is fixed by (seed, i), drawn when read (no storage).
 
-    Each item: {"signal": [2, N] (x / x_max, y), "lengthscale": l, "scale": s} with N = max_points - 1.
+    Each item: {"signal": [2, N] (x / x_max, y), "lengthscale": l, "scale": s} with N = max_points - 1, and
+    "period": p for a periodic kernel (drawn after l and s, so the other kernels' functions do not depend on it).
     """
 
     def __init__(self, size: int, kernel: str, seed: int, max_points: int = 50, x_max: float = 2.0,
                  lengthscale_range: tuple[float, float] = (0.1, 0.6), scale_range: tuple[float, float] = (0.1, 1.0),
-                 noise_std: float = 0.02):
-        if kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}; choose rbf or matern")
+                 noise_std: float = 0.02, period_range: tuple[float, float] = PERIOD_RANGE):
+        check_kernel(kernel)
         if seed < 0 or size < 0:
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
         self.size, self.kernel, self.seed = size, kernel, seed
@@ -105,6 +106,7 @@ class GPProtocolDataset(Dataset):
         self.x_max = x_max
         self.lengthscale_range, self.scale_range = tuple(lengthscale_range), tuple(scale_range)
         self.noise_std = noise_std
+        self.period_range = tuple(period_range) if kernel in PERIODIC_KERNELS else None
 
     def __len__(self) -> int:
         return self.size
@@ -117,29 +119,36 @@ class GPProtocolDataset(Dataset):
         x = torch.from_numpy(rng.uniform(-1.0, 1.0, n)) * self.x_max  # [N] float64
         (l_lo, l_hi), (s_lo, s_hi) = self.lengthscale_range, self.scale_range
         ls, scale = rng.uniform(l_lo, l_hi), rng.uniform(s_lo, s_hi)
-        cov = kernel_matrix(self.kernel, x, x, ls, scale**2)  # [N, N]
+        hyper = {"lengthscale": ls, "scale": scale}
+        if self.period_range is not None:
+            hyper["period"] = rng.uniform(*self.period_range)
+        cov = kernel_matrix(self.kernel, x, x, ls, scale**2, hyper.get("period"))  # [N, N]
         cov = cov + self.noise_std**2 * torch.eye(n, dtype=torch.float64)  # the observation noise
         chol, info = torch.linalg.cholesky_ex(cov)  # [N, N]
         if info != 0:
-            raise ValueError(f"gp_tnp_{self.kernel}: function {i}'s covariance (lengthscale {ls:.3g}, scale "
-                             f"{scale:.3g}, noise_std {self.noise_std:g}) is not positive definite in float64: "
-                             f"raise --data.init_args.noise_std or lower scale_range")
+            drawn = ", ".join(f"{k} {v:.3g}" for k, v in hyper.items())
+            raise ValueError(f"gp_tnp_{self.kernel}: function {i}'s covariance ({drawn}, noise_std "
+                             f"{self.noise_std:g}) is not positive definite in float64: raise "
+                             f"--data.init_args.noise_std or lower scale_range")
         y = chol @ torch.from_numpy(rng.standard_normal(n))  # [N]
         signal = torch.stack([x / self.x_max, y]).float()  # [2, N]
-        return {"signal": signal, "lengthscale": torch.tensor(ls, dtype=torch.float32),
-                "scale": torch.tensor(scale, dtype=torch.float32)}
+        return {"signal": signal, **{k: torch.tensor(v, dtype=torch.float32) for k, v in hyper.items()}}
 
 
 # what sets one benchmark apart from another in a checkpoint's protocol_extra (metrics.json's gp_protocol names them):
 # protocol_extra's keys but "protocol", kept in step with it
-BENCHMARK_SETTINGS = ("kernel", "max_points", "noise_std", "lengthscale_range", "scale_range")
+BENCHMARK_SETTINGS = ("kernel", "max_points", "noise_std", "lengthscale_range", "scale_range", "period_range")
 
 
-def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_range, scale_range) -> dict:
-    """What a checkpoint remembers of the protocol (plain types only)."""
-    return {"kernel": kernel, "protocol": "tnp", "max_points": int(max_points), "noise_std": float(noise_std),
-            "lengthscale_range": [float(v) for v in lengthscale_range],
-            "scale_range": [float(v) for v in scale_range]}
+def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_range, scale_range,
+                   period_range=PERIOD_RANGE) -> dict:
+    """What a checkpoint remembers of the protocol (plain types only); period_range only for a periodic kernel."""
+    extra = {"kernel": kernel, "protocol": "tnp", "max_points": int(max_points), "noise_std": float(noise_std),
+             "lengthscale_range": [float(v) for v in lengthscale_range],
+             "scale_range": [float(v) for v in scale_range]}
+    if kernel in PERIODIC_KERNELS:
+        extra["period_range"] = [float(v) for v in period_range]
+    return extra
 
 
 def standard_error(values: list[float]) -> float | None:

@@ -254,7 +254,7 @@ def test_protocol_datamodule_spec_and_bad_input():
     with pytest.raises(ValueError, match="lengthscale_range"):
         PolynomialDataModule(dataset="gp_tnp_rbf", lengthscale_range=(0.6, 0.1))
     with pytest.raises(ValueError, match="unknown 1D dataset"):
-        PolynomialDataModule(dataset="gp_tnp_periodic")
+        PolynomialDataModule(dataset="gp_tnp_cosine")
 
 
 @pytest.mark.parametrize("option, value, message", [
