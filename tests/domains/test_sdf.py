@@ -2264,6 +2264,33 @@ def test_a_procedural_models_input_is_not_said_to_be_read_as_its_training_meshes
             "y up); a file with y up") in capsys.readouterr().err
 
 
+def test_a_mesh_folder_past_max_shapes_is_not_opened(tmp_path, monkeypatch):
+    """A mesh folder's .npz files were each opened to tell voxel grids from a mesh, past max_shapes too, and those
+    never converted were opened again at every start (40 files, max_shapes=2: 80 opens, then 38). The look stops at
+    the first mesh: a start opens the meshes it converts, the next one none."""
+    import builtins
+
+    import pixeltransformer.digests as digests
+
+    monkeypatch.setattr(digests, "RECENT_NS", -1)  # the files count as written long ago (the settled fixture's rule)
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(40):
+        save_npz(meshes / f"s{i:02d}.npz", icosphere(0.3 + 0.01 * i))
+    opened, real_open = [], builtins.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(file) or real_open(file, *a, **k))
+
+    def start() -> set[str]:
+        opened.clear()
+        dm = SDFDataModule(dataset="meshes", root=str(meshes), resolution=8, max_shapes=2,
+                           cache_dir=str(tmp_path / "cache"))
+        dm._load_meshes(meshes)
+        return {Path(f).name for f in opened if isinstance(f, (str, os.PathLike)) and Path(f).parent == meshes}
+
+    assert start() == {"s00.npz", "s01.npz"}
+    assert start() == set()
+
+
 def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_path):
     """A folder of .npz voxel files (ModelNet's voxels=[N, R, R, R]) given as dataset meshes' root took each .npz for
     a mesh: a warning a file ('.npz must hold 'vertices' and 'faces'') and then 'yields only 0 usable shapes ...:
