@@ -2214,8 +2214,9 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
 
 
 def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path, capsys):
-    """--input and the data roots told voxels from a mesh by two rules; one decides both now (mesh.voxel_file), in
-    any case of letters: voxel files are read as voxels, and an .npz as what it holds."""
+    """--input and the data roots tell voxels from a mesh by one rule (mesh.voxel_file), in any case of letters:
+    voxel files are read as voxels, and an .npz as what it holds. The two rules it replaced agreed on these files:
+    this guards the shared rule, it fixed no bug."""
     from domains.sdf.domain import SdfDomain
     from domains.sdf.mesh import voxel_file
     from pixeltransformer.signal import SignalSpec
