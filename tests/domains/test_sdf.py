@@ -949,6 +949,14 @@ def test_an_empty_mesh_is_written_as_a_valid_obj(tmp_path):
     assert isinstance(glb, trimesh.Scene) and len(glb.geometry) == 0
 
 
+def test_a_mesh_of_vertices_and_no_faces_is_written_as_an_empty_obj(tmp_path):
+    """The empty-mesh .obj was decided by the vertices: a mesh of vertices and no face (no surface either) was written
+    as 'v' lines, which readers take for a point cloud. It is the one comment line of an empty mesh too."""
+    points = trimesh.Trimesh(np.eye(3), np.zeros((0, 3), np.int64), process=False)  # 3 vertices, no face
+    obj = export_mesh(points, tmp_path / "points.obj")
+    assert obj.read_text() == "# an empty mesh: no surface\n"
+
+
 def test_metrics():
     a = sdf_to_mesh(sphere_sdf(R, 0.5))
     b = sdf_to_mesh(sphere_sdf(R, 0.5, centre=(0.1, 0, 0)))
