@@ -648,7 +648,7 @@ class SDFDataModule(SignalDataModule):
 
     def _voxel_npz(self, paths: list[Path], cache: SDFCache) -> bool:
         """Whether a mesh folder's files are .npz files of voxel grids alone, not meshes (:func:`mesh.voxel_file`).
-        The look stops at the first mesh, and opens only files not converted yet: a second start reads no mesh file."""
+        The look stops at the first mesh and opens only files not converted yet: a second start reads no mesh file."""
         def grids(path: Path) -> bool:
             try:
                 cached = whole_npy(cache.target(path, self.resolution), (self.resolution,) * 3, np.float32)

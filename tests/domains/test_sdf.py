@@ -2244,7 +2244,7 @@ def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path,
     icosphere().export(tmp_path / "MESH.OBJ")
     for name in ("GRID.NPZ", "GRID.NPY.GZ", "OCC.NPY", "BOX.BINVOX", "MESH.NPZ", "MESH.OBJ"):
         SdfDomain(input_up_axis=1).read_input(tmp_path / name, spec)
-        read_as_mesh = "as the training meshes were" in capsys.readouterr().err
+        read_as_mesh = "centred and scaled into the cube" in capsys.readouterr().err
         assert voxel_file(tmp_path / name) == (not read_as_mesh) == (not name.startswith("MESH")), name
 
 
@@ -2271,6 +2271,38 @@ def test_a_procedural_models_input_is_not_said_to_be_read_as_its_training_meshes
     SdfDomain().read_input(grid, spec)
     assert (f"{grid}: turned from z up to y up, by the model's voxel_up_axis 2 (it was trained on procedural chairs, "
             "y up); a file with y up") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset, on", [("voxels", "voxel files"), ("meshes", "meshes"), ("mixture", "a mixture")])
+def test_an_input_of_a_kind_the_model_never_read_names_no_training_files_of_it(tmp_path, monkeypatch, capsys, dataset,
+                                                                              on):
+    """A mesh given to a model trained on voxel files (or a mixture) was 'centred and scaled ... as the training
+    meshes were' and read 'as the model's training meshes were'; a voxel file given to a model trained on meshes (or
+    a mixture) was turned 'as the model's voxel files were'. Only a kind the model's dataset reads is said so; else
+    the option that decided, and what the model was trained on."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    np.save(grid := tmp_path / "occ.npy", box_occupancy(8, (-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)).astype(np.uint8))
+    spec = SignalSpec(domain="sdf", dataset=dataset, grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
+                                         "mesh_up_axis": 1, "margin": 0.3})
+    said = {}
+    for path in (chair, grid):
+        SdfDomain().read_input(path, spec)
+        said[path.suffix] = capsys.readouterr().err
+    if dataset != "meshes":
+        assert "training meshes" not in said[".obj"]
+        assert (f"{chair}: read with y up, by the model's mesh_up_axis 1 (it was trained on {on}); a file with z up"
+                in said[".obj"])
+        assert f"{chair}: centred and scaled into the cube [-1, 1]^3 (it was trained on {on}): " in said[".obj"]
+    if dataset != "voxels":
+        assert "voxel files were" not in said[".npy"]
+        assert (f"{grid}: turned from z up to y up, by the model's voxel_up_axis 2 (it was trained on {on}); a file "
+                "with y up") in said[".npy"]
 
 
 def test_a_mesh_folder_past_max_shapes_is_not_opened(tmp_path, monkeypatch):
@@ -2336,6 +2368,7 @@ def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsy
                       num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
                                          "mesh_up_axis": 2, "margin": 0.3})
     for path, files in ((grid, "voxel files were (voxel_up_axis 2)"), (chair, "training meshes were (mesh_up_axis 2)")):
+        spec = dataclasses.replace(spec, dataset="voxels" if path == grid else "meshes")  # trained on its kind
         SdfDomain().read_input(path, spec)
         said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
         assert said == [f"{path}: turned from z up to y up, as the model's {files}; a file with y up (ShapeNet's) "
