@@ -2200,8 +2200,9 @@ def test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_re
 
 
 def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads_them(tmp_path):
-    """A folder of .npy or .npy.gz voxel files alone (the shared modelnet10_vox32 folder) given as dataset meshes'
-    root ended at 'no mesh files (...) in it or its sub-folders', no remedy: the voxel reader takes one such file."""
+    """A folder of .npy, .npy.gz or .npz voxel files alone (the shared modelnet10_vox32 folder) given as dataset
+    meshes' root ended at 'no mesh files (...) in it or its sub-folders', no remedy: the voxel reader takes one such
+    file."""
     vox = tmp_path / "vox32"
     vox.mkdir()
     np.save(vox / "train.npy", np.zeros((2, 1, 8, 8, 8), np.uint8))
@@ -2218,6 +2219,14 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
                                                 r"file, 1 \.npy\.gz file \(test\.npy\.gz, train\.npy\): read one with "
                                                 r"--data\.init_args\.voxel_root=<its path> \(with a voxels weight in "
                                                 r"the mixture\)$"):
+        dm.setup("fit")
+    npz = tmp_path / "npz"  # ModelNet's .npz of voxels=[N, R, R, R] alone: the same line
+    npz.mkdir()
+    np.savez(npz / "train.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(npz), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*npz: no mesh files \(.*\) in it or its sub-folders but 1 \.npz "
+                                                r"file: read it with --data\.init_args\.dataset=voxels "
+                                                r"--data\.init_args\.root=.*npz/train\.npz$"):
         dm.setup("fit")
 
 
