@@ -2360,6 +2360,24 @@ def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_p
     assert not [str(w.message) for w in warned if "mesh" in str(w.message)]
 
 
+def test_voxel_npz_files_among_meshes_are_named_in_one_warning(tmp_path):
+    """A folder of meshes and .npz voxel files warned "skipping mesh: ... must hold 'vertices' and 'faces'" once a
+    voxel file, as if each were a broken mesh. They are skipped as before, named as voxel files in one warning."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i in range(2):
+        save_npz(mixed / f"m{i}.npz", icosphere(0.3 + 0.1 * i))
+        np.savez(mixed / f"v{i}.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(mixed), resolution=8, cache_dir=str(tmp_path / "c"))
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        pools = dm._load_meshes(mixed)
+    assert len(pools["all"]) == 2 and dm.num_failed == 2
+    said = [str(w.message) for w in warned if "skipping" in str(w.message)]
+    assert said == ["skipping 2 .npz files of voxel grids, not meshes (v0.npz, v1.npz): the voxel reader reads them "
+                    "(--data.init_args.dataset=voxels)"]
+
+
 def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):
     """Voxels read with voxel_up_axis 2 (a mesh with mesh_up_axis 2) said the axis twice: "turned from z up to y up as
     the model's voxel files were" and "read with z up, as the model's voxel files were; a file with y up ... needs
