@@ -172,9 +172,9 @@ class SDFCache:
                 self.kept.append(path)
         if grids:
             names = ", ".join(p.name for p in grids[:3]) + ", ..." * (len(grids) > 3)
+            them = "it" if len(grids) == 1 else "them"
             warn_rank_zero(f"skipping {counted(len(grids), '.npz file')} of voxel grids, not meshes ({names}): the "
-                           f"voxel reader reads {'it' if len(grids) == 1 else 'them'} (--data.init_args.dataset=voxels)",
-                           stacklevel=2)
+                           f"voxel reader reads {them} (--data.init_args.dataset=voxels)", stacklevel=2)
         if self.failures:
             warn_rank_zero(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
                            stacklevel=2)
