@@ -625,7 +625,7 @@ class SDFDataModule(SignalDataModule):
         paths = found["meshes"]
         cache = SDFCache(self.cache_dir / "meshes", margin=self.margin, truncation=self.truncation,
                          shell_voxels=self.shell_voxels, up_axis=self.mesh_up_axis)
-        if len(self._voxel_npz(paths, cache)) == len(paths):  # .npz files of voxel grids alone (ModelNet's)
+        if self._voxel_npz(paths, cache):  # .npz files of voxel grids alone (ModelNet's)
             paths = []
         if not paths:
             none = f"{root}: no mesh files ({', '.join(MESH_SUFFIXES)}) in it or its sub-folders"
@@ -646,9 +646,9 @@ class SDFDataModule(SignalDataModule):
             self.num_failed += len(cache.failures)
         return pools
 
-    def _voxel_npz(self, paths: list[Path], cache: SDFCache) -> list[Path]:
-        """The .npz files of a mesh folder's that hold voxel grids, not a mesh (:func:`mesh.voxel_file`). Only files
-        not converted yet are opened: a second start reads no mesh file."""
+    def _voxel_npz(self, paths: list[Path], cache: SDFCache) -> bool:
+        """Whether a mesh folder's files are .npz files of voxel grids alone, not meshes (:func:`mesh.voxel_file`).
+        The look stops at the first mesh and opens only files not converted yet: a second start reads no mesh file."""
         def grids(path: Path) -> bool:
             try:
                 cached = whole_npy(cache.target(path, self.resolution), (self.resolution,) * 3, np.float32)
@@ -656,7 +656,7 @@ class SDFDataModule(SignalDataModule):
                 return False
             return not cached and voxel_file(path)
 
-        return [p for p in paths if p.suffix.lower() == ".npz" and grids(p)]
+        return bool(paths) and all(p.suffix.lower() == ".npz" and grids(p) for p in paths)
 
     @contextmanager
     def _walks_forgotten_on_refusal(self) -> Iterator[None]:

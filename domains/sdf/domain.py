@@ -101,6 +101,13 @@ def check_units(grid: np.ndarray, path: Path, t: float) -> None:
 
 # files whose up axis is y or z, as a line that names input_up_axis for a file of the other says
 UP_AXIS_EXAMPLES = {1: "ShapeNet's", 2: "ModelNet's, many scans and CAD exports"}
+TRAINED_ON = {"procedural": "procedural chairs, y up", "meshes": "meshes", "voxels": "voxel files",
+              "mixture": "a mixture"}  # a mixture's spec records no sources
+
+
+def trained_on(spec) -> str:
+    """What a model's data was, in words, for an --input line that names no training files it never read."""
+    return TRAINED_ON.get(spec.dataset, spec.dataset)
 TURNED = "turned from z up to y up (input_up_axis 2)"  # how an --input file given input_up_axis 2 was read
 
 
@@ -281,8 +288,9 @@ class SdfDomain(Domain):
                 print(f"{path}: {TURNED}", file=sys.stderr)
             centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
-            shapes = "procedural training chairs" if spec.dataset == "procedural" else "training meshes"
-            print(f"{path}: centred and scaled into the cube [-1, 1]^3 as the {shapes} were: cube = "
+            shapes = {"procedural": " as the procedural training chairs were", "meshes": " as the training meshes "
+                      "were"}.get(spec.dataset, f" (it was trained on {trained_on(spec)})")  # no meshes of its own
+            print(f"{path}: centred and scaled into the cube [-1, 1]^3{shapes}: cube = "
                   f"({'turned ' * (up == 2)}x - centre) * scale, centre {self.input_frame['centre']}, scale "
                   f"{self.input_frame['scale']:.6g} (prediction.json's input_frame); S and the meshes written are in "
                   f"the cube's units", file=sys.stderr)
@@ -309,8 +317,9 @@ class SdfDomain(Domain):
         if self.input_up_axis is not None:
             return self.input_up_axis
         up = int(spec.extra.get(option, default))
-        why = (f"by the model's {option} {up} (it was trained on procedural chairs, y up)"  # no files of its own
-               if spec.dataset == "procedural" else f"as the model's {files} were ({option} {up})")
+        read_by = {"training meshes": "meshes", "voxel files": "voxels"}[files]  # the dataset that reads them
+        why = (f"as the model's {files} were ({option} {up})" if spec.dataset == read_by  # else no files of its own
+               else f"by the model's {option} {up} (it was trained on {trained_on(spec)})")
         other = 3 - up  # 1 (y) <-> 2 (z)
         read = "turned from z up to y up" if up == 2 else "read with y up"  # the turn said here alone (turned)
         self.up_note = (f"{path}: {read}, {why}; a file with {'yz'[other - 1]} up ({UP_AXIS_EXAMPLES[other]}) needs "

@@ -18,12 +18,12 @@ import numpy as np
 from pixeltransformer.cache import (CACHE_HINT, CacheWriteError, check_cache_folder, package_versions, whole_npy,
                                     writing_cache)
 from pixeltransformer.digests import FileDigests
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import atomic_write, user_path
 from pixeltransformer.loopbar import loop_progress
 
 from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, SIGN_TYPES, load_mesh, mesh_frame, mesh_to_sdf,
-                   normalise_mesh)
+                   normalise_mesh, voxel_file)
 from .voxels import turn_y_up
 
 
@@ -161,13 +161,20 @@ class SDFCache:
                 if error is not None:
                     errors[i] = error
         files = []
+        grids = [paths[i] for i in errors if voxel_file(paths[i])]  # .npz files of voxels among meshes: said once
         for i, path in enumerate(paths):
             if i in errors:
                 self.failures.append((path, errors[i]))
-                warn_rank_zero(f"skipping mesh: {errors[i]}", stacklevel=2)
+                if path not in grids:
+                    warn_rank_zero(f"skipping mesh: {errors[i]}", stacklevel=2)
             else:
                 files.append(targets[i])
                 self.kept.append(path)
+        if grids:
+            names = ", ".join(p.name for p in grids[:3]) + ", ..." * (len(grids) > 3)
+            them = "it" if len(grids) == 1 else "them"
+            warn_rank_zero(f"skipping {counted(len(grids), '.npz file')} of voxel grids, not meshes ({names}): the "
+                           f"voxel reader reads {them} (--data.init_args.dataset=voxels)", stacklevel=2)
         if self.failures:
             warn_rank_zero(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
                            stacklevel=2)

@@ -43,11 +43,11 @@ def probability_field(p_inside):
 
 
 def export_mesh(mesh: trimesh.Trimesh, path: str | Path) -> Path:
-    """Write a mesh as .glb or .obj (chosen by the suffix), atomically. An empty mesh gives an empty file: a scene
-    of no geometry, an .obj of one comment (trimesh writes 'v' and 'f' lines holding no number)."""
+    """Write a mesh as .glb or .obj (chosen by the suffix), atomically. A mesh of no face gives an empty file: a
+    scene of no geometry, an .obj of one comment (trimesh writes 'v' and 'f' lines a reader takes for points)."""
     path = Path(path)
     if path.suffix.lower() not in (".glb", ".obj"):
         raise ValueError(f"export_mesh: {path} must end in .glb or .obj")
-    if path.suffix.lower() == ".obj" and len(mesh.vertices) == 0:
+    if path.suffix.lower() == ".obj" and len(mesh.faces) == 0:
         return atomic_write(path, lambda tmp: tmp.write_text("# an empty mesh: no surface\n"))
     return atomic_write(path, lambda tmp: mesh.export(tmp))

@@ -949,6 +949,14 @@ def test_an_empty_mesh_is_written_as_a_valid_obj(tmp_path):
     assert isinstance(glb, trimesh.Scene) and len(glb.geometry) == 0
 
 
+def test_a_mesh_of_vertices_and_no_faces_is_written_as_an_empty_obj(tmp_path):
+    """The empty-mesh .obj was decided by the vertices: a mesh of vertices and no face (no surface either) was written
+    as 'v' lines, which readers take for a point cloud. It is the one comment line of an empty mesh too."""
+    points = trimesh.Trimesh(np.eye(3), np.zeros((0, 3), np.int64), process=False)  # 3 vertices, no face
+    obj = export_mesh(points, tmp_path / "points.obj")
+    assert obj.read_text() == "# an empty mesh: no surface\n"
+
+
 def test_metrics():
     a = sdf_to_mesh(sphere_sdf(R, 0.5))
     b = sdf_to_mesh(sphere_sdf(R, 0.5, centre=(0.1, 0, 0)))
@@ -2192,8 +2200,9 @@ def test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_re
 
 
 def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads_them(tmp_path):
-    """A folder of .npy or .npy.gz voxel files alone (the shared modelnet10_vox32 folder) given as dataset meshes'
-    root ended at 'no mesh files (...) in it or its sub-folders', no remedy: the voxel reader takes one such file."""
+    """A folder of .npy, .npy.gz or .npz voxel files alone (the shared modelnet10_vox32 folder) given as dataset
+    meshes' root ended at 'no mesh files (...) in it or its sub-folders', no remedy: the voxel reader takes one such
+    file."""
     vox = tmp_path / "vox32"
     vox.mkdir()
     np.save(vox / "train.npy", np.zeros((2, 1, 8, 8, 8), np.uint8))
@@ -2211,11 +2220,20 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
                                                 r"--data\.init_args\.voxel_root=<its path> \(with a voxels weight in "
                                                 r"the mixture\)$"):
         dm.setup("fit")
+    npz = tmp_path / "npz"  # ModelNet's .npz of voxels=[N, R, R, R] alone: the same line
+    npz.mkdir()
+    np.savez(npz / "train.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(npz), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*npz: no mesh files \(.*\) in it or its sub-folders but 1 \.npz "
+                                                r"file: read it with --data\.init_args\.dataset=voxels "
+                                                r"--data\.init_args\.root=.*npz/train\.npz$"):
+        dm.setup("fit")
 
 
 def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path, capsys):
-    """--input and the data roots told voxels from a mesh by two rules; one decides both now (mesh.voxel_file), in
-    any case of letters: voxel files are read as voxels, and an .npz as what it holds."""
+    """--input and the data roots tell voxels from a mesh by one rule (mesh.voxel_file), in any case of letters:
+    voxel files are read as voxels, and an .npz as what it holds. The two rules it replaced agreed on these files:
+    this guards the shared rule, it fixed no bug."""
     from domains.sdf.domain import SdfDomain
     from domains.sdf.mesh import voxel_file
     from pixeltransformer.signal import SignalSpec
@@ -2235,7 +2253,7 @@ def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path,
     icosphere().export(tmp_path / "MESH.OBJ")
     for name in ("GRID.NPZ", "GRID.NPY.GZ", "OCC.NPY", "BOX.BINVOX", "MESH.NPZ", "MESH.OBJ"):
         SdfDomain(input_up_axis=1).read_input(tmp_path / name, spec)
-        read_as_mesh = "as the training meshes were" in capsys.readouterr().err
+        read_as_mesh = "centred and scaled into the cube" in capsys.readouterr().err
         assert voxel_file(tmp_path / name) == (not read_as_mesh) == (not name.startswith("MESH")), name
 
 
@@ -2264,6 +2282,65 @@ def test_a_procedural_models_input_is_not_said_to_be_read_as_its_training_meshes
             "y up); a file with y up") in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("dataset, on", [("voxels", "voxel files"), ("meshes", "meshes"), ("mixture", "a mixture")])
+def test_an_input_of_a_kind_the_model_never_read_names_no_training_files_of_it(tmp_path, monkeypatch, capsys, dataset,
+                                                                              on):
+    """A mesh given to a model trained on voxel files (or a mixture) was 'centred and scaled ... as the training
+    meshes were' and read 'as the model's training meshes were'; a voxel file given to a model trained on meshes (or
+    a mixture) was turned 'as the model's voxel files were'. Only a kind the model's dataset reads is said so; else
+    the option that decided, and what the model was trained on."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    chair = tmp_path / "chair.obj"
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(chair)
+    np.save(grid := tmp_path / "occ.npy", box_occupancy(8, (-0.5, -0.5, -0.5), (0.5, 0.5, 0.5)).astype(np.uint8))
+    spec = SignalSpec(domain="sdf", dataset=dataset, grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
+                                         "mesh_up_axis": 1, "margin": 0.3})
+    said = {}
+    for path in (chair, grid):
+        SdfDomain().read_input(path, spec)
+        said[path.suffix] = capsys.readouterr().err
+    if dataset != "meshes":
+        assert "training meshes" not in said[".obj"]
+        assert (f"{chair}: read with y up, by the model's mesh_up_axis 1 (it was trained on {on}); a file with z up"
+                in said[".obj"])
+        assert f"{chair}: centred and scaled into the cube [-1, 1]^3 (it was trained on {on}): " in said[".obj"]
+    if dataset != "voxels":
+        assert "voxel files were" not in said[".npy"]
+        assert (f"{grid}: turned from z up to y up, by the model's voxel_up_axis 2 (it was trained on {on}); a file "
+                "with y up") in said[".npy"]
+
+
+def test_a_mesh_folder_past_max_shapes_is_not_opened(tmp_path, monkeypatch):
+    """A mesh folder's .npz files were each opened to tell voxel grids from a mesh, past max_shapes too, and those
+    never converted were opened again at every start (40 files, max_shapes=2: 80 opens, then 38). The look stops at
+    the first mesh: a start opens the meshes it converts, the next one none."""
+    import builtins
+
+    import pixeltransformer.digests as digests
+
+    monkeypatch.setattr(digests, "RECENT_NS", -1)  # the files count as written long ago (the settled fixture's rule)
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    for i in range(40):
+        save_npz(meshes / f"s{i:02d}.npz", icosphere(0.3 + 0.01 * i))
+    opened, real_open = [], builtins.open
+    monkeypatch.setattr(builtins, "open", lambda file, *a, **k: opened.append(file) or real_open(file, *a, **k))
+
+    def start() -> set[str]:
+        opened.clear()
+        dm = SDFDataModule(dataset="meshes", root=str(meshes), resolution=8, max_shapes=2,
+                           cache_dir=str(tmp_path / "cache"))
+        dm._load_meshes(meshes)
+        return {Path(f).name for f in opened if isinstance(f, (str, os.PathLike)) and Path(f).parent == meshes}
+
+    assert start() == {"s00.npz", "s01.npz"}
+    assert start() == set()
+
+
 def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_path):
     """A folder of .npz voxel files (ModelNet's voxels=[N, R, R, R]) given as dataset meshes' root took each .npz for
     a mesh: a warning a file ('.npz must hold 'vertices' and 'faces'') and then 'yields only 0 usable shapes ...:
@@ -2283,6 +2360,24 @@ def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_p
     assert not [str(w.message) for w in warned if "mesh" in str(w.message)]
 
 
+def test_voxel_npz_files_among_meshes_are_named_in_one_warning(tmp_path):
+    """A folder of meshes and .npz voxel files warned "skipping mesh: ... must hold 'vertices' and 'faces'" once a
+    voxel file, as if each were a broken mesh. They are skipped as before, named as voxel files in one warning."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for i in range(2):
+        save_npz(mixed / f"m{i}.npz", icosphere(0.3 + 0.1 * i))
+        np.savez(mixed / f"v{i}.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    dm = SDFDataModule(dataset="meshes", root=str(mixed), resolution=8, cache_dir=str(tmp_path / "c"))
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        pools = dm._load_meshes(mixed)
+    assert len(pools["all"]) == 2 and dm.num_failed == 2
+    said = [str(w.message) for w in warned if "skipping" in str(w.message)]
+    assert said == ["skipping 2 .npz files of voxel grids, not meshes (v0.npz, v1.npz): the voxel reader reads them "
+                    "(--data.init_args.dataset=voxels)"]
+
+
 def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):
     """Voxels read with voxel_up_axis 2 (a mesh with mesh_up_axis 2) said the axis twice: "turned from z up to y up as
     the model's voxel files were" and "read with z up, as the model's voxel files were; a file with y up ... needs
@@ -2300,6 +2395,7 @@ def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsy
                       num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "voxel_up_axis": 2,
                                          "mesh_up_axis": 2, "margin": 0.3})
     for path, files in ((grid, "voxel files were (voxel_up_axis 2)"), (chair, "training meshes were (mesh_up_axis 2)")):
+        spec = dataclasses.replace(spec, dataset="voxels" if path == grid else "meshes")  # trained on its kind
         SdfDomain().read_input(path, spec)
         said = [line for line in capsys.readouterr().err.splitlines() if " z up" in line]
         assert said == [f"{path}: turned from z up to y up, as the model's {files}; a file with y up (ShapeNet's) "

@@ -430,7 +430,7 @@ def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, 
     same grid in a .npy does; a stack of several is refused in one line."""
     import gzip
 
-    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8,
+    spec = SignalSpec(domain="sdf", dataset="voxels", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8,
                       extra={"margin": 0.05})
     ball = (grid_positions((16,) * 3) - torch.tensor([0.0, 0.0, 0.3])).norm(dim=-1) < 0.5  # [4096]: off centre in z
     ball = ball.view(16, 16, 16).numpy().astype(np.uint8)  # [16, 16, 16]

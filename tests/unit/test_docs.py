@@ -277,7 +277,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_sdf.py",
          "test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_reader_reads"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes '
-    '--data.init_args.root=data/shapenet_chairs/modelnet10_vox32"` (a folder of .npy or .npy.gz voxel files alone)':
+    '--data.init_args.root=data/shapenet_chairs/modelnet10_vox32"` (a folder of .npy, .npy.gz or .npz voxel files '
+    'alone)':
         ("tests/domains/test_sdf.py",
          "test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads_them"),
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--mask speck.png"` (a 64x64 mask whose only '
