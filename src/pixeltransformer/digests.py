@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .files import RECENT_NS, file_stamp, write_json
+from . import files
+from .files import file_stamp, write_json
 
 
 def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
@@ -54,7 +55,7 @@ class FileDigests:
         if isinstance(known, list) and len(known) == 5 and known[:4] == list(stamp[1:]):  # size, times, inode
             return known[4]
         digest = file_digest(path, self.algorithm)
-        if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > RECENT_NS:  # cp -p: mtime old, ctime now
+        if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > files.RECENT_NS:  # cp -p: mtime old, ctime now
             self._known[key] = self._new[key] = [*stamp[1:], digest]
         return digest
 

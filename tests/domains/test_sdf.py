@@ -2314,15 +2314,12 @@ def test_an_input_of_a_kind_the_model_never_read_names_no_training_files_of_it(t
                 "with y up") in said[".npy"]
 
 
-def test_a_mesh_folder_past_max_shapes_is_not_opened(tmp_path, monkeypatch):
+def test_a_mesh_folder_past_max_shapes_is_not_opened(tmp_path, monkeypatch, settled):
     """A mesh folder's .npz files were each opened to tell voxel grids from a mesh, past max_shapes too, and those
     never converted were opened again at every start (40 files, max_shapes=2: 80 opens, then 38). The look stops at
     the first mesh: a start opens the meshes it converts, the next one none."""
     import builtins
 
-    import pixeltransformer.digests as digests
-
-    monkeypatch.setattr(digests, "RECENT_NS", -1)  # the files count as written long ago (the settled fixture's rule)
     meshes = tmp_path / "meshes"
     meshes.mkdir()
     for i in range(40):
