@@ -357,5 +357,5 @@ def test_a_run_refused_for_its_second_checkpoint_shows_only_the_error_line(tiny_
     fake_loading(lambda path: tiny_module, lambda path: other if path == b else {})
     with pytest.raises(SystemExit):
         main([a, b, "--levels", "12", "--queries", "20"])
-    assert capsys.readouterr().err.strip() == (f"error: {b}: a checkpoint of images/mnist; the diagnosis reads models "
-                                               "of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+    assert capsys.readouterr().err.strip() == (f"error: {b}: a checkpoint of images/mnist; the diagnosis reads "
+                                               "models of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
