@@ -130,7 +130,7 @@ def read_curves(path: Path) -> Curves:
             y = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-    y = _numbers(y, path, "y")
+    y, kind = _numbers(y, path, "y")
     if y.ndim == 1:
         raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row "
                          f"({ONE_SERIES})")
@@ -147,15 +147,15 @@ def read_curves(path: Path) -> Curves:
         row, col = (int(i[0]) for i in np.nonzero(bad))
         raise ValueError(f"{path}: curve {row} holds {y[row, col]} at point {col} ({int(bad.sum())} non-finite values "
                          "in all); fill or drop them first")
-    if (big := np.abs(y).max()) > MAX_ABS_VALUE:
-        raise ValueError(f"{path}: values reach {as_written(big)}; the model's float32 arithmetic needs them within "
-                         f"+-{as_written(MAX_ABS_VALUE)} (rescale them)")
+    if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
+        raise ValueError(f"{path}: values reach {as_written(kind(big))}; the model's float32 arithmetic needs them "
+                         f"within +-{as_written(MAX_ABS_VALUE)} (rescale them)")
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
-        x = _grid(_numbers(x, path, "x"), length, path)
+        x = _grid(*_numbers(x, path, "x"), length, path)
     elif n > length and _even_rise(y[:, 0]):
-        first = ", ".join(as_written(v) for v in y[:3, 0])
+        first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
                          f"column does: is it x beside y columns, one curve a column? Here each row is a curve of "
                          f"{length} points; {AS_ROWS}")
@@ -165,17 +165,17 @@ def read_curves(path: Path) -> Curves:
                          f"repeats averaged, resampled evenly (np.interp); curves of {length} points indeed? "
                          f"{SHORT_CURVES.format(length)}")
     elif rises:
-        first = ", ".join(as_written(v) for v in y[:3, 0])
+        first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
         warn_rank_zero(f"{path}: its first column {header[0]!r} rises down all {n} rows ({first}, ...), as an x "
                        f"column does: is it x beside y columns? It is read as {n} curves of {length} points, one a "
                        "row; curves are rows on one evenly spaced grid: resample each column onto np.linspace(x[0], "
                        "x[-1], L) (np.interp) and save the curves as rows", stacklevel=2)
     elif n > 1 and _even_rise(y[0]) and not all(_even_rise(row) for row in y[1:]):
-        first = ", ".join(as_written(v) for v in y[0, :3])
+        first = ", ".join(as_written(kind(v)) for v in y[0, :3])
         warn_rank_zero(f"{path}: its first curve rises by even steps ({first}, ...), as an x row does, and no other "
                        "does: is it the grid? It is read as a curve, and x is the point's index; give a grid as x [L] "
                        "in an .npz, with the curves as y [N, L]", stacklevel=2)
-    return Curves(y.astype(np.float64), None if x is None else x.astype(np.float64))
+    return Curves(y, x)
 
 
 def _even_rise(a: np.ndarray) -> bool:
@@ -193,16 +193,18 @@ def _evenly_spaced(a: np.ndarray) -> bool:
     return bool((steps > 0).all() and np.abs(steps - step).max() <= max(EVEN_TOLERANCE * step, rounding))
 
 
-def _numbers(a: np.ndarray, path: Path, name: str) -> np.ndarray:
-    """An array of real numbers, or a one-line error: floats in their own dtype, so that messages name a float32
-    file's values as it holds them (0.1, not float64's 0.10000000149011612); bool and integers as float64."""
+def _numbers(a: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, type]:
+    """An array of real numbers (bool and integers taken as numbers) as float64, or a one-line error; with the file's
+    float type (float64 for others), which casts a value back for messages: a float32 file's 0.1, not float64's
+    0.10000000149011612. Checks run in float64 whatever the file's dtype."""
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {name} must hold real numbers, got dtype {a.dtype}")
-    return a if a.dtype.kind == "f" else a.astype(np.float64)
+    return a.astype(np.float64), a.dtype.type if a.dtype.kind == "f" else np.float64
 
 
-def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
-    """The file's x [L], checked: as long as the curves, finite, increasing and evenly spaced."""
+def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> np.ndarray:
+    """The file's x [L], checked: as long as the curves, finite, increasing and evenly spaced (values named as the
+    file's float type kind writes them)."""
     if x.shape != (length,):
         raise ValueError(f"{path}: x has shape {list(x.shape)}; expected [L] = [{length}], one position per point of "
                          "a curve")
@@ -217,8 +219,8 @@ def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
             fix = "x decreases throughout: reverse it and the curves (x[::-1], y[:, ::-1])"
         else:
             fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
-        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {as_written(x[i + 1])} follows x[{i}] = "
-                         f"{as_written(x[i])}; {fix}")
+        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {as_written(kind(x[i + 1]))} follows x[{i}] = "
+                         f"{as_written(kind(x[i]))}; {fix}")
     if not _evenly_spaced(x):
         raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "
                          "model reads curves on a regular grid: resample each curve onto "

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import counted, range_as_written, whole_number
+from pixeltransformer.errors import as_written, counted, range_as_written, whole_number
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
@@ -57,8 +57,8 @@ class PolynomialDataset(Dataset):
         # beyond MAX_ABS_VALUE a set's value frame overflows float32, and the first training loss was NaN
         if size and (reach := self.reach()) > MAX_ABS_VALUE:
             raise ValueError(f"--data.init_args.coef_std={coef_std:g} draws polynomials that reach {reach:.3g} on "
-                             f"[-1, 1]: the model's float32 arithmetic needs values within +-{MAX_ABS_VALUE:g}; lower "
-                             "coef_std")
+                             f"[-1, 1]: the model's float32 arithmetic needs values within "
+                             f"+-{as_written(MAX_ABS_VALUE)}; lower coef_std")
 
     def reach(self, chunk: int = 4096) -> float:
         """The largest |f(x)| on the grid over the items whose bound sum |a_i| passes MAX_ABS_VALUE (0 if none):

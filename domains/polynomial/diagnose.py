@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
     args.levels = list(dict.fromkeys(args.levels))  # a level given twice is scored once, in the order given
 
-    outputs, curves, modules = [], {}, []
+    outputs, curves, modules, notes = [], {}, [], []
     try:
         # every checkpoint read and checked before any is scored: one of another kind does not cost the others' time
         for path in args.checkpoints:
@@ -256,14 +256,15 @@ def main(argv: list[str] | None = None) -> None:
                 if args.figure:
                     raise ValueError(f"--figure draws the GP benchmark breakdown; {path} is a "
                                      f"{module.spec.dataset} checkpoint")
-                # after the refusals: a refused run shows its error alone
                 if (above := untrained_levels(module, args.levels, "levels" in given)) is not None:
-                    print(f"{path}: {above}", file=sys.stderr)
+                    notes.append(f"{path}: {above}")
             unused = sorted(given - ({"batches"} if tnp else {"levels", "functions", "queries", "seed"}))
             if unused:
-                print(f"{path}: a {module.spec.dataset} checkpoint; --{', --'.join(unused)} "
-                      f"{'does' if len(unused) == 1 else 'do'} not apply to it", file=sys.stderr)
+                notes.append(f"{path}: a {module.spec.dataset} checkpoint; --{', --'.join(unused)} "
+                             f"{'does' if len(unused) == 1 else 'do'} not apply to it")
             modules.append((path, module, tnp))
+        for note in notes:  # once every checkpoint passed its checks: a refused run shows its error alone
+            print(note, file=sys.stderr)
         for path, module, tnp in modules:
             if tnp:
                 result = gp_gap_breakdown(module, args.batches, data_seed=run_data_seed(path))
@@ -303,7 +304,9 @@ def check_arguments(args) -> None:
 
 def untrained_levels(module, levels: list[int], given: bool) -> str | None:
     """The levels above the largest |S| the module's set sampler trained on, named with that maximum, as --levels
-    where ``given``, else as the default levels; None if none."""
+    where ``given``, else as the default levels; None if none. That maximum is model.sets.max_context whenever a
+    level exceeds it: a grid_points sampler's cap of num_points binds only where max_context is larger, and there
+    check_dense has refused every level above num_points (|S| + queries > num_points)."""
     trained = module.sampler.largest_context(module.spec.num_points)
     above = [str(k) for k in levels if k > trained]
     if not above:

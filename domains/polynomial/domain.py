@@ -24,7 +24,7 @@ import torch
 
 from pixeltransformer.domain import Domain, Files, ItemValues, first_outside
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import range_as_written
+from pixeltransformer.errors import as_written, range_as_written
 from pixeltransformer.files import atomic_write
 from pixeltransformer.inference import Completion
 from pixeltransformer.loopbar import loop_progress
@@ -217,8 +217,8 @@ class PolynomialDomain(Domain):
             low, high = range_as_written(offset - scale, offset + scale)
             raise ValueError(f"{source}: x must lie in [{low}, {high}] (the data's x range), got {far}")
         if far := first_outside(y, y.abs() > MAX_ABS_VALUE):
-            raise ValueError(f"{source}: y must lie within +-{MAX_ABS_VALUE:g} (beyond that the model's float32 "
-                             f"arithmetic overflows), got {far}")
+            raise ValueError(f"{source}: y must lie within +-{as_written(MAX_ABS_VALUE)} (beyond that the model's "
+                             f"float32 arithmetic overflows), got {far}")
         return pos.clamp(-1, 1).to(rows.dtype), y  # [K, 1], [K, 1]
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:

@@ -208,9 +208,15 @@ def listed(names: Iterable[str]) -> str:
 
 def as_written(value) -> str:
     """A number from a user's data as the shortest text that reads back to the same number of its own type (repr; a
-    numpy float32 as numpy writes it: 0.1, not float64's 0.10000000149011612), without the ".0" on a whole number:
-    timestamps 1700000000.5 and 1700000001 stay apart where :g writes 1.7e+09 for both."""
-    text = repr(float(value)) if isinstance(value, (int, float)) else str(value)  # numpy's float64 is a float
+    numpy float32 or float16 in positional notation: 0.1, not float64's 0.10000000149011612), without the ".0" on a
+    whole number: timestamps 1700000000.5 and 1700000001 stay apart where :g writes 1.7e+09 for both, and a float32
+    timestamp reads 1700000128 where numpy's str() writes 1.7e+09."""
+    np = sys.modules.get("numpy")  # a numpy value comes with numpy imported; this module imports no numpy
+    if np is not None and isinstance(value, np.floating) and not isinstance(value, float):  # float64 is a float
+        if np.isfinite(value) and value == int(value):
+            return str(int(value))
+        return np.format_float_positional(value, unique=True, trim="-")
+    text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
 
 

@@ -342,5 +342,20 @@ def test_a_refused_figure_shows_only_the_error_line(tiny_module, tmp_path, fake_
     a = str(tmp_path / "a.ckpt")
     with pytest.raises(SystemExit):
         main([a, "--levels", "12", "--queries", "20", "--figure", str(tmp_path / "gap.png")])
-    assert capsys.readouterr().err.strip() == (f"error: --figure draws the GP benchmark breakdown; {a} is a polynomial "
-                                               "checkpoint")
+    assert capsys.readouterr().err.strip() == (f"error: --figure draws the GP benchmark breakdown; {a} is a "
+                                               "polynomial checkpoint")
+
+
+def test_a_run_refused_for_its_second_checkpoint_shows_only_the_error_line(tiny_module, tmp_path, fake_loading,
+                                                                             capsys):
+    """diagnose a.ckpt b.ckpt --levels 12: a's warning that 12 lies above its training printed before b's refusal;
+    the warnings wait until every checkpoint was checked, so a refused run shows only its error."""
+    from domains.polynomial.diagnose import main
+
+    a, b = str(tmp_path / "a.ckpt"), str(tmp_path / "b.ckpt")
+    other = {"hyper_parameters": {"spec": {"domain": "images", "dataset": "mnist"}}}
+    fake_loading(lambda path: tiny_module, lambda path: other if path == b else {})
+    with pytest.raises(SystemExit):
+        main([a, b, "--levels", "12", "--queries", "20"])
+    assert capsys.readouterr().err.strip() == (f"error: {b}: a checkpoint of images/mnist; the diagnosis reads "
+                                               "models of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")

@@ -22,7 +22,7 @@ from domains.polynomial.domain import PolynomialDomain
 from domains.polynomial.metrics import reference_metrics
 from pixeltransformer.data_mismatch import conversion_mismatch, split_mismatch
 from pixeltransformer.distribution import BinnedGaussian
-from pixeltransformer.errors import counted
+from pixeltransformer.errors import as_written, counted
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.sets import draw_context, grid_positions
 from pixeltransformer.splits import pool_digests
@@ -965,6 +965,35 @@ def test_a_float32_file_is_named_with_its_values_as_written(tmp_path):
     grid = np.stack([np.linspace(0.1, 6.1, 61), *sines(3)]).astype(np.float32)  # [4, 61]: the first curve a grid
     with pytest.warns(UserWarning, match=re.escape("its first curve rises by even steps (0.1, 0.2, 0.3, ...)")):
         read_curves(write_npz(tmp_path / "grid32.npz", grid))
+
+
+def test_a_file_s_dtype_does_not_change_which_grids_are_accepted(tmp_path):
+    """x grids are checked in float64 whatever the file's dtype: a float16 np.linspace(0, 6, 61) strays from even
+    steps by up to 2%, and float32 hourly timestamps by 3.6% (x rounded to multiples of 128 s), and both are refused
+    as they were before messages named float32 values as written; checked in their own dtype they were accepted, and
+    every float16 file warned "overflow encountered in cast" at the |value| check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=re.escape("x is not evenly spaced (steps from 0.09766 to 0.1016)")):
+            read_curves(write_npz(tmp_path / "x16.npz", sines().astype(np.float16),
+                                  np.linspace(0, 6, 61).astype(np.float16)))
+        hourly = (1_700_000_000 + 3600 * np.arange(61.0)).astype(np.float32)  # [61]
+        with pytest.raises(ValueError, match=re.escape("x is not evenly spaced (steps from 3584 to 3712)")):
+            read_curves(write_npz(tmp_path / "x32.npz", sines().astype(np.float32), hourly))
+        assert read_curves(write_npz(tmp_path / "y16.npz", sines().astype(np.float16))).y.dtype == np.float64
+
+
+def test_float32_timestamps_and_float16_years_are_named_in_full(tmp_path):
+    """numpy's str() writes a float32 timestamp as 1.7e+09 and a float16 year as 2e+03; a whole value is named as
+    the integer it is, another as its shortest decimal in its own dtype."""
+    minutes = (1_700_000_000 + 60 * np.arange(61.0)).astype(np.float32)  # [61]: float32 steps are 128 s here
+    with pytest.raises(ValueError, match=re.escape("x[1] = 1700000000 follows x[0] = 1700000000; each point")):
+        read_curves(write_npz(tmp_path / "t32.npz", sines().astype(np.float32), minutes))
+    years = np.float16(2000) + np.arange(61, dtype=np.float16)  # [61]
+    with pytest.raises(ValueError, match=re.escape("x[2] = 2001 follows x[1] = 2002; sort")):
+        read_curves(write_npz(tmp_path / "y16.npz", sines().astype(np.float16), years[np.r_[0, 2, 1, 3:61]]))
+    assert [as_written(np.float32(v)) for v in (1_700_000_128, 0.1, -2.5)] == ["1700000128", "0.1", "-2.5"]
+    assert as_written(np.float16(2000)) == "2000"
 
 
 def test_values_past_the_limit_and_a_row_index_are_named_as_written(tmp_path):

@@ -149,13 +149,13 @@ def _domain(name: str):
     (dict(domain="polynomial", dataset="file", grid_shape=(61,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=30.0,
           pos_offset=1_700_000_030.25), "[[1700000000.25, 1], [1700000000.25, 1], [1700000070, 2]]",
      "--context: x must lie in [1700000000.25, 1700000060.25] (the data's x range), got 1700000070 in row 3"),
-    (dict(domain="polynomial", dataset="file", grid_shape=(61,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=49.95,
-          pos_offset=50.05), "[[0.1, 1], [0.1, 1], [120, 2]]",
-     "--context: x must lie in [0.1, 100] (the data's x range), got 120 in row 3"),
+    (dict(domain="polynomial", dataset="file", grid_shape=(61,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=50.0,
+          pos_offset=10_050.000001), "[[10000.000001, 1], [10000.000001, 1], [10200, 2]]",
+     "--context: x must lie in [10000.000001, 10100.000001] (the data's x range), got 10200 in row 3"),
     (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0)),
      "[[0.1, 3], [0.1, 3], [0.3, -1e20]]",
-     "--context: y must lie within +-1e+15 (beyond that the model's float32 arithmetic overflows), got -1e+20 in "
-     "row 3"),
+     "--context: y must lie within +-1000000000000000 (beyond that the model's float32 arithmetic overflows), got "
+     "-1e+20 in row 3"),
 ])
 def test_a_context_row_out_of_range_is_named_as_the_user_numbers_it(spec, context, message):
     """`values must lie in [0, 1], got [0.5, 1.2]` named neither the row nor, of a wide range, the value at fault;
