@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import files
 from .files import file_stamp, write_json
 
 
@@ -28,10 +27,8 @@ class FileDigests:
     """:func:`file_digest` of files, remembered in one JSON file (``memo``, beside a cache) by each file's stamp
     (:func:`files.file_stamp`: path, size, modification and change times, inode): a cache keyed by what files hold
     then reads each file's bytes once, rather than at every start (ShapeNet's chairs are gigabytes, read again by
-    every DDP rank). A file written since (another size or time) is read again, and so is one written in the two
-    seconds before it was read, which a coarse file-system clock could not tell from a rewrite just after: written by
-    its change time too, since a copy that keeps times (``cp -p``, ``touch -r``) has an old modification time but a
-    change time of now. Call :meth:`save` to keep what was read."""
+    every DDP rank). A file written since (another stamp) is read again, and so is one changed just before it was read
+    (:meth:`files.FileStamp.recent`). Call :meth:`save` to keep what was read."""
 
     def __init__(self, memo: str | Path, algorithm: str = "sha256"):
         self.memo, self.algorithm = Path(memo), algorithm
@@ -55,7 +52,7 @@ class FileDigests:
         if isinstance(known, list) and len(known) == 5 and known[:4] == list(stamp[1:]):  # size, times, inode
             return known[4]
         digest = file_digest(path, self.algorithm)
-        if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) > files.RECENT_NS:  # cp -p: mtime old, ctime now
+        if not stamp.recent(time.time_ns()):
             self._known[key] = self._new[key] = [*stamp[1:], digest]
         return digest
 

@@ -50,8 +50,9 @@ class Interrupted(KeyboardInterrupt):
 
 
 class StageInterrupted(KeyboardInterrupt):
-    """A Ctrl-C that stopped a Lightning stage (a fit's training, an evaluation, a prediction), whose own line said
-    what was kept ("[run] Ctrl-C: stopped at step ..."): :func:`ctrl_c_exits` ends the command with no other."""
+    """A Ctrl-C that stopped a Lightning stage (a fit's training, an evaluation, a prediction), whose own line, where
+    it has one, said what was kept ("[run] Ctrl-C: stopped at step ..."): :func:`ctrl_c_exits` ends the command with
+    no other."""
 
 
 @contextlib.contextmanager

@@ -241,6 +241,11 @@ class FileStamp(NamedTuple):
     ctime_ns: int
     inode: int
 
+    def recent(self, now_ns: int) -> bool:
+        """Whether the file changed (by either time) within :data:`RECENT_NS` before ``now_ns``: what was read from
+        it is not kept, since it may change again within the same tick and keep this stamp."""
+        return now_ns - max(self.mtime_ns, self.ctime_ns) <= RECENT_NS
+
 
 def file_stamp(path: str | os.PathLike) -> FileStamp:
     """The :class:`FileStamp` of the file at ``path``; raises OSError as Path.stat does."""
@@ -272,7 +277,7 @@ def by_stamp(maxsize: int | None = None) -> Callable[[Callable[..., _T]], Callab
                 stamp = file_stamp(path)
             except OSError:
                 return read(os.fspath(path), *args, **kwargs)
-            if time.time_ns() - max(stamp.mtime_ns, stamp.ctime_ns) <= RECENT_NS:  # may change again in this tick
+            if stamp.recent(time.time_ns()):
                 return read(stamp.path, *args, **kwargs)
             return kept(stamp, *args, **kwargs)
 

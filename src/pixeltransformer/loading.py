@@ -101,7 +101,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", 
         raise UnreadableCheckpoint(f"cannot read checkpoint {path}: corrupted (CRC mismatch in {damaged})")
     if not pickled:  # torch's "[enforce fail at inline_container.cc:180] . file in archive is not in a subdirectory"
         raise UnreadableCheckpoint(f"cannot read checkpoint {path}: a zip archive of other files, not a PyTorch "
-                              "checkpoint")
+                                   "checkpoint")
     try:  # torch maps only its zip format: one saved in its format before 1.6 is read
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap and archived)
     except pickle.UnpicklingError as err:

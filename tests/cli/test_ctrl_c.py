@@ -69,9 +69,9 @@ def test_ctrl_c_exits_from_python_by_status_130_and_leaves_ctrl_c_as_it_was():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_main_within_ctrl_c_exits_takes_its_command_line_by_keyword(capsys):
-    """``results.cli(argv=[...])`` (and diagnose's, pretrained's ``main(argv=...)``) raised TypeError: the Ctrl-C
-    wrapper took its arguments by position only."""
+def test_a_main_within_ctrl_c_main_takes_its_command_line_by_keyword(capsys):
+    """``results.cli(argv=[...])`` (and diagnose's, pretrained's ``main(argv=...)``) takes its command line by
+    keyword through the Ctrl-C wrapper, whose signature is the wrapped one's."""
     import inspect
 
     from pixeltransformer import results

@@ -3,6 +3,7 @@ lock a fit holds on its folder."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -329,19 +330,21 @@ def test_a_second_fit_in_a_run_folder_that_a_fit_holds_is_refused(tmp_path):
     assert not list(run.iterdir())
 
 
-@pytest.mark.parametrize("new", [True, False])
-def test_a_fit_on_a_file_system_without_locks_leaves_no_lock_file(tmp_path, monkeypatch, new):
-    """On a file system whose locks fail (flock: "No locks available", as on an NFS mount without its lock daemon),
-    the fit went on with the new-run check alone, and the lock file it had opened in the run folder was never
-    removed: every run there ended holding an empty .fit.lock."""
-    import errno
-
+@pytest.fixture
+def no_locks(monkeypatch) -> None:
+    """A file system whose locks fail (flock: "No locks available", as on an NFS mount without its lock daemon)."""
     import pixeltransformer.runs as runs
 
-    def no_locks(fd: int) -> None:
+    def fail(fd: int) -> None:
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
 
-    monkeypatch.setattr(runs, "lock_run_folder", no_locks)
+    monkeypatch.setattr(runs, "lock_run_folder", fail)
+
+
+@pytest.mark.parametrize("new", [True, False])
+def test_a_fit_on_a_file_system_without_locks_leaves_no_lock_file(tmp_path, no_locks, new):
+    """Without locks the fit goes on with the new-run check alone, and the lock file it had opened in the run folder
+    was never removed: every run there ended holding an empty .fit.lock."""
     run = tmp_path / "runs" / "polynomial" / "r"
     if not new:  # a resume: a run folder a fit ended in
         (run / "checkpoints").mkdir(parents=True)
@@ -352,20 +355,13 @@ def test_a_fit_on_a_file_system_without_locks_leaves_no_lock_file(tmp_path, monk
     assert ".fit.lock" not in [p.name for p in run.iterdir()]
 
 
-def test_a_fit_without_locks_goes_on_when_its_lock_file_cannot_be_removed(tmp_path, monkeypatch):
-    """Without locks, a lock file it could not remove (its folder made read-only meanwhile, an NFS error) failed the
-    fit with a raw OSError and left the lock file's descriptor open; the fit goes on with the check alone."""
-    import errno
-
-    import pixeltransformer.runs as runs
-
-    def no_locks(fd: int) -> None:
-        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+def test_a_fit_without_locks_goes_on_when_its_lock_file_cannot_be_removed(tmp_path, monkeypatch, no_locks):
+    """Without locks, a lock file it cannot remove (its folder made read-only meanwhile, an NFS error) neither fails
+    the fit nor leaves the lock file's descriptor open: the fit goes on with the check alone."""
 
     def cannot_remove(self, missing_ok=False) -> None:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
 
-    monkeypatch.setattr(runs, "lock_run_folder", no_locks)
     monkeypatch.setattr(Path, "unlink", cannot_remove)
     open_before = set(os.listdir("/proc/self/fd"))
     assert hold_run_folder(tmp_path / "runs" / "polynomial" / "r", new=True) is None
