@@ -412,7 +412,6 @@ def test_a_best_checkpoint_and_last_ckpt_of_one_step_share_their_bytes(tmp_path)
     assert (Path(state["best_model_path"]).name, state["best_model_step"]) == ("best-step000006.ckpt", 6)
 
 
-
 def test_a_save_over_a_leftover_partial_file_leaves_its_other_name_as_it_was(tmp_path):
     """A fit killed between linking best-stepN.ckpt.partial to last.ckpt and renaming it left that file as a second
     name of last.ckpt: a later save of best-stepN.ckpt by a checkpoint plugin that writes into the file it is given

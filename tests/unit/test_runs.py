@@ -180,7 +180,6 @@ def test_a_resume_of_a_run_that_kept_no_checkpoint_says_why(tmp_path, option):
         resume_checkpoint(run)
 
 
-
 def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
     """--resume of a run whose last.ckpt was cut short (a copy of the run folder that stopped halfway) said "cannot
     read checkpoint ...: not a PyTorch checkpoint, or truncated" and no more: neither what to do nor the best
