@@ -251,11 +251,13 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
     domain (``--data.init_args.dataset``, a data config), or another file or folder its validation reads (a mixture's
     eval_source, :func:`~pixeltransformer.datahints.source_name`): its curves would go on over other data, and its
     best checkpoint be ranked by other validation items. Training the weights on other data is a new run from
-    ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint)."""
+    ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint). A spec that names no source (one
+    written before sources were recorded, or of data that reads no file) is compared by its dataset alone."""
     if "dataset" not in saved or saved.get("domain") != given.get("domain"):
         return
-    was, now = (f"{spec.get('domain')}/{spec.get('dataset')}{f' ({name})' if (name := source_name(spec)) else ''}"
-                for spec in (saved, given))
+    named = source_name(saved) is not None
+    was, now = (f"{spec.get('domain')}/{spec.get('dataset')}"
+                f"{f' ({name})' if named and (name := source_name(spec)) else ''}" for spec in (saved, given))
     if was != now:
         raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on "
                            f"with its own data; to train its weights on other data, start a new run from its "

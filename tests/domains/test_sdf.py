@@ -1798,7 +1798,8 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
 def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     """A mixture run validated on a voxel folder, resumed with eval_source=procedural (or on another voxel folder),
     went on without a word, its best checkpoint ranked on other validation items: the dataset alone was compared.
-    The resume now names both and the new run to start instead; the same source resumes."""
+    The resume now names both and the new run to start instead; the same source resumes, as does a checkpoint that
+    names none (written before sources were recorded)."""
     from pixeltransformer.data_mismatch import DataMismatch, check_resume_data
     from pixeltransformer.datamodule import module_spec
 
@@ -1821,6 +1822,9 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
         with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
                                                rf"\(chair\) data, and this fit's is {re.escape(now)}: a run goes on"):
             check_resume_data(str(run), trained, other, str(ckpt))
+    # a checkpoint written before sources were recorded names none: its dataset alone is compared
+    older = {**trained, "extra": {k: v for k, v in trained["extra"].items() if k != "source"}}
+    check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
 
 
 def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):
