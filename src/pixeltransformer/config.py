@@ -207,7 +207,6 @@ class OptimConfig:
                 f"learning rate rises to {total_steps}/{self.warmup_steps} of lr ({peak:.3g}) and never decays; give "
                 f"--model.optim.warmup_steps below {total_steps} for the whole schedule")
 
-
     def rebuilt_schedule_note(self, step: int, restored: float, rate: float, total_steps: int | float) -> str | None:
         """The line saying that a fit from a checkpoint at ``step`` goes on at another learning rate (``rate``) than
         the one the checkpoint's schedule had there (``restored``): the schedule is rebuilt from this fit's options
@@ -218,6 +217,7 @@ class OptimConfig:
         return (f"the learning rate goes from {restored:.3g}, where the checkpoint's schedule had it at step {step}, "
                 f"to {rate:.3g}: the warmup and cosine decay are rebuilt from this fit's options (model.optim; "
                 f"{steps}), as if it had been given them from the start")
+
 
 def as_config(cls: type[T], value: T | dict | None, name: str) -> T:
     """A config dataclass (a copy: defaults and callers' objects stay unchanged) from itself, a plain dict (unknown

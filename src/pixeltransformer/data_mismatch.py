@@ -11,15 +11,15 @@ conversion_options, ...) supply what is compared.
 from __future__ import annotations
 
 import dataclasses
-import shlex
 import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 from .cache import cache_key
 from .config import is_number
+from .datahints import source_name
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
 from .launch import first_process
+from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
@@ -247,15 +247,18 @@ def warn_conversion_mismatch(checkpoint: dict, datamodule: SignalDataModule, res
 
 
 def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ckpt: str) -> None:
-    """A resume of ``run`` given other data (another dataset of its domain: ``--data.init_args.dataset``, a data
-    config) than its checkpoint's spec (``saved``) names: its curves would go on over other data, and its best
-    checkpoint be ranked by other validation items. Training the weights on other data is a new run from ``ckpt``.
-    Another domain's data is the module's to refuse (check_checkpoint)."""
-    was, now = (f"{spec.get('domain')}/{spec.get('dataset')}" for spec in (saved, given))
-    if "dataset" not in saved or saved.get("domain") != given.get("domain") or was == now:
+    """A resume of ``run`` given other data than its checkpoint's spec (``saved``) names: another dataset of its
+    domain (``--data.init_args.dataset``, a data config), or another file or folder its validation reads (a mixture's
+    eval_source, :func:`~pixeltransformer.datahints.source_name`): its curves would go on over other data, and its
+    best checkpoint be ranked by other validation items. Training the weights on other data is a new run from
+    ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint). A spec that names no source (one
+    written before sources were recorded, or of data that reads no file) is compared by its dataset alone."""
+    if "dataset" not in saved or saved.get("domain") != given.get("domain"):
         return
-    config = shlex.quote(str(Path(run) / "config.yaml"))
-    raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on with "
-                       f"its own data; to train its weights on other data, start a new run from its checkpoint: "
-                       f"--config {config} first, then the options given, --ckpt_path {shlex.quote(ckpt)} --run_name "
-                       "NEW (without --resume)")
+    named = source_name(saved) is not None
+    was, now = (f"{spec.get('domain')}/{spec.get('dataset')}"
+                f"{f' ({name})' if named and (name := source_name(spec)) else ''}" for spec in (saved, given))
+    if was != now:
+        raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on "
+                           f"with its own data; to train its weights on other data, start a new run from its "
+                           f"checkpoint: {new_run_from(run, ckpt)}, then the options given (without --resume)")

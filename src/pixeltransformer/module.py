@@ -726,10 +726,12 @@ class PixelTransformerModule(L.LightningModule):
             was = (hp.get(group) or {}).get(key, mine)
             if was != mine:
                 shown = str(was).lower() if isinstance(was, bool) else was
-                # a config given over a resumed run's own (configs/polynomial.yaml over a gp_rbf run) resets its data
-                # too: the option is only the first thing that differs, so name the data as well
-                other = (f" on {saved['domain']}/{saved['dataset']} data, but the data is now "
-                         f"{data['domain']}/{data['dataset']} (a config file given may have reset both)"
+                # a fit from a checkpoint on another dataset's config (configs/polynomial.yaml with a gp_rbf run's
+                # checkpoint: a new run's --ckpt_path, or trainer.fit(ckpt_path=...) from Python; a resume on other
+                # data is refused before, check_resume_data): the option is only the first thing that differs, so
+                # name the data as well
+                other = (f" on {saved['domain']}/{saved['dataset']} data, but the data is now {data['domain']}/"
+                         f"{data['dataset']} (other data's config: other model options may differ too)"
                          if saved.get("dataset", data["dataset"]) != data["dataset"] else "")
                 raise ValueError(f"checkpoint was trained with model.{group}.{key}={was}{other}; "
                                  f"pass --model.{group}.{key} {shown}")

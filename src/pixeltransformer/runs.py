@@ -117,7 +117,7 @@ def resume_checkpoint(run: str | Path) -> Path:
             # others[-1]: kept_checkpoint's pick where there is no last.ckpt
             raise FileNotFoundError(f"--resume {run}: no {named}, only "
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
-                                    f"no last.ckpt): start a new run from one: {_new_run_from(run, others[-1])} "
+                                    f"no last.ckpt): start a new run from one: {new_run_from(run, others[-1])} "
                                     "--checkpoint.save_last=true")
         raise FileNotFoundError(f"--resume {run}: no {named} ({_why_unsaved(run)}): start a new run, with another "
                                 f"--run_name")
@@ -131,9 +131,10 @@ def resume_checkpoint(run: str | Path) -> Path:
     return last
 
 
-def _new_run_from(run: Path, ckpt: Path) -> str:
-    """The command that starts a new run from a run folder's checkpoint ``ckpt``, with the run's own config."""
-    config, ckpt = shlex.quote(str(run / "config.yaml")), shlex.quote(str(ckpt))  # as shell words
+def new_run_from(run: str | Path, ckpt: str | Path) -> str:
+    """The command that starts a new run from a run folder's checkpoint ``ckpt``, with the run's own config (a "~"
+    as the home folder: no shell expands it in quotes)."""
+    config, ckpt = (shlex.quote(str(user_path(p))) for p in (Path(run) / "config.yaml", ckpt))  # as shell words
     return f"pixeltransformer fit --config {config} --ckpt_path {ckpt} --run_name NEW"
 
 
@@ -146,7 +147,7 @@ def _last_ckpt_lost(run: Path, folder: Path) -> str:
         return (f"a resume goes on from last.ckpt alone, and the run kept no other checkpoint: {again}, or start a "
                 "new run, with another --run_name")
     return (f"a resume goes on from last.ckpt alone: {again}, or start a new run from {others[-1].name}: "
-            f"{_new_run_from(run, others[-1])}")
+            f"{new_run_from(run, others[-1])}")
 
 
 def _why_unsaved(run: Path) -> str:

@@ -249,12 +249,12 @@ def test_a_resume_that_changes_the_model_fails_before_writing(tmp_path, monkeypa
     assert {name: (run / name).read_text() for name in before} == before
 
 
-
 def test_a_resume_on_another_dataset_fails_before_writing(tmp_path, monkeypatch):
     """`--resume <polynomial run> --data.init_args.dataset=gp_rbf` trained the run on GP draws without a word: its
     curves went on over other data and its best checkpoint was ranked by other validation items; over a config file
     of that data (configs/polynomial/gp_rbf.yaml) the line named a model option to pass. One line names the two
-    datasets and the new run to start instead; nothing of the run is written."""
+    datasets and the new run to start instead; nothing of the run is written. The new run it names trains."""
+    import re
     import shlex
 
     from pixeltransformer.cli import main
@@ -266,12 +266,17 @@ def test_a_resume_on_another_dataset_fails_before_writing(tmp_path, monkeypatch)
     for other in (["--data.init_args.dataset=gp_rbf"], ["--config", str(REPO / "configs/polynomial/gp_rbf.yaml")]):
         with pytest.raises(ValueError, match=rf"^--resume {run}: the run trained on polynomial/polynomial data, and "
                                              r"this fit's is polynomial/gp_rbf: a run goes on with its own data; to "
-                                             r"train its weights on other data, start a new run from its "
-                                             rf"checkpoint: --config {config} first, then the options given, "
-                                             rf"--ckpt_path {last} --run_name NEW \(without --resume\)$"):
+                                             r"train its weights on other data, start a new run from its checkpoint: "
+                                             rf"pixeltransformer fit --config {config} --ckpt_path {last} --run_name "
+                                             r"NEW, then the options given \(without --resume\)$") as err:
             main(["fit", "--resume", str(run), "--trainer.max_steps=4", *other])
     assert {name: (run / name).read_text() for name in before} == before
     assert not list((run / "checkpoints").glob("*step000004*"))
+    command = re.search(r"checkpoint: pixeltransformer (.*), then the options given", str(err.value))[1]
+    cli = main([*shlex.split(command), *other, "--trainer.max_steps=4", "--run_root", str(tmp_path)])
+    assert cli.model.spec.dataset == "gp_rbf" and cli.trainer.global_step == 4  # from the run's step 2
+    assert Path(cli.trainer.checkpoint_callback.best_model_path).parent.parent == tmp_path / "polynomial" / "NEW"
+
 
 def test_kill_before_first_validation_then_resume_matches_uninterrupted(tmp_path):
     """SIGKILL a run after its step-6 checkpoint and before its first validation (step 12); resuming it must
@@ -405,7 +410,6 @@ def test_a_best_checkpoint_and_last_ckpt_of_one_step_share_their_bytes(tmp_path)
     assert best["global_step"] == 6
     state = next(v for k, v in best["callbacks"].items() if k.startswith("RunCheckpoint"))
     assert (Path(state["best_model_path"]).name, state["best_model_step"]) == ("best-step000006.ckpt", 6)
-
 
 
 def test_a_save_over_a_leftover_partial_file_leaves_its_other_name_as_it_was(tmp_path):

@@ -472,15 +472,18 @@ def test_checkpoint_options_that_change_the_model_must_match(tiny_module, group,
 
 
 def test_an_option_that_differs_on_other_data_names_the_data_too(tiny_module):
-    """A config given over a resumed run's own (configs/polynomial.yaml over a gp_rbf run) resets its data with its
-    model options; the first option that differs is then not the whole story, so the line names both data."""
+    """A fit from a checkpoint on another dataset's config (configs/polynomial.yaml with a gp_rbf run's checkpoint: a
+    new run's --ckpt_path, or trainer.fit(ckpt_path=...) from Python; a resume on other data is refused before this)
+    differs in data and model options; the first option that differs is not the whole story: the line names both
+    data."""
     hp = {k: dict(v) if isinstance(v, dict) else v for k, v in tiny_module.hparams.items()}
     hp["net"]["distance_bias"] = not hp["net"]["distance_bias"]
     hp["spec"] = {**tiny_module.spec.to_dict(), "dataset": "gp_rbf"}
     mine = f"{tiny_module.spec.domain}/{tiny_module.spec.dataset}"
     with pytest.raises(ValueError, match=rf"^checkpoint was trained with model\.net\.distance_bias=\w+ on "
-                                         rf"{tiny_module.spec.domain}/gp_rbf data, but the data is now {mine} \(a "
-                                         rf"config file given may have reset both\); pass --model\.net\.distance_bias"):
+                                         rf"{tiny_module.spec.domain}/gp_rbf data, but the data is now {mine} "
+                                         r"\(other data's config: other model options may differ too\); pass "
+                                         r"--model\.net\.distance_bias"):
         tiny_module.check_checkpoint({"hyper_parameters": hp, "pixeltransformer_format": 2})
 
 

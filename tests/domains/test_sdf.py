@@ -1803,6 +1803,38 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
     assert chairs.same_splits({"splits": (1, 1, 1)}) and not chairs.same_splits({"seed": 1}, ("test",))
 
 
+def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
+    """A mixture run validated on a voxel folder, resumed with eval_source=procedural (or on another voxel folder),
+    went on without a word, its best checkpoint ranked on other validation items: the dataset alone was compared.
+    The resume now names both and the new run to start instead; the same source resumes, as does a checkpoint that
+    names none (written before sources were recorded)."""
+    from pixeltransformer.data_mismatch import DataMismatch, check_resume_data
+    from pixeltransformer.datamodule import module_spec
+
+    r = 10
+    for folder in ("chair", "desk"):
+        for i in range(4):
+            occ = box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
+            write_binvox(tmp_path / folder / ("test" if i >= 3 else "train") / f"{folder}_{i:04d}.binvox", occ)
+    kw = dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, resolution=12,
+              cache_dir=str(tmp_path / "c"))
+
+    def spec(**options) -> dict:
+        return module_spec(SDFDataModule(**kw, **options)).to_dict()
+
+    trained = spec(eval_source="voxels", voxel_root=str(tmp_path / "chair"))
+    run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
+    for other, now in ((spec(eval_source="procedural", voxel_root=str(tmp_path / "chair")), "sdf/mixture"),
+                       (spec(eval_source="voxels", voxel_root=str(tmp_path / "desk")), "sdf/mixture (desk)")):
+        with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
+                                               rf"\(chair\) data, and this fit's is {re.escape(now)}: a run goes on"):
+            check_resume_data(str(run), trained, other, str(ckpt))
+    # a checkpoint written before sources were recorded names none: its dataset alone is compared
+    older = {**trained, "extra": {k: v for k, v in trained["extra"].items() if k != "source"}}
+    check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
+
+
 def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):
     """A folder of .binvox files is split as a seeded permutation of its files, as a mesh folder is: one renamed since
     a checkpoint (as many files, sorted elsewhere) draws other splits, and its test split may hold training shapes.

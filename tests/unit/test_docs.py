@@ -475,6 +475,9 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train RESUME=runs/polynomial/r ARGS="--data.init_args.dataset=gp_rbf"` (another dataset of the run\'s '
     'domain; or `--config configs/polynomial/gp_rbf.yaml`)':
         ("tests/cli/test_checkpointing.py", "test_a_resume_on_another_dataset_fails_before_writing"),
+    '`make train RESUME=runs/sdf/m ARGS="--data.init_args.eval_source=procedural"` (a mixture run '
+    'validated on a voxel folder `chair`: other validation items)':
+        ("tests/domains/test_sdf.py", "test_a_resume_of_a_mixture_on_another_eval_source_is_refused"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
     "`make train WANDB=online` after `wandb login`, on a machine without a route to W&B's server":

@@ -181,7 +181,6 @@ def test_a_resume_of_a_run_that_kept_no_checkpoint_says_why(tmp_path, option):
         resume_checkpoint(run)
 
 
-
 def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
     """--resume of a run whose last.ckpt was cut short (a copy of the run folder that stopped halfway) said "cannot
     read checkpoint ...: not a PyTorch checkpoint, or truncated" and no more: neither what to do nor the best
@@ -206,6 +205,19 @@ def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
                                                       rf"{re.escape(config)} --ckpt_path {re.escape(best)} "
                                                       r"--run_name NEW$"):
         resume_checkpoint(run)
+
+
+def test_the_new_run_a_line_names_reads_the_home_folder_for_a_tilde(tmp_path, monkeypatch):
+    """The new run from a checkpoint that a resume's line names quoted a "~" given (``--resume=~/runs/p/r``, a
+    notebook's argument) as it was: in quotes no shell reads it as the home folder."""
+    from pixeltransformer.runs import new_run_from
+
+    monkeypatch.setenv("HOME", str(tmp_path / "my home"))
+    config, ckpt = (shlex.quote(str(tmp_path / "my home" / "runs" / "r" / name)) for name in
+                    ("config.yaml", "checkpoints/last.ckpt"))
+    assert new_run_from("~/runs/r", "~/runs/r/checkpoints/last.ckpt") == \
+        f"pixeltransformer fit --config {config} --ckpt_path {ckpt} --run_name NEW"
+
 
 def test_a_run_name_too_long_for_a_folder_or_with_a_line_break_is_refused(tmp_path):
     """A --run_name of over 255 bytes failed after Lightning had set up the trainer, on the system's line "[Errno 36]
