@@ -397,8 +397,8 @@ def test_a_float_picture_holding_nan_is_refused_for_it(tmp_path):
         values = unit.copy()
         values[3, 5] = bad
         Image.fromarray(values).save(tmp_path / name)
-        with pytest.raises(ValueError, match=rf"^{tmp_path / name}: its float pixels hold NaN or infinity, which have "
-                                             r"no brightness: save it as 16-bit or 8-bit, with a value in their "
+        with pytest.raises(ValueError, match=rf"^{tmp_path / name}: its float pixels hold NaN or infinity, which "
+                                             r"have no brightness: save it as 16-bit or 8-bit, with a value in their "
                                              r"place$"):
             io.open_image(tmp_path / name, channels=1)
 
