@@ -150,11 +150,15 @@ def beyond_its_scale(img: Image.Image) -> str | None:
     """Why a 32-bit integer picture (PIL's mode I: a TIFF's) or a float one (mode F) is not read: values outside the
     scale :func:`image_to_array` reads it on (0..65535; 0..1 or 0..255), which would be clipped to black or white, and
     which have no known range to be scaled from instead (a depth map's millimetres, a sensor's counts: guessing one
-    would change what the model is given); None for any other picture, and for one whose values fit its scale."""
+    would change what the model is given), or NaN or infinite values; None for any other picture, and for one whose
+    values fit its scale."""
     if img.mode not in ("I", "F"):
         return None
     integer = img.mode == "I"
     values = np.asarray(img)  # [H, W] int32 or float32
+    if not integer and not np.isfinite(values).all():  # NaN spans nan..nan, whatever the other pixels' range
+        return ("its float pixels hold NaN or infinity, which have no brightness: save it as 16-bit or 8-bit, with a "
+                "value in their place")
     lo, hi = (values.min(), values.max()) if values.size else (0, 0)
     if 0 <= lo and hi <= (65535 if integer else 255):
         return None

@@ -163,8 +163,7 @@ class PolynomialDataModule(SignalDataModule):
     Args:
         dataset: "polynomial", "gp_rbf", "gp_matern", "gp_periodic" (dense grids), "gp_tnp_rbf", "gp_tnp_matern",
             "gp_tnp_periodic" (the benchmark of protocol.py: point sets at continuous positions, per-function
-            hyperparameters, noise), or
-            "file" (a user's curves, read from ``root``: see curves.py for the formats).
+            hyperparameters, noise), or "file" (a user's curves, read from ``root``: see curves.py for the formats).
         root: the curve file (.npy, .npz, .csv), or a folder holding one, or a folder with train, (val,) and test
             files that keep that split (dataset "file" only; default ``<data>/curves``, where <data> is
             $PIXELTRANSFORMER_DATA or data/ in the repository).
@@ -424,11 +423,13 @@ class PolynomialDataModule(SignalDataModule):
         """The options the generated functions are drawn with (a file's curves: none)."""
         if self.is_file:
             return {}
+        periodic = self.kernel in PERIODIC_KERNELS  # only a periodic kernel's spec records its period
         if self.is_protocol:
-            return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range", "period_range"))
-        drawn_by = ("degree", "coef_std") if self.dataset_name == "polynomial" else ("lengthscale", "variance",
-                                                                                     "period")
-        return dict.fromkeys(drawn_by)
+            return dict.fromkeys(("noise_std", "lengthscale_range", "scale_range")
+                                 + (("period_range",) if periodic else ()))
+        if self.dataset_name == "polynomial":
+            return dict.fromkeys(("degree", "coef_std"))
+        return dict.fromkeys(("lengthscale", "variance") + (("period",) if periodic else ()))
 
     def spec_mismatch(self, trained: dict[str, Any], resume: bool = False) -> str | None:
         """A file's curves on another x step than the checkpoint's (a file of x 0..20 where it learned 0..10, with as

@@ -4,19 +4,20 @@ point (and, for the GP benchmark, by the context size).
     python -m domains.polynomial.diagnose runs/polynomial/<run>/checkpoints/last.ckpt [--levels 4 6]
     python -m domains.polynomial.diagnose runs/polynomial/<gp_tnp run>/checkpoints/last.ckpt [--batches 500]
 
-Polynomial checkpoints (and gp_rbf, gp_matern ones): fresh functions are drawn from the checkpoint's own prior
-(degree and coefficient scale, or kernel; its grid), with context and query positions on distinct grid points. For
-each |S| and distance group (in x units) the table gives the share of queries, the mean NLL gap per query (nats), and
-medians of the model's and the oracle's predictive sigma and absolute error (y units). A level above the largest
+Polynomial checkpoints (and gp_rbf, gp_matern, gp_periodic ones): fresh functions are drawn from the checkpoint's own
+prior (degree and coefficient scale, or kernel; its grid), with context and query positions on distinct grid points.
+For each |S| and distance group (in x units) the table gives the share of queries, the mean NLL gap per query (nats),
+and medians of the model's and the oracle's predictive sigma and absolute error (y units). A level above the largest
 |S| the checkpoint trained on (model.sets max_context) is scored too, with a line on stderr saying so.
 
-GP-benchmark checkpoints (gp_tnp_*): the benchmark's own test batches, each with the (Nc, Nt) the evaluation draws
-for it, so the overall gap is metrics.json's target_ll_gap for the same number of batches (the test split of the
-data seed in the run folder's config.yaml, 0 without one).
-Each target carries the weight the benchmark gives it (1 / Nt within its batch), so a group's share times its gap
-sums to the overall gap. Distances are in units of each function's lengthscale. Beside the gap to the exact oracle
-(told each function's hyperparameters), the gap to the Bayes predictor (oracles.gp_protocol_bayes_log_lik: the
-hyperparameters inferred from S under their priors), the best any model can reach.
+GP-benchmark checkpoints (gp_tnp_rbf, gp_tnp_matern; not gp_tnp_periodic, which has no Bayes predictor): the
+benchmark's own test batches, each with the (Nc, Nt) the evaluation draws for it, so the overall gap is metrics.json's
+target_ll_gap for the same number of batches (the test split of the data seed in the run folder's config.yaml, 0
+without one). Each target carries the weight the benchmark gives it (1 / Nt within its batch), so a group's share
+times its gap sums to the overall gap. Distances are in units of each function's lengthscale. Beside the gap to the
+exact oracle (told each function's hyperparameters), the gap to the Bayes predictor
+(oracles.gp_protocol_bayes_log_lik: the hyperparameters inferred from S under their priors), the best any model can
+reach.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ GROUPS = ((0.0, 0.01), (0.01, 0.05), (0.05, 0.2), (0.2, math.inf))  # distance t
 GP_DISTANCES = ((0.0, 0.1), (0.1, 0.3), (0.3, 1.0), (1.0, math.inf))  # to the nearest context point, in lengthscales
 GP_CURVE = ((0.0, 0.02), (0.02, 0.05), (0.05, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.5), (0.5, 0.7), (0.7, 1.0),
             (1.0, 1.5), (1.5, math.inf))  # the same distance in finer steps, for the figure
-DENSE_PRIORS = ("polynomial", "gp_rbf", "gp_matern")  # generated on a grid, with an exact oracle
+DENSE_PRIORS = ("polynomial", "gp_rbf", "gp_matern", "gp_periodic")  # generated on a grid, with an exact oracle
 DEFAULTS = {"levels": [4, 5, 6], "functions": 512, "queries": 100, "seed": 5, "batches": 500}  # of the options
 GP_CONTEXT_SIZES = ((3, 10), (11, 20), (21, 33), (34, 46))  # Nc, both ends included
 
@@ -60,7 +61,8 @@ def check_dense(spec, num_context: int = 1, num_queries: int = 1) -> None:
     points of them."""
     if spec.domain != "polynomial" or spec.dataset not in DENSE_PRIORS:
         raise ValueError(f"the diagnostic needs a checkpoint of 1D functions with a known prior (polynomial, gp_rbf, "
-                         f"gp_matern; gp_tnp_*: the benchmark's breakdown), not {spec.domain}/{spec.dataset}"
+                         f"gp_matern, gp_periodic; gp_tnp_rbf, gp_tnp_matern: the benchmark's breakdown), "
+                         f"not {spec.domain}/{spec.dataset}"
                          + (" (curves from a file have no exact oracle)" if spec.dataset == "file" else ""))
     if num_context < 1 or num_queries < 1:
         raise ValueError(f"|S| and the queries must be >= 1, got {num_context}, {num_queries}")
@@ -129,9 +131,6 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
     ex = spec.extra
     if ex.get("protocol") != "tnp":
         raise ValueError(f"the GP breakdown needs a gp_tnp_* checkpoint, not {spec.domain}/{spec.dataset}")
-    if not has_bayes_predictor(ex["kernel"]):
-        raise ValueError(f"the GP breakdown sets the gap to the oracle beside that to the Bayes predictor, which the "
-                         f"{ex['kernel']} kernel has none of; give a gp_tnp_rbf or gp_tnp_matern checkpoint")
     if num_batches < 1:
         raise ValueError(f"--batches must be >= 1, got {num_batches}")
     data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], split_seed(data_seed, "test"), ex["max_points"],
@@ -248,9 +247,14 @@ def main(argv: list[str] | None = None) -> None:
             kind = spec.get("domain") if isinstance(spec, dict) else None
             if kind is not None and kind != "polynomial":  # before the module is built (it warned of a missing Domain)
                 raise ValueError(f"{path}: a checkpoint of {kind}/{spec.get('dataset')}; the diagnosis reads models "
-                                 f"of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+                                 f"of 1D functions (polynomial, gp_rbf, gp_matern, gp_periodic, gp_tnp_rbf, "
+                                 f"gp_tnp_matern)")
             module = load_module(path, ckpt=ckpt)  # in eval mode
             tnp = module.spec.extra.get("protocol") == "tnp"
+            if tnp and not has_bayes_predictor(module.spec.extra["kernel"]):
+                raise ValueError(f"{path}: the GP breakdown sets the gap to the oracle beside that to the Bayes "
+                                 f"predictor, which the {module.spec.extra['kernel']} kernel has none of; give a "
+                                 f"gp_tnp_rbf or gp_tnp_matern checkpoint")
             if not tnp:
                 check_dense(module.spec, max(args.levels), args.queries)  # every level, before the first is scored
                 if args.figure:

@@ -388,6 +388,21 @@ def test_a_float_picture_past_its_scale_is_refused_not_clipped(tmp_path):
     assert io.open_image(tmp_path / "eight.tif", channels=1).max() == 227
 
 
+def test_a_float_picture_holding_nan_is_refused_for_it(tmp_path):
+    """A float picture on 0..1 with one NaN pixel was refused as "its float pixels span nan..nan, outside the 0..1
+    or 0..255 ...": its range was fine, the NaN was not. It is refused in one line saying it holds NaN or infinity
+    and how to save it; so is one with an infinite pixel."""
+    unit = np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)  # [16, 16], 0..1
+    for name, bad in (("nan.tif", np.nan), ("inf.tif", np.inf)):
+        values = unit.copy()
+        values[3, 5] = bad
+        Image.fromarray(values).save(tmp_path / name)
+        with pytest.raises(ValueError, match=rf"^{tmp_path / name}: its float pixels hold NaN or infinity, which "
+                                             r"have no brightness: save it as 16-bit or 8-bit, with a value in their "
+                                             r"place$"):
+            io.open_image(tmp_path / name, channels=1)
+
+
 def write_png_16_bit_colour(path, rgb: np.ndarray) -> None:
     """uint16 [H, W, 3] -> a 16-bit RGB PNG, written by hand: PIL has no 16-bit colour mode to save it from."""
     h, w, _ = rgb.shape

@@ -47,16 +47,20 @@ def test_rejects_other_datasets_and_too_many_points(tiny_module):
         gap_by_distance(tiny_module, num_context=4)
 
 
-def test_gp_draws_are_diagnosed_against_their_kernels_exact_oracle():
+@pytest.mark.parametrize("dataset, period", [("gp_matern", None), ("gp_periodic", 1.0)])
+def test_gp_draws_are_diagnosed_against_their_kernels_exact_oracle(dataset, period):
     """A gp_rbf / gp_matern checkpoint has an exact oracle (the evaluation scores it): the breakdown draws functions
-    from its own kernel and grid ([-2, 2]) instead of refusing it as "not a polynomial checkpoint"."""
+    from its own kernel and grid ([-2, 2]) instead of refusing it as "not a polynomial checkpoint". gp_periodic ones
+    were refused as having no known prior, though their exact oracle takes the period."""
+    import math
+
     import torch
 
     from domains.polynomial.data import PolynomialDataModule
     from domains.polynomial.metrics import prior_oracle
     from pixeltransformer.module import PixelTransformerModule
 
-    spec = PolynomialDataModule(dataset="gp_matern", resolution=128, val_range=(-3, 3)).spec
+    spec = PolynomialDataModule(dataset=dataset, resolution=128, val_range=(-3, 3)).spec
     torch.manual_seed(0)
     module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
                                     sets=dict(min_context=3, max_context=10, num_queries=8, grid_points=True)).eval()
@@ -66,10 +70,12 @@ def test_gp_draws_are_diagnosed_against_their_kernels_exact_oracle():
     near, far = out["groups"][0], out["groups"][-1]
     assert near["oracle_sigma"] < far["oracle_sigma"]
     assert (out["num_functions"], out["num_queries"]) == (16, 30)
+    assert spec.extra.get("period") == period
     # the oracle is the kernel's: told its own draw's values, it predicts them to the nugget
     x = torch.linspace(-2, 2, 128, dtype=torch.float64)[None, ::4]  # [1, 32]
-    mean, var = prior_oracle(spec, x, torch.sin(x), x)  # [1, 32] each
-    assert torch.allclose(mean, torch.sin(x), atol=1e-4) and float(var.max()) < 1e-6
+    y = torch.sin(x if period is None else 2 * math.pi * x / period)  # [1, 32], of period 1 for the periodic kernel
+    mean, var = prior_oracle(spec, x, y, x)  # [1, 32] each
+    assert torch.allclose(mean, y, atol=1e-4) and float(var.max()) < 1e-6
 
 
 def test_each_table_names_its_checkpoint_and_what_was_scored(tiny_module, tmp_path, fake_loading, capsys):
@@ -216,7 +222,8 @@ def test_a_checkpoint_of_another_kind_is_refused_before_any_is_scored(tiny_modul
     assert exc.value.code == 2 and not scored
     captured = capsys.readouterr()
     assert captured.err.strip() == (f"error: {b}: a checkpoint of images/digits; the diagnosis reads models of 1D "
-                                    f"functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+                                    f"functions (polynomial, gp_rbf, gp_matern, gp_periodic, "
+                                    f"gp_tnp_rbf, gp_tnp_matern)")
     assert captured.out == ""
     monkeypatch.undo()
     fake_loading(lambda path: tiny_module)
@@ -239,7 +246,7 @@ def test_the_figure_names_each_line_by_run_and_kernel(tmp_path, monkeypatch, fak
     from domains.polynomial import diagnose
 
     class Spec:
-        extra = {"protocol": "tnp"}
+        extra = {"protocol": "tnp", "kernel": "matern"}
         dataset = "gp_tnp_matern"
 
     class Module:
@@ -358,4 +365,36 @@ def test_a_run_refused_for_its_second_checkpoint_shows_only_the_error_line(tiny_
     with pytest.raises(SystemExit):
         main([a, b, "--levels", "12", "--queries", "20"])
     assert capsys.readouterr().err.strip() == (f"error: {b}: a checkpoint of images/mnist; the diagnosis reads "
-                                               "models of 1D functions (polynomial, gp_rbf, gp_matern, gp_tnp_*)")
+                                               "models of 1D functions (polynomial, gp_rbf, gp_matern, gp_periodic, "
+                                               "gp_tnp_rbf, gp_tnp_matern)")
+
+
+def test_a_periodic_benchmark_checkpoint_is_refused_before_any_is_scored(tmp_path, monkeypatch, fake_loading,
+                                                                          capsys):
+    """diagnose rbf.ckpt periodic.ckpt scored the RBF checkpoint in full, then refused the periodic one (which has
+    no Bayes predictor) without naming it: its tables were lost."""
+    from domains.polynomial import diagnose
+
+    def benchmark(kernel):
+        class Spec:
+            extra = {"protocol": "tnp", "kernel": kernel}
+            dataset = f"gp_tnp_{kernel}"
+
+        class Module:
+            spec = Spec()
+
+        return Module()
+
+    a, b = str(tmp_path / "rbf.ckpt"), str(tmp_path / "periodic.ckpt")
+    fake_loading(lambda path: benchmark("periodic" if path == b else "rbf"))
+
+    def scored(*args, **kwargs):
+        raise AssertionError("a checkpoint was scored before the periodic one was refused")
+
+    monkeypatch.setattr(diagnose, "gp_gap_breakdown", scored)
+    with pytest.raises(SystemExit) as exc:
+        diagnose.main([a, b])
+    assert exc.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().startswith(f"error: {b}: ") and "periodic" in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""

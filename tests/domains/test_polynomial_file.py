@@ -160,8 +160,7 @@ def test_the_value_range_comes_from_the_training_curves_unless_given(tmp_path):
     ("uneven.npz", lambda p: write_npz(p, sines(), np.linspace(0, 1, 61) ** 2), "uneven.npz: x is not evenly spaced"),
     ("back.npz", lambda p: write_npz(p, sines(), np.linspace(1, 0, 61)),
      "back.npz: x must increase, but x[1] = 0.9833333333333333 follows x[0] = 1; x decreases throughout: reverse it "
-     "and the "
-     "curves (x[::-1], y[:, ::-1])"),
+     "and the curves (x[::-1], y[:, ::-1])"),
     ("shuffled.npz", lambda p: write_npz(p, sines(), np.linspace(0, 60, 61)[np.r_[0, 2, 1, 3:61]]),
      "shuffled.npz: x must increase, but x[2] = 1 follows x[1] = 2; sort the points by x (order = np.argsort(x): "
      "x[order], y[:, order])"),

@@ -93,14 +93,46 @@ def test_gp_tnp_periodic_draws_a_period_lengthscale_and_scale_per_function():
     assert sum(ll_own) / 200 > sum(ll_other) / 200 + 10
 
 
+# Of RBF and Matern items, as the code gave them before the periodic kernel was added (computed once with that code):
+# a benchmark item's lengthscale and scale, then of each signal row (x, y; a dense draw's y alone) its first and last
+# value, its sum and its sum weighted by place (1, 2, ...). Any change in a draw, its order or its pairing shows.
+BEFORE_PERIODIC = {
+    ("tnp", "rbf", 0): [0.598218, 0.5137444, -0.7428596, -0.6803526, -4.875969, -149.6429024, 0.4225789, 0.24631,
+                        14.7572592, 344.5437595],
+    ("tnp", "rbf", 7): [0.5305485, 0.3744607, 0.1030767, 0.3086351, -4.4153524, -99.4175531, -0.5786746, -0.0586218,
+                        -8.8046364, -157.437085],
+    ("tnp", "rbf", 39): [0.3941763, 0.5819644, 0.366099, -0.309334, 1.5623848, -65.4551056, 0.6791198, -0.1255924,
+                         13.9158786, 400.2404713],
+    ("tnp", "matern", 0): [0.598218, 0.5137444, -0.7428596, -0.6803526, -4.875969, -149.6429024, 0.4225789,
+                           0.1900525, 17.0209641, 410.873476],
+    ("tnp", "matern", 7): [0.5305485, 0.3744607, 0.1030767, 0.3086351, -4.4153524, -99.4175531, -0.5786746,
+                           -0.232222, -8.771768, -149.7372734],
+    ("tnp", "matern", 39): [0.3941763, 0.5819644, 0.366099, -0.309334, 1.5623848, -65.4551056, 0.6791198, -0.216469,
+                            13.907584, 385.6445452],
+    ("dense", "rbf", 0): [2.0409191, 0.2570132, -0.5046647, 112.0013033],
+    ("dense", "rbf", 19): [-0.5049052, 2.3238506, 89.7172295, 4238.1964789],
+    ("dense", "matern", 0): [2.0409191, -1.0466176, 1.1587394, -30.0094137],
+    ("dense", "matern", 19): [-0.5049052, -0.8415364, 89.9150145, 3815.2566592],
+}
+
+
+def _item_summary(item: dict[str, torch.Tensor]) -> list[float]:
+    """BEFORE_PERIODIC's numbers of one item."""
+    out = [float(item[k]) for k in ("lengthscale", "scale") if k in item]
+    for row in item["signal"].double():  # [N] each: x then y, or a dense draw's y
+        out += [float(row[0]), float(row[-1]), float(row.sum()), float((row * torch.arange(1, len(row) + 1)).sum())]
+    return out
+
+
 def test_rbf_and_matern_items_are_unchanged_and_carry_no_period():
-    """The period is drawn for the periodic kernel only: the other benchmarks' functions stay as they were."""
-    item = GPProtocolDataset(3, "rbf", seed=0)[2]
-    assert set(item) == {"signal", "lengthscale", "scale"}
-    rng = np.random.default_rng([0, 2])
-    x = rng.uniform(-1.0, 1.0, 49)
-    assert math.isclose(float(item["lengthscale"]), rng.uniform(0.1, 0.6), rel_tol=1e-6)
-    assert np.allclose(item["signal"][0].numpy(), x.astype(np.float32))
+    """The period is drawn for the periodic kernel only: the other benchmarks' functions and the dense gp_rbf and
+    gp_matern draws stay as they were before it, whole items (x, y, lengthscale, scale), and carry no period."""
+    for (kind, kernel, i), before in BEFORE_PERIODIC.items():
+        data = GPProtocolDataset(40, kernel, seed=11) if kind == "tnp" else GPDataset(20, kernel, 0.4, 1.0, 64, 2.0,
+                                                                                       seed=3)
+        item = data[i]
+        assert set(item) == ({"signal", "lengthscale", "scale"} if kind == "tnp" else {"signal"})
+        assert _item_summary(item) == pytest.approx(before, abs=1e-5), (kind, kernel, i)
 
 
 def test_the_periodic_oracle_beats_an_rbf_oracle_on_periodic_data():

@@ -275,9 +275,12 @@ def test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option(option,
         PolynomialDataModule(dataset="gp_tnp_rbf", **{option: value})
 
 
-def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("kernel", ["rbf", "periodic"])
+def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys, kernel):
     """`fit` then `test` through the CLI with the overlay: metrics.json has the gp_protocol block, the
-    evaluation's last line names every file it wrote, and W&B gets each of its media under a key of its own."""
+    evaluation's last line names every file it wrote, and W&B gets each of its media under a key of its own. The
+    periodic benchmark's batches carry each function's period through the scores and the figures; it has no Bayes
+    predictor, so its bayes fields are null."""
     from pixeltransformer import media
     from pixeltransformer.cli import main
 
@@ -291,7 +294,7 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     run_log = FakeRun()
     monkeypatch.setattr(media, "wandb_run", lambda trainer: run_log)
     monkeypatch.chdir(REPO)
-    common = ["--config", "configs/polynomial.yaml", "--config", "configs/polynomial/gp_tnp_rbf.yaml",
+    common = ["--config", "configs/polynomial.yaml", "--config", f"configs/polynomial/gp_tnp_{kernel}.yaml",
               "--model.net.width=64", "--model.net.ffn=128", "--trainer.logger=false", "--trainer.enable_progress_bar=false",
               "--trainer.enable_model_summary=false", "--data.init_args.batch_size=16",
               "--data.init_args.train_size=64", "--data.init_args.val_size=16", "--data.init_args.test_size=48",
@@ -309,15 +312,22 @@ def test_protocol_train_and_eval_write_gp_protocol(tmp_path, monkeypatch, capsys
     assert len(keys) == len(set(keys)) and {"eval/functions", "eval/functions_with_oracle"} <= set(keys)
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
     gp = metrics["gp_protocol"]
-    assert gp["num_batches"] == 3 and gp["batch_size"] == 16 and gp["benchmark"]["kernel"] == "rbf"
-    for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll", "bayes_target_ll",
-                "bayes_context_ll", "bayes_target_ll_gap", "oracle_minus_bayes_target_ll"):
+    assert gp["num_batches"] == 3 and gp["batch_size"] == 16 and gp["benchmark"]["kernel"] == kernel
+    for key in ("target_ll", "context_ll", "oracle_target_ll", "oracle_context_ll"):
         assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
-    assert gp["bayes_target_ll_gap"] == pytest.approx(gp["bayes_target_ll"] - gp["target_ll"])
-    assert gp["oracle_minus_bayes_target_ll"] == pytest.approx(gp["oracle_target_ll"] - gp["bayes_target_ll"])
     assert gp["oracle_target_ll"] > gp["target_ll"]  # two steps of training are far from the oracle
-    assert gp["bayes_target_ll"] > gp["target_ll"]  # and from the Bayes predictor
-    assert all(math.isfinite(r["bayes_nll"]) for r in metrics["rows"])
+    bayes = ("bayes_target_ll", "bayes_context_ll", "bayes_target_ll_gap", "oracle_minus_bayes_target_ll")
+    if kernel == "periodic":
+        assert gp["benchmark"]["period_range"] == [0.1, 0.5]
+        assert all(gp[key] is None for key in bayes)
+        assert all(r.get("bayes_nll") is None and math.isfinite(r["oracle_nll"]) for r in metrics["rows"])
+    else:
+        for key in bayes:
+            assert math.isfinite(gp[key]) and gp[f"{key}_se"] >= 0
+        assert gp["bayes_target_ll_gap"] == pytest.approx(gp["bayes_target_ll"] - gp["target_ll"])
+        assert gp["oracle_minus_bayes_target_ll"] == pytest.approx(gp["oracle_target_ll"] - gp["bayes_target_ll"])
+        assert gp["bayes_target_ll"] > gp["target_ll"]  # and from the Bayes predictor
+        assert all(math.isfinite(r["bayes_nll"]) for r in metrics["rows"])
     assert 3 <= gp["num_context_range"][0] <= gp["num_context_range"][1] <= 46
     assert [r["num_context"] for r in metrics["rows"]] == [3, 5, 10, 20, 30, 46]
     assert (run / "eval" / "functions.png").is_file()
