@@ -248,17 +248,18 @@ def warn_conversion_mismatch(checkpoint: dict, datamodule: SignalDataModule, res
 
 def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ckpt: str) -> None:
     """A resume of ``run`` given other data than its checkpoint's spec (``saved``) names: another dataset of its
-    domain (``--data.init_args.dataset``, a data config), or another file or folder its validation reads (a mixture's
-    eval_source, :func:`~pixeltransformer.datahints.source_name`): its curves would go on over other data, and its
-    best checkpoint be ranked by other validation items. Training the weights on other data is a new run from
-    ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint). A spec that names no source (one
-    written before sources were recorded, or of data that reads no file) is compared by its dataset alone."""
+    domain (``--data.init_args.dataset``, a data config), or no file or folder for its validation where the run read
+    one (a mixture's eval_source turned procedural, :func:`~pixeltransformer.datahints.source_name`): its curves
+    would go on over other data, and its best checkpoint be ranked by other validation items. Training the weights
+    on other data is a new run from ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint).
+    The names of two files or folders are not compared: a folder renamed since, a link to it or the file it holds
+    name the same data another way."""
     if "dataset" not in saved or saved.get("domain") != given.get("domain"):
         return
     named = source_name(saved) is not None
     was, now = (f"{spec.get('domain')}/{spec.get('dataset')}"
                 f"{f' ({name})' if named and (name := source_name(spec)) else ''}" for spec in (saved, given))
-    if was != now:
+    if saved.get("dataset") != given.get("dataset") or (named and source_name(given) is None):
         raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on "
                            f"with its own data; to train its weights on other data, start a new run from its "
                            f"checkpoint: {new_run_from(run, ckpt)}, then the options given (without --resume)")
