@@ -76,7 +76,7 @@ def check_dense(spec, num_context: int = 1, num_queries: int = 1) -> None:
 def gap_by_distance(module, num_context: int, num_functions: int = 512, num_queries: int = 100,
                     seed: int = 5) -> dict:
     """One |S| level: {"num_context", "num_functions", "num_queries", "gap", "groups": [{"d", "share", "gap",
-    "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern one's (its
+    "model_sigma", ...}, ...]}. Functions of a polynomial checkpoint's prior, or of a gp_rbf / gp_matern / gp_periodic one's (its
     kernel's exact predictive is the oracle there, as in the evaluation)."""
     spec = module.spec
     check_dense(spec, num_context, num_queries)
@@ -119,6 +119,13 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
             "gap": gap.mean().item(), "groups": groups}
 
 
+def check_breakdown(kernel: str) -> None:
+    """Refuse a benchmark kernel with no Bayes predictor: the breakdown sets the gap to the oracle beside that to it."""
+    if not has_bayes_predictor(kernel):
+        raise ValueError(f"the GP breakdown sets the gap to the oracle beside that to the Bayes predictor, which the "
+                         f"{kernel} kernel has none of; give a gp_tnp_rbf or gp_tnp_matern checkpoint")
+
+
 @torch.no_grad()
 def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_seed: int = 0,
                      data_seed: int = 0) -> dict:
@@ -131,6 +138,7 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
     ex = spec.extra
     if ex.get("protocol") != "tnp":
         raise ValueError(f"the GP breakdown needs a gp_tnp_* checkpoint, not {spec.domain}/{spec.dataset}")
+    check_breakdown(ex["kernel"])
     if num_batches < 1:
         raise ValueError(f"--batches must be >= 1, got {num_batches}")
     data = GPProtocolDataset(num_batches * batch_size, ex["kernel"], split_seed(data_seed, "test"), ex["max_points"],
@@ -251,10 +259,11 @@ def main(argv: list[str] | None = None) -> None:
                                  f"gp_tnp_matern)")
             module = load_module(path, ckpt=ckpt)  # in eval mode
             tnp = module.spec.extra.get("protocol") == "tnp"
-            if tnp and not has_bayes_predictor(module.spec.extra["kernel"]):
-                raise ValueError(f"{path}: the GP breakdown sets the gap to the oracle beside that to the Bayes "
-                                 f"predictor, which the {module.spec.extra['kernel']} kernel has none of; give a "
-                                 f"gp_tnp_rbf or gp_tnp_matern checkpoint")
+            if tnp:
+                try:
+                    check_breakdown(module.spec.extra["kernel"])
+                except ValueError as e:
+                    raise ValueError(f"{path}: {e}") from None
             if not tnp:
                 check_dense(module.spec, max(args.levels), args.queries)  # every level, before the first is scored
                 if args.figure:

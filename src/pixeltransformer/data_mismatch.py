@@ -252,8 +252,8 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
     one (a mixture's eval_source turned procedural, :func:`~pixeltransformer.datahints.source_name`): its curves
     would go on over other data, and its best checkpoint be ranked by other validation items. Training the weights
     on other data is a new run from ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint).
-    The names of two files or folders are not compared: a folder renamed since, a link to it or the file it holds
-    name the same data another way."""
+    Two files or folders of other names are warned of, not refused: a folder renamed since, a link to it or the file
+    it holds name the same data another way."""
     if "dataset" not in saved or saved.get("domain") != given.get("domain"):
         return
     named = source_name(saved) is not None
@@ -263,3 +263,7 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
         raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on "
                            f"with its own data; to train its weights on other data, start a new run from its "
                            f"checkpoint: {new_run_from(run, ckpt)}, then the options given (without --resume)")
+    if was != now and first_process():  # both name a file or folder, by other names
+        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a folder "
+                      f"renamed since (a link to it, the file it holds) is the same data; if it is other data, start "
+                      f"a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options given")

@@ -398,3 +398,8 @@ def test_a_periodic_benchmark_checkpoint_is_refused_before_any_is_scored(tmp_pat
     captured = capsys.readouterr()
     assert captured.err.strip().startswith(f"error: {b}: ") and "periodic" in captured.err
     assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+    monkeypatch.undo()  # the breakdown itself, called from Python, refuses the periodic model in the same words
+    with pytest.raises(ValueError, match=r"^the GP breakdown sets the gap to the oracle beside that to the Bayes "
+                                         r"predictor, which the periodic kernel has none of; give a gp_tnp_rbf or "
+                                         r"gp_tnp_matern checkpoint$"):
+        diagnose.gp_gap_breakdown(benchmark("periodic"))

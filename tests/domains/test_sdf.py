@@ -1806,8 +1806,9 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
 def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     """A mixture run validated on a voxel folder, resumed with eval_source=procedural, went on without a word, its
     best checkpoint ranked on other validation items: the dataset alone was compared. The resume now names both and
-    the new run to start instead. A folder of another name resumes (a folder renamed since, or a link to it, names
-    the same data another way), as does a checkpoint that names none (written before sources were recorded)."""
+    the new run to start instead. A folder of another name resumes with a warning naming both (a folder renamed
+    since, or a link to it, names the same data another way), and a checkpoint that names none (written before
+    sources were recorded) resumes."""
     from pixeltransformer.data_mismatch import DataMismatch, check_resume_data
     from pixeltransformer.datamodule import module_spec
 
@@ -1829,7 +1830,10 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
                                            r"\(chair\) data, and this fit's is sdf/mixture: a run goes on"):
         check_resume_data(str(run), trained, spec(eval_source="procedural", voxel_root=str(tmp_path / "chair")),
                           str(ckpt))
-    check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "desk")), str(ckpt))
+    with pytest.warns(UserWarning, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
+                                         r"\(chair\) data, and this fit's is sdf/mixture \(desk\): resumed, as a "
+                                         r"folder renamed since .+, then the options given$"):
+        check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "desk")), str(ckpt))
     # a checkpoint written before sources were recorded names none: its dataset alone is compared
     older = {**trained, "extra": {k: v for k, v in trained["extra"].items() if k != "source"}}
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
