@@ -257,9 +257,11 @@ class SkippedInit(ValueError, AttributeError):
     AttributeError to ``hasattr``."""
 
 
-# what SignalDataModule.__init__ sets: a lookup of one that finds none means it did not run
-INIT_ATTRIBUTES = frozenset({"batch_size", "val_items", "num_workers", "seed", "split_layout", "root", "_splits",
-                             "_resume_state", "_train_sampler", "predict_inputs", "_default_roots"})
+# what SignalDataModule.__init__ sets (tests/unit/test_domain_contract.py compares the two): a lookup of one that
+# finds none means it did not run
+INIT_ATTRIBUTES = frozenset({"batch_size", "val_items", "test_items", "test_items_option", "num_workers", "seed",
+                             "split_layout", "root", "_splits", "_resume_state", "_train_sampler", "predict_inputs",
+                             "_default_roots"})
 
 
 class SignalDataModule(L.LightningDataModule):
