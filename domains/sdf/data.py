@@ -64,6 +64,13 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def mixture_shares(weights: dict[str, float]) -> dict[str, float]:
+    """Each weighted source's share of a mixture's training draws (its weight over their sum, to 6 decimals), in
+    SOURCES order: what a spec records, which weights of the same proportions give alike."""
+    total = sum(weights.values())
+    return {name: round(weights[name] / total, 6) for name in SOURCES if weights.get(name, 0) > 0}
+
+
 class SDFDataModule(SignalDataModule):
     """Truncated SDF grids of 3D shapes.
 
@@ -204,7 +211,8 @@ class SDFDataModule(SignalDataModule):
             # shell_voxels, voxel_up_axis, mesh_up_axis, margin: how a user's mesh or voxels must be converted to match
             # the training data (a spec without a margin: 0.05, every grid's before grid_margin)
             extra={"truncation": self.truncation, "up_axis": 1, "shell_voxels": shell_voxels,
-                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis, "margin": self.margin},
+                   "voxel_up_axis": voxel_up_axis, "mesh_up_axis": mesh_up_axis, "margin": self.margin,
+                   **({"mixture": mixture_shares(self.mixture)} if self.mixture else {})},
         )
         self._mesh_paths: list[str] | None = None  # the mesh files under root, as _load_meshes found them
         self._voxel_paths: list[str] | None = None  # a folder's voxel files under root, as _load_voxels found them
@@ -274,12 +282,13 @@ class SDFDataModule(SignalDataModule):
         spec without a margin: 0.05, every mesh's and chair's before grid_margin, while voxels were not padded then);
         the shell of procedural chairs and meshes; the up axis of voxel or mesh files where the checkpoint was trained
         on these very files (another folder's files may well have another up axis). Of the sources read: a mixture's
-        evaluation reads its eval_source alone, a resume every source."""
+        evaluation reads its eval_source alone, a resume every source, and the shares of the sources it draws
+        (mixture_shares: a spec without them, written before they were recorded, is not compared)."""
         sources = ({*(n for n, w in self.mixture.items() if w > 0), self.eval_source} if self.mixture and resume
                    else {self._evaluated()[0]})
         options: dict[str, Any] = {"truncation": None, "margin": MARGIN}
         # a spec without a margin is a model's from before voxels were padded to it: where it was trained on voxels (a
-        # mixture's weights are not in its spec) and this data holds voxels, no margin makes its grids again
+        # mixture's weights are not in a spec of then) and this data holds voxels, no margin makes its grids again
         if "voxels" in sources and trained.get("dataset") in ("voxels", "mixture"):
             options["margin"] = MadeOtherwise("its voxel grids were not padded then; retrain it, or evaluate it on "
                                               "meshes")
@@ -291,6 +300,8 @@ class SDFDataModule(SignalDataModule):
             options["voxel_up_axis"] = None
         if same_files and "meshes" in sources:
             options["mesh_up_axis"] = None
+        if self.mixture and resume:  # the shapes its training draws (an evaluation reads the eval_source alone)
+            options["mixture"] = None
         return options
 
     @classmethod

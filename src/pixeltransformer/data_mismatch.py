@@ -1,16 +1,17 @@
 """A checkpoint's data against the data a command reads: the split options it was trained with
 (:func:`split_mismatch`: a seed or split sizes that may put its training items into the test split), pools changed
 since (:func:`pool_change`: files added, removed or renamed), the options its items were made with
-(:func:`conversion_mismatch`: an SDF's truncation, a video's frame_step) and the split layout its splits were drawn in
-(:func:`checkpoint_split_layout`). Each mismatch is one line naming both values and what to pass, which the command
-line prints where an evaluation or a resume starts (:func:`warn_split_mismatch`, :func:`warn_conversion_mismatch`:
-from the launch's first process alone); the DataModule's hooks (split_options, same_splits, pool_sizes,
-conversion_options, ...) supply what is compared.
+(:func:`conversion_mismatch`: an SDF's truncation, a video's frame_step, a resumed mixture's weighting) and the split
+layout its splits were drawn in (:func:`checkpoint_split_layout`). Each mismatch is one line naming both values and
+what to pass, which the command line prints where an evaluation or a resume starts (:func:`warn_split_mismatch`,
+:func:`warn_conversion_mismatch`: from the launch's first process alone); the DataModule's hooks (split_options,
+same_splits, pool_sizes, conversion_options, ...) supply what is compared.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import warnings
 from typing import Any, Sequence
 
@@ -30,12 +31,20 @@ class DataMismatch(ValueError):
 
 
 def option_text(value: Any) -> str:
-    """An option's value as the command line takes it: null, true, 3, [1000,100,200]."""
+    """An option's value as the command line takes it: null, true, 3, [1000,100,200], {voxels: 0.5, meshes: 0.5}."""
     if value is None or isinstance(value, bool):
         return {None: "null", True: "true", False: "false"}[value]
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(option_text(v) for v in value) + "]"
+    if isinstance(value, dict):  # a mapping as a YAML flow mapping: {procedural: 0.2, meshes: 0.8}
+        return "{" + ", ".join(f"{k}: {option_text(v)}" for k, v in value.items()) + "}"
     return str(value)
+
+
+def option_word(value: Any) -> str:
+    """:func:`option_text` as one word of a shell command: quoted where it holds spaces (a mapping)."""
+    text = option_text(value)
+    return shlex.quote(text) if " " in text else text
 
 
 def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False,
@@ -109,7 +118,7 @@ def _option_mismatch(trained: dict[str, Any], was_extra: dict[str, Any], datamod
         return None
     then = ", ".join(f"data.init_args.{k}={option_text(v)}" for k, v in was.items())
     now = ", ".join(f"{k}={option_text(mine[k])}" for k in was)
-    fix = " ".join(f"--data.init_args.{k} {option_text(v)}" for k, v in was.items())
+    fix = " ".join(f"--data.init_args.{k} {option_word(v)}" for k, v in was.items())
     if resume:
         return (f"the checkpoint was trained on data made with {then}, not this run's ({now}): {scored}; pass {fix} "
                 f"to continue on its own")

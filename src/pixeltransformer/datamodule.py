@@ -12,6 +12,7 @@ import decimal
 import functools
 import os
 import signal
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -556,6 +557,8 @@ class SignalDataModule(L.LightningDataModule):
             if self._resume_state is not None:
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
+                if rank == 0 and (note := self._batch_count_note(self._resume_state, world)):
+                    warnings.warn(note)
                 self._resume_state = None
         rows = len(sampler) if sampler is not None else len(ds)  # a process's items an epoch
         if rows == 0:  # an epoch of no batch: Lightning trained nothing, or waited for a step that never came
@@ -676,10 +679,34 @@ class SignalDataModule(L.LightningDataModule):
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
             # one epoch less, and the epoch W&B charts stayed one ahead of an uninterrupted run's)
-            return {"epoch": self._train_sampler.epoch, "samples_done": 0, **splits}
+            return {"epoch": self._train_sampler.epoch, "samples_done": 0, "batch_size": self.batch_size, **splits}
         # under DDP the sampler's order is global and each rank takes every world_size-th sample of it
         return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size,
-                **splits}
+                "batch_size": self.batch_size, **splits}
+
+    def _batch_count_note(self, state: dict[str, Any], world: int) -> str | None:
+        """One line where a resume's batch_size is not the one its checkpoint's ``state`` recorded, and the epoch's
+        batch count that Lightning restores is wrong in the new size: part-way into an epoch (the rest of it skips or
+        repeats items, and a checkpoint saved later in it records another position), or at the end of an epoch of
+        fewer batches than this run's (of ``world`` processes, as limit_train_batches takes them: the next epoch
+        starts at that count). None where the sizes agree, or the checkpoint recorded none (one written before batch
+        sizes were)."""
+        was, done = state.get("batch_size"), self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        count, limit = self.train_batches(world)[1], self.trainer.limit_train_batches
+        batches = int(count * limit) if isinstance(limit, float) else min(count, limit)  # Lightning's, an epoch
+        part_way = state["samples_done"] > 0
+        if was is None or was == self.batch_size or not (part_way or 0 < done < batches):
+            return None
+        if part_way:
+            where, wrong = (f"{counted(done, 'batch')} into an epoch",
+                            f"Lightning counts that epoch's batches on from {done} in the new size, so the rest of "
+                            f"it skips or repeats items")
+        else:
+            where, wrong = (f"at the end of an epoch of {counted(done, 'batch')}",
+                            f"Lightning starts the next epoch at batch {done} of its {batches}, so it skips "
+                            f"{done * self.batch_size * self.trainer.world_size} of its items")
+        return (f"the checkpoint stopped {where} of data.init_args.batch_size={was}, not this run's "
+                f"({self.batch_size}): {wrong}; pass --data.init_args.batch_size {was} to continue on its own")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         recorded = ("split_options", "pool_sizes", "pool_files")  # what chose the splits, not a position in them

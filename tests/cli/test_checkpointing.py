@@ -566,6 +566,41 @@ def test_a_resume_at_the_end_of_an_epoch_counts_epochs_as_one_fit(tmp_path, monk
     assert by_steps.trainer.global_step == 10 and by_steps.trainer.current_epoch == 3
 
 
+@pytest.mark.parametrize("steps, batch_size, limit, said_where", [
+    (3, 8, 1.0, "stopped 3 batches into an epoch of"), (3, 4, 1.0, None), (8, 8, 1.0, None), (4, 2, 4, None),
+    (8, 2, 1.0, "at batch 8 of its 16, so it skips 16 of its items")])
+def test_a_resume_with_another_batch_size_says_where_lightning_s_batch_count_goes_wrong(tmp_path, steps, batch_size,
+                                                                                         limit, said_where):
+    """Lightning restores the epoch's batch count and counts it on in batches of the new size: 3 batches of 4 into an
+    epoch of 32, batch_size 8 trained one batch more and skipped 12 items of that epoch; an epoch ended in 8 batches
+    of 4 went on at batch 8 of 16 of 2, skipping half of the next. One line names both sizes; the same size, or an
+    epoch's end that a larger size restarts from its first batch (or of as many batches as limit_train_batches
+    takes), says nothing."""
+    import warnings
+
+    def fit(size: int, max_steps: int, ckpt: str | None = None) -> list[str]:
+        dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=size, resolution=64)
+        module = PixelTransformerModule(spec=dm.spec.to_dict(), net=dict(width=64, ffn=128), val_levels=(4,),
+                                        sets=dict(max_context=8, num_queries=8, grid_points=True))
+        trainer = L.Trainer(max_steps=max_steps, logger=False, enable_progress_bar=False, limit_val_batches=0,
+                            limit_train_batches=limit,
+                            callbacks=[RunCheckpoint(monitor=None, every_n_train_steps=steps, every_minutes=None)],
+                            enable_model_summary=False, accelerator="cpu", default_root_dir=str(tmp_path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt)
+        return [str(w.message) for w in caught if "batch_size" in str(w.message)]
+
+    fit(4, steps)
+    said = fit(batch_size, steps + 2, str(tmp_path / "checkpoints" / "last.ckpt"))
+    if said_where is None:
+        assert said == []
+        return
+    assert len(said) == 1 and f"data.init_args.batch_size=4, not this run's ({batch_size})" in said[0]
+    assert said_where in said[0]
+    assert said[0].endswith("pass --data.init_args.batch_size 4 to continue on its own")
+
+
 def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_back):
     """The first Ctrl-C asks for the end of the step; a second one stops the fit where it is, and saves nothing."""
     from pixeltransformer.cli import main

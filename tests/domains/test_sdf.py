@@ -1328,6 +1328,37 @@ def test_data_made_with_other_options_than_the_checkpoint_s_is_named(tmp_path):
     assert "pass --data.init_args.margin 0.05" in conversion_mismatch(old_meshes, SDFDataModule(**voxels))
 
 
+def test_a_resume_on_another_mixture_weighting_is_named(tmp_path):
+    """A mixture run resumed with other weights trained on from then on another distribution of shapes without a
+    word (the spec recorded none). Its spec records each source's share now, and a resume on other shares (not
+    weights of the same proportions) names both and what to pass, which the command line reads back as the
+    checkpoint's shares; an evaluation, which reads the eval_source alone, and a checkpoint written before the shares
+    were recorded say nothing."""
+    import shlex
+
+    from pixeltransformer.data_mismatch import conversion_mismatch
+    from pixeltransformer.datamodule import module_spec
+
+    def mixture(**weights) -> SDFDataModule:
+        return SDFDataModule(dataset="mixture", mixture=weights, eval_source="procedural", mesh_root=str(tmp_path),
+                             resolution=16, cache_dir=str(tmp_path))
+
+    trained = {"hyper_parameters": {"spec": module_spec(mixture(procedural=1, meshes=3)).to_dict()}}
+    assert conversion_mismatch(trained, mixture(procedural=2, meshes=6), resume=True) is None
+    assert conversion_mismatch(trained, mixture(meshes=3, procedural=1, voxels=0), resume=True) is None
+    other = mixture(procedural=1, meshes=1)
+    note = conversion_mismatch(trained, other, resume=True)
+    assert note == ("the checkpoint was trained on data made with data.init_args.mixture={procedural: 0.25, "
+                    "meshes: 0.75}, not this run's (mixture={procedural: 0.5, meshes: 0.5}): it now trains on other "
+                    "data than its own; pass --data.init_args.mixture '{procedural: 0.25, meshes: 0.75}' to continue "
+                    "on its own")
+    passed = yaml.safe_load(shlex.split(note.split("pass ")[1])[1])
+    assert module_spec(mixture(**passed)).extra["mixture"] == trained["hyper_parameters"]["spec"]["extra"]["mixture"]
+    assert conversion_mismatch(trained, other) is None  # an evaluation reads procedural chairs alone
+    del trained["hyper_parameters"]["spec"]["extra"]["mixture"]  # written before the shares were recorded
+    assert conversion_mismatch(trained, other, resume=True) is None
+
+
 def test_datamodule_procedural_items_and_disk_cache(tmp_path):
     dm = SDFDataModule(resolution=16, num_shapes=(3, 2, 2), cache_dir=str(tmp_path), batch_size=2)
     dm.setup("fit")
