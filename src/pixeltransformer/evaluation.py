@@ -444,9 +444,9 @@ class SweepEvaluation(Callback):
                              f"number >= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
-            n_autoregressive = check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"SweepEvaluation: {err}") from None
+        n_autoregressive = check_n_autoregressive(n_autoregressive, "SweepEvaluation")
         self.levels = tuple(levels)
         self.queries = queries
         self.grid_points = grid_points

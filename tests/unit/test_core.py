@@ -1297,13 +1297,15 @@ def test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused(value):
 @pytest.mark.parametrize("value", [-1, 2.5])
 def test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configured(name, value):
     """n_autoregressive=-1 was taken, and stopped the first sampling, after the checkpoint loaded (an evaluation) or
-    at the first validation's pictures, after the training steps before it (a fit), naming neither callback."""
+    at the first validation's pictures, after the training steps before it (a fit), naming neither callback. A
+    callback is configured in YAML or on the command line, so its message says null, as its siblings' do (it said
+    "or None", the Python spelling, which a config does not take)."""
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.evaluation import SweepEvaluation
 
     callback = {"Pictures": Pictures, "SweepEvaluation": SweepEvaluation}[name]
-    with pytest.raises(ValueError, match=re.escape(f"{name}: n_autoregressive must be an int >= 0 or None, got "
-                                                   f"{value!r}")):
+    with pytest.raises(ValueError, match=re.escape(f"{name}: n_autoregressive must be a whole number >= 0 (null: "
+                                                   f"every point drawn), got {value!r}") + "$"):
         callback(n_autoregressive=value)
     assert callback(n_autoregressive=0).n_autoregressive == 0 and callback(n_autoregressive=None).n_autoregressive \
         is None
