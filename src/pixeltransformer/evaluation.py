@@ -602,7 +602,7 @@ class SweepEvaluation(Callback):
         on_grid = self.queries == "grid"
         out = {}
         levels = loop_progress(self.level_list(spec), f"eval: |S| levels of batch {batch_idx + 1}", unit="level",
-                               enabled=progress, leave=False, delay=LEVELS_DELAY)
+                               enabled=progress, leave=False, delay=LEVELS_DELAY, growing=True)
         for k in levels:
             check_stop()  # a SIGTERM stops the sweep between levels (and the sampling between its steps)
             if on_grid:  # every grid point is a query
