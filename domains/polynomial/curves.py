@@ -24,7 +24,7 @@ import numpy as np
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.digests import file_digest
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import as_written, counted, warn_rank_zero
+from pixeltransformer.errors import as_written, counted, range_as_written, warn_rank_zero
 from pixeltransformer.splits import SPLITS
 
 CURVE_SUFFIXES = (".npy", ".npz", ".csv")
@@ -222,9 +222,10 @@ def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> np.ndarray:
         raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {as_written(kind(x[i + 1]))} follows x[{i}] = "
                          f"{as_written(kind(x[i]))}; {fix}")
     if not _evenly_spaced(x):
-        raise ValueError(f"{path}: x is not evenly spaced (steps from {steps.min():.4g} to {steps.max():.4g}); the "
-                         "model reads curves on a regular grid: resample each curve onto "
-                         "np.linspace(x[0], x[-1], L) first (np.interp)")
+        # as x is written: 12345, not 1.234e+04; 0.001 between timestamps, not float64's 0.0009999275
+        low, high = range_as_written(float(steps.min()), float(steps.max()), float(np.abs(x).max()), kind)
+        raise ValueError(f"{path}: x is not evenly spaced (steps from {low} to {high}); the model reads curves on a "
+                         "regular grid: resample each curve onto np.linspace(x[0], x[-1], L) first (np.interp)")
     return x
 
 

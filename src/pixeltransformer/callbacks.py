@@ -56,10 +56,8 @@ class Pictures(Callback):
             raise ValueError(f"Pictures: need num_examples >= 1 and levels >= 1; got {num_examples}, {tuple(levels)}")
         if resolution is not None and resolution < 2:
             raise ValueError(f"Pictures: resolution must be >= 2, got {resolution}")
-        try:  # refused here, not at the first validation's pictures, after the training steps before it
-            n_autoregressive = check_n_autoregressive(n_autoregressive)
-        except ValueError as err:
-            raise ValueError(f"Pictures: {err}") from None
+        # refused here, not at the first validation's pictures, after the training steps before it
+        n_autoregressive = check_n_autoregressive(n_autoregressive, "Pictures")
         self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples
         self.n_autoregressive, self.resolution, self.seed, self.on_test = n_autoregressive, resolution, seed, on_test
 

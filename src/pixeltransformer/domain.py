@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable
 import numpy as np
 import torch
 
-from .errors import counted, in_number, listed
+from .errors import as_written, counted, in_number, listed
 from .layout import built_in_domain, folder_name_fault
 from .sets import grid_positions, read_signal
 
@@ -357,14 +357,18 @@ def index_at(n: int, what: str, axis: str) -> str:
     return f"{what} i of the {n} at {axis} = 2i/{n - 1} - 1" if n > 1 else f"the one {what} at {axis} = 0"
 
 
-def first_outside(entries: torch.Tensor, outside: torch.Tensor, digits: int = 3) -> str:
+def first_outside(entries: torch.Tensor, outside: torch.Tensor) -> str:
     """Of a user's context rows' entries [K, N] and where they lie outside a range (bool [K, N]), the first such
-    entry and its row as the user counts them, e.g. "1.5 in row 2"; "" when none is."""
+    entry as written (:func:`as_written`: 1.00001 of [-1, 1], not 1) and its row as the user counts them, e.g. "1.5
+    in row 2"; "" when none is."""
     hits = outside.nonzero()  # [M, 2], row by row
     if not len(hits):
         return ""
     i, j = hits[0].tolist()
-    return f"{float(entries[i, j]):.{digits}g} in row {i + 1}"
+    entry = entries[i, j].item()
+    # a float32 entry (rows given from Python) as float32 writes it: 1e+20, not float64's 1.0000000200408773e+20
+    written = entry if entries.dtype == torch.float64 else float(str(np.float32(entry)))
+    return f"{as_written(written)} in row {i + 1}"
 
 
 def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,

@@ -221,13 +221,15 @@ def as_written(value) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
-def range_as_written(low: float, high: float) -> tuple[str, str]:
-    """The ends of a range of a user's x, each :func:`as_written` to 15 significant digits of the larger end: an end
-    computed as middle -+ half-width strays in the last digits (np.linspace(0.1, 100)'s read 0.0999999999999943), and
-    timestamps 1700000000.25 keep their decimals where :g writes 1.7e+09."""
-    big = max(abs(low), abs(high))
+def range_as_written(low: float, high: float, scale: float | None = None, kind: type = float) -> tuple[str, str]:
+    """The ends of a range of a user's x, each :func:`as_written` to 15 significant digits of the larger end, or of
+    ``scale`` (the size of the numbers the ends were computed from), as a number of type ``kind`` (a file's
+    numpy.float32) writes it: an end computed as middle -+ half-width strays in the last digits (np.linspace(0.1,
+    100)'s read 0.0999999999999943), as do the steps between x of 1.7e9, and timestamps 1700000000.25 keep their
+    decimals where :g writes 1.7e+09."""
+    big = max(abs(low), abs(high)) if scale is None else abs(scale)
     digits = 14 - math.floor(math.log10(big)) if big > 0 else 0
-    return as_written(round(low, digits)), as_written(round(high, digits))
+    return as_written(kind(round(low, digits))), as_written(kind(round(high, digits)))
 
 
 def share_words(share: float) -> str:

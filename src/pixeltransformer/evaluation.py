@@ -444,9 +444,9 @@ class SweepEvaluation(Callback):
                              f"number >= 1 (query positions drawn in each signal), got {queries!r}")
         try:  # refused here, not at the first sampled batch of an evaluation
             temperature = check_temperature(temperature)
-            n_autoregressive = check_n_autoregressive(n_autoregressive)
         except ValueError as err:
             raise ValueError(f"SweepEvaluation: {err}") from None
+        n_autoregressive = check_n_autoregressive(n_autoregressive, "SweepEvaluation")
         self.levels = tuple(levels)
         self.queries = queries
         self.grid_points = grid_points
@@ -602,7 +602,7 @@ class SweepEvaluation(Callback):
         on_grid = self.queries == "grid"
         out = {}
         levels = loop_progress(self.level_list(spec), f"eval: |S| levels of batch {batch_idx + 1}", unit="level",
-                               enabled=progress, leave=False, delay=LEVELS_DELAY)
+                               enabled=progress, leave=False, delay=LEVELS_DELAY, growing=True)
         for k in levels:
             check_stop()  # a SIGTERM stops the sweep between levels (and the sampling between its steps)
             if on_grid:  # every grid point is a query

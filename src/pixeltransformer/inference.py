@@ -327,11 +327,15 @@ def check_temperature(temperature) -> float:
     return float(temperature)
 
 
-def check_n_autoregressive(n_autoregressive) -> int | None:
-    """N', the autoregressive steps of a sample, as an int: a whole number >= 0, or None (every query drawn)."""
+def check_n_autoregressive(n_autoregressive, owner: str = "") -> int | None:
+    """N', the autoregressive steps of a sample, as an int: a whole number >= 0, or None (every query drawn).
+    ``owner``: the class whose option it is (a callback, configured in YAML or on the command line), which the
+    message names, saying null as a config writes it; else a Python call's words (None)."""
     if n_autoregressive is None:
         return None
-    return check_count(n_autoregressive, 0, "n_autoregressive must be an int >= 0 or None")
+    words = (f"{owner}: n_autoregressive must be a whole number >= 0 (null: every point drawn)" if owner else
+             "n_autoregressive must be an int >= 0 or None")
+    return check_count(n_autoregressive, 0, words)
 
 
 def check_sampling(options: dict[str, Any], least_samples: int = 0) -> dict[str, Any]:

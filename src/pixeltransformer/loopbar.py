@@ -38,15 +38,19 @@ def format_duration(seconds: float) -> str:
 
 
 class LoopLines:
-    """Iterates like the loop it wraps and prints plain progress lines to ``stream`` (see the module)."""
+    """Iterates like the loop it wraps and prints plain progress lines to ``stream`` (see the module). ``growing``:
+    each item takes at least as long as the one before (an evaluation's |S| levels), so the time left is the items
+    left at the latest one's time, not at the mean of those done, which falls short of it."""
 
     def __init__(self, iterable: Iterable, desc: str, total: int | None = None, unit: str = "it",
-                 stream: TextIO | None = None, clock=time.monotonic, delay: float | None = None):
-        self.iterable, self.desc, self.unit, self.clock = iterable, desc, unit, clock
+                 stream: TextIO | None = None, clock=time.monotonic, delay: float | None = None,
+                 growing: bool = False):
+        self.iterable, self.desc, self.unit, self.clock, self.growing = iterable, desc, unit, clock, growing
         self.delay = DELAY_SECONDS if delay is None else delay
         self.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
         self.stream = stream if stream is not None else sys.stderr
         self.postfix = ""
+        self.latest = math.inf  # the time the latest item took
 
     def set_postfix(self, refresh: bool = True, **values: Any) -> None:
         """As tqdm's (``refresh`` taken alike): the values end the next line."""
@@ -58,7 +62,8 @@ class LoopLines:
 
     def line(self, done: int, elapsed: float) -> str:
         if self.total:
-            left = elapsed / done * (self.total - done) if done else math.inf
+            each = self.latest if self.growing else elapsed / done if done else math.inf
+            left = each * (self.total - done)
             text = (f"[{self.desc}] {done}/{self.total} {self.units(self.total)} ({100 * done / self.total:.0f}%), "
                     f"{format_duration(elapsed)} elapsed, ~{format_duration(left)} left")
         else:
@@ -72,7 +77,8 @@ class LoopLines:
         for item in self.iterable:
             yield item
             done += 1
-            now = self.clock()
+            now, previous = self.clock(), now
+            self.latest = now - previous
             # a tenth that takes minutes (a 1D curve of 1e8 points, 6,104 chunks) still shows a line every 30 s
             due = ((step and done % step == 0) or now - last >= SECONDS_PER_LINE) and done != self.total
             if due and now - start >= self.delay:
@@ -83,19 +89,21 @@ class LoopLines:
 
 
 def loop_progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "it", enabled: bool = True,
-                  leave: bool = True, delay: float | None = None, plain: bool = False):
+                  leave: bool = True, delay: float | None = None, plain: bool = False, growing: bool = False):
     """``iterable`` with progress: tqdm on a terminal, :class:`LoopLines` when stderr is a file or pipe, nothing
     when not ``enabled`` or before the loop has run ``delay`` seconds (default DELAY_SECONDS). ``plain``: lines on a
-    terminal too (a loop in one of several worker processes, whose bars would overwrite each other). The result
-    iterates like ``iterable`` and has ``set_postfix``."""
+    terminal too (a loop in one of several worker processes, whose bars would overwrite each other). ``growing``:
+    each item takes at least as long as the one before, and the time left is told at the latest one's rate
+    (:class:`LoopLines`; tqdm's smoothing=1). The result iterates like ``iterable`` and has ``set_postfix``."""
     if not enabled or _quiet_blocks:
         return _Quiet(iterable)
     delay = DELAY_SECONDS if delay is None else delay
     if sys.stderr.isatty() and not under_live_display(sys.stderr) and not plain:
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=delay)
-    return LoopLines(iterable, desc, total, unit, delay=delay)
+        return tqdm(iterable, desc=desc, total=total, unit=unit, leave=leave, delay=delay,
+                    smoothing=1 if growing else 0.3)  # 0.3: tqdm's own
+    return LoopLines(iterable, desc, total, unit, delay=delay, growing=growing)
 
 
 @contextlib.contextmanager

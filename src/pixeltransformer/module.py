@@ -28,7 +28,7 @@ from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
-from .errors import counted
+from .errors import as_written, counted, range_as_written
 from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
@@ -825,13 +825,15 @@ class PixelTransformerModule(L.LightningModule):
                 self.check_values(out[-1])
             elif name.endswith("_pos") and (far := float(out[-1].abs().max())) > 1 + 1e-4:
                 scale, offset = self.spec.pos_scale, self.spec.pos_offset
-                # to 10 digits: an offset of 1.6e9 (seconds since 1970) is a number the user knows
-                scale = (f" ({f'(x - {offset:.10g})' if offset else 'x'} / {scale:.10g} for this data)"
+                # the x range's middle and half-width as written, to 15 digits of the larger: an offset of
+                # 1700000030.25 (seconds since 1970) is a number the user knows, which 10 digits cut to 1700000030
+                shift, size = range_as_written(offset, scale)
+                scale = (f" ({f'(x - {shift})' if offset else 'x'} / {size} for this data)"
                          if (scale, offset) != (1, 0) else "")
                 if far > MAX_ABS_POSITION:  # the answers were NaN, with only the warning below
-                    raise ValueError(f"{name} reaches {far:.3g}: positions must lie within +-{MAX_ABS_POSITION:g} "
-                                     f"(beyond that the model's float32 arithmetic overflows); the model was trained "
-                                     f"on positions in [-1, 1]{scale}")
+                    raise ValueError(f"{name} reaches {far:.3g}: positions must lie within "
+                                     f"+-{as_written(MAX_ABS_POSITION)} (beyond that the model's float32 arithmetic "
+                                     f"overflows); the model was trained on positions in [-1, 1]{scale}")
                 indices = "" if scale else grid_index_hint(out[-1], self.spec.grid_shape)  # pixel indices, say
                 warnings.warn(f"{name} reaches {far:.3g}: the model was trained on positions in [-1, 1]{scale}; "
                               f"beyond that it extrapolates{indices}", stacklevel=3)
@@ -852,7 +854,7 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"ctx_val spans [{span[0]:.3g}, {span[1]:.3g}], outside the value range [{lo:g}, {hi:g}] "
                              f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it")
         if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
-            raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{MAX_ABS_VALUE:g} "
+            raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
 
     def trainer_precision(self) -> contextlib.AbstractContextManager:

@@ -35,7 +35,7 @@ from . import loading
 from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
-from .errors import check_count
+from .errors import as_written, check_count
 from .files import missing_folders, remove_empty, staging_folder, user_path, write_json
 from .inference import check_temperature, grid_sizes, item_seeds
 from .loopbar import quiet_loops
@@ -200,7 +200,7 @@ def _one_row_a_position(rows: torch.Tensor, pos_dims: int, source: str) -> list[
         if j == i:
             keep.append(i)
         elif listed[j][pos_dims:] != row[pos_dims:]:
-            words = lambda numbers: "[" + ", ".join(f"{v:.10g}" for v in numbers) + "]"  # noqa: E731
+            words = lambda numbers: "[" + ", ".join(map(as_written, numbers)) + "]"  # noqa: E731
             raise ValueError(f"{source}: rows {j + 1} and {i + 1} give position {words(row[:pos_dims])} two values, "
                              f"{words(listed[j][pos_dims:])} and {words(row[pos_dims:])}: give one value a position")
     return keep

@@ -882,6 +882,18 @@ def test_an_even_grid_of_timestamps_is_not_refused_for_its_float64_rounding(tmp_
         read_curves(write_npz(tmp_path / "uneven.npz", sines(), 1.7e9 + (np.arange(61) / 1e4) ** 1.01))
 
 
+@pytest.mark.parametrize("x, steps", [
+    (12345 * np.arange(61.0) + 55 * (np.arange(61) >= 30), "steps from 12345 to 12400"),
+    (np.r_[0.1 * np.arange(1, 31), 3.2 + 0.1 * np.arange(31)], "steps from 0.1 to 0.2"),
+    (1_700_000_000.25 + 0.001 * np.arange(61.0) + 0.0005 * (np.arange(61) >= 30), "steps from 0.001 to 0.0015"),
+])
+def test_an_uneven_grid_names_its_steps_as_its_x_is_written(tmp_path, x, steps):
+    """The steps were written to 4 significant digits: 12345 s as 1.234e+04 (and 12400 as 1.24e+04). They are now
+    whole where they are, and to the digits x holds (float64's rounding of x[i + 1] - x[i] left out)."""
+    with pytest.raises(ValueError, match=re.escape(f"x is not evenly spaced ({steps}); ")):
+        read_curves(write_npz(tmp_path / "uneven.npz", sines(), x))
+
+
 def test_the_rounding_allowed_a_grid_of_timestamps_is_two_ulps_of_its_largest_x(tmp_path):
     """The allowance is 2 ulps of the largest |x| (4.8e-7 at 1.7e9): a grid made from integer nanoseconds strays 1.4
     ulps and is read; one point moved by 5 ulps (1.2e-6) makes an uneven grid, refused."""
@@ -973,7 +985,7 @@ def test_a_file_s_dtype_does_not_change_which_grids_are_accepted(tmp_path):
     every float16 file warned "overflow encountered in cast" at the |value| check."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        with pytest.raises(ValueError, match=re.escape("x is not evenly spaced (steps from 0.09766 to 0.1016)")):
+        with pytest.raises(ValueError, match=re.escape("x is not evenly spaced (steps from 0.09766 to 0.10156)")):
             read_curves(write_npz(tmp_path / "x16.npz", sines().astype(np.float16),
                                   np.linspace(0, 6, 61).astype(np.float16)))
         hourly = (1_700_000_000 + 3600 * np.arange(61.0)).astype(np.float32)  # [61]

@@ -804,18 +804,22 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
         m.mean_field(pos, val, torch.full((2, 1, 2), 3.0))
 
 
-def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_their_digits(poly_spec):
-    """Curves on seconds since 1970 (offset 1.6e9) were told as "(x - 1.6e+09) / 2", which names no x the user has."""
+@pytest.mark.parametrize("offset, scale, told", [(1600000002.0, 2.0, "(x - 1600000002) / 2"),
+                                                 (1700000030.25, 30.0, "(x - 1700000030.25) / 30")])
+def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_their_digits(poly_spec, offset, scale,
+                                                                                         told):
+    """Curves on seconds since 1970 (offset 1.6e9) were told as "(x - 1.6e+09) / 2", which names no x the user has;
+    to 10 digits, a quarter second past it as "(x - 1700000030) / 30"."""
     import dataclasses
 
     from pixeltransformer.module import PixelTransformerModule
 
-    spec = dataclasses.replace(poly_spec, pos_offset=1600000002.0, pos_scale=2.0)
+    spec = dataclasses.replace(poly_spec, pos_offset=offset, pos_scale=scale)
     m = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128),
                                sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
     pos, val = torch.rand(1, 4, 1) * 2 - 1, torch.randn(1, 4, 1)  # [1, 4, 1] each
     with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: the model was trained on positions in \[-1, 1\] "
-                                         r"\(\(x - 1600000002\) / 2 for this data\); beyond that it extrapolates$"):
+                                         rf"\({re.escape(told)} for this data\); beyond that it extrapolates$"):
         m.mean_field(pos, val, torch.full((1, 1, 1), 3.0))
 
 
@@ -944,7 +948,8 @@ def test_one_gaussian_takes_values_beyond_its_nominal_range_but_not_beyond_float
     `predict --context` reads them, up to where the value frame's float32 squares would overflow."""
     pos, val = torch.rand(1, 6, 1) * 2 - 1, torch.randn(1, 6, 1)  # [1, 6, 1], [1, 6, 1]
     assert torch.isfinite(tiny_module.complete(pos, 50 * val, 16).mean).all()  # val_range is (-5, 5)
-    with pytest.raises(ValueError, match=r"^ctx_val reaches 1e\+20: values must lie within \+-1e\+15 \(beyond"):
+    # the limit as every other message writes it (+-1e+15 here alone)
+    with pytest.raises(ValueError, match=r"^ctx_val reaches 1e\+20: values must lie within \+-1000000000000000 \("):
         tiny_module.complete(pos, val.sign() * 1e20, 16)
 
 
@@ -1297,13 +1302,15 @@ def test_a_query_count_that_is_neither_grid_nor_above_zero_is_refused(value):
 @pytest.mark.parametrize("value", [-1, 2.5])
 def test_autoregressive_steps_below_zero_are_refused_as_the_callback_is_configured(name, value):
     """n_autoregressive=-1 was taken, and stopped the first sampling, after the checkpoint loaded (an evaluation) or
-    at the first validation's pictures, after the training steps before it (a fit), naming neither callback."""
+    at the first validation's pictures, after the training steps before it (a fit), naming neither callback. A
+    callback is configured in YAML or on the command line, so its message says null, as its siblings' do (it said
+    "or None", the Python spelling, which a config does not take)."""
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.evaluation import SweepEvaluation
 
     callback = {"Pictures": Pictures, "SweepEvaluation": SweepEvaluation}[name]
-    with pytest.raises(ValueError, match=re.escape(f"{name}: n_autoregressive must be an int >= 0 or None, got "
-                                                   f"{value!r}")):
+    with pytest.raises(ValueError, match=re.escape(f"{name}: n_autoregressive must be a whole number >= 0 (null: "
+                                                   f"every point drawn), got {value!r}") + "$"):
         callback(n_autoregressive=value)
     assert callback(n_autoregressive=0).n_autoregressive == 0 and callback(n_autoregressive=None).n_autoregressive \
         is None

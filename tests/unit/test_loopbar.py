@@ -50,6 +50,27 @@ def test_the_unit_takes_the_number_of_its_count():
         assert out.getvalue().splitlines()[-1].startswith(f"[x] {shown} (100%), "), out.getvalue()
 
 
+def readings(*times: float):
+    """A clock that reads ``times`` in turn: the start, then the end of each item."""
+    return iter(times).__next__
+
+
+def test_a_loop_of_growing_items_estimates_the_time_left_at_its_latest_item_s():
+    """An evaluation's |S| levels (4, 16, 64, 256) each take longer than the one before: the mean time of those done,
+    (1 + 4 + 16) / 3 = 7 s, said 0:00:07 was left after 21 s at |S| = 64, where the last level alone takes more than
+    the 16 s of the one before it. A growing loop now counts each item left at the latest one's time."""
+    ends = (0, 1, 5, 21, 85)  # the levels took 1, 4, 16 and 64 s
+    out = io.StringIO()
+    list(LoopLines([4, 16, 64, 256], "eval: |S| levels", unit="level", stream=out, clock=readings(*ends),
+                   growing=True))
+    assert out.getvalue().splitlines()[1:3] == ["[eval: |S| levels] 2/4 levels (50%), 0:00:05 elapsed, ~0:00:08 left",
+                                                "[eval: |S| levels] 3/4 levels (75%), 0:00:21 elapsed, ~0:00:16 left"]
+    out = io.StringIO()  # a loop of like items: the mean, as before
+    list(LoopLines([4, 16, 64, 256], "reading", unit="file", stream=out, clock=readings(*ends)))
+    assert out.getvalue().splitlines()[2] == "[reading] 3/4 files (75%), 0:00:21 elapsed, ~0:00:07 left"
+    assert loop_progress([4, 16], "levels", growing=True).growing  # a log's lines (stderr is no terminal here)
+
+
 def test_a_loop_done_within_a_second_prints_nothing():
     out = io.StringIO()
     assert list(LoopLines(range(50), "cached", stream=out, clock=clock(0.01))) == list(range(50))  # 0.5 s

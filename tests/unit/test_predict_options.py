@@ -82,6 +82,10 @@ def test_predict_runs_on_one_device(trainer, asked, narrowed, monkeypatch):
     ("[[1e400, 0.2, 0.5]]", "--context: row 1 holds Infinity: positions and values must be finite numbers"),
     ("[[0.1, 0.2, 0.5], [0.3, 0.2, 0.1], [0.1, 0.2, 0.9]]",
      "--context: rows 1 and 3 give position [0.1, 0.2] two values, [0.5] and [0.9]: give one value a position"),
+    # as written: to 10 digits the position read 1700000000 and the values 0.1234567891 and 0.1234567892
+    ("[[1700000000.25, 0.5, 0.12345678912], [1700000000.25, 0.5, 0.12345678915]]",
+     "--context: rows 1 and 2 give position [1700000000.25, 0.5] two values, [0.12345678912] and [0.12345678915]: "
+     "give one value a position"),
 ])
 def test_context_rows_of_other_than_numbers_or_two_values_at_a_position_are_refused(text, message):
     """JSON's true and false were read as 1 and 0, and two values at one position were both taken, without a word; a
@@ -143,6 +147,13 @@ def _domain(name: str):
      "--context: values must lie in [0, 1], got 1.2 in row 3"),
     (SDF_SPEC, "[[0, 0, 0, 0.01], [0, 0, 0, 0.01], [0, -1.25, 0, 0]]",
      "--context: positions must lie in [-1, 1], got -1.25 in row 3"),
+    # as written, not to 3 digits: "got 1 in row 2" of [-1, 1], "got -1.23e+20" (polynomial x had 15 digits)
+    (DIGITS_SPEC, "[[0, 0, 0.5], [0, 1.00001, 0.5]]",
+     "--context: positions must lie in [-1, 1], got 1.00001 in row 2"),
+    (DIGITS_SPEC, "[[0, 0, 1.0004]]", "--context: values must lie in [0, 1], got 1.0004 in row 1"),
+    (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0)),
+     "[[0.1, -1.23456e20]]", "--context: y must lie within +-1000000000000000 (beyond that the model's float32 "
+     "arithmetic overflows), got -1.23456e+20 in row 1"),
     (dict(domain="polynomial", dataset="poly", grid_shape=(64,), val_dims=1, val_range=(-3.0, 3.0), pos_scale=15.0,
           pos_offset=2005.0), "[[1990, 14], [1990, 14], [2005, 1], [2030, 2], [1980, 3]]",
      "--context: x must lie in [1990, 2020] (the data's x range), got 2030 in row 4"),
