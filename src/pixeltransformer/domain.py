@@ -365,10 +365,7 @@ def first_outside(entries: torch.Tensor, outside: torch.Tensor) -> str:
     if not len(hits):
         return ""
     i, j = hits[0].tolist()
-    entry = entries[i, j].item()
-    # a float32 entry (rows given from Python) as float32 writes it: 1e+20, not float64's 1.0000000200408773e+20
-    written = entry if entries.dtype == torch.float64 else float(str(np.float32(entry)))
-    return f"{as_written(written)} in row {i + 1}"
+    return f"{as_written(entries[i, j].item())} in row {i + 1}"
 
 
 def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,

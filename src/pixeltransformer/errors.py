@@ -222,14 +222,20 @@ def as_written(value) -> str:
 
 
 def range_as_written(low: float, high: float, scale: float | None = None, kind: type = float) -> tuple[str, str]:
-    """The ends of a range of a user's x, each :func:`as_written` to 15 significant digits of the larger end, or of
-    ``scale`` (the size of the numbers the ends were computed from), as a number of type ``kind`` (a file's
-    numpy.float32) writes it: an end computed as middle -+ half-width strays in the last digits (np.linspace(0.1,
-    100)'s read 0.0999999999999943), as do the steps between x of 1.7e9, and timestamps 1700000000.25 keep their
-    decimals where :g writes 1.7e+09."""
+    """The ends of a range of a user's x (or a range's middle and half-width), each :func:`as_written` to the
+    significant digits ``kind`` holds (15 for float, 6 for a file's numpy.float32) of the larger, or of ``scale``
+    (the size of the numbers they were computed from), as a number of type ``kind`` writes it: an end computed as
+    middle -+ half-width strays in the last digits (np.linspace(0.1, 100)'s read 0.0999999999999943), as do the steps
+    between x of 1.7e9 or float32 x (0.099999905 for 0.1), and timestamps 1700000000.25 keep their decimals where :g
+    writes 1.7e+09. Where that rounds two ends to one number (float16 steps of 0.09766 and 0.10156), they keep 15."""
     big = max(abs(low), abs(high)) if scale is None else abs(scale)
-    digits = 14 - math.floor(math.log10(big)) if big > 0 else 0
-    return as_written(kind(round(low, digits))), as_written(kind(round(high, digits)))
+
+    def ends(places: int) -> tuple[str, str]:
+        digits = places - 1 - math.floor(math.log10(big)) if big > 0 else 0
+        return as_written(kind(round(low, digits))), as_written(kind(round(high, digits)))
+
+    held = ends(sys.float_info.dig if kind is float else sys.modules["numpy"].finfo(kind).precision)  # a numpy kind
+    return held if held[0] != held[1] else ends(sys.float_info.dig)
 
 
 def share_words(share: float) -> str:

@@ -886,10 +886,13 @@ def test_an_even_grid_of_timestamps_is_not_refused_for_its_float64_rounding(tmp_
     (12345 * np.arange(61.0) + 55 * (np.arange(61) >= 30), "steps from 12345 to 12400"),
     (np.r_[0.1 * np.arange(1, 31), 3.2 + 0.1 * np.arange(31)], "steps from 0.1 to 0.2"),
     (1_700_000_000.25 + 0.001 * np.arange(61.0) + 0.0005 * (np.arange(61) >= 30), "steps from 0.001 to 0.0015"),
+    (np.r_[0.1 * np.arange(1, 31), 3.2 + 0.1 * np.arange(31)].astype(np.float32), "steps from 0.1 to 0.2"),
+    ((59.39 + 0.01 * np.arange(61) + 0.01 * (np.arange(61) >= 30)).astype(np.float32), "steps from 0.01 to 0.02"),
 ])
 def test_an_uneven_grid_names_its_steps_as_its_x_is_written(tmp_path, x, steps):
     """The steps were written to 4 significant digits: 12345 s as 1.234e+04 (and 12400 as 1.24e+04). They are now
-    whole where they are, and to the digits x holds (float64's rounding of x[i + 1] - x[i] left out)."""
+    whole where they are, and to the digits x holds (float64's rounding of x[i + 1] - x[i] left out): a float32 x
+    holds about 6, where its steps were written to 14 ("steps from 0.099999905 to 0.20000005")."""
     with pytest.raises(ValueError, match=re.escape(f"x is not evenly spaced ({steps}); ")):
         read_curves(write_npz(tmp_path / "uneven.npz", sines(), x))
 

@@ -805,11 +805,13 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
 
 
 @pytest.mark.parametrize("offset, scale, told", [(1600000002.0, 2.0, "(x - 1600000002) / 2"),
-                                                 (1700000030.25, 30.0, "(x - 1700000030.25) / 30")])
+                                                 (1700000030.25, 30.0, "(x - 1700000030.25) / 30"),
+                                                 (2.8e-17, 0.3, "x / 0.3")])
 def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_their_digits(poly_spec, offset, scale,
                                                                                          told):
     """Curves on seconds since 1970 (offset 1.6e9) were told as "(x - 1.6e+09) / 2", which names no x the user has;
-    to 10 digits, a quarter second past it as "(x - 1700000030) / 30"."""
+    to 10 digits, a quarter second past it as "(x - 1700000030) / 30". An offset of float64 noise beside the scale
+    (2.8e-17, the middle of x from -0.3 to 0.3 as computed) was told as "(x - 0) / 0.3"."""
     import dataclasses
 
     from pixeltransformer.module import PixelTransformerModule
