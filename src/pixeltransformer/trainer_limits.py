@@ -2,9 +2,9 @@
 the device count is refused (:func:`check_val_limit`, :func:`batch_limit`), a fit whose steps never reach its
 validation (:func:`no_validation_note`) or whose validation trainer.overfit_batches cuts (:func:`overfit_note`) is
 told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
-(:func:`ending_epochs`), and a resume that trained nothing, its run already at its limit, is told which option trains
-on (:func:`nothing_trained`). Functions of a trainer's settings alone, which the LightningModule and the command line
-call.
+(:func:`ending_epochs`), and a resume that trains nothing, its run already at its limit, is told which option trains
+on (:func:`nothing_to_train` before it starts, :func:`nothing_trained` after). Functions of a trainer's settings
+alone, which the LightningModule and the command line call.
 """
 
 from __future__ import annotations
@@ -98,14 +98,24 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing (Lightning says only which limit was reached): the limit the run had
-    already reached, and the option that trains on."""
-    step = trainer.global_step
-    if trainer.max_steps is not None and 0 <= trainer.max_steps <= step:
-        limit, more = f"trainer.max_steps={trainer.max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
-    elif trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-        limit, more = f"trainer.max_epochs={trainer.max_epochs}", f"--trainer.max_epochs={trainer.current_epoch + 1}"
-    else:  # the time limit, whose clock a resume restores
-        limit, more = "trainer.max_time", "a longer --trainer.max_time"
+def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None,
+                     max_epochs: int | None = None) -> str | None:
+    """The line of a resume that would train nothing, its run already at a limit (Lightning says only which limit
+    was reached): the limit and the option that trains on; None where the limit is not reached. ``step``: the
+    checkpoint's; ``epochs``: the epochs it has done as the fit loop counts them (fit_settings.epochs_done)."""
+    if max_steps is not None and 0 <= max_steps <= step:
+        limit, more = f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
+    elif epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
+        limit, more = f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}"
+    else:
+        return None
     return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
+
+
+def nothing_trained(trainer) -> str:
+    """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or the time limit's, whose clock a
+    resume restores."""
+    step = trainer.global_step
+    return nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs) or (
+        f"[run] fit: nothing trained: the run was already at step {step}, where trainer.max_time stops it; to go on: "
+        "a longer --trainer.max_time")

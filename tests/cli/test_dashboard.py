@@ -392,3 +392,23 @@ def test_an_evaluation_logs_the_test_split_s_mean_over_levels_beside_the_fit_s_v
     # drawn with the levels, at the checkpoint's step less one (as the fit's val/nll of the same weights)
     assert [r["trainer/global_step"] for r in received if "test/val_nll" in r] == [1]
     assert undocumented(summary) == []
+
+
+def test_a_resume_that_trains_nothing_starts_no_wandb_run_segment(tmp_path, monkeypatch, capsys):
+    """A resume of a run already at its max_steps trained nothing and left an offline W&B run of its own, a folder
+    with no history beside the run's: it ends on its one line and starts no W&B run."""
+    import wandb
+
+    fit_with_wandb(["--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "n"], monkeypatch, tmp_path)
+    run = tmp_path / "polynomial" / "n"
+    records = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(records) == 1
+    written = {name: (run / name).read_text() for name in ("config.yaml", "command.txt", "wandb_id.txt")}
+    capsys.readouterr()
+    main(["fit", *FIT, "--trainer.max_steps=2", "--resume", str(run)])
+    assert wandb.run is None
+    assert sorted((run / "wandb").glob("offline-run-*")) == records
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "[run] fit: nothing trained: the run was already at step 2, where trainer.max_steps=2 stops it; to go on: "
+        "--trainer.max_steps=4")
+    assert {name: (run / name).read_text() for name in written} == written  # the run folder as it was
