@@ -615,9 +615,9 @@ class PixelTransformerCLI(LightningCLI):
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
         if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
-                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps, epochs_done(saved),
-                                         self.trainer.max_epochs)):
-            # a run already at its limit: its line alone, before a W&B run, config.yaml or command.txt is written
+                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps)):
+            # a run already at its max_steps: its line alone, before a W&B run, config.yaml or command.txt is written
+            # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains none)
             self._release_run_folder()
             if first_process():
                 print(line, flush=True)

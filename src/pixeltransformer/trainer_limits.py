@@ -98,24 +98,26 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None,
-                     max_epochs: int | None = None) -> str | None:
-    """The line of a resume that would train nothing, its run already at a limit (Lightning says only which limit
-    was reached): the limit and the option that trains on; None where the limit is not reached. ``step``: the
-    checkpoint's; ``epochs``: the epochs it has done as the fit loop counts them (fit_settings.epochs_done)."""
-    if max_steps is not None and 0 <= max_steps <= step:
-        limit, more = f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
-    elif epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
-        limit, more = f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}"
-    else:
+def nothing_to_train(step: int, max_steps: int | None) -> str | None:
+    """The line of a resume that trains nothing, its run already at trainer.max_steps (Lightning says only that the
+    limit was reached): the limit and the option that trains on; None below it. Known from the checkpoint's step
+    alone, before the fit starts."""
+    if max_steps is None or not 0 <= max_steps <= step:
         return None
-    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
+    return _nothing_line(step, f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}")
 
 
 def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or the time limit's, whose clock a
-    resume restores."""
+    """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or that of the epoch or time limit
+    (whose clock a resume restores), which only the fit's start tells."""
     step = trainer.global_step
-    return nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs) or (
-        f"[run] fit: nothing trained: the run was already at step {step}, where trainer.max_time stops it; to go on: "
-        "a longer --trainer.max_time")
+    if line := nothing_to_train(step, trainer.max_steps):
+        return line
+    if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
+        return _nothing_line(step, f"trainer.max_epochs={trainer.max_epochs}",
+                             f"--trainer.max_epochs={trainer.current_epoch + 1}")
+    return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time")
+
+
+def _nothing_line(step: int, limit: str, more: str) -> str:
+    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
