@@ -270,7 +270,8 @@ def test_an_evaluation_s_wandb_config_leaves_out_what_the_cli_set_from_the_run_f
 def test_an_evaluation_s_wandb_config_leaves_out_the_settings_only_a_fit_reads(tmp_path, monkeypatch):
     """`make eval` put the config file's trainer.max_steps, val_check_interval and the other settings of training
     into the evaluation's W&B config: the dashboard read as if the evaluation had trained, for as many steps as the
-    domain file says (not the run's). It holds the settings the evaluation ran with; the fit's W&B run keeps its own."""
+    domain file says (not the run's). It holds the settings the evaluation ran with; the fit's W&B run keeps its
+    own."""
     finished = record_wandb_runs(monkeypatch)
     fit_with_wandb(["--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "e"], monkeypatch, tmp_path)
     run = tmp_path / "polynomial" / "e"
