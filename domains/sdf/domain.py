@@ -148,7 +148,8 @@ class SdfDomain(Domain):
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
         """Per shape and context: the figure (truth, S, samples, mean, P(inside) > 0.5) and its meshes, in
-        out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test."""
+        out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test. The meshes it
+        returns: the completions' per shape and context, the truth's once per shape (:meth:`fixed_picture`)."""
         out = Path(out_dir) / suffix.strip("_") if suffix else Path(out_dir)
         figures, meshes, t = [], {}, truncation_of(self.spec)
         for k, c in completions.items():
@@ -162,8 +163,14 @@ class SdfDomain(Domain):
                     title=c[i].titled(title),
                     prob_grid=prob[i].numpy())
                 figures.append(figure)
-                meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for paths in files.values()]
+                meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for name, paths in files.items() if name != "gt"]
+                if "gt" in files:  # the shape's truth, the same at every |S|: its first mesh
+                    meshes.setdefault(f"shape{i}_gt_mesh", files["gt"][0])
         return {"sdf_samples": figures, **meshes}
+
+    def fixed_picture(self, name: str) -> bool:
+        """A shape's ground-truth mesh (shape<i>_gt_mesh), the val shape's own at every validation."""
+        return name.endswith("_gt_mesh")
 
     # ---- the |S| sweep ----------------------------------------------------------------------------------
     def metrics(self, item) -> dict[str, torch.Tensor]:

@@ -60,6 +60,7 @@ class Pictures(Callback):
         n_autoregressive = check_n_autoregressive(n_autoregressive, "Pictures")
         self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples
         self.n_autoregressive, self.resolution, self.seed, self.on_test = n_autoregressive, resolution, seed, on_test
+        self.logged_once: set[str] = set()  # the fit's fixed pictures logged so far (Domain.fixed_picture)
 
     @torch.no_grad()
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
@@ -165,6 +166,7 @@ class Pictures(Callback):
             warn_rank_zero(f"{domain.__name__} draws no pictures (it defines no pictures(completions, out_dir, "
                            "suffix)): the Pictures callback writes none; define it, or leave the callback out of "
                            "trainer.callbacks")
+        self.logged_once.clear()
         if trainer.limit_val_batches != 0:
             self.check_split(trainer, pl_module, "val")
 
@@ -197,7 +199,9 @@ class Pictures(Callback):
         step = weights_step(trainer)  # a `validate` of a checkpoint: the pictures are named after its step
         files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
                           Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}")
-        log_files(trainer, {f"val/{name}": paths for name, paths in files.items()})
+        log_files(trainer, {f"val/{name}": paths for name, paths in files.items() if name not in self.logged_once})
+        if trainer.state.fn == TrainerFn.FITTING:  # files that never change go to W&B at a fit's first validation
+            self.logged_once.update(name for name in files if pl_module.domain.fixed_picture(name))
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.on_test or not trainer.is_global_zero or trainer.fast_dev_run:  # a dev run writes no evaluation

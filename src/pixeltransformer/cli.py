@@ -70,7 +70,7 @@ from .setting_sources import (config_setting, config_unsetting, given_model_opti
                               size_config_options, yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
-from .trainer_limits import batch_limit, check_val_limit, nothing_trained
+from .trainer_limits import batch_limit, check_val_limit, nothing_to_train, nothing_trained
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
@@ -614,6 +614,14 @@ class PixelTransformerCLI(LightningCLI):
             except FileExistsError:
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
+        if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
+                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps)):
+            # a run already at its max_steps: its line alone, before a W&B run, config.yaml or command.txt is written
+            # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains none)
+            self._release_run_folder()
+            if first_process():
+                print(line, flush=True)
+            return
         try:  # an error before the run starts releases the lock as its end does: a fit run again in this process
             # (from Python) was refused as in use by another fit, naming this process
             replacing = None  # the folder this evaluation replaces as a whole: an earlier one there is never mixed in

@@ -228,6 +228,12 @@ class Domain:
         may read as numbers."""
         return {}
 
+    def fixed_picture(self, name: str) -> bool:
+        """Whether the files :meth:`pictures` returns under ``name`` never change during a fit (the data alone, as a
+        ground truth drawn by itself): the Pictures callback logs them to W&B once, at the fit's first validation,
+        and the others at every validation. No name by default."""
+        return False
+
     # ---- evaluation -----------------------------------------------------------------------------------
     def metrics(self, item: SweepItem) -> dict[str, torch.Tensor]:
         """Per-signal metrics [B] of one sweep item, beside the core's nll / mse / nn_mse / sample_mse."""

@@ -19,9 +19,9 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
                         epoch: int | None = None, max_epochs: int | None = None) -> None:
     """A resume whose trainer.max_steps is below the step its checkpoint holds stopped at once, trained nothing and
     said only that max_steps was reached, while the run's config.yaml took the smaller value: refused before anything
-    is written. At its max_steps (a finished run resumed as it was) it still ends at once, on Lightning's line that
-    max_steps was reached and the CLI's that nothing was trained (``trainer_limits.nothing_trained``), and its
-    config.yaml keeps the same value. -1 (or None) means no limit; other negative values are check_fit_length's.
+    is written. At its max_steps (a finished run resumed as it was) it ends before it starts, on the CLI's line that
+    nothing was trained (``trainer_limits.nothing_to_train``), and its run folder is left as it was. -1 (or None)
+    means no limit; other negative values are check_fit_length's.
     ``new_run``: a new fit from the checkpoint ``run`` (fit --ckpt_path), which counts on from its step too: at it or
     below, it left a new run folder without a checkpoint; so did one whose trainer.max_epochs is at or below the
     checkpoint's epoch count (``epoch``: :func:`epochs_done`, which may count an epoch a fit stopped in as done). A

@@ -22,7 +22,8 @@ class RunConfig(SaveConfigCallback):
     """Writes the resolved config into the run folder (config.yaml, or config_test.yaml in the evaluation's folder:
     evaluation.eval_folder), and for a fit appends the command line as given to command.txt (one line per fit: a
     resume adds one; a test writes its own into its evaluation's folder); puts the config it records there into
-    wandb.config (without_run_folder: a fit's and an evaluation's alike), with the model's trainable parameter count
+    wandb.config (without_run_folder: a fit's and an evaluation's alike; an evaluation's without the settings only a
+    fit reads, wandbsetup.dashboard_config), with the model's trainable parameter count
     (``model/parameters``) and a fit's ckpt_path and resume as given (config.yaml leaves them null). An evaluation's
     config is written when the evaluation has ended, after its metrics; the CLI sets an earlier evaluation aside
     meanwhile (eval_folders.set_aside), so a folder holds one evaluation's files, and a failed evaluation leaves the
@@ -89,8 +90,9 @@ class RunConfig(SaveConfigCallback):
         run = wandb_run(trainer)
         if run is not None:  # as the run folder records it (a fit's is so already; an evaluation's config_test.yaml),
             # and the model's size, the "Trainable params" of the model summary, exactly
-            run.config.update({**dashboard_config(without_run_folder(self.config).as_dict()), **self.started_from,
-                               "model/parameters": trainable_parameters(pl_module)}, allow_val_change=True)
+            shown = dashboard_config(without_run_folder(self.config).as_dict(), fit=stage == "fit")
+            run.config.update({**shown, **self.started_from, "model/parameters": trainable_parameters(pl_module)},
+                              allow_val_change=True)
 
 
 # Lightning's aliases of its precisions (the values a config may give for the ones it runs)

@@ -2,9 +2,9 @@
 the device count is refused (:func:`check_val_limit`, :func:`batch_limit`), a fit whose steps never reach its
 validation (:func:`no_validation_note`) or whose validation trainer.overfit_batches cuts (:func:`overfit_note`) is
 told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
-(:func:`ending_epochs`), and a resume that trained nothing, its run already at its limit, is told which option trains
-on (:func:`nothing_trained`). Functions of a trainer's settings alone, which the LightningModule and the command line
-call.
+(:func:`ending_epochs`), and a resume that trains nothing, its run already at its limit, is told which option trains
+on (:func:`nothing_to_train` before it starts, :func:`nothing_trained` after). Functions of a trainer's settings
+alone, which the LightningModule and the command line call.
 """
 
 from __future__ import annotations
@@ -98,14 +98,26 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
+def nothing_to_train(step: int, max_steps: int | None) -> str | None:
+    """The line of a resume that trains nothing, its run already at trainer.max_steps (Lightning says only that the
+    limit was reached): the limit and the option that trains on; None below it. Known from the checkpoint's step
+    alone, before the fit starts."""
+    if max_steps is None or not 0 <= max_steps <= step:
+        return None
+    return _nothing_line(step, f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}")
+
+
 def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing (Lightning says only which limit was reached): the limit the run had
-    already reached, and the option that trains on."""
+    """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or that of the epoch or time limit
+    (whose clock a resume restores), which only the fit's start tells."""
     step = trainer.global_step
-    if trainer.max_steps is not None and 0 <= trainer.max_steps <= step:
-        limit, more = f"trainer.max_steps={trainer.max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}"
-    elif trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-        limit, more = f"trainer.max_epochs={trainer.max_epochs}", f"--trainer.max_epochs={trainer.current_epoch + 1}"
-    else:  # the time limit, whose clock a resume restores
-        limit, more = "trainer.max_time", "a longer --trainer.max_time"
+    if line := nothing_to_train(step, trainer.max_steps):
+        return line
+    if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
+        return _nothing_line(step, f"trainer.max_epochs={trainer.max_epochs}",
+                             f"--trainer.max_epochs={trainer.current_epoch + 1}")
+    return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time")
+
+
+def _nothing_line(step: int, limit: str, more: str) -> str:
     return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"

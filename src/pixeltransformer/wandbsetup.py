@@ -17,14 +17,30 @@ from typing import Any
 from .layout import next_command
 
 
-def dashboard_config(config: dict) -> dict:
+# the trainer's settings only a fit reads: how long it trains, when it validates, how it steps and checkpoints
+FIT_ONLY_TRAINER = ("max_epochs", "min_epochs", "max_steps", "min_steps", "max_time", "limit_train_batches",
+                    "val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps", "log_every_n_steps",
+                    "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm", "enable_checkpointing",
+                    "reload_dataloaders_every_n_epochs", "detect_anomaly")
+
+
+def dashboard_config(config: dict, fit: bool = True) -> dict:
     """A command's config as W&B shows it: without LightningCLI's top-level optimizer and lr_scheduler, which are
-    always null here (cli.check_no_optimizer_options refuses them; the module's own AdamW and schedule are model.optim),
-    so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without the parser's own
-    keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which config.yaml lacks, nor
-    an evaluation's ``model.spec`` (the checkpoint's data, a link: no config file holds it)."""
-    return {k: {m: x for m, x in v.items() if m != "spec"} if k == "model" and isinstance(v, dict) else v
-            for k, v in config.items() if not (k in ("optimizer", "lr_scheduler") and v is None or k.startswith("__"))}
+    always null here (cli.check_no_optimizer_options refuses them; the module's own AdamW and schedule are
+    model.optim), so a dashboard does not read "optimizer: null" beside a run that trained with AdamW; and without
+    the parser's own keys (``__default_config__``: the absolute path of configs/trainer/default.yaml), which
+    config.yaml lacks, nor an evaluation's ``model.spec`` (the checkpoint's data, a link: no config file holds it).
+    An evaluation's (``fit`` false) leaves out the trainer's settings only a fit reads (FIT_ONLY_TRAINER) and the
+    checkpoint schedule (``checkpoint``): they are the config file's, not the run's, and it trained nothing; the
+    fit's W&B run holds its own."""
+    shown = {k: {m: x for m, x in v.items() if m != "spec"} if k == "model" and isinstance(v, dict) else v
+             for k, v in config.items()
+             if not (k in ("optimizer", "lr_scheduler") and v is None or k.startswith("__"))}
+    if not fit:
+        shown.pop("checkpoint", None)
+        if isinstance(shown.get("trainer"), dict):
+            shown["trainer"] = {k: v for k, v in shown["trainer"].items() if k not in FIT_ONLY_TRAINER}
+    return shown
 
 
 def wandb_offline() -> bool:

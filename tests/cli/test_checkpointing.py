@@ -127,8 +127,8 @@ def test_a_resume_goes_on_with_the_run_s_own_config(tmp_path, monkeypatch):
           "--data.init_args.batch_size=4", "--model.val_levels=[4]",
           "--run_root", str(tmp_path), "--run_name", "r"])
     run = tmp_path / "polynomial" / "r"
-    same = main(["fit", "--resume", str(run)])  # already at its max_steps: nothing to do
-    assert same.trainer.global_step == 2 and same.trainer.max_steps == 2
+    same = main(["fit", "--resume", str(run)])  # already at its max_steps: nothing to do, and the fit never starts
+    assert same.trainer.max_steps == 2 and same.trainer.global_step == 0
     longer = main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
     assert longer.trainer.global_step == 4
     assert longer.model.net_config.width == 64 and longer.datamodule.resolution == 48

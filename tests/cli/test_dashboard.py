@@ -267,6 +267,27 @@ def test_an_evaluation_s_wandb_config_leaves_out_what_the_cli_set_from_the_run_f
     assert finished[1]["config"]["model"].keys() == saved.keys() == finished[0]["config"]["model"].keys()
 
 
+def test_an_evaluation_s_wandb_config_leaves_out_the_settings_only_a_fit_reads(tmp_path, monkeypatch):
+    """`make eval` put the config file's trainer.max_steps, val_check_interval and the other settings of training
+    into the evaluation's W&B config: the dashboard read as if the evaluation had trained, for as many steps as the
+    domain file says (not the run's). It holds the settings the evaluation ran with; the fit's W&B run keeps its
+    own."""
+    finished = record_wandb_runs(monkeypatch)
+    fit_with_wandb(["--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "e"], monkeypatch, tmp_path)
+    run = tmp_path / "polynomial" / "e"
+    main(["test", *FIT, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.max_steps=50"])
+    fit, test = (f["config"] for f in finished)
+    training = {"max_steps", "max_epochs", "min_steps", "min_epochs", "max_time", "val_check_interval",
+                "check_val_every_n_epoch", "limit_train_batches", "num_sanity_val_steps", "log_every_n_steps",
+                "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm", "enable_checkpointing",
+                "reload_dataloaders_every_n_epochs", "detect_anomaly"}
+    assert training <= fit["trainer"].keys() and "checkpoint" in fit
+    assert fit["trainer"]["max_steps"] == 2 and fit["trainer"]["val_check_interval"] == 2
+    assert not training & test["trainer"].keys() and "checkpoint" not in test
+    assert {"accelerator", "devices", "precision", "limit_test_batches", "callbacks"} <= test["trainer"].keys()
+    assert test["model"] == fit["model"] and test["data"] == fit["data"]  # the rest as before
+
+
 @pytest.mark.parametrize("given, job_type", [(None, "fit"), ("pretrain", "pretrain"), ("test", "fit")])
 def test_a_fit_keeps_a_job_type_of_the_user_s(given, job_type, tmp_path):
     """A job type the command line gives stays; an evaluation's (a config_test.yaml's `test`) is not a fit's."""
@@ -392,3 +413,23 @@ def test_an_evaluation_logs_the_test_split_s_mean_over_levels_beside_the_fit_s_v
     # drawn with the levels, at the checkpoint's step less one (as the fit's val/nll of the same weights)
     assert [r["trainer/global_step"] for r in received if "test/val_nll" in r] == [1]
     assert undocumented(summary) == []
+
+
+def test_a_resume_that_trains_nothing_starts_no_wandb_run_segment(tmp_path, monkeypatch, capsys):
+    """A resume of a run already at its max_steps trained nothing and left an offline W&B run of its own, a folder
+    with no history beside the run's: it ends on its one line and starts no W&B run."""
+    import wandb
+
+    fit_with_wandb(["--trainer.max_steps=2", "--run_root", str(tmp_path), "--run_name", "n"], monkeypatch, tmp_path)
+    run = tmp_path / "polynomial" / "n"
+    records = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(records) == 1
+    written = {name: (run / name).read_text() for name in ("config.yaml", "command.txt", "wandb_id.txt")}
+    capsys.readouterr()
+    main(["fit", *FIT, "--trainer.max_steps=2", "--resume", str(run)])
+    assert wandb.run is None
+    assert sorted((run / "wandb").glob("offline-run-*")) == records
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "[run] fit: nothing trained: the run was already at step 2, where trainer.max_steps=2 stops it; to go on: "
+        "--trainer.max_steps=4")
+    assert {name: (run / name).read_text() for name in written} == written  # the run folder as it was

@@ -35,10 +35,9 @@ LEVELS = [4, 16, 64]
 GRID_FRAME = {"centre": [0.0, 0.0, 0.0], "scale": 1.0, "units": GRID_UNITS}  # prediction.json's input_frame of a grid
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A 2-step tiny model fitted through the CLI with the pictures callback on (one validation at step 2)."""
-    root = tmp_path_factory.mktemp("sdf_run")
+def tiny_fit_config(root: Path, **trainer) -> Path:
+    """A 2-step tiny model's fit config with the pictures callback on (one validation at step 2), written into root;
+    trainer: settings over its trainer's (W&B off)."""
     config = {
         "model": {"domain": {"class_path": "domains.sdf.domain.SdfDomain", "init_args": {"chamfer_points": 500}},
                   "net": {"width": 64, "encoder_layers": 2, "decoder_layers": 2, "heads": 4, "ffn": 128},
@@ -53,11 +52,19 @@ def trained(tmp_path_factory):
                          "init_args": {"num_examples": 1, "levels": [8], "num_samples": 2, "n_autoregressive": 3}},
                         {"class_path": "pixeltransformer.evaluation.SweepEvaluation",
                          "init_args": {"levels": LEVELS, "grid_points": False, "num_samples": 1,
-                                       "n_autoregressive": 2}}]},
+                                       "n_autoregressive": 2}}], **trainer},
         "checkpoint": {"every_n_train_steps": 2},
     }
     cfg = root / "sdf.yaml"
     cfg.write_text(yaml.safe_dump(config))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A 2-step tiny model fitted through the CLI (tiny_fit_config)."""
+    root = tmp_path_factory.mktemp("sdf_run")
+    cfg = tiny_fit_config(root)
     cli = main(["fit", "--config", str(cfg), "--run_root", str(root / "runs"), "--run_name", "tiny"])
     run = root / "runs" / "sdf" / "tiny"
     return run, cfg, run / "checkpoints" / "last.ckpt", cli.datamodule
@@ -77,6 +84,39 @@ def test_pictures_after_validation_show_the_val_shapes(trained):
     gt = trimesh.load(out / "shape0_S8_gt.glb", force="mesh")
     truth = dm.fixed_examples("val", 1)["signal"][0, 0].numpy()
     assert len(gt.faces) == len(sdf_to_mesh(truth).faces) > 0  # the exported truth is the val shape's level set
+
+
+def logged_media(received: list[dict], key: str) -> list[list[str]]:
+    """The captions of the media logged under key, one list per Run.log call that logged it."""
+    return [[m._caption for m in (value if isinstance(value, list) else [value])]
+            for value in (data[key] for data in received if key in data)]
+
+
+def test_the_ground_truth_mesh_goes_to_wandb_once_and_the_completions_at_every_validation(tmp_path, monkeypatch):
+    """The val shape's ground-truth mesh, which never changes during a fit, was uploaded to W&B at every validation
+    (the first of each shape's meshes). It is logged once, at the fit's first validation, under a key of its own
+    (once for an evaluation too); the samples, mean and P(inside) meshes and the figure at every validation."""
+    import wandb
+
+    from tests.cli.wandb_record import record_wandb_logs
+
+    received = record_wandb_logs(monkeypatch, tmp_path)
+    logger = {"class_path": "lightning.pytorch.loggers.WandbLogger",
+              "init_args": {"project": "pixeltransformer", "offline": True, "log_model": False}}
+    cfg = tiny_fit_config(tmp_path, max_steps=4, logger=logger)
+    main(["fit", "--config", str(cfg), "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
+    wandb.finish()
+    assert logged_media(received, "val/shape0_gt_mesh") == [["shape0_S8_gt.glb: val split, weights of step 2"]]
+    completions = ("mean", "sample_1", "sample_2", "prob")
+    assert logged_media(received, "val/shape0_S8_meshes") == [
+        [f"shape0_S8_{name}.glb: val split, weights of step {step}" for name in completions] for step in (2, 4)]
+    assert len(logged_media(received, "val/sdf_samples")) == 2
+    run = tmp_path / "runs" / "sdf" / "w"
+    assert (run / "pictures" / "step000004" / "shape0_S8_gt.glb").is_file()  # its files written at each, as before
+    received.clear()
+    main(["test", "--config", str(cfg), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert logged_media(received, "eval/shape0_gt_mesh") == [["shape0_S8_gt.glb: test split, checkpoint of step 4"]]
+    assert len(logged_media(received, "eval/shape0_S8_meshes")[0]) == 4
 
 
 def test_test_writes_shape_metrics_and_test_pictures(trained, capsys):
