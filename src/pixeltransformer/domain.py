@@ -150,7 +150,8 @@ def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) ->
         what = "colours read as grey levels up to" if colour else "grey levels reach only"
         return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
                 "the observed pixels white")
-    return "the mask has no white (observed) pixels"
+    return ("the mask has no white (observed) pixels, all of it black: paint the observed pixels white, or leave out "
+            "--mask to observe --num_context random ones")
 
 
 def all_observed(total: int, kept: int | None = None) -> str:

@@ -933,7 +933,7 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
     """A video --mask observing no pixel was refused as "has no white (observed) pixel after resizing to (32, 32)"
     whatever the cause, where an images --mask's refusal names it: white specks lost in the resize (counted at the
     file's size, in the frames the clip takes), white outside the centre that is read, colours or greys too dark, or
-    no white at all. The refusal now says which, as the images domain's does; a black mask is refused as before."""
+    no white at all. The refusal now says which, as the images domain's does, with a remedy for a black mask too."""
     from domains.images.data import ImageDataModule
     from domains.images.domain import ImageDomain
 
@@ -958,7 +958,9 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
                                          r"outside its centre 8×8, the part of it that is read: give a mask of the "
                                          r"input's shape with white inside that centre$"):
         read_mask_video(tmp_path / "top.png", num_frames=4, size=32)
-    with pytest.raises(ValueError, match=r"^mask \S+black.png: the mask has no white \(observed\) pixels$"):
+    with pytest.raises(ValueError, match=r"^mask \S+black.png: the mask has no white \(observed\) pixels, all of it "
+                                         r"black: paint the observed pixels white, or leave out --mask to observe "
+                                         r"--num_context random ones$"):
         read_mask_video(tmp_path / "black.png", num_frames=4, size=32)
     # too dark, in an images --mask's words: "its colours read as grey levels up to 76, below 128: paint ..."
     for name in ("red.png", "dark.png"):
@@ -1034,7 +1036,8 @@ def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_ste
     spec = VideoDataModule(num_frames=5, size=16, frame_step=2, bins="uniform", num_bins=8).spec  # the model's
     assert torch.equal(VideoDomain().read_mask(path, spec), mask)  # --mask, as --input is read
     with pytest.raises(ValueError, match=r"mask.gif: 9 frames, need 1 \(a still mask\) or at least 11: the clip's 6 "
-                                         r"frames are 2 apart$"):
+                                         r"frames are 2 apart; give a mask video of 11 frames or more, or one "
+                                         r"picture for every frame$"):
         read_mask_video(path, num_frames=6, size=16, frame_step=2)
     assert [int(m[:, 0].sum()) for m in read_mask_video(path, num_frames=5, size=16)[0]] == [1, 2, 3, 4, 5]
 
