@@ -1853,3 +1853,38 @@ def test_a_folder_s_first_start_probes_each_video_file_once(tmp_path, monkeypatc
                          split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
     assert dm.spec.extra["fps"] == 10.0 and dm.folder_stats.rates == [10.0, 10.0]
     assert sorted(asked) == ["a.mp4", "b.mp4"]
+
+
+def test_a_video_mask_of_another_shape_than_its_input_is_warned_of(tmp_path):
+    """A portrait mask for a landscape clip was cropped and resized apart from the clip without a word, where an
+    images --mask of another shape than its input is warned of: the mask did not lie on the pixels it was drawn over.
+    It is now warned of in the images domain's words, before a refusal for observing no pixel; a mask of the clip's
+    shape at another size reads without a warning."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's 4 frames of 8x8
+    write_video(np.full((4, 16, 32, 3), 90, np.uint8), tmp_path / "wide.gif", upscale_to=None)  # frames 32 wide, 16 tall
+    tall = np.zeros((24, 16), np.uint8)  # 24 tall: no strip of square frames
+    tall[8:16] = 255  # [24, 16]: white across its centre rows
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    top = np.zeros((24, 16), np.uint8)
+    top[:4] = 255  # [24, 16]: white only above its centre 16x16
+    Image.fromarray(top).save(tmp_path / "top.png")
+    half = np.zeros((8, 16), np.uint8)
+    half[:, :8] = 255  # [8, 16]: the clip's shape at half its size, the left half white
+    Image.fromarray(half).save(tmp_path / "half.png")
+    domain = VideoDomain()
+    domain.read_input(tmp_path / "wide.gif", spec)
+    said = re.escape(f"mask {tmp_path / 'tall.png'}")
+    with pytest.warns(UserWarning, match=f"^{said}: a 16×24 mask for the 32×16 "
+                                         r"input, of another shape: each is cropped to its centre and resized to 8×8 "
+                                         "on its own, so the mask does not lie where it was drawn: give a mask of the "
+                                         "input's shape$"):
+        domain.read_mask(tmp_path / "tall.png", spec)
+    domain.read_input(tmp_path / "wide.gif", spec)
+    with pytest.warns(UserWarning, match="a 16×24 mask for the 32×16 input, of another shape"):
+        with pytest.raises(ValueError, match="lie outside its centre"):
+            domain.read_mask(tmp_path / "top.png", spec)
+    domain.read_input(tmp_path / "wide.gif", spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(domain.read_mask(tmp_path / "half.png", spec).sum()) == 4 * 32
+        assert domain.read_mask(tmp_path / "tall.png", spec).any()  # of no input's: that one's used up
