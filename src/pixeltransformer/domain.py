@@ -175,9 +175,9 @@ def shape_mismatch(mask: tuple[int, int], given: tuple[int, int] | None, size: t
     where the shapes agree."""
     if given is None or not other_shape(mask, given):
         return None
-    return (f"a {mask[1]}×{mask[0]} mask for the {given[1]}×{given[0]} input, of another shape: each is cropped to its "
-            f"centre and resized to {size[1]}×{size[0]} on its own, so the mask does not lie where it was drawn: give a "
-            "mask of the input's shape")
+    return (f"a {mask[1]}×{mask[0]} mask for the {given[1]}×{given[0]} input, of another shape: each is cropped to "
+            f"its centre and resized to {size[1]}×{size[0]} on its own, so the mask does not lie where it was drawn: "
+            "give a mask of the input's shape")
 
 
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:

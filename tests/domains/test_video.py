@@ -1861,7 +1861,8 @@ def test_a_video_mask_of_another_shape_than_its_input_is_warned_of(tmp_path):
     It is now warned of in the images domain's words, before a refusal for observing no pixel; a mask of the clip's
     shape at another size reads without a warning."""
     spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's 4 frames of 8x8
-    write_video(np.full((4, 16, 32, 3), 90, np.uint8), tmp_path / "wide.gif", upscale_to=None)  # frames 32 wide, 16 tall
+    wide = np.full((4, 16, 32, 3), 90, np.uint8)  # [T, H, W, 3]: frames 32 wide, 16 tall
+    write_video(wide, tmp_path / "wide.gif", upscale_to=None)
     tall = np.zeros((24, 16), np.uint8)  # 24 tall: no strip of square frames
     tall[8:16] = 255  # [24, 16]: white across its centre rows
     Image.fromarray(tall).save(tmp_path / "tall.png")
@@ -1873,11 +1874,10 @@ def test_a_video_mask_of_another_shape_than_its_input_is_warned_of(tmp_path):
     Image.fromarray(half).save(tmp_path / "half.png")
     domain = VideoDomain()
     domain.read_input(tmp_path / "wide.gif", spec)
-    said = re.escape(f"mask {tmp_path / 'tall.png'}")
-    with pytest.warns(UserWarning, match=f"^{said}: a 16×24 mask for the 32×16 "
-                                         r"input, of another shape: each is cropped to its centre and resized to 8×8 "
-                                         "on its own, so the mask does not lie where it was drawn: give a mask of the "
-                                         "input's shape$"):
+    warning = (f"mask {tmp_path / 'tall.png'}: a 16×24 mask for the 32×16 input, of another shape: each is "
+               "cropped to its centre and resized to 8×8 on its own, so the mask does not lie where it was drawn: "
+               "give a mask of the input's shape")  # an images mask's words
+    with pytest.warns(UserWarning, match=f"^{re.escape(warning)}$"):
         domain.read_mask(tmp_path / "tall.png", spec)
     domain.read_input(tmp_path / "wide.gif", spec)
     with pytest.warns(UserWarning, match="a 16×24 mask for the 32×16 input, of another shape"):
