@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, fitted_note, grey_levels, mask_line,
-                                     nothing_observed, threshold_mask)
+                                     nothing_observed, shape_mismatch, threshold_mask)
 from pixeltransformer.errors import share_words, transparent_mask, upscaled
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -33,12 +33,6 @@ def composition_context(top: torch.Tensor, bottom: torch.Tensor, k: int,
     pos, from_top = draw_context(top, k, generator)  # [B, K, 2], [B, K, C]
     upper = pos[..., :1] < 0  # [B, K, 1]; the middle row of an odd-height image goes to the bottom source
     return pos, torch.where(upper, from_top, read_signal(bottom, pos))  # [B, K, 2], [B, K, C]
-
-
-def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    """Whether two pictures' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
-    one's size to the other's): cropped to their centres, they would not show the same part."""
-    return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
 
 
 class ImageDomain(Domain):
@@ -208,11 +202,8 @@ class ImageDomain(Domain):
         mask, steps = threshold_mask(grey, colours != "grey")  # [H, W]
         fitted = fitted_note(arr.shape[:2], (size, size))
         # before a refusal of a mask that observes no pixel: its white may lie outside the centre for that reason
-        if input_size and other_shape(arr.shape[:2], input_size):
-            (mh, mw), (ih, iw) = arr.shape[:2], input_size
-            warnings.warn(f"{path}: a {mw}×{mh} mask for the {iw}×{ih} input, of another shape: each is cropped to its "
-                          f"centre and resized to {size}×{size} on its own, so the mask does not lie where it was "
-                          "drawn: give a mask of the input's shape", stacklevel=2)
+        if mismatch := shape_mismatch(arr.shape[:2], input_size, (size, size)):
+            warnings.warn(f"{path}: {mismatch}", stacklevel=2)
         if not mask.any():
             raise ValueError(f"{path}: {nothing_observed(levels, (size, size), colours != 'grey')}")
         if mask.all():

@@ -74,7 +74,9 @@ def voxels_to_sdf(occ: np.ndarray, out_resolution: int | None = None, margin: fl
     if occ.ndim != 3 or min(occ.shape) < 2 or len(set(occ.shape)) != 1:
         raise ValueError(f"voxels_to_sdf: expected an occupancy grid [R, R, R], got shape {occ.shape}")
     if not occ.any() or occ.all():
-        raise ValueError("voxels_to_sdf: the occupancy grid is all empty or all full; it has no surface")
+        which = "full (1)" if occ.any() else "empty (0)"
+        raise ValueError(f"voxels_to_sdf: every voxel of the occupancy grid is {which}, so it has no surface: give a "
+                         "grid of 1 inside the shape and 0 outside it")
     if margin is not None:
         occ = np.pad(occ, voxel_padding(occ.shape[0], margin))  # [D + 2 p, D + 2 p, D + 2 p]
     res = occ.shape[0]

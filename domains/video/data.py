@@ -550,7 +550,8 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
         frames = np.repeat(frames, span, axis=0)
     if len(frames) < span:
         step = f": the clip's {num_frames} frames are {frame_step} apart" if frame_step > 1 else ""
-        raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {span}{step}")
+        raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {span}{step}; give a "
+                         f"mask video of {span} frames or more, or one picture for every frame")
     frames = frames[:span:frame_step]  # [T, H, W, 3]
     colour = not (frames == frames[..., :1]).all()
     mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, centre_crop, fitted_note, index_at,
-                                     level_title, mask_line)
+                                     level_title, mask_line, shape_mismatch)
 from pixeltransformer.errors import share_words, upscaled
 from pixeltransformer.evaluation import SweepItem
 from pixeltransformer.files import write_json
@@ -99,6 +99,7 @@ class VideoDomain(Domain):
         self.input_fps: float | None = None  # the rate of the clip read_input read last, which its prediction keeps
         # the file and frame_step of that clip, read again at a prediction's own grid (--resolution) to score it
         self.input_file: tuple[Path, int] | None = None
+        self.input_size: tuple[int, int] | None = None  # the (h, w) of that clip's frames, for its mask's shape
 
     # ---- pictures ---------------------------------------------------------------------------------------
     def picture_fps(self) -> float:
@@ -152,7 +153,7 @@ class VideoDomain(Domain):
         if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
             warnings.warn(upscaled(f"{path}: its frames of {source[1]}×{source[0]} are", f"the model's {w}×{h}",
                                    False, ", and S is drawn from them"), stacklevel=2)
-        self.input_file = (path, step)
+        self.input_file, self.input_size = (path, step), source
         if share := transparent_share(path, span):  # as a picture given to an images model says it
             warnings.warn(f"{path}: {share_words(share)} of the pixels of its first "
                           f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)
@@ -169,14 +170,20 @@ class VideoDomain(Domain):
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """As :func:`read_mask_video` reads it; a mask of another frame size or aspect than the model's, of colours or
-        of grey levels between black and white is read with the line an images mask is (:func:`mask_line`), and one
-        that observes every pixel warned of as an images mask is (:func:`all_observed`): where the clip has more pixels
-        than ``max_context``, that S is a random ``max_context`` of them, the rest completed (the one warning:
-        :meth:`context_from_mask` then says nothing of the cap)."""
+        of grey levels between black and white is read with the line an images mask is (:func:`mask_line`), one of
+        another shape than its input and one that observes every pixel warned of as an images mask is
+        (:func:`shape_mismatch`, :func:`all_observed`): where the clip has more pixels than ``max_context``, that S is
+        a random ``max_context`` of them, the rest completed (the one warning: :meth:`context_from_mask` then says
+        nothing of the cap)."""
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
+        input_size, self.input_size = self.input_size, None  # its input's, used up: the next mask's input is its own
+        read = frame_size(path)  # None: a file that says no size (read_mask_video names one it cannot read)
+        # before a refusal of a mask that observes no pixel: its white may lie outside the centre for that reason
+        if read and (mismatch := shape_mismatch(read, input_size, (h, w))):
+            warnings.warn(f"mask {path}: {mismatch}", stacklevel=2)
         mask, done, colour = read_mask_video(path, t, (h, w), frame_step=step)  # [T, H, W]
-        source = frame_size(path) or (h, w)
+        source = read or (h, w)
         done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
         if done:
             print(mask_line(path, source, done, int(mask.sum()), mask.numel(), "RGB" if colour else ""), flush=True)

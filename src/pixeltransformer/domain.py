@@ -150,7 +150,8 @@ def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) ->
         what = "colours read as grey levels up to" if colour else "grey levels reach only"
         return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
                 "the observed pixels white")
-    return "the mask has no white (observed) pixels"
+    return ("the mask has no white (observed) pixels, all of it black: paint the observed pixels white, or leave out "
+            "--mask to observe --num_context random ones")
 
 
 def all_observed(total: int, kept: int | None = None) -> str:
@@ -160,6 +161,23 @@ def all_observed(total: int, kept: int | None = None) -> str:
     left = (f"S is a random {kept} of them and the rest completed" if kept is not None and kept < total
             else "nothing is left to complete")
     return f"the mask observes all {total} pixels (white everywhere), so {left}: white is observed, black completed"
+
+
+def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two pictures' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
+    one's size to the other's): cropped to their centres, they would not show the same part."""
+    return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
+
+
+def shape_mismatch(mask: tuple[int, int], given: tuple[int, int] | None, size: tuple[int, int]) -> str | None:
+    """The warning, in words, of a --mask of (h, w) ``mask`` for an input of another shape, ``given`` (None: no
+    input was read for it), each cropped to its centre and resized to the model's ``size`` (h, w) on its own; None
+    where the shapes agree."""
+    if given is None or not other_shape(mask, given):
+        return None
+    return (f"a {mask[1]}×{mask[0]} mask for the {given[1]}×{given[0]} input, of another shape: each is cropped to "
+            f"its centre and resized to {size[1]}×{size[0]} on its own, so the mask does not lie where it was drawn: "
+            "give a mask of the input's shape")
 
 
 def mask_line(path: Path, source: tuple[int, int], done: list[str], observed: int, total: int, kind: str = "") -> str:

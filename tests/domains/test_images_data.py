@@ -665,7 +665,7 @@ def test_a_mask_of_other_size_or_colours_is_read_with_a_line_that_says_so(tmp_pa
 def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
     """A 64x64 mask with a small white square, or one painted in red, was refused as "the mask has no white (observed)
     pixels": the first has 16 white pixels, lost when it is resized to the model's 8x8, and the second's red reads as
-    grey level 76. The refusal now says which happened; a black mask is refused as before."""
+    grey level 76. The refusal now says which happened; a black mask, refused without a remedy, now gets one."""
     digits = ImageDataModule("digits").spec  # 8x8 grey
     speck = np.zeros((64, 64), np.uint8)
     speck[10:14, 10:14] = 255  # [64, 64]: 16 white pixels, half of one pixel of the 8x8 grid
@@ -681,7 +681,8 @@ def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
                            "128: paint the observed pixels white",
                 "dark.png": "the mask has no white (observed) pixels: its grey levels reach only 100, below 128: "
                             "paint the observed pixels white",
-                "black.png": "the mask has no white (observed) pixels"}
+                "black.png": "the mask has no white (observed) pixels, all of it black: paint the observed pixels "
+                             "white, or leave out --mask to observe --num_context random ones"}
     for name, refusal in refusals.items():
         with pytest.raises(ValueError, match=f"^{re.escape(f'{tmp_path / name}: {refusal}')}$"):
             ImageDomain().read_mask(tmp_path / name, digits)

@@ -453,8 +453,11 @@ def test_an_occupancy_grid_is_read_as_the_sdf_of_its_solid(tmp_path, capsys):
     assert border_values(sdf).min() > 0
     assert sdf_to_mesh(sdf).is_watertight
     np.save(tmp_path / "empty.npy", np.zeros((8, 8, 8), dtype=np.uint8))
-    with pytest.raises(ValueError, match=r"empty.npy: the occupancy grid is all empty or all full"):
-        SdfDomain().read_input(tmp_path / "empty.npy", spec)
+    np.save(tmp_path / "solid.npy", np.ones((8, 8, 8), dtype=np.uint8))
+    for name, which in (("empty", r"empty \(0\)"), ("solid", r"full \(1\)")):  # each said, with a remedy
+        with pytest.raises(ValueError, match=rf"{name}.npy: every voxel of the occupancy grid is {which}, so it has "
+                                             r"no surface: give a grid of 1 inside the shape and 0 outside it$"):
+            SdfDomain().read_input(tmp_path / f"{name}.npy", spec)
     (tmp_path / "nothing.npy").write_bytes(b"")  # numpy's EOFError came as a traceback
     with pytest.raises(ValueError, match=r"nothing.npy: not a readable .npy file \(EOFError: No data left in file\)$"):
         SdfDomain().read_input(tmp_path / "nothing.npy", spec)

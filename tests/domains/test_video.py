@@ -933,7 +933,7 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
     """A video --mask observing no pixel was refused as "has no white (observed) pixel after resizing to (32, 32)"
     whatever the cause, where an images --mask's refusal names it: white specks lost in the resize (counted at the
     file's size, in the frames the clip takes), white outside the centre that is read, colours or greys too dark, or
-    no white at all. The refusal now says which, as the images domain's does; a black mask is refused as before."""
+    no white at all. The refusal now says which, as the images domain's does, with a remedy for a black mask too."""
     from domains.images.data import ImageDataModule
     from domains.images.domain import ImageDomain
 
@@ -958,7 +958,9 @@ def test_a_video_mask_that_observes_no_pixel_says_why(tmp_path):
                                          r"outside its centre 8×8, the part of it that is read: give a mask of the "
                                          r"input's shape with white inside that centre$"):
         read_mask_video(tmp_path / "top.png", num_frames=4, size=32)
-    with pytest.raises(ValueError, match=r"^mask \S+black.png: the mask has no white \(observed\) pixels$"):
+    with pytest.raises(ValueError, match=r"^mask \S+black.png: the mask has no white \(observed\) pixels, all of it "
+                                         r"black: paint the observed pixels white, or leave out --mask to observe "
+                                         r"--num_context random ones$"):
         read_mask_video(tmp_path / "black.png", num_frames=4, size=32)
     # too dark, in an images --mask's words: "its colours read as grey levels up to 76, below 128: paint ..."
     for name in ("red.png", "dark.png"):
@@ -1034,7 +1036,8 @@ def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_ste
     spec = VideoDataModule(num_frames=5, size=16, frame_step=2, bins="uniform", num_bins=8).spec  # the model's
     assert torch.equal(VideoDomain().read_mask(path, spec), mask)  # --mask, as --input is read
     with pytest.raises(ValueError, match=r"mask.gif: 9 frames, need 1 \(a still mask\) or at least 11: the clip's 6 "
-                                         r"frames are 2 apart$"):
+                                         r"frames are 2 apart; give a mask video of 11 frames or more, or one "
+                                         r"picture for every frame$"):
         read_mask_video(path, num_frames=6, size=16, frame_step=2)
     assert [int(m[:, 0].sum()) for m in read_mask_video(path, num_frames=5, size=16)[0]] == [1, 2, 3, 4, 5]
 
@@ -1850,3 +1853,38 @@ def test_a_folder_s_first_start_probes_each_video_file_once(tmp_path, monkeypatc
                          split_by="clip", bins="uniform", num_bins=8, cache_dir=str(tmp_path / "cache"))
     assert dm.spec.extra["fps"] == 10.0 and dm.folder_stats.rates == [10.0, 10.0]
     assert sorted(asked) == ["a.mp4", "b.mp4"]
+
+
+def test_a_video_mask_of_another_shape_than_its_input_is_warned_of(tmp_path):
+    """A portrait mask for a landscape clip was cropped and resized apart from the clip without a word, where an
+    images --mask of another shape than its input is warned of: the mask did not lie on the pixels it was drawn over.
+    It is now warned of in the images domain's words, before a refusal for observing no pixel; a mask of the clip's
+    shape at another size reads without a warning."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's 4 frames of 8x8
+    wide = np.full((4, 16, 32, 3), 90, np.uint8)  # [T, H, W, 3]: frames 32 wide, 16 tall
+    write_video(wide, tmp_path / "wide.gif", upscale_to=None)
+    tall = np.zeros((24, 16), np.uint8)  # 24 tall: no strip of square frames
+    tall[8:16] = 255  # [24, 16]: white across its centre rows
+    Image.fromarray(tall).save(tmp_path / "tall.png")
+    top = np.zeros((24, 16), np.uint8)
+    top[:4] = 255  # [24, 16]: white only above its centre 16x16
+    Image.fromarray(top).save(tmp_path / "top.png")
+    half = np.zeros((8, 16), np.uint8)
+    half[:, :8] = 255  # [8, 16]: the clip's shape at half its size, the left half white
+    Image.fromarray(half).save(tmp_path / "half.png")
+    domain = VideoDomain()
+    domain.read_input(tmp_path / "wide.gif", spec)
+    warning = (f"mask {tmp_path / 'tall.png'}: a 16×24 mask for the 32×16 input, of another shape: each is "
+               "cropped to its centre and resized to 8×8 on its own, so the mask does not lie where it was drawn: "
+               "give a mask of the input's shape")  # an images mask's words
+    with pytest.warns(UserWarning, match=f"^{re.escape(warning)}$"):
+        domain.read_mask(tmp_path / "tall.png", spec)
+    domain.read_input(tmp_path / "wide.gif", spec)
+    with pytest.warns(UserWarning, match="a 16×24 mask for the 32×16 input, of another shape"):
+        with pytest.raises(ValueError, match="lie outside its centre"):
+            domain.read_mask(tmp_path / "top.png", spec)
+    domain.read_input(tmp_path / "wide.gif", spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert int(domain.read_mask(tmp_path / "half.png", spec).sum()) == 4 * 32
+        assert domain.read_mask(tmp_path / "tall.png", spec).any()  # of no input's: that one's used up
