@@ -146,6 +146,18 @@ def trained_polynomial(tmp_path_factory):
     return root / "polynomial" / "p"
 
 
+def test_the_readme_names_every_file_of_a_fresh_run_folder(tmp_path, monkeypatch):
+    """README's "Every run lives in runs/<domain>/<run-name>/" lists the run folder's contents, W&B offline as by
+    default: a user who finds a file there that it does not name (wandb_id.txt was one) cannot tell what it is for."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *SETS_SMOKE,
+          *DATA_SMOKE["polynomial"], "--run_root", str(tmp_path), "--run_name", "p"])
+    readme = (REPO / "README.md").read_text()
+    listing = readme[readme.index("Every run lives in"):readme.index("Real datasets are read from")]
+    for entry in sorted((tmp_path / "polynomial" / "p").iterdir()):
+        shown = f"`{entry.name}/`" if entry.is_dir() else f"`{entry.name}`"
+        assert shown in listing, f"README: the run folder's {shown} is not named where it lists a run's files"
+
 def test_eval_writes_metrics_json(trained_polynomial):
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
     cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],

@@ -891,3 +891,16 @@ def test_gp_benchmark_rows_of_the_config_are_their_metrics():
             assert (value, se) == (round(gp[key], 3), round(gp[f"{key}_se"], 3)), (folder, key, cell)
         checked += 1
     assert checked == 8
+
+
+def test_the_readme_names_each_default_folder_of_a_prediction():
+    """`make sample CONTEXT='[[...]]'` (the README's polynomial line) writes to <run>/predict/context/, a context
+    file to its name's: the README named only `<input>`, and a user looked for a folder that was not there."""
+    from pixeltransformer.predict import PredictOptions
+
+    readme = (REPO / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "`--out` (default" in x)
+    assert "`<run>/predict/<input>/`" in line
+    for given, shown in ((dict(context="[[-0.5, 1.2]]"), "`context/`"), (dict(context="points.json"), "`points/`")):
+        assert shown.strip("`/") == PredictOptions(**given).name
+        assert shown in line, f"README: the --out default does not name {shown} (--context {given['context']})"
