@@ -158,6 +158,7 @@ def test_the_readme_names_every_file_of_a_fresh_run_folder(tmp_path, monkeypatch
         shown = f"`{entry.name}/`" if entry.is_dir() else f"`{entry.name}`"
         assert shown in listing, f"README: the run folder's {shown} is not named where it lists a run's files"
 
+
 def test_eval_writes_metrics_json(trained_polynomial):
     ckpt = trained_polynomial / "checkpoints" / "last.ckpt"
     cli = main(["test", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE, *DATA_SMOKE["polynomial"],
