@@ -767,9 +767,10 @@ class PixelTransformerModule(L.LightningModule):
         # k-means of the same data on another machine may differ in the last bits: not worth a line
         close = torch.allclose(mine, trained.bin_centres(), rtol=0, atol=1e-5)
         if not close and (self._trainer is None or self.global_rank == 0):
+            low, high = range_as_written(*trained.val_range)
+            bins = "its k-means centres" if trained.centres else f"range {low} to {high}"
             print(f"[pixeltransformer] the value bins are the checkpoint's ({trained.domain}/{trained.dataset}: "
-                  f"{'its k-means centres' if trained.centres else f'range {list(trained.val_range)}'}), not the data's",
-                  flush=True)
+                  f"{bins}), not the data's", flush=True)
 
     def eval_folder(self) -> str:
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
