@@ -705,8 +705,9 @@ class PixelTransformerModule(L.LightningModule):
             torch.set_rng_state(checkpoint["torch_rng"].cpu())
         self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
 
-    def check_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Raise a one-line ValueError when a checkpoint does not fit this module and its data."""
+    def check_checkpoint(self, checkpoint: dict[str, Any], path: str | None = None) -> None:
+        """Raise a one-line ValueError when a checkpoint does not fit this module and its data; ``path`` (default: the
+        trainer's ckpt_path) names the file where its weights do not fit."""
         hp = checkpoint.get("hyper_parameters", {})
         message = format_error(checkpoint.get("pixeltransformer_format"))
         if message:
@@ -741,7 +742,7 @@ class PixelTransformerModule(L.LightningModule):
                                    f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
                                    f"{key}={data[key]}")
         if message := reshaped_weights(self, checkpoint):  # hyper_parameters edited
-            raise CheckpointError(f"{getattr(self._trainer, 'ckpt_path', None) or 'checkpoint'}: {message}")
+            raise CheckpointError(f"{path or getattr(self._trainer, 'ckpt_path', None) or 'checkpoint'}: {message}")
 
     def use_checkpoint_bins(self, checkpoint: dict[str, Any]) -> None:
         """The value bins a checkpoint was trained with (its value range and bin centres), where the data's differ:
