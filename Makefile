@@ -117,7 +117,7 @@ bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memor
 results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RUNS="runs/<domain>/<run> ..." imports those runs first]
 	$(PY) -m pixeltransformer.results $(if $(RUNS),--runs $(call shq,$(RUNS)),) $(ARGS)
 
-classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=mnist|cifar10|cats] [ARGS="--root path --download"]
+classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=digits (the default)|mnist|cifar10|cats] [ARGS="--root path --download"]
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),) $(ARGS)
 
 # clean deletes Python's own files (*.pyc), then the emptied folders: a run or data folder named __pycache__ stays

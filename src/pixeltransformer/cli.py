@@ -593,7 +593,7 @@ class PixelTransformerCLI(LightningCLI):
             if subcommand == "fit" and (run := self.config.fit.get("resume")):  # before a model option it resets
                 check_resume_data(run, spec, self.model.spec.to_dict(), ckpt)
             try:
-                self.model.check_checkpoint(saved)
+                self.model.check_checkpoint(saved, ckpt)
             except DataMismatch as err:
                 self._drop_new_run()
                 given = self.model.spec.to_dict()  # the domain given is not named again

@@ -43,8 +43,9 @@ def epochs_done(ckpt: dict) -> int | None:
     """The epochs a checkpoint has done as Lightning's fit loop counts them against trainer.max_epochs (its
     ``epoch_progress.current.processed``, which ``done`` compares before a fit from it trains): one more than its
     ``epoch`` when it was written at an epoch's end (``processed`` is counted before on_train_epoch_end, ``epoch``
-    after); one written as its fit stopped mid-epoch (max_steps) counts that epoch as done. Its ``epoch`` where it
-    records no loops."""
+    after); one written as its fit ended (on_train_end) counts the epoch it ended in as done, one max_steps stopped
+    mid-epoch too, and one written at a step, even an epoch's last, counts that epoch as not done. Its ``epoch`` where
+    it records no loops."""
     try:
         return int(ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
     except (KeyError, TypeError, ValueError):

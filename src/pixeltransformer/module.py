@@ -705,8 +705,9 @@ class PixelTransformerModule(L.LightningModule):
             torch.set_rng_state(checkpoint["torch_rng"].cpu())
         self.skipped_batches = int(checkpoint.get("skipped_batches", 0))
 
-    def check_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Raise a one-line ValueError when a checkpoint does not fit this module and its data."""
+    def check_checkpoint(self, checkpoint: dict[str, Any], path: str | None = None) -> None:
+        """Raise a one-line ValueError when a checkpoint does not fit this module and its data; ``path`` (default: the
+        trainer's ckpt_path) names the file where its weights do not fit."""
         hp = checkpoint.get("hyper_parameters", {})
         message = format_error(checkpoint.get("pixeltransformer_format"))
         if message:
@@ -741,7 +742,7 @@ class PixelTransformerModule(L.LightningModule):
                                    f"{key}={saved[key]}, but the data is {data['domain']}/{data['dataset']} with "
                                    f"{key}={data[key]}")
         if message := reshaped_weights(self, checkpoint):  # hyper_parameters edited
-            raise CheckpointError(f"{getattr(self._trainer, 'ckpt_path', None) or 'checkpoint'}: {message}")
+            raise CheckpointError(f"{path or getattr(self._trainer, 'ckpt_path', None) or 'checkpoint'}: {message}")
 
     def use_checkpoint_bins(self, checkpoint: dict[str, Any]) -> None:
         """The value bins a checkpoint was trained with (its value range and bin centres), where the data's differ:
@@ -767,9 +768,10 @@ class PixelTransformerModule(L.LightningModule):
         # k-means of the same data on another machine may differ in the last bits: not worth a line
         close = torch.allclose(mine, trained.bin_centres(), rtol=0, atol=1e-5)
         if not close and (self._trainer is None or self.global_rank == 0):
+            low, high = range_as_written(*trained.val_range)
+            bins = "its k-means centres" if trained.centres else f"range {low} to {high}"
             print(f"[pixeltransformer] the value bins are the checkpoint's ({trained.domain}/{trained.dataset}: "
-                  f"{'its k-means centres' if trained.centres else f'range {list(trained.val_range)}'}), not the data's",
-                  flush=True)
+                  f"{bins}), not the data's", flush=True)
 
     def eval_folder(self) -> str:
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other

@@ -249,6 +249,28 @@ def test_a_resume_that_changes_the_model_fails_before_writing(tmp_path, monkeypa
     assert {name: (run / name).read_text() for name in before} == before
 
 
+def test_a_resume_of_a_checkpoint_with_edited_hyperparameters_names_the_file(tmp_path, monkeypatch):
+    """last.ckpt's hyper_parameters and the run's config.yaml both edited to another width than its weights: the
+    refusal names the file, as the same refusal of a --ckpt_path does, where it began "checkpoint:"."""
+    import re
+
+    from pixeltransformer.cli import main
+    from pixeltransformer.loading import CheckpointError
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)
+    last = run / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=True)
+    ckpt["hyper_parameters"]["net"] = {**ckpt["hyper_parameters"]["net"], "width": 32}
+    torch.save(ckpt, last)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["model"]["net"]["width"] = 32
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    refusal = rf"^{re.escape(str(last))}: weights do not match the model its hyper_parameters describe \("
+    with pytest.raises(CheckpointError, match=refusal):
+        main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
+
+
 def test_a_resume_on_another_dataset_fails_before_writing(tmp_path, monkeypatch):
     """`--resume <polynomial run> --data.init_args.dataset=gp_rbf` trained the run on GP draws without a word: its
     curves went on over other data and its best checkpoint was ranked by other validation items; over a config file

@@ -1133,6 +1133,25 @@ def test_a_checkpoint_evaluated_on_other_data_keeps_its_own_value_bins(capsys):
     assert near.spec.centres == tuple(tuple(row) for row in nudged) and capsys.readouterr().out == ""
 
 
+@pytest.mark.filterwarnings("ignore:no Domain named 'polynomial' is loaded")
+def test_a_checkpoint_value_range_is_named_as_written(capsys):
+    """A value range computed from the data (0.1 + 0.2) is named as the user wrote it, not to 17 digits."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    def module(val_range: tuple[float, float]) -> PixelTransformerModule:
+        spec = SignalSpec(domain="polynomial", dataset="curves", grid_shape=(8,), val_dims=1, val_range=val_range,
+                          num_bins=8)
+        return PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
+                                      sets=dict(min_context=2, max_context=4, num_queries=4, grid_points=True)).eval()
+
+    trained, other = module((-0.1, 0.1 + 0.2)), module((-1.0, 1.0))
+    other.on_load_checkpoint({"pixeltransformer_format": 2, "hyper_parameters": dict(trained.hparams),
+                              "global_step": 0})
+    assert other.spec.val_range == (-0.1, 0.1 + 0.2)
+    assert capsys.readouterr().out == ("[pixeltransformer] the value bins are the checkpoint's (polynomial/curves: "
+                                       "range -0.1 to 0.3), not the data's\n")
+
+
 @pytest.mark.parametrize("signal, cause", [
     (torch.zeros(1, 16, 32), r" yields signals of shape \[1, 16, 32\], but its spec says \[V, \*grid_shape\] = "
                              r"\[1, 32, 16\]"),  # a transposed grid: every query would get another point's value

@@ -197,3 +197,14 @@ def test_make_results_passes_runs_with_spaces_as_one_argument():
         words = shlex.split(make_dry_run("results", f"RUNS={runs}"))
         assert words[words.index("--runs") + 1:] == [runs], words
     assert "--run" not in make_dry_run("results")
+
+
+def test_make_help_says_what_the_classifier_trains_on_without_data():
+    """`make classifier` without DATA passes no --data: the script trains on digits, which the help names as the
+    default among the datasets the script takes (its help listed mnist|cifar10|cats, as if DATA were required)."""
+    from domains.images.baselines.pretrained import DATASET_OF
+
+    assert "--data" not in make_dry_run("classifier")
+    line = next(line for line in make("help", dry=False).stdout.splitlines() if line.startswith("  make classifier"))
+    assert "[DATA=digits (the default)|mnist|cifar10|cats]" in line
+    assert set(line.split("[DATA=")[1].split("]")[0].replace(" (the default)", "").split("|")) == set(DATASET_OF)
