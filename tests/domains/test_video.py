@@ -80,6 +80,21 @@ def _children() -> list[int]:
             for pid in (task / "children").read_text().split()]
 
 
+def test_asking_the_size_of_a_broken_video_leaves_no_pipe_to_warn_of(tmp_path):
+    """A damaged .mp4 (a --mask, say, whose size is asked before it is read) left the pipes of imageio-ffmpeg's
+    ended reader to the garbage collector outside the reader's call: a ResourceWarning for each."""
+    import gc
+
+    from domains.video.strips import frame_size
+
+    (tmp_path / "bad.mp4").write_text("not a video")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert frame_size(tmp_path / "bad.mp4") is None
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
 def test_reading_a_video_leaves_no_pipe_open_nor_ffmpeg_running(tmp_path):
     """imageio-ffmpeg leaves the pipes of a file read to its end to the garbage collector, which warned (a
