@@ -205,7 +205,8 @@ class ImageDomain(Domain):
         if mismatch := shape_mismatch(arr.shape[:2], input_size, (size, size)):
             warnings.warn(f"{path}: {mismatch}", stacklevel=2)
         if not mask.any():
-            raise ValueError(f"{path}: {nothing_observed(levels, (size, size), colours != 'grey')}")
+            first = " in its first frame" if picture.frames > 1 else ""  # the frame an animation is read at
+            raise ValueError(f"{path}: {nothing_observed(levels, (size, size), colours != 'grey', first)}")
         if mask.all():
             warnings.warn(f"{path}: {all_observed(mask.size)}", stacklevel=2)
         # an animation's first frame (as an input's), then the crop and resize and the threshold

@@ -37,7 +37,7 @@ from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
                  transparent_share)
-from .strips import STRIP_SUFFIXES, is_strip_file, read_strip, strip_problem
+from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_length, strip_problem
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -517,6 +517,18 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
+def short_strip(path: Path, span: int) -> str | None:
+    """Why a --mask that is a strip of square frames, as --input reads one, is no mask for a clip that takes ``span``
+    frames of a file: it holds fewer, yet more than a still mask's one (a strip holds 2 or more); None for another
+    file. Its size and frames from its header (:func:`strip_length`)."""
+    if not is_strip_file(path) or strip_problem(path) is not None or (frames := strip_length(path)) >= span:
+        return None
+    w = frame_size(path)[1]  # a strip's frames are square
+    return (f"a strip of {frames} square frames ({w}x{frames * w} pixels), as --input reads one, but the clip needs "
+            f"1 (a still mask) or at least {span}: give a strip of {span} frames or more, or a still mask as a picture "
+            "that is not a strip (its height no whole multiple of its width) or as a one-frame .gif")
+
+
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
                     frame_step: int = 1) -> tuple[torch.Tensor, list[str], bool]:
     """A mask video, GIF, strip or single image (white = observed) -> BoolTensor [T, H, W], what reading it did
@@ -532,16 +544,11 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     """
     path = Path(path)
     span = clip_span(num_frames, frame_step)
+    if short := short_strip(path, span):
+        raise ValueError(f"mask {path}: {short}")
     strip = is_strip_file(path) and strip_problem(path) is None
     if strip:
-        frames = read_strip(path)  # [F, W, W, 3]
-        if len(frames) < span:  # a strip holds 2 frames or more: no still mask
-            w = frames.shape[1]
-            raise ValueError(f"mask {path}: a strip of {len(frames)} square frames ({w}x{len(frames) * w} pixels), as "
-                             f"--input reads one, but the clip needs 1 (a still mask) or at least {span}: give a strip "
-                             f"of {span} frames or more, or a still mask as a picture that is not a strip (its height "
-                             "no whole multiple of its width) or as a one-frame .gif")
-        frames = resize_and_crop(frames[:span], size)  # [span, H, W, 3]
+        frames = resize_and_crop(read_strip(path)[:span], size)  # [span, H, W, 3]
     else:
         frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
     if share := transparent_share(path, span):  # put on white, its transparent pixels would read as observed
@@ -551,7 +558,7 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     if len(frames) < span:
         step = f": the clip's {num_frames} frames are {frame_step} apart" if frame_step > 1 else ""
         raise ValueError(f"mask {path}: {len(frames)} frames, need 1 (a still mask) or at least {span}{step}; give a "
-                         f"mask video of {span} frames or more, or one picture for every frame")
+                         f"mask video of {span} frames or more, or a still mask (one picture, used for every frame)")
     frames = frames[:span:frame_step]  # [T, H, W, 3]
     colour = not (frames == frames[..., :1]).all()
     mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]
@@ -563,5 +570,6 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
                              f"more) {in_number(skipped, 'lies', 'lie')} only in frames the clip skips (frame_step "
                              f"{frame_step} takes frames 0, {frame_step}, {2 * frame_step}, ...): paint them white in "
                              "the frames it takes")
-        raise ValueError(f"mask {path}: {nothing_observed(levels, as_size(size), colour)}")
+        taken = f" in the {counted(num_frames, 'frame')} the clip takes" if len(whole) > 1 else ""  # not a still mask
+        raise ValueError(f"mask {path}: {nothing_observed(levels, as_size(size), colour, taken)}")
     return torch.from_numpy(mask), done, colour

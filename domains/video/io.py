@@ -160,6 +160,8 @@ def display_meta(path: Path) -> dict:
         reader = imageio_ffmpeg.read_frames(str(path), output_params=SQUARE_PIXELS)
         try:
             return next(reader)  # the first item is the meta of the frames ffmpeg hands on
+        except Exception as err:  # its traceback holds the ended reader's pipes: let them go here, not in the caller's
+            raise err.with_traceback(None)
         finally:
             reader.close()
 

@@ -127,12 +127,13 @@ def threshold_mask(grey: np.ndarray, colour: bool) -> tuple[np.ndarray, list[str
     return grey >= MASK_LEVEL, done
 
 
-def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) -> str:
+def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool, part: str = "") -> str:
     """Why a --mask of grey levels [..., h, w] uint8 at its file's size (:func:`grey_levels` where it is in
     ``colour``; a video's frames first) observes no pixel once cropped to its centre and resized to the model's
     ``size`` (h, w), in words, in every domain that reads a picture mask (images, video): its white pixels lost to the
     resize (those of the centre that is read, counted), lying outside that centre, its colours or greys too dark, or
-    no white at all."""
+    no white at all. ``part``: where the levels are not all of the file, which part of it they are, said where the
+    levels are too dark or black (" in its first frame")."""
     h, w = levels.shape[-2:]
     ch, cw = centre_crop((h, w), size)  # the centre that is read
     top, left = (h - ch) // 2, (w - cw) // 2
@@ -148,9 +149,10 @@ def nothing_observed(levels: np.ndarray, size: tuple[int, int], colour: bool) ->
                 "a mask of the input's shape with white inside that centre")
     if levels.any():  # colours or greys, all darker than white
         what = "colours read as grey levels up to" if colour else "grey levels reach only"
-        return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}, below {MASK_LEVEL}: paint "
-                "the observed pixels white")
-    return ("the mask has no white (observed) pixels, all of it black: paint the observed pixels white, or leave out "
+        return (f"the mask has no white (observed) pixels: its {what} {int(levels.max())}{part}, below {MASK_LEVEL}: "
+                "paint the observed pixels white")
+    black = f"all black{part}" if part else "all of it black"
+    return (f"the mask has no white (observed) pixels, {black}: paint the observed pixels white, or leave out "
             "--mask to observe --num_context random ones")
 
 
@@ -164,7 +166,7 @@ def all_observed(total: int, kept: int | None = None) -> str:
 
 
 def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    """Whether two pictures' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
+    """Whether two grids' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
     one's size to the other's): cropped to their centres, they would not show the same part."""
     return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
 

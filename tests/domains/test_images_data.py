@@ -688,6 +688,17 @@ def test_a_mask_that_observes_no_pixel_says_why(tmp_path):
             ImageDomain().read_mask(tmp_path / name, digits)
 
 
+def test_an_animated_mask_black_in_its_first_frame_is_refused_as_black_there(tmp_path):
+    """An animated mask is read at its first frame, as an input is: one black there and white after was refused as
+    "all of it black", which it was not. The refusal now says it is black in its first frame."""
+    frames = [Image.fromarray(np.zeros((8, 8), np.uint8)), Image.fromarray(np.full((8, 8), 255, np.uint8))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    with pytest.raises(ValueError, match=r"^\S+anim.gif: the mask has no white \(observed\) pixels, all black in its "
+                                         r"first frame: paint the observed pixels white, or leave out --mask to "
+                                         r"observe --num_context random ones$"):
+        ImageDomain().read_mask(tmp_path / "anim.gif", ImageDataModule("digits").spec)
+
+
 def save_mask(path, shape: tuple[int, int], *white) -> None:
     """A black mask of ``shape`` (h, w), white where each index of ``white`` says, saved at path."""
     mask = np.zeros(shape, np.uint8)  # [h, w]

@@ -80,6 +80,21 @@ def _children() -> list[int]:
             for pid in (task / "children").read_text().split()]
 
 
+def test_asking_the_size_of_a_broken_video_leaves_no_pipe_to_warn_of(tmp_path):
+    """A damaged .mp4 (a --mask, say, whose size is asked before it is read) left the pipes of imageio-ffmpeg's
+    ended reader to the garbage collector outside the reader's call: a ResourceWarning for each."""
+    import gc
+
+    from domains.video.strips import frame_size
+
+    (tmp_path / "bad.mp4").write_text("not a video")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert frame_size(tmp_path / "bad.mp4") is None
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
 def test_reading_a_video_leaves_no_pipe_open_nor_ffmpeg_running(tmp_path):
     """imageio-ffmpeg leaves the pipes of a file read to its end to the garbage collector, which warned (a
@@ -1024,6 +1039,46 @@ def test_a_video_mask_that_observes_every_pixel_is_warned_of(tmp_path):
         read_mask_video(tmp_path / "half.png", num_frames=4, size=8)
 
 
+def test_a_mask_video_black_in_the_frames_the_clip_takes_is_refused_as_black_there(tmp_path):
+    """A mask video black (or too dark) in the frames the clip takes but white after them was refused as "all of it
+    black", which it was not: only those frames are read. The refusal now says where it is black or dark."""
+    late = np.zeros((10, 16, 16, 3), np.uint8)  # [F, H, W, 3]
+    late[6:] = 255  # frames 6 to 9 white, after the 4 frames of a clip of 4 (and the 5 of a clip of 3, 2 apart)
+    write_video(late, tmp_path / "late.gif", upscale_to=None)
+    dim = late.copy()
+    dim[:6] = 100  # [F, H, W, 3]: grey 100 where the clip reads it
+    write_video(dim, tmp_path / "dim.gif", upscale_to=None)
+    black = (r"the mask has no white \(observed\) pixels, all black in the {} frames the clip takes: paint the "
+             r"observed pixels white, or leave out --mask to observe --num_context random ones$")
+    with pytest.raises(ValueError, match=r"^mask \S+late.gif: " + black.format(4)):
+        read_mask_video(tmp_path / "late.gif", num_frames=4, size=8)
+    with pytest.raises(ValueError, match=r"^mask \S+late.gif: " + black.format(3)):
+        read_mask_video(tmp_path / "late.gif", num_frames=3, size=8, frame_step=2)  # frames 0, 2 and 4
+    with pytest.raises(ValueError, match=r"^mask \S+dim.gif: the mask has no white \(observed\) pixels: its grey "
+                                         r"levels reach only 100 in the 4 frames the clip takes, below 128: paint "
+                                         r"the observed pixels white$"):
+        read_mask_video(tmp_path / "dim.gif", num_frames=4, size=8)
+
+
+def test_a_still_mask_of_the_inputs_shape_read_as_a_strip_is_refused_without_a_shape_warning(tmp_path):
+    """A still PNG mask of 16x32, the shape of a portrait clip's frames, is read as a strip of 2 square frames: it was
+    warned of as "a 16×16 mask for the 16×32 input" (its frames' size), then refused as that strip. Only the
+    refusal, with its remedy, is said."""
+    spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's 4 frames of 8x8
+    write_video(np.full((6, 32, 16, 3), 90, np.uint8), tmp_path / "tall.gif", upscale_to=None)  # 16 wide, 32 tall
+    mask = np.zeros((32, 16), np.uint8)
+    mask[8:24] = 255  # [32, 16]: white across its centre rows
+    Image.fromarray(mask).save(tmp_path / "same.png")
+    domain = VideoDomain()
+    domain.read_input(tmp_path / "tall.gif", spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"^mask \S+same.png: a strip of 2 square frames \(16x32 pixels\), as "
+                                             r"--input reads one, but the clip needs 1 \(a still mask\) or at least "
+                                             r"4: give a strip of 4 frames or more, or a still mask"):
+            domain.read_mask(tmp_path / "same.png", spec)
+
+
 def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_step(tmp_path):
     """A model trained with frame_step=2 reads the input's frames 0, 2, 4, ...; its mask video was read at frames
     0, 1, 2, ..., so each frame's mask was another frame's."""
@@ -1036,8 +1091,8 @@ def test_a_mask_video_s_frames_are_those_of_the_clip_of_a_model_with_a_frame_ste
     spec = VideoDataModule(num_frames=5, size=16, frame_step=2, bins="uniform", num_bins=8).spec  # the model's
     assert torch.equal(VideoDomain().read_mask(path, spec), mask)  # --mask, as --input is read
     with pytest.raises(ValueError, match=r"mask.gif: 9 frames, need 1 \(a still mask\) or at least 11: the clip's 6 "
-                                         r"frames are 2 apart; give a mask video of 11 frames or more, or one "
-                                         r"picture for every frame$"):
+                                         r"frames are 2 apart; give a mask video of 11 frames or more, or a still "
+                                         r"mask \(one picture, used for every frame\)$"):
         read_mask_video(path, num_frames=6, size=16, frame_step=2)
     assert [int(m[:, 0].sum()) for m in read_mask_video(path, num_frames=5, size=16)[0]] == [1, 2, 3, 4, 5]
 
@@ -1856,10 +1911,10 @@ def test_a_folder_s_first_start_probes_each_video_file_once(tmp_path, monkeypatc
 
 
 def test_a_video_mask_of_another_shape_than_its_input_is_warned_of(tmp_path):
-    """A portrait mask for a landscape clip was cropped and resized apart from the clip without a word, where an
-    images --mask of another shape than its input is warned of: the mask did not lie on the pixels it was drawn over.
-    It is now warned of in the images domain's words, before a refusal for observing no pixel; a mask of the clip's
-    shape at another size reads without a warning."""
+    """A portrait mask for a landscape clip was cropped and resized apart from the clip without a word that it was of
+    another shape than the clip, where an images --mask of another shape than its input is warned of: the mask did not
+    lie on the pixels it was drawn over. It is now warned of in the images domain's words, before a refusal for
+    observing no pixel; a mask of the clip's shape at another size reads without a warning."""
     spec = VideoDataModule(num_frames=4, size=8, bins="uniform", num_bins=8).spec  # the model's 4 frames of 8x8
     wide = np.full((4, 16, 32, 3), 90, np.uint8)  # [T, H, W, 3]: frames 32 wide, 16 tall
     write_video(wide, tmp_path / "wide.gif", upscale_to=None)
