@@ -66,7 +66,8 @@ def cores() -> int:
 
 def mixture_shares(weights: dict[str, float]) -> dict[str, float]:
     """Each weighted source's share of a mixture's training draws (its weight over their sum, to 6 decimals), in
-    SOURCES order: what a spec records, which weights of the same proportions give alike."""
+    SOURCES order: what a spec records, which weights of the same proportions give alike (a resume compares them
+    within 1e-5, :func:`data_mismatch.same_value`: weights passed back as printed may miss in the last decimal)."""
     total = sum(weights.values())
     return {name: round(weights[name] / total, 6) for name in SOURCES if weights.get(name, 0) > 0}
 

@@ -127,9 +127,13 @@ def _option_mismatch(trained: dict[str, Any], was_extra: dict[str, Any], datamod
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Whether two recorded option values agree: numbers by value (a config's 1 and a spec's 1.0), others as the
-    command line writes them (a tuple and the list a checkpoint kept of it)."""
+    """Whether two recorded option values agree: numbers by value (a config's 1 and a spec's 1.0), mappings of numbers
+    (a mixture's shares, recorded to 6 decimals, which the shares of weights passed back as printed miss in the last)
+    key by key within 1e-5, a key one lacks as 0, others as the command line writes them (a tuple and the list a
+    checkpoint kept of it)."""
     numbers = is_number(a) and is_number(b)
+    if isinstance(a, dict) and isinstance(b, dict) and all(is_number(v) for v in (*a.values(), *b.values())):
+        return all(abs(float(a.get(k, 0)) - float(b.get(k, 0))) <= 1e-5 for k in {*a, *b})
     return float(a) == float(b) if numbers else option_text(a) == option_text(b)
 
 

@@ -557,7 +557,8 @@ class SignalDataModule(L.LightningDataModule):
             if self._resume_state is not None:
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
-                if rank == 0 and (note := self._batch_count_note(self._resume_state, world)):
+                note = self._batch_count_note(self._resume_state, world) if trainer is not None else None
+                if rank == 0 and note:
                     warnings.warn(note)
                 self._resume_state = None
         rows = len(sampler) if sampler is not None else len(ds)  # a process's items an epoch
@@ -679,23 +680,28 @@ class SignalDataModule(L.LightningDataModule):
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
             # one epoch less, and the epoch W&B charts stayed one ahead of an uninterrupted run's)
-            return {"epoch": self._train_sampler.epoch, "samples_done": 0, "batch_size": self.batch_size, **splits}
+            return {"epoch": self._train_sampler.epoch, "samples_done": 0, "batch_size": self.batch_size,
+                    "world_size": trainer.world_size, **splits}
         # under DDP the sampler's order is global and each rank takes every world_size-th sample of it
         return {"epoch": self._train_sampler.epoch - 1, "samples_done": done * self.batch_size * trainer.world_size,
-                "batch_size": self.batch_size, **splits}
+                "batch_size": self.batch_size, "world_size": trainer.world_size, **splits}
 
     def _batch_count_note(self, state: dict[str, Any], world: int) -> str | None:
-        """One line where a resume's batch_size is not the one its checkpoint's ``state`` recorded, and the epoch's
-        batch count that Lightning restores is wrong in the new size: part-way into an epoch (the rest of it skips or
-        repeats items, and a checkpoint saved later in it records another position), or at the end of an epoch of
-        fewer batches than this run's (of ``world`` processes, as limit_train_batches takes them: the next epoch
-        starts at that count). None where the sizes agree, or the checkpoint recorded none (one written before batch
-        sizes were)."""
-        was, done = state.get("batch_size"), self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        """One line where a resume's items a step (batch_size times its ``world`` processes) are not those its
+        checkpoint's ``state`` recorded, and the epoch's batch count that Lightning restores is wrong in the new size:
+        part-way into an epoch (the rest of it skips or repeats items, and a checkpoint saved later in it records
+        another position), or at the end of an epoch of fewer batches than this run's (as limit_train_batches takes
+        them: the next epoch starts at that count). None where they agree, or the checkpoint recorded no batch size
+        (one written before batch sizes were); one that recorded no processes (before they were) compares batch
+        sizes alone."""
+        was, was_world = state.get("batch_size"), state.get("world_size") or world
+        if was is None or was * was_world == self.batch_size * world:
+            return None
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.processed
         count, limit = self.train_batches(world)[1], self.trainer.limit_train_batches
         batches = int(count * limit) if isinstance(limit, float) else min(count, limit)  # Lightning's, an epoch
         part_way = state["samples_done"] > 0
-        if was is None or was == self.batch_size or not (part_way or 0 < done < batches):
+        if not (part_way or 0 < done < batches):
             return None
         if part_way:
             where, wrong = (f"{counted(done, 'batch')} into an epoch",
@@ -704,9 +710,16 @@ class SignalDataModule(L.LightningDataModule):
         else:
             where, wrong = (f"at the end of an epoch of {counted(done, 'batch')}",
                             f"Lightning starts the next epoch at batch {done} of its {batches}, so it skips "
-                            f"{done * self.batch_size * self.trainer.world_size} of its items")
-        return (f"the checkpoint stopped {where} of data.init_args.batch_size={was}, not this run's "
-                f"({self.batch_size}): {wrong}; pass --data.init_args.batch_size {was} to continue on its own")
+                            f"{done * self.batch_size * world} of its items")
+        then, now = f"data.init_args.batch_size={was}", f"{self.batch_size}"
+        if was_world != world:
+            then, now = f"{then} x {counted(was_world, 'process')}", f"{now} x {counted(world, 'process')}"
+        step = was * was_world  # the checkpoint's items a step
+        fix = (f"pass --data.init_args.batch_size {step // world}" if step % world == 0 else
+               f"no batch_size on {counted(world, 'process')} makes its {step} items a step: resume it on "
+               f"{counted(was_world, 'process')}")
+        return (f"the checkpoint stopped {where} of {then}, not this run's ({now}): {wrong}; {fix} to continue on its "
+                "own")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         recorded = ("split_options", "pool_sizes", "pool_files")  # what chose the splits, not a position in them

@@ -13,6 +13,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from domains.polynomial.data import PolynomialDataModule
 from pixeltransformer.checkpointing import RunCheckpoint
+from pixeltransformer.datamodule import ResumableRandomSampler
 from pixeltransformer.errors import StageInterrupted
 from pixeltransformer.module import PixelTransformerModule
 
@@ -621,6 +622,61 @@ def test_a_resume_with_another_batch_size_says_where_lightning_s_batch_count_goe
     assert len(said) == 1 and f"data.init_args.batch_size=4, not this run's ({batch_size})" in said[0]
     assert said_where in said[0]
     assert said[0].endswith("pass --data.init_args.batch_size 4 to continue on its own")
+
+
+def _positioned(world: int, done: int, batch_size: int = 4) -> PolynomialDataModule:
+    """A DataModule of 32 training items under a stand-in Trainer of ``world`` processes that restored ``done``
+    batches of the epoch (no DDP in this process: the note's arithmetic alone)."""
+    from types import SimpleNamespace
+
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=batch_size, resolution=64)
+    progress = SimpleNamespace(current=SimpleNamespace(processed=done))
+    dm.trainer = SimpleNamespace(world_size=world, limit_train_batches=1.0, num_training_batches=32 // batch_size,
+                                 fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
+    return dm
+
+
+def test_a_resume_on_another_number_of_processes_compares_the_items_of_a_step():
+    """A checkpoint's position is its batches times batch_size times its processes: 3 batches of 4 on 1 process
+    resumed on 2 processes of 4 skipped 12 of 20 items without a word, and 2 processes of 4 resumed on 1 process of
+    8 (the same 8 items a step) continued exactly, yet was told to pass batch_size 4. A checkpoint records its
+    processes now; one written before it did compares batch sizes alone."""
+    from pixeltransformer.errors import counted
+
+    one = _positioned(world=1, done=3)
+    one._train_sampler = type("Sampler", (), {"epoch": 1})()
+    recorded = one.state_dict()
+    assert recorded["world_size"] == 1 and recorded["samples_done"] == 12 and recorded["batch_size"] == 4
+    state = {"epoch": 0, "samples_done": 12, "batch_size": 4}
+    assert _positioned(world=2, done=3)._batch_count_note({**state, "world_size": 1}, 2) == (
+        "the checkpoint stopped 3 batches into an epoch of data.init_args.batch_size=4 x 1 process, not this run's "
+        "(4 x 2 processes): Lightning counts that epoch's batches on from 3 in the new size, so the rest of it skips "
+        "or repeats items; pass --data.init_args.batch_size 2 to continue on its own")
+    assert _positioned(world=1, done=3, batch_size=8)._batch_count_note({**state, "world_size": 2}, 1) is None
+    assert _positioned(world=2, done=3, batch_size=2)._batch_count_note({**state, "world_size": 1}, 2) is None
+    odd = _positioned(world=2, done=3)._batch_count_note({**state, "batch_size": 3, "world_size": 1}, 2)
+    assert odd.endswith(f"no batch_size on {counted(2, 'process')} makes its 3 items a step: resume it on 1 process "
+                        "to continue on its own")
+    assert _positioned(world=2, done=3)._batch_count_note(state, 2) is None  # written before processes were recorded
+    said = _positioned(world=2, done=3, batch_size=8)._batch_count_note(state, 2)
+    assert "of data.init_args.batch_size=4, not this run's (8)" in said
+
+
+def test_a_resumed_datamodule_without_a_trainer_gives_its_positioned_loader():
+    """A DataModule given a checkpoint's state and asked for its train loader with no Trainer (a notebook) gives the
+    loader from the recorded position, in its batch size or another, and says nothing of Lightning's batch count."""
+    import warnings
+
+    dm = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=4, resolution=64)
+    order = list(ResumableRandomSampler(32, dm.seed))  # epoch 0's order, [32]
+    for batch_size in (4, 8):
+        resumed = PolynomialDataModule(train_size=32, val_size=4, test_size=4, batch_size=batch_size, resolution=64)
+        resumed.load_state_dict({"epoch": 0, "samples_done": 12, "batch_size": 4, "world_size": 1})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            loader = resumed.train_dataloader()
+        first = next(iter(loader))["coefs"]  # [B, C]
+        assert torch.equal(first, torch.stack([dm.dataset("train")[i]["coefs"] for i in order[12:12 + batch_size]]))
 
 
 def test_a_second_ctrl_c_stops_at_once_without_saving(tmp_path, capsys, sigint_back):

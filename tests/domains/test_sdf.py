@@ -1332,8 +1332,8 @@ def test_a_resume_on_another_mixture_weighting_is_named(tmp_path):
     """A mixture run resumed with other weights trained on from then on another distribution of shapes without a
     word (the spec recorded none). Its spec records each source's share now, and a resume on other shares (not
     weights of the same proportions) names both and what to pass, which the command line reads back as the
-    checkpoint's shares; an evaluation, which reads the eval_source alone, and a checkpoint written before the shares
-    were recorded say nothing."""
+    checkpoint's shares (within 1e-5 of each source's: the recorded 6 decimals); an evaluation, which reads the
+    eval_source alone, and a checkpoint written before the shares were recorded say nothing."""
     import shlex
 
     from pixeltransformer.data_mismatch import conversion_mismatch
@@ -1355,6 +1355,13 @@ def test_a_resume_on_another_mixture_weighting_is_named(tmp_path):
     passed = yaml.safe_load(shlex.split(note.split("pass ")[1])[1])
     assert module_spec(mixture(**passed)).extra["mixture"] == trained["hyper_parameters"]["spec"]["extra"]["mixture"]
     assert conversion_mismatch(trained, other) is None  # an evaluation reads procedural chairs alone
+    # shares recorded to 6 decimals: 1:1:4 passed back as printed (0.666667 of the meshes) is 0.666666 of them, and
+    # a weight that rounds to 0 is recorded at 0.0, which a weight of 0 (that source unused) gives again
+    for weights in (dict(procedural=1, voxels=1, meshes=4), dict(procedural=1e-7, meshes=1)):
+        drawn = {"hyper_parameters": {"spec": module_spec(mixture(**weights)).to_dict()}}
+        note = conversion_mismatch(drawn, other, resume=True)
+        passed = yaml.safe_load(shlex.split(note.split("pass ")[1])[1])
+        assert conversion_mismatch(drawn, mixture(**passed), resume=True) is None
     del trained["hyper_parameters"]["spec"]["extra"]["mixture"]  # written before the shares were recorded
     assert conversion_mismatch(trained, other, resume=True) is None
 
