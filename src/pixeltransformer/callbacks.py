@@ -199,9 +199,11 @@ class Pictures(Callback):
         step = weights_step(trainer)  # a `validate` of a checkpoint: the pictures are named after its step
         files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
                           Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}")
-        log_files(trainer, {f"val/{name}": paths for name, paths in files.items() if name not in self.logged_once})
+        fixed = {name for name in files if pl_module.domain.fixed_picture(name)}  # the data alone, no weights drew
+        log_files(trainer, {f"val/{name}": paths for name, paths in files.items() if name not in self.logged_once},
+                  data_alone={f"val/{name}" for name in fixed})
         if trainer.state.fn == TrainerFn.FITTING:  # files that never change go to W&B at a fit's first validation
-            self.logged_once.update(name for name in files if pl_module.domain.fixed_picture(name))
+            self.logged_once.update(fixed)
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.on_test or not trainer.is_global_zero or trainer.fast_dev_run:  # a dev run writes no evaluation
@@ -212,7 +214,8 @@ class Pictures(Callback):
         stop()  # a SIGTERM in the last test batch, which Lightning's test loop does not look at
         with stop_when(stop):  # the pictures' sampling stops within seconds of a SIGTERM
             files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir)
-        log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()})
+        log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()},
+                  data_alone={f"eval/{name}" for name in files if pl_module.domain.fixed_picture(name)})
         named = [Path(path) for paths in files.values()
                  for path in ([paths] if isinstance(paths, (str, Path)) else paths)]
         for path in named:

@@ -414,8 +414,29 @@ def fit_summary(trainer, shown) -> str:
     kept += pictures_kept(trainer)
     step = saved_step(last if last.is_file() else best or latest) if spawned else trainer.global_step
     target = shown_dir / (best or (last if last.is_file() else latest)).name
-    return (f"{_ended(folder, step, trainer)}: {', '.join(kept)}; evaluate with: "
-            f"{test_command(folder / 'config.yaml', target)}")
+    return f"{_ended(folder, step, trainer)}: {', '.join(kept)}; {evaluate_with(folder, target)}"
+
+
+def evaluate_with(folder, ckpt) -> str:
+    """The end of a fit's closing line: the command that evaluates the checkpoint ``ckpt`` with the config.yaml of the
+    run ``folder`` (each as the line names it)."""
+    return f"evaluate with: {test_command(Path(str(folder)) / 'config.yaml', ckpt)}"
+
+
+def evaluate_resumed(saved: dict, ckpt: Path, run: Path, shown) -> str:
+    """The closing line's :func:`evaluate_with` for a resume that trains nothing, which ends before the fit starts:
+    of the best checkpoint that the run's ``ckpt`` (its last.ckpt, read as ``saved``) records with a score, kept
+    beside it under the same name (in a run folder moved since too), else of ``ckpt``; named in the run folder
+    ``run`` as the lines show it (``shown``) where it lies in its checkpoints/."""
+    target = ckpt
+    for state in (saved.get("callbacks") or {}).values():
+        best = Path(str(state.get("best_model_path") or "")) if isinstance(state, dict) else None
+        own = best is not None and best.name and best.parent == Path(str(state.get("dirpath")))  # not another run's
+        if own and state.get("best_model_score") is not None and (ckpt.parent / best.name).is_file():
+            target = ckpt.parent / best.name
+    if ckpt.parent.resolve() == (run / "checkpoints").resolve():
+        target = Path(str(shown)) / "checkpoints" / target.name
+    return evaluate_with(shown, target)
 
 
 def pictures_kept(trainer) -> list[str]:

@@ -35,7 +35,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from .allocator import keep_freed_memory
 from .cache import CacheWriteError
-from .checkpointing import SIGTERM_STATUS, RunCheckpoint, fit_summary
+from .checkpointing import SIGTERM_STATUS, RunCheckpoint, evaluate_resumed, fit_summary
 from .config_files import settings
 from .console import ParamSummary, quiet_console
 from .data_mismatch import (DataMismatch, check_resume_data, checkpoint_split_layout, option_text, same_items,
@@ -617,10 +617,11 @@ class PixelTransformerCLI(LightningCLI):
         if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
                 line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps)):
             # a run already at its max_steps: its line alone, before a W&B run, config.yaml or command.txt is written
-            # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains none)
+            # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains none),
+            # with the command that evaluates the run, which the fit's closing line gives
             self._release_run_folder()
             if first_process():
-                print(line, flush=True)
+                print(f"{line}; {evaluate_resumed(saved, Path(ckpt), self.run_dir, self._shown)}", flush=True)
             return
         try:  # an error before the run starts releases the lock as its end does: a fit run again in this process
             # (from Python) was refused as in use by another fit, naming this process

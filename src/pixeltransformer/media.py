@@ -7,7 +7,7 @@ without a WandbLogger, so visualizers and metrics never depend on W&B being ther
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
@@ -43,19 +43,22 @@ def weights_step(trainer: L.Trainer) -> int:
     return getattr(trainer.lightning_module, "trained_steps", None) or trainer.global_step
 
 
-def media_caption(trainer: L.Trainer, path: str | Path) -> str:
+def media_caption(trainer: L.Trainer, path: str | Path, data_alone: bool = False) -> str:
     """A logged file's W&B caption: its name, the split it shows and the training step of the weights that drew it
-    ("functions0_step000020.png: val split, weights of step 20"; in an evaluation, the checkpoint's step)."""
+    ("functions0_step000020.png: val split, weights of step 20"; in an evaluation, the checkpoint's step), or, for a
+    picture of the data alone (``data_alone``: Domain.fixed_picture), which no weights drew, that it is."""
     fitting, step = trainer.state.fn == TrainerFn.FITTING, weights_step(trainer)
     split = {TrainerFn.FITTING: "val", TrainerFn.VALIDATING: "val", TrainerFn.TESTING: "test"}.get(trainer.state.fn)
     where = f"{split} split, " if split else ""
-    return f"{Path(path).name}: {where}{'weights' if fitting else 'checkpoint'} of step {step}"
+    drawn = "the data alone" if data_alone else f"{'weights' if fitting else 'checkpoint'} of step {step}"
+    return f"{Path(path).name}: {where}{drawn}"
 
 
 def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], kind: str = "image",
-              step: int | None = None) -> None:
+              step: int | None = None, data_alone: Collection[str] = ()) -> None:
     """Log files as W&B media: kind is "image", "video" or "object3d"; by default at the step of the metrics
-    logged now (:func:`logger_step`), each captioned with what it shows (:func:`media_caption`)."""
+    logged now (:func:`logger_step`), each captioned with what it shows (:func:`media_caption`; the keys in
+    ``data_alone``: pictures of the data alone)."""
     run = wandb_run(trainer)
     if run is None:
         return
@@ -67,7 +70,7 @@ def log_media(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | P
     payload: dict[str, Any] = {}
     for key, value in items.items():
         paths = [str(p) for p in ([value] if isinstance(value, (str, Path)) else value)]
-        media = [make(p, media_caption(trainer, p)) for p in paths]
+        media = [make(p, media_caption(trainer, p, key in data_alone)) for p in paths]
         payload[key] = media if len(media) > 1 else media[0]
     run.log({**payload, "trainer/global_step": logger_step(trainer) if step is None else step})
 
@@ -76,8 +79,10 @@ MEDIA_KINDS = {".png": "image", ".jpg": "image", ".gif": "video", ".mp4": "video
                ".obj": "object3d"}
 
 
-def log_files(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], step: int | None = None) -> None:
-    """Log files as W&B media, each as the kind its suffix names (pictures, videos, meshes); others are skipped."""
+def log_files(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | Path]], step: int | None = None,
+              data_alone: Collection[str] = ()) -> None:
+    """Log files as W&B media, each as the kind its suffix names (pictures, videos, meshes); others are skipped.
+    ``data_alone``: the keys of pictures of the data alone (:func:`media_caption`)."""
     by_kind: dict[str, dict[str, Any]] = {}
     for key, value in items.items():
         paths = [value] if isinstance(value, (str, Path)) else list(value)
@@ -85,7 +90,7 @@ def log_files(trainer: L.Trainer, items: dict[str, str | Path | Sequence[str | P
         if len(kinds) == 1 and None not in kinds and paths:
             by_kind.setdefault(kinds.pop(), {})[key] = value
     for kind, group in by_kind.items():
-        log_media(trainer, group, kind=kind, step=step)
+        log_media(trainer, group, kind=kind, step=step, data_alone=data_alone)
 
 
 def log_table_and_curves(trainer: L.Trainer, prefix: str, rows: list[dict[str, Any]], x_key: str,

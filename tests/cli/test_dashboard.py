@@ -431,5 +431,6 @@ def test_a_resume_that_trains_nothing_starts_no_wandb_run_segment(tmp_path, monk
     assert sorted((run / "wandb").glob("offline-run-*")) == records
     assert capsys.readouterr().out.splitlines()[-1] == (
         "[run] fit: nothing trained: the run was already at step 2, where trainer.max_steps=2 stops it; to go on: "
-        "--trainer.max_steps=4")
+        f"--trainer.max_steps=4; evaluate with: pixeltransformer test --config {run}/config.yaml --ckpt_path "
+        f"{run}/checkpoints/best-step000002.ckpt")
     assert {name: (run / name).read_text() for name in written} == written  # the run folder as it was

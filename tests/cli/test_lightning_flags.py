@@ -320,14 +320,17 @@ def test_a_fast_dev_run_of_a_resume_says_it_left_the_run_unchanged(tmp_path, cap
 
 def test_a_resume_of_a_finished_run_says_it_trained_nothing(tmp_path, capsys):
     """`make train RESUME=RUN` of a run at its max_steps ended on Lightning's "`max_steps=2` reached" and a closing
-    line like any fit's: nothing said that it trained nothing, nor which option trains on."""
+    line like any fit's: nothing said that it trained nothing, nor which option trains on. Its one line ends with the
+    closing line's command that evaluates the run (ended before the fit starts, it had lost it)."""
     main(["fit", *FAST, *runs(tmp_path, "r")])
     run = tmp_path / "polynomial" / "r"
-    capsys.readouterr()
+    closing = capsys.readouterr().out.splitlines()[-1]
+    evaluate = closing[closing.index("; evaluate with: "):]
+    assert evaluate.endswith(f"--ckpt_path {run}/checkpoints/best-step000002.ckpt")  # the best, as the fit named it
     main(["fit", "--resume", str(run)])
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == ("[run] fit: nothing trained: the run was already at step 2, where trainer.max_steps=2 stops "
-                         "it; to go on: --trainer.max_steps=4")  # its one line: the run is as it was
+                         "it; to go on: --trainer.max_steps=4" + evaluate)  # its one line: the run is as it was
     main(["fit", "--resume", str(run), "--trainer.max_steps=3"])  # one that trains says nothing of the kind
     assert "nothing trained" not in capsys.readouterr().out
 

@@ -95,7 +95,8 @@ def logged_media(received: list[dict], key: str) -> list[list[str]]:
 def test_the_ground_truth_mesh_goes_to_wandb_once_and_the_completions_at_every_validation(tmp_path, monkeypatch):
     """The val shape's ground-truth mesh, which never changes during a fit, was uploaded to W&B at every validation
     (the first of each shape's meshes). It is logged once, at the fit's first validation, under a key of its own
-    (once for an evaluation too); the samples, mean and P(inside) meshes and the figure at every validation."""
+    (once for an evaluation too); the samples, mean and P(inside) meshes and the figure at every validation. Its
+    caption said "weights of step 2", though no weights drew it: it says it is the data alone."""
     import wandb
 
     from tests.cli.wandb_record import record_wandb_logs
@@ -106,7 +107,7 @@ def test_the_ground_truth_mesh_goes_to_wandb_once_and_the_completions_at_every_v
     cfg = tiny_fit_config(tmp_path, max_steps=4, logger=logger)
     main(["fit", "--config", str(cfg), "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
     wandb.finish()
-    assert logged_media(received, "val/shape0_gt_mesh") == [["shape0_S8_gt.glb: val split, weights of step 2"]]
+    assert logged_media(received, "val/shape0_gt_mesh") == [["shape0_S8_gt.glb: val split, the data alone"]]
     completions = ("mean", "sample_1", "sample_2", "prob")
     assert logged_media(received, "val/shape0_S8_meshes") == [
         [f"shape0_S8_{name}.glb: val split, weights of step {step}" for name in completions] for step in (2, 4)]
@@ -115,7 +116,7 @@ def test_the_ground_truth_mesh_goes_to_wandb_once_and_the_completions_at_every_v
     assert (run / "pictures" / "step000004" / "shape0_S8_gt.glb").is_file()  # its files written at each, as before
     received.clear()
     main(["test", "--config", str(cfg), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    assert logged_media(received, "eval/shape0_gt_mesh") == [["shape0_S8_gt.glb: test split, checkpoint of step 4"]]
+    assert logged_media(received, "eval/shape0_gt_mesh") == [["shape0_S8_gt.glb: test split, the data alone"]]
     assert len(logged_media(received, "eval/shape0_S8_meshes")[0]) == 4
 
 

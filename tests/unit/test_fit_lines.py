@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from pixeltransformer.checkpointing import RunCheckpoint, fit_summary
+from pixeltransformer.checkpointing import RunCheckpoint, evaluate_resumed, fit_summary
 from pixeltransformer.runs import resume_checkpoint
 
 
@@ -128,6 +128,32 @@ def test_the_step_checkpoints_kept_without_a_monitor_are_named(tmp_path):
     line = fit_summary(trainer, run)
     assert ": checkpoints/best-step000004.ckpt (the latest step checkpoint); evaluate with: " in line
     assert _command(line)[-1] == str(run / "checkpoints" / "best-step000004.ckpt")
+
+
+def test_a_resume_that_trains_nothing_evaluates_what_the_closing_line_would(tmp_path):
+    """A resume already at its max_steps ends before the fit starts, on a line that ends with the closing line's
+    command: the run's best checkpoint, as its last.ckpt records it, in a run folder moved since too (the record names
+    the old folder); its last.ckpt where the best is no longer kept or has no score; checkpoints kept in another
+    folder where they lie."""
+    run = tmp_path / "moved" / "r"
+    last = Path(_trainer(run, run / "checkpoints").checkpoint_callback.dirpath) / "last.ckpt"
+    old = tmp_path / "runs" / "r" / "checkpoints"  # where the fit wrote them
+    state = {"dirpath": str(old), "best_model_path": str(old / "best-step000004.ckpt"), "best_model_score": 1.25}
+    saved = {"callbacks": {"RunCheckpoint{'monitor': 'val/nll', 'mode': 'min'}": state}}
+    assert evaluate_resumed(saved, last, run, "moved/r") == ("evaluate with: pixeltransformer test --config "
+                                                             "moved/r/config.yaml --ckpt_path "
+                                                             "moved/r/checkpoints/best-step000004.ckpt")
+    state["best_model_score"] = None  # checkpoint.monitor=null: the latest step checkpoint, not a best
+    assert _command(f"; {evaluate_resumed(saved, last, run, run)}")[-1] == str(last)
+    state["best_model_score"] = 1.25
+    (last.parent / "best-step000004.ckpt").unlink()  # a copy of the run that left it out
+    assert _command(f"; {evaluate_resumed(saved, last, run, run)}")[-1] == str(last)
+    elsewhere = tmp_path / "kept"
+    _trainer(run, elsewhere)
+    state.update(dirpath=str(elsewhere), best_model_path=str(elsewhere / "best-step000004.ckpt"))
+    assert _command(f"; {evaluate_resumed(saved, elsewhere / 'last.ckpt', run, 'moved/r')}") == [
+        "pixeltransformer", "test", "--config", "moved/r/config.yaml", "--ckpt_path",
+        str(elsewhere / "best-step000004.ckpt")]
 
 
 def test_the_eta_of_a_fit_that_max_time_stops_first_is_the_time_limit(monkeypatch):

@@ -108,14 +108,3 @@ def test_a_val_check_interval_that_is_no_fraction_and_no_whole_number_of_batches
                                          r"number, --trainer.val_check_interval=2$"):
         check_step_settings(1, 2.0, None, None, None)
     check_step_settings(1, 0.25, None, None, 1)
-
-
-
-def test_a_resume_at_its_max_steps_is_told_so_before_it_starts():
-    """A resume whose run is already at trainer.max_steps trains nothing: its line is known from the checkpoint's step
-    alone, so the CLI ends on it before a W&B run is started; below it, or with no step limit, none."""
-    from pixeltransformer.trainer_limits import nothing_to_train
-
-    assert nothing_to_train(20, 20) == ("[run] fit: nothing trained: the run was already at step 20, where "
-                                        "trainer.max_steps=20 stops it; to go on: --trainer.max_steps=40")
-    assert nothing_to_train(20, 21) is None and nothing_to_train(20, -1) is None and nothing_to_train(0, None) is None

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pixeltransformer.progress import total_steps, validations_left
-from pixeltransformer.trainer_limits import no_validation_note
+from pixeltransformer.trainer_limits import no_validation_note, nothing_to_train
 
 
 def _fit(per_epoch: int, save_at: tuple[int, str] | None = None, ckpt_path: str | None = None,
@@ -124,3 +124,11 @@ def test_a_fit_resumed_mid_epoch_counts_the_validations_it_runs(tmp_path, per_ep
     ran, left, note = _fit(per_epoch, ckpt_path=ckpt, **options)
     assert (whole, ran) == runs and whole_left == whole
     assert left == ran and note is None
+
+
+def test_a_resume_at_its_max_steps_is_told_so_before_it_starts():
+    """A resume whose run is already at trainer.max_steps trains nothing: its line is known from the checkpoint's step
+    alone, so the CLI ends on it before a W&B run is started; below it, or with no step limit, none."""
+    assert nothing_to_train(20, 20) == ("[run] fit: nothing trained: the run was already at step 20, where "
+                                        "trainer.max_steps=20 stops it; to go on: --trainer.max_steps=40")
+    assert nothing_to_train(20, 21) is None and nothing_to_train(20, -1) is None and nothing_to_train(0, None) is None
