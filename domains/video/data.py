@@ -525,8 +525,8 @@ def short_strip(path: Path, span: int) -> str | None:
         return None
     w = frame_size(path)[1]  # a strip's frames are square
     return (f"a strip of {frames} square frames ({w}x{frames * w} pixels), as --input reads one, but the clip needs "
-            f"1 (a still mask) or at least {span}: give a strip of {span} frames or more, or a still mask as a picture "
-            "that is not a strip (its height no whole multiple of its width) or as a one-frame .gif")
+            f"1 (a still mask) or at least {span}: give a strip of {span} frames or more, or a still mask as a "
+            "picture that is not a strip (its height no whole multiple of its width) or as a one-frame .gif")
 
 
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
