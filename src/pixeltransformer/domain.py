@@ -391,7 +391,11 @@ def first_outside(entries: torch.Tensor, outside: torch.Tensor) -> str:
     if not len(hits):
         return ""
     i, j = hits[0].tolist()
-    return f"{as_written(entries[i, j].item())} in row {i + 1}"
+    entry = entries[i, j].item()
+    # an entry of fewer bits than float64 (rows given from Python) as the shortest decimal its own type reads back:
+    # a float32 -1e+20 and 1.2, not float64's -1.0000000200408773e+20 and 1.2000000476837158
+    kind = {torch.float32: np.float32, torch.bfloat16: np.float32, torch.float16: np.float16}.get(entries.dtype)
+    return f"{as_written(entry if kind is None else float(str(kind(entry))))} in row {i + 1}"
 
 
 def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,

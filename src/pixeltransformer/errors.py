@@ -227,15 +227,18 @@ def range_as_written(low: float, high: float, scale: float | None = None, kind: 
     (the size of the numbers they were computed from), as a number of type ``kind`` writes it: an end computed as
     middle -+ half-width strays in the last digits (np.linspace(0.1, 100)'s read 0.0999999999999943), as do the steps
     between x of 1.7e9 or float32 x (0.099999905 for 0.1), and timestamps 1700000000.25 keep their decimals where :g
-    writes 1.7e+09. Where that rounds two ends to one number (float16 steps of 0.09766 and 0.10156), they keep 15."""
+    writes 1.7e+09. Where that rounds two ends to one number (float16 steps of 0.09766 and 0.10156), or an end that is
+    not 0 to 0, they keep 15."""
     big = max(abs(low), abs(high)) if scale is None else abs(scale)
 
     def ends(places: int) -> tuple[str, str]:
         digits = places - 1 - math.floor(math.log10(big)) if big > 0 else 0
-        return as_written(kind(round(low, digits))), as_written(kind(round(high, digits)))
+        # + 0.0: -0.0 (a middle of float noise below zero) is written 0, not -0
+        return as_written(kind(round(low, digits) + 0.0)), as_written(kind(round(high, digits) + 0.0))
 
     held = ends(sys.float_info.dig if kind is float else sys.modules["numpy"].finfo(kind).precision)  # a numpy kind
-    return held if held[0] != held[1] else ends(sys.float_info.dig)
+    lost = any(text == "0" and end != 0 for text, end in zip(held, (low, high)))  # a float32 step below its digits
+    return held if held[0] != held[1] and not lost else ends(sys.float_info.dig)
 
 
 def share_words(share: float) -> str:

@@ -831,7 +831,7 @@ class PixelTransformerModule(L.LightningModule):
                 # 1700000030.25 (seconds since 1970) is a number the user knows, which 10 digits cut to 1700000030
                 shift, size = range_as_written(offset, scale)
                 scale = (f" ({f'(x - {shift})' if shift != '0' else 'x'} / {size} for this data)"
-                         if (scale, offset) != (1, 0) else "")
+                         if (shift, size) != ("0", "1") else "")
                 if far > MAX_ABS_POSITION:  # the answers were NaN, with only the warning below
                     raise ValueError(f"{name} reaches {far:.3g}: positions must lie within "
                                      f"+-{as_written(MAX_ABS_POSITION)} (beyond that the model's float32 arithmetic "

@@ -806,12 +806,14 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
 
 @pytest.mark.parametrize("offset, scale, told", [(1600000002.0, 2.0, "(x - 1600000002) / 2"),
                                                  (1700000030.25, 30.0, "(x - 1700000030.25) / 30"),
-                                                 (2.8e-17, 0.3, "x / 0.3")])
+                                                 (2.8e-17, 0.3, "x / 0.3"), (-2.78e-17, 0.3, "x / 0.3"),
+                                                 (1.1e-16, 1.0, None)])
 def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_their_digits(poly_spec, offset, scale,
                                                                                          told):
     """Curves on seconds since 1970 (offset 1.6e9) were told as "(x - 1.6e+09) / 2", which names no x the user has;
     to 10 digits, a quarter second past it as "(x - 1700000030) / 30". An offset of float64 noise beside the scale
-    (2.8e-17, the middle of x from -0.3 to 0.3 as computed) was told as "(x - 0) / 0.3"."""
+    (2.8e-17, the middle of x from -0.3 to 0.3 as computed) was told as "(x - 0) / 0.3", one below zero as
+    "(x - -0) / 0.3", and beside a scale of 1 as "(x / 1 for this data)", which the data's own range needs not."""
     import dataclasses
 
     from pixeltransformer.module import PixelTransformerModule
@@ -820,8 +822,9 @@ def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_thei
     m = PixelTransformerModule(spec=spec, net=dict(width=64, ffn=128),
                                sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
     pos, val = torch.rand(1, 4, 1) * 2 - 1, torch.randn(1, 4, 1)  # [1, 4, 1] each
-    with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: the model was trained on positions in \[-1, 1\] "
-                                         rf"\({re.escape(told)} for this data\); beyond that it extrapolates$"):
+    units = rf" \({re.escape(told)} for this data\)" if told else ""
+    with pytest.warns(UserWarning, match=r"^qry_pos reaches 3: the model was trained on positions in \[-1, 1\]"
+                                         rf"{units}; beyond that it extrapolates$"):
         m.mean_field(pos, val, torch.full((1, 1, 1), 3.0))
 
 
