@@ -391,7 +391,7 @@ def first_outside(entries: torch.Tensor, outside: torch.Tensor) -> str:
     if not len(hits):
         return ""
     i, j = hits[0].tolist()
-    return f"{as_written(entries[i, j].item())} in row {i + 1}"
+    return f"{as_written(entries[i, j].cpu().numpy()[()])} in row {i + 1}"  # a numpy scalar of the entry's dtype
 
 
 def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,

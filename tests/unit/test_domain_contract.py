@@ -1145,10 +1145,11 @@ def test_a_refused_context_row_of_any_grid_domain_is_told_the_units_of_a_row():
 
 def test_the_first_entry_outside_a_range_is_named_as_its_tensor_holds_it():
     """An entry of a tensor other than float64 was written through float32's str(): a float32 1700000128 was named
-    1700000100, an int64 1700000001 as 1700000000."""
+    1700000100, an int64 1700000001 as 1700000000; then as a Python float: a float32 1.2 as 1.2000000476837158."""
     from pixeltransformer.domain import first_outside
 
     for entries, told in ((torch.tensor([[0.5], [1_700_000_128.0]]), "1700000128 in row 2"),  # [K, 1] float32
+                          (torch.tensor([[0.5], [1.2]]), "1.2 in row 2"),  # [K, 1] float32
                           (torch.tensor([[1_700_000_001], [0]]), "1700000001 in row 1")):  # [K, 1] int64
         assert first_outside(entries, entries.abs() > 1) == told
     assert first_outside(torch.tensor([[0.5]]), torch.tensor([[False]])) == ""
