@@ -11,6 +11,13 @@ import torch
 from pixeltransformer.loopbar import LoopLines, format_duration, loop_progress
 
 
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self):
+        return True
+
+
 def clock(step: float):
     """A clock that advances by ``step`` seconds per reading."""
     ticks = itertools.count()
@@ -140,10 +147,6 @@ def test_a_loop_under_the_live_bar_of_a_run_prints_lines_not_a_second_bar(monkey
     from rich.console import Console
     from rich.progress import Progress
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     monkeypatch.setattr("sys.stderr", Terminal())
     screen = io.StringIO()
@@ -155,6 +158,22 @@ def test_a_loop_under_the_live_bar_of_a_run_prints_lines_not_a_second_bar(monkey
     lines = [line for line in shown.replace("\r", "\n").splitlines() if line.strip()]
     assert [line.split(", ")[0] for line in lines if not line.startswith("Testing")] == [
         f"[eval: |S| levels of batch 1] {i}/3 levels ({p}%)" for i, p in ((1, 33), (2, 67), (3, 100))], shown
+
+
+def test_a_growing_loop_s_bar_on_a_terminal_tells_the_time_left_at_the_latest_item_s_rate(monkeypatch):
+    """tqdm's smoothing: 1 weighs the latest item alone, where its default averages the earlier, quicker ones in (an
+    evaluation's |S| levels, each longer than the last); a plain loop keeps the default."""
+    import inspect
+
+    from tqdm import std
+    from tqdm.auto import tqdm
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    default = inspect.signature(std.tqdm.__init__).parameters["smoothing"].default
+    for growing, smoothing in ((True, 1), (False, default)):
+        bar = loop_progress([2, 4, 8], "levels", unit="level", growing=growing)
+        assert isinstance(bar, tqdm) and list(bar) == [2, 4, 8]
+        assert bar.smoothing == smoothing
 
 
 def test_a_long_tenth_still_prints_a_line_every_30_seconds():
