@@ -889,7 +889,8 @@ def test_an_even_grid_of_timestamps_is_not_refused_for_its_float64_rounding(tmp_
     (np.r_[0.1 * np.arange(1, 31), 3.2 + 0.1 * np.arange(31)].astype(np.float32), "steps from 0.1 to 0.2"),
     ((59.39 + 0.01 * np.arange(61) + 0.01 * (np.arange(61) >= 30)).astype(np.float32), "steps from 0.01 to 0.02"),
     # a step below float32's digits at x = 1000 read 0, as if an x were repeated: then written to float64's
-    ((1000 + 0.004 * np.arange(61) + 0.008 * (np.arange(61) >= 30)).astype(np.float32), "steps from 0.003967285 to 0.011962891"),
+    ((1000 + 0.004 * np.arange(61) + 0.008 * (np.arange(61) >= 30)).astype(np.float32),
+     "steps from 0.003967285 to 0.011962891"),
 ])
 def test_an_uneven_grid_names_its_steps_as_its_x_is_written(tmp_path, x, steps):
     """The steps were written to 4 significant digits: 12345 s as 1.234e+04 (and 12400 as 1.24e+04). They are now
