@@ -213,7 +213,7 @@ class PolynomialDomain(Domain):
         scale, offset = float(spec.pos_scale), float(spec.pos_offset)
         x, y = rows[:, :1].double(), rows[:, 1:]  # [K, 1], [K, 1]
         pos = (x - offset) / scale  # [K, 1]
-        if far := first_outside(x, pos.abs() > 1 + 1e-6):  # 1e-6: a grid's ends written in decimals
+        if far := first_outside(rows[:, :1], pos.abs() > 1 + 1e-6):  # 1e-6: a grid's ends written in decimals
             low, high = range_as_written(offset - scale, offset + scale)
             raise ValueError(f"{source}: x must lie in [{low}, {high}] (the data's x range), got {far}")
         if far := first_outside(y, y.abs() > MAX_ABS_VALUE):

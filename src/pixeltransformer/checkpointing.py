@@ -429,11 +429,13 @@ def evaluate_resumed(saved: dict, ckpt: Path, run: Path, shown) -> str:
     beside it under the same name (in a run folder moved since too), else of ``ckpt``; named in the run folder
     ``run`` as the lines show it (``shown``) where it lies in its checkpoints/."""
     target = ckpt
-    for state in (saved.get("callbacks") or {}).values():
-        best = Path(str(state.get("best_model_path") or "")) if isinstance(state, dict) else None
-        own = best is not None and best.name and best.parent == Path(str(state.get("dirpath")))  # not another run's
-        if own and state.get("best_model_score") is not None and (ckpt.parent / best.name).is_file():
-            target = ckpt.parent / best.name
+    # the first checkpoint callback's, as the closing line names trainer.checkpoint_callback's
+    states = (saved.get("callbacks") or {}).values()
+    state = next((s for s in states if isinstance(s, dict) and "best_model_path" in s), {})
+    best = Path(str(state.get("best_model_path") or ""))
+    own = best.name and best.parent == Path(str(state.get("dirpath")))  # not another run's
+    if own and state.get("best_model_score") is not None and (ckpt.parent / best.name).is_file():
+        target = ckpt.parent / best.name
     if ckpt.parent.resolve() == (run / "checkpoints").resolve():
         target = Path(str(shown)) / "checkpoints" / target.name
     return evaluate_with(shown, target)

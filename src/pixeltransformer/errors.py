@@ -227,8 +227,8 @@ def range_as_written(low: float, high: float, scale: float | None = None, kind: 
     (the size of the numbers they were computed from), as a number of type ``kind`` writes it: an end computed as
     middle -+ half-width strays in the last digits (np.linspace(0.1, 100)'s read 0.0999999999999943), as do the steps
     between x of 1.7e9 or float32 x (0.099999905 for 0.1), and timestamps 1700000000.25 keep their decimals where :g
-    writes 1.7e+09. Where that rounds two ends to one number (float16 steps of 0.09766 and 0.10156), or an end that is
-    not 0 to 0, they keep 15."""
+    writes 1.7e+09. Where that rounds two ends to one number (float16 steps of 0.09766 and 0.10156), or (a numpy
+    ``kind``) an end that is not 0 to 0, they keep 15."""
     big = max(abs(low), abs(high)) if scale is None else abs(scale)
 
     def ends(places: int) -> tuple[str, str]:

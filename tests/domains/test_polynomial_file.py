@@ -900,6 +900,14 @@ def test_an_uneven_grid_names_its_steps_as_its_x_is_written(tmp_path, x, steps):
         read_curves(write_npz(tmp_path / "uneven.npz", sines(), x))
 
 
+def test_an_uneven_grid_of_steps_below_the_digits_of_its_x_names_them_as_they_are(tmp_path):
+    """Steps of 1e-9 at x = 1e6 are below float64's 15 digits there: rounded to them they read "steps from 0 to 0",
+    as if an x were repeated (refused otherwise); each is now written as it is."""
+    x = 1e6 + 1e-9 * (np.arange(61.0) + (np.arange(61) >= 30))  # [61], one step twice the others
+    with pytest.raises(ValueError, match=r"x is not evenly spaced \(steps from (?!0 )\S+ to (?!0\))\S+\); "):
+        read_curves(write_npz(tmp_path / "fine.npz", sines(), x))
+
+
 def test_the_rounding_allowed_a_grid_of_timestamps_is_two_ulps_of_its_largest_x(tmp_path):
     """The allowance is 2 ulps of the largest |x| (4.8e-7 at 1.7e9): a grid made from integer nanoseconds strays 1.4
     ulps and is read; one point moved by 5 ulps (1.2e-6) makes an uneven grid, refused."""

@@ -807,7 +807,7 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
 @pytest.mark.parametrize("offset, scale, told", [(1600000002.0, 2.0, "(x - 1600000002) / 2"),
                                                  (1700000030.25, 30.0, "(x - 1700000030.25) / 30"),
                                                  (2.8e-17, 0.3, "x / 0.3"), (-2.78e-17, 0.3, "x / 0.3"),
-                                                 (1.1e-16, 1.0, None)])
+                                                 (1.1e-16, 1.0, None), (-8.0, 2.0, "(x + 8) / 2")])
 def test_positions_beyond_the_models_range_are_told_in_the_datas_units_with_their_digits(poly_spec, offset, scale,
                                                                                          told):
     """Curves on seconds since 1970 (offset 1.6e9) were told as "(x - 1.6e+09) / 2", which names no x the user has;
