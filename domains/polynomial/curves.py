@@ -225,8 +225,8 @@ def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> np.ndarray:
         # as x is written: 12345, not 1.234e+04; 0.001 between timestamps, not float64's 0.0009999275
         ends = steps.min(), steps.max()
         written = range_as_written(float(ends[0]), float(ends[1]), float(np.abs(x).max()), kind)
-        # every step is > 0 here: one below the digits of x is written as it is, not as 0 (a repeated x)
-        low, high = (as_written(kind(end)) if text == "0" else text for end, text in zip(ends, written))
+        # every step is > 0 here: one below the digits of x is written to 3 digits, not as 0 (a repeated x)
+        low, high = (f"{end:.3g}" if text == "0" else text for end, text in zip(ends, written))
         raise ValueError(f"{path}: x is not evenly spaced (steps from {low} to {high}); the model reads curves on a "
                          "regular grid: resample each curve onto np.linspace(x[0], x[-1], L) first (np.interp)")
     return x

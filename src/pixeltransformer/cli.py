@@ -618,8 +618,7 @@ class PixelTransformerCLI(LightningCLI):
                 line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps)):
             # a run already at its max_steps: its line alone, before a W&B run, config.yaml or command.txt is written
             # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains
-            # none),
-            # with the command that evaluates the run, which the fit's closing line gives
+            # none), with the command that evaluates the run, which the fit's closing line gives
             self._release_run_folder()
             if first_process():
                 print(f"{line}; {evaluate_resumed(saved, Path(ckpt), self.run_dir, self._shown)}", flush=True)

@@ -393,11 +393,10 @@ def first_outside(entries: torch.Tensor, outside: torch.Tensor) -> str:
     i, j = hits[0].tolist()
     entry = entries[i, j].item()
     # a float entry of fewer bits than float64 (rows given from Python) as the shortest decimal its own type reads
-    # back, bfloat16 as float32 writes it: a float32 -1e+20 and 1.2, not float64's -1.0000000200408773e+20 and
-    # 1.2000000476837158; a whole one as it is (a float32 timestamp 1700000128); + 0: -0.0 is written 0
+    # back, as predict.json writes rows (bfloat16 as float32 writes it): a float32 -1e+20, 1.2 and 1700000100 (held
+    # as 1700000128), not float64's -1.0000000200408773e+20 and 1.2000000476837158; + 0: -0.0 is written 0
     kind = {torch.float32: np.float32, torch.bfloat16: np.float32, torch.float16: np.float16}.get(entries.dtype)
-    short = kind is not None and not (float(entry).is_integer() and abs(entry) < 2 ** 53)
-    return f"{as_written((float(str(kind(entry))) if short else entry) + 0)} in row {i + 1}"
+    return f"{as_written((entry if kind is None else float(str(kind(entry)))) + 0)} in row {i + 1}"
 
 
 def checked_context(domain: Domain, method: str, made: object, spec: SignalSpec,

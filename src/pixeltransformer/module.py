@@ -830,8 +830,8 @@ class PixelTransformerModule(L.LightningModule):
                 # the x range's middle and half-width as written, to 15 digits of the larger: an offset of
                 # 1700000030.25 (seconds since 1970) is a number the user knows, which 10 digits cut to 1700000030
                 shift, size = range_as_written(offset, scale)
-                moved = f"(x + {shift[1:]})" if shift.startswith("-") else f"(x - {shift})"  # (x + 8), not (x - -8)
-                scale = (f" ({moved if shift != '0' else 'x'} / {size} for this data)"
+                moved = "x" if shift == "0" else f"(x + {shift[1:]})" if shift[0] == "-" else f"(x - {shift})"
+                scale = (f" ({moved} / {size} for this data)"  # (x + 8), not (x - -8)
                          if (shift, size) != ("0", "1") else "")
                 if far > MAX_ABS_POSITION:  # the answers were NaN, with only the warning below
                     raise ValueError(f"{name} reaches {far:.3g}: positions must lie within "

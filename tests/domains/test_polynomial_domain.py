@@ -107,8 +107,9 @@ def test_context_rows_are_read_in_the_datas_own_x_units(poly_spec):
     assert pos.tolist() == [[-1.0], [0.5]] and val.tolist() == [[1.0], [7.5]]  # y beyond the nominal range is kept
     with pytest.raises(ValueError, match=r"pts.json: x must lie in \[-2, 2\]"):
         domain.context_from_rows(torch.tensor([[2.5, 0.0]]), gp, "pts.json")
-    with pytest.raises(ValueError, match=r"x must lie in \[-1, 1\]"):
-        domain.context_from_rows(torch.tensor([[1.5, 0.0]]), poly_spec, "--context")
+    # a float32 x as written: 1.2, not float64's 1.2000000476837158
+    with pytest.raises(ValueError, match=r"x must lie in \[-1, 1\] \(the data's x range\), got 1\.2 in row 1$"):
+        domain.context_from_rows(torch.tensor([[1.2, 0.0]]), poly_spec, "--context")
     # y's range is nominal, but not beyond what float32 squares (the value frame) hold
     with pytest.raises(ValueError,
                        match=r"^--context: y must lie within \+-1000000000000000 \(.*\), got -1e\+20 in row 2$"):

@@ -150,7 +150,7 @@ def test_a_resume_that_trains_nothing_evaluates_what_the_closing_line_would(tmp_
     assert _command(f"; {evaluate_resumed(saved, last, run, run)}")[-1] == str(last)
     (last.parent / "best-step000004.ckpt").touch()
     other = {"dirpath": str(old), "best_model_path": str(old / "best-step000002.ckpt"), "best_model_score": 0.5}
-    (last.parent / "best-step000002.ckpt").touch()  # a second ModelCheckpoint's best: the closing line names the first
+    (last.parent / "best-step000002.ckpt").touch()  # a second ModelCheckpoint's best: the closing line names the 1st
     saved["callbacks"]["ModelCheckpoint{'monitor': 'val/mse'}"] = other
     assert _command(f"; {evaluate_resumed(saved, last, run, run)}")[-1] == str(last.parent / "best-step000004.ckpt")
     del saved["callbacks"]["ModelCheckpoint{'monitor': 'val/mse'}"]
