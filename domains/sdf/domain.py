@@ -23,7 +23,7 @@ from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
 from .surface import probability_field
-from .visualize import MESH_FORMATS, shape_pictures
+from .visualize import MESH_FORMATS, shape_pictures, truth_meshes
 from .voxels import (binvox_frame, check_real, read_voxels, turn_y_up, voxel_padding, voxel_scale, voxels_to_sdf,
                      zup_to_yup)
 
@@ -148,24 +148,26 @@ class SdfDomain(Domain):
     # ---- pictures: Fig. 8 per shape and |S| ------------------------------------------------------------
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
         """Per shape and context: the figure (truth, S, samples, mean, P(inside) > 0.5) and its meshes, in
-        out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test. The meshes it
+        out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test; each shape's
+        truth, which never changes during a fit, once in out_dir itself, as shape<i>_gt.<format>. The meshes it
         returns: the completions' per shape and context, the truth's once per shape (:meth:`fixed_picture`)."""
         out = Path(out_dir) / suffix.strip("_") if suffix else Path(out_dir)
-        figures, meshes, t = [], {}, truncation_of(self.spec)
+        figures, meshes, truths, t = [], {}, {}, truncation_of(self.spec)
         for k, c in completions.items():
             prob = c.prob_below(0.0)  # [B, R, R, R]
             title = level_title(k, suffix)
             for i in range(c.mean.shape[0]):
                 draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
+                gt = None if c.signal is None else c.signal[i, 0].numpy()  # [R, R, R]
+                if gt is not None and i not in truths:  # the same at every |S|
+                    truths[i] = truth_meshes(gt, Path(out_dir) / f"shape{i}_gt", self.formats)
+                    meshes[f"shape{i}_gt_mesh"] = truths[i][0]
                 figure, files = shape_pictures(  # the sample columns: only N' of their values drawn, where it applies
-                    out, f"shape{i}_S{k}_", None if c.signal is None else c.signal[i, 0].numpy(),
-                    c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(), draws, t, self.formats,
-                    title=c[i].titled(title),
-                    prob_grid=prob[i].numpy())
+                    out, f"shape{i}_S{k}_", gt, c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(),
+                    draws, t, self.formats, title=c[i].titled(title), prob_grid=prob[i].numpy(),
+                    gt_files=truths.get(i))
                 figures.append(figure)
                 meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for name, paths in files.items() if name != "gt"]
-                if "gt" in files:  # the shape's truth, the same at every |S|: its first mesh
-                    meshes.setdefault(f"shape{i}_gt_mesh", files["gt"][0])
         return {"sdf_samples": figures, **meshes}
 
     def fixed_picture(self, name: str) -> bool:

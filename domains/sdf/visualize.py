@@ -276,11 +276,13 @@ def mesh_title(name: str) -> str:
 def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_pos: np.ndarray, ctx_val: np.ndarray,
                    mean_grid: np.ndarray, sample_grids: Sequence[np.ndarray], truncation: float,
                    formats: Sequence[str] = MESH_FORMATS, renders: bool = False, title: str | None = None,
-                   prob_grid: np.ndarray | None = None) -> tuple[Path, dict[str, list[Path]]]:
+                   prob_grid: np.ndarray | None = None, gt_files: Sequence[Path] | None = None
+                   ) -> tuple[Path, dict[str, list[Path]]]:
     """Fig. 8 for one shape: the ground truth (if known), S coloured by SDF (red = larger), the samples, the mean
     shape and (given prob_grid, P(inside) [R, R, R]) its 0.5 level set, as <prefix>figure.png, plus every mesh
     as <prefix><name>.<format> (and one PNG render each when renders). Empty meshes (a vanished sample) are
     written too, as empty files of that format, so the set of files never depends on what the model predicted.
+    gt_files: the truth's meshes, written already (:func:`truth_meshes`): drawn in the figure, not written again.
 
     gt_grid, mean_grid, sample_grids[i]: [R, R, R]; ctx_pos [K, 3]; ctx_val [K] or [K, 1].
     Returns the figure's path and name -> its files (names: gt, mean, sample_1, ..., prob; formats in order).
@@ -297,20 +299,30 @@ def shape_pictures(out_dir: Path, prefix: str, gt_grid: np.ndarray | None, ctx_p
     names = panel_names(gt_grid is not None, len(sample_grids), prob_grid is not None)
     fig, panels = samples_panels(names, ctx_pos, ctx_val, vmax=truncation, title=title)
     fig.canvas.draw()  # S, the titles and the empty mesh panels; each mesh is drawn into its own, then dropped
-    files = {name: _mesh_files(out_dir, prefix, name, grid, formats, panels[name], renders)
-             for name, grid in grids.items()}
+    files = {name: _mesh_files(out_dir, prefix, name, grid, formats, panels[name], renders,
+                               gt_files if name == "gt" else None) for name, grid in grids.items()}
     figure = out_dir / f"{prefix}figure.png"
     _drawn(fig, figure)
     return figure, files
 
 
+def truth_meshes(grid: np.ndarray, stem: Path, formats: Sequence[str] = MESH_FORMATS) -> list[Path]:
+    """A shape's ground truth, the level set of its grid [R, R, R], written as <stem>.<format> in each format: once
+    for the pictures of every |S| (:func:`shape_pictures`' gt_files), since it never changes. Returns its files."""
+    return _exported(sdf_to_mesh(grid), stem, formats)
+
+
+def _exported(mesh: trimesh.Trimesh, stem: Path, formats: Sequence[str]) -> list[Path]:
+    return [export_mesh(mesh, Path(f"{stem}.{fmt}")) for fmt in formats]
+
+
 def _mesh_files(out_dir: Path, prefix: str, name: str, grid: np.ndarray, formats: Sequence[str], panel,
-                renders: bool) -> list[Path]:
-    """One mesh of :func:`shape_pictures` (the level set of its grid; P(inside)'s at 0.5): written in each format,
-    drawn into its panel of the figure and rendered alone when asked, then dropped, so that one mesh is held at a
-    time. Returns its files."""
+                renders: bool, written: Sequence[Path] | None = None) -> list[Path]:
+    """One mesh of :func:`shape_pictures` (the level set of its grid; P(inside)'s at 0.5): written in each format
+    (unless ``written`` already), drawn into its panel of the figure and rendered alone when asked, then dropped, so
+    that one mesh is held at a time. Returns its files."""
     mesh = sdf_to_mesh(probability_field(grid) if name == "prob" else grid)
-    files = [export_mesh(mesh, out_dir / f"{prefix}{name}.{fmt}") for fmt in formats]
+    files = list(written) if written is not None else _exported(mesh, out_dir / f"{prefix}{name}", formats)
     _draw_once(panel, mesh)
     if renders:
         render_mesh_png(mesh, out_dir / f"{prefix}{name}.png", titles=[mesh_title(name)])

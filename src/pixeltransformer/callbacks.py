@@ -60,7 +60,7 @@ class Pictures(Callback):
         n_autoregressive = check_n_autoregressive(n_autoregressive, "Pictures")
         self.num_examples, self.levels, self.num_samples = num_examples, tuple(levels), num_samples
         self.n_autoregressive, self.resolution, self.seed, self.on_test = n_autoregressive, resolution, seed, on_test
-        self.logged_once: set[str] = set()  # the fit's fixed pictures logged so far (Domain.fixed_picture)
+        self.logged_once: set[str] = set()  # the fixed pictures this fit or validate logged (Domain.fixed_picture)
 
     @torch.no_grad()
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
@@ -156,6 +156,11 @@ class Pictures(Callback):
         return {name: checked_context(domain, f"picture_contexts()[{name!r}]", pair, pl_module.spec,
                                       batch=signal.shape[0]) for name, pair in contexts.items()}
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        """Each fit or validate logs the pictures of the data alone at its first validation: its W&B run, or its
+        data, may be another than those of the fit before it."""
+        self.logged_once.clear()
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """The picture contexts of the val examples, checked before the first step rather than at the first
         validation, after steps that no checkpoint may keep yet. On every rank: one that stopped alone left the
@@ -166,7 +171,6 @@ class Pictures(Callback):
             warn_rank_zero(f"{domain.__name__} draws no pictures (it defines no pictures(completions, out_dir, "
                            "suffix)): the Pictures callback writes none; define it, or leave the callback out of "
                            "trainer.callbacks")
-        self.logged_once.clear()
         if trainer.limit_val_batches != 0:
             self.check_split(trainer, pl_module, "val")
 
@@ -202,8 +206,7 @@ class Pictures(Callback):
         fixed = {name for name in files if pl_module.domain.fixed_picture(name)}  # the data alone, no weights drew
         log_files(trainer, {f"val/{name}": paths for name, paths in files.items() if name not in self.logged_once},
                   data_alone={f"val/{name}" for name in fixed})
-        if trainer.state.fn == TrainerFn.FITTING:  # files that never change go to W&B at a fit's first validation
-            self.logged_once.update(fixed)
+        self.logged_once.update(fixed)  # files that never change go to W&B at a fit's (a validate's) first validation
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.on_test or not trainer.is_global_zero or trainer.fast_dev_run:  # a dev run writes no evaluation

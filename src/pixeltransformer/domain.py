@@ -250,8 +250,8 @@ class Domain:
 
     def fixed_picture(self, name: str) -> bool:
         """Whether the files :meth:`pictures` returns under ``name`` never change during a fit (the data alone, as a
-        ground truth drawn by itself): the Pictures callback logs them to W&B once, at the fit's first validation,
-        and the others at every validation. No name by default."""
+        ground truth drawn by itself): the Pictures callback logs them to W&B once in each fit or validate, at its
+        first validation, and the others at every validation. No name by default."""
         return False
 
     # ---- evaluation -----------------------------------------------------------------------------------

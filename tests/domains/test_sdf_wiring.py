@@ -77,11 +77,12 @@ def test_pictures_after_validation_show_the_val_shapes(trained):
     run, _, _, dm = trained
     out = run / "pictures" / "step000002"
     assert (out / "shape0_S8_figure.png").stat().st_size > 5_000
-    for name in ("gt", "mean", "sample_1", "sample_2", "prob"):
+    for name in ("mean", "sample_1", "sample_2", "prob"):
         for fmt in ("glb", "obj"):
             assert (out / f"shape0_S8_{name}.{fmt}").is_file(), (name, fmt)
     assert not (out / "shape0_S8_sample_3.glb").exists() and not (out / "shape1_S8_figure.png").exists()
-    gt = trimesh.load(out / "shape0_S8_gt.glb", force="mesh")
+    assert not (out / "shape0_S8_gt.glb").exists() and (out.parent / "shape0_gt.obj").is_file()  # once, beside
+    gt = trimesh.load(out.parent / "shape0_gt.glb", force="mesh")
     truth = dm.fixed_examples("val", 1)["signal"][0, 0].numpy()
     assert len(gt.faces) == len(sdf_to_mesh(truth).faces) > 0  # the exported truth is the val shape's level set
 
@@ -107,16 +108,16 @@ def test_the_ground_truth_mesh_goes_to_wandb_once_and_the_completions_at_every_v
     cfg = tiny_fit_config(tmp_path, max_steps=4, logger=logger)
     main(["fit", "--config", str(cfg), "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
     wandb.finish()
-    assert logged_media(received, "val/shape0_gt_mesh") == [["shape0_S8_gt.glb: val split, the data alone"]]
+    assert logged_media(received, "val/shape0_gt_mesh") == [["shape0_gt.glb: val split, the data alone"]]
     completions = ("mean", "sample_1", "sample_2", "prob")
     assert logged_media(received, "val/shape0_S8_meshes") == [
         [f"shape0_S8_{name}.glb: val split, weights of step {step}" for name in completions] for step in (2, 4)]
     assert len(logged_media(received, "val/sdf_samples")) == 2
     run = tmp_path / "runs" / "sdf" / "w"
-    assert (run / "pictures" / "step000004" / "shape0_S8_gt.glb").is_file()  # its files written at each, as before
+    assert (run / "pictures" / "shape0_gt.glb").is_file()  # its files written once, beside the step folders
     received.clear()
     main(["test", "--config", str(cfg), "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
-    assert logged_media(received, "eval/shape0_gt_mesh") == [["shape0_S8_gt.glb: test split, the data alone"]]
+    assert logged_media(received, "eval/shape0_gt_mesh") == [["shape0_gt.glb: test split, the data alone"]]
     assert len(logged_media(received, "eval/shape0_S8_meshes")[0]) == 4
 
 
@@ -288,6 +289,37 @@ def test_the_pictures_probability_of_inside_keeps_s_where_s_lies_on_grid_points(
     mean = torch.where(inside.view(1, -1, 1), truth, empty).transpose(1, 2).reshape(1, 1, *spec.grid_shape)
     c = Completion(spec.grid_shape, pos[:, inside], truth[:, inside], mean, None, peaked_params(dist, empty), dist)
     assert torch.equal(c.prob_below(0.0), inside.float().reshape(1, *spec.grid_shape))
+
+
+def test_the_pictures_write_each_shapes_truth_once_beside_their_step_folders(tmp_path):
+    """The val shapes' ground-truth meshes, which never change during a fit, were written into every
+    pictures/step<N>/ folder, and there once per |S| level (shape0_S4_gt.glb, shape0_S8_gt.glb): formats x levels x
+    shapes copies of one mesh at each validation. Each shape's truth is written once, pictures/shape<i>_gt.<format>,
+    the one W&B is given; an evaluation's pictures folder holds it alike."""
+    spec = SignalSpec(domain="sdf", dataset="analytic", grid_shape=(12,) * 3, val_dims=1, val_range=(-T, T),
+                      num_bins=8, extra={"truncation": T})
+    pos = grid_positions(spec.grid_shape).unsqueeze(0)  # [1, N, 3]
+    truth = torch.cat([(pos.norm(dim=-1, keepdim=True) - r).clamp(-T, T) for r in (0.4, 0.7)])  # [2, N, 1]: balls
+    signal = truth.transpose(1, 2).reshape(2, 1, *spec.grid_shape)  # [2, 1, R, R, R]
+    dist = BinnedGaussian.from_spec(spec)
+    completions = {str(k): Completion(spec.grid_shape, *draw_context(signal, k, [0, 1]), signal, None,
+                                      peaked_params(dist, truth), dist, signal=signal) for k in (4, 8)}
+    domain = SdfDomain(chamfer_points=100)
+    domain.spec = spec
+    root = tmp_path / "pictures"
+    for step in (2, 4):
+        files = domain.pictures(completions, root, f"_step{step:06d}")
+    assert sorted(p.name for p in root.iterdir()) == [
+        "shape0_gt.glb", "shape0_gt.obj", "shape1_gt.glb", "shape1_gt.obj", "step000002", "step000004"]
+    assert not [p.name for p in root.glob("step*/*_gt.*")]
+    assert (files["shape0_gt_mesh"], files["shape1_gt_mesh"]) == (root / "shape0_gt.glb", root / "shape1_gt.glb")
+    written = trimesh.load(root / "shape1_gt.glb", force="mesh")
+    assert len(written.faces) == len(sdf_to_mesh(signal[1, 0].numpy()).faces) > 0  # the second ball's level set
+    assert len(files["sdf_samples"]) == 4 and all(p.parent == root / "step000004" for p in files["sdf_samples"])
+    files = domain.pictures(completions, tmp_path / "eval")  # a test's: its folder itself
+    assert files["shape0_gt_mesh"] == tmp_path / "eval" / "shape0_gt.glb"
+    assert sorted(p.name for p in (tmp_path / "eval").glob("*_gt.*")) == [
+        "shape0_gt.glb", "shape0_gt.obj", "shape1_gt.glb", "shape1_gt.obj"]
 
 
 # ---- predict through the CLI ------------------------------------------------------------------------------
