@@ -1153,7 +1153,8 @@ def test_the_first_entry_outside_a_range_is_named_as_its_tensor_holds_it():
                           (torch.tensor([[0.5], [-1e20]]), "-1e+20 in row 2"),  # [K, 1] float32
                           (torch.tensor([[1.5]], dtype=torch.float16), "1.5 in row 1"),  # [K, 1] float16
                           (torch.tensor([[0.5], [1_700_000_100.0]]), "1700000100 in row 2"),  # [K, 1] float32
-                          (torch.tensor([[1_700_000_001], [0]]), "1700000001 in row 1")):  # [K, 1] int64
+                          (torch.tensor([[1_700_000_001], [0]]), "1700000001 in row 1"),  # [K, 1] int64
+                          (torch.tensor([[0], [2**53 + 1]]), "9007199254740993 in row 2")):  # [K, 1] int64
         assert first_outside(entries, entries.abs() > 1) == told
     assert first_outside(torch.tensor([[0.5]]), torch.tensor([[False]])) == ""
     assert first_outside(torch.tensor([[-0.0]]), torch.tensor([[True]])) == "0 in row 1"  # outside a range above 0
