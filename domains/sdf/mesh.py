@@ -49,14 +49,20 @@ STAGES = ("distances", "signs near the surface and of the far regions", "signs o
 VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 
 
+def npz_names(path: Path) -> list[str] | None:
+    """The names of the arrays an .npz file holds (its index alone is read), None for one that cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return list(data.files)
+    except Exception:  # not a zip, cut short, ...: the readers name the cause
+        return None
+
+
 def mesh_npz(path: Path) -> bool:
     """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
     reader's error), not voxels."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return bool({"vertices", "faces"} & set(data.files))
-    except Exception:  # not a zip, cut short, ...: load_mesh names the cause
-        return True
+    names = npz_names(path)
+    return names is None or bool({"vertices", "faces"} & set(names))
 
 
 def voxel_file(path: Path) -> bool:

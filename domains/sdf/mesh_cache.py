@@ -18,13 +18,13 @@ import numpy as np
 from pixeltransformer.cache import (CACHE_HINT, CacheWriteError, check_cache_folder, package_versions, whole_npy,
                                     writing_cache)
 from pixeltransformer.digests import FileDigests
-from pixeltransformer.errors import counted, warn_rank_zero
+from pixeltransformer.errors import counted, in_number, warn_rank_zero
 from pixeltransformer.files import atomic_write, user_path
 from pixeltransformer.loopbar import loop_progress
 
 from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, SIGN_TYPES, load_mesh, mesh_frame, mesh_to_sdf,
-                   normalise_mesh, voxel_file)
-from .voxels import turn_y_up
+                   normalise_mesh, npz_names, voxel_file)
+from .voxels import GRID_ARRAYS, grid_array, turn_y_up
 
 
 def library_versions(names: Sequence[str]) -> str:
@@ -161,7 +161,7 @@ class SDFCache:
                 if error is not None:
                     errors[i] = error
         files = []
-        grids = [paths[i] for i in errors if voxel_file(paths[i])]  # .npz files of voxels among meshes: said once
+        grids = [paths[i] for i in errors if voxel_file(paths[i])]  # .npz files of no mesh among meshes: said once
         for i, path in enumerate(paths):
             if i in errors:
                 self.failures.append((path, errors[i]))
@@ -170,11 +170,18 @@ class SDFCache:
             else:
                 files.append(targets[i])
                 self.kept.append(path)
-        if grids:
-            names = ", ".join(p.name for p in grids[:3]) + ", ..." * (len(grids) > 3)
-            them = "it" if len(grids) == 1 else "them"
-            warn_rank_zero(f"skipping {counted(len(grids), '.npz file')} of voxel grids, not meshes ({names}): the "
-                           f"voxel reader reads {them} (--data.init_args.dataset=voxels)", stacklevel=2)
+        held = {path: npz_names(path) or [] for path in grids}  # the arrays each holds (neither a mesh's)
+        if others := [path for path in grids if grid_array(held[path]) is None]:  # SDF samples, say
+            names = "; ".join(f"{p.name}: {', '.join(map(repr, held[p])) or 'no array'}" for p in others[:3])
+            hold = in_number(len(others), "holds", "hold")
+            warn_rank_zero(f"skipping {counted(len(others), '.npz file')} that {hold} neither a mesh nor voxel grids "
+                           f"({names}{'; ...' * (len(others) > 3)}): a mesh's .npz holds 'vertices' and 'faces', one "
+                           f"of voxel grids {GRID_ARRAYS}", stacklevel=2)
+        if voxel_npz := [path for path in grids if path not in others]:
+            names = ", ".join(p.name for p in voxel_npz[:3]) + ", ..." * (len(voxel_npz) > 3)
+            them = "it" if len(voxel_npz) == 1 else "them"
+            warn_rank_zero(f"skipping {counted(len(voxel_npz), '.npz file')} of voxel grids, not meshes ({names}): "
+                           f"the voxel reader reads {them} (--data.init_args.dataset=voxels)", stacklevel=2)
         if self.failures:
             warn_rank_zero(f"SDFCache: {len(self.failures)} of {len(paths)} meshes failed and were skipped",
                            stacklevel=2)

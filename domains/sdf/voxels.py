@@ -197,6 +197,13 @@ def grid_files(root: str | Path) -> list[Path]:
 
 
 VOXEL_NAMES = ("voxels", "occupancy", "data")  # the names an .npz of voxel grids may give its array, in order
+GRID_ARRAYS = "an array 'voxels', 'occupancy' or 'data' (or one array alone)"  # what an .npz of voxel grids holds
+
+
+def grid_array(files: Sequence[str]) -> str | None:
+    """The array an .npz of arrays ``files`` holds its voxel grids in (:data:`GRID_ARRAYS`): the first of
+    VOXEL_NAMES it holds, else its one array; None when it holds neither."""
+    return next((k for k in VOXEL_NAMES if k in files), files[0] if len(files) == 1 else None)
 
 
 def _read_array_file(path: Path) -> tuple[np.ndarray | None, list[str]]:
@@ -204,10 +211,10 @@ def _read_array_file(path: Path) -> tuple[np.ndarray | None, list[str]]:
     name = path.name.lower()
     if name.endswith(".npz"):  # the core's reader: its errors name the file and the cause
         files, arrays = read_npz(path, VOXEL_NAMES)
-        named = [k for k in VOXEL_NAMES if k in arrays]
-        if named:
-            return arrays[named[0]], files
-        return (read_npz(path, files)[1][files[0]] if len(files) == 1 else None), files
+        grids = grid_array(files)
+        if grids is None:
+            return None, files
+        return (arrays[grids] if grids in arrays else read_npz(path, [grids])[1][grids]), files
     try:
         if name.endswith(".npy.gz"):
             with gzip.open(path, "rb") as fh:
@@ -244,7 +251,7 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     else:
         arr, files = _read_array_file(path)
     if arr is None:
-        raise ValueError(f"{path}: .npz holds arrays {files}; expected one named 'voxels'")
+        raise ValueError(f"{path}: .npz holds arrays {files}; expected voxel grids in {GRID_ARRAYS}")
     held = arr.shape  # as the file holds it, for the line that refuses it
     if arr.ndim == 5 and arr.shape[1] == 1:
         arr = arr[:, 0]

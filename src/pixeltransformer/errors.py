@@ -211,8 +211,11 @@ def as_written(value) -> str:
     """A number from a user's data as the shortest text that reads back to the same number of its own type (repr; a
     numpy float32 or float16 in positional notation: 0.1, not float64's 0.10000000149011612), without the ".0" on a
     whole number: timestamps 1700000000.5 and 1700000001 stay apart where :g writes 1.7e+09 for both, and a float32
-    timestamp reads 1700000128 where numpy's str() writes 1.7e+09."""
+    timestamp reads 1700000128 where numpy's str() writes 1.7e+09. An integer (int, a numpy integer) as its digits:
+    2**53 + 1 and 10**17 in full, not float64's 9007199254740992 and 1e+17; a bool as 1 or 0."""
     np = sys.modules.get("numpy")  # a numpy value comes with numpy imported; this module imports no numpy
+    if isinstance(value, int) and not isinstance(value, bool) or np is not None and isinstance(value, np.integer):
+        return str(int(value))
     if np is not None and isinstance(value, np.floating) and not isinstance(value, float):  # float64 is a float
         if np.isfinite(value) and value == int(value):
             return str(int(value))

@@ -894,7 +894,8 @@ def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path)
     with pytest.raises(ValueError, match=rf"^{where}/cut.npy: not a readable voxel file \(EOF: reading array"):
         read_voxels(tmp_path / "cut.npy")
     np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
-    with pytest.raises(ValueError, match=r"two.npz: .npz holds arrays \['a', 'b'\]; expected one named 'voxels'$"):
+    with pytest.raises(ValueError, match=r"two.npz: .npz holds arrays \['a', 'b'\]; expected voxel grids in an array "
+                                         r"'voxels', 'occupancy' or 'data' \(or one array alone\)$"):
         read_voxels(tmp_path / "two.npz")
     np.savez(tmp_path / "one.npz", grid=np.ones((4, 4, 4)))  # one array, whatever its name
     assert read_voxels(tmp_path / "one.npz", up_axis=1).shape == (1, 4, 4, 4)
@@ -2433,20 +2434,44 @@ def test_a_folder_of_npz_voxel_files_read_as_meshes_names_the_voxel_reader(tmp_p
 
 def test_voxel_npz_files_among_meshes_are_named_in_one_warning(tmp_path):
     """A folder of meshes and .npz voxel files warned "skipping mesh: ... must hold 'vertices' and 'faces'" once a
-    voxel file, as if each were a broken mesh. They are skipped as before, named as voxel files in one warning."""
+    voxel file, as if each were a broken mesh. They are skipped as before, named as voxel files in one warning. An
+    .npz of neither (SDF samples: 'points', 'sdf') was said to be one of voxel grids that the voxel reader reads,
+    which refuses it: it is named with its arrays and what either reader expects."""
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     for i in range(2):
         save_npz(mixed / f"m{i}.npz", icosphere(0.3 + 0.1 * i))
         np.savez(mixed / f"v{i}.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
+    np.savez(mixed / "s0.npz", points=np.zeros((4, 3), np.float32), sdf=np.zeros(4, np.float32))
     dm = SDFDataModule(dataset="meshes", root=str(mixed), resolution=8, cache_dir=str(tmp_path / "c"))
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
         pools = dm._load_meshes(mixed)
-    assert len(pools["all"]) == 2 and dm.num_failed == 2
+    assert len(pools["all"]) == 2 and dm.num_failed == 3
     said = [str(w.message) for w in warned if "skipping" in str(w.message)]
-    assert said == ["skipping 2 .npz files of voxel grids, not meshes (v0.npz, v1.npz): the voxel reader reads them "
+    assert said == ["skipping 1 .npz file that holds neither a mesh nor voxel grids (s0.npz: 'points', 'sdf'): a "
+                    "mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or "
+                    "'data' (or one array alone)",
+                    "skipping 2 .npz files of voxel grids, not meshes (v0.npz, v1.npz): the voxel reader reads them "
                     "(--data.init_args.dataset=voxels)"]
+
+
+def test_a_folder_of_npz_files_of_other_arrays_is_not_sent_to_the_voxel_reader(tmp_path):
+    """A folder of SDF samples' .npz files alone ('points', 'sdf') was sent to the voxel reader ("read one with
+    --data.init_args.dataset=voxels"), which refuses them: each is named with its arrays, and no shape is left."""
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for i in range(2):
+        np.savez(samples / f"s{i}.npz", points=np.zeros((4, 3), np.float32), sdf=np.zeros(4, np.float32))
+    dm = SDFDataModule(dataset="meshes", root=str(samples), resolution=8, cache_dir=str(tmp_path / "c"))
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match=r"samples yields only 0 usable shapes"):
+            dm.setup("fit")
+    assert [str(w.message) for w in warned if "skipping" in str(w.message)] == [
+        "skipping 2 .npz files that hold neither a mesh nor voxel grids (s0.npz: 'points', 'sdf'; s1.npz: 'points', "
+        "'sdf'): a mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or "
+        "'data' (or one array alone)"]
 
 
 def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):

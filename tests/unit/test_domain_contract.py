@@ -310,6 +310,22 @@ def test_the_modules_spec_names_the_folder_read_and_an_evaluation_of_another_goe
         assert module.eval_folder() == folder, (dataset, source)
 
 
+def test_an_evaluation_of_another_file_is_named_without_a_file_s_extension(tmp_path):
+    """An evaluation of x.npz went to eval-toy-x.npz/, a folder named as a file (a `*.npz` ignore rule or glob took
+    it for one): the extension is a last word of the name, x-npz, so x.npz and x.npy of one folder keep apart."""
+    from pixeltransformer.datamodule import module_spec
+    from pixeltransformer.module import PixelTransformerModule
+
+    def evaluated(source: str) -> str:
+        spec = module_spec(HeightData(root=str(tmp_path / source))).to_dict()
+        module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1))
+        module.trained_dataset, module.trained_source = "toy", "curves.npz"
+        return module.eval_folder()
+
+    assert [evaluated(s) for s in ("x.npz", "x.npy", "x", "other curves.v2.csv")] == [
+        "eval-toy-x-npz", "eval-toy-x-npy", "eval-toy-x", "eval-toy-other_curves.v2-csv"]
+
+
 def test_signals_of_other_channels_than_the_spec_are_named_at_the_first_item():
     """More value channels than the spec's V went on to the model (the core's sampler reads them all) and failed in
     its first step as sets of mismatched widths; a transposed grid or a missing value axis was named already."""
@@ -1153,7 +1169,8 @@ def test_the_first_entry_outside_a_range_is_named_as_its_tensor_holds_it():
                           (torch.tensor([[0.5], [-1e20]]), "-1e+20 in row 2"),  # [K, 1] float32
                           (torch.tensor([[1.5]], dtype=torch.float16), "1.5 in row 1"),  # [K, 1] float16
                           (torch.tensor([[0.5], [1_700_000_100.0]]), "1700000100 in row 2"),  # [K, 1] float32
-                          (torch.tensor([[1_700_000_001], [0]]), "1700000001 in row 1")):  # [K, 1] int64
+                          (torch.tensor([[1_700_000_001], [0]]), "1700000001 in row 1"),  # [K, 1] int64
+                          (torch.tensor([[0], [2**53 + 1]]), "9007199254740993 in row 2")):  # [K, 1] int64
         assert first_outside(entries, entries.abs() > 1) == told
     assert first_outside(torch.tensor([[0.5]]), torch.tensor([[False]])) == ""
     assert first_outside(torch.tensor([[-0.0]]), torch.tensor([[True]])) == "0 in row 1"  # outside a range above 0

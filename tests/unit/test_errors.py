@@ -1,12 +1,12 @@
 """pixeltransformer.errors: a warning about what every DDP rank reads alike comes from rank zero (warn_rank_zero);
-a count's noun in the number of the count (counted, in_number)."""
+a count's noun in the number of the count (counted, in_number); a number as written (as_written)."""
 
 import warnings
 
 import pytest
 from lightning_utilities.core.rank_zero import rank_zero_only
 
-from pixeltransformer.errors import counted, in_number, upscaled, warn_rank_zero
+from pixeltransformer.errors import as_written, counted, in_number, upscaled, warn_rank_zero
 
 
 @pytest.mark.parametrize("rank, warned", [(0, ["the data warns"]), (1, [])])
@@ -27,6 +27,19 @@ def test_a_count_s_noun_takes_one_plural_rule_everywhere():
     assert [counted(2, noun) for noun in ("mesh", "class", "box", "frame")] == ["2 meshes", "2 classes", "2 boxes",
                                                                                  "2 frames"]
     assert counted(3, "person", "people") == "3 people" and in_number(1, "person", "people") == "person"
+
+
+def test_an_integer_is_written_exactly_and_a_bool_as_a_number():
+    """A Python int or numpy integer went through float64: 2**53 + 1 was written 9007199254740992, 10**17 as 1e+17.
+    An integer is written as its digits; a bool as before, 1 or 0."""
+    import numpy as np
+
+    assert [as_written(v) for v in (3, -7, 2**53 + 1, 10**17)] == ["3", "-7", "9007199254740993",
+                                                                    "100000000000000000"]
+    assert [as_written(v) for v in (np.int64(2**53 + 1), np.uint64(2**64 - 1), np.int8(-5))] == [
+        "9007199254740993", "18446744073709551615", "-5"]
+    assert [as_written(v) for v in (True, False, np.bool_(True))] == ["1", "0", "1"]
+    assert [as_written(v) for v in (3.0, 0.1, 1e17, np.float32(0.1))] == ["3", "0.1", "1e+17", "0.1"]  # floats alike
 
 
 def test_messages_that_count_say_one_thing_and_several_things(monkeypatch, poly_spec, tiny_module):
