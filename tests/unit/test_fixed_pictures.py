@@ -7,7 +7,6 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import torch
 from PIL import Image
 
 from pixeltransformer.callbacks import Pictures
@@ -33,10 +32,10 @@ class Truthful(HeightDomain):
         return name == "truth"
 
 
-def trainer(root: Path, pictures: Pictures, max_steps: int = 2) -> L.Trainer:
+def trainer(root: Path, pictures: Pictures) -> L.Trainer:
     from lightning.pytorch.loggers import WandbLogger
 
-    return L.Trainer(max_steps=max_steps, val_check_interval=1, check_val_every_n_epoch=None,
+    return L.Trainer(max_steps=2, val_check_interval=1, check_val_every_n_epoch=None,
                      logger=WandbLogger(project="pixeltransformer", save_dir=str(root), offline=True),
                      callbacks=[pictures], default_root_dir=root, enable_checkpointing=False,
                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")
