@@ -776,17 +776,14 @@ class PixelTransformerModule(L.LightningModule):
     def eval_folder(self) -> str:
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
         data (a ShapeNet model tested on ModelNet), and eval-<dataset>-<name>/ on another file or folder of the same
-        kind where the spec names its source (a model of your curves.npz tested on other.npz: eval-file-other-npz/),
-        so that neither evaluation replaces the other. A file's extension is the name's last word, not an extension
-        of the folder (which a `*.npz` ignore rule or glob would take for a file), and other.npy's stays apart."""
+        kind where the spec names its source (a model of your curves.npz tested on other.npz), so that neither
+        evaluation replaces the other."""
         if self.trained_dataset not in (None, self.spec.dataset):
             return f"eval-{self.spec.dataset}"
         mine = source_name(self.spec.to_dict())
         if self.trained_source is None or mine is None or mine == self.trained_source:
             return "eval"
-        suffix = Path(mine).suffix
-        name = f"{mine.removesuffix(suffix)}-{suffix[1:]}" if suffix else mine
-        return f"eval-{self.spec.dataset}-{re.sub(r'[^A-Za-z0-9._-]', '_', name)}"
+        return f"eval-{self.spec.dataset}-{re.sub(r'[^A-Za-z0-9._-]', '_', mine)}"
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

@@ -657,9 +657,9 @@ def test_a_test_on_another_file_goes_beside_the_runs_own_evaluation(run, capsys)
     main(["test", *config(tmp), "--data.init_args.root", str(tmp / "other curves.npz"),
           "--ckpt_path", str(run / "checkpoints" / "last.ckpt"), "--trainer.limit_test_batches=1"])
     assert (run / "eval" / "metrics.json").read_text() == own
-    assert json.loads((run / "eval-file-other_curves-npz" / "metrics.json").read_text())["dataset"] == "file"
+    assert json.loads((run / "eval-file-other_curves.npz" / "metrics.json").read_text())["dataset"] == "file"
     assert ("the checkpoint was trained on polynomial/file (curves.npz); this evaluation on file (other curves.npz) "
-            "goes to eval-file-other_curves-npz/") in capsys.readouterr().out
+            "goes to eval-file-other_curves.npz/") in capsys.readouterr().out
 
 
 def test_predict_takes_and_writes_x_and_y_in_the_datas_units(run, tmp_path):

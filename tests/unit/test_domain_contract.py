@@ -310,22 +310,6 @@ def test_the_modules_spec_names_the_folder_read_and_an_evaluation_of_another_goe
         assert module.eval_folder() == folder, (dataset, source)
 
 
-def test_an_evaluation_of_another_file_is_named_without_a_file_s_extension(tmp_path):
-    """An evaluation of x.npz went to eval-toy-x.npz/, a folder named as a file (a `*.npz` ignore rule or glob took
-    it for one): the extension is a last word of the name, x-npz, so x.npz and x.npy of one folder keep apart."""
-    from pixeltransformer.datamodule import module_spec
-    from pixeltransformer.module import PixelTransformerModule
-
-    def evaluated(source: str) -> str:
-        spec = module_spec(HeightData(root=str(tmp_path / source))).to_dict()
-        module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1))
-        module.trained_dataset, module.trained_source = "toy", "curves.npz"
-        return module.eval_folder()
-
-    assert [evaluated(s) for s in ("x.npz", "x.npy", "x", "other curves.v2.csv")] == [
-        "eval-toy-x-npz", "eval-toy-x-npy", "eval-toy-x", "eval-toy-other_curves.v2-csv"]
-
-
 def test_signals_of_other_channels_than_the_spec_are_named_at_the_first_item():
     """More value channels than the spec's V went on to the model (the core's sampler reads them all) and failed in
     its first step as sets of mismatched widths; a transposed grid or a missing value axis was named already."""

@@ -184,19 +184,15 @@ def test_import_run_folder(tmp_path):
     assert json.loads((dest / "metrics.json").read_text()) == metrics
     # an evaluation on another folder of the same dataset (eval-<dataset>-<name>/, of last.ckpt or another checkpoint)
     # has an entry of its own: it took the run's own entry's place, under the run's own title and command
-    # a file's evaluation folder, eval-<dataset>-<name>-<extension>/, and one an earlier version named with the file's
-    # extension (eval-mnist-digits_b.npz/), read alike
-    for folder, checkpoint, source in (("eval-mnist-digits_b", None, "digits_b"),
-                                       ("eval-mnist-digits_b-best-step000400", ckpt, "digits_b"),
-                                       ("eval-mnist-digits_b-npz", None, "digits_b-npz"),
-                                       ("eval-mnist-digits_b.npz", None, "digits_b.npz")):
-        entry = f"images-mnist-m1-{source}" + ("-best-step000400" if checkpoint else "")
+    for folder, checkpoint, entry in (("eval-mnist-digits_b", None, "images-mnist-m1-digits_b"),
+                                      ("eval-mnist-digits_b-best-step000400", ckpt,
+                                       "images-mnist-m1-digits_b-best-step000400")):
         (run_dir / folder).mkdir()
         (run_dir / folder / "metrics.json").write_text(json.dumps(metrics | {"checkpoint": checkpoint, "seed": 7}))
         results.main([*args[:-4], "--run", str(run_dir / folder)])
         assert json.loads((tmp_path / "docs" / "metrics" / entry / "metrics.json").read_text())["seed"] == 7
         assert json.loads((tmp_path / "docs" / "metrics" / entry / "run.json").read_text())["title"].startswith(
-            f"images / mnist ({source}): run m1")
+            "images / mnist (digits_b): run m1")
     assert json.loads((dest / "metrics.json").read_text()) == metrics
     # its line reads that folder again, not the run's own: the config that evaluation read names its root
     (run_dir / "eval-mnist-digits_b" / "config_test.yaml").write_text(
