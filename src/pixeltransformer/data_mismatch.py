@@ -25,7 +25,7 @@ from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
-SAME_DATA = ("domain", "dataset")  # what a resume's spec must share with its checkpoint's (check_resume_data)
+SAME_DATA = ("domain", "dataset")  # what a resume's spec shares with its checkpoint's where its files are compared
 
 
 class DataMismatch(ValueError):
@@ -267,7 +267,7 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
     one (a mixture's eval_source turned procedural, :func:`~pixeltransformer.datahints.source_name`): its curves
     would go on over other data, and its best checkpoint be ranked by other validation items. Training the weights
     on other data is a new run from ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint).
-    A file or folder of another name is the DataModule's files to tell (:func:`check_resume_files`)."""
+    A file or folder of another name is told by its files (:func:`check_resume_files`)."""
     if "dataset" not in saved or saved.get("domain") != given.get("domain"):
         return
     named = source_name(saved) is not None
@@ -288,8 +288,10 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     from no folder) warns of another name as a guess. From the first process alone, which alone reads the data
     (:func:`warn_split_mismatch`)."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
+    if not first_process() or "dataset" not in saved:
+        return
     given = module_spec(datamodule).to_dict()
-    if not first_process() or "dataset" not in saved or any(saved.get(k) != given.get(k) for k in SAME_DATA):
+    if any(saved.get(k) != given.get(k) for k in SAME_DATA):
         return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
     was_name, now_name = source_name(saved), source_name(given)
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
