@@ -1,11 +1,12 @@
 """A checkpoint's data against the data a command reads: the split options it was trained with
 (:func:`split_mismatch`: a seed or split sizes that may put its training items into the test split), pools changed
 since (:func:`pool_change`: files added, removed or renamed), the options its items were made with
-(:func:`conversion_mismatch`: an SDF's truncation, a video's frame_step, a resumed mixture's weighting) and the split
-layout its splits were drawn in (:func:`checkpoint_split_layout`). Each mismatch is one line naming both values and
-what to pass, which the command line prints where an evaluation or a resume starts (:func:`warn_split_mismatch`,
-:func:`warn_conversion_mismatch`: from the launch's first process alone); the DataModule's hooks (split_options,
-same_splits, pool_sizes, conversion_options, ...) supply what is compared.
+(:func:`conversion_mismatch`: an SDF's truncation, a video's frame_step, a resumed mixture's weighting) and the
+split layout its splits were drawn in (:func:`checkpoint_split_layout`); a resume's data, by dataset
+(:func:`check_resume_data`) and by the files its checkpoint recorded (:func:`check_resume_files`). Each mismatch is
+one line naming both values and what to pass, which the command line prints where an evaluation or a resume starts
+(:func:`warn_split_mismatch`, :func:`warn_conversion_mismatch`: from the launch's first process alone); the
+DataModule's hooks (split_options, same_splits, pool_sizes, conversion_options, ...) supply what is compared.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from typing import Any, Sequence
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
-from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
+from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, module_spec, read_or
 from .launch import first_process
 from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
+SAME_DATA = ("domain", "dataset")  # what a resume's spec shares with its checkpoint's where its files are compared
 
 
 class DataMismatch(ValueError):
@@ -265,18 +267,75 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
     one (a mixture's eval_source turned procedural, :func:`~pixeltransformer.datahints.source_name`): its curves
     would go on over other data, and its best checkpoint be ranked by other validation items. Training the weights
     on other data is a new run from ``ckpt``. Another domain's data is the module's to refuse (check_checkpoint).
-    Two files or folders of other names are warned of, not refused: a folder renamed since, a link to it or the file
-    it holds name the same data another way."""
+    A file or folder of another name is told by its files (:func:`check_resume_files`)."""
     if "dataset" not in saved or saved.get("domain") != given.get("domain"):
         return
     named = source_name(saved) is not None
-    was, now = (f"{spec.get('domain')}/{spec.get('dataset')}"
-                f"{f' ({name})' if named and (name := source_name(spec)) else ''}" for spec in (saved, given))
     if saved.get("dataset") != given.get("dataset") or (named and source_name(given) is None):
-        raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: a run goes on "
-                           f"with its own data; to train its weights on other data, start a new run from its "
-                           f"checkpoint: {new_run_from(run, ckpt)}, then the options given (without --resume)")
-    if was != now and first_process():  # both name a file or folder, by other names
-        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a folder "
-                      f"renamed since (a link to it, the file it holds) is the same data; if it is other data, start "
-                      f"a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options given")
+        was, now = (data_name(spec, named) for spec in (saved, given))
+        raise DataMismatch(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: "
+                           f"{new_run_instead(run, ckpt)}")
+
+
+def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, ckpt: str) -> None:
+    """A resume of ``run`` on the files its checkpoint ``ckpt`` recorded a digest of, pool by pool (their names; a
+    curve file's name and bytes), told by these rather than by the data's name: the same files under another folder
+    name (renamed since, a link to it) resume with a note; other files in the pools that training or validation draw
+    from (another folder, files added, removed or renamed since) are refused, as another dataset is
+    (:func:`check_resume_data`): the curves would go on over other items and the best checkpoint be ranked by other
+    validation items (possibly ones it trained on). A test pool changed alone moves neither, and is
+    :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written before digests were, data read
+    from no folder) warns of another name as a guess. From the first process alone, which alone reads the data
+    (:func:`warn_split_mismatch`)."""
+    saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
+    if not first_process() or "dataset" not in saved:
+        return
+    given = module_spec(datamodule).to_dict()
+    if any(saved.get(k) != given.get(k) for k in SAME_DATA):
+        return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
+    was_name, now_name = source_name(saved), source_name(given)
+    was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
+    state = checkpoint.get(type(datamodule).__qualname__)
+    trained = state.get("pool_files") if isinstance(state, dict) else None
+    files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
+    if files is None:
+        if was != now:  # both name a file or folder, by other names
+            warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
+                          f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
+                          f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
+                          f"given")
+        return
+    files = as_named(files, now_name, was_name)
+    if isinstance(trained, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
+        changed = cache_key(files) != trained
+    else:
+        digests = pool_digests(files)
+        changed = pools_differ(trained, digests, pools_read(("train", "val"), list(digests)))
+    if changed:
+        data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
+            f"{was} data, whose files have changed since"
+        raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
+    if was != now:
+        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the files its "
+                      "checkpoint records: resumed")
+
+
+def data_name(spec: dict[str, Any], named: bool) -> str:
+    """A spec's data as a resume's line names it: images/folder, or images/folder (pics) where ``named``."""
+    name = source_name(spec) if named else None
+    return f"{spec.get('domain')}/{spec.get('dataset')}{f' ({name})' if name else ''}"
+
+
+def new_run_instead(run: str, ckpt: str) -> str:
+    """What a resume refused on other data does instead: a new run from its checkpoint ``ckpt``."""
+    return (f"a run goes on with its own data; to train its weights on other data, start a new run from its "
+            f"checkpoint: {new_run_from(run, ckpt)}, then the options given (without --resume)")
+
+
+def as_named(files: list[str], now: str | None, was: str | None) -> list[str]:
+    """A DataModule's pool files (:meth:`SignalDataModule.pool_files`) as they were listed under the source name
+    ``was``: an entry that names the source itself (a curve file's ``name#digest``) takes that name back, so that a
+    file renamed since is told by its bytes."""
+    if not now or not was:
+        return files
+    return [was + f[len(now):] if f == now or f.startswith(f"{now}#") else f for f in files]

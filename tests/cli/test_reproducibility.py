@@ -381,6 +381,108 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
                                      "the data it was trained on"]
 
 
+def resume_check(run: Path, datamodule) -> list[str]:
+    """The lines data_mismatch.check_resume_files warns for a resume of ``run`` on ``datamodule``'s data (it raises
+    where it refuses), given the run's last.ckpt as the resume reads it."""
+    from pixeltransformer.data_mismatch import check_resume_files
+
+    last = run / "checkpoints" / "last.ckpt"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule, str(last))
+    return [str(w.message) for w in caught]
+
+
+def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
+    """A resume given a picture folder of another name than its run's warned "resumed, as a folder renamed since ...
+    is the same data; if it is other data, start a new run": a guess from the name alone. One on its own folder with a
+    picture added since trained and validated on other splits, with a warning. The checkpoint records a digest of each
+    pool's file names: a folder renamed since resumes with a short note, and one whose train or validation pool holds
+    other files (another folder, a picture added) is refused in one line naming the new run to start from its
+    checkpoint."""
+    import re
+    import shlex
+
+    from domains.images.data import ImageDataModule
+
+    rng = np.random.default_rng(0)
+
+    def write(folder: Path, names: list[str]) -> Path:
+        folder.mkdir(exist_ok=True)
+        for name in names:
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
+        return folder
+
+    pictures = write(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)])
+    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet_run(tmp_path, "f"),
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "images" / "f"
+
+    def resume(root: Path) -> list[str]:
+        return resume_check(run, ImageDataModule("folder", root=str(root), image_size=8, channels=1,
+                                                 splits=(-1, 3, 3), cache_dir=str(tmp_path / "c"), batch_size=2))
+
+    assert resume(pictures) == []
+    renamed = pictures.rename(tmp_path / "renamed")
+    assert resume(renamed) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
+                               "images/folder (renamed), of the files its checkpoint records: resumed"]
+    last = run / "checkpoints" / "last.ckpt"
+    new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
+               rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
+               r"--run_name NEW, then the options given \(without --resume\)$")
+    other = write(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)])  # as many pictures, other files
+    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
+                                         r"\(pics\) data, and this fit's is images/folder \(other\), of other "
+                                         r"files: a run goes on with its own data; to train its weights on other "
+                                         rf"data, {new_run}"):
+        resume(other)
+    write(renamed, ["12.png"])  # the run's own folder (renamed), a picture added since
+    with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, and this fit's is "
+                                         r"images/folder \(renamed\), of other files: a run goes on"):
+        resume(renamed)
+    renamed.rename(pictures)
+    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
+                                         r"\(pics\) data, whose files have changed since: a run goes on with its own "
+                                         rf"data; to train its weights on other data, {new_run}"):
+        resume(pictures)
+    (pictures / "12.png").unlink()
+    assert resume(pictures) == []
+
+
+def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_path):
+    """A curve file's pool digest is of its name and bytes: the file renamed since, its bytes the run's, resumes with
+    a short note; rewritten (as many curves, other values) it is refused, named or not as the run's."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    rng = np.random.default_rng(0)
+    curves = tmp_path / "a.npz"
+    np.savez(curves, y=15 + rng.standard_normal((24, 33)))
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=file", f"--data.init_args.root={curves}", "--data.init_args.batch_size=4",
+          *quiet_run(tmp_path, "p"), "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "polynomial" / "p"
+
+    def resume(root: Path) -> list[str]:
+        return resume_check(run, PolynomialDataModule(dataset="file", root=str(root), batch_size=4))
+
+    assert resume(curves) == []
+    renamed = curves.rename(tmp_path / "b.npz")
+    assert resume(renamed) == [f"--resume {run}: the run trained on polynomial/file (a.npz) data, and this fit's is "
+                               "polynomial/file (b.npz), of the files its checkpoint records: resumed"]
+    np.savez(renamed, y=15 + rng.standard_normal((24, 33)))  # rewritten: as many curves, other values
+    with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, and this fit's is "
+                                         r"polynomial/file \(b\.npz\), of other files: a run goes on"):
+        resume(renamed)
+    renamed.rename(curves)
+    with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, whose files have "
+                                         r"changed since: a run goes on with its own data"):
+        resume(curves)
+
+
 def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
     """As for a picture folder (above): a mesh added to a folder, or a video to an .npz, since the fit draws other
     splits with the same options, and so may a mesh or video file renamed; the evaluation says so, and says nothing on

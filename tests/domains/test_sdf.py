@@ -1845,22 +1845,29 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
 def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     """A mixture run validated on a voxel folder, resumed with eval_source=procedural, went on without a word, its
     best checkpoint ranked on other validation items: the dataset alone was compared. The resume now names both and
-    the new run to start instead. A folder of another name resumes with a warning naming both (a folder renamed
-    since, or a link to it, names the same data another way), and a checkpoint that names none (written before
-    sources were recorded) resumes."""
-    from pixeltransformer.data_mismatch import DataMismatch, check_resume_data
+    the new run to start instead. A folder of another name is told by its files (check_resume_files): the run's own
+    renamed resumes with a note, another folder's files are refused, and a checkpoint that recorded no files warns
+    of the name (a guess); a checkpoint that names none (written before sources were recorded) resumes."""
+    import shutil
+
+    from pixeltransformer.data_mismatch import DataMismatch, check_resume_data, check_resume_files
     from pixeltransformer.datamodule import module_spec
+    from pixeltransformer.splits import pool_digests
 
     r = 10
     for folder in ("chair", "desk"):
         for i in range(4):
             occ = box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
             write_binvox(tmp_path / folder / ("test" if i >= 3 else "train") / f"{folder}_{i:04d}.binvox", occ)
+    shutil.copytree(tmp_path / "chair", tmp_path / "seat")  # the run's folder under another name
     kw = dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, resolution=12,
               cache_dir=str(tmp_path / "c"))
 
+    def module(**options) -> SDFDataModule:
+        return SDFDataModule(**kw, **options)
+
     def spec(**options) -> dict:
-        return module_spec(SDFDataModule(**kw, **options)).to_dict()
+        return module_spec(module(**options)).to_dict()
 
     trained = spec(eval_source="voxels", voxel_root=str(tmp_path / "chair"))
     run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
@@ -1869,10 +1876,26 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
                                            r"\(chair\) data, and this fit's is sdf/mixture: a run goes on"):
         check_resume_data(str(run), trained, spec(eval_source="procedural", voxel_root=str(tmp_path / "chair")),
                           str(ckpt))
-    with pytest.warns(UserWarning, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
-                                         r"\(chair\) data, and this fit's is sdf/mixture \(desk\): resumed, as a "
-                                         r"folder renamed since .+, then the options given$"):
+    chair = module(eval_source="voxels", voxel_root=str(tmp_path / "chair"))
+    recorded = {"hyper_parameters": {"spec": trained},
+                "SDFDataModule": {"pool_files": pool_digests(chair.pool_files())}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # another name is not this check's: the files tell (below)
         check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "desk")), str(ckpt))
+        check_resume_files(str(run), recorded, chair, str(ckpt))
+    with pytest.warns(UserWarning, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
+                                         r"\(chair\) data, and this fit's is sdf/mixture \(seat\), of the files its "
+                                         r"checkpoint records: resumed$"):
+        check_resume_files(str(run), recorded, module(eval_source="voxels", voxel_root=str(tmp_path / "seat")),
+                           str(ckpt))
+    desk = module(eval_source="voxels", voxel_root=str(tmp_path / "desk"))
+    with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
+                                           r"\(chair\) data, and this fit's is sdf/mixture \(desk\), of other files: "
+                                           r"a run goes on with its own data; .+ \(without --resume\)$"):
+        check_resume_files(str(run), recorded, desk, str(ckpt))
+    with pytest.warns(UserWarning, match=r"\(chair\) data, and this fit's is sdf/mixture \(desk\): resumed, as a "
+                                         r"folder renamed since .+, then the options given$"):
+        check_resume_files(str(run), {"hyper_parameters": {"spec": trained}}, desk, str(ckpt))
     # a checkpoint written before sources were recorded names none: its dataset alone is compared
     older = {**trained, "extra": {k: v for k, v in trained["extra"].items() if k != "source"}}
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
