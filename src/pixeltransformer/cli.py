@@ -38,8 +38,8 @@ from .cache import CacheWriteError
 from .checkpointing import SIGTERM_STATUS, RunCheckpoint, evaluate_resumed, fit_summary
 from .config_files import settings
 from .console import ParamSummary, quiet_console
-from .data_mismatch import (DataMismatch, check_resume_data, checkpoint_split_layout, option_text, same_items,
-                            warn_conversion_mismatch, warn_split_mismatch)
+from .data_mismatch import (DataMismatch, check_resume_data, check_resume_files, checkpoint_split_layout, option_text,
+                            same_items, warn_conversion_mismatch, warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data, source_name
 from .errors import (Interrupted, StageInterrupted, counted, ctrl_c_main, fail, first_line, is_input_error,
@@ -605,6 +605,8 @@ class PixelTransformerCLI(LightningCLI):
                     warn_split_mismatch(saved, self.datamodule, reads=READS[subcommand])
                 warn_conversion_mismatch(saved, self.datamodule)
             elif subcommand == "fit":
+                if run:  # its files, by the digests its checkpoint recorded
+                    check_resume_files(run, saved, self.datamodule, ckpt)
                 warn_split_mismatch(saved, self.datamodule, resume=True)
                 warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)

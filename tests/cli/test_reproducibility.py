@@ -337,7 +337,8 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
     """The split options draw a seeded permutation of a folder's pictures: a picture added to or removed from the
     folder since a fit draws other splits with the same options, and the test split then held pictures the checkpoint
     trained on (here 2 of 3), without a word. The checkpoint records how many pictures its splits were drawn from; an
-    evaluation or a resume on a folder of another size says so, one on the same folder says nothing."""
+    evaluation on a folder of another size says so, one on the same folder says nothing, and a resume on it is
+    refused (check_resume_files)."""
     pictures = tmp_path / "pics"
     pictures.mkdir()
     rng = np.random.default_rng(0)
@@ -377,8 +378,9 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
                                        "data it was trained on"]
     resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
               str(tmp_path / "images" / "f"), "--trainer.max_steps=2"]
-    assert pool_warnings(resume) == [f"{changed}this run may train on its own validation and test items; continue on "
-                                     "the data it was trained on"]
+    with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, whose files have changed "
+                                         r"since: a run goes on with its own data"):
+        main(resume)
 
 
 def resume_check(run: Path, datamodule) -> list[str]:
@@ -481,6 +483,69 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, whose files have "
                                          r"changed since: a run goes on with its own data"):
         resume(curves)
+
+
+def resume_notes(argv: list[str], run: Path) -> list[str]:
+    """The lines a resume of ``run`` warns of its data (those naming its --resume)."""
+    return warnings_of(argv, f"--resume {run}:")
+
+
+def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_path, monkeypatch):
+    """As check_resume_files tells (above), through the command line: a picture folder renamed since resumes with a
+    short note and trains on; another folder, or its own with a picture added, is refused before anything is
+    written, and the run resumes once its folder holds its files again."""
+    import re
+    import shlex
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    rng = np.random.default_rng(0)
+
+    def write(folder: Path, names: list[str]) -> Path:
+        folder.mkdir(exist_ok=True)
+        for name in names:
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
+        return folder
+
+    pictures = write(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)])
+    quiet = quiet_run(tmp_path, "f")
+    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet,
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "images" / "f"
+    last = run / "checkpoints" / "last.ckpt"
+
+    def resume(root: Path, steps: int) -> list[str]:
+        return resume_notes(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
+                             f"--data.init_args.root={root}", f"--trainer.max_steps={steps}"], run)
+
+    def step() -> int:
+        return torch.load(last, weights_only=True)["global_step"]
+
+    renamed = tmp_path / "renamed"
+    pictures.rename(renamed)
+    assert resume(renamed, 2) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
+                                  "images/folder (renamed), of the files its checkpoint records: resumed"]
+    assert step() == 2
+    config = (run / "config.yaml").read_text()
+    new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
+               rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
+               r"--run_name NEW, then the options given \(without --resume\)$")
+    other = write(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)])  # as many pictures, other files
+    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
+                                         r"\(renamed\) data, and this fit's is images/folder \(other\), of other "
+                                         r"files: a run goes on with its own data; to train its weights on other "
+                                         rf"data, {new_run}"):
+        resume(other, 3)
+    write(renamed, ["12.png"])  # its own folder, a picture added since
+    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
+                                         r"\(renamed\) data, whose files have changed since: a run goes on with its "
+                                         rf"own data; to train its weights on other data, {new_run}"):
+        resume(renamed, 3)
+    assert step() == 2 and (run / "config.yaml").read_text() == config
+    (renamed / "12.png").unlink()
+    assert resume(renamed, 3) == [] and step() == 3
 
 
 def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
