@@ -106,18 +106,32 @@ def test_a_ddp_resume_continues_each_rank_s_own_sets(tmp_path):
         assert [loss for _, loss, _ in rows] == pytest.approx([loss for _, loss, _ in a[step]], abs=1e-6), step
 
 
-def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
-    """A resume given another data seed than its checkpoint's warns (data_mismatch.split_mismatch), and under DDP in
-    one line, not once per rank."""
+def _ddp_resumed(tmp_path: Path, steps: int, *args: str) -> str:
+    """What a DDP polynomial run of ``steps`` steps (a checkpoint each), resumed for one step more with ``args``,
+    prints."""
     common = ["--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", *TINY,
               "--data.init_args.batch_size=4", "--data.init_args.train_size=40", "--trainer.limit_val_batches=0",
               "--checkpoint.every_n_train_steps=1", "--trainer.logger=false", "--run_root", str(tmp_path)]
-    _cli(["fit", *common, "--trainer.max_steps=1", "--run_name", "seeded"])
-    resumed = _cli(["fit", "--resume", str(tmp_path / "polynomial" / "seeded"), "--trainer.max_steps=2",
-                    "--data.init_args.seed=3"])
-    out = resumed.stdout + resumed.stderr
+    _cli(["fit", *common, f"--trainer.max_steps={steps}", "--run_name", "run"])
+    resumed = _cli(["fit", "--resume", str(tmp_path / "polynomial" / "run"), f"--trainer.max_steps={steps + 1}",
+                    *args])
+    return resumed.stdout + resumed.stderr
+
+
+def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
+    """A resume given another data seed than its checkpoint's warns (data_mismatch.split_mismatch), and under DDP in
+    one line, not once per rank."""
+    out = _ddp_resumed(tmp_path, 1, "--data.init_args.seed=3")
     assert out.count("warning: the checkpoint was trained on the splits of data.init_args.seed=0, not this run's "
                      "(seed=3)") == 1, out[-3000:]
+
+
+def test_a_ddp_resume_with_another_batch_size_says_so_once(tmp_path):
+    """A resume part-way into an epoch with another batch size warns that Lightning's batch count goes wrong there
+    (SignalDataModule._batch_count_note): every rank builds its loader, and the user reads the line once."""
+    out = _ddp_resumed(tmp_path, 2, "--data.init_args.batch_size=2")
+    assert out.count("warning: the checkpoint stopped 2 batches into an epoch of data.init_args.batch_size=4, not "
+                     "this run's (2)") == 1, out[-3000:]
 
 
 def test_a_ddp_evaluation_says_once_that_a_model_option_is_the_checkpoint_s(tmp_path):
