@@ -37,7 +37,7 @@ from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
                  transparent_share)
-from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_length, strip_problem
+from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_frames, strip_problem
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -517,16 +517,18 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
-def short_strip(path: Path, span: int) -> str | None:
-    """Why a --mask that is a strip of square frames, as --input reads one, is no mask for a clip that takes ``span``
-    frames of a file: it holds fewer, yet more than a still mask's one (a strip holds 2 or more); None for another
-    file. Its size and frames from its header (:func:`strip_length`)."""
-    if not is_strip_file(path) or strip_problem(path) is not None or (frames := strip_length(path)) >= span:
-        return None
-    w = frame_size(path)[1]  # a strip's frames are square
-    return (f"a strip of {frames} square frames ({w}x{frames * w} pixels), as --input reads one, but the clip needs "
-            f"1 (a still mask) or at least {span}: give a strip of {span} frames or more, or a still mask as a "
-            "picture that is not a strip (its height no whole multiple of its width) or as a one-frame .gif")
+def mask_strip(path: Path, span: int) -> int | None:
+    """The frames of a --mask read as a strip of square frames (:func:`strip_frames`, from its header; None: not a
+    strip), as --input reads one, for a clip that takes ``span`` frames of a file: a strip of fewer, yet more than a
+    still mask's one (a strip holds 2 or more), is refused."""
+    frames = strip_frames(path)
+    if frames is not None and frames < span:
+        w = frame_size(path)[1]  # a strip's frames are square
+        raise ValueError(f"mask {path}: a strip of {frames} square frames ({w}x{frames * w} pixels), as --input "
+                         f"reads one, but the clip needs 1 (a still mask) or at least {span}: give a strip of {span} "
+                         "frames or more, or a still mask as a picture that is not a strip (its height no whole "
+                         "multiple of its width) or as a one-frame .gif")
+    return frames
 
 
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
@@ -543,11 +545,14 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     strip of square frames stacked top to bottom is a video, as :func:`load_user_video` reads one.
     """
     path = Path(path)
+    return read_mask_frames(path, num_frames, size, frame_step, mask_strip(path, clip_span(num_frames, frame_step)))
+
+
+def read_mask_frames(path: Path, num_frames: int, size: int | tuple[int, int], frame_step: int,
+                     strip: int | None) -> tuple[torch.Tensor, list[str], bool]:
+    """:func:`read_mask_video` of a mask whose ``strip`` frames :func:`mask_strip` has read and passed."""
     span = clip_span(num_frames, frame_step)
-    if short := short_strip(path, span):
-        raise ValueError(f"mask {path}: {short}")
-    strip = is_strip_file(path) and strip_problem(path) is None
-    if strip:
+    if strip is not None:
         frames = resize_and_crop(read_strip(path)[:span], size)  # [span, H, W, 3]
     else:
         frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
@@ -563,7 +568,8 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
     colour = not (frames == frames[..., :1]).all()
     mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]
     if not mask.any():  # why, told by the levels at the file's size (read again): lost in the resize, or never white
-        whole = grey_levels(read_strip(path) if strip else read_video_file(path, max_frames=span))  # [F, h, w] uint8
+        whole = read_strip(path) if strip is not None else read_video_file(path, max_frames=span)  # [F, h, w, 3]
+        whole = grey_levels(whole)  # [F, h, w] uint8
         levels = whole[:span:frame_step]  # [T, h, w] uint8 ([1, h, w]: a still mask)
         if not (levels >= MASK_LEVEL).any() and (skipped := int((whole[:span] >= MASK_LEVEL).sum())):
             raise ValueError(f"mask {path}: the mask's {counted(skipped, 'white pixel')} (grey level {MASK_LEVEL} or "

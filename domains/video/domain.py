@@ -17,7 +17,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .clips import clip_span, read_video_npz
-from .data import load_user_video, read_mask_video, short_strip
+from .data import load_user_video, mask_strip, read_mask_frames
 from .io import PICTURE_FPS, read_video_file, transparent_share, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .strips import frame_size, rate_and_size
@@ -174,17 +174,16 @@ class VideoDomain(Domain):
         another shape than its input and one that observes every pixel warned of as an images mask is
         (:func:`shape_mismatch`, :func:`all_observed`): where the clip has more pixels than ``max_context``, that S is
         a random ``max_context`` of them, the rest completed (the one warning: :meth:`context_from_mask` then says
-        nothing of the cap). A strip of too few frames is refused (:func:`short_strip`) before a shape is warned of."""
+        nothing of the cap). A strip of too few frames is refused (:func:`mask_strip`) before a shape is warned of."""
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
         input_size, self.input_size = self.input_size, None  # its input's, used up: the next mask's input is its own
-        if short := short_strip(path, clip_span(t, step)):  # its frames' size would be warned of as the mask's
-            raise ValueError(f"mask {path}: {short}")
+        strip = mask_strip(path, clip_span(t, step))  # refused before its frames' size is warned of as the mask's
         read = frame_size(path)  # None: a file that says no size (read_mask_video names one it cannot read)
         # before a refusal of a mask that observes no pixel: its white may lie outside the centre for that reason
         if read and (mismatch := shape_mismatch(read, input_size, (h, w))):
             warnings.warn(f"mask {path}: {mismatch}", stacklevel=2)
-        mask, done, colour = read_mask_video(path, t, (h, w), frame_step=step)  # [T, H, W]
+        mask, done, colour = read_mask_frames(path, t, (h, w), step, strip)  # [T, H, W]
         source = read or (h, w)
         done = ([note] if (note := fitted_note(source, (h, w))) else []) + done
         if done:

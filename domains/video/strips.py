@@ -110,6 +110,17 @@ def strip_length(path: str | Path) -> int:
     return _strip_frames(path, w, h) if whole else len(read_strip(path))
 
 
+def strip_frames(path: str | Path) -> int | None:
+    """How many frames a file read as a strip holds (:func:`is_strip_file`, then :func:`strip_length`: from its
+    header); None for another file: not a strip's kind, or a picture that is no strip of square frames."""
+    if not is_strip_file(Path(path)):
+        return None
+    try:
+        return strip_length(path)
+    except VideoDecodeError:
+        return None
+
+
 def strip_problem(path: str | Path) -> str | None:
     """None when a picture is a strip of square frames (:func:`strip_length`, from its header), else why not."""
     try:

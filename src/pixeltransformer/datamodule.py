@@ -12,7 +12,6 @@ import decimal
 import functools
 import os
 import signal
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,7 +20,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
-from .errors import counted
+from .errors import counted, warn_rank_zero
 from .files import env_folder, user_path
 from .layout import CHECKOUT, next_command
 from .signal import SignalSpec
@@ -558,8 +557,8 @@ class SignalDataModule(L.LightningDataModule):
                 sampler.epoch = self._resume_state["epoch"]
                 sampler.start = self._resume_state["samples_done"]
                 note = self._batch_count_note(self._resume_state, world) if trainer is not None else None
-                if rank == 0 and note:
-                    warnings.warn(note)
+                if note:
+                    warn_rank_zero(note)
                 self._resume_state = None
         rows = len(sampler) if sampler is not None else len(ds)  # a process's items an epoch
         if rows == 0:  # an epoch of no batch: Lightning trained nothing, or waited for a step that never came

@@ -165,17 +165,12 @@ def all_observed(total: int, kept: int | None = None) -> str:
     return f"the mask observes all {total} pixels (white everywhere), so {left}: white is observed, black completed"
 
 
-def other_shape(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    """Whether two grids' (h, w) differ in shape (their aspect ratios by more than 1 %, more than a rounding of
-    one's size to the other's): cropped to their centres, they would not show the same part."""
-    return abs(a[0] * b[1] - a[1] * b[0]) > 0.01 * a[1] * b[0]
-
-
 def shape_mismatch(mask: tuple[int, int], given: tuple[int, int] | None, size: tuple[int, int]) -> str | None:
     """The warning, in words, of a --mask of (h, w) ``mask`` for an input of another shape, ``given`` (None: no
     input was read for it), each cropped to its centre and resized to the model's ``size`` (h, w) on its own; None
-    where the shapes agree."""
-    if given is None or not other_shape(mask, given):
+    where the shapes agree (aspect ratios within 1 %, a rounding of one's size to the other's: the centres cropped
+    show the same part)."""
+    if given is None or abs(mask[0] * given[1] - mask[1] * given[0]) <= 0.01 * mask[1] * given[0]:
         return None
     return (f"a {mask[1]}×{mask[0]} mask for the {given[1]}×{given[0]} input, of another shape: each is cropped to "
             f"its centre and resized to {size[1]}×{size[0]} on its own, so the mask does not lie where it was drawn: "

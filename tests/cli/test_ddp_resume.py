@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 TINY = ["--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
         "--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu"]
+IMAGES_TINY = ["--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
+               "--trainer.logger=false", "--trainer.enable_progress_bar=false",
+               "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu", "--data.init_args.batch_size=4"]
 
 
 def _env(wandb: str = "disabled") -> dict[str, str]:
@@ -43,6 +46,13 @@ def _cli(args: list[str], wandb: str = "disabled", timeout: int = 600) -> subpro
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def _tiny_images_run(tmp_path: Path) -> Path:
+    """A one-step images run of IMAGES_TINY, <tmp_path>/images/tiny, for an evaluation: its last.ckpt."""
+    _cli(["fit", *IMAGES_TINY, "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
+          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "tiny"])
+    return tmp_path / "images" / "tiny" / "checkpoints" / "last.ckpt"
 
 
 def test_ddp_two_processes_only_rank_zero_writes(tmp_path):
@@ -96,18 +106,32 @@ def test_a_ddp_resume_continues_each_rank_s_own_sets(tmp_path):
         assert [loss for _, loss, _ in rows] == pytest.approx([loss for _, loss, _ in a[step]], abs=1e-6), step
 
 
-def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
-    """A resume given another data seed than its checkpoint's warns (data_mismatch.split_mismatch), and under DDP in
-    one line, not once per rank."""
+def _ddp_resumed(tmp_path: Path, steps: int, *args: str) -> str:
+    """What a DDP polynomial run of ``steps`` steps (a checkpoint each), resumed for one step more with ``args``,
+    prints."""
     common = ["--config", "configs/polynomial.yaml", "--config", "configs/trainer/ddp.yaml", *TINY,
               "--data.init_args.batch_size=4", "--data.init_args.train_size=40", "--trainer.limit_val_batches=0",
               "--checkpoint.every_n_train_steps=1", "--trainer.logger=false", "--run_root", str(tmp_path)]
-    _cli(["fit", *common, "--trainer.max_steps=1", "--run_name", "seeded"])
-    resumed = _cli(["fit", "--resume", str(tmp_path / "polynomial" / "seeded"), "--trainer.max_steps=2",
-                    "--data.init_args.seed=3"])
-    out = resumed.stdout + resumed.stderr
+    _cli(["fit", *common, f"--trainer.max_steps={steps}", "--run_name", "run"])
+    resumed = _cli(["fit", "--resume", str(tmp_path / "polynomial" / "run"), f"--trainer.max_steps={steps + 1}",
+                    *args])
+    return resumed.stdout + resumed.stderr
+
+
+def test_a_ddp_resume_on_other_splits_says_so_once(tmp_path):
+    """A resume given another data seed than its checkpoint's warns (data_mismatch.split_mismatch), and under DDP in
+    one line, not once per rank."""
+    out = _ddp_resumed(tmp_path, 1, "--data.init_args.seed=3")
     assert out.count("warning: the checkpoint was trained on the splits of data.init_args.seed=0, not this run's "
                      "(seed=3)") == 1, out[-3000:]
+
+
+def test_a_ddp_resume_with_another_batch_size_says_so_once(tmp_path):
+    """A resume part-way into an epoch with another batch size warns that Lightning's batch count goes wrong there
+    (SignalDataModule._batch_count_note): every rank builds its loader, and the user reads the line once."""
+    out = _ddp_resumed(tmp_path, 2, "--data.init_args.batch_size=2")
+    assert out.count("warning: the checkpoint stopped 2 batches into an epoch of data.init_args.batch_size=4, not "
+                     "this run's (2)") == 1, out[-3000:]
 
 
 def test_a_ddp_evaluation_says_once_that_a_model_option_is_the_checkpoint_s(tmp_path):
@@ -182,11 +206,7 @@ def test_a_ddp_fit_warns_of_its_data_once(tmp_path):
 def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_them_on_every_rank(tmp_path):
     """A first images evaluation trains the classifier and the VAE: under DDP the first rank trains and caches them and
     every rank evaluates with those weights (each rank trained its own, all at once, into the same cache files)."""
-    common = ["--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
-              "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-              "--trainer.accelerator=cpu", "--data.init_args.batch_size=4"]
-    _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
-          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "tiny"])
+    ckpt = _tiny_images_run(tmp_path)
     probe = tmp_path / "probe.yaml"
     probe.write_text("trainer:\n  callbacks:\n"
                      "    - class_path: domains.images.evaluation.ImageEvaluation\n"
@@ -194,8 +214,8 @@ def test_a_ddp_evaluation_trains_the_image_helper_networks_once_and_judges_with_
                      f"vae_epochs: 1, vae_steps: 2, cache_dir: {tmp_path / 'cache'}}}\n"
                      "    - class_path: tests.cli.ddp_probe.HelperNetworks\n"
                      f"      init_args: {{path: {tmp_path / 'helpers.json'}}}\n")
-    _cli(["test", *common, "--config", "configs/trainer/ddp.yaml", "--trainer.callbacks=[]", "--config", str(probe),
-          "--ckpt_path", str(tmp_path / "images" / "tiny" / "checkpoints" / "last.ckpt")])
+    _cli(["test", *IMAGES_TINY, "--config", "configs/trainer/ddp.yaml", "--trainer.callbacks=[]", "--config",
+          str(probe), "--ckpt_path", str(ckpt)])
     ranks = [json.loads((tmp_path / f"helpers.{rank}.json").read_text()) for rank in (0, 1)]
     assert [r["saved"] for r in ranks] == [["classifier", "vae"], []]
     assert ranks[0]["classifier"] == ranks[1]["classifier"] and ranks[0]["vae"] == ranks[1]["vae"]
@@ -206,19 +226,15 @@ def test_a_ddp_evaluation_whose_first_rank_cannot_build_a_helper_network_fails_i
     cannot be read), every rank raises that error and the user reads it once, as when each rank built its own (the
     others died on the closed connection, a traceback each). A cache folder that cannot be written no longer fails:
     the networks are used, not cached, with a warning."""
-    common = ["--config", "configs/images.yaml", "--model.net.width=64", "--model.net.ffn=128",
-              "--trainer.logger=false", "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-              "--trainer.accelerator=cpu", "--data.init_args.batch_size=4"]
-    _cli(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--trainer.callbacks=[]",
-          "--checkpoint.every_n_train_steps=1", "--run_root", str(tmp_path), "--run_name", "tiny"])
+    ckpt = _tiny_images_run(tmp_path)
     probe = tmp_path / "probe.yaml"
     probe.write_text("trainer:\n  callbacks:\n"
                      "    - class_path: domains.images.evaluation.ImageEvaluation\n"
                      "      init_args: {levels: [4], num_samples: 0, max_items: 4, vae: false}\n"
                      "    - class_path: tests.cli.ddp_probe.HelperFails\n")
-    proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "test", *common, "--config",
+    proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "test", *IMAGES_TINY, "--config",
                            "configs/trainer/ddp.yaml", "--trainer.callbacks=[]", "--config", str(probe), "--ckpt_path",
-                           str(tmp_path / "images" / "tiny" / "checkpoints" / "last.ckpt")],
+                           str(ckpt)],
                           cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
