@@ -615,10 +615,11 @@ class PixelTransformerCLI(LightningCLI):
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
         if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
-                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps)):
-            # a run already at its max_steps: its line alone, before a W&B run, config.yaml or command.txt is written
-            # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains
-            # none), with the command that evaluates the run, which the fit's closing line gives
+                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps, epochs_done(saved),
+                                         self.trainer.max_epochs)):
+            # a run already at its max_steps or max_epochs: its line alone, before a W&B run, config.yaml or
+            # command.txt is written, with the command that evaluates the run, which the fit's closing line gives
+            # (one whose epoch only the fit's start tells done, or at its max_time, is told after it)
             self._release_run_folder()
             if first_process():
                 print(f"{line}; {evaluate_resumed(saved, Path(ckpt), self.run_dir, self._shown)}", flush=True)

@@ -98,13 +98,17 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def nothing_to_train(step: int, max_steps: int | None) -> str | None:
-    """The line of a resume that trains nothing, its run already at trainer.max_steps (Lightning says only that the
-    limit was reached): the limit and the option that trains on; None below it. Known from the checkpoint's step
-    alone, before the fit starts."""
-    if max_steps is None or not 0 <= max_steps <= step:
-        return None
-    return _nothing_line(step, f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}")
+def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None,
+                     max_epochs: int | None = None) -> str | None:
+    """The line of a resume that trains nothing, its run already at trainer.max_steps or trainer.max_epochs
+    (Lightning says only that the limit was reached): the limit and the option that trains on; None below both.
+    Known from the checkpoint alone, before the fit starts: its step, and the ``epochs`` it has done as the fit loop
+    counts them (``fit_settings.epochs_done``)."""
+    if max_steps is not None and 0 <= max_steps <= step:
+        return _nothing_line(step, f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}")
+    if epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
+        return _nothing_line(step, f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}")
+    return None
 
 
 def nothing_trained(trainer) -> str:
