@@ -70,7 +70,7 @@ from .setting_sources import (config_setting, config_unsetting, given_model_opti
                               size_config_options, yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
-from .trainer_limits import batch_limit, check_val_limit, nothing_to_train, nothing_trained
+from .trainer_limits import batch_limit, check_val_limit, nothing_to_train, nothing_trained, out_of_time
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
@@ -615,11 +615,12 @@ class PixelTransformerCLI(LightningCLI):
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
         if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
-                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps, epochs_done(saved),
-                                         self.trainer.max_epochs)):
-            # a run already at its max_steps or max_epochs: its line alone, before a W&B run, config.yaml or
+                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps,
+                                         epochs := epochs_done(saved), self.trainer.max_epochs)
+                or out_of_time(saved, self.trainer, epochs)):
+            # a run already at its max_steps, max_epochs or max_time: its line alone, before a W&B run, config.yaml or
             # command.txt is written, with the command that evaluates the run, which the fit's closing line gives
-            # (one whose epoch only the fit's start tells done, or at its max_time, is told after it)
+            # (one whose epoch only the fit's start tells done is told after it)
             self._release_run_folder()
             if first_process():
                 print(f"{line}; {evaluate_resumed(saved, Path(ckpt), self.run_dir, self._shown)}", flush=True)

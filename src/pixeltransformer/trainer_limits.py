@@ -3,8 +3,8 @@ the device count is refused (:func:`check_val_limit`, :func:`batch_limit`), a fi
 validation (:func:`no_validation_note`) or whose validation trainer.overfit_batches cuts (:func:`overfit_note`) is
 told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
 (:func:`ending_epochs`), and a resume that trains nothing, its run already at its limit, is told which option trains
-on (:func:`nothing_to_train` before it starts, :func:`nothing_trained` after). Functions of a trainer's settings
-alone, which the LightningModule and the command line call.
+on (:func:`nothing_to_train` and :func:`out_of_time` before it starts, :func:`nothing_trained` after). Functions
+of a trainer's settings (and a checkpoint's state), which the LightningModule and the command line call.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import math
 from typing import Any
 
 from .errors import counted, in_number
+from .loopbar import format_duration
+from .progress import time_limit_left
 from .validation_schedule import epoch_steps, schedule
 
 
@@ -111,6 +113,22 @@ def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None
     return None
 
 
+def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
+    """The line of a resume whose checkpoint ``saved`` records as much training time as its trainer.max_time:
+    Lightning's Timer keeps the time in the checkpoint and stops the fit as it starts, unless trainer.min_steps or
+    min_epochs is still ahead (``epochs``: ``fit_settings.epochs_done``). None otherwise, and where the checkpoint
+    records no time (its fit had no max_time, so the clock starts again at 0)."""
+    limit = time_limit_left(trainer)  # the whole limit: the fit, which restores the time trained, has not started
+    trained = (((saved.get("callbacks") or {}).get("Timer") or {}).get("time_elapsed") or {}).get("train")
+    step = saved.get("global_step") or 0
+    if limit is None or trained is None or trained < limit:
+        return None
+    if (trainer.min_steps or 0) > step or (trainer.min_epochs or 0) > (epochs or 0):  # Lightning trains up to them
+        return None
+    return _nothing_line(step, f"trainer.max_time {format_duration(limit)}", "a longer --trainer.max_time",
+                         f" ({format_duration(trained)} trained)")
+
+
 def nothing_trained(trainer) -> str:
     """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or that of the epoch or time limit
     (whose clock a resume restores), which only the fit's start tells."""
@@ -123,5 +141,6 @@ def nothing_trained(trainer) -> str:
     return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time")
 
 
-def _nothing_line(step: int, limit: str, more: str) -> str:
-    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
+def _nothing_line(step: int, limit: str, more: str, why: str = "") -> str:
+    return (f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it{why}; to go on: "
+            f"{more}")

@@ -373,6 +373,29 @@ def test_a_new_fit_from_a_step_checkpoint_at_an_epoch_s_end_counts_that_epoch_as
     assert not (tmp_path / "polynomial" / "new").exists()
 
 
+def test_a_resume_of_a_run_past_its_max_time_ends_before_the_fit_starts(tmp_path, capsys):
+    """A resume of a run whose checkpoint records as much training time as its trainer.max_time (Lightning's Timer
+    keeps it there) started a fit that stopped before its first step and said so only after it: it ends on its one
+    line before the fit starts. last.ckpt's time is made an hour and 5 seconds, as an hour's fit records it."""
+    import torch
+
+    main(["fit", *FAST, "--trainer.max_time=00:01:00:00", *runs(tmp_path, "r")])
+    run, last = tmp_path / "polynomial" / "r", tmp_path / "polynomial" / "r" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    saved["callbacks"]["Timer"]["time_elapsed"]["train"] = 3605.0
+    torch.save(saved, last)
+    capsys.readouterr()
+    main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
+    out = capsys.readouterr().out
+    assert "[train]" not in out, out  # no fit started
+    assert out.splitlines()[-1].startswith(
+        "[run] fit: nothing trained: the run was already at step 2, where trainer.max_time 1:00:00 stops it (1:00:05 "
+        "trained); to go on: a longer --trainer.max_time; evaluate with: pixeltransformer test --config "), out
+    # Lightning trains on to trainer.min_steps (at least), whatever the time
+    cli = main(["fit", "--resume", str(run), "--trainer.max_steps=4", "--trainer.min_steps=3"])
+    assert cli.trainer.global_step >= 3 and "nothing trained" not in capsys.readouterr().out
+
+
 def test_barebones_turns_off_what_the_configs_turn_on(tmp_path, capsys):
     """--trainer.barebones=true was refused by Lightning for the W&B logger the configs set ("`Trainer(barebones=True,
     logger=<...WandbLogger object at 0x...>)` was passed"), then, one option at a time, for their progress bar,
