@@ -703,9 +703,11 @@ class PixelTransformerCLI(LightningCLI):
                 if self.config.fit.get("resume") and self.trainer.is_global_zero:  # Lightning's line alone said it
                     self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
-                resumed_at = self._checkpoint(ckpt).get("global_step") if self.config.fit.get("resume") else None
+                resumed_at = self._checkpoint(ckpt).get("global_step") if ckpt else None
                 if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
-                    print(nothing_trained(self.trainer), flush=True)
+                    # (or a new run from its checkpoint)
+                    of = "the run" if self.config.fit.get("resume") else "the checkpoint"
+                    print(nothing_trained(self.trainer, of), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
             elif replacing is not None and not self.trainer.interrupted:  # a test into a folder of the run
                 print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name,

@@ -100,16 +100,17 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None,
-                     max_epochs: int | None = None) -> str | None:
+def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None, max_epochs: int | None = None,
+                     of: str = "the run") -> str | None:
     """The line of a resume that trains nothing, its run already at trainer.max_steps or trainer.max_epochs
     (Lightning says only that the limit was reached): the limit and the option that trains on; None below both.
     Known from the checkpoint alone, before the fit starts: its step, and the ``epochs`` it has done as the fit loop
-    counts them (``fit_settings.epochs_done``)."""
+    counts them (``fit_settings.epochs_done``). ``of``: what was at the step, as the line names it."""
     if max_steps is not None and 0 <= max_steps <= step:
-        return _nothing_line(step, f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}")
+        more = f"--trainer.max_steps={max(2 * step, step + 1)}"
+        return _nothing_line(step, f"trainer.max_steps={max_steps}", more, of=of)
     if epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
-        return _nothing_line(step, f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}")
+        return _nothing_line(step, f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}", of=of)
     return None
 
 
@@ -129,18 +130,16 @@ def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
                          f" ({format_duration(trained)} trained)")
 
 
-def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or that of the epoch or time limit
-    (whose clock a resume restores), which only the fit's start tells."""
+def nothing_trained(trainer, of: str = "the run") -> str:
+    """The line of a fit from a checkpoint (a resume, or a new run: ``of`` "the checkpoint") that trained nothing:
+    :func:`nothing_to_train`'s, or that of the time limit (whose clock a resume restores), which only the fit's start
+    tells (an epoch that a checkpoint a validation wrote again at its epoch's last step ends, too)."""
     step = trainer.global_step
-    if line := nothing_to_train(step, trainer.max_steps):
+    if line := nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs, of=of):
         return line
-    if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-        return _nothing_line(step, f"trainer.max_epochs={trainer.max_epochs}",
-                             f"--trainer.max_epochs={trainer.current_epoch + 1}")
-    return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time")
+    return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time", of=of)
 
 
-def _nothing_line(step: int, limit: str, more: str, why: str = "") -> str:
-    return (f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it{why}; to go on: "
+def _nothing_line(step: int, limit: str, more: str, why: str = "", of: str = "the run") -> str:
+    return (f"[run] fit: nothing trained: {of} was already at step {step}, where {limit} stops it{why}; to go on: "
             f"{more}")

@@ -371,6 +371,16 @@ def test_a_new_fit_from_a_step_checkpoint_at_an_epoch_s_end_counts_that_epoch_as
     with pytest.raises(ValueError, match=rf"^--ckpt_path {last}: the checkpoint is at epoch 1 \(step 4; "):
         main(["fit", *FAST, *EPOCH, "--ckpt_path", str(last), *runs(tmp_path, "new")])
     assert not (tmp_path / "polynomial" / "new").exists()
+    # FAST's validation at step 4 writes last.ckpt again: whether Lightning counts that epoch as done depends on the
+    # new fit's validation schedule, so the fit starts, and it says that it trained nothing
+    main(["fit", *FAST, *EPOCH, *runs(tmp_path, "v")])
+    capsys.readouterr()
+    last = tmp_path / "polynomial" / "v" / "checkpoints" / "last.ckpt"
+    cli = main(["fit", *FAST, *EPOCH, "--ckpt_path", str(last), *runs(tmp_path, "new")])
+    assert cli.trainer.global_step == 4
+    assert capsys.readouterr().out.splitlines()[-2] == (
+        "[run] fit: nothing trained: the checkpoint was already at step 4, where trainer.max_epochs=1 stops it; to "
+        "go on: --trainer.max_epochs=2")
 
 
 def test_a_resume_of_a_run_past_its_max_time_ends_before_the_fit_starts(tmp_path, capsys):
