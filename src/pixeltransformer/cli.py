@@ -70,7 +70,7 @@ from .setting_sources import (config_setting, config_unsetting, given_model_opti
                               size_config_options, yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
-from .trainer_limits import batch_limit, check_val_limit, nothing_to_train, nothing_trained
+from .trainer_limits import batch_limit, check_val_limit, nothing_to_train, nothing_trained, out_of_time
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
@@ -617,10 +617,12 @@ class PixelTransformerCLI(LightningCLI):
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
         if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
-                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps)):
-            # a run already at its max_steps: its line alone, before a W&B run, config.yaml or command.txt is written
-            # (one at its max_epochs or max_time is told after the fit's start, which alone tells that it trains
-            # none), with the command that evaluates the run, which the fit's closing line gives
+                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps,
+                                         epochs := epochs_done(saved), self.trainer.max_epochs)
+                or out_of_time(saved, self.trainer, epochs)):
+            # a run already at its max_steps, max_epochs or max_time: its line alone, before a W&B run, config.yaml or
+            # command.txt is written, with the command that evaluates the run, which the fit's closing line gives
+            # (one whose epoch only the fit's start tells done is told after it)
             self._release_run_folder()
             if first_process():
                 print(f"{line}; {evaluate_resumed(saved, Path(ckpt), self.run_dir, self._shown)}", flush=True)
@@ -703,9 +705,11 @@ class PixelTransformerCLI(LightningCLI):
                 if self.config.fit.get("resume") and self.trainer.is_global_zero:  # Lightning's line alone said it
                     self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
-                resumed_at = self._checkpoint(ckpt).get("global_step") if self.config.fit.get("resume") else None
+                resumed_at = self._checkpoint(ckpt).get("global_step") if ckpt else None
                 if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
-                    print(nothing_trained(self.trainer), flush=True)
+                    # (or a new run from its checkpoint)
+                    of = "the run" if self.config.fit.get("resume") else "the checkpoint"
+                    print(nothing_trained(self.trainer, of), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
             elif replacing is not None and not self.trainer.interrupted:  # a test into a folder of the run
                 print(evaluation_summary(replacing, Path(str(self._shown)) / replacing.name,

@@ -44,12 +44,29 @@ def epochs_done(ckpt: dict) -> int | None:
     ``epoch_progress.current.processed``, which ``done`` compares before a fit from it trains): one more than its
     ``epoch`` when it was written at an epoch's end (``processed`` is counted before on_train_epoch_end, ``epoch``
     after); one written as its fit ended (on_train_end) counts the epoch it ended in as done, one max_steps stopped
-    mid-epoch too, and one written at a step, even an epoch's last, counts that epoch as not done. Its ``epoch`` where
-    it records no loops."""
+    mid-epoch too. One written by a step's save (on_train_batch_end) at an epoch's last batch counts that epoch as
+    done as well: the fit loop counts it as it restores the checkpoint, before it checks max_epochs
+    (:func:`_ended_an_epoch`); one a validation at that step wrote again does not, nor does one mid-epoch. Its
+    ``epoch`` where it records no loops."""
     try:
-        return int(ckpt["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"])
+        loop = ckpt["loops"]["fit_loop"]
+        return int(loop["epoch_progress"]["current"]["processed"]) + _ended_an_epoch(loop)
     except (KeyError, TypeError, ValueError):
         return ckpt.get("epoch")
+
+
+def _ended_an_epoch(loop: dict) -> bool:
+    """Whether a checkpoint's fit loop state is that of a step's save at its epoch's last batch, which Lightning's
+    fit loop counts as a processed epoch as it restarts (FitLoop.reset): the epoch started and not processed, its last
+    batch processed and not completed."""
+    try:
+        epochs, batches = loop["epoch_progress"]["total"], loop["epoch_loop.batch_progress"]
+        steps = batches["total"]
+        return bool(batches["is_last_batch"]) and epochs["started"] == epochs["ready"] and \
+            epochs["processed"] == epochs["started"] - 1 == epochs["completed"] and \
+            steps["started"] == steps["ready"] == steps["processed"] == steps["completed"] + 1
+    except (KeyError, TypeError):  # a checkpoint that records less (an older Lightning's)
+        return False
 
 
 def check_fit_length(max_steps: int | None, max_epochs: int | None,

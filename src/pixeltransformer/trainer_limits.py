@@ -3,8 +3,8 @@ the device count is refused (:func:`check_val_limit`, :func:`batch_limit`), a fi
 validation (:func:`no_validation_note`) or whose validation trainer.overfit_batches cuts (:func:`overfit_note`) is
 told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
 (:func:`ending_epochs`), and a resume that trains nothing, its run already at its limit, is told which option trains
-on (:func:`nothing_to_train` before it starts, :func:`nothing_trained` after). Functions of a trainer's settings
-alone, which the LightningModule and the command line call.
+on (:func:`nothing_to_train` and :func:`out_of_time` before it starts, :func:`nothing_trained` after). Functions
+of a trainer's settings (and a checkpoint's state), which the LightningModule and the command line call.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import math
 from typing import Any
 
 from .errors import counted, in_number
+from .loopbar import format_duration
+from .progress import time_limit_left
 from .validation_schedule import epoch_steps, schedule
 
 
@@ -98,26 +100,46 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def nothing_to_train(step: int, max_steps: int | None) -> str | None:
-    """The line of a resume that trains nothing, its run already at trainer.max_steps (Lightning says only that the
-    limit was reached): the limit and the option that trains on; None below it. Known from the checkpoint's step
-    alone, before the fit starts."""
-    if max_steps is None or not 0 <= max_steps <= step:
+def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None, max_epochs: int | None = None,
+                     of: str = "the run") -> str | None:
+    """The line of a resume that trains nothing, its run already at trainer.max_steps or trainer.max_epochs
+    (Lightning says only that the limit was reached): the limit and the option that trains on; None below both.
+    Known from the checkpoint alone, before the fit starts: its step, and the ``epochs`` it has done as the fit loop
+    counts them (``fit_settings.epochs_done``). ``of``: what was at the step, as the line names it."""
+    if max_steps is not None and 0 <= max_steps <= step:
+        more = f"--trainer.max_steps={max(2 * step, step + 1)}"
+        return _nothing_line(step, f"trainer.max_steps={max_steps}", more, of=of)
+    if epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
+        return _nothing_line(step, f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}", of=of)
+    return None
+
+
+def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
+    """The line of a resume whose checkpoint ``saved`` records as much training time as its trainer.max_time:
+    Lightning's Timer keeps the time in the checkpoint and stops the fit as it starts, unless trainer.min_steps or
+    min_epochs is still ahead (``epochs``: ``fit_settings.epochs_done``). None otherwise, and where the checkpoint
+    records no time (its fit had no max_time, so the clock starts again at 0)."""
+    limit = time_limit_left(trainer)  # the whole limit: the fit, which restores the time trained, has not started
+    trained = (((saved.get("callbacks") or {}).get("Timer") or {}).get("time_elapsed") or {}).get("train")
+    step = saved.get("global_step") or 0
+    if limit is None or trained is None or trained < limit:
         return None
-    return _nothing_line(step, f"trainer.max_steps={max_steps}", f"--trainer.max_steps={max(2 * step, step + 1)}")
+    if (trainer.min_steps or 0) > step or (trainer.min_epochs or 0) > (epochs or 0):  # Lightning trains up to them
+        return None
+    return _nothing_line(step, f"trainer.max_time {format_duration(limit)}", "a longer --trainer.max_time",
+                         f" ({format_duration(trained)} trained)")
 
 
-def nothing_trained(trainer) -> str:
-    """The line of a resume that trained nothing: :func:`nothing_to_train`'s, or that of the epoch or time limit
-    (whose clock a resume restores), which only the fit's start tells."""
+def nothing_trained(trainer, of: str = "the run") -> str:
+    """The line of a fit from a checkpoint (a resume, or a new run: ``of`` "the checkpoint") that trained nothing:
+    :func:`nothing_to_train`'s, or that of the time limit (whose clock a resume restores), which only the fit's start
+    tells (an epoch that a checkpoint a validation wrote again at its epoch's last step ends, too)."""
     step = trainer.global_step
-    if line := nothing_to_train(step, trainer.max_steps):
+    if line := nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs, of=of):
         return line
-    if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-        return _nothing_line(step, f"trainer.max_epochs={trainer.max_epochs}",
-                             f"--trainer.max_epochs={trainer.current_epoch + 1}")
-    return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time")
+    return _nothing_line(step, "trainer.max_time", "a longer --trainer.max_time", of=of)
 
 
-def _nothing_line(step: int, limit: str, more: str) -> str:
-    return f"[run] fit: nothing trained: the run was already at step {step}, where {limit} stops it; to go on: {more}"
+def _nothing_line(step: int, limit: str, more: str, why: str = "", of: str = "the run") -> str:
+    return (f"[run] fit: nothing trained: {of} was already at step {step}, where {limit} stops it{why}; to go on: "
+            f"{more}")

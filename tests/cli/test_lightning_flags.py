@@ -335,6 +335,77 @@ def test_a_resume_of_a_finished_run_says_it_trained_nothing(tmp_path, capsys):
     assert "nothing trained" not in capsys.readouterr().out
 
 
+EPOCH = ["--trainer.max_steps=-1", "--trainer.max_epochs=1"]  # FAST's 16 functions, 4 a batch: 4 steps an epoch
+# last.ckpt as the fit ended (the step save and the validation at step 3), or by the step save at the epoch's last
+# step, 4 (the validation, at step 3, does not write it a second time there)
+EPOCH_END = {"end": ["--checkpoint.every_n_train_steps=3", "--trainer.val_check_interval=3"],
+             "step": ["--trainer.val_check_interval=3"]}
+
+
+def test_a_resume_of_a_run_at_its_max_epochs_ends_before_the_fit_starts(tmp_path, capsys):
+    """A resume of a run at its max_epochs started a fit that trained nothing (an empty W&B segment, the run's
+    config.yaml written again) and said so only after it. Its last.ckpt written as the fit ended, or by a step save at
+    the epoch's last step, each counts the epoch as done: it ends on its one line before the fit starts."""
+    for name, save in EPOCH_END.items():
+        main(["fit", *FAST, *EPOCH, *save, *runs(tmp_path, name)])
+        run = tmp_path / "polynomial" / name
+        written = {file: (run / file).read_text() for file in ("config.yaml", "command.txt")}
+        capsys.readouterr()
+        main(["fit", "--resume", str(run)])
+        out = capsys.readouterr().out
+        assert "[train]" not in out, out  # no fit started
+        assert out.splitlines()[-1].startswith(
+            "[run] fit: nothing trained: the run was already at step 4, where trainer.max_epochs=1 stops it; to go "
+            f"on: --trainer.max_epochs=2; evaluate with: pixeltransformer test --config {run}/config.yaml"), out
+        assert {file: (run / file).read_text() for file in written} == written
+    cli = main(["fit", "--resume", str(run), "--trainer.max_epochs=2"])  # one that trains says nothing of the kind
+    assert cli.trainer.global_step == 8 and "nothing trained" not in capsys.readouterr().out
+
+
+def test_a_new_fit_from_a_step_checkpoint_at_an_epoch_s_end_counts_that_epoch_as_done(tmp_path, capsys):
+    """fit --ckpt_path from a last.ckpt saved by its step at the epoch's last step, with trainer.max_epochs one
+    above the epochs it had ended, trained nothing without a word (Lightning counts that epoch as done as it
+    restores the checkpoint) and left a new run folder. It is refused as one at its max_epochs is."""
+    main(["fit", *FAST, *EPOCH, *EPOCH_END["step"], *runs(tmp_path, "r")])
+    last = tmp_path / "polynomial" / "r" / "checkpoints" / "last.ckpt"
+    with pytest.raises(ValueError, match=rf"^--ckpt_path {last}: the checkpoint is at epoch 1 \(step 4; "):
+        main(["fit", *FAST, *EPOCH, "--ckpt_path", str(last), *runs(tmp_path, "new")])
+    assert not (tmp_path / "polynomial" / "new").exists()
+    # FAST's validation at step 4 writes last.ckpt again: whether Lightning counts that epoch as done depends on the
+    # new fit's validation schedule, so the fit starts, and it says that it trained nothing
+    main(["fit", *FAST, *EPOCH, *runs(tmp_path, "v")])
+    capsys.readouterr()
+    last = tmp_path / "polynomial" / "v" / "checkpoints" / "last.ckpt"
+    cli = main(["fit", *FAST, *EPOCH, "--ckpt_path", str(last), *runs(tmp_path, "new")])
+    assert cli.trainer.global_step == 4
+    assert capsys.readouterr().out.splitlines()[-2] == (
+        "[run] fit: nothing trained: the checkpoint was already at step 4, where trainer.max_epochs=1 stops it; to "
+        "go on: --trainer.max_epochs=2")
+
+
+def test_a_resume_of_a_run_past_its_max_time_ends_before_the_fit_starts(tmp_path, capsys):
+    """A resume of a run whose checkpoint records as much training time as its trainer.max_time (Lightning's Timer
+    keeps it there) started a fit that stopped before its first step and said so only after it: it ends on its one
+    line before the fit starts. last.ckpt's time is made an hour and 5 seconds, as an hour's fit records it."""
+    import torch
+
+    main(["fit", *FAST, "--trainer.max_time=00:01:00:00", *runs(tmp_path, "r")])
+    run, last = tmp_path / "polynomial" / "r", tmp_path / "polynomial" / "r" / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    saved["callbacks"]["Timer"]["time_elapsed"]["train"] = 3605.0
+    torch.save(saved, last)
+    capsys.readouterr()
+    main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
+    out = capsys.readouterr().out
+    assert "[train]" not in out, out  # no fit started
+    assert out.splitlines()[-1].startswith(
+        "[run] fit: nothing trained: the run was already at step 2, where trainer.max_time 1:00:00 stops it (1:00:05 "
+        "trained); to go on: a longer --trainer.max_time; evaluate with: pixeltransformer test --config "), out
+    # Lightning trains on to trainer.min_steps (at least), whatever the time
+    cli = main(["fit", "--resume", str(run), "--trainer.max_steps=4", "--trainer.min_steps=3"])
+    assert cli.trainer.global_step >= 3 and "nothing trained" not in capsys.readouterr().out
+
+
 def test_barebones_turns_off_what_the_configs_turn_on(tmp_path, capsys):
     """--trainer.barebones=true was refused by Lightning for the W&B logger the configs set ("`Trainer(barebones=True,
     logger=<...WandbLogger object at 0x...>)` was passed"), then, one option at a time, for their progress bar,

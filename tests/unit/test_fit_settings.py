@@ -70,6 +70,13 @@ def test_a_checkpoint_s_epoch_count_is_the_one_lightning_stops_on():
     progress = {"current": {"ready": 1, "started": 1, "processed": 1, "completed": 0}}
     assert epochs_done({"epoch": 0, "loops": {"fit_loop": {"epoch_progress": progress}}}) == 1
     assert epochs_done({"epoch": 3}) == 3 and epochs_done({}) is None
+    # saved by a step at its epoch's last batch (processed, not completed): the fit loop counts the epoch as it
+    # restores it; saved again by the validation there (completed too), or mid-epoch, it does not
+    epoch = {"ready": 1, "started": 1, "processed": 0, "completed": 0}
+    for completed, last, done in ((3, True, 1), (4, True, 0), (3, False, 0)):
+        batches = {"total": {"ready": 4, "started": 4, "processed": 4, "completed": completed}, "is_last_batch": last}
+        loop = {"epoch_progress": {"current": epoch, "total": epoch}, "epoch_loop.batch_progress": batches}
+        assert epochs_done({"epoch": 0, "loops": {"fit_loop": loop}}) == done
 
 
 @pytest.mark.parametrize("new_run, max_steps, refused", [
