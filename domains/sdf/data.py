@@ -34,10 +34,10 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indice
                                      split_sizes_cause, splits_hint, splits_with_train_of)
 
 from .datasets import FileSDFDataset, MixtureDataset, StackedSDFDataset, sdf_values
-from .mesh import MESH_SUFFIXES, npz_names, voxel_file
+from .mesh import MESH_SUFFIXES, NEITHER, arrays_held, file_kind
 from .mesh_cache import SDFCache, library_versions, sdf_cache
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
-from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, grid_array, grid_files, read_voxels,
+from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, grid_files, read_voxels,
                      solid_voxels, voxels_to_sdf)
 
 DATASETS = ("procedural", "meshes", "voxels", "mixture")
@@ -263,7 +263,11 @@ class SDFDataModule(SignalDataModule):
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
             # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
             reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
-            if reads_meshes and root.is_file() and voxel_file(root):  # its folder holds no mesh either
+            kind, arrays = file_kind(root) if reads_meshes and root.is_file() else ("mesh", [])
+            if kind == "neither":  # SDF samples, say: no reader reads it
+                raise ValueError(f"SDFDataModule: {arg} {root} is an .npz of neither a mesh nor voxel grids "
+                                 f"({arrays_held(arrays)}): {NEITHER}")
+            if kind == "voxels":  # its folder holds no mesh either
                 # one .binvox file is one shape, too few for the splits: the voxel reader reads a folder of them
                 read = (f"the .binvox files of its folder with {self._read_as('voxels', root.parent)}"
                         if root.name.lower().endswith(".binvox") else f"it with {self._read_as('voxels', root)}")
@@ -659,15 +663,15 @@ class SDFDataModule(SignalDataModule):
         return pools
 
     def _voxel_npz(self, paths: list[Path], cache: SDFCache) -> bool:
-        """Whether a mesh folder's files are .npz files of voxel grids alone, not meshes (:func:`mesh.voxel_file`)
-        whose grids the voxel reader finds (:func:`voxels.grid_array`; SDF samples' 'points' and 'sdf' are neither).
+        """Whether a mesh folder's files are .npz files of voxel grids alone, not meshes (:func:`mesh.file_kind`; SDF
+        samples' 'points' and 'sdf' are neither).
         The look stops at the first mesh and opens only files not converted yet: a second start reads no mesh file."""
         def grids(path: Path) -> bool:
             try:
                 cached = whole_npy(cache.target(path, self.resolution), (self.resolution,) * 3, np.float32)
             except OSError:  # unreadable: build_files names the cause
                 return False
-            return not cached and voxel_file(path) and grid_array(npz_names(path) or []) is not None
+            return not cached and file_kind(path)[0] == "voxels"
 
         return bool(paths) and all(p.suffix.lower() == ".npz" and grids(p) for p in paths)
 

@@ -222,7 +222,7 @@ class SdfDomain(Domain):
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
         self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
         name, suffix = path.name.lower(), path.suffix.lower()
-        voxels = voxel_file(path)  # the data roots' rule: .npy, .npy.gz, .binvox, an .npz of voxel grids
+        voxels = voxel_file(path)  # .npy, .npy.gz, .binvox, an .npz of no mesh (mesh.file_kind)
         if voxels and not name.endswith((".npy", ".binvox")):
             # a stack of the kind training reads (ModelNet's [N, 1, R, R, R]: .npy.gz, .npz), holding one shape
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)

@@ -28,7 +28,7 @@ from pixeltransformer.errors import counted
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import MARGIN, grid_points
-from .voxels import VOXEL_SUFFIXES
+from .voxels import GRID_ARRAYS, VOXEL_SUFFIXES, npz_grids
 
 # Bump when the mesh -> SDF conversion changes, so that the mesh cache's old entries are not reused (2: a mesh wound
 # inside out is solid, not a shell around nothing; 3: vertices no face uses are dropped, so a stray one no longer sets
@@ -47,29 +47,38 @@ BIG_MESH_FACES = 100_000
 STAGES = ("distances", "signs near the surface and of the far regions", "signs of leaked regions")
 # the voxel files no mesh file is taken for (an .npz holds either)
 VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
+# what an .npz of neither a mesh nor voxel grids is told (file_kind)
+NEITHER = f"a mesh's .npz holds 'vertices' and 'faces', one of voxel grids {GRID_ARRAYS}"
 
 
-def npz_names(path: Path) -> list[str] | None:
-    """The names of the arrays an .npz file holds (its index alone is read), None for one that cannot be read."""
+def file_kind(path: Path) -> tuple[str, list[str]]:
+    """What a data file holds, "mesh", "voxels" or "neither", and an .npz's array names, in any case of letters: a
+    .npy, .npy.gz or .binvox file voxels; an .npz a mesh where it names 'vertices' or 'faces' or cannot be read (the
+    mesh reader names the cause), voxels where the voxel reader finds grids in it (:func:`voxels.npz_grids`), else
+    neither (SDF samples' 'points' and 'sdf', a lone 'sdf' [N]). Of an .npz its index (and a lone array's header) is
+    read, once."""
+    name = path.name.lower()
+    if not name.endswith(".npz"):
+        return ("voxels" if name.endswith(VOXEL_FILES) else "mesh"), []
     try:
         with np.load(path, allow_pickle=False) as data:
-            return list(data.files)
+            names = list(data.files)
+            if {"vertices", "faces"} & set(names):
+                return "mesh", names
+            return ("neither" if npz_grids(data) is None else "voxels"), names
     except Exception:  # not a zip, cut short, ...: the readers name the cause
-        return None
+        return "mesh", []
 
 
-def mesh_npz(path: Path) -> bool:
-    """Whether an .npz file is a mesh (it names 'vertices' or 'faces'; one that cannot be read is left to the mesh
-    reader's error), not voxels."""
-    names = npz_names(path)
-    return names is None or bool({"vertices", "faces"} & set(names))
+def arrays_held(names: list[str]) -> str:
+    """An .npz's array names as a message gives them: "'points', 'sdf'", or "no array"."""
+    return ", ".join(map(repr, names)) or "no array"
 
 
 def voxel_file(path: Path) -> bool:
-    """Whether a file is voxels, not a mesh: a .npy, .npy.gz or .binvox file, or an .npz of voxel grids (an .npz
-    holds either), in any case of letters. The one rule for a data root and a file to complete (--input)."""
-    name = path.name.lower()
-    return name.endswith(VOXEL_FILES) or (name.endswith(".npz") and not mesh_npz(path))
+    """Whether a file is read as voxels, not as a mesh: one of no mesh (:func:`file_kind`), voxel grids or an .npz of
+    neither (the voxel reader names its arrays). The one rule for a file to complete (--input)."""
+    return file_kind(path)[0] != "mesh"
 
 
 # ---- loading ----------------------------------------------------------------------------------------

@@ -22,9 +22,9 @@ from pixeltransformer.errors import counted, in_number, warn_rank_zero
 from pixeltransformer.files import atomic_write, user_path
 from pixeltransformer.loopbar import loop_progress
 
-from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, SIGN_TYPES, load_mesh, mesh_frame, mesh_to_sdf,
-                   normalise_mesh, npz_names, voxel_file)
-from .voxels import GRID_ARRAYS, grid_array, turn_y_up
+from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, NEITHER, SIGN_TYPES, arrays_held, file_kind, load_mesh,
+                   mesh_frame, mesh_to_sdf, normalise_mesh)
+from .voxels import turn_y_up
 
 
 def library_versions(names: Sequence[str]) -> str:
@@ -161,7 +161,8 @@ class SDFCache:
                 if error is not None:
                     errors[i] = error
         files = []
-        grids = [paths[i] for i in errors if voxel_file(paths[i])]  # .npz files of no mesh among meshes: said once
+        kinds = {paths[i]: file_kind(paths[i]) for i in errors}  # .npz files of no mesh among meshes: said once
+        grids = [path for path, (kind, _) in kinds.items() if kind != "mesh"]
         for i, path in enumerate(paths):
             if i in errors:
                 self.failures.append((path, errors[i]))
@@ -170,13 +171,11 @@ class SDFCache:
             else:
                 files.append(targets[i])
                 self.kept.append(path)
-        held = {path: npz_names(path) or [] for path in grids}  # the arrays each holds (neither a mesh's)
-        if others := [path for path in grids if grid_array(held[path]) is None]:  # SDF samples, say
-            names = "; ".join(f"{p.name}: {', '.join(map(repr, held[p])) or 'no array'}" for p in others[:3])
+        if others := [path for path in grids if kinds[path][0] == "neither"]:  # SDF samples, say
+            names = "; ".join(f"{p.name}: {arrays_held(kinds[p][1])}" for p in others[:3])
             hold = in_number(len(others), "holds", "hold")
             warn_rank_zero(f"skipping {counted(len(others), '.npz file')} that {hold} neither a mesh nor voxel grids "
-                           f"({names}{'; ...' * (len(others) > 3)}): a mesh's .npz holds 'vertices' and 'faces', one "
-                           f"of voxel grids {GRID_ARRAYS}", stacklevel=2)
+                           f"({names}{'; ...' * (len(others) > 3)}): {NEITHER}", stacklevel=2)
         if voxel_npz := [path for path in grids if path not in others]:
             names = ", ".join(p.name for p in voxel_npz[:3]) + ", ..." * (len(voxel_npz) > 3)
             them = "it" if len(voxel_npz) == 1 else "them"

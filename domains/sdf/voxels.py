@@ -206,6 +206,22 @@ def grid_array(files: Sequence[str]) -> str | None:
     return next((k for k in VOXEL_NAMES if k in files), files[0] if len(files) == 1 else None)
 
 
+def npz_grids(data: np.lib.npyio.NpzFile) -> str | None:
+    """:func:`grid_array` of an open .npz, None also where its lone array of another name has under 3 axes (SDF
+    samples' 'sdf' [N]): only that array's header is read; one whose header does not read is left to the reader."""
+    grids = grid_array(data.files)
+    if grids is None or grids in VOXEL_NAMES:
+        return grids
+    member = f"{grids}.npy" if f"{grids}.npy" in data.zip.namelist() else grids
+    try:
+        with data.zip.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            return grids if len(header(fh)[0]) >= 3 else None
+    except Exception:  # the voxel reader names the cause
+        return grids
+
+
 def _read_array_file(path: Path) -> tuple[np.ndarray | None, list[str]]:
     """The array of a .npy, .npy.gz or .npz voxel file (None when an .npz names none), and an .npz's array names."""
     name = path.name.lower()
@@ -251,7 +267,8 @@ def read_voxels(path: str | Path, up_axis: int = 2) -> np.ndarray:
     else:
         arr, files = _read_array_file(path)
     if arr is None:
-        raise ValueError(f"{path}: .npz holds arrays {files}; expected voxel grids in {GRID_ARRAYS}")
+        raise ValueError(f"{path}: .npz holds {f'arrays {files}' if files else 'no array'}; expected voxel grids in "
+                         f"{GRID_ARRAYS}")
     held = arr.shape  # as the file holds it, for the line that refuses it
     if arr.ndim == 5 and arr.shape[1] == 1:
         arr = arr[:, 0]

@@ -901,6 +901,14 @@ def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path)
     assert read_voxels(tmp_path / "one.npz", up_axis=1).shape == (1, 4, 4, 4)
 
 
+def test_read_voxels_says_an_empty_npz_holds_no_array(tmp_path):
+    """An .npz of no array was said to hold 'arrays []'."""
+    np.savez(tmp_path / "empty.npz")
+    with pytest.raises(ValueError, match=r"empty.npz: .npz holds no array; expected voxel grids in an array "
+                                         r"'voxels', 'occupancy' or 'data' \(or one array alone\)$"):
+        read_voxels(tmp_path / "empty.npz")
+
+
 def test_read_voxels_names_a_compressed_file_damaged_inside(tmp_path):
     """A compressed .npz or .npy.gz whose data (not its header) is damaged failed in zlib's words ("Error -3 while
     decompressing data"), naming no file; it is one line naming the file."""
@@ -2459,42 +2467,71 @@ def test_voxel_npz_files_among_meshes_are_named_in_one_warning(tmp_path):
     """A folder of meshes and .npz voxel files warned "skipping mesh: ... must hold 'vertices' and 'faces'" once a
     voxel file, as if each were a broken mesh. They are skipped as before, named as voxel files in one warning. An
     .npz of neither (SDF samples: 'points', 'sdf') was said to be one of voxel grids that the voxel reader reads,
-    which refuses it: it is named with its arrays and what either reader expects."""
+    which refuses it: it is named with its arrays and what either reader expects; so is one of a lone array that is
+    no grid ('sdf' [N]), which was called voxel grids too. A lone array of grids is voxel grids, whatever its name."""
     mixed = tmp_path / "mixed"
     mixed.mkdir()
     for i in range(2):
         save_npz(mixed / f"m{i}.npz", icosphere(0.3 + 0.1 * i))
         np.savez(mixed / f"v{i}.npz", voxels=np.zeros((2, 8, 8, 8), np.uint8))
     np.savez(mixed / "s0.npz", points=np.zeros((4, 3), np.float32), sdf=np.zeros(4, np.float32))
+    np.savez(mixed / "s1.npz", sdf=np.zeros(4, np.float32))
+    np.savez(mixed / "v2.npz", grid=np.zeros((2, 8, 8, 8), np.uint8))
     dm = SDFDataModule(dataset="meshes", root=str(mixed), resolution=8, cache_dir=str(tmp_path / "c"))
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
         pools = dm._load_meshes(mixed)
-    assert len(pools["all"]) == 2 and dm.num_failed == 3
+    assert len(pools["all"]) == 2 and dm.num_failed == 5
     said = [str(w.message) for w in warned if "skipping" in str(w.message)]
-    assert said == ["skipping 1 .npz file that holds neither a mesh nor voxel grids (s0.npz: 'points', 'sdf'): a "
-                    "mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or "
-                    "'data' (or one array alone)",
-                    "skipping 2 .npz files of voxel grids, not meshes (v0.npz, v1.npz): the voxel reader reads them "
-                    "(--data.init_args.dataset=voxels)"]
+    assert said == ["skipping 2 .npz files that hold neither a mesh nor voxel grids (s0.npz: 'points', 'sdf'; "
+                    "s1.npz: 'sdf'): a mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', "
+                    "'occupancy' or 'data' (or one array alone)",
+                    "skipping 3 .npz files of voxel grids, not meshes (v0.npz, v1.npz, v2.npz): the voxel reader "
+                    "reads them (--data.init_args.dataset=voxels)"]
 
 
-def test_a_folder_of_npz_files_of_other_arrays_is_not_sent_to_the_voxel_reader(tmp_path):
-    """A folder of SDF samples' .npz files alone ('points', 'sdf') was sent to the voxel reader ("read one with
-    --data.init_args.dataset=voxels"), which refuses them: each is named with its arrays, and no shape is left."""
+@pytest.mark.parametrize("arrays, held", [({"points": (4, 3), "sdf": (4,)}, "'points', 'sdf'"),
+                                          ({"sdf": (4,)}, "'sdf'")])
+def test_a_folder_of_npz_files_of_other_arrays_is_not_sent_to_the_voxel_reader(tmp_path, arrays, held):
+    """A folder of SDF samples' .npz files alone ('points', 'sdf'; a lone 'sdf' [N], which is no grid) was sent to
+    the voxel reader ("read one with --data.init_args.dataset=voxels"), which refuses them: each is named with its
+    arrays, and no shape is left."""
     samples = tmp_path / "samples"
     samples.mkdir()
     for i in range(2):
-        np.savez(samples / f"s{i}.npz", points=np.zeros((4, 3), np.float32), sdf=np.zeros(4, np.float32))
+        np.savez(samples / f"s{i}.npz", **{name: np.zeros(shape, np.float32) for name, shape in arrays.items()})
     dm = SDFDataModule(dataset="meshes", root=str(samples), resolution=8, cache_dir=str(tmp_path / "c"))
     with warnings.catch_warnings(record=True) as warned:
         warnings.simplefilter("always")
         with pytest.raises(ValueError, match=r"samples yields only 0 usable shapes"):
             dm.setup("fit")
     assert [str(w.message) for w in warned if "skipping" in str(w.message)] == [
-        "skipping 2 .npz files that hold neither a mesh nor voxel grids (s0.npz: 'points', 'sdf'; s1.npz: 'points', "
-        "'sdf'): a mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or "
-        "'data' (or one array alone)"]
+        f"skipping 2 .npz files that hold neither a mesh nor voxel grids (s0.npz: {held}; s1.npz: {held}): a "
+        "mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or 'data' (or "
+        "one array alone)"]
+
+
+NEITHER = (r"a mesh's \.npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or "
+           r"'data' \(or one array alone\)")
+
+
+def test_an_npz_of_neither_given_as_a_mesh_root_is_named_with_its_arrays(tmp_path, monkeypatch):
+    """One SDF samples' .npz ('points', 'sdf') given as dataset meshes' root was called a voxel file ("read it with
+    --data.init_args.dataset=voxels"), which the voxel reader refuses; so was an .npz of one array that is no grid
+    (a lone 'sdf' [N]), and one of no array. Each is named with its arrays and what either reader expects. A lone
+    array of 3 axes or more is voxel grids, as before. A lone array's header alone is read, not its data."""
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: pytest.fail("an array was read whole"))
+    np.savez(samples := tmp_path / "s.npz", points=np.zeros((4, 3), np.float32), sdf=np.zeros(4, np.float32))
+    np.savez(lone := tmp_path / "lone.npz", sdf=np.zeros(4, np.float32))
+    np.savez(empty := tmp_path / "empty.npz")
+    for path, held in ((samples, "'points', 'sdf'"), (lone, "'sdf'"), (empty, "no array")):
+        with pytest.raises(ValueError, match=rf"^SDFDataModule: root .*{path.name} is an \.npz of neither a mesh nor "
+                                             rf"voxel grids \({held}\): {NEITHER}$"):
+            SDFDataModule(dataset="meshes", root=str(path)).check_data_roots("fit")
+    np.savez(grids := tmp_path / "grids.npz", grid=np.zeros((2, 8, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"^SDFDataModule: root .*grids\.npz is a voxel file, not a folder of "
+                                         r"meshes: read it with --data\.init_args\.dataset=voxels"):
+        SDFDataModule(dataset="meshes", root=str(grids)).check_data_roots("fit")
 
 
 def test_predict_says_a_z_up_input_turned_y_up_once(tmp_path, monkeypatch, capsys):

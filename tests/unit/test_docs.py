@@ -276,6 +276,9 @@ ERROR_ROWS_ELSEWHERE = {
     "file where a folder of meshes goes)":
         ("tests/domains/test_sdf.py",
          "test_a_binvox_or_npz_voxel_file_given_as_a_mesh_root_names_what_the_voxel_reader_reads"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=s.npz"` (an .npz of neither '
+    "a mesh nor voxel grids, SDF samples' `points` and `sdf`, where a folder of meshes goes)":
+        ("tests/domains/test_sdf.py", "test_an_npz_of_neither_given_as_a_mesh_root_is_named_with_its_arrays"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes '
     '--data.init_args.root=data/shapenet_chairs/modelnet10_vox32"` (a folder of .npy, .npy.gz or .npz voxel files '
     'alone)':
