@@ -393,7 +393,7 @@ def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
     if None in seeds or not all(-(2**63) <= x < 2**64 for x in seeds):
         raise ValueError(f"seed must be an int, or one 64-bit int per signal; got {seed!r}")
     if len(seeds) != batch:
-        raise ValueError(f"sample: {len(seeds)} seeds for a batch of {batch} signals")
+        raise ValueError(f"sample: {counted(len(seeds), 'seed')} for a batch of {counted(batch, 'signal')}")
     return seeds
 
 

@@ -815,11 +815,7 @@ class PixelTransformerModule(L.LightningModule):
                 hint = missing_axis(list(x.shape), name, width, listed)  # "one signal: give it a batch axis, ..."
                 raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
                                  f"{self.spec.dataset}, got {list(x.shape)}{hint and f' ({hint})'}")
-            if x.is_complex():
-                raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
-            if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
-                raise ValueError(f"{name} {'holds' if listed else 'is'} a meta tensor, which holds a shape but no "
-                                 f"values: give it on a real device (the model is on {self.device})")
+            self.check_real(name, x, listed)
             out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
@@ -847,6 +843,15 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"qry_pos [B, Q, P] and qry_val [B, Q, V] disagree on batch or the number of queries: "
                              f"{list(out[2].shape)} and {list(out[3].shape)}")
         return tuple(out)
+
+    def check_real(self, name: str, x: torch.Tensor, listed: bool = False) -> None:
+        """One line for an input ``name`` of the conveniences that holds complex numbers, or a meta tensor (a list
+        of tensors holding one: ``listed``), which holds no values to read."""
+        if x.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
+        if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
+            raise ValueError(f"{name} {'holds' if listed else 'is'} a meta tensor, which holds a shape but no "
+                             f"values: give it on a real device (the model is on {self.device})")
 
     def check_values(self, ctx_val: torch.Tensor) -> None:
         """Values [B, K, V] a model can read, as `predict --context` takes them: within the value range when bins
@@ -945,12 +950,14 @@ class PixelTransformerModule(L.LightningModule):
 
     def api_signal(self, signal, batch: int) -> torch.Tensor:
         """complete's ``signal=``, the ground truth [B, V, *grid'] of the ``batch`` signals of S at its own grid, as a
-        tensor (a list or array read as one), or one line naming what is wrong with it: it was kept as given, a list
-        included, and the completion's ``.cpu()`` or index stopped on it later."""
+        tensor (a list or array read as one), or one line naming what is wrong with it (a meta tensor or complex
+        numbers included): it was kept as given, a list included, and the completion's ``.cpu()`` or index stopped on
+        it later."""
         x = as_input("signal", signal, "[batch, V, *grid]", sets=False)
+        self.check_real("signal", x, isinstance(signal, (list, tuple)))
         if x.dim() != 2 + self.spec.pos_dims or x.shape[0] != batch:
-            raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {batch} signals of S, "
-                             f"{2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
+            raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
+                             f"of S, {2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
                              f"{list(x.shape)}")
         return x
 

@@ -878,3 +878,33 @@ def test_complete_reads_the_signal_it_keeps_for_the_pictures_as_a_tensor(module)
         m.complete(pos, val, (4, 4), signal=truth[:1])
     with pytest.raises(TypeError, match=r"^signal must be a tensor or array of numbers \[batch, V, \*grid\], got str"):
         m.complete(pos, val, (4, 4), signal="truth")
+
+
+def test_complete_refuses_a_signal_it_could_not_show(module):
+    """complete(signal=...) kept a meta tensor or complex numbers without a word, as S's and the queries' check
+    refuses them: the completion's .cpu(), which the pictures call, then stopped in torch's "Cannot copy out of meta
+    tensor; no data!", naming no input, and a complex ground truth reached the pictures."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    truth = torch.rand(2, 1, 8, 8)  # [B, V, 8, 8]
+    with pytest.raises(ValueError, match=r"^signal is a meta tensor, which holds a shape but no values: give it on a "
+                                         r"real device \(the model is on cpu\)$"):
+        m.complete(pos, val, (4, 4), signal=truth.to("meta"))
+    with pytest.raises(ValueError, match=r"^signal must hold real numbers, got torch.complex64$"):
+        m.complete(pos, val, (4, 4), signal=truth.to(torch.complex64))
+
+
+def test_counts_of_seeds_and_signals_are_named_in_the_number_they_take(module):
+    """A list of seeds of another length than the batch was told "for a batch of 1 signals" (draw_context too), and
+    complete's signal of another batch than S's "of the 1 signals of S"."""
+    m = module
+    pos, val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)  # [1, 5, 2], [1, 5, 1]
+    with pytest.raises(ValueError, match=r"^sample: 2 seeds for a batch of 1 signal$"):
+        m.sample(pos, val, pos, seed=[1, 2])
+    with pytest.raises(ValueError, match=r"^sample: 1 seed for a batch of 3 signals$"):
+        m.sample(pos.expand(3, -1, -1), val.expand(3, -1, -1), pos.expand(3, -1, -1), seed=[1])
+    with pytest.raises(ValueError, match=r"^draw_context: 2 seeds for a batch of 1 signal$"):
+        draw_context(torch.rand(1, 1, 4, 4), 2, [1, 2])
+    with pytest.raises(ValueError, match=r"^signal must be the ground truth \[batch, V, \*grid\] of the 1 signal of "
+                                         r"S, "):
+        m.complete(pos, val, (4, 4), signal=torch.rand(2, 1, 4, 4))
