@@ -908,3 +908,21 @@ def test_counts_of_seeds_and_signals_are_named_in_the_number_they_take(module):
     with pytest.raises(ValueError, match=r"^signal must be the ground truth \[batch, V, \*grid\] of the 1 signal of "
                                          r"S, "):
         m.complete(pos, val, (4, 4), signal=torch.rand(2, 1, 4, 4))
+
+
+def test_the_page_names_the_sampling_options_defaults():
+    """docs/python.md said what a seed, a temperature and N′ do but not that seed is 0 when none is given, so two
+    calls draw the same samples (a notebook expecting fresh draws got the same ones), nor the temperature's 1, nor
+    that complete draws no samples unless asked (its `.samples` is then None)."""
+    import inspect
+
+    from pixeltransformer import inference
+
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    told = page[page.index("**Sampling.**"):page.index("**Modes and precision.**")]
+    taken = inspect.signature(inference.sample).parameters
+    for name in ("seed", "temperature", "n_autoregressive"):
+        default = taken[name].default
+        assert re.search(rf"`{name}` \([^)]*default {default:g}\b", told), (name, default)
+    assert inspect.signature(inference.complete).parameters["num_samples"].default == 0
+    assert re.search(r"`num_samples` \(default 0: `\.samples` None", page)
