@@ -961,12 +961,18 @@ class PixelTransformerModule(L.LightningModule):
         tensor (a list or array read as one), or one line naming what is wrong with it (a meta tensor or complex
         numbers included): it was kept as given, a list included, and the completion's ``.cpu()`` or index stopped on
         it later."""
+        listed = isinstance(signal, (list, tuple))
         x = as_input("signal", signal, "[batch, V, *grid]", sets=False)
-        self.check_real("signal", x, isinstance(signal, (list, tuple)))
+        self.check_real("signal", x, listed)
         if x.dim() != 2 + self.spec.pos_dims or x.shape[0] != batch:
+            given, hint = "np.asarray(x)" if listed else "x", ""  # an axis short: the one to add, as S is told
+            if x.dim() == 1 + self.spec.pos_dims and batch == 1 and x.shape[0] == self.spec.val_dims:
+                hint = f" (one signal: give it a batch axis, {given}[None])"
+            elif x.dim() == 1 + self.spec.pos_dims and x.shape[0] == batch and self.spec.val_dims == 1:
+                hint = f" (no value axis: {given}[:, None])"
             raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
                              f"of S, {2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
-                             f"{list(x.shape)}")
+                             f"{list(x.shape)}{hint}")
         return x
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int,

@@ -926,3 +926,17 @@ def test_the_page_names_the_sampling_options_defaults():
         assert re.search(rf"`{name}` \([^)]*default {default:g}\b", told), (name, default)
     assert inspect.signature(inference.complete).parameters["num_samples"].default == 0
     assert re.search(r"`num_samples` \(default 0: `\.samples` None", page)
+
+
+def test_a_signal_without_its_batch_or_value_axis_is_told_the_one_to_add(module):
+    """complete's signal of one picture [V, *grid], or grey pictures [B, *grid], was refused without the remedy S's
+    own shapes get ("one signal: give it a batch axis, x[None]")."""
+    m = module
+    pos, val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)  # [1, 5, 2], [1, 5, 1]
+    with pytest.raises(ValueError, match=r"got \[1, 8, 8\] \(one signal: give it a batch axis, x\[None\]\)$"):
+        m.complete(pos, val, (4, 4), signal=torch.rand(1, 8, 8))
+    with pytest.raises(ValueError, match=r"got \[2, 8, 8\] \(no value axis: x\[:, None\]\)$"):
+        m.complete(pos.expand(2, -1, -1), val.expand(2, -1, -1), (4, 4), signal=torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match=r"got \[1, 8, 8\] \(one signal: give it a batch axis, "
+                                         r"np.asarray\(x\)\[None\]\)$"):
+        m.complete(pos, val, (4, 4), signal=torch.rand(1, 8, 8).tolist())
