@@ -940,3 +940,16 @@ def test_a_signal_without_its_batch_or_value_axis_is_told_the_one_to_add(module)
     with pytest.raises(ValueError, match=r"got \[1, 8, 8\] \(one signal: give it a batch axis, "
                                          r"np.asarray\(x\)\[None\]\)$"):
         m.complete(pos, val, (4, 4), signal=torch.rand(1, 8, 8).tolist())
+
+
+def test_a_seed_of_a_float_scalar_tensor_or_array_is_named(module):
+    """seed=torch.tensor(3.0), or numpy's np.array(3.0), stopped in torch's and numpy's "iteration over a 0-d
+    tensor" (or array), naming no option; a whole number's 0-d tensor or array is taken as the int it holds."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    for seed in (torch.tensor(3.0), np.array(3.0)):
+        with pytest.raises(ValueError, match=r"^seed must be an int, or one 64-bit int per signal; got "):
+            m.sample(pos, val, pos, seed=seed)
+        with pytest.raises(ValueError, match=r"^seed must be an int, or one 64-bit int per signal; got "):
+            m.complete(pos, val, (4, 4), num_samples=1, seed=seed)
+    assert torch.equal(m.sample(pos, val, pos, seed=torch.tensor(3)), m.sample(pos, val, pos, seed=3))
