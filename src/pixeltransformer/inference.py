@@ -389,11 +389,13 @@ def item_seeds(seed: int | Sequence[int], batch: int) -> list[int]:
         if abs(one) > SEED_LIMIT:
             raise ValueError(f"seed must lie in [-{SEED_LIMIT}, {SEED_LIMIT}], got {one}")
         return [1_000_003 * one + i for i in range(batch)]
-    seeds = [as_int(x) for x in seed] if isinstance(seed, Iterable) and not isinstance(seed, str) else [None]
+    # a 0-d tensor or array (torch.tensor(3.0)) is no list of seeds: iterating it raised in torch's words
+    listed = isinstance(seed, Iterable) and not isinstance(seed, str) and getattr(seed, "ndim", 1) != 0
+    seeds = [as_int(x) for x in seed] if listed else [None]
     if None in seeds or not all(-(2**63) <= x < 2**64 for x in seeds):
         raise ValueError(f"seed must be an int, or one 64-bit int per signal; got {seed!r}")
     if len(seeds) != batch:
-        raise ValueError(f"sample: {len(seeds)} seeds for a batch of {batch} signals")
+        raise ValueError(f"sample: {counted(len(seeds), 'seed')} for a batch of {counted(batch, 'signal')}")
     return seeds
 
 

@@ -815,11 +815,7 @@ class PixelTransformerModule(L.LightningModule):
                 hint = missing_axis(list(x.shape), name, width, listed)  # "one signal: give it a batch axis, ..."
                 raise ValueError(f"{name} must be [batch >= 1, points >= 1, {width}] for {self.spec.domain}/"
                                  f"{self.spec.dataset}, got {list(x.shape)}{hint and f' ({hint})'}")
-            if x.is_complex():
-                raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
-            if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
-                raise ValueError(f"{name} {'holds' if listed else 'is'} a meta tensor, which holds a shape but no "
-                                 f"values: give it on a real device (the model is on {self.device})")
+            self.check_real(name, x, listed)
             out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
             check_finite(**{name: out[-1]})
             if name == "ctx_val":
@@ -848,17 +844,34 @@ class PixelTransformerModule(L.LightningModule):
                              f"{list(out[2].shape)} and {list(out[3].shape)}")
         return tuple(out)
 
+    def check_real(self, name: str, x: torch.Tensor, listed: bool = False) -> None:
+        """One line for an input ``name`` of the conveniences that holds complex numbers, or a meta tensor (a list
+        of tensors holding one: ``listed``), which holds no values to read."""
+        if x.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got {x.dtype}")
+        if x.is_meta:  # torch's own error names no input ("Cannot copy out of meta tensor; no data!")
+            raise ValueError(f"{name} {'holds' if listed else 'is'} a meta tensor, which holds a shape but no "
+                             f"values: give it on a real device (the model is on {self.device})")
+
     def check_values(self, ctx_val: torch.Tensor) -> None:
         """Values [B, K, V] a model can read, as `predict --context` takes them: within the value range when bins
         cover it (the spec's range), else (the range only normalises, as with one Gaussian) any value whose frame
         float32 can hold."""
         lo, hi = self.spec.val_range
         if span := self.spec.outside_bins(ctx_val, slack=1e-4):  # rounding of data resampled or converted to float32
+            levels = " (0-255 levels? divide by 255)" if self.levels_of_255(ctx_val) else ""
             raise ValueError(f"ctx_val spans [{span[0]:.3g}, {span[1]:.3g}], outside the value range [{lo:g}, {hi:g}] "
-                             f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it")
+                             f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it{levels}")
         if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
+
+    def levels_of_255(self, values: torch.Tensor) -> bool:
+        """Whether values [B, N, V] look like a picture's 0-255 levels given to a model of values in [0, 1]: all in
+        [0, 255], some over FAR_REACH half-widths of the range from its middle (1.5 is a slip of another kind)."""
+        lo, hi = self.spec.val_range
+        low, high, reach = self.spec.value_reach(values)
+        return 0 <= lo and hi <= 1 and 0 <= low and high <= 255 and reach > FAR_REACH
 
     def trainer_precision(self) -> contextlib.AbstractContextManager:
         """The precision of the Trainer running the module, for the conveniences: its autocast (bf16-mixed,
@@ -897,7 +910,7 @@ class PixelTransformerModule(L.LightningModule):
         low, high, reach = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
         if reach > FAR_REACH:
             lo, hi = self.spec.val_range
-            if 0 <= lo and hi <= 1 and 0 <= low and high <= 255:
+            if self.levels_of_255(qry_val):
                 cause = "0-255 levels? divide by 255"
             elif not torch.equal(self.domain.context_values(qry_val, self.spec), qry_val):  # a domain clamping S
                 cause = "clamp them as S is: m.domain.context_values(qry_val, m.spec)"
@@ -945,13 +958,21 @@ class PixelTransformerModule(L.LightningModule):
 
     def api_signal(self, signal, batch: int) -> torch.Tensor:
         """complete's ``signal=``, the ground truth [B, V, *grid'] of the ``batch`` signals of S at its own grid, as a
-        tensor (a list or array read as one), or one line naming what is wrong with it: it was kept as given, a list
-        included, and the completion's ``.cpu()`` or index stopped on it later."""
+        tensor (a list or array read as one), or one line naming what is wrong with it (a meta tensor or complex
+        numbers included): it was kept as given, a list included, and the completion's ``.cpu()`` or index stopped on
+        it later."""
+        listed = isinstance(signal, (list, tuple))
         x = as_input("signal", signal, "[batch, V, *grid]", sets=False)
+        self.check_real("signal", x, listed)
         if x.dim() != 2 + self.spec.pos_dims or x.shape[0] != batch:
-            raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {batch} signals of S, "
-                             f"{2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
-                             f"{list(x.shape)}")
+            given, hint = "np.asarray(x)" if listed else "x", ""  # an axis short: the one to add, as S is told
+            if x.dim() == 1 + self.spec.pos_dims and batch == 1 and x.shape[0] == self.spec.val_dims:
+                hint = f" (one signal: give it a batch axis, {given}[None])"
+            elif x.dim() == 1 + self.spec.pos_dims and x.shape[0] == batch and self.spec.val_dims == 1:
+                hint = f" (no value axis: {given}[:, None])"
+            raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
+                             f"of S, {2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
+                             f"{list(x.shape)}{hint}")
         return x
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int,

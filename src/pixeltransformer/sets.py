@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
+from .errors import counted
 from .layout import config_shown
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequ
     else:
         seeds = [int(s) for s in generator]
         if len(seeds) != b:
-            raise ValueError(f"draw_context: {len(seeds)} seeds for a batch of {b} signals")
+            raise ValueError(f"draw_context: {counted(len(seeds), 'seed')} for a batch of {counted(b, 'signal')}")
         gens = [torch.Generator(device=signal.device).manual_seed(s) for s in seeds]
     rows = b if len(gens) == 1 and gens[0] is not None else 1  # one generator draws the whole batch at once
     pos = []

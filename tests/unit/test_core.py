@@ -764,8 +764,11 @@ def test_the_inference_conveniences_take_numpy_floats_and_name_bad_input():
            (lambda: m.mean_field(inf_pos, val, pos), r"^ctx_pos holds 1 NaN or infinite entries"),
            (lambda: m.mean_field(pos, val, pos * float("nan")), r"^qry_pos holds 20 NaN or infinite entries"),
            (lambda: m.complete(pos, val * 255, (4, 4)),
-            r"^ctx_val spans \[.*\], outside the value range \[0, 1\] of toy/t: scale or clip the values into it$"),
-           (lambda: m.complete(pos, -val, (4, 4)), r"^ctx_val spans .* outside the value range \[0, 1\]"),
+            r"^ctx_val spans \[.*\], outside the value range \[0, 1\] of toy/t: scale or clip the values into it "
+            r"\(0-255 levels\? divide by 255\)$"),  # a picture's 0-255 levels, the likeliest cause, named
+           (lambda: m.complete(pos, -val, (4, 4)),
+            r"^ctx_val spans .* outside the value range \[0, 1\] of toy/t: scale or clip the values into it$"),
+           (lambda: m.complete(pos, val + 0.5, (4, 4)), r"^ctx_val spans .*: scale or clip the values into it$"),
            (lambda: m.complete(pos, val.to(torch.complex64), (4, 4)), "ctx_val must hold real numbers"),
            (lambda: m.sample(pos, val, pos, num_samples=0),
             r"^num_samples must be an int >= 1 \(the mean: mean_field\), got 0$"),

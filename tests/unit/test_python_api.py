@@ -878,3 +878,78 @@ def test_complete_reads_the_signal_it_keeps_for_the_pictures_as_a_tensor(module)
         m.complete(pos, val, (4, 4), signal=truth[:1])
     with pytest.raises(TypeError, match=r"^signal must be a tensor or array of numbers \[batch, V, \*grid\], got str"):
         m.complete(pos, val, (4, 4), signal="truth")
+
+
+def test_complete_refuses_a_signal_it_could_not_show(module):
+    """complete(signal=...) kept a meta tensor or complex numbers without a word, as S's and the queries' check
+    refuses them: the completion's .cpu(), which the pictures call, then stopped in torch's "Cannot copy out of meta
+    tensor; no data!", naming no input, and a complex ground truth reached the pictures."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    truth = torch.rand(2, 1, 8, 8)  # [B, V, 8, 8]
+    with pytest.raises(ValueError, match=r"^signal is a meta tensor, which holds a shape but no values: give it on a "
+                                         r"real device \(the model is on cpu\)$"):
+        m.complete(pos, val, (4, 4), signal=truth.to("meta"))
+    with pytest.raises(ValueError, match=r"^signal must hold real numbers, got torch.complex64$"):
+        m.complete(pos, val, (4, 4), signal=truth.to(torch.complex64))
+
+
+def test_counts_of_seeds_and_signals_are_named_in_the_number_they_take(module):
+    """A list of seeds of another length than the batch was told "for a batch of 1 signals" (draw_context too), and
+    complete's signal of another batch than S's "of the 1 signals of S"."""
+    m = module
+    pos, val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)  # [1, 5, 2], [1, 5, 1]
+    with pytest.raises(ValueError, match=r"^sample: 2 seeds for a batch of 1 signal$"):
+        m.sample(pos, val, pos, seed=[1, 2])
+    with pytest.raises(ValueError, match=r"^sample: 1 seed for a batch of 3 signals$"):
+        m.sample(pos.expand(3, -1, -1), val.expand(3, -1, -1), pos.expand(3, -1, -1), seed=[1])
+    with pytest.raises(ValueError, match=r"^draw_context: 2 seeds for a batch of 1 signal$"):
+        draw_context(torch.rand(1, 1, 4, 4), 2, [1, 2])
+    with pytest.raises(ValueError, match=r"^signal must be the ground truth \[batch, V, \*grid\] of the 1 signal of "
+                                         r"S, "):
+        m.complete(pos, val, (4, 4), signal=torch.rand(2, 1, 4, 4))
+
+
+def test_the_page_names_the_sampling_options_defaults():
+    """docs/python.md said what a seed, a temperature and N′ do but not that seed is 0 when none is given, so two
+    calls draw the same samples (a notebook expecting fresh draws got the same ones), nor the temperature's 1, nor
+    that complete draws no samples unless asked (its `.samples` is then None)."""
+    import inspect
+
+    from pixeltransformer import inference
+
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    told = page[page.index("**Sampling.**"):page.index("**Modes and precision.**")]
+    taken = inspect.signature(inference.sample).parameters
+    for name in ("seed", "temperature", "n_autoregressive"):
+        default = taken[name].default
+        assert re.search(rf"`{name}` \([^)]*default {default:g}\b", told), (name, default)
+    assert inspect.signature(inference.complete).parameters["num_samples"].default == 0
+    assert re.search(r"`num_samples` \(default 0: `\.samples` None", page)
+
+
+def test_a_signal_without_its_batch_or_value_axis_is_told_the_one_to_add(module):
+    """complete's signal of one picture [V, *grid], or grey pictures [B, *grid], was refused without the remedy S's
+    own shapes get ("one signal: give it a batch axis, x[None]")."""
+    m = module
+    pos, val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)  # [1, 5, 2], [1, 5, 1]
+    with pytest.raises(ValueError, match=r"got \[1, 8, 8\] \(one signal: give it a batch axis, x\[None\]\)$"):
+        m.complete(pos, val, (4, 4), signal=torch.rand(1, 8, 8))
+    with pytest.raises(ValueError, match=r"got \[2, 8, 8\] \(no value axis: x\[:, None\]\)$"):
+        m.complete(pos.expand(2, -1, -1), val.expand(2, -1, -1), (4, 4), signal=torch.rand(2, 8, 8))
+    with pytest.raises(ValueError, match=r"got \[1, 8, 8\] \(one signal: give it a batch axis, "
+                                         r"np.asarray\(x\)\[None\]\)$"):
+        m.complete(pos, val, (4, 4), signal=torch.rand(1, 8, 8).tolist())
+
+
+def test_a_seed_of_a_float_scalar_tensor_or_array_is_named(module):
+    """seed=torch.tensor(3.0), or numpy's np.array(3.0), stopped in torch's and numpy's "iteration over a 0-d
+    tensor" (or array), naming no option; a whole number's 0-d tensor or array is taken as the int it holds."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    for seed in (torch.tensor(3.0), np.array(3.0)):
+        with pytest.raises(ValueError, match=r"^seed must be an int, or one 64-bit int per signal; got "):
+            m.sample(pos, val, pos, seed=seed)
+        with pytest.raises(ValueError, match=r"^seed must be an int, or one 64-bit int per signal; got "):
+            m.complete(pos, val, (4, 4), num_samples=1, seed=seed)
+    assert torch.equal(m.sample(pos, val, pos, seed=torch.tensor(3)), m.sample(pos, val, pos, seed=3))
