@@ -70,7 +70,7 @@ def rate_and_size(
     try:
         with Image.open(path) as image:
             w, h = image.size
-        size = (w, w) if is_strip_file(path) and strip_problem(path) is None else (h, w)
+        size = (w, w) if strip_frames(path) is not None else (h, w)
     except (OSError, ValueError, RuntimeError, EOFError, SyntaxError, KeyError, TypeError):  # read already: unknown
         size = None
     return (None if rate is None else rate(path, frames)), size
