@@ -34,9 +34,9 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
         raise ValueError(f"{what}; {remedy} (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
     if new_run and epoch is not None and max_epochs is not None and 0 <= max_epochs <= epoch:
         raise ValueError(f"--ckpt_path {run}: the checkpoint is at epoch {epoch} (step {step}; one saved as its fit "
-                         f"ended counts the epoch it stopped in as done), and a fit from it counts on from there, so "
-                         f"trainer.max_epochs={max_epochs} trains nothing; give a larger one (e.g. "
-                         f"--trainer.max_epochs={epoch + 1}), or -1 for no limit")
+                         f"ended, or by a step's save at an epoch's last, counts that epoch as done), and a fit from "
+                         f"it counts on from there, so trainer.max_epochs={max_epochs} trains nothing; give a larger "
+                         f"one (e.g. --trainer.max_epochs={epoch + 1}), or -1 for no limit")
 
 
 def epochs_done(ckpt: dict) -> int | None:

@@ -131,9 +131,10 @@ def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
 
 
 def nothing_trained(trainer, of: str = "the run") -> str:
-    """The line of a fit from a checkpoint (a resume, or a new run: ``of`` "the checkpoint") that trained nothing:
-    :func:`nothing_to_train`'s, or that of the time limit (whose clock a resume restores), which only the fit's start
-    tells (an epoch that a checkpoint a validation wrote again at its epoch's last step ends, too)."""
+    """The line of a fit from a checkpoint (a resume, or a new run: ``of`` "the checkpoint") that trained nothing,
+    which the checks before the fit could not tell: a checkpoint a validation wrote again at its epoch's last step
+    (max_epochs, counted as the fit ended), or a new run from a checkpoint whose time trained fills its
+    trainer.max_time (a resume's is told before, :func:`out_of_time`)."""
     step = trainer.global_step
     if line := nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs, of=of):
         return line

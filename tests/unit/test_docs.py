@@ -336,7 +336,8 @@ ERROR_ROWS_ELSEWHERE = {
     "`pixeltransformer fit --config runs/polynomial/r/config.yaml --ckpt_path runs/polynomial/r/checkpoints/last.ckpt "
     "--run_name new` (a new run from a checkpoint written as its fit of `trainer.max_epochs: 1` ended, at step 134, "
     "or as `trainer.max_steps` stopped it mid-epoch; one saved at a step by `checkpoint.every_n_train_steps` or "
-    "`checkpoint.every_minutes`, even at an epoch's last, counts that epoch as not done)":
+    "`checkpoint.every_minutes` counts that epoch as done only at its last step, and only where no validation at "
+    "that step wrote it again)":
         ("tests/unit/test_fit_settings.py",
          "test_a_new_fit_from_a_checkpoint_at_its_max_epochs_is_refused_before_its_folder_is_made"),
     '`make train DOMAIN=images DATA=cats ARGS="--config configs/trainer/ddp.yaml '

@@ -54,8 +54,8 @@ def test_a_new_fit_from_a_checkpoint_at_its_max_epochs_is_refused_before_its_fol
     check_resume_length("c.ckpt", 7, None, epoch=1, max_epochs=1)  # a resume says itself that it trained nothing
     for max_epochs in (0, 1):
         with pytest.raises(ValueError, match=rf"^--ckpt_path c.ckpt: the checkpoint is at epoch 1 \(step 7; one "
-                                             rf"saved as its fit ended counts the epoch it stopped in as done\), "
-                                             rf"and a fit from it counts on from there, so "
+                                             rf"saved as its fit ended, or by a step's save at an epoch's last, counts "
+                                             rf"that epoch as done\), and a fit from it counts on from there, so "
                                              rf"trainer.max_epochs={max_epochs} trains nothing; give a larger one "
                                              rf"\(e.g. --trainer.max_epochs=2\), or -1 for no limit$"):
             check_resume_length("c.ckpt", 7, None, new_run=True, epoch=1, max_epochs=max_epochs)
