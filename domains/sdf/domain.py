@@ -149,8 +149,9 @@ class SdfDomain(Domain):
     def pictures(self, completions, out_dir: Path, suffix: str = "") -> Files:
         """Per shape and context: the figure (truth, S, samples, mean, P(inside) > 0.5) and its meshes, in
         out_dir/<step>/ during training (suffix "_step<N>") and out_dir itself at the end of a test; each shape's
-        truth, which never changes during a fit, in out_dir itself, as shape<i>_gt.<format> (rewritten at each call). The meshes it
-        returns: the completions' per shape and context, the truth's once per shape (:meth:`fixed_picture`)."""
+        truth, which never changes during a fit, in out_dir itself, as shape<i>_gt.<format> (rewritten at each call).
+        The meshes it returns: the completions' per shape and context, the truth's once per shape
+        (:meth:`fixed_picture`)."""
         out = Path(out_dir) / suffix.strip("_") if suffix else Path(out_dir)
         figures, meshes, truths, t = [], {}, {}, truncation_of(self.spec)
         for k, c in completions.items():

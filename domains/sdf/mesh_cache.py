@@ -162,21 +162,21 @@ class SDFCache:
                     errors[i] = error
         files = []
         kinds = {paths[i]: file_kind(paths[i]) for i in errors}  # .npz files of no mesh among meshes: said once
-        grids = [path for path, (kind, _) in kinds.items() if kind != "mesh"]
+        no_mesh = [path for path, (kind, _) in kinds.items() if kind != "mesh"]
         for i, path in enumerate(paths):
             if i in errors:
                 self.failures.append((path, errors[i]))
-                if path not in grids:
+                if path not in no_mesh:
                     warn_rank_zero(f"skipping mesh: {errors[i]}", stacklevel=2)
             else:
                 files.append(targets[i])
                 self.kept.append(path)
-        if others := [path for path in grids if kinds[path][0] == "neither"]:  # SDF samples, say
+        if others := [path for path in no_mesh if kinds[path][0] == "neither"]:  # SDF samples, say
             names = "; ".join(f"{p.name}: {arrays_held(kinds[p][1])}" for p in others[:3])
             hold = in_number(len(others), "holds", "hold")
             warn_rank_zero(f"skipping {counted(len(others), '.npz file')} that {hold} neither a mesh nor voxel grids "
                            f"({names}{'; ...' * (len(others) > 3)}): {NEITHER}", stacklevel=2)
-        if voxel_npz := [path for path in grids if path not in others]:
+        if voxel_npz := [path for path in no_mesh if path not in others]:
             names = ", ".join(p.name for p in voxel_npz[:3]) + ", ..." * (len(voxel_npz) > 3)
             them = "it" if len(voxel_npz) == 1 else "them"
             warn_rank_zero(f"skipping {counted(len(voxel_npz), '.npz file')} of voxel grids, not meshes ({names}): "

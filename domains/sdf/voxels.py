@@ -197,7 +197,8 @@ def grid_files(root: str | Path) -> list[Path]:
 
 
 VOXEL_NAMES = ("voxels", "occupancy", "data")  # the names an .npz of voxel grids may give its array, in order
-GRID_ARRAYS = "an array 'voxels', 'occupancy' or 'data' (or one array alone)"  # what an .npz of voxel grids holds
+# what an .npz of voxel grids holds (npz_grids): a lone array of fewer axes, as SDF samples' 'sdf' [N], is no grid
+GRID_ARRAYS = "an array 'voxels', 'occupancy' or 'data' (or one array alone, of 3 axes or more)"
 
 
 def grid_array(files: Sequence[str]) -> str | None:

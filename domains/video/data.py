@@ -517,10 +517,10 @@ def load_user_video(
     return torch.from_numpy(clip).permute(3, 0, 1, 2).float() / 255.0  # [3, T, H, W]
 
 
-def mask_strip(path: Path, span: int) -> int | None:
-    """The frames of a --mask read as a strip of square frames (:func:`strip_frames`, from its header; None: not a
-    strip), as --input reads one, for a clip that takes ``span`` frames of a file: a strip of fewer, yet more than a
-    still mask's one (a strip holds 2 or more), is refused."""
+def mask_strip(path: Path, span: int) -> bool:
+    """Whether a --mask is read as a strip of square frames (:func:`strip_frames`, from its header), as --input reads
+    one, for a clip that takes ``span`` frames of a file: a strip of fewer, yet more than a still mask's one (a strip
+    holds 2 or more), is refused."""
     frames = strip_frames(path)
     if frames is not None and frames < span:
         w = frame_size(path)[1]  # a strip's frames are square
@@ -528,7 +528,7 @@ def mask_strip(path: Path, span: int) -> int | None:
                          f"reads one, but the clip needs 1 (a still mask) or at least {span}: give a strip of {span} "
                          "frames or more, or a still mask as a picture that is not a strip (its height no whole "
                          "multiple of its width) or as a one-frame .gif")
-    return frames
+    return frames is not None
 
 
 def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32,
@@ -549,10 +549,10 @@ def read_mask_video(path: str | Path, num_frames: int = 17, size: int | tuple[in
 
 
 def read_mask_frames(path: Path, num_frames: int, size: int | tuple[int, int], frame_step: int,
-                     strip: int | None) -> tuple[torch.Tensor, list[str], bool]:
-    """:func:`read_mask_video` of a mask whose ``strip`` frames :func:`mask_strip` has read and passed."""
+                     strip: bool) -> tuple[torch.Tensor, list[str], bool]:
+    """:func:`read_mask_video` of a mask that :func:`mask_strip` has passed; ``strip``: what it said (a strip?)."""
     span = clip_span(num_frames, frame_step)
-    if strip is not None:
+    if strip:
         frames = resize_and_crop(read_strip(path)[:span], size)  # [span, H, W, 3]
     else:
         frames = read_video_file(path, size=size, max_frames=span)  # [F, H, W, 3]
@@ -568,7 +568,7 @@ def read_mask_frames(path: Path, num_frames: int, size: int | tuple[int, int], f
     colour = not (frames == frames[..., :1]).all()
     mask, done = threshold_mask(grey_levels(frames), colour)  # [T, H, W]
     if not mask.any():  # why, told by the levels at the file's size (read again): lost in the resize, or never white
-        whole = read_strip(path) if strip is not None else read_video_file(path, max_frames=span)  # [F, h, w, 3]
+        whole = read_strip(path) if strip else read_video_file(path, max_frames=span)  # [F, h, w, 3]
         whole = grey_levels(whole)  # [F, h, w] uint8
         levels = whole[:span:frame_step]  # [T, h, w] uint8 ([1, h, w]: a still mask)
         if not (levels >= MASK_LEVEL).any() and (skipped := int((whole[:span] >= MASK_LEVEL).sum())):

@@ -895,7 +895,8 @@ def test_read_voxels_names_a_file_of_python_objects_or_a_broken_header(tmp_path)
         read_voxels(tmp_path / "cut.npy")
     np.savez(tmp_path / "two.npz", a=np.zeros(2), b=np.zeros(2))
     with pytest.raises(ValueError, match=r"two.npz: .npz holds arrays \['a', 'b'\]; expected voxel grids in an array "
-                                         r"'voxels', 'occupancy' or 'data' \(or one array alone\)$"):
+                                         r"'voxels', 'occupancy' or 'data' \(or one array alone, of 3 axes or "
+                                         r"more\)$"):
         read_voxels(tmp_path / "two.npz")
     np.savez(tmp_path / "one.npz", grid=np.ones((4, 4, 4)))  # one array, whatever its name
     assert read_voxels(tmp_path / "one.npz", up_axis=1).shape == (1, 4, 4, 4)
@@ -905,7 +906,8 @@ def test_read_voxels_says_an_empty_npz_holds_no_array(tmp_path):
     """An .npz of no array was said to hold 'arrays []'."""
     np.savez(tmp_path / "empty.npz")
     with pytest.raises(ValueError, match=r"empty.npz: .npz holds no array; expected voxel grids in an array "
-                                         r"'voxels', 'occupancy' or 'data' \(or one array alone\)$"):
+                                         r"'voxels', 'occupancy' or 'data' \(or one array alone, of 3 axes or "
+                                         r"more\)$"):
         read_voxels(tmp_path / "empty.npz")
 
 
@@ -2337,9 +2339,10 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
 
 
 def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path, capsys):
-    """--input and the data roots tell voxels from a mesh by one rule (mesh.voxel_file), in any case of letters:
-    voxel files are read as voxels, and an .npz as what it holds. The two rules it replaced agreed on these files:
-    this guards the shared rule, it fixed no bug."""
+    """--input tells voxels from a mesh as the data roots do (mesh.voxel_file: a file mesh.file_kind calls no mesh),
+    in any case of letters: voxel files are read as voxels, and an .npz as what it holds. They differ on an .npz of
+    neither alone: the data roots refuse it, --input sends it to the voxel reader, which refuses it too. The two rules
+    this replaced agreed on these files: it guards the shared rule, it fixed no bug."""
     from domains.sdf.domain import SdfDomain
     from domains.sdf.mesh import voxel_file
     from pixeltransformer.signal import SignalSpec
@@ -2485,7 +2488,7 @@ def test_voxel_npz_files_among_meshes_are_named_in_one_warning(tmp_path):
     said = [str(w.message) for w in warned if "skipping" in str(w.message)]
     assert said == ["skipping 2 .npz files that hold neither a mesh nor voxel grids (s0.npz: 'points', 'sdf'; "
                     "s1.npz: 'sdf'): a mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', "
-                    "'occupancy' or 'data' (or one array alone)",
+                    "'occupancy' or 'data' (or one array alone, of 3 axes or more)",
                     "skipping 3 .npz files of voxel grids, not meshes (v0.npz, v1.npz, v2.npz): the voxel reader "
                     "reads them (--data.init_args.dataset=voxels)"]
 
@@ -2508,11 +2511,11 @@ def test_a_folder_of_npz_files_of_other_arrays_is_not_sent_to_the_voxel_reader(t
     assert [str(w.message) for w in warned if "skipping" in str(w.message)] == [
         f"skipping 2 .npz files that hold neither a mesh nor voxel grids (s0.npz: {held}; s1.npz: {held}): a "
         "mesh's .npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or 'data' (or "
-        "one array alone)"]
+        "one array alone, of 3 axes or more)"]
 
 
 NEITHER = (r"a mesh's \.npz holds 'vertices' and 'faces', one of voxel grids an array 'voxels', 'occupancy' or "
-           r"'data' \(or one array alone\)")
+           r"'data' \(or one array alone, of 3 axes or more\)")
 
 
 def test_an_npz_of_neither_given_as_a_mesh_root_is_named_with_its_arrays(tmp_path, monkeypatch):
