@@ -124,7 +124,9 @@ def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
     step = saved.get("global_step") or 0
     if limit is None or trained is None or trained < limit:
         return None
-    if (trainer.min_steps or 0) > step or (trainer.min_epochs or 0) > (epochs or 0):  # Lightning trains up to them
+    # Lightning trains up to them; a min_steps given sets min_epochs to 1 where it is None (_parse_loop_limits)
+    least_epochs = trainer.min_epochs if trainer.min_epochs is not None else int(trainer.min_steps is not None)
+    if (trainer.min_steps or 0) > step or least_epochs > (epochs or 0):
         return None
     return _nothing_line(step, f"trainer.max_time {format_duration(limit)}", "a longer --trainer.max_time",
                          f" ({format_duration(trained)} trained)")
