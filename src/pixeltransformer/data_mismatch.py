@@ -14,18 +14,22 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, module_spec, read_or
+from .digests import file_digest
 from .launch import first_process
 from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 SAME_DATA = ("domain", "dataset")  # what a resume's spec shares with its checkpoint's where its files are compared
+# a video file given as root, as its folder listing named it before a file was recorded by its name and bytes
+UNNAMED_FILE = cache_key(["."])
 
 
 class DataMismatch(ValueError):
@@ -68,7 +72,7 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     reads = SPLITS if resume else tuple(reads)
     # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
     shaped = set(differ) & set(datamodule.pool_shaped_by)
-    changed = pool_change(None if shaped else state.get("pool_sizes"), state.get("pool_files"), datamodule, resume,
+    changed = pool_change(None if shaped else state.get("pool_sizes"), recorded_files(state), datamodule, resume,
                           reads)
     if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
         return changed
@@ -295,8 +299,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
         return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
     was_name, now_name = source_name(saved), source_name(given)
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
-    state = checkpoint.get(type(datamodule).__qualname__)
-    trained = state.get("pool_files") if isinstance(state, dict) else None
+    trained = recorded_files(checkpoint.get(type(datamodule).__qualname__))
     files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
     if files is None:
         if was != now:  # both name a file or folder, by other names
@@ -318,6 +321,19 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     if was != now:
         warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the files its "
                       "checkpoint records: resumed")
+
+
+def recorded_files(state: Any) -> Any:
+    """The digests of its pools' file names a checkpoint's DataModule ``state`` recorded (:func:`pool_digests`, or one
+    of them all); None where it recorded none, or a video file given as root as "." (whatever the file)."""
+    trained = state.get("pool_files") if isinstance(state, dict) else None
+    return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
+
+
+def named_file(path: Path) -> str:
+    """A file given as a data root, as its pool files name it: ``name#digest`` of its bytes, so that another file of
+    its name is told from it, and the file renamed since is not (:func:`as_named`)."""
+    return f"{path.name}#{file_digest(path)[:16]}"
 
 
 def data_name(spec: dict[str, Any], named: bool) -> str:

@@ -485,6 +485,46 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
         resume(curves)
 
 
+def test_a_resume_on_a_single_video_file_is_told_by_its_bytes(tmp_path):
+    """A video file given as root recorded its file as "." whatever the file: any other single video resumed with
+    the note of a file renamed. Its pool digest is of its name and bytes, as a curve file's: the file renamed since
+    resumes with the note, another video is refused; a checkpoint that recorded "." recorded no file."""
+    from domains.video.data import VideoDataModule
+    from pixeltransformer.splits import pool_digests
+
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for strip in (a, b):
+        Image.fromarray(rng.integers(0, 256, (96, 8, 3), dtype=np.uint8)).save(strip)  # 12 frames of 8x8: 4 clips
+    main(["fit", "--config", str(REPO / "configs/video.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={a}", "--data.init_args.num_frames=3",
+          "--data.init_args.size=8", "--data.init_args.num_bins=8", "--data.init_args.splits=[-1,1,1]",
+          "--data.init_args.split_by=clip", f"--data.init_args.cache_dir={tmp_path / 'c'}",
+          "--data.init_args.batch_size=2", "--data.init_args.val_items=null", "--model.val_levels=[16]",
+          "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
+          "--model.sets.init_args.num_queries=32", *quiet_run(tmp_path, "v"), "--trainer.max_steps=1",
+          "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "video" / "v"
+
+    def resume(root: Path) -> list[str]:
+        return resume_check(run, VideoDataModule("folder", root=str(root), num_frames=3, size=8, num_bins=8,
+                                                 splits=(-1, 1, 1), split_by="clip", cache_dir=str(tmp_path / "c")))
+
+    assert resume(a) == []
+    with pytest.raises(ValueError, match=r"the run trained on video/folder \(a\.png\) data, and this fit's is "
+                                         r"video/folder \(b\.png\), of other files: a run goes on"):
+        resume(b)
+    renamed = a.rename(tmp_path / "c.png")
+    assert resume(renamed) == [f"--resume {run}: the run trained on video/folder (a.png) data, and this fit's is "
+                               "video/folder (c.png), of the files its checkpoint records: resumed"]
+    last = run / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    saved["VideoDataModule"]["pool_files"] = pool_digests(["."])  # as a file root was recorded before
+    torch.save(saved, last)
+    assert [line.split(": resumed, as")[0] for line in resume(b)] == [
+        f"--resume {run}: the run trained on video/folder (a.png) data, and this fit's is video/folder (b.png)"]
+
+
 def resume_notes(argv: list[str], run: Path) -> list[str]:
     """The lines a resume of ``run`` warns of its data (those naming its --resume)."""
     return warnings_of(argv, f"--resume {run}:")
