@@ -319,8 +319,8 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
             f"{was} data, whose files have changed since"
         raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
     if was != now:
-        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the files its "
-                      "checkpoint records: resumed")
+        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the file names "
+                      "its checkpoint records: resumed")
 
 
 def recorded_files(state: Any) -> Any:

@@ -430,7 +430,7 @@ def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
     assert resume(pictures) == []
     renamed = pictures.rename(tmp_path / "renamed")
     assert resume(renamed) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
-                               "images/folder (renamed), of the files its checkpoint records: resumed"]
+                               "images/folder (renamed), of the file names its checkpoint records: resumed"]
     last = run / "checkpoints" / "last.ckpt"
     new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
                rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
@@ -474,7 +474,7 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     assert resume(curves) == []
     renamed = curves.rename(tmp_path / "b.npz")
     assert resume(renamed) == [f"--resume {run}: the run trained on polynomial/file (a.npz) data, and this fit's is "
-                               "polynomial/file (b.npz), of the files its checkpoint records: resumed"]
+                               "polynomial/file (b.npz), of the file names its checkpoint records: resumed"]
     np.savez(renamed, y=15 + rng.standard_normal((24, 33)))  # rewritten: as many curves, other values
     with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, and this fit's is "
                                          r"polynomial/file \(b\.npz\), of other files: a run goes on"):
@@ -516,7 +516,7 @@ def test_a_resume_on_a_single_video_file_is_told_by_its_bytes(tmp_path):
         resume(b)
     renamed = a.rename(tmp_path / "c.png")
     assert resume(renamed) == [f"--resume {run}: the run trained on video/folder (a.png) data, and this fit's is "
-                               "video/folder (c.png), of the files its checkpoint records: resumed"]
+                               "video/folder (c.png), of the file names its checkpoint records: resumed"]
     last = run / "checkpoints" / "last.ckpt"
     saved = torch.load(last, weights_only=True)
     saved["VideoDataModule"]["pool_files"] = pool_digests(["."])  # as a file root was recorded before
@@ -566,7 +566,7 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     renamed = tmp_path / "renamed"
     pictures.rename(renamed)
     assert resume(renamed, 2) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
-                                  "images/folder (renamed), of the files its checkpoint records: resumed"]
+                                  "images/folder (renamed), of the file names its checkpoint records: resumed"]
     assert step() == 2
     config = (run / "config.yaml").read_text()
     new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "

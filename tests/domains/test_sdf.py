@@ -1892,8 +1892,8 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
         check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "desk")), str(ckpt))
         check_resume_files(str(run), recorded, chair, str(ckpt))
     with pytest.warns(UserWarning, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
-                                         r"\(chair\) data, and this fit's is sdf/mixture \(seat\), of the files its "
-                                         r"checkpoint records: resumed$"):
+                                         r"\(chair\) data, and this fit's is sdf/mixture \(seat\), of the file names "
+                                         r"its checkpoint records: resumed$"):
         check_resume_files(str(run), recorded, module(eval_source="voxels", voxel_root=str(tmp_path / "seat")),
                            str(ckpt))
     desk = module(eval_source="voxels", voxel_root=str(tmp_path / "desk"))
