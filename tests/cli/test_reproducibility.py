@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import warnings
 from pathlib import Path
 
@@ -395,6 +397,41 @@ def resume_check(run: Path, datamodule) -> list[str]:
     return [str(w.message) for w in caught]
 
 
+def write_pictures(folder: Path, names: list[str], rng: np.random.Generator) -> Path:
+    """``folder`` (made if need be) with a grey 8x8 picture of random pixels under each of ``names``."""
+    folder.mkdir(exist_ok=True)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
+    return folder
+
+
+def fit_on_pictures(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """A fit of one step (run ``tmp_path``/images/f, its last.ckpt saved) on a folder pics of 12 such pictures: the
+    folder."""
+    pictures = write_pictures(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)], rng)
+    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet_run(tmp_path, "f"),
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    return pictures
+
+
+def new_run_from_last(run: Path) -> str:
+    """The end of a resume's refusal, as a pattern: the new run to start from ``run``'s last.ckpt instead."""
+    last = run / "checkpoints" / "last.ckpt"
+    return (rf"start a new run from its checkpoint: pixeltransformer fit --config "
+            rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
+            r"--run_name NEW, then the options given \(without --resume\)$")
+
+
+def other_files_refused(run: Path, was: str) -> str:
+    """A resume's refusal, as a pattern, of a folder ``other`` of other pictures than ``run``'s folder ``was``."""
+    return (rf"^--resume {re.escape(str(run))}: the run trained on images/folder \({was}\) data, and this fit's is "
+            r"images/folder \(other\), of other files: a run goes on with its own data; to train its weights on "
+            rf"other data, {new_run_from_last(run)}")
+
+
 def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
     """A resume given a picture folder of another name than its run's warned "resumed, as a folder renamed since ...
     is the same data; if it is other data, start a new run": a guess from the name alone. One on its own folder with a
@@ -402,25 +439,10 @@ def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
     pool's file names: a folder renamed since resumes with a short note, and one whose train or validation pool holds
     other files (another folder, a picture added) is refused in one line naming the new run to start from its
     checkpoint."""
-    import re
-    import shlex
-
     from domains.images.data import ImageDataModule
 
     rng = np.random.default_rng(0)
-
-    def write(folder: Path, names: list[str]) -> Path:
-        folder.mkdir(exist_ok=True)
-        for name in names:
-            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
-        return folder
-
-    pictures = write(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)])
-    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
-          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
-          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet_run(tmp_path, "f"),
-          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    pictures = fit_on_pictures(tmp_path, rng)
     run = tmp_path / "images" / "f"
 
     def resume(root: Path) -> list[str]:
@@ -431,17 +453,11 @@ def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
     renamed = pictures.rename(tmp_path / "renamed")
     assert resume(renamed) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
                                "images/folder (renamed), of the file names its checkpoint records: resumed"]
-    last = run / "checkpoints" / "last.ckpt"
-    new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
-               rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
-               r"--run_name NEW, then the options given \(without --resume\)$")
-    other = write(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)])  # as many pictures, other files
-    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
-                                         r"\(pics\) data, and this fit's is images/folder \(other\), of other "
-                                         r"files: a run goes on with its own data; to train its weights on other "
-                                         rf"data, {new_run}"):
+    new_run = new_run_from_last(run)
+    other = write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
+    with pytest.raises(ValueError, match=other_files_refused(run, "pics")):
         resume(other)
-    write(renamed, ["12.png"])  # the run's own folder (renamed), a picture added since
+    write_pictures(renamed, ["12.png"], rng)  # the run's own folder (renamed), a picture added since
     with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, and this fit's is "
                                          r"images/folder \(renamed\), of other files: a run goes on"):
         resume(renamed)
@@ -534,25 +550,10 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     """As check_resume_files tells (above), through the command line: a picture folder renamed since resumes with a
     short note and trains on; another folder, or its own with a picture added, is refused before anything is
     written, and the run resumes once its folder holds its files again."""
-    import re
-    import shlex
-
     monkeypatch.setenv("WANDB_MODE", "disabled")
     rng = np.random.default_rng(0)
-
-    def write(folder: Path, names: list[str]) -> Path:
-        folder.mkdir(exist_ok=True)
-        for name in names:
-            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
-        return folder
-
-    pictures = write(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)])
+    pictures = fit_on_pictures(tmp_path, rng)
     quiet = quiet_run(tmp_path, "f")
-    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
-          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
-          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet,
-          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
     run = tmp_path / "images" / "f"
     last = run / "checkpoints" / "last.ckpt"
 
@@ -569,16 +570,11 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
                                   "images/folder (renamed), of the file names its checkpoint records: resumed"]
     assert step() == 2
     config = (run / "config.yaml").read_text()
-    new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
-               rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
-               r"--run_name NEW, then the options given \(without --resume\)$")
-    other = write(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)])  # as many pictures, other files
-    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
-                                         r"\(renamed\) data, and this fit's is images/folder \(other\), of other "
-                                         r"files: a run goes on with its own data; to train its weights on other "
-                                         rf"data, {new_run}"):
+    new_run = new_run_from_last(run)
+    other = write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
+    with pytest.raises(ValueError, match=other_files_refused(run, "renamed")):
         resume(other, 3)
-    write(renamed, ["12.png"])  # its own folder, a picture added since
+    write_pictures(renamed, ["12.png"], rng)  # its own folder, a picture added since
     with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
                                          r"\(renamed\) data, whose files have changed since: a run goes on with its "
                                          rf"own data; to train its weights on other data, {new_run}"):
