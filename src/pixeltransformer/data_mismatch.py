@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
-from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, module_spec, read_or
+from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
 from .digests import file_digest
 from .launch import first_process
 from .runs import new_run_from
@@ -195,13 +195,8 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
     mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
     files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
-    digests = None if files is None else pool_digests(files)
-    compared = None if resume else pools_read(reads, mine or digests or {})  # None: every pool
-    other_sizes = mine is not None and pools_differ(trained, mine, compared)
-    if isinstance(trained_files, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
-        other_files = files is not None and cache_key(files) != trained_files
-    else:
-        other_files = digests is not None and pools_differ(trained_files, digests, compared)
+    other_sizes = mine is not None and pools_differ(trained, mine, None if resume else pools_read(reads, mine))
+    other_files = files is not None and files_differ(trained_files, files, None if resume else reads)
     if not (other_sizes or other_files):
         return None
 
@@ -243,6 +238,16 @@ def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
     return any(was[pool] != now[pool] for pool in read if pool in now)
 
 
+def files_differ(trained: Any, files: list[str], reads: Sequence[str] | None) -> bool:
+    """Whether a DataModule's pool files (:meth:`SignalDataModule.pool_files`) differ from those a checkpoint recorded
+    (``trained``): from its one digest of every file's name (a checkpoint written before pools had theirs), or from
+    its digest of each pool's (:func:`pool_digests`) in the pools the splits ``reads`` draw from (None: every pool)."""
+    if isinstance(trained, str):
+        return cache_key(files) != trained
+    digests = pool_digests(files)
+    return pools_differ(trained, digests, None if reads is None else pools_read(reads, list(digests)))
+
+
 def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
     """The split layout (:func:`splits.split_indices`) a checkpoint's splits were drawn with: the one it records under
     its DataModule ``datamodule_class`` (a class name), or 1 for a checkpoint written before layouts were recorded."""
@@ -281,20 +286,20 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
                            f"{new_run_instead(run, ckpt)}")
 
 
-def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, ckpt: str) -> None:
-    """A resume of ``run`` on the files its checkpoint ``ckpt`` recorded a digest of, pool by pool (their names; a
-    curve file's name and bytes), told by these rather than by the data's name: the same files under another folder
-    name (renamed since, a link to it) resume with a note; other files in the pools that training or validation draw
-    from (another folder, files added, removed or renamed since) are refused, as another dataset is
-    (:func:`check_resume_data`): the curves would go on over other items and the best checkpoint be ranked by other
-    validation items (possibly ones it trained on). A test pool changed alone moves neither, and is
-    :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written before digests were, data read
-    from no folder) warns of another name as a guess. From the first process alone, which alone reads the data
-    (:func:`warn_split_mismatch`)."""
+def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, given: dict[str, Any],
+                       ckpt: str) -> None:
+    """A resume of ``run`` on ``datamodule``'s data (``given``: its spec, the model's) on the files its checkpoint
+    ``ckpt`` recorded a digest of, pool by pool (their names; a curve or video file's name and bytes), told by these rather
+    than by the data's name: the same files under another folder name (renamed since, a link to it) resume with a
+    note; other files in the pools that training or validation draw from (another folder, files added, removed or
+    renamed since) are refused, as another dataset is (:func:`check_resume_data`): the curves would go on over other
+    items and the best checkpoint be ranked by other validation items (possibly ones it trained on). A test pool
+    changed alone moves neither, and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written
+    before digests were, data read from no folder) warns of another name as a guess. From the first process alone,
+    which alone reads the data (:func:`warn_split_mismatch`)."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_process() or "dataset" not in saved:
         return
-    given = module_spec(datamodule).to_dict()
     if any(saved.get(k) != given.get(k) for k in SAME_DATA):
         return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
     was_name, now_name = source_name(saved), source_name(given)
@@ -308,13 +313,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
                           f"given")
         return
-    files = as_named(files, now_name, was_name)
-    if isinstance(trained, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
-        changed = cache_key(files) != trained
-    else:
-        digests = pool_digests(files)
-        changed = pools_differ(trained, digests, pools_read(("train", "val"), list(digests)))
-    if changed:
+    if files_differ(trained, as_named(files, now_name, was_name), ("train", "val")):
         data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
             f"{was} data, whose files have changed since"
         raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")

@@ -389,11 +389,13 @@ def resume_check(run: Path, datamodule) -> list[str]:
     """The lines data_mismatch.check_resume_files warns for a resume of ``run`` on ``datamodule``'s data (it raises
     where it refuses), given the run's last.ckpt as the resume reads it."""
     from pixeltransformer.data_mismatch import check_resume_files
+    from pixeltransformer.datamodule import module_spec
 
     last = run / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule, str(last))
+        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule, module_spec(datamodule).to_dict(),
+                           str(last))
     return [str(w.message) for w in caught]
 
 
