@@ -190,13 +190,19 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
     other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
     items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
-    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split.
+    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
+    ``resume`` whose test pool alone changed moves none of its training or validation items: its test split is named.
     None when they agree, or either is not known."""
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
     mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
     files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
-    other_sizes = mine is not None and pools_differ(trained, mine, None if resume else pools_read(reads, mine))
-    other_files = files is not None and files_differ(trained_files, files, None if resume else reads)
+
+    def differ(splits: Sequence[str] | None) -> tuple[bool, bool]:  # sizes, files: in the pools ``splits`` draw from
+        pools = None if splits is None or mine is None else pools_read(splits, mine)
+        return (mine is not None and pools_differ(trained, mine, pools),
+                files is not None and files_differ(trained_files, files, splits))
+
+    other_sizes, other_files = differ(None if resume else reads)
     if not (other_sizes or other_files):
         return None
 
@@ -213,6 +219,9 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
                    "the data's now (another folder, or files renamed, added or removed since): the same options may "
                    "draw other splits")
     shared = shared_with_train(datamodule)
+    if resume and not any(differ(SPLITS[:2])):  # a test pool alone: no item it trains or validates on moved
+        return (f"{changed}, and this run's test split may hold other items than its own (its training and "
+                "validation items are the same); test it on the data it was trained on")
     if resume:
         risk = f"this run may train on its own {read_splits(shared)} items" if shared else \
             "this run trains on other items than its own"
@@ -241,7 +250,7 @@ def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
 def files_differ(trained: Any, files: list[str], reads: Sequence[str] | None) -> bool:
     """Whether a DataModule's pool files (:meth:`SignalDataModule.pool_files`) differ from those a checkpoint recorded
     (``trained``): from its one digest of every file's name (a checkpoint written before pools had theirs), or from
-    its digest of each pool's (:func:`pool_digests`) in the pools the splits ``reads`` draw from (None: every pool)."""
+    its digest of each pool's (:func:`pool_digests`) in the pools the splits ``reads`` draw from (None: all)."""
     if isinstance(trained, str):
         return cache_key(files) != trained
     digests = pool_digests(files)
@@ -289,9 +298,9 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
 def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, given: dict[str, Any],
                        ckpt: str) -> None:
     """A resume of ``run`` on ``datamodule``'s data (``given``: its spec, the model's) on the files its checkpoint
-    ``ckpt`` recorded a digest of, pool by pool (their names; a curve or video file's name and bytes), told by these rather
-    than by the data's name: the same files under another folder name (renamed since, a link to it) resume with a
-    note; other files in the pools that training or validation draw from (another folder, files added, removed or
+    ``ckpt`` recorded a digest of, pool by pool (their names; a curve or video file's name and bytes), told by these
+    rather than by the data's name: the same files under another folder name (renamed since, a link to it) resume with
+    a note; other files in the pools that training or validation draw from (another folder, files added, removed or
     renamed since) are refused, as another dataset is (:func:`check_resume_data`): the curves would go on over other
     items and the best checkpoint be ranked by other validation items (possibly ones it trained on). A test pool
     changed alone moves neither, and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written

@@ -401,7 +401,7 @@ def resume_check(run: Path, datamodule) -> list[str]:
 
 def write_pictures(folder: Path, names: list[str], rng: np.random.Generator) -> Path:
     """``folder`` (made if need be) with a grey 8x8 picture of random pixels under each of ``names``."""
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
     return folder
@@ -584,6 +584,32 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     assert step() == 2 and (run / "config.yaml").read_text() == config
     (renamed / "12.png").unlink()
     assert resume(renamed, 3) == [] and step() == 3
+
+
+def test_a_resume_on_a_test_folder_changed_alone_names_its_test_split(tmp_path, monkeypatch):
+    """Pictures in train/ and test/ folders, validation drawn from train/: a picture added to test/ since the fit
+    moves no training or validation picture, and the resume goes on, yet it warned "this run may train on its own
+    validation items". It says that its test split may hold other items than its own."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    rng = np.random.default_rng(0)
+    pictures = tmp_path / "pics"
+    write_pictures(pictures / "train", [f"{i:02d}.png" for i in range(6)], rng)
+    write_pictures(pictures / "test", [f"{i:02d}.png" for i in range(3)], rng)
+    quiet = quiet_run(tmp_path, "f")
+    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]",
+          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet,
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "images" / "f"
+    write_pictures(pictures / "test", ["03.png"], rng)
+    assert warnings_of(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
+                        "--trainer.max_steps=2"], "drawn from") == [
+        "the checkpoint's splits were drawn from 9 items [6 in train/, 3 in test/], but the data now holds 10 items [6 "
+        "in train/, 4 in test/] (another folder, or files added or removed since): the same options draw other "
+        "splits, and this run's test split may hold other items than its own (its training and validation items are "
+        "the same); test it on the data it was trained on"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
 
 
 def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
