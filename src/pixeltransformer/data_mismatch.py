@@ -22,7 +22,7 @@ from .config import is_number
 from .datahints import source_name
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
 from .digests import file_digest
-from .launch import first_process
+from .launch import first_on_its_node, first_process
 from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
@@ -304,10 +304,11 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     renamed since) are refused, as another dataset is (:func:`check_resume_data`): the curves would go on over other
     items and the best checkpoint be ranked by other validation items (possibly ones it trained on). A test pool
     changed alone moves neither, and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written
-    before digests were, data read from no folder) warns of another name as a guess. From the first process alone,
-    which alone reads the data (:func:`warn_split_mismatch`)."""
+    before digests were, data read from no folder) warns of another name as a guess. Refused on each node's first
+    process, which reads its node's data in prepare_data too (on the launch's first alone, the other nodes waited
+    for it until the process group's timeout); its notes from the launch's first process alone."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
-    if not first_process() or "dataset" not in saved:
+    if not first_on_its_node() or "dataset" not in saved:
         return
     if any(saved.get(k) != given.get(k) for k in SAME_DATA):
         return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
@@ -316,7 +317,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     trained = recorded_files(checkpoint.get(type(datamodule).__qualname__))
     files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
     if files is None:
-        if was != now:  # both name a file or folder, by other names
+        if was != now and first_process():  # both name a file or folder, by other names
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
                           f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
@@ -326,7 +327,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
         data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
             f"{was} data, whose files have changed since"
         raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
-    if was != now:
+    if was != now and first_process():
         warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the file names "
                       "its checkpoint records: resumed")
 

@@ -712,6 +712,61 @@ def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint
     assert read == []
 
 
+def test_each_node_s_first_process_refuses_a_resume_on_other_files(tmp_path, monkeypatch):
+    """check_resume_files refused other data on the launch's first process alone: on a multi-node launch the other
+    nodes went on to wait for it until the process group's timeout (30 minutes). Each node's first process (the one
+    that reads its node's data in prepare_data) refuses too; its other processes read nothing, and the note of a
+    folder renamed comes from the launch's first process alone."""
+    from domains.images.data import ImageDataModule
+    from pixeltransformer.data_mismatch import check_resume_files
+    from pixeltransformer.datamodule import module_spec
+    from pixeltransformer.splits import pool_digests
+
+    rng = np.random.default_rng(0)
+    write_pictures(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)], rng)
+    write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
+    read = []
+
+    class Counted(ImageDataModule):
+        def pool_files(self):
+            read.append(self.root.name)
+            return super().pool_files()
+
+    def module(name: str) -> Counted:
+        return Counted("folder", root=str(tmp_path / name), image_size=8, channels=1, splits=(-1, 3, 3),
+                       cache_dir=str(tmp_path / "c"))
+
+    pics = module("pics")
+    saved = {"hyper_parameters": {"spec": module_spec(pics).to_dict()},
+             Counted.__qualname__: {"pool_files": pool_digests(pics.pool_files())}}
+    (tmp_path / "pics").rename(tmp_path / "renamed")
+    other, renamed = module("other"), module("renamed")
+
+    def check(datamodule: Counted, **launch: str) -> list[str]:
+        for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID",
+                     "SLURM_LOCALID"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in launch.items():
+            monkeypatch.setenv(name, value)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_resume_files("runs/r", saved, datamodule, module_spec(datamodule).to_dict(), "last.ckpt")
+        return [str(w.message) for w in caught]
+
+    for launch in ({"NODE_RANK": "1"}, {"RANK": "4", "LOCAL_RANK": "0", "GROUP_RANK": "1"},
+                   {"SLURM_NTASKS": "8", "SLURM_PROCID": "4", "SLURM_LOCALID": "0"}):  # a second node's first
+        with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, and this fit's is "
+                                             r"images/folder \(other\), of other files: a run goes on"):
+            check(other, **launch)
+        assert check(renamed, **launch) == [], launch  # the note: the first node's alone
+    read.clear()
+    for launch in ({"RANK": "1", "LOCAL_RANK": "1"},
+                   {"SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1"}):  # another process of a node
+        assert check(other, **launch) == [] and read == [], launch
+    assert check(renamed) == ["--resume runs/r: the run trained on images/folder (pics) data, and this fit's is "
+                              "images/folder (renamed), of the file names its checkpoint records: resumed"]
+
+
 def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch):
     """--seed_everything=true asks for a random seed (the option's help says so), but Lightning seeded every such
     run with 0: two runs began from the same weights, and each run's config.yaml said 0. Each run draws its own seed
