@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.digests import file_digest
+from pixeltransformer.data_mismatch import named_file
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, counted, range_as_written, warn_rank_zero
 from pixeltransformer.splits import SPLITS
@@ -98,7 +98,7 @@ def source_names(sources: dict[str, Path], root: Path) -> list[str]:
     that an evaluation on a file renamed or rewritten since says so (SignalDataModule.pool_files)."""
     names = []
     for pool, path in sources.items():
-        name = f"{path.name}#{file_digest(path)[:16]}"
+        name = named_file(path)
         names.append(name if pool == "all" else f"{pool}/{name}")
     return names
 

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
+from pixeltransformer.data_mismatch import named_file
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, in_number, transparent_mask, upscaled, warn_rank_zero
@@ -191,6 +192,7 @@ class VideoDataModule(SignalDataModule):
         self._videos: torch.Tensor | None = None  # [N] each clip's source video, which split_by="video" keeps whole
         self._folder_rows: dict[str, torch.Tensor] | None = None  # split folder -> [n] its clip rows
         self._spec: SignalSpec | None = None
+        self._root_file: str | None = None  # a video file given as root, as pool_files names it
 
     # ---- data ------------------------------------------------------------------------------------
     def check_data_roots(self, stage: str | None = None) -> None:
@@ -316,10 +318,14 @@ class VideoDataModule(SignalDataModule):
         return {"all": len(self._videos)}
 
     def pool_files(self) -> list[str] | None:
-        """A folder's video files under root, read or skipped; an .npz or synthetic clips: None."""
+        """A folder's video files under root, read or skipped; a video file given as root: its name and bytes (read
+        once, not at each checkpoint); an .npz or synthetic clips: None."""
         if self.dataset_name != "folder":
             return None
         self._prepare()
+        if self.root.is_file():
+            self._root_file = self._root_file or named_file(self.root)
+            return [self._root_file]
         return [str(f.relative_to(self.root)) for f in self.folder_stats.found]
 
     @property

@@ -606,7 +606,7 @@ class PixelTransformerCLI(LightningCLI):
                 warn_conversion_mismatch(saved, self.datamodule)
             elif subcommand == "fit":
                 if run:  # its files, by the digests its checkpoint recorded
-                    check_resume_files(run, saved, self.datamodule, ckpt)
+                    check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
                 warn_split_mismatch(saved, self.datamodule, resume=True)
                 warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)

@@ -14,18 +14,22 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
-from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, module_spec, read_or
-from .launch import first_process
+from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
+from .digests import file_digest
+from .launch import first_on_its_node, first_process
 from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 SAME_DATA = ("domain", "dataset")  # what a resume's spec shares with its checkpoint's where its files are compared
+# a video file given as root, as its folder listing named it before a file was recorded by its name and bytes
+UNNAMED_FILE = cache_key(["."])
 
 
 class DataMismatch(ValueError):
@@ -68,7 +72,7 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     reads = SPLITS if resume else tuple(reads)
     # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
     shaped = set(differ) & set(datamodule.pool_shaped_by)
-    changed = pool_change(None if shaped else state.get("pool_sizes"), state.get("pool_files"), datamodule, resume,
+    changed = pool_change(None if shaped else state.get("pool_sizes"), recorded_files(state), datamodule, resume,
                           reads)
     if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
         return changed
@@ -186,18 +190,19 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
     other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
     items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
-    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split.
+    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
+    ``resume`` whose test pool alone changed moves none of its training or validation items: its test split is named.
     None when they agree, or either is not known."""
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
     mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
     files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
-    digests = None if files is None else pool_digests(files)
-    compared = None if resume else pools_read(reads, mine or digests or {})  # None: every pool
-    other_sizes = mine is not None and pools_differ(trained, mine, compared)
-    if isinstance(trained_files, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
-        other_files = files is not None and cache_key(files) != trained_files
-    else:
-        other_files = digests is not None and pools_differ(trained_files, digests, compared)
+
+    def differ(splits: Sequence[str] | None) -> tuple[bool, bool]:  # sizes, files: in the pools ``splits`` draw from
+        pools = None if splits is None or mine is None else pools_read(splits, mine)
+        return (mine is not None and pools_differ(trained, mine, pools),
+                files is not None and files_differ(trained_files, files, splits))
+
+    other_sizes, other_files = differ(None if resume else reads)
     if not (other_sizes or other_files):
         return None
 
@@ -214,6 +219,9 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
                    "the data's now (another folder, or files renamed, added or removed since): the same options may "
                    "draw other splits")
     shared = shared_with_train(datamodule)
+    if resume and not any(differ(SPLITS[:2])):  # a test pool alone: no item it trains or validates on moved
+        return (f"{changed}, and this run's test split may hold other items than its own (its training and "
+                "validation items are the same); test it on the data it was trained on")
     if resume:
         risk = f"this run may train on its own {read_splits(shared)} items" if shared else \
             "this run trains on other items than its own"
@@ -237,6 +245,16 @@ def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
     if not isinstance(was, dict) or read is None or set(was) != set(now):
         return was != now
     return any(was[pool] != now[pool] for pool in read if pool in now)
+
+
+def files_differ(trained: Any, files: list[str], reads: Sequence[str] | None) -> bool:
+    """Whether a DataModule's pool files (:meth:`SignalDataModule.pool_files`) differ from those a checkpoint recorded
+    (``trained``): from its one digest of every file's name (a checkpoint written before pools had theirs), or from
+    its digest of each pool's (:func:`pool_digests`) in the pools the splits ``reads`` draw from (None: all)."""
+    if isinstance(trained, str):
+        return cache_key(files) != trained
+    digests = pool_digests(files)
+    return pools_differ(trained, digests, None if reads is None else pools_read(reads, list(digests)))
 
 
 def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
@@ -277,47 +295,54 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
                            f"{new_run_instead(run, ckpt)}")
 
 
-def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, ckpt: str) -> None:
-    """A resume of ``run`` on the files its checkpoint ``ckpt`` recorded a digest of, pool by pool (their names; a
-    curve file's name and bytes), told by these rather than by the data's name: the same files under another folder
-    name (renamed since, a link to it) resume with a note; other files in the pools that training or validation draw
-    from (another folder, files added, removed or renamed since) are refused, as another dataset is
-    (:func:`check_resume_data`): the curves would go on over other items and the best checkpoint be ranked by other
-    validation items (possibly ones it trained on). A test pool changed alone moves neither, and is
-    :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written before digests were, data read
-    from no folder) warns of another name as a guess. From the first process alone, which alone reads the data
-    (:func:`warn_split_mismatch`)."""
+def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, given: dict[str, Any],
+                       ckpt: str) -> None:
+    """A resume of ``run`` on ``datamodule``'s data (``given``: its spec, the model's) on the files its checkpoint
+    ``ckpt`` recorded a digest of, pool by pool (their names; a curve or video file's name and bytes), told by these
+    rather than by the data's name: the same files under another folder name (renamed since, a link to it) resume with
+    a note; other files in the pools that training or validation draw from (another folder, files added, removed or
+    renamed since) are refused, as another dataset is (:func:`check_resume_data`): the curves would go on over other
+    items and the best checkpoint be ranked by other validation items (possibly ones it trained on). A test pool
+    changed alone moves neither, and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written
+    before digests were, data read from no folder) warns of another name as a guess. Refused on each node's first
+    process, which reads its node's data in prepare_data too (on the launch's first alone, the other nodes waited
+    for it until the process group's timeout); its notes from the launch's first process alone."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
-    if not first_process() or "dataset" not in saved:
+    if not first_on_its_node() or "dataset" not in saved:
         return
-    given = module_spec(datamodule).to_dict()
     if any(saved.get(k) != given.get(k) for k in SAME_DATA):
         return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
     was_name, now_name = source_name(saved), source_name(given)
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
-    state = checkpoint.get(type(datamodule).__qualname__)
-    trained = state.get("pool_files") if isinstance(state, dict) else None
+    trained = recorded_files(checkpoint.get(type(datamodule).__qualname__))
     files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
     if files is None:
-        if was != now:  # both name a file or folder, by other names
+        if was != now and first_process():  # both name a file or folder, by other names
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
                           f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
                           f"given")
         return
-    files = as_named(files, now_name, was_name)
-    if isinstance(trained, str):  # one digest of every file's name (a checkpoint written before pools had theirs)
-        changed = cache_key(files) != trained
-    else:
-        digests = pool_digests(files)
-        changed = pools_differ(trained, digests, pools_read(("train", "val"), list(digests)))
-    if changed:
+    if files_differ(trained, as_named(files, now_name, was_name), ("train", "val")):
         data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
             f"{was} data, whose files have changed since"
         raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
-    if was != now:
-        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the files its "
-                      "checkpoint records: resumed")
+    if was != now and first_process():
+        warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the file names "
+                      "its checkpoint records: resumed")
+
+
+def recorded_files(state: Any) -> Any:
+    """The digests of its pools' file names a checkpoint's DataModule ``state`` recorded (:func:`pool_digests`, or one
+    of them all); None where it recorded none, or a video file given as root as "." (whatever the file)."""
+    trained = state.get("pool_files") if isinstance(state, dict) else None
+    return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
+
+
+def named_file(path: Path) -> str:
+    """A file given as a data root, as its pool files name it: ``name#digest`` of its bytes, so that another file of
+    its name is told from it, and the file renamed since is not (:func:`as_named`)."""
+    return f"{path.name}#{file_digest(path)[:16]}"
 
 
 def data_name(spec: dict[str, Any], named: bool) -> str:

@@ -2,7 +2,8 @@
 Lightning's DDP sets: whether this process joins a run another one starts, the run name and the seed that every
 process of a launch agrees on, a launch of another size than the trainer's, a node started alone, and a prediction
 made by the launch's first process alone; whether this process is the first (:func:`first_process`), which alone
-warns about the command (:func:`warn_once`), and whether it is a DDP rank's (:func:`is_ddp_child`). No Lightning
+warns about the command (:func:`warn_once`), the first on its node (:func:`first_on_its_node`), and whether it is a
+DDP rank's (:func:`is_ddp_child`). No Lightning
 import: ``python -m pixeltransformer`` reads it before Lightning is imported.
 """
 
@@ -188,6 +189,14 @@ def predict_in_the_first_process(argv: list[str]) -> None:
 def first_process() -> bool:
     """The process a command was started as on the first node: the one that names, prints and keeps the run folder."""
     return not joins_a_run()
+
+
+def first_on_its_node() -> bool:
+    """The process a launch started first on its node, which reads that node's data in Lightning's prepare_data:
+    local rank 0 (torchrun's LOCAL_RANK, SLURM's SLURM_LOCALID of SLURM_NTASKS > 1), or a node's command started by
+    hand."""
+    return _rank_variable("LOCAL_RANK") == 0 and not (_rank_variable("SLURM_NTASKS") > 1
+                                                      and _rank_variable("SLURM_LOCALID") > 0)
 
 
 def is_ddp_child() -> bool:

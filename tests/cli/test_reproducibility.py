@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import warnings
 from pathlib import Path
 
@@ -387,12 +389,49 @@ def resume_check(run: Path, datamodule) -> list[str]:
     """The lines data_mismatch.check_resume_files warns for a resume of ``run`` on ``datamodule``'s data (it raises
     where it refuses), given the run's last.ckpt as the resume reads it."""
     from pixeltransformer.data_mismatch import check_resume_files
+    from pixeltransformer.datamodule import module_spec
 
     last = run / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule, str(last))
+        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule, module_spec(datamodule).to_dict(),
+                           str(last))
     return [str(w.message) for w in caught]
+
+
+def write_pictures(folder: Path, names: list[str], rng: np.random.Generator) -> Path:
+    """``folder`` (made if need be) with a grey 8x8 picture of random pixels under each of ``names``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
+    return folder
+
+
+def fit_on_pictures(tmp_path: Path, rng: np.random.Generator) -> Path:
+    """A fit of one step (run ``tmp_path``/images/f, its last.ckpt saved) on a folder pics of 12 such pictures: the
+    folder."""
+    pictures = write_pictures(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)], rng)
+    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet_run(tmp_path, "f"),
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    return pictures
+
+
+def new_run_from_last(run: Path) -> str:
+    """The end of a resume's refusal, as a pattern: the new run to start from ``run``'s last.ckpt instead."""
+    last = run / "checkpoints" / "last.ckpt"
+    return (rf"start a new run from its checkpoint: pixeltransformer fit --config "
+            rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
+            r"--run_name NEW, then the options given \(without --resume\)$")
+
+
+def other_files_refused(run: Path, was: str) -> str:
+    """A resume's refusal, as a pattern, of a folder ``other`` of other pictures than ``run``'s folder ``was``."""
+    return (rf"^--resume {re.escape(str(run))}: the run trained on images/folder \({was}\) data, and this fit's is "
+            r"images/folder \(other\), of other files: a run goes on with its own data; to train its weights on "
+            rf"other data, {new_run_from_last(run)}")
 
 
 def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
@@ -402,25 +441,10 @@ def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
     pool's file names: a folder renamed since resumes with a short note, and one whose train or validation pool holds
     other files (another folder, a picture added) is refused in one line naming the new run to start from its
     checkpoint."""
-    import re
-    import shlex
-
     from domains.images.data import ImageDataModule
 
     rng = np.random.default_rng(0)
-
-    def write(folder: Path, names: list[str]) -> Path:
-        folder.mkdir(exist_ok=True)
-        for name in names:
-            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
-        return folder
-
-    pictures = write(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)])
-    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
-          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
-          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet_run(tmp_path, "f"),
-          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    pictures = fit_on_pictures(tmp_path, rng)
     run = tmp_path / "images" / "f"
 
     def resume(root: Path) -> list[str]:
@@ -430,18 +454,12 @@ def test_a_resume_on_a_folder_of_another_name_is_told_by_its_files(tmp_path):
     assert resume(pictures) == []
     renamed = pictures.rename(tmp_path / "renamed")
     assert resume(renamed) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
-                               "images/folder (renamed), of the files its checkpoint records: resumed"]
-    last = run / "checkpoints" / "last.ckpt"
-    new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
-               rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
-               r"--run_name NEW, then the options given \(without --resume\)$")
-    other = write(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)])  # as many pictures, other files
-    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
-                                         r"\(pics\) data, and this fit's is images/folder \(other\), of other "
-                                         r"files: a run goes on with its own data; to train its weights on other "
-                                         rf"data, {new_run}"):
+                               "images/folder (renamed), of the file names its checkpoint records: resumed"]
+    new_run = new_run_from_last(run)
+    other = write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
+    with pytest.raises(ValueError, match=other_files_refused(run, "pics")):
         resume(other)
-    write(renamed, ["12.png"])  # the run's own folder (renamed), a picture added since
+    write_pictures(renamed, ["12.png"], rng)  # the run's own folder (renamed), a picture added since
     with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, and this fit's is "
                                          r"images/folder \(renamed\), of other files: a run goes on"):
         resume(renamed)
@@ -474,7 +492,7 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     assert resume(curves) == []
     renamed = curves.rename(tmp_path / "b.npz")
     assert resume(renamed) == [f"--resume {run}: the run trained on polynomial/file (a.npz) data, and this fit's is "
-                               "polynomial/file (b.npz), of the files its checkpoint records: resumed"]
+                               "polynomial/file (b.npz), of the file names its checkpoint records: resumed"]
     np.savez(renamed, y=15 + rng.standard_normal((24, 33)))  # rewritten: as many curves, other values
     with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, and this fit's is "
                                          r"polynomial/file \(b\.npz\), of other files: a run goes on"):
@@ -483,6 +501,46 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, whose files have "
                                          r"changed since: a run goes on with its own data"):
         resume(curves)
+
+
+def test_a_resume_on_a_single_video_file_is_told_by_its_bytes(tmp_path):
+    """A video file given as root recorded its file as "." whatever the file: any other single video resumed with
+    the note of a file renamed. Its pool digest is of its name and bytes, as a curve file's: the file renamed since
+    resumes with the note, another video is refused; a checkpoint that recorded "." recorded no file."""
+    from domains.video.data import VideoDataModule
+    from pixeltransformer.splits import pool_digests
+
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for strip in (a, b):
+        Image.fromarray(rng.integers(0, 256, (96, 8, 3), dtype=np.uint8)).save(strip)  # 12 frames of 8x8: 4 clips
+    main(["fit", "--config", str(REPO / "configs/video.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={a}", "--data.init_args.num_frames=3",
+          "--data.init_args.size=8", "--data.init_args.num_bins=8", "--data.init_args.splits=[-1,1,1]",
+          "--data.init_args.split_by=clip", f"--data.init_args.cache_dir={tmp_path / 'c'}",
+          "--data.init_args.batch_size=2", "--data.init_args.val_items=null", "--model.val_levels=[16]",
+          "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
+          "--model.sets.init_args.num_queries=32", *quiet_run(tmp_path, "v"), "--trainer.max_steps=1",
+          "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "video" / "v"
+
+    def resume(root: Path) -> list[str]:
+        return resume_check(run, VideoDataModule("folder", root=str(root), num_frames=3, size=8, num_bins=8,
+                                                 splits=(-1, 1, 1), split_by="clip", cache_dir=str(tmp_path / "c")))
+
+    assert resume(a) == []
+    with pytest.raises(ValueError, match=r"the run trained on video/folder \(a\.png\) data, and this fit's is "
+                                         r"video/folder \(b\.png\), of other files: a run goes on"):
+        resume(b)
+    renamed = a.rename(tmp_path / "c.png")
+    assert resume(renamed) == [f"--resume {run}: the run trained on video/folder (a.png) data, and this fit's is "
+                               "video/folder (c.png), of the file names its checkpoint records: resumed"]
+    last = run / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=True)
+    saved["VideoDataModule"]["pool_files"] = pool_digests(["."])  # as a file root was recorded before
+    torch.save(saved, last)
+    assert [line.split(": resumed, as")[0] for line in resume(b)] == [
+        f"--resume {run}: the run trained on video/folder (a.png) data, and this fit's is video/folder (b.png)"]
 
 
 def resume_notes(argv: list[str], run: Path) -> list[str]:
@@ -494,25 +552,10 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     """As check_resume_files tells (above), through the command line: a picture folder renamed since resumes with a
     short note and trains on; another folder, or its own with a picture added, is refused before anything is
     written, and the run resumes once its folder holds its files again."""
-    import re
-    import shlex
-
     monkeypatch.setenv("WANDB_MODE", "disabled")
     rng = np.random.default_rng(0)
-
-    def write(folder: Path, names: list[str]) -> Path:
-        folder.mkdir(exist_ok=True)
-        for name in names:
-            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(folder / name)
-        return folder
-
-    pictures = write(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)])
+    pictures = fit_on_pictures(tmp_path, rng)
     quiet = quiet_run(tmp_path, "f")
-    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
-          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
-          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet,
-          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
     run = tmp_path / "images" / "f"
     last = run / "checkpoints" / "last.ckpt"
 
@@ -526,19 +569,14 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     renamed = tmp_path / "renamed"
     pictures.rename(renamed)
     assert resume(renamed, 2) == [f"--resume {run}: the run trained on images/folder (pics) data, and this fit's is "
-                                  "images/folder (renamed), of the files its checkpoint records: resumed"]
+                                  "images/folder (renamed), of the file names its checkpoint records: resumed"]
     assert step() == 2
     config = (run / "config.yaml").read_text()
-    new_run = (rf"start a new run from its checkpoint: pixeltransformer fit --config "
-               rf"{re.escape(shlex.quote(str(run / 'config.yaml')))} --ckpt_path {re.escape(shlex.quote(str(last)))} "
-               r"--run_name NEW, then the options given \(without --resume\)$")
-    other = write(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)])  # as many pictures, other files
-    with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
-                                         r"\(renamed\) data, and this fit's is images/folder \(other\), of other "
-                                         r"files: a run goes on with its own data; to train its weights on other "
-                                         rf"data, {new_run}"):
+    new_run = new_run_from_last(run)
+    other = write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
+    with pytest.raises(ValueError, match=other_files_refused(run, "renamed")):
         resume(other, 3)
-    write(renamed, ["12.png"])  # its own folder, a picture added since
+    write_pictures(renamed, ["12.png"], rng)  # its own folder, a picture added since
     with pytest.raises(ValueError, match=rf"^--resume {re.escape(str(run))}: the run trained on images/folder "
                                          r"\(renamed\) data, whose files have changed since: a run goes on with its "
                                          rf"own data; to train its weights on other data, {new_run}"):
@@ -546,6 +584,32 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     assert step() == 2 and (run / "config.yaml").read_text() == config
     (renamed / "12.png").unlink()
     assert resume(renamed, 3) == [] and step() == 3
+
+
+def test_a_resume_on_a_test_folder_changed_alone_names_its_test_split(tmp_path, monkeypatch):
+    """Pictures in train/ and test/ folders, validation drawn from train/: a picture added to test/ since the fit
+    moves no training or validation picture, and the resume goes on, yet it warned "this run may train on its own
+    validation items". It says that its test split may hold other items than its own."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    rng = np.random.default_rng(0)
+    pictures = tmp_path / "pics"
+    write_pictures(pictures / "train", [f"{i:02d}.png" for i in range(6)], rng)
+    write_pictures(pictures / "test", [f"{i:02d}.png" for i in range(3)], rng)
+    quiet = quiet_run(tmp_path, "f")
+    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
+          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]",
+          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet,
+          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    run = tmp_path / "images" / "f"
+    write_pictures(pictures / "test", ["03.png"], rng)
+    assert warnings_of(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
+                        "--trainer.max_steps=2"], "drawn from") == [
+        "the checkpoint's splits were drawn from 9 items [6 in train/, 3 in test/], but the data now holds 10 items [6 "
+        "in train/, 4 in test/] (another folder, or files added or removed since): the same options draw other "
+        "splits, and this run's test split may hold other items than its own (its training and validation items are "
+        "the same); test it on the data it was trained on"]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2
 
 
 def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
@@ -646,6 +710,61 @@ def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint
     read.clear()
     warn_split_mismatch({key: {"split_options": dm.split_options()}}, dm, reads=("test",))
     assert read == []
+
+
+def test_each_node_s_first_process_refuses_a_resume_on_other_files(tmp_path, monkeypatch):
+    """check_resume_files refused other data on the launch's first process alone: on a multi-node launch the other
+    nodes went on to wait for it until the process group's timeout (30 minutes). Each node's first process (the one
+    that reads its node's data in prepare_data) refuses too; its other processes read nothing, and the note of a
+    folder renamed comes from the launch's first process alone."""
+    from domains.images.data import ImageDataModule
+    from pixeltransformer.data_mismatch import check_resume_files
+    from pixeltransformer.datamodule import module_spec
+    from pixeltransformer.splits import pool_digests
+
+    rng = np.random.default_rng(0)
+    write_pictures(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)], rng)
+    write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
+    read = []
+
+    class Counted(ImageDataModule):
+        def pool_files(self):
+            read.append(self.root.name)
+            return super().pool_files()
+
+    def module(name: str) -> Counted:
+        return Counted("folder", root=str(tmp_path / name), image_size=8, channels=1, splits=(-1, 3, 3),
+                       cache_dir=str(tmp_path / "c"))
+
+    pics = module("pics")
+    saved = {"hyper_parameters": {"spec": module_spec(pics).to_dict()},
+             Counted.__qualname__: {"pool_files": pool_digests(pics.pool_files())}}
+    (tmp_path / "pics").rename(tmp_path / "renamed")
+    other, renamed = module("other"), module("renamed")
+
+    def check(datamodule: Counted, **launch: str) -> list[str]:
+        for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID",
+                     "SLURM_LOCALID"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in launch.items():
+            monkeypatch.setenv(name, value)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            check_resume_files("runs/r", saved, datamodule, module_spec(datamodule).to_dict(), "last.ckpt")
+        return [str(w.message) for w in caught]
+
+    for launch in ({"NODE_RANK": "1"}, {"RANK": "4", "LOCAL_RANK": "0", "GROUP_RANK": "1"},
+                   {"SLURM_NTASKS": "8", "SLURM_PROCID": "4", "SLURM_LOCALID": "0"}):  # a second node's first
+        with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, and this fit's is "
+                                             r"images/folder \(other\), of other files: a run goes on"):
+            check(other, **launch)
+        assert check(renamed, **launch) == [], launch  # the note: the first node's alone
+    read.clear()
+    for launch in ({"RANK": "1", "LOCAL_RANK": "1"},
+                   {"SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1"}):  # another process of a node
+        assert check(other, **launch) == [] and read == [], launch
+    assert check(renamed) == ["--resume runs/r: the run trained on images/folder (pics) data, and this fit's is "
+                              "images/folder (renamed), of the file names its checkpoint records: resumed"]
 
 
 def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch):

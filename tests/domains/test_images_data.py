@@ -838,7 +838,7 @@ def test_pictures_of_0_and_1_saved_as_8_bit_are_named(tmp_path, recwarn):
 def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_training_items(tmp_path):
     """Pictures in train/ and test/ folders: a picture added to test/ since a checkpoint draws another test subset, but
     never from the training pictures; the line says the test split may hold other items, not training items. A
-    resume, which validates on pictures drawn from train/, may train on its validation pictures."""
+    resume, whose training and validation pictures train/ alone holds, says so of its test split."""
     from pixeltransformer.data_mismatch import split_mismatch
 
     write_folder(tmp_path / "pics" / "train", 6)
@@ -852,7 +852,8 @@ def test_a_test_folder_of_its_own_that_changed_is_named_without_claiming_trainin
         "in train/, 3 in test/] (another folder, or files added or removed since): the same options draw other "
         "splits, and the test split may hold other items than its own; evaluate it on the data it was trained on")
     assert split_mismatch(saved, dm, resume=True).endswith(
-        "other splits, and this run may train on its own validation items; continue on the data it was trained on")
+        "other splits, and this run's test split may hold other items than its own (its training and validation "
+        "items are the same); test it on the data it was trained on")
     saved["ImageDataModule"]["pool_sizes"] = {"train": 6, "test": 3}
     assert split_mismatch(saved, dm) is None
 

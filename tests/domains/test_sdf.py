@@ -1879,6 +1879,9 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     def spec(**options) -> dict:
         return module_spec(module(**options)).to_dict()
 
+    def check_files(recorded: dict, datamodule: SDFDataModule) -> None:  # as the command line calls it
+        check_resume_files(str(run), recorded, datamodule, module_spec(datamodule).to_dict(), str(ckpt))
+
     trained = spec(eval_source="voxels", voxel_root=str(tmp_path / "chair"))
     run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
     check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
@@ -1892,20 +1895,19 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # another name is not this check's: the files tell (below)
         check_resume_data(str(run), trained, spec(eval_source="voxels", voxel_root=str(tmp_path / "desk")), str(ckpt))
-        check_resume_files(str(run), recorded, chair, str(ckpt))
+        check_files(recorded, chair)
     with pytest.warns(UserWarning, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
-                                         r"\(chair\) data, and this fit's is sdf/mixture \(seat\), of the files its "
-                                         r"checkpoint records: resumed$"):
-        check_resume_files(str(run), recorded, module(eval_source="voxels", voxel_root=str(tmp_path / "seat")),
-                           str(ckpt))
+                                         r"\(chair\) data, and this fit's is sdf/mixture \(seat\), of the file names "
+                                         r"its checkpoint records: resumed$"):
+        check_files(recorded, module(eval_source="voxels", voxel_root=str(tmp_path / "seat")))
     desk = module(eval_source="voxels", voxel_root=str(tmp_path / "desk"))
     with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture "
                                            r"\(chair\) data, and this fit's is sdf/mixture \(desk\), of other files: "
                                            r"a run goes on with its own data; .+ \(without --resume\)$"):
-        check_resume_files(str(run), recorded, desk, str(ckpt))
+        check_files(recorded, desk)
     with pytest.warns(UserWarning, match=r"\(chair\) data, and this fit's is sdf/mixture \(desk\): resumed, as a "
                                          r"folder renamed since .+, then the options given$"):
-        check_resume_files(str(run), {"hyper_parameters": {"spec": trained}}, desk, str(ckpt))
+        check_files({"hyper_parameters": {"spec": trained}}, desk)
     # a checkpoint written before sources were recorded names none: its dataset alone is compared
     older = {**trained, "extra": {k: v for k, v in trained["extra"].items() if k != "source"}}
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))

@@ -484,10 +484,11 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train RESUME=runs/sdf/m ARGS="--data.init_args.eval_source=procedural"` (a mixture run '
     'validated on a voxel folder `chair`: other validation items)':
         ("tests/domains/test_sdf.py", "test_a_resume_of_a_mixture_on_another_eval_source_is_refused"),
-    '`make train RESUME=runs/images/r ARGS="--data.init_args.root=data/more_pics"` (a run trained on a folder `pics`, '
-    "given another folder whose files are not the run's; its own folder with pictures added, removed or renamed since "
-    "in the pools its training or validation read says `the run trained on images/folder (pics) data, whose files "
-    "have changed since: ...`; a curve file rewritten alike; the run's own folder renamed resumes, with a note)":
+    '`make train RESUME=runs/images/r ARGS="--data.init_args.root=data/more_pics"` (a run trained on a folder '
+    "`pics`, given another folder whose file names are not the run's; its own folder with pictures added, removed or "
+    "renamed since in the pools its training or validation read says `the run trained on images/folder (pics) data, "
+    "whose files have changed since: ...`; a curve file rewritten alike; the run's own folder renamed resumes, with "
+    "a note)":
         ("tests/cli/test_reproducibility.py", "test_a_resume_on_a_folder_of_another_name_is_told_by_its_files"),
     "`make train WANDB=online` without `wandb login`":
         ("tests/cli/test_cli.py", "test_a_wandb_error_is_one_line_naming_the_fallbacks"),
