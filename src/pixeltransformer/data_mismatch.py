@@ -20,7 +20,7 @@ from typing import Any, Sequence
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
-from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or
+from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or, source_of
 from .digests import file_digest
 from .launch import first_on_its_node, first_process
 from .runs import new_run_from
@@ -72,8 +72,10 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     reads = SPLITS if resume else tuple(reads)
     # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
     shaped = set(differ) & set(datamodule.pool_shaped_by)
+    saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
+    named = (source_of(datamodule) or None, source_name(saved))  # a curve file renamed since
     changed = pool_change(None if shaped else state.get("pool_sizes"), recorded_files(state), datamodule, resume,
-                          reads)
+                          reads, named)
     if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
         return changed
     # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
@@ -184,7 +186,7 @@ def read_splits(splits: Sequence[str]) -> str:
 
 
 def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False,
-                reads: Sequence[str] = ("test",)) -> str | None:
+                reads: Sequence[str] = ("test",), named: tuple[str | None, str | None] = (None, None)) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
     state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
     names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
@@ -192,10 +194,12 @@ def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule"
     items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
     split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
     ``resume`` whose test pool alone changed moves none of its training or validation items: its test split is named.
-    None when they agree, or either is not known."""
+    ``named``: the data's source name now and the checkpoint's (:func:`as_named`). None when they agree, or either is
+    not known."""
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
     mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
     files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
+    files = None if files is None else as_named(files, *named)
 
     def differ(splits: Sequence[str] | None) -> tuple[bool, bool]:  # sizes, files: in the pools ``splits`` draw from
         pools = None if splits is None or mine is None else pools_read(splits, mine)
@@ -316,8 +320,8 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
     trained = recorded_files(checkpoint.get(type(datamodule).__qualname__))
     files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
-    if files is None:
-        if was != now and first_process():  # both name a file or folder, by other names
+    if files is None:  # a root that holds no data now is the fit's to refuse as it reads the data
+        if trained is None and was != now and first_process():  # both name a file or folder, by other names
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
                           f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "

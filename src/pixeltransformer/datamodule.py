@@ -245,11 +245,16 @@ def module_spec(datamodule: Any) -> SignalSpec:
     :meth:`SignalDataModule.source_path`, which moving the data keeps). A checkpoint records it, and an evaluation on
     another file or folder of the same dataset writes beside the run's own (module.eval_folder)."""
     spec = checked_spec(datamodule)
-    where = datamodule.source_path() if isinstance(datamodule, SignalDataModule) else None
-    name = Path(os.path.abspath(where)).name if where is not None else ""
-    if not name:  # data that its dataset alone names, or a root such as "/"
+    if not (name := source_of(datamodule)):  # data that its dataset alone names, or a root such as "/"
         return spec
     return dataclasses.replace(spec, extra={**spec.extra, "source": name})
+
+
+def source_of(datamodule: Any) -> str:
+    """The name :func:`module_spec` records as the data's ``source``, from the path alone (nothing is read): the last
+    part of :meth:`SignalDataModule.source_path`; "" where the dataset's name alone names the data."""
+    where = datamodule.source_path() if isinstance(datamodule, SignalDataModule) else None
+    return Path(os.path.abspath(where)).name if where is not None else ""
 
 
 class SkippedInit(ValueError, AttributeError):

@@ -476,6 +476,7 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     """A curve file's pool digest is of its name and bytes: the file renamed since, its bytes the run's, resumes with
     a short note; rewritten (as many curves, other values) it is refused, named or not as the run's."""
     from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.data_mismatch import check_resume_files, split_mismatch
 
     rng = np.random.default_rng(0)
     curves = tmp_path / "a.npz"
@@ -493,6 +494,11 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     renamed = curves.rename(tmp_path / "b.npz")
     assert resume(renamed) == [f"--resume {run}: the run trained on polynomial/file (a.npz) data, and this fit's is "
                                "polynomial/file (b.npz), of the file names its checkpoint records: resumed"]
+    # nor do the resume's and an evaluation's split checks call the file renamed other files
+    saved = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    for resumed in (True, False):
+        dm = PolynomialDataModule(dataset="file", root=str(renamed), batch_size=4)
+        assert split_mismatch(saved, dm, resume=resumed) is None
     np.savez(renamed, y=15 + rng.standard_normal((24, 33)))  # rewritten: as many curves, other values
     with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, and this fit's is "
                                          r"polynomial/file \(b\.npz\), of other files: a run goes on"):
@@ -501,6 +507,15 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     with pytest.raises(ValueError, match=r"the run trained on polynomial/file \(a\.npz\) data, whose files have "
                                          r"changed since: a run goes on with its own data"):
         resume(curves)
+    # a root that holds no data now is the data's to refuse as the fit reads it: no note that it is the same data
+    curves.unlink()
+    (tmp_path / "c").mkdir()
+    spec = saved["hyper_parameters"]["spec"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_resume_files(str(run), saved, PolynomialDataModule(dataset="file", root=str(tmp_path / "c")),
+                           {**spec, "extra": {**spec["extra"], "source": "c"}}, "last.ckpt")
+    assert [str(w.message) for w in caught] == []
 
 
 def test_a_resume_on_a_single_video_file_is_told_by_its_bytes(tmp_path):
