@@ -70,7 +70,8 @@ from .setting_sources import (config_setting, config_unsetting, given_model_opti
                               size_config_options, yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
-from .trainer_limits import batch_limit, check_val_limit, nothing_to_train, nothing_trained, out_of_time
+from .trainer_limits import (batch_limit, check_val_limit, new_run_out_of_time, nothing_to_train, nothing_trained,
+                             out_of_time)
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
@@ -607,6 +608,9 @@ class PixelTransformerCLI(LightningCLI):
             elif subcommand == "fit":
                 if run:  # its files, by the digests its checkpoint recorded
                     check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
+                elif line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved)):
+                    self._drop_new_run()
+                    raise ValueError(line)
                 warn_split_mismatch(saved, self.datamodule, resume=True)
                 warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)

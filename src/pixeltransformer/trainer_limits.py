@@ -119,24 +119,40 @@ def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
     Lightning's Timer keeps the time in the checkpoint and stops the fit as it starts, unless trainer.min_steps or
     min_epochs is still ahead (``epochs``: ``fit_settings.epochs_done``). None otherwise, and where the checkpoint
     records no time (its fit had no max_time, so the clock starts again at 0)."""
+    if (spent := time_spent(saved, trainer, epochs)) is None:
+        return None
+    return _nothing_line(saved.get("global_step") or 0, f"trainer.max_time {format_duration(spent[0])}",
+                         "a longer --trainer.max_time", f" ({format_duration(spent[1])} trained)")
+
+
+def new_run_out_of_time(ckpt: str, saved: dict, trainer: Any, epochs: int | None) -> str | None:
+    """:func:`out_of_time` of a new fit from the checkpoint ``ckpt`` (fit --ckpt_path), which restores its clock as
+    a resume does: the line that refuses it, before its run folder is made, as one at its max_steps is."""
+    if (spent := time_spent(saved, trainer, epochs)) is None:
+        return None
+    return (f"--ckpt_path {ckpt}: the checkpoint has trained {format_duration(spent[1])}, and a fit from it counts on "
+            f"from there, so trainer.max_time {format_duration(spent[0])} trains nothing; give a longer one")
+
+
+def time_spent(saved: dict, trainer: Any, epochs: int | None) -> tuple[float, float] | None:
+    """trainer.max_time and the training time the checkpoint ``saved`` records, in seconds, where the time fills
+    the limit and no trainer.min_steps or min_epochs trains on; else None."""
     limit = time_limit_left(trainer)  # the whole limit: the fit, which restores the time trained, has not started
     trained = (((saved.get("callbacks") or {}).get("Timer") or {}).get("time_elapsed") or {}).get("train")
-    step = saved.get("global_step") or 0
     if limit is None or trained is None or trained < limit:
         return None
     # Lightning trains up to them; a min_steps given sets min_epochs to 1 where it is None (_parse_loop_limits)
     least_epochs = trainer.min_epochs if trainer.min_epochs is not None else int(trainer.min_steps is not None)
-    if (trainer.min_steps or 0) > step or least_epochs > (epochs or 0):
+    if (trainer.min_steps or 0) > (saved.get("global_step") or 0) or least_epochs > (epochs or 0):
         return None
-    return _nothing_line(step, f"trainer.max_time {format_duration(limit)}", "a longer --trainer.max_time",
-                         f" ({format_duration(trained)} trained)")
+    return limit, trained
 
 
 def nothing_trained(trainer, of: str = "the run") -> str:
     """The line of a fit from a checkpoint (a resume, or a new run: ``of`` "the checkpoint") that trained nothing,
     which the checks before the fit could not tell: a checkpoint a validation wrote again at its epoch's last step
-    (max_epochs, counted as the fit ended), or a new run from a checkpoint whose time trained fills its
-    trainer.max_time (a resume's is told before, :func:`out_of_time`)."""
+    (max_epochs, counted as the fit ended), or the time limit running out before the first step (one the checkpoint's
+    time fills already is told before, :func:`out_of_time`)."""
     step = trainer.global_step
     if line := nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs, of=of):
         return line
