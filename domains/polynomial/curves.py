@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.data_mismatch import named_file
+from pixeltransformer.digests import named_file
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, counted, range_as_written, warn_rank_zero
 from pixeltransformer.splits import SPLITS

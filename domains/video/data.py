@@ -22,8 +22,8 @@ from torch.utils.data import Dataset
 
 from pixeltransformer.bins import kmeans_centres
 from pixeltransformer.cache import cache_root
-from pixeltransformer.data_mismatch import named_file
 from pixeltransformer.datamodule import SignalDataModule, float_signal, refuse_one_colour
+from pixeltransformer.digests import named_file
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, in_number, transparent_mask, upscaled, warn_rank_zero
 from pixeltransformer.files import user_path

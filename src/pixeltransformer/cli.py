@@ -608,7 +608,8 @@ class PixelTransformerCLI(LightningCLI):
             elif subcommand == "fit":
                 if run:  # its files, by the digests its checkpoint recorded
                     check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
-                elif line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved)):
+                elif not self.trainer.fast_dev_run and (
+                        line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved))):
                     self._drop_new_run()
                     raise ValueError(line)
                 warn_split_mismatch(saved, self.datamodule, resume=True)

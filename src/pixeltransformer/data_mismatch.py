@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import shlex
 import warnings
-from pathlib import Path
 from typing import Any, Sequence
 
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
 from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or, source_of
-from .digests import file_digest
 from .launch import first_on_its_node, first_process
 from .runs import new_run_from
 from .splits import SPLITS, pool_digests
@@ -341,12 +339,6 @@ def recorded_files(state: Any) -> Any:
     of them all); None where it recorded none, or a video file given as root as "." (whatever the file)."""
     trained = state.get("pool_files") if isinstance(state, dict) else None
     return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
-
-
-def named_file(path: Path) -> str:
-    """A file given as a data root, as its pool files name it: ``name#digest`` of its bytes, so that another file of
-    its name is told from it, and the file renamed since is not (:func:`as_named`)."""
-    return f"{path.name}#{file_digest(path)[:16]}"
 
 
 def data_name(spec: dict[str, Any], named: bool) -> str:

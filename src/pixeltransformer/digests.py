@@ -23,6 +23,12 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
+def named_file(path: Path) -> str:
+    """A file given as a data root, as its pool files name it: ``name#digest`` of its bytes, so that another file of
+    its name is told from it, and the file renamed since is not (``data_mismatch.as_named``)."""
+    return f"{path.name}#{file_digest(path)[:16]}"
+
+
 class FileDigests:
     """:func:`file_digest` of files, remembered in one JSON file (``memo``, beside a cache) by each file's stamp
     (:func:`files.file_stamp`: path, size, modification and change times, inode): a cache keyed by what files hold

@@ -3,8 +3,8 @@ Lightning's DDP sets: whether this process joins a run another one starts, the r
 process of a launch agrees on, a launch of another size than the trainer's, a node started alone, and a prediction
 made by the launch's first process alone; whether this process is the first (:func:`first_process`), which alone
 warns about the command (:func:`warn_once`), the first on its node (:func:`first_on_its_node`), and whether it is a
-DDP rank's (:func:`is_ddp_child`). No Lightning
-import: ``python -m pixeltransformer`` reads it before Lightning is imported.
+DDP rank's (:func:`is_ddp_child`). No Lightning import: ``python -m pixeltransformer`` reads it before Lightning is
+imported.
 """
 
 from __future__ import annotations

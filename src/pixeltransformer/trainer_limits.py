@@ -130,8 +130,8 @@ def new_run_out_of_time(ckpt: str, saved: dict, trainer: Any, epochs: int | None
     a resume does: the line that refuses it, before its run folder is made, as one at its max_steps is."""
     if (spent := time_spent(saved, trainer, epochs)) is None:
         return None
-    return (f"--ckpt_path {ckpt}: the checkpoint has trained {format_duration(spent[1])}, and a fit from it counts on "
-            f"from there, so trainer.max_time {format_duration(spent[0])} trains nothing; give a longer one")
+    return (f"--ckpt_path {ckpt}: the checkpoint has trained {format_duration(spent[1])}, and a fit from it counts "
+            f"on from there, so trainer.max_time {format_duration(spent[0])} trains nothing; give a longer one")
 
 
 def time_spent(saved: dict, trainer: Any, epochs: int | None) -> tuple[float, float] | None:

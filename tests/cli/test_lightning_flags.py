@@ -410,7 +410,7 @@ def test_a_resume_of_a_run_past_its_max_time_ends_before_the_fit_starts(tmp_path
         assert cli.trainer.global_step >= max(min_steps, 3) and "nothing trained" not in capsys.readouterr().out
     # a new run from it restores its clock too: refused before its folder is made, as one at its max_steps is
     last.write_bytes(stopped)
-    with pytest.raises(ValueError, match=rf"^--ckpt_path {last}: the checkpoint has trained 1:00:05, and a fit from "
+    with pytest.raises(ValueError, match=rf"^--ckpt_path {re.escape(str(last))}: the checkpoint has trained 1:00:05, and a fit from "
                                          r"it counts on from there, so trainer.max_time 1:00:00 trains nothing; give "
                                          r"a longer one$"):
         main(["fit", *FAST, "--trainer.max_time=00:01:00:00", "--trainer.max_steps=4", "--ckpt_path", str(last),

@@ -394,8 +394,8 @@ def resume_check(run: Path, datamodule) -> list[str]:
     last = run / "checkpoints" / "last.ckpt"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule, module_spec(datamodule).to_dict(),
-                           str(last))
+        check_resume_files(str(run), torch.load(last, weights_only=True), datamodule,
+                           module_spec(datamodule).to_dict(), str(last))
     return [str(w.message) for w in caught]
 
 
@@ -620,8 +620,8 @@ def test_a_resume_on_a_test_folder_changed_alone_names_its_test_split(tmp_path, 
     write_pictures(pictures / "test", ["03.png"], rng)
     assert warnings_of(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
                         "--trainer.max_steps=2"], "drawn from") == [
-        "the checkpoint's splits were drawn from 9 items [6 in train/, 3 in test/], but the data now holds 10 items [6 "
-        "in train/, 4 in test/] (another folder, or files added or removed since): the same options draw other "
+        "the checkpoint's splits were drawn from 9 items [6 in train/, 3 in test/], but the data now holds 10 items "
+        "[6 in train/, 4 in test/] (another folder, or files added or removed since): the same options draw other "
         "splits, and this run's test split may hold other items than its own (its training and validation items are "
         "the same); test it on the data it was trained on"]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixeltransformer.launch import joins_a_run, launched_run_name
+from pixeltransformer.launch import first_on_its_node, joins_a_run, launched_run_name
 from pixeltransformer.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +48,23 @@ def test_every_process_of_a_launch_but_the_first_joins_its_run(tmp_path, monkeyp
     with monkeypatch.context() as m:  # srun's first task
         m.setenv("SLURM_NTASKS", "2"), m.setenv("SLURM_PROCID", "0")
         assert not joins_a_run()
+
+
+FIRST_ON_A_NODE = {"torchrun, second node", "Lightning, second node"}  # local rank 0 of a node but the first
+
+
+@pytest.mark.parametrize("launch", [None, *LAUNCHES, "srun task 0 of node 1", "srun task 1 of node 1"])
+def test_the_first_process_on_each_node_is_told_from_the_others(monkeypatch, launch):
+    """A resume on other files is refused by each node's first process (which reads its node's data), so that no
+    node waits for another's refusal until the process group's timeout: local rank 0, or SLURM_LOCALID 0."""
+    for name in LAUNCHER_NAMES | {"SLURM_LOCALID"}:
+        monkeypatch.delenv(name, raising=False)
+    env = {"srun task 0 of node 1": {"SLURM_NTASKS": "4", "SLURM_PROCID": "2", "SLURM_LOCALID": "0"},
+           "srun task 1 of node 1": {"SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_LOCALID": "1"}}.get(
+        launch, LAUNCHES.get(launch, {}))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert first_on_its_node() == (launch in (None, "srun task 0 of node 1", *FIRST_ON_A_NODE))
 
 
 def test_a_launch_names_one_run_for_all_its_processes(monkeypatch):
