@@ -168,9 +168,9 @@ def test_a_fit_from_a_checkpoint_at_its_max_epochs_is_refused_before_its_run_fol
         cli_main()
     assert refused.value.code == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: --ckpt_path {path}: the checkpoint is at epoch 1 (step 8; one saved as its fit ended counts the "
-        f"epoch it stopped in as done), and a fit from it counts on from there, so trainer.max_epochs=1 trains "
-        f"nothing; give a larger one (e.g. --trainer.max_epochs=2), or -1 for no limit")
+        f"error: --ckpt_path {path}: the checkpoint is at epoch 1 (step 8; one saved as its fit ended, or by a step's "
+        f"save at an epoch's last, counts that epoch as done), and a fit from it counts on from there, so "
+        f"trainer.max_epochs=1 trains nothing; give a larger one (e.g. --trainer.max_epochs=2), or -1 for no limit")
     assert not (tmp_path / "runs" / "polynomial" / "b").exists()
 
 
