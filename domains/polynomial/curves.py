@@ -15,6 +15,7 @@ Formats:
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,12 +44,13 @@ AS_ROWS = "save the curves as rows (y.T, without x), or y [N, L] and x [L] in an
 COLUMN_POINTS = 3  # curves of at most this many points, ...
 COLUMN_ROWS = 10  # ... at least this many times as many as their points, are columns read as rows
 SHORT_CURVES = "give them as y [N, {0}] with their x [{0}] in an .npz"  # short curves that are curves
+EXACT = 2.0 ** 53  # float64 holds every whole number up to this; past it some run together (2**53 + 1 reads 2**53)
 
 
 @dataclass
 class Curves:
-    """What a curve file holds: values y [N, L] (float64) and the grid x [L] in the data's units, or None (the
-    point's index)."""
+    """What a curve file holds: values y [N, L] (float64) and the grid x [L] in the data's units (float64, or the
+    file's whole numbers, compared exactly), or None (the point's index)."""
 
     y: np.ndarray
     x: np.ndarray | None
@@ -153,7 +155,8 @@ def read_curves(path: Path) -> Curves:
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
-        x = _grid(*_numbers(x, path, "x"), length, path)
+        _grid(*_numbers(x, path, "x"), length, path)
+        x = x if x.dtype.kind in "iu" else x.astype(np.float64)  # whole numbers kept: split files compare them so
     elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
@@ -194,17 +197,33 @@ def _evenly_spaced(a: np.ndarray) -> bool:
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, type]:
-    """An array of real numbers (bool and integers taken as numbers) as float64, or a one-line error; with the file's
-    float type (float64 for others), which casts a value back for messages: a float32 file's 0.1, not float64's
-    0.10000000149011612. Checks run in float64 whatever the file's dtype."""
+    """An array of real numbers (bool and integers taken as numbers) as float64, or a one-line error; with the type
+    that casts a value back for messages as the file writes it: a float32 file's 0.1, not float64's
+    0.10000000149011612; an int64 file's 1700000000000000000, not 1.7e+18. Checks run in float64 whatever the
+    file's dtype, so a whole number float64 cannot hold exactly (past 2**53: two would read as one) is refused."""
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {name} must hold real numbers, got dtype {a.dtype}")
-    return a.astype(np.float64), a.dtype.type if a.dtype.kind == "f" else np.float64
+    f = a.astype(np.float64)
+    if a.dtype.kind == "f":
+        return f, a.dtype.type
+    whole = np.uint64 if a.dtype.kind == "u" else np.int64
+    top = 2.0 ** (np.iinfo(whole).bits - (whole is np.int64))  # the first float64 past the type's whole numbers
+    held = (f < top) & (np.where(f < top, f, 0).astype(whole) == a)  # [...], the values float64 holds exactly
+    if not held.all():
+        at = tuple(int(i[0]) for i in np.nonzero(~held))
+        raise ValueError(f"{path}: {name}{list(at)} = {_not_held(int(a[at]), float(f[at]))}")
+    return f, whole
 
 
-def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> np.ndarray:
-    """The file's x [L], checked: as long as the curves, finite, increasing and evenly spaced (values named as the
-    file's float type kind writes them)."""
+def _not_held(value: int, read: float) -> str:
+    """Why a whole number ``value`` of a file, which float64 reads as ``read``, is refused, and what to do."""
+    return (f"{value}, a whole number float64 cannot hold exactly (it reads as {int(read)}); rescale them (past "
+            f"2**53 = {int(EXACT)} whole numbers run together: subtract the first, or count in larger units)")
+
+
+def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> None:
+    """Checks the file's x [L] (float64): as long as the curves, finite, increasing and evenly spaced (values named
+    as the file's type ``kind`` writes them)."""
     if x.shape != (length,):
         raise ValueError(f"{path}: x has shape {list(x.shape)}; expected [L] = [{length}], one position per point of "
                          "a curve")
@@ -224,12 +243,12 @@ def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> np.ndarray:
     if not _evenly_spaced(x):
         # as x is written: 12345, not 1.234e+04; 0.001 between timestamps, not float64's 0.0009999275
         ends = steps.min(), steps.max()
-        written = range_as_written(float(ends[0]), float(ends[1]), float(np.abs(x).max()), kind)
+        written = range_as_written(float(ends[0]), float(ends[1]), float(np.abs(x).max()),
+                                   np.float64 if issubclass(kind, np.integer) else kind)
         # every step is > 0 here: one below the digits of x is written to 3 digits, not as 0 (a repeated x)
         low, high = (f"{end:.3g}" if text == "0" else text for end, text in zip(ends, written))
         raise ValueError(f"{path}: x is not evenly spaced (steps from {low} to {high}); the model reads curves on a "
                          "regular grid: resample each curve onto np.linspace(x[0], x[-1], L) first (np.interp)")
-    return x
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -260,6 +279,8 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
                     why = _not_a_number(cells, col, not width)
                     raise ValueError(f"{path}: line {number}, column {col + 1}: {why}") from None
+                if max(values) >= EXACT or min(values) <= -EXACT:  # a whole number float64 may not hold
+                    _exact_cells(path, number, cells, values)
                 whole = whole and _comma_halves(cells)
                 if whole and thousands is None and len(cells) == 2 and THOUSANDS.fullmatch(cells[0]):
                     thousands = number, cells
@@ -303,6 +324,13 @@ def _text_lines(f, path: Path):
         if "\x00" in line:
             raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {SAVE_UTF8}")
         yield "\n" if _is_comment(line.split(",", 1)[0].strip()) else line
+
+
+def _exact_cells(path: Path, number: int, cells: list[str], values: list[float]) -> None:
+    """Refuses a cell of line ``number`` written as a whole number that its float64 ``values`` do not hold exactly."""
+    for col, (cell, value) in enumerate(zip(cells, values)):
+        if WHOLE.fullmatch(cell) and math.isfinite(value) and int(cell) != int(value):
+            raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_held(int(cell), value)}")
 
 
 def _is_comment(cell: str) -> bool:

@@ -77,7 +77,7 @@ def arrays_held(names: list[str]) -> str:
 
 def voxel_file(path: Path) -> bool:
     """Whether a file is read as voxels, not as a mesh: one of no mesh (:func:`file_kind`), voxel grids or an .npz of
-    neither (the voxel reader refuses it). The one rule for a file to complete (--input)."""
+    neither (SdfDomain.read_input refuses it). The one rule for a file to complete (--input)."""
     return file_kind(path)[0] != "mesh"
 
 

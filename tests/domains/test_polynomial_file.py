@@ -1035,3 +1035,38 @@ def test_values_past_the_limit_and_a_row_index_are_named_as_written(tmp_path):
     (tmp_path / "indexed.csv").write_text("," + ",".join(f"t{j}" for j in range(8)) + "\n" + text)
     with pytest.raises(ValueError, match=re.escape("is a row index (1700000000, 1700000001, 1700000002, ...)")):
         read_curves(tmp_path / "indexed.csv")
+
+
+def test_whole_numbers_float64_cannot_hold_are_refused_as_the_file_writes_them(tmp_path):
+    """int64 x or y past 2**53 were read as float64: x = 2**53 + i read two points as one (refused as a repeated x,
+    naming both as 9007199254740992), and y named the rounded value. Each is refused naming the file's own value."""
+    x = 2**53 + np.arange(61, dtype=np.int64)  # [61], x[1] reads as x[0] in float64
+    with pytest.raises(ValueError, match=re.escape("wide.npz: x[1] = 9007199254740993, a whole number float64 cannot "
+                                                   "hold exactly (it reads as 9007199254740992); rescale them")):
+        read_curves(write_npz(tmp_path / "wide.npz", sines(), x))
+    y = np.round(sines() * 100).astype(np.int64)  # [40, 61]
+    y[3, 5] = 2**53 + 1
+    with pytest.raises(ValueError, match=re.escape("big.npy: y[3, 5] = 9007199254740993, a whole number")):
+        np.save(tmp_path / "big.npy", y)
+        read_curves(tmp_path / "big.npy")
+    y[3, 5] = 2**60 + 2**8  # held exactly, beyond the model's limit: named as written
+    np.save(tmp_path / "far.npy", y)
+    with pytest.raises(ValueError, match=re.escape("far.npy: values reach 1152921504606847232; the model's")):
+        read_curves(tmp_path / "far.npy")
+    text = "\n".join(",".join(str(v) for v in row) for row in y[:5])
+    text = text.replace("1152921504606847232", "9007199254740993")
+    (tmp_path / "big.csv").write_text(text + "\n")
+    with pytest.raises(ValueError, match=re.escape("big.csv: line 4, column 6: 9007199254740993, a whole number")):
+        read_curves(tmp_path / "big.csv")
+
+
+def test_whole_number_timestamps_are_read_and_compared_exactly(tmp_path):
+    """Nanosecond timestamps a second apart (float64 holds each exactly) are read, their x kept as the file's
+    integers: train and test files whose grids differ by 1 ns were taken as one grid (np.allclose)."""
+    x = 1_700_000_000_000_000_000 + 1_000_000_000 * np.arange(61, dtype=np.int64)  # [61]
+    write_npz(tmp_path / "train.npz", sines(30, seed=1), x)
+    got = read_curves(tmp_path / "train.npz")
+    assert got.x.dtype == np.int64 and got.x_range() == (float(x[0]), float(x[-1]))
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), x + 512)  # each x float64 holds exactly, 512 ns later
+    with pytest.raises(ValueError, match="test.npz: its x differs from that of train.npz"):
+        file_module(tmp_path).spec

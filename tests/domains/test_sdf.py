@@ -2635,3 +2635,19 @@ def test_a_big_mesh_converted_in_a_worker_process_says_its_stages_in_lines_not_a
     assert "\r" not in worker.getvalue()
     assert [line.split("] ")[1].split(" (")[0] for line in lines] == ["1/3 stages", "2/3 stages", "3/3 stages"]
     assert [line.rsplit("done=")[1] for line in lines] == list(mesh.STAGES)
+
+
+def test_an_input_of_sdf_samples_is_refused_naming_what_input_and_context_take(tmp_path):
+    """An .npz of SDF samples ('points' [N, 3], 'sdf' [N]) given to predict --input went to the voxel reader, whose
+    line spoke of voxel grids. It is refused naming what --input takes, and --context for the samples themselves."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
+                      extra={"truncation": 0.1, "voxel_up_axis": 2, "margin": 0.05})
+    points = np.random.default_rng(0).uniform(-1, 1, (200, 3))  # [N, 3]
+    np.savez(tmp_path / "samples.npz", points=points, sdf=np.linalg.norm(points, axis=1) - 0.5)
+    with pytest.raises(ValueError, match=re.escape("samples.npz: an .npz of neither a mesh nor voxel grids "
+                                                   "('points', 'sdf'); --input takes a mesh (")) as err:
+        SdfDomain().read_input(tmp_path / "samples.npz", spec)
+    assert "give SDF samples as --context rows [x, y, z, sdf]" in str(err.value) and "\n" not in str(err.value)
