@@ -97,6 +97,22 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
             m(*args)
 
 
+def test_the_module_called_with_the_graph_refuses_nan_and_inf_as_the_conveniences_do(module):
+    """m(ctx_pos, ctx_val, qry_pos) answered one NaN or Inf in S or the queries with NaN parameters, silently, where
+    m.sample and m.log_prob refuse it in one line."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    nan_val, inf_pos = val.clone(), pos.clone()
+    nan_val[1, 3, 0], inf_pos[0, 2, 1] = float("nan"), float("inf")
+    for args, named in (((pos, nan_val, pos), "ctx_val holds 1 "), ((inf_pos, val, pos), "ctx_pos holds 1 "),
+                        ((pos, val, inf_pos), "qry_pos holds 1 "),
+                        ((pos, val, pos * float("nan")), "qry_pos holds 20 ")):
+        for call in (m, m.sample):
+            with pytest.raises(ValueError, match=rf"^{named}NaN or infinite entries \(as torch.float32\); positions "
+                                                 r"and values must be finite$"):
+                call(*args)
+
+
 def test_an_empty_s_is_refused_as_unconditional_sampling(module):
     """S of no sample was refused as a shape ("ctx_pos must be [batch >= 1, points >= 1, 2] ... got [1, 0, 2]"), which
     did not say that the model cannot sample without one."""
