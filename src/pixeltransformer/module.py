@@ -221,8 +221,8 @@ class PixelTransformerModule(L.LightningModule):
         """The distribution's parameters at the queries, with the graph (to differentiate through the model):
         ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] tensors on the module's device, values in its
         weights' dtype -> [B, Q, NP]; read them with ``self.dist`` (log_prob, mean, sample). Shapes, dtypes and NaN
-        or Inf are refused in one line, as the conveniences (log_prob, mean_field, sample, complete) refuse them; those
-        also convert numpy input."""
+        or Inf are refused in one line, as the conveniences (log_prob, mean_field, sample, complete) refuse them;
+        those also convert numpy input."""
         check_sets(self.model, ctx_pos, ctx_val, qry_pos)
         check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)  # one NaN made every answer NaN, silently
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]

@@ -397,6 +397,34 @@ def test_sample_names_the_count_it_takes(module):
         m.complete(pos, val, (4, 4), num_samples=-1)
 
 
+def test_sample_draws_one_value_at_a_position_asked_for_twice(module):
+    """m.sample with a query position given twice drew two values there (the second conditioned on the first, but
+    random): each distinct position is now drawn once, and its repeats get that value, in the queries' order."""
+    m = module
+    ctx_pos, ctx_val = torch.rand(2, 3, 2) * 2 - 1, torch.rand(2, 3, 1)  # [2, 3, 2], [2, 3, 1]
+    a, b = torch.tensor([0.3, -0.4]), torch.tensor([-0.7, 0.9])  # [2], [2]
+    qry = torch.stack([torch.stack([a, ctx_pos[0, 1], a, b, ctx_pos[0, 2], b, a]),
+                       torch.stack([b, a, ctx_pos[1, 0], b, b, a, -a])])  # [2, 7, 2]
+    repeats = [[(0, 2, 6), (3, 5)], [(0, 3, 4), (1, 5)]]  # per signal: the queries at one position
+    for n_ar in (None, 1):
+        drawn = m.sample(ctx_pos, ctx_val, qry, num_samples=3, n_autoregressive=n_ar, seed=5)  # [2, 3, 7, 1]
+        assert drawn.shape == (2, 3, 7, 1)
+        for i, groups in enumerate(repeats):
+            for group in groups:
+                for j in group[1:]:
+                    assert torch.equal(drawn[i, :, j], drawn[i, :, group[0]]), (n_ar, i, group)
+        assert not torch.equal(drawn[0, :, 0], drawn[0, :, 3])  # two positions, two draws
+        # the queries' order: those on S keep its values where they were asked
+        assert torch.equal(drawn[0, :, 1], ctx_val[0, 1].expand(3, 1)) and torch.equal(drawn[0, :, 4],
+                                                                                        ctx_val[0, 2].expand(3, 1))
+        assert torch.equal(drawn[1, :, 2], ctx_val[1, 0].expand(3, 1))
+    # a signal without repeats draws what it draws beside one with repeats, or alone (up to float32 rounding)
+    distinct = torch.stack([a, b, -a, -b]).unsqueeze(0)  # [1, 4, 2]
+    alone = m.sample(ctx_pos[:1], ctx_val[:1], distinct, num_samples=2, seed=[7])  # [1, 2, 4, 1]
+    beside = m.sample(ctx_pos, ctx_val, torch.cat([distinct, qry[1:, :4]]), num_samples=2, seed=[7, 8])
+    assert torch.allclose(alone[0], beside[0], atol=1e-6)
+
+
 def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
     """docs/python.md drew S for the evaluation's nll as images' sweep does, at grid points over every grid point: 3D
     shapes' sweep (`grid_points: false`) draws S at continuous positions, and polynomials' (`queries: 100`) draws S
