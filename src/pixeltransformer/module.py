@@ -862,18 +862,19 @@ class PixelTransformerModule(L.LightningModule):
         float32 can hold."""
         lo, hi = self.spec.val_range
         if span := self.spec.outside_bins(ctx_val, slack=1e-4):  # rounding of data resampled or converted to float32
-            levels = " (0-255 levels? divide by 255)" if self.levels_of_255(ctx_val) else ""
+            levels = " (0-255 levels? divide by 255)" if self.levels_of_255(self.spec.value_reach(ctx_val)) else ""
             raise ValueError(f"ctx_val spans [{span[0]:.3g}, {span[1]:.3g}], outside the value range [{lo:g}, {hi:g}] "
                              f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it{levels}")
         if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
 
-    def levels_of_255(self, values: torch.Tensor) -> bool:
-        """Whether values [B, N, V] look like a picture's 0-255 levels given to a model of values in [0, 1]: all in
-        [0, 255], some over FAR_REACH half-widths of the range from its middle (1.5 is a slip of another kind)."""
+    def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
+        """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what
+        ``spec.value_reach`` measured of them (low, high, reach): all in [0, 255], some over FAR_REACH half-widths of
+        the range from its middle (1.5 is a slip of another kind)."""
         lo, hi = self.spec.val_range
-        low, high, reach = self.spec.value_reach(values)
+        low, high, reach = measured
         return 0 <= lo and hi <= 1 and 0 <= low and high <= 255 and reach > FAR_REACH
 
     def trainer_precision(self) -> contextlib.AbstractContextManager:
@@ -910,10 +911,11 @@ class PixelTransformerModule(L.LightningModule):
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
         # warned of, not refused: a value beyond the range is one of low density; a value_norm model predicts in the
         # frame of S, where the range only normalises (as warn_far_values), so its values are not measured
-        low, high, reach = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
+        measured = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
+        low, high, reach = measured
         if reach > FAR_REACH:
             lo, hi = self.spec.val_range
-            if self.levels_of_255(qry_val):
+            if self.levels_of_255(measured):  # measured once: each measure reads every value, on a GPU a wait
                 cause = "0-255 levels? divide by 255"
             elif not torch.equal(self.domain.context_values(qry_val, self.spec), qry_val):  # a domain clamping S
                 cause = "clamp them as S is: m.domain.context_values(qry_val, m.spec)"
