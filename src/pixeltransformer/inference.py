@@ -200,6 +200,22 @@ def observed_lookup(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch
     return torch.cat(masks, dim=1), torch.cat(vals, dim=1)
 
 
+@torch.no_grad()
+def first_at_position(qry_pos: torch.Tensor) -> torch.Tensor:
+    """Each query's first query at the same position (equal coordinates) in its signal: [B, Q, P] -> [B, Q] indices,
+    a query's own where no query before it lies there. The rows are sorted by their coordinates, stably (a
+    position's first query leads its run), without reading a value on the host."""
+    b, q, p = qry_pos.shape
+    idx = torch.arange(q, device=qry_pos.device).expand(b, q)  # [B, Q]
+    for d in reversed(range(p)):  # the last coordinate first: the sort is lexicographic
+        idx = idx.gather(1, qry_pos[..., d].gather(1, idx).argsort(dim=1, stable=True))  # [B, Q]
+    rows = qry_pos.gather(1, idx.unsqueeze(-1).expand(-1, -1, p))  # [B, Q, P] sorted
+    new = torch.ones(b, q, dtype=torch.bool, device=qry_pos.device)  # [B, Q]: a sorted row that starts a run
+    new[:, 1:] = (rows[:, 1:] != rows[:, :-1]).any(-1)
+    start = torch.where(new, torch.arange(q, device=qry_pos.device), 0).cummax(dim=1).values  # [B, Q]
+    return torch.empty_like(idx).scatter_(1, idx, idx.gather(1, start))  # [B, Q]
+
+
 # one seed spreads over a batch as 1_000_003 * seed + i, and torch seeds are 64-bit
 SEED_LIMIT = 2**63 // 1_000_003 - 1
 
@@ -420,7 +436,8 @@ def sample(
     Every chain visits the queries in its own random order; the first N' = n_autoregressive unobserved
     queries are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
     mean given S plus the N' samples. Queries that coincide with an observed position keep the observed
-    value. n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
+    value; a position queried more than once (equal coordinates) is drawn once, and its repeats get that value.
+    n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
     derived from its index in the split), or one int from which each signal's seed follows its place in
     the batch; a signal's chain j (order, bins, noise) depends on its seed and j only, so the first n of more
     samples are the n samples drawn alone.
@@ -445,9 +462,13 @@ def sample(
     qpos = qry_pos.repeat_interleave(s, dim=0)  # [BS, Q, P]
     bs = b * s
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
-    # steps for the chain with the most unobserved queries: a chain with fewer visits observed ones in its last steps,
-    # whose draws the observed values replace, so its samples do not depend on the other signals of the batch
-    free = int((~observed).sum(dim=1).max())
+    # a position asked for again is drawn once: its repeats are left out of the draws, as observed queries are, and
+    # get its first query's value
+    first = first_at_position(qry_pos)  # [B, Q]
+    skipped = observed | (first != torch.arange(q, device=device)).repeat_interleave(s, dim=0)  # [BS, Q]
+    # steps for the chain with the most queries to draw: a chain with fewer visits skipped ones in its last steps,
+    # whose draws the observed and first values replace, so its samples do not depend on the batch's other signals
+    free = int((~skipped).sum(dim=1).max())
     n_ar = free if n_autoregressive is None else min(n_autoregressive, free)
 
     # every signal's random numbers from its own generator, drawn for up to Q steps whatever N' the batch allows, one
@@ -463,8 +484,8 @@ def sample(
             noise.append(torch.randn(1, n_draw, v, generator=gen, **f32))  # [1, N'', V]
     bin_u, noise = torch.cat(bin_u), torch.cat(noise)  # [BS, N''], [BS, N'', V]
 
-    # a fresh random order per chain, unobserved queries first
-    order = (torch.cat(order_u) + observed.float()).argsort(dim=1)  # [BS, Q]
+    # a fresh random order per chain, the queries to draw first
+    order = (torch.cat(order_u) + skipped.float()).argsort(dim=1)  # [BS, Q]
 
     out = torch.empty(bs, q, v, device=device, dtype=ctx_val.dtype)  # [BS, Q, V]
     buf_pos = torch.empty(bs, k + n_ar, p, device=device, dtype=ctx_pos.dtype)  # [BS, K+N', P]
@@ -514,6 +535,7 @@ def sample(
         # SDF model (150 bins) at 192^3, S times what the completion's own mean holds
         rest_val = decode_chunked(model, mem, rest_pos, chunk, words, read=dist.mean)  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
+    out = out.view(b, s, q, v).gather(2, first[:, None, :, None].expand(b, s, q, v)).view(bs, q, v)  # [BS, Q, V]
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
         hint = "use a lower temperature" if temperature > 1 else (

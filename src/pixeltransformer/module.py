@@ -220,9 +220,11 @@ class PixelTransformerModule(L.LightningModule):
     def forward(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor) -> torch.Tensor:
         """The distribution's parameters at the queries, with the graph (to differentiate through the model):
         ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] tensors on the module's device, values in its
-        weights' dtype -> [B, Q, NP]; read them with ``self.dist`` (log_prob, mean, sample). Shapes and dtypes are
-        checked in one line; the conveniences (log_prob, mean_field, sample, complete) also convert numpy input."""
+        weights' dtype -> [B, Q, NP]; read them with ``self.dist`` (log_prob, mean, sample). Shapes, dtypes and NaN
+        or Inf are refused in one line, as the conveniences (log_prob, mean_field, sample, complete) refuse them;
+        those also convert numpy input."""
         check_sets(self.model, ctx_pos, ctx_val, qry_pos)
+        check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)  # one NaN made every answer NaN, silently
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
 
     # ---- numerics: every stage (fit, validate, test, predict) flushes subnormals on its thread (numerics.py) ----
@@ -860,18 +862,19 @@ class PixelTransformerModule(L.LightningModule):
         float32 can hold."""
         lo, hi = self.spec.val_range
         if span := self.spec.outside_bins(ctx_val, slack=1e-4):  # rounding of data resampled or converted to float32
-            levels = " (0-255 levels? divide by 255)" if self.levels_of_255(ctx_val) else ""
+            levels = " (0-255 levels? divide by 255)" if self.levels_of_255(self.spec.value_reach(ctx_val)) else ""
             raise ValueError(f"ctx_val spans [{span[0]:.3g}, {span[1]:.3g}], outside the value range [{lo:g}, {hi:g}] "
                              f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it{levels}")
         if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
 
-    def levels_of_255(self, values: torch.Tensor) -> bool:
-        """Whether values [B, N, V] look like a picture's 0-255 levels given to a model of values in [0, 1]: all in
-        [0, 255], some over FAR_REACH half-widths of the range from its middle (1.5 is a slip of another kind)."""
+    def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
+        """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what
+        ``spec.value_reach`` measured of them (low, high, reach): all in [0, 255], some over FAR_REACH half-widths of
+        the range from its middle (1.5 is a slip of another kind)."""
         lo, hi = self.spec.val_range
-        low, high, reach = self.spec.value_reach(values)
+        low, high, reach = measured
         return 0 <= lo and hi <= 1 and 0 <= low and high <= 255 and reach > FAR_REACH
 
     def trainer_precision(self) -> contextlib.AbstractContextManager:
@@ -908,10 +911,11 @@ class PixelTransformerModule(L.LightningModule):
         ctx_pos, ctx_val, qry_pos, qry_val = self.api_inputs(ctx_pos, ctx_val, qry_pos, qry_val)
         # warned of, not refused: a value beyond the range is one of low density; a value_norm model predicts in the
         # frame of S, where the range only normalises (as warn_far_values), so its values are not measured
-        low, high, reach = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
+        measured = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
+        low, high, reach = measured
         if reach > FAR_REACH:
             lo, hi = self.spec.val_range
-            if self.levels_of_255(qry_val):
+            if self.levels_of_255(measured):  # measured once: each measure reads every value, on a GPU a wait
                 cause = "0-255 levels? divide by 255"
             elif not torch.equal(self.domain.context_values(qry_val, self.spec), qry_val):  # a domain clamping S
                 cause = "clamp them as S is: m.domain.context_values(qry_val, m.spec)"

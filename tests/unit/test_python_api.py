@@ -97,6 +97,22 @@ def test_the_module_called_with_the_graph_names_bad_input_in_one_line(module):
             m(*args)
 
 
+def test_the_module_called_with_the_graph_refuses_nan_and_inf_as_the_conveniences_do(module):
+    """m(ctx_pos, ctx_val, qry_pos) answered one NaN or Inf in S or the queries with NaN parameters, silently, where
+    m.sample and m.log_prob refuse it in one line."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    nan_val, inf_pos = val.clone(), pos.clone()
+    nan_val[1, 3, 0], inf_pos[0, 2, 1] = float("nan"), float("inf")
+    for args, named in (((pos, nan_val, pos), "ctx_val holds 1 "), ((inf_pos, val, pos), "ctx_pos holds 1 "),
+                        ((pos, val, inf_pos), "qry_pos holds 1 "),
+                        ((pos, val, pos * float("nan")), "qry_pos holds 20 ")):
+        for call in (m, m.sample):
+            with pytest.raises(ValueError, match=rf"^{named}NaN or infinite entries \(as torch.float32\); positions "
+                                                 r"and values must be finite$"):
+                call(*args)
+
+
 def test_an_empty_s_is_refused_as_unconditional_sampling(module):
     """S of no sample was refused as a shape ("ctx_pos must be [batch >= 1, points >= 1, 2] ... got [1, 0, 2]"), which
     did not say that the model cannot sample without one."""
@@ -379,6 +395,34 @@ def test_sample_names_the_count_it_takes(module):
     # complete has the mean to give: 0 samples is its default
     with pytest.raises(ValueError, match=r"^num_samples must be an int >= 0, got -1$"):
         m.complete(pos, val, (4, 4), num_samples=-1)
+
+
+def test_sample_draws_one_value_at_a_position_asked_for_twice(module):
+    """m.sample with a query position given twice drew two values there (the second conditioned on the first, but
+    random): each distinct position is now drawn once, and its repeats get that value, in the queries' order."""
+    m = module
+    ctx_pos, ctx_val = torch.rand(2, 3, 2) * 2 - 1, torch.rand(2, 3, 1)  # [2, 3, 2], [2, 3, 1]
+    a, b = torch.tensor([0.3, -0.4]), torch.tensor([-0.7, 0.9])  # [2], [2]
+    qry = torch.stack([torch.stack([a, ctx_pos[0, 1], a, b, ctx_pos[0, 2], b, a]),
+                       torch.stack([b, a, ctx_pos[1, 0], b, b, a, -a])])  # [2, 7, 2]
+    repeats = [[(0, 2, 6), (3, 5)], [(0, 3, 4), (1, 5)]]  # per signal: the queries at one position
+    for n_ar in (None, 1):
+        drawn = m.sample(ctx_pos, ctx_val, qry, num_samples=3, n_autoregressive=n_ar, seed=5)  # [2, 3, 7, 1]
+        assert drawn.shape == (2, 3, 7, 1)
+        for i, groups in enumerate(repeats):
+            for group in groups:
+                for j in group[1:]:
+                    assert torch.equal(drawn[i, :, j], drawn[i, :, group[0]]), (n_ar, i, group)
+        assert not torch.equal(drawn[0, :, 0], drawn[0, :, 3])  # two positions, two draws
+        # the queries' order: those on S keep its values where they were asked
+        assert torch.equal(drawn[0, :, 1], ctx_val[0, 1].expand(3, 1)) and torch.equal(drawn[0, :, 4],
+                                                                                        ctx_val[0, 2].expand(3, 1))
+        assert torch.equal(drawn[1, :, 2], ctx_val[1, 0].expand(3, 1))
+    # a signal without repeats draws what it draws beside one with repeats, or alone (up to float32 rounding)
+    distinct = torch.stack([a, b, -a, -b]).unsqueeze(0)  # [1, 4, 2]
+    alone = m.sample(ctx_pos[:1], ctx_val[:1], distinct, num_samples=2, seed=[7])  # [1, 2, 4, 1]
+    beside = m.sample(ctx_pos, ctx_val, torch.cat([distinct, qry[1:, :4]]), num_samples=2, seed=[7, 8])
+    assert torch.allclose(alone[0], beside[0], atol=1e-6)
 
 
 def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
