@@ -512,7 +512,9 @@ class PixelTransformerModule(L.LightningModule):
         self._val_keys.append(torch.as_tensor(keys))  # [B]
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
-            params = self(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
+            # the network itself, as training_step: the signal was checked finite above, and forward's checks wait
+            # for the device once per level
+            params = self.model(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
             nll = self.nll_per_dim(params, sets.qry_val)  # [B, Q]
             self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
 
