@@ -276,6 +276,16 @@ def test_bench_section_shows_the_roofline_and_says_what_each_ratio_is(tmp_path):
                for line in lines)
 
 
+def test_the_header_says_what_the_sdf_iou_gain_is(tmp_path):
+    """An SDF section ends with `iou_mean_gain: 0.5261`, a key no line of the page explained."""
+    write_folder(tmp_path, "chairs", rows=[{"num_context": 4, "iou_mean": 0.25}, {"num_context": 64, "iou_mean": 0.5}],
+                 iou_mean_gain=0.25)
+    page = render(tmp_path)
+    assert "- `iou_mean_gain`: 0.2500" in page.splitlines()
+    header = page.split("\n## ")[0]
+    assert "`iou_mean_gain` the mean's IoU at the largest |S| less that at the smallest" in " ".join(header.split())
+
+
 def test_docs_results_is_up_to_date():
     """docs/results.md is exactly what `make results` makes of docs/metrics/."""
     page = results_page.render(REPO / "docs" / "metrics", REPO / "docs" / "figures", REPO / "docs")
