@@ -18,7 +18,37 @@ def _seconds(x: float) -> str:
     return f"{fmt(float(x))} s"
 
 
+def _roofline(roofline: dict[str, float]) -> str:
+    return f"{fmt(roofline['flops_per_step'] / 1e9)}, {fmt(100 * roofline['fraction_of_peak'])} %"
+
+
 BENCH_PARTS = ("train", "sampling", "meanfield", "memory")
+
+RATIO_NOTE = ("Ratio: how many times better ours is, above 1 ours being faster or smaller (the reference's time or "
+              "memory over ours, ours' queries/s over the reference's); for training and the mean field the median "
+              "over the interleaved rounds of each round's ratio, which can differ from the ratio of the two figures "
+              "shown (their medians).")
+HEADLINE_NOTE = ("Headline figures under stable keys (`train_*`, `sampling_*`: the ratios above; `memory_4096`: the "
+                 "reference's peak memory over ours at |S| = 4096; `roofline_*`: the fraction of the matmul peak a "
+                 "`paper` training step reaches; – where this run did not measure it):")
+
+
+def _flops_rate(best: float, median: float) -> str:
+    """A matmul's best and median rate in GFLOP/s, or TFLOP/s from 1000 GFLOP/s (a GPU's)."""
+    scale, unit = (1e12, "TFLOP/s") if best >= 1e12 else (1e9, "GFLOP/s")
+    return f"{fmt(best / scale)} / {fmt(median / scale)} {unit}"
+
+
+def bench_notes(bench: dict[str, Any]) -> list[str]:
+    """The lines under the table: the extrapolation mark, what a ratio is and the matmul peaks the roofline uses."""
+    out = ["\\* extrapolated from per-step costs at a few set sizes.", "", RATIO_NOTE]
+    peaks = [(r["preset"], r["matmul_peak"]) for r in bench.get("train", []) if "matmul_peak" in r]
+    if peaks:
+        each = ", ".join(f"{preset} {_flops_rate(p['flops_per_s'], p['median_flops_per_s'])} ({p['size']}×"
+                         f"{p['size']} torch.mm, {p['dtype']})" for preset, p in peaks)
+        out += ["", "Roofline: a step's counted FLOPs over its time, as a fraction of the rate of a large matmul in "
+                    f"the same round, median over the rounds. Matmul peak, best round / median: {each}."]
+    return out
 
 
 def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
@@ -30,6 +60,9 @@ def bench_rows(bench: dict[str, Any]) -> list[list[str]]:
         if "ours_subnormals_kept" in r:
             rows.append(["&nbsp;&nbsp;ours with subnormals kept (no flush-to-zero)", r["preset"], "",
                          fmt(r["ours_subnormals_kept"]["queries_per_s"]), f"{fmt(r['speedup_subnormals_kept'])}×"])
+        if "roofline" in r["ours"] and "roofline" in r["reference"]:
+            rows.append(["&nbsp;&nbsp;roofline: GFLOP per step, fraction of the matmul peak", r["preset"],
+                         _roofline(r["reference"]["roofline"]), _roofline(r["ours"]["roofline"]), ""])
     for r in bench.get("sampling", []):
         h, w, c = r["image"]
         rows.append([f"AR sampling, {r['num_samples']} samples of {h}×{w}×{c}, N'={r['autoregressive_steps']} "
@@ -145,10 +178,10 @@ def bench_section(folder: Path, page_dir: Path, figures_dir: Path | None = None)
         raise ResultsError(f"{folder / 'bench.json'}: unexpected format ({err!r})") from None
     if rows:
         out += markdown_table(["benchmark", "preset", "reference", "ours", "ratio"], rows)
-        out += ["", "\\* extrapolated from per-step costs at a few set sizes."]
+        out += [""] + bench_notes(bench)
     ratios = bench.get("ratios")
     if isinstance(ratios, dict) and ratios:
-        out += ["", "Ratios (ours against the reference, measured interleaved in one process):", ""]
+        out += ["", HEADLINE_NOTE, ""]
         out += markdown_table(["ratio", "value"], [[f"`{k}`", fmt(v)] for k, v in ratios.items()])
     pictures = figure_links(folder.name, figures_dir, page_dir, run or {}) if figures_dir is not None else []
     if pictures:  # benchmarks/figure.py's picture of this record

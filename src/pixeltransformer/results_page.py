@@ -57,7 +57,8 @@ scikit-image crops a 5-pixel border, which on pictures with a flat border moves 
 "0.005-0.03" of older runs' notes (noisy or low-contrast predictions of digits upscaled to 28×28: 0.03-0.24), and it
 cannot score 8×8 digits. `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_` Chamfer-L1, the mean of the two
 directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes where both surfaces
-exist; `empty_` the fraction of shapes with no predicted surface; `acc_` classifier accuracy.
+exist; `empty_` the fraction of shapes with no predicted surface; `iou_mean_gain` the mean's IoU at the largest |S|
+less that at the smallest; `acc_` classifier accuracy.
 Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer` and `empty` (every method's column of them);
 higher for `psnr`, `ssim`, `iou` and `acc`.
 """

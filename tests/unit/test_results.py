@@ -248,6 +248,45 @@ def test_bench_table_and_ratios(tmp_path):
     assert "- Command: `make bench ARGS=--quick`" in lines and "- Date: 2026-01-02" in lines
 
 
+def test_bench_section_shows_the_roofline_and_says_what_each_ratio_is(tmp_path):
+    """`make bench` prints each training row's roofline and what a ratio is; the page showed neither, listed the
+    roofline fractions under "ours against the reference", and a paired ratio beside two medians that disagree
+    with it (a GPU record: 5.289e+05 and 5.007e+05 queries/s, ratio 1.0000x) read as a mistake."""
+    folder = tmp_path / "metrics" / "bench"
+    folder.mkdir(parents=True)
+    peak = {"size": 512, "dtype": "float32", "flops_per_s": 9.0e10, "median_flops_per_s": 8.0e10}
+    train = {"preset": "paper", "batch": 2, "num_context": 256, "num_queries": 1024, "speedup": 1.0,
+             "matmul_peak": peak,
+             "ours": {"queries_per_s": 1900.0, "roofline": {"flops_per_step": 2.5e10, "fraction_of_peak": 0.5}},
+             "reference": {"queries_per_s": 2000.0, "roofline": {"flops_per_step": 3.0e10,
+                                                                 "fraction_of_peak": 0.0125}}}
+    bench = {"mode": "full", "wall_s": 61.0, "train": [train],
+             "environment": {"date": "2026-01-02T10:00:00", "cpu": "CPU", "cpu_count": 2, "torch": "2.13",
+                             "torch_threads": 1},
+             "ratios": {"train_paper": 1.0, "memory_4096": None, "roofline_ours_paper": 0.5}}
+    (folder / "bench.json").write_text(json.dumps(bench))
+    lines = render(tmp_path).splitlines()
+    assert ("| &nbsp;&nbsp;roofline: GFLOP per step, fraction of the matmul peak | paper | 30.00, 1.250 % "
+            "| 25.00, 50.00 % |  |") in lines
+    assert any(line.startswith("Ratio: how many times better ours is") and "median" in line
+               and "differ from the ratio of the two figures shown" in line for line in lines)
+    peak_note = "Matmul peak, best round / median: paper 90.00 / 80.00 GFLOP/s (512×512 torch.mm, float32)."
+    assert any(peak_note in line for line in lines)
+    assert not any("Ratios (ours against the reference" in line for line in lines)
+    assert any(line.startswith("Headline figures") and "`roofline_*`: the fraction of the matmul peak" in line
+               for line in lines)
+
+
+def test_the_header_says_what_the_sdf_iou_gain_is(tmp_path):
+    """An SDF section ends with `iou_mean_gain: 0.5261`, a key no line of the page explained."""
+    rows = [{"num_context": 4, "iou_mean": 0.25}, {"num_context": 64, "iou_mean": 0.5}]
+    write_folder(tmp_path, "chairs", rows=rows, iou_mean_gain=0.25)
+    page = render(tmp_path)
+    assert "- `iou_mean_gain`: 0.2500" in page.splitlines()
+    header = page.split("\n## ")[0]
+    assert "`iou_mean_gain` the mean's IoU at the largest |S| less that at the smallest" in " ".join(header.split())
+
+
 def test_docs_results_is_up_to_date():
     """docs/results.md is exactly what `make results` makes of docs/metrics/."""
     page = results_page.render(REPO / "docs" / "metrics", REPO / "docs" / "figures", REPO / "docs")
