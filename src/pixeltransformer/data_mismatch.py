@@ -25,7 +25,6 @@ from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
-SAME_DATA = ("domain", "dataset")  # what a resume's spec shares with its checkpoint's where its files are compared
 # a video file given as root, as its folder listing named it before a file was recorded by its name and bytes
 UNNAMED_FILE = cache_key(["."])
 
@@ -168,8 +167,8 @@ def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[st
                 else "now trains on other items than its own")
         never = [s for s in ("val", "test") if s not in shared]
         risk += f", never on its {read_splits(never)} items" if never else ""
-        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
-                "continue on its own splits")
+        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} "
+                "to continue on its own splits")
     read = read_splits(reads)  # "test", or a validate's "validation"
     if set(reads) & set(shared):
         return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split "
@@ -312,7 +311,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_on_its_node() or "dataset" not in saved:
         return
-    if any(saved.get(k) != given.get(k) for k in SAME_DATA):
+    if any(saved.get(k) != given.get(k) for k in ("domain", "dataset")):
         return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
     was_name, now_name = source_name(saved), source_name(given)
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))

@@ -82,8 +82,8 @@ def overfit_note(trainer: Any) -> str | None:
     overfit = getattr(trainer, "overfit_batches", 0)
     if not overfit:
         return None
-    return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device as "
-            "well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
+    return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device "
+            "as well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
             "validate a checkpoint without it: pixeltransformer validate --ckpt_path CKPT")
 
 
