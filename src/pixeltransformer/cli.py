@@ -605,13 +605,14 @@ class PixelTransformerCLI(LightningCLI):
                     warn_split_mismatch(saved, self.datamodule, reads=READS[subcommand])
                 warn_conversion_mismatch(saved, self.datamodule)
             elif subcommand == "fit":
-                if run:  # its files, by the digests its checkpoint recorded
-                    check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
+                files = None  # a resume's, compared once: by the digests its checkpoint recorded
+                if run:
+                    files = check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
                 elif not self.trainer.fast_dev_run and (
                         line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved))):
                     self._drop_new_run()
                     raise ValueError(line)
-                warn_split_mismatch(saved, self.datamodule, resume=True)
+                warn_split_mismatch(saved, self.datamodule, resume=True, files=files)
                 warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
         if subcommand == "fit" and first_process() and not self.trainer.fast_dev_run:
