@@ -70,8 +70,7 @@ from .setting_sources import (config_setting, config_unsetting, given_model_opti
                               size_config_options, yaml_spelled)
 from .sets import every_point_sets
 from .splits import SPLITS
-from .trainer_limits import (batch_limit, check_val_limit, new_run_out_of_time, nothing_to_train, nothing_trained,
-                             out_of_time)
+from .trainer_limits import batch_limit, check_val_limit, new_run_out_of_time, nothing_to_train, nothing_trained
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
@@ -606,13 +605,14 @@ class PixelTransformerCLI(LightningCLI):
                     warn_split_mismatch(saved, self.datamodule, reads=READS[subcommand])
                 warn_conversion_mismatch(saved, self.datamodule)
             elif subcommand == "fit":
-                if run:  # its files, by the digests its checkpoint recorded
-                    check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
+                files = None  # a resume's, compared once: by the digests its checkpoint recorded
+                if run:
+                    files = check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
                 elif not self.trainer.fast_dev_run and (
                         line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved))):
                     self._drop_new_run()
                     raise ValueError(line)
-                warn_split_mismatch(saved, self.datamodule, resume=True)
+                warn_split_mismatch(saved, self.datamodule, resume=True, files=files)
                 warn_conversion_mismatch(saved, self.datamodule, resume=True)
             self._say_layout(subcommand)
         if subcommand == "fit" and first_process() and not self.trainer.fast_dev_run:
@@ -622,9 +622,8 @@ class PixelTransformerCLI(LightningCLI):
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
         if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
-                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps,
-                                         epochs := epochs_done(saved), self.trainer.max_epochs)
-                or out_of_time(saved, self.trainer, epochs)):
+                line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps, epochs_done(saved),
+                                         self.trainer.max_epochs, saved=saved, trainer=self.trainer)):
             # a run already at its max_steps, max_epochs or max_time: its line alone, before a W&B run, config.yaml or
             # command.txt is written, with the command that evaluates the run, which the fit's closing line gives
             # (one whose epoch only the fit's start tells done is told after it)

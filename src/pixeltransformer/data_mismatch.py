@@ -25,7 +25,6 @@ from .runs import new_run_from
 from .splits import SPLITS, pool_digests
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
-SAME_DATA = ("domain", "dataset")  # what a resume's spec shares with its checkpoint's where its files are compared
 # a video file given as root, as its folder listing named it before a file was recorded by its name and bytes
 UNNAMED_FILE = cache_key(["."])
 
@@ -52,14 +51,15 @@ def option_word(value: Any) -> str:
 
 
 def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", resume: bool = False,
-                   reads: Sequence[str] = ("test",)) -> str | None:
+                   reads: Sequence[str] = ("test",), files: FilesCompared | None = None) -> str | None:
     """One line when a checkpoint was trained on splits chosen by other options (seed, split sizes) than
     ``datamodule``'s, naming them and what to pass; None when they agree, when the splits the command ``reads`` hold
     the same items under both (:meth:`SignalDataModule.same_splits`), or when the checkpoint did not record them.
     ``resume``: the line of a fit that continues the checkpoint (which reads every split), rather than of an
     evaluation (its test split, or a validate's val split). Data changed since (:func:`pool_change`) is named too: in
     its own line where the options agree, after theirs where they differ (passing the checkpoint's options then
-    draws its splits from other data)."""
+    draws its splits from other data). ``files``: its pool files as a resume compared them already
+    (:func:`check_resume_files`), which are then not compared again."""
     state = checkpoint.get(type(datamodule).__qualname__)
     trained = state.get("split_options") if isinstance(state, dict) else None
     if not isinstance(trained, dict):
@@ -71,9 +71,8 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
     shaped = set(differ) & set(datamodule.pool_shaped_by)
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
-    named = (source_of(datamodule) or None, source_name(saved))  # a curve file renamed since
     changed = pool_change(None if shaped else state.get("pool_sizes"), recorded_files(state), datamodule, resume,
-                          reads, named)
+                          reads, source_name(saved), files)
     if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
         return changed
     # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
@@ -168,8 +167,8 @@ def other_options(trained: dict[str, Any], mine: dict[str, Any], differ: list[st
                 else "now trains on other items than its own")
         never = [s for s in ("val", "test") if s not in shared]
         risk += f", never on its {read_splits(never)} items" if never else ""
-        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} to "
-                "continue on its own splits")
+        return (f"the checkpoint was trained on the splits of {was}, not this run's ({now}): it {risk}; pass {fix} "
+                "to continue on its own splits")
     read = read_splits(reads)  # "test", or a validate's "validation"
     if set(reads) & set(shared):
         return (f"the checkpoint was trained on the splits of {was}, not this evaluation's ({now}): the {read} split "
@@ -184,25 +183,25 @@ def read_splits(splits: Sequence[str]) -> str:
 
 
 def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False,
-                reads: Sequence[str] = ("test",), named: tuple[str | None, str | None] = (None, None)) -> str | None:
+                reads: Sequence[str] = ("test",), was_name: str | None = None,
+                files: FilesCompared | None = None) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
     state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
-    names, a pool's each): files added to, removed from or renamed in a folder since. The same options then draw
-    other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
-    items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
-    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
+    names, a pool's each, under the source name ``was_name``: :func:`compare_files`, unless ``files`` holds that
+    comparison already): files added to, removed from or renamed in a folder since. The same options then draw other
+    splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds items
+    the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val split),
+    whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
     ``resume`` whose test pool alone changed moves none of its training or validation items: its test split is named.
-    ``named``: the data's source name now and the checkpoint's (:func:`as_named`). None when they agree, or either is
-    not known."""
+    None when they agree, or either is not known."""
     # asked only of what the checkpoint recorded (one written before records neither): they may read the data
     mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
-    files = read_or(None, datamodule.pool_files) if isinstance(trained_files, (str, dict)) else None
-    files = None if files is None else as_named(files, *named)
+    if files is None:
+        files = compare_files(trained_files, datamodule, was_name) or FilesCompared()
 
     def differ(splits: Sequence[str] | None) -> tuple[bool, bool]:  # sizes, files: in the pools ``splits`` draw from
         pools = None if splits is None or mine is None else pools_read(splits, mine)
-        return (mine is not None and pools_differ(trained, mine, pools),
-                files is not None and files_differ(trained_files, files, splits))
+        return mine is not None and pools_differ(trained, mine, pools), files.differ(splits)
 
     other_sizes, other_files = differ(None if resume else reads)
     if not (other_sizes or other_files):
@@ -249,14 +248,38 @@ def pools_differ(was: Any, now: dict[str, Any], read: set[str] | None) -> bool:
     return any(was[pool] != now[pool] for pool in read if pool in now)
 
 
-def files_differ(trained: Any, files: list[str], reads: Sequence[str] | None) -> bool:
-    """Whether a DataModule's pool files (:meth:`SignalDataModule.pool_files`) differ from those a checkpoint recorded
-    (``trained``): from its one digest of every file's name (a checkpoint written before pools had theirs), or from
-    its digest of each pool's (:func:`pool_digests`) in the pools the splits ``reads`` draw from (None: all)."""
+@dataclasses.dataclass(frozen=True)
+class FilesCompared:
+    """A DataModule's pool files against those its checkpoint recorded, compared once (:func:`compare_files`): the
+    data's ``pools`` now, those whose files differ (``changed``), and ``whole`` where all differ (pools of another
+    layout, or a checkpoint's one digest of every file that differs). FilesCompared(): none known to differ."""
+
+    pools: tuple[str, ...] = ()
+    changed: frozenset[str] = frozenset()
+    whole: bool = False
+
+    def differ(self, reads: Sequence[str] | None) -> bool:
+        """Whether the files differ in the pools the splits ``reads`` draw from (None: in any pool)."""
+        if self.whole or reads is None:
+            return self.whole or bool(self.changed)
+        return bool(self.changed & pools_read(reads, self.pools))
+
+
+def compare_files(trained: Any, datamodule: "SignalDataModule", was_name: str | None) -> FilesCompared | None:
+    """``datamodule``'s pool files (:meth:`SignalDataModule.pool_files`, as named under the checkpoint's source name
+    ``was_name``: :func:`as_named`) against those its checkpoint recorded (``trained``: :func:`recorded_files`): its
+    one digest of every file's name (a checkpoint written before pools had theirs), or its digest of each pool's
+    (:func:`pool_digests`). None where it recorded none or the files cannot be read."""
+    files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
+    if files is None:
+        return None
+    files = as_named(files, source_of(datamodule) or None, was_name)
     if isinstance(trained, str):
-        return cache_key(files) != trained
+        return FilesCompared(whole=cache_key(files) != trained)
     digests = pool_digests(files)
-    return pools_differ(trained, digests, None if reads is None else pools_read(reads, list(digests)))
+    if set(trained) != set(digests):
+        return FilesCompared(tuple(digests), whole=True)
+    return FilesCompared(tuple(digests), frozenset(pool for pool in digests if trained[pool] != digests[pool]))
 
 
 def checkpoint_split_layout(checkpoint: dict[str, Any], datamodule_class: str) -> int:
@@ -298,7 +321,7 @@ def check_resume_data(run: str, saved: dict[str, Any], given: dict[str, Any], ck
 
 
 def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalDataModule, given: dict[str, Any],
-                       ckpt: str) -> None:
+                       ckpt: str) -> FilesCompared | None:
     """A resume of ``run`` on ``datamodule``'s data (``given``: its spec, the model's) on the files its checkpoint
     ``ckpt`` recorded a digest of, pool by pool (their names; a curve or video file's name and bytes), told by these
     rather than by the data's name: the same files under another folder name (renamed since, a link to it) resume with
@@ -308,30 +331,32 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     changed alone moves neither, and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written
     before digests were, data read from no folder) warns of another name as a guess. Refused on each node's first
     process, which reads its node's data in prepare_data too (on the launch's first alone, the other nodes waited
-    for it until the process group's timeout); its notes from the launch's first process alone."""
+    for it until the process group's timeout); its notes from the launch's first process alone. The comparison,
+    which :func:`split_mismatch` takes rather than compare again; None where none was made."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_on_its_node() or "dataset" not in saved:
-        return
-    if any(saved.get(k) != given.get(k) for k in SAME_DATA):
-        return  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
-    was_name, now_name = source_name(saved), source_name(given)
+        return None
+    if any(saved.get(k) != given.get(k) for k in ("domain", "dataset")):
+        return None  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
+    was_name = source_name(saved)
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
     trained = recorded_files(checkpoint.get(type(datamodule).__qualname__))
-    files = read_or(None, datamodule.pool_files) if isinstance(trained, (str, dict)) else None
-    if files is None:  # a root that holds no data now is the fit's to refuse as it reads the data
+    if (compared := compare_files(trained, datamodule, was_name)) is None:
+        # a root that holds no data now is the fit's to refuse as it reads the data
         if trained is None and was != now and first_process():  # both name a file or folder, by other names
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
                           f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
                           f"given")
-        return
-    if files_differ(trained, as_named(files, now_name, was_name), ("train", "val")):
+        return FilesCompared()
+    if compared.differ(("train", "val")):
         data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
             f"{was} data, whose files have changed since"
         raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
     if was != now and first_process():
         warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the file names "
                       "its checkpoint records: resumed")
+    return compared
 
 
 def recorded_files(state: Any) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .layout import config_shown
+from .trainer_limits import limit_reached
 
 
 def check_resume_length(run: str | Path, step: int | None, max_steps: int | None, new_run: bool = False,
@@ -26,13 +27,15 @@ def check_resume_length(run: str | Path, step: int | None, max_steps: int | None
     below, it left a new run folder without a checkpoint; so did one whose trainer.max_epochs is at or below the
     checkpoint's epoch count (``epoch``: :func:`epochs_done`, which may count an epoch a fit stopped in as done). A
     checkpoint at both limits is told of max_steps, the one Lightning stops on first."""
-    if step is not None and max_steps is not None and 0 <= max_steps <= (step if new_run else step - 1):
+    reached = limit_reached(step, max_steps, epoch, max_epochs)  # the decision, which the CLI's lines share
+    at = reached.option if reached is not None else None
+    if at == "max_steps" and (new_run or step > max_steps):
         what, remedy = ((f"--ckpt_path {run}: the checkpoint is at step {step}, and a fit from it counts on from "
                          f"there, so trainer.max_steps={max_steps} trains nothing", "give a larger one") if new_run
                         else (f"--resume {run}: the run is at step {step}, past trainer.max_steps={max_steps}",
                               "give a larger one to train on"))
         raise ValueError(f"{what}; {remedy} (e.g. --trainer.max_steps={max(2 * step, step + 1)})")
-    if new_run and epoch is not None and max_epochs is not None and 0 <= max_epochs <= epoch:
+    if new_run and at == "max_epochs":
         raise ValueError(f"--ckpt_path {run}: the checkpoint is at epoch {epoch} (step {step}; one saved as its fit "
                          f"ended, or by a step's save at an epoch's last, counts that epoch as done), and a fit from "
                          f"it counts on from there, so trainer.max_epochs={max_epochs} trains nothing; give a larger "

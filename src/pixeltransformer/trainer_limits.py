@@ -2,13 +2,15 @@
 the device count is refused (:func:`check_val_limit`, :func:`batch_limit`), a fit whose steps never reach its
 validation (:func:`no_validation_note`) or whose validation trainer.overfit_batches cuts (:func:`overfit_note`) is
 told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
-(:func:`ending_epochs`), and a resume that trains nothing, its run already at its limit, is told which option trains
-on (:func:`nothing_to_train` and :func:`out_of_time` before it starts, :func:`nothing_trained` after). Functions
-of a trainer's settings (and a checkpoint's state), which the LightningModule and the command line call.
+(:func:`ending_epochs`), and a fit from a checkpoint that trains nothing, already at its limit
+(:func:`limit_reached` decides), is told which option trains on (:func:`nothing_to_train` before it starts,
+:func:`nothing_trained` after). Functions of a trainer's settings (and a checkpoint's state), which the
+LightningModule and the command line call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -82,8 +84,8 @@ def overfit_note(trainer: Any) -> str | None:
     overfit = getattr(trainer, "overfit_batches", 0)
     if not overfit:
         return None
-    return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device as "
-            "well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
+    return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device "
+            "as well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
             "validate a checkpoint without it: pixeltransformer validate --ckpt_path CKPT")
 
 
@@ -100,38 +102,63 @@ def check_val_limit(limit: Any, python: bool = False) -> None:
                          f"(the first N val items; null: all of them), or turn validation off with {off}")
 
 
-def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None, max_epochs: int | None = None,
-                     of: str = "the run") -> str | None:
-    """The line of a resume that trains nothing, its run already at trainer.max_steps or trainer.max_epochs
-    (Lightning says only that the limit was reached): the limit and the option that trains on; None below both.
-    Known from the checkpoint alone, before the fit starts: its step, and the ``epochs`` it has done as the fit loop
-    counts them (``fit_settings.epochs_done``). ``of``: what was at the step, as the line names it."""
-    if max_steps is not None and 0 <= max_steps <= step:
-        more = f"--trainer.max_steps={max(2 * step, step + 1)}"
-        return _nothing_line(step, f"trainer.max_steps={max_steps}", more, of=of)
+@dataclasses.dataclass(frozen=True)
+class Reached:
+    """The trainer limit a fit from a checkpoint is at before it trains (:func:`limit_reached`): its ``option``
+    (max_steps, max_epochs or max_time) and, for max_time, the limit and the training time the checkpoint records, in
+    seconds (:func:`time_spent`)."""
+
+    option: str
+    spent: tuple[float, float] | None = None
+
+
+def limit_reached(step: int | None, max_steps: int | None, epochs: int | None = None, max_epochs: int | None = None,
+                  saved: dict | None = None, trainer: Any = None) -> Reached | None:
+    """The one place that decides that a fit from a checkpoint (a resume, or a new fit from it) trains nothing, its
+    checkpoint already at a limit: trainer.max_steps at or below its ``step`` (where known; the limit Lightning stops
+    on first), trainer.max_epochs at or below the ``epochs`` it has done as the fit loop counts them
+    (``fit_settings.epochs_done``), or a trainer.max_time that the training time the checkpoint ``saved`` records
+    fills (:func:`time_spent`, asked where ``saved`` and ``trainer`` are given). -1 (or None) means no limit. None
+    where it trains."""
+    if step is not None and max_steps is not None and 0 <= max_steps <= step:
+        return Reached("max_steps")
     if epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
-        return _nothing_line(step, f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}", of=of)
+        return Reached("max_epochs")
+    if saved is not None and trainer is not None and (spent := time_spent(saved, trainer, epochs)) is not None:
+        return Reached("max_time", spent)
     return None
 
 
-def out_of_time(saved: dict, trainer: Any, epochs: int | None) -> str | None:
-    """The line of a resume whose checkpoint ``saved`` records as much training time as its trainer.max_time:
-    Lightning's Timer keeps the time in the checkpoint and stops the fit as it starts, unless trainer.min_steps or
-    min_epochs is still ahead (``epochs``: ``fit_settings.epochs_done``). None otherwise, and where the checkpoint
-    records no time (its fit had no max_time, so the clock starts again at 0)."""
-    if (spent := time_spent(saved, trainer, epochs)) is None:
+def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None, max_epochs: int | None = None,
+                     of: str = "the run", saved: dict | None = None, trainer: Any = None) -> str | None:
+    """The line of a resume that trains nothing, its run already at trainer.max_steps, trainer.max_epochs or (asked
+    where ``saved`` and ``trainer`` are given) trainer.max_time (:func:`limit_reached`; Lightning says only that the
+    limit was reached, or, its Timer restoring the time from the checkpoint, nothing): the limit and the option that
+    trains on; None below them. Known from the checkpoint alone, before the fit starts: its step, and the ``epochs``
+    it has done as the fit loop counts them (``fit_settings.epochs_done``). ``of``: what was at the step, as the line
+    names it."""
+    if (reached := limit_reached(step, max_steps, epochs, max_epochs, saved, trainer)) is None:
         return None
-    return _nothing_line(saved.get("global_step") or 0, f"trainer.max_time {format_duration(spent[0])}",
-                         "a longer --trainer.max_time", f" ({format_duration(spent[1])} trained)")
+    if reached.option == "max_steps":
+        more = f"--trainer.max_steps={max(2 * step, step + 1)}"
+        return _nothing_line(step, f"trainer.max_steps={max_steps}", more, of=of)
+    if reached.option == "max_epochs":
+        return _nothing_line(step, f"trainer.max_epochs={max_epochs}", f"--trainer.max_epochs={epochs + 1}", of=of)
+    limit, trained = reached.spent
+    return _nothing_line(step, f"trainer.max_time {format_duration(limit)}", "a longer --trainer.max_time",
+                         f" ({format_duration(trained)} trained)", of=of)
 
 
 def new_run_out_of_time(ckpt: str, saved: dict, trainer: Any, epochs: int | None) -> str | None:
-    """:func:`out_of_time` of a new fit from the checkpoint ``ckpt`` (fit --ckpt_path), which restores its clock as
-    a resume does: the line that refuses it, before its run folder is made, as one at its max_steps is."""
-    if (spent := time_spent(saved, trainer, epochs)) is None:
+    """The line that refuses a new fit from the checkpoint ``ckpt`` (fit --ckpt_path) whose recorded training time
+    fills its trainer.max_time (:func:`limit_reached`): its Timer restores the time as a resume's does. Told before
+    its run folder is made, as one at its max_steps or max_epochs is (``fit_settings.check_resume_length``, before
+    the trainer is made)."""
+    if (reached := limit_reached(None, None, epochs, saved=saved, trainer=trainer)) is None:
         return None
-    return (f"--ckpt_path {ckpt}: the checkpoint has trained {format_duration(spent[1])}, and a fit from it counts "
-            f"on from there, so trainer.max_time {format_duration(spent[0])} trains nothing; give a longer one")
+    limit, trained = reached.spent
+    return (f"--ckpt_path {ckpt}: the checkpoint has trained {format_duration(trained)}, and a fit from it counts "
+            f"on from there, so trainer.max_time {format_duration(limit)} trains nothing; give a longer one")
 
 
 def time_spent(saved: dict, trainer: Any, epochs: int | None) -> tuple[float, float] | None:
@@ -152,7 +179,7 @@ def nothing_trained(trainer, of: str = "the run") -> str:
     """The line of a fit from a checkpoint (a resume, or a new run: ``of`` "the checkpoint") that trained nothing,
     which the checks before the fit could not tell: a checkpoint a validation wrote again at its epoch's last step
     (max_epochs, counted as the fit ended), or the time limit running out before the first step (one the checkpoint's
-    time fills already is told before, :func:`out_of_time`)."""
+    time fills already is told before, :func:`nothing_to_train`)."""
     step = trainer.global_step
     if line := nothing_to_train(step, trainer.max_steps, trainer.current_epoch, trainer.max_epochs, of=of):
         return line

@@ -866,6 +866,46 @@ def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_
     assert made_otherwise([*resume, "--trainer.max_steps=3"]) == []
 
 
+def test_a_resume_reads_and_compares_its_files_once(tmp_path, monkeypatch):
+    """A resume compared its pool files with the digests its checkpoint recorded up to three times, reading the
+    files again for the second: check_resume_files (training and validation pools), then split_mismatch's
+    pool_change (every pool, then training and validation again). check_resume_files' comparison is passed on: the
+    files are read once, and a test/ folder changed alone is still named."""
+    from domains.images.data import ImageDataModule
+    from pixeltransformer.data_mismatch import check_resume_files, warn_split_mismatch
+    from pixeltransformer.datamodule import module_spec
+    from pixeltransformer.splits import pool_digests
+
+    rng = np.random.default_rng(0)
+    write_pictures(tmp_path / "pics" / "train", [f"{i:02d}.png" for i in range(6)], rng)
+    write_pictures(tmp_path / "pics" / "test", [f"{i:02d}.png" for i in range(3)], rng)
+    read = []
+
+    class Counted(ImageDataModule):
+        def pool_files(self):
+            read.append("files")
+            return super().pool_files()
+
+    def module() -> Counted:
+        return Counted("folder", root=str(tmp_path / "pics"), image_size=8, channels=1, splits=(-1, 2, -1),
+                       cache_dir=str(tmp_path / "c"))
+
+    trained = module()
+    saved = {"hyper_parameters": {"spec": module_spec(trained).to_dict()},
+             Counted.__qualname__: {"split_options": trained.split_options(),
+                                    "pool_files": pool_digests(trained.pool_files())}}
+    write_pictures(tmp_path / "pics" / "test", ["03.png"], rng)
+    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"):
+        monkeypatch.delenv(name, raising=False)
+    datamodule = module()
+    read.clear()
+    with pytest.warns(UserWarning, match=r"^the checkpoint's splits were drawn from other files than the data's now "
+                                         r".*, and this run's test split may hold other items than its own"):
+        files = check_resume_files("runs/r", saved, datamodule, module_spec(datamodule).to_dict(), "last.ckpt")
+        warn_split_mismatch(saved, datamodule, resume=True, files=files)
+    assert read == ["files"]
+
+
 def test_an_sdf_checkpoint_that_records_no_margin_is_evaluated_and_resumed_on_its_own_grids(tmp_path, capsys):
     """A 3D model trained before the margin was recorded saw every mesh and procedural chair 0.05 from the cube's
     faces; a null margin now gives grid_margin's (0.357 at 8^3). Its evaluation scored it on other grids with a warning
