@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from pixeltransformer import cpu_name
+from pixeltransformer.results_bench import RATIO_NOTE
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
@@ -228,8 +229,7 @@ def table(results: dict) -> str:
     env = results["environment"]
     peak = results["train"][0]["matmul_peak"] if results["train"] else None
     notes = [
-        "ratio: how many times better ours is, above 1 ours being faster or smaller (the reference's time or memory "
-        "over ours, ours' queries/s over the reference's).",
+        RATIO_NOTE,
         "* extrapolated: per-step cost timed at a few set sizes, a quadratic in the set size fitted and summed.",
         (f"GPU column: {results['device']['gpu']}, {results['device']['precision']} autocast, flash/efficient SDPA "
          "(mean field and memory ran on the CPU)." if gpu else

@@ -173,16 +173,16 @@ def bench_section(folder: Path, page_dir: Path, figures_dir: Path | None = None)
     out = [f"### {prov['title']}", "", f"[bench.json]({relative(folder / 'bench.json', page_dir)}); the method is in "
            "[benchmarks/README.md](../benchmarks/README.md).", ""] + provenance(prov) + [""]
     try:
-        rows = bench_rows(bench)
+        rows, notes = bench_rows(bench), bench_notes(bench)
     except (KeyError, TypeError, ValueError) as err:
         raise ResultsError(f"{folder / 'bench.json'}: unexpected format ({err!r})") from None
     if rows:
         out += markdown_table(["benchmark", "preset", "reference", "ours", "ratio"], rows)
-        out += [""] + bench_notes(bench)
+        out += [""] + notes
     ratios = bench.get("ratios")
     if isinstance(ratios, dict) and ratios:
         out += ["", HEADLINE_NOTE, ""]
-        out += markdown_table(["ratio", "value"], [[f"`{k}`", fmt(v)] for k, v in ratios.items()])
+        out += markdown_table(["figure", "value"], [[f"`{k}`", fmt(v)] for k, v in ratios.items()])
     pictures = figure_links(folder.name, figures_dir, page_dir, run or {}) if figures_dir is not None else []
     if pictures:  # benchmarks/figure.py's picture of this record
         out += [""] + pictures

@@ -14,6 +14,7 @@ from benchmarks.figure import figure_panels, sampling_bars
 from benchmarks.common import image_spec, reference_model
 from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
 from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio, percent_text
+from pixeltransformer.results_bench import RATIO_NOTE
 
 
 def test_smoke_run_writes_json_and_table(tmp_path, capsys):
@@ -580,8 +581,7 @@ def test_the_table_says_which_way_its_ratios_read(tmp_path, capsys):
     def memory_row(reference: float, ours: float) -> str:
         memory["reference_mib"][-1], memory["ours_mib"][at] = reference, ours
         table = bench_run.table(results)
-        assert ("ratio: how many times better ours is, above 1 ours being faster or smaller (the reference's time or "
-                "memory over ours, ours' queries/s over the reference's)") in table
+        assert RATIO_NOTE in table  # the note the results page gives
         return next(line for line in table.splitlines() if line.startswith("peak memory")).rstrip()
 
     assert memory_row(517.0, 10.25).split()[-5:] == ["tiny", "517", "10", "50.4x", "less"]

@@ -275,6 +275,11 @@ def test_bench_section_shows_the_roofline_and_says_what_each_ratio_is(tmp_path):
     assert not any("Ratios (ours against the reference" in line for line in lines)
     assert any(line.startswith("Headline figures") and "`roofline_*`: the fraction of the matmul peak" in line
                for line in lines)
+    assert "| figure | value |" in lines  # the headline table lists fractions too: its keys are not all ratios
+    del peak["median_flops_per_s"]  # a malformed peak is named as the record's format, not a bare KeyError
+    (folder / "bench.json").write_text(json.dumps(bench))
+    with pytest.raises(ResultsError, match=r"bench\.json: unexpected format \(KeyError\('median_flops_per_s'\)\)"):
+        render(tmp_path)
 
 
 def test_the_header_says_what_the_sdf_iou_gain_is(tmp_path):
