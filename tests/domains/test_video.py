@@ -1753,8 +1753,8 @@ def test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the
                                          rf"least {memory.in_bytes(1000 * one)}: {have}; at most num_clips 500, or "
                                          r"fewer num_frames or a smaller size$"):
         VideoDataModule(dataset="synthetic", num_clips=1000)
-    with pytest.raises(ValueError, match=r"^VideoDataModule: 1 synthetic clip of 17 frames of 1024×1024 needs at least "
-                                         r".*; give fewer num_frames or a smaller size$"):
+    with pytest.raises(ValueError, match=r"^VideoDataModule: 1 synthetic clip of 17 frames of 1024×1024 needs at "
+                                         r"least .*; give fewer num_frames or a smaller size$"):
         VideoDataModule(dataset="synthetic", num_clips=1, size=1024)
 
 

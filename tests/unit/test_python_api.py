@@ -972,8 +972,8 @@ def test_a_batch_too_large_to_train_a_step_is_refused_in_one_line_naming_the_mos
     m.check_train_memory(100)
     m.check_train_memory(200, precision="bf16-mixed")  # half-precision activations: half the bytes
     have = f"more than the {memory.in_bytes(100 * per_signal)} of memory available now"
-    with pytest.raises(ValueError, match=rf"^a training step of batch_size 101 \(up to 16 observed and 8 query points "
-                                         rf"a signal, through 2 \+ 2 layers of width 64\) needs at least "
+    with pytest.raises(ValueError, match=rf"^a training step of batch_size 101 \(up to 16 observed and 8 query "
+                                         rf"points a signal, through 2 \+ 2 layers of width 64\) needs at least "
                                          rf"{memory.in_bytes(101 * per_signal)}: {have}; at most batch_size 100, "
                                          r"or fewer points a signal \(model.sets.max_context, num_queries\) or a "
                                          r"smaller model \(or train on a GPU: --trainer.accelerator gpu\)$"):
