@@ -1,11 +1,12 @@
 """The memory a completion holds and the memory at hand for it, compared before anything is computed: a lower bound
 on what a grid completion or a sampling run holds (:func:`completion_bytes`, :func:`sample_bytes`, and what the host
-keeps of one made on a GPU, :func:`kept_bytes`), against the memory a new allocation can take now
-(:func:`memory_at_hand`: a CUDA device's free memory, else the machine's available memory or what is left under a
-container's limit), shared by the ranks of a distributed run on one machine. `predict --resolution` and
-``--num_samples``, the Pictures' resolution, an evaluation's samples and the module's ``complete`` and ``sample``
-refuse what cannot fit (:func:`shortfall`) in one line naming the most that can (:meth:`Shortfall.most`), in bytes
-and points as :func:`in_bytes` and :func:`point_count` write them.
+keeps of one made on a GPU, :func:`kept_bytes`) or a training step keeps (:func:`train_step_bytes`), against the
+memory a new allocation can take now (:func:`memory_at_hand`: a CUDA device's free memory, else the machine's
+available memory or what is left under a container's limit or this process's address-space limit), shared by the
+ranks of a distributed run on one machine. `predict --resolution` and ``--num_samples``, the Pictures' resolution,
+an evaluation's samples, a fit's batch_size and the module's ``complete`` and ``sample`` refuse what cannot fit
+(:func:`shortfall`) in one line naming the most that can (:meth:`Shortfall.most`), in bytes and points as
+:func:`in_bytes` and :func:`point_count` write them.
 """
 
 from __future__ import annotations
