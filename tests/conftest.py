@@ -32,11 +32,13 @@ if SHARED_DATA.is_dir():
 
 @pytest.fixture(autouse=True)
 def no_container_limit(monkeypatch) -> None:
-    """The memory checks read no control group of the machine the tests run on: a container's memory limit there
-    would replace the memory that the tests give as available (memory.container_memory)."""
+    """The memory checks read no control group or address-space limit of the machine the tests run on: a
+    container's memory limit or a `ulimit -v` there would replace the memory that the tests give as available
+    (memory.container_memory, memory.address_space)."""
     import pixeltransformer.memory as memory
 
     monkeypatch.setattr(memory, "OWN_CGROUPS", Path(os.devnull) / "cgroup")
+    monkeypatch.setattr(memory, "address_limit", lambda: None)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from pixeltransformer.errors import counted, in_number, transparent_mask, upscal
 from pixeltransformer.files import user_path
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
+from pixeltransformer.memory import shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
@@ -171,6 +172,8 @@ class VideoDataModule(SignalDataModule):
         if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
             raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
                              f"{num_clips}")
+        if dataset == "synthetic":
+            check_synthetic_memory(num_clips, clip_span(num_frames, frame_step), max(as_size(size)))
         self.dataset_name = dataset
         self.num_frames = num_frames
         self.size = as_size(size)
@@ -480,6 +483,22 @@ class VideoDataModule(SignalDataModule):
 # ---- single files for prediction -------------------------------------------------------------------
 VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png, a strip ({', '.join(STRIP_SUFFIXES)}) "
                 "or a clip .npz")
+
+
+def check_synthetic_memory(num_clips: int, span: int, side: int) -> None:
+    """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], generated at once) could not be held in
+    the memory available now, in one line naming the most clips that fit: 1000 clips of 100 frames of 256×256
+    stopped in numpy's "Unable to allocate 18.3 GiB", wrapped in a traceback, or were killed for memory."""
+    def need(clips: int) -> int:
+        return clips * span * side * side * 3
+
+    if (short := shortfall(need(num_clips))) is None:
+        return
+    most = short.most(num_clips, need)
+    fewer = "fewer num_frames or a smaller size"
+    remedy = f"at most num_clips {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
+    raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {span} frames of {side}×{side} "
+                     f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")
 
 
 def load_user_video(

@@ -33,7 +33,8 @@ from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
-from .memory import completion_bytes, point_count, sample_bytes, shortfall
+from .memory import (completion_bytes, local_ranks, on_cuda, point_count, sample_bytes, shortfall,
+                     train_step_bytes)
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -240,6 +241,9 @@ class PixelTransformerModule(L.LightningModule):
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        if stage == "fit" and isinstance(getattr(datamodule, "batch_size", None), int):
+            self.check_train_memory(datamodule.batch_size, trainer.strategy.root_device, local_ranks(trainer),
+                                    trainer.precision)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
             self.name_data_source(datamodule)
         self._flushing_started = start_flushing()
@@ -1008,6 +1012,29 @@ class PixelTransformerModule(L.LightningModule):
         remedy = f"at most num_samples {most}" if need(most) <= short.memory else "give fewer queries or signals a call"
         raise ValueError(f"num_samples {num_samples} at {queries} queries of {counted(batch, 'signal')} "
                          f"need at least {short.words}; {remedy}")
+
+    def check_train_memory(self, batch_size: int, device: torch.device | None = None, ranks: int = 1,
+                           precision: Any = "32-true") -> None:
+        """Refuse a fit whose training step could not keep its activations in the memory at hand on ``device``
+        (shared by ``ranks`` processes on a CPU), in one line naming the most signals a batch that fit: the
+        paper-sized model on a CPU at batch_size 1024 ran for a minute, then stopped in torch's allocator, or the
+        kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the largest
+        |S| the sampler draws; ``precision``: the trainer's (a 16-bit one halves it)."""
+        context = self.sampler.largest_context(math.prod(self.spec.grid_shape))
+        queries, net = self.sampler.num_queries, self.net_config
+
+        def need(batch: int) -> int:
+            return train_step_bytes(net, batch, context, queries, 2 if "16" in str(precision) else 4)
+
+        if (short := shortfall(need(batch_size), device, ranks)) is None:
+            return
+        most = short.most(batch_size, need)
+        fewer = "fewer points a signal (model.sets.max_context, num_queries) or a smaller model"
+        remedy = f"at most batch_size {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
+        gpu = "" if on_cuda(device) else " (or train on a GPU: --trainer.accelerator gpu)"
+        raise ValueError(f"a training step of batch_size {batch_size} (up to {context} observed and {queries} query "
+                         f"points a signal, through {net.encoder_layers} + {net.decoder_layers} layers of width "
+                         f"{net.width}) needs at least {short.words}; {remedy}{gpu}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:

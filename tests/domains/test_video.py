@@ -1737,6 +1737,27 @@ def test_no_synthetic_clips_is_refused_naming_the_option(count):
         VideoDataModule(dataset="synthetic", num_clips=count)
 
 
+def test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the_most_that_fit(monkeypatch):
+    """`--data.init_args.num_frames 100 --data.init_args.size 256` asks for 1000 clips of 100 frames of 256×256,
+    18.3 GiB generated at once: they stopped in numpy's "Unable to allocate 18.3 GiB", wrapped in jsonargparse's
+    "Call to compute_fn of link ..." and a traceback, after the run's first lines (or the kernel's OOM killer ended
+    the fit without a line). They are refused as the data is made, naming the most clips that fit."""
+    import pixeltransformer.memory as memory
+
+    one = 17 * 32 * 32 * 3  # a clip's uint8 frames
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one)
+    VideoDataModule(dataset="synthetic", num_clips=500)
+    VideoDataModule(dataset="folder", root="videos")  # read from files: in_memory_gb bounds what is held
+    have = f"more than the {memory.in_bytes(500 * one)} of memory available now"
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: 1000 synthetic clips of 17 frames of 32×32 need at "
+                                         rf"least {memory.in_bytes(1000 * one)}: {have}; at most num_clips 500, or "
+                                         r"fewer num_frames or a smaller size$"):
+        VideoDataModule(dataset="synthetic", num_clips=1000)
+    with pytest.raises(ValueError, match=r"^VideoDataModule: 1 synthetic clip of 17 frames of 1024×1024 needs at "
+                                         r"least .*; give fewer num_frames or a smaller size$"):
+        VideoDataModule(dataset="synthetic", num_clips=1, size=1024)
+
+
 @pytest.mark.parametrize("bins", ["kmeans", "uniform"])
 def test_no_value_bins_is_refused_naming_the_option(bins):
     """num_bins=0 stopped as the data was set up on "SignalSpec: num_bins and val_dims must be >= 1", which named

@@ -230,6 +230,14 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
+    '`make train DOMAIN=video ARGS="--data.init_args.num_frames=100 --data.init_args.size=256"` (1000 synthetic '
+    'clips) with 16 GiB of memory available':
+        ("tests/domains/test_video.py",
+         "test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the_most_that_fit"),
+    '`make train DOMAIN=images ARGS="--config configs/model/paper.yaml --data.init_args.batch_size=1024"` on a CPU '
+    'with 20 GiB of memory available':
+        ("tests/unit/test_python_api.py",
+         "test_a_batch_too_large_to_train_a_step_is_refused_in_one_line_naming_the_most_that_fit"),
     "`pixeltransformer fit --config configs/polynomial.yaml --config mine.yaml`, mine.yaml holding `trainer: "
     "{accelerator: gpu}` and other options, on a machine without a GPU (a run's config.yaml that sets it is named "
     "alike)":

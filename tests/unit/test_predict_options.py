@@ -775,3 +775,29 @@ def test_an_out_below_a_dangling_link_is_refused_before_the_model_runs(tmp_path)
     assert str(caught.value) == (f"--out {tmp_path}/dangle/pred: {tmp_path}/dangle is a link to {tmp_path}/nowhere, "
                                  "which does not exist; choose another --out, or create that folder first "
                                  "(nothing was written)")
+
+
+def test_a_processs_address_space_limit_bounds_the_memory_at_hand(monkeypatch, tmp_path):
+    """Under an address-space limit (`ulimit -v`, as batch schedulers and shared login nodes set), a 4096x4096
+    prediction of the digits model was let through against the machine's available memory and failed 28 s later in
+    torch's allocator ("DefaultCPUAllocator: can't allocate memory", a traceback). What is left under the limit (the
+    limit less this process's mapped size, /proc/self/status's VmSize) is used where it is less, and named."""
+    import pixeltransformer.memory as memory
+    import pixeltransformer.predict as predict
+    from pixeltransformer.signal import SignalSpec
+
+    meminfo, status = tmp_path / "meminfo", tmp_path / "status"
+    meminfo.write_text(MEMINFO.format(available=64 * 2**20, swap=0))  # the host's 64 GiB
+    status.write_text("Name:\tpython\nVmPeak:\t 2500000 kB\nVmSize:\t 2097152 kB\nVmRSS:\t 500000 kB\n")  # 2 GiB
+    monkeypatch.setattr(memory, "MEMINFO", meminfo)
+    monkeypatch.setattr(memory, "PROC_STATUS", status)
+    monkeypatch.setattr(memory, "address_limit", lambda: 6 * 2**30)
+    assert memory.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this process's 6 GiB address-space limit "
+                                                  "(ulimit -v)")
+    options = PredictOptions(context="[[0, 0, 0, 0]]", resolution=128)  # 8.23 GiB at least
+    with pytest.raises(ValueError, match=r"more than the 4 GiB left of this process's 6 GiB address-space limit"):
+        predict.check_resolution(_domain("sdf"), SignalSpec(**SDF_SPEC), options)
+    monkeypatch.setattr(memory, "address_limit", lambda: 128 * 2**30)  # above what is available: the host's answer
+    assert memory.memory_at_hand() == (64 * 2**30, "the 64 GiB of memory available now")
+    monkeypatch.setattr(memory, "address_limit", lambda: None)  # no limit
+    assert memory.memory_at_hand() == (64 * 2**30, "the 64 GiB of memory available now")

@@ -997,3 +997,33 @@ def test_a_seed_of_a_float_scalar_tensor_or_array_is_named(module):
         with pytest.raises(ValueError, match=r"^seed must be an int, or one 64-bit int per signal; got "):
             m.complete(pos, val, (4, 4), num_samples=1, seed=seed)
     assert torch.equal(m.sample(pos, val, pos, seed=torch.tensor(3)), m.sample(pos, val, pos, seed=3))
+
+
+def test_a_batch_too_large_to_train_a_step_is_refused_in_one_line_naming_the_most_that_fit(poly_spec, monkeypatch):
+    """A fit of the paper-sized model on a CPU at batch_size 1024 (images: 64 observed and 256 query points a
+    signal) holds about 40 GiB of activations for its backward pass: with no check it ran for a minute, then stopped
+    in torch's allocator with a traceback, or the kernel's OOM killer ended it without a line. The step's activations
+    are bounded below (5 D + 2 F values a point a layer) and compared with the memory at hand before the fit."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=8))
+    per_signal = 4 * (5 * 64 + 2 * 128) * (2 * 16 + 2 * 8)  # float32 values a point a layer, over |S| and |Q|
+    assert memory.train_step_bytes(m.net_config, 1, 16, 8) == per_signal
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * per_signal)
+    m.check_train_memory(100)
+    m.check_train_memory(200, precision="bf16-mixed")  # half-precision activations: half the bytes
+    have = f"more than the {memory.in_bytes(100 * per_signal)} of memory available now"
+    with pytest.raises(ValueError, match=rf"^a training step of batch_size 101 \(up to 16 observed and 8 query "
+                                         rf"points a signal, through 2 \+ 2 layers of width 64\) needs at least "
+                                         rf"{memory.in_bytes(101 * per_signal)}: {have}; at most batch_size 100, "
+                                         r"or fewer points a signal \(model.sets.max_context, num_queries\) or a "
+                                         r"smaller model \(or train on a GPU: --trainer.accelerator gpu\)$"):
+        m.check_train_memory(101)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    with pytest.raises(ValueError, match=r"needs at least .*: more than the 1 bytes of memory available now; give "
+                                         r"fewer points a signal \(model.sets.max_context, num_queries\) or a "
+                                         r"smaller model \(or train on a GPU: --trainer.accelerator gpu\)$"):
+        m.check_train_memory(1)
