@@ -332,7 +332,8 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     before digests were, data read from no folder) warns of another name as a guess. Refused on each node's first
     process, which reads its node's data in prepare_data too (on the launch's first alone, the other nodes waited
     for it until the process group's timeout); its notes from the launch's first process alone. The comparison,
-    which :func:`split_mismatch` takes rather than compare again; None where none was made."""
+    which :func:`split_mismatch` takes rather than compare again: FilesCompared() where the files could not be
+    compared (nor could split_mismatch), None where this process does not compare or the data is another's."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_on_its_node() or "dataset" not in saved:
         return None
