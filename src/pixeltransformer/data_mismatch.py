@@ -327,13 +327,14 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     rather than by the data's name: the same files under another folder name (renamed since, a link to it) resume with
     a note; other files in the pools that training or validation draw from (another folder, files added, removed or
     renamed since) are refused, as another dataset is (:func:`check_resume_data`): the curves would go on over other
-    items and the best checkpoint be ranked by other validation items (possibly ones it trained on). A test pool
-    changed alone moves neither, and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written
-    before digests were, data read from no folder) warns of another name as a guess. Refused on each node's first
-    process, which reads its node's data in prepare_data too (on the launch's first alone, the other nodes waited
-    for it until the process group's timeout); its notes from the launch's first process alone. The comparison,
-    which :func:`split_mismatch` takes rather than compare again: FilesCompared() where the files could not be
-    compared (nor could split_mismatch), None where this process does not compare or the data is another's."""
+    items and the best checkpoint be ranked by other validation items (possibly ones it trained on), as are other
+    files of a source that training alone reads (:func:`train_only_change`). A test pool changed alone moves neither,
+    and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written before digests were, data
+    read from no folder) warns of another name as a guess. Refused on each node's first process, which reads its
+    node's data in prepare_data too (on the launch's first alone, the other nodes waited for it until the process
+    group's timeout); its notes from the launch's first process alone. The comparison, which :func:`split_mismatch`
+    takes rather than compare again: FilesCompared() where the files could not be compared (nor could
+    split_mismatch), None where this process does not compare or the data is another's."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_on_its_node() or "dataset" not in saved:
         return None
@@ -341,8 +342,17 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
         return None  # another domain or dataset: refused before (check_checkpoint, check_resume_data)
     was_name = source_name(saved)
     was, now = (data_name(spec, was_name is not None) for spec in (saved, given))
-    trained = recorded_files(checkpoint.get(type(datamodule).__qualname__))
-    if (compared := compare_files(trained, datamodule, was_name)) is None:
+    state = checkpoint.get(type(datamodule).__qualname__)
+    trained = recorded_files(state)
+    compared = compare_files(trained, datamodule, was_name)
+    if compared is not None and compared.differ(("train", "val")):
+        data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
+            f"{was} data, whose files have changed since"
+        raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
+    if (source := train_only_change(state, datamodule)) is not None:
+        raise DataMismatch(f"--resume {run}: the run trained on {was} data, whose files have changed since in its "
+                           f"training-only {source} source: {new_run_instead(run, ckpt)}")
+    if compared is None:
         # a root that holds no data now is the fit's to refuse as it reads the data
         if trained is None and was != now and first_process():  # both name a file or folder, by other names
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
@@ -350,14 +360,24 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
                           f"given")
         return FilesCompared()
-    if compared.differ(("train", "val")):
-        data = f"{was} data, and this fit's is {now}, of other files" if was != now else \
-            f"{was} data, whose files have changed since"
-        raise DataMismatch(f"--resume {run}: the run trained on {data}: {new_run_instead(run, ckpt)}")
     if was != now and first_process():
         warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}, of the file names "
                       "its checkpoint records: resumed")
     return compared
+
+
+def train_only_change(state: Any, datamodule: SignalDataModule) -> str | None:
+    """The first source that training alone reads (:meth:`SignalDataModule.train_only_files`) whose files in the pool
+    its training draws from (one pool, or a train/ folder) are not those its checkpoint's DataModule ``state``
+    recorded; None where they agree. A checkpoint that recorded none (written before they were) and a source one side
+    lacks (another mixture weighting: :func:`conversion_mismatch`'s to tell) are not compared."""
+    recorded = state.get("train_only_files") if isinstance(state, dict) else None
+    sources = read_or(None, datamodule.train_only_files) if isinstance(recorded, dict) else None
+    for source, files in (sources or {}).items():
+        digests = pool_digests(files)
+        if source in recorded and pools_differ(recorded[source], digests, pools_read(("train",), list(digests))):
+            return source
+    return None
 
 
 def recorded_files(state: Any) -> Any:

@@ -613,6 +613,13 @@ class SignalDataModule(L.LightningDataModule):
         known (the default)."""
         return None
 
+    def train_only_files(self) -> dict[str, list[str]] | None:
+        """The files of each source that training alone reads (an SDF mixture's sources other than the evaluated one)
+        by source, as :meth:`pool_files` gives the evaluated data's: a checkpoint records a digest of each pool's, and
+        a resume on other files in the pools training reads is refused (:func:`data_mismatch.check_resume_files`); an
+        evaluation reads none of them. None where training reads no other data (the default)."""
+        return None
+
     @property
     def splits_with_train(self) -> tuple[str, ...]:
         """The splits drawn from the train split's pool, of ("val", "test"): other split options can move the
@@ -680,6 +687,8 @@ class SignalDataModule(L.LightningDataModule):
             splits["pool_sizes"] = pools
         if (files := read_or(None, self.pool_files)) is not None:
             splits["pool_files"] = pool_digests(files)
+        if (sources := read_or(None, self.train_only_files)) is not None:
+            splits["train_only_files"] = {name: pool_digests(files) for name, files in sources.items()}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained
@@ -726,7 +735,8 @@ class SignalDataModule(L.LightningDataModule):
                 "own")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        recorded = ("split_options", "pool_sizes", "pool_files")  # what chose the splits, not a position in them
+        # what chose the splits and the data read, not a position in them
+        recorded = ("split_options", "pool_sizes", "pool_files", "train_only_files")
         self._resume_state = {k: v for k, v in state.items() if k not in recorded} if state else None
 
     def train_dataloader(self) -> DataLoader:

@@ -1913,6 +1913,74 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
 
 
+def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_refused(tmp_path):
+    """A mixture's checkpoint recorded the files of its evaluated source alone: a resume whose mesh folder, which it
+    trains on alone, held other meshes trained on them without a word. It records those of each source it trains on
+    alone now, and a resume on other files in the pool training reads is refused, naming the source; the same files
+    under other folder names resume (with the note of the evaluated folder renamed), a test/ folder changed alone
+    moves no training item, and a checkpoint written before they were recorded resumes as before. An evaluation reads
+    no training-only source and compares none."""
+    import shutil
+    from types import SimpleNamespace
+
+    from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
+    from pixeltransformer.datamodule import module_spec
+
+    for i in range(4):
+        occ = box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
+        write_binvox(tmp_path / "chair" / ("test" if i >= 3 else "train") / f"chair_{i:04d}.binvox", occ)
+    for i, split in enumerate(("train", "train", "test")):
+        (tmp_path / "m" / split).mkdir(parents=True, exist_ok=True)
+        trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(tmp_path / "m" / split / f"m{i}.obj")
+
+    def module(meshes: str = "m", voxels: str = "chair", **options) -> SDFDataModule:
+        return SDFDataModule(**{"dataset": "mixture", "mixture": {"voxels": 1.0, "meshes": 1.0},
+                                "eval_source": "voxels", "voxel_root": str(tmp_path / voxels),
+                                "mesh_root": str(tmp_path / meshes), "resolution": 12, "num_shapes": (2, 1, 1),
+                                "cache_dir": str(tmp_path / "c"), **options})
+
+    def recorded(dm: SDFDataModule) -> dict:  # the checkpoint of a fit on dm, as its state_dict records it
+        progress = SimpleNamespace(current=SimpleNamespace(processed=1))
+        dm.trainer = SimpleNamespace(world_size=1, num_training_batches=1,
+                                     fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
+        dm._train_sampler = SimpleNamespace(epoch=1)
+        return {"hyper_parameters": {"spec": module_spec(dm).to_dict()}, "SDFDataModule": dm.state_dict()}
+
+    run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+
+    def resume(saved: dict, dm: SDFDataModule) -> None:  # as the command line calls it
+        check_resume_files(str(run), saved, dm, module_spec(dm).to_dict(), str(ckpt))
+
+    saved = recorded(module())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resume(saved, module())
+    shutil.copytree(tmp_path / "chair", tmp_path / "seat")  # the run's own files under other folder names
+    shutil.copytree(tmp_path / "m", tmp_path / "m2")
+    with pytest.warns(UserWarning, match=r"\(chair\) data, and this fit's is sdf/mixture \(seat\), of the file "
+                                         r"names its checkpoint records: resumed$"):
+        resume(saved, module(meshes="m2", voxels="seat"))
+    trimesh.creation.icosphere(subdivisions=1, radius=0.45).export(tmp_path / "m2" / "test" / "m3.obj")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a test/ folder that training never reads
+        resume(saved, module(meshes="m2"))
+    trimesh.creation.icosphere(subdivisions=1, radius=0.55).export(tmp_path / "m2" / "train" / "m4.obj")
+    refused = (rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture \(chair\) data, whose files have "
+               r"changed since in its training-only meshes source: a run goes on with its own data; .+ "
+               r"\(without --resume\)$")
+    with pytest.raises(DataMismatch, match=refused):
+        resume(saved, module(meshes="m2"))
+    # evaluated procedural chairs record no files of their own, nor name a folder
+    with pytest.raises(DataMismatch, match=refused.replace(r" \(chair\)", "")):
+        resume(recorded(module(eval_source="procedural", mixture={"procedural": 1.0, "meshes": 1.0})),
+               module(meshes="m2", eval_source="procedural", mixture={"procedural": 1.0, "meshes": 1.0}))
+    older = {**saved, "SDFDataModule": {k: v for k, v in saved["SDFDataModule"].items() if k != "train_only_files"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # written before they were recorded: resumed as before
+        resume(older, module(meshes="m2"))
+        assert split_mismatch(saved, module(meshes="m2")) is None  # an evaluation reads the voxels alone
+
+
 def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):
     """A folder of .binvox files is split as a seeded permutation of its files, as a mesh folder is: one renamed since
     a checkpoint (as many files, sorted elsewhere) draws other splits, and its test split may hold training shapes.

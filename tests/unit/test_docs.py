@@ -492,6 +492,10 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train RESUME=runs/sdf/m ARGS="--data.init_args.eval_source=procedural"` (a mixture run '
     'validated on a voxel folder `chair`: other validation items)':
         ("tests/domains/test_sdf.py", "test_a_resume_of_a_mixture_on_another_eval_source_is_refused"),
+    "`make train RESUME=runs/sdf/m` (a mixture run validated on a voxel folder `chair` that trains on a mesh folder "
+    "too, whose meshes were added, removed or renamed since outside its test/ folder)":
+        ("tests/domains/test_sdf.py",
+         "test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_refused"),
     '`make train RESUME=runs/images/r ARGS="--data.init_args.root=data/more_pics"` (a run trained on a folder '
     "`pics`, given another folder whose file names are not the run's; its own folder with pictures added, removed or "
     "renamed since in the pools its training or validation read says `the run trained on images/folder (pics) data, "
