@@ -150,7 +150,9 @@ def read_curves(path: Path) -> Curves:
         raise ValueError(f"{path}: curve {row} holds {y[row, col]} at point {col} ({int(bad.sum())} non-finite values "
                          "in all); fill or drop them first")
     if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
-        raise ValueError(f"{path}: values reach {as_written(kind(big))}; the model's float32 arithmetic needs them "
+        # a whole number's reach as a Python int: |-2**63| is past int64 (every whole number here float64 holds)
+        reach = int(big) if issubclass(kind, np.integer) else kind(big)
+        raise ValueError(f"{path}: values reach {as_written(reach)}; the model's float32 arithmetic needs them "
                          f"within +-{as_written(MAX_ABS_VALUE)} (rescale them)")
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())

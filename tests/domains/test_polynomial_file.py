@@ -1070,3 +1070,14 @@ def test_whole_number_timestamps_are_read_and_compared_exactly(tmp_path):
     write_npz(tmp_path / "test.npz", sines(6, seed=2), x + 512)  # each x float64 holds exactly, 512 ns later
     with pytest.raises(ValueError, match="test.npz: its x differs from that of train.npz"):
         file_module(tmp_path).spec
+
+
+def test_the_least_int64_is_refused_as_a_value_past_the_limit(tmp_path):
+    """An int64 file holding -2**63 (float64 holds it exactly) raised a bare OverflowError naming no file, where its
+    value was named in one line as past the model's limit."""
+    y = np.round(sines() * 100).astype(np.int64)  # [40, 61]
+    y[3, 5] = np.iinfo(np.int64).min
+    np.save(tmp_path / "least.npy", y)
+    with pytest.raises(ValueError, match=re.escape("least.npy: values reach 9223372036854775808; the model's")):
+        read_curves(tmp_path / "least.npy")
+
