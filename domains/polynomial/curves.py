@@ -132,12 +132,12 @@ def read_curves(path: Path) -> Curves:
             y = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-    y, kind = _numbers(y, path, "y")
     if y.ndim == 1:
         raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row "
                          f"({ONE_SERIES})")
     if y.ndim != 2:
         raise ValueError(f"{path}: an array of shape {list(y.shape)}; expected curves [N, L], one per row")
+    y, kind = _numbers(y, path, "y")  # [N, L] float64; a 0-d array was refused by its shape, not by a value
     n, length = y.shape
     if n < 1:
         raise ValueError(f"{path}: no curves (an array of shape {list(y.shape)})")
@@ -157,7 +157,7 @@ def read_curves(path: Path) -> Curves:
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
-        _grid(*_numbers(x, path, "x"), length, path)
+        _grid(x, length, path)
         x = x if x.dtype.kind in "iu" else x.astype(np.float64)  # whole numbers kept: split files compare them so
     elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
@@ -223,12 +223,13 @@ def _not_held(value: int, read: float) -> str:
             f"2**53 = {int(EXACT)} whole numbers run together: subtract the first, or count in larger units)")
 
 
-def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> None:
-    """Checks the file's x [L] (float64): as long as the curves, finite, increasing and evenly spaced (values named
-    as the file's type ``kind`` writes them)."""
+def _grid(x: np.ndarray, length: int, path: Path) -> None:
+    """Checks the file's x [L]: as long as the curves, real numbers (:func:`_numbers`), finite, increasing and evenly
+    spaced (values named as the file writes them)."""
     if x.shape != (length,):
         raise ValueError(f"{path}: x has shape {list(x.shape)}; expected [L] = [{length}], one position per point of "
                          "a curve")
+    x, kind = _numbers(x, path, "x")  # [L] float64
     if not np.isfinite(x).all():
         raise ValueError(f"{path}: x holds non-finite values")
     steps = np.diff(x)  # [L - 1]

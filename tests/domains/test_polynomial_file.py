@@ -1081,3 +1081,12 @@ def test_the_least_int64_is_refused_as_a_value_past_the_limit(tmp_path):
     with pytest.raises(ValueError, match=re.escape("least.npy: values reach 9223372036854775808; the model's")):
         read_curves(tmp_path / "least.npy")
 
+
+def test_a_0_d_whole_number_float64_cannot_hold_is_refused_by_its_shape(tmp_path):
+    """A 0-d int .npy (or x) holding 2**53 + 1 raised numpy's 'Calling nonzero on 0d arrays', naming no file."""
+    np.save(tmp_path / "one.npy", np.array(2**53 + 1))
+    with pytest.raises(ValueError, match=re.escape("one.npy: an array of shape []; expected curves [N, L]")):
+        read_curves(tmp_path / "one.npy")
+    write_npz(tmp_path / "one.npz", sines(), np.array(2**53 + 1))
+    with pytest.raises(ValueError, match=re.escape("one.npz: x has shape []; expected [L] = [61]")):
+        read_curves(tmp_path / "one.npz")
