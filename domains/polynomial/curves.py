@@ -50,7 +50,7 @@ EXACT = 2.0 ** 53  # float64 holds every whole number up to this; past it some r
 @dataclass
 class Curves:
     """What a curve file holds: values y [N, L] (float64) and the grid x [L] in the data's units (float64, or the
-    file's whole numbers, compared exactly), or None (the point's index)."""
+    file's whole numbers, compared exactly with another file's), or None (the point's index)."""
 
     y: np.ndarray
     x: np.ndarray | None
@@ -158,7 +158,8 @@ def read_curves(path: Path) -> Curves:
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
         _grid(x, length, path)
-        x = x if x.dtype.kind in "iu" else x.astype(np.float64)  # whole numbers kept: split files compare them so
+        # an int dtype marks x to compare exactly with another split file's (each accepted int x is exact in float64)
+        x = x if x.dtype.kind in "iu" else x.astype(np.float64)
     elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
@@ -190,12 +191,20 @@ def _even_rise(a: np.ndarray) -> bool:
 
 
 def _evenly_spaced(a: np.ndarray) -> bool:
-    """Whether values a [n] (at least 2) rise by steps that differ from their mean by at most EVEN_TOLERANCE of it, or
-    by float64's rounding of a (2 ulps of the largest |a|: all an even grid of timestamps strays)."""
+    """Whether values a [n] (at least 2) rise by steps that differ from their mean by at most
+    :func:`grid_tolerance` of a."""
     steps = np.diff(a)  # [n - 1]
     step = (a[-1] - a[0]) / (len(a) - 1)
-    rounding = 2 * np.spacing(np.abs(a).max())  # how far float64 moves a step between large values (timestamps)
-    return bool((steps > 0).all() and np.abs(steps - step).max() <= max(EVEN_TOLERANCE * step, rounding))
+    return bool((steps > 0).all() and np.abs(steps - step).max() <= grid_tolerance(a))
+
+
+def grid_tolerance(x: np.ndarray) -> float:
+    """How far a grid x [L] (float64, at least 2 points) may stray and still be the even grid it was meant as:
+    EVEN_TOLERANCE of its mean step, or float64's rounding of x (2 ulps of the largest |x|: all an even grid of
+    timestamps strays)."""
+    step = (x[-1] - x[0]) / (len(x) - 1)
+    rounding = 2 * np.spacing(np.abs(x).max())  # how far float64 moves a step between large values (timestamps)
+    return float(max(EVEN_TOLERANCE * step, rounding))
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, type]:

@@ -1090,3 +1090,19 @@ def test_a_0_d_whole_number_float64_cannot_hold_is_refused_by_its_shape(tmp_path
     write_npz(tmp_path / "one.npz", sines(), np.array(2**53 + 1))
     with pytest.raises(ValueError, match=re.escape("one.npz: x has shape []; expected [L] = [61]")):
         read_curves(tmp_path / "one.npz")
+
+
+def test_split_files_grids_are_one_grid_within_rounding_of_their_step(tmp_path):
+    """x of whole numbers in one split file and float64 in the other were compared exactly (int64 0, 10, ... against
+    np.arange(61) * 0.1 * 100, 1e-13 apart: refused), and float x within np.allclose's 1e-5 of their size (float
+    seconds of 1.7e9 an hour apart: one grid). Grids within EVEN_TOLERANCE of their step are one grid now."""
+    write_npz(tmp_path / "train.npz", sines(30, seed=1), np.arange(61, dtype=np.int64) * 10)
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), np.arange(61) * 0.1 * 100)  # [61], strays by 1e-13
+    assert file_module(tmp_path).pool_sizes() == {"train": 30, "test": 6}
+    seconds = 1.7e9 + 60.0 * np.arange(61)  # [61], a minute apart
+    write_npz(tmp_path / "train.npz", sines(30, seed=1), seconds)
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), seconds + 3600)  # an hour later
+    with pytest.raises(ValueError, match="test.npz: its x differs from that of train.npz"):
+        file_module(tmp_path).spec
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), seconds + 0.01)  # a hundredth of a second: 1/6000 of a step
+    assert file_module(tmp_path).pool_sizes() == {"train": 30, "test": 6}
