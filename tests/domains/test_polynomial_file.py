@@ -1046,8 +1046,8 @@ def test_whole_numbers_float64_cannot_hold_are_refused_as_the_file_writes_them(t
         read_curves(write_npz(tmp_path / "wide.npz", sines(), x))
     y = np.round(sines() * 100).astype(np.int64)  # [40, 61]
     y[3, 5] = 2**53 + 1
+    np.save(tmp_path / "big.npy", y)
     with pytest.raises(ValueError, match=re.escape("big.npy: y[3, 5] = 9007199254740993, a whole number")):
-        np.save(tmp_path / "big.npy", y)
         read_curves(tmp_path / "big.npy")
     y[3, 5] = 2**60 + 2**8  # held exactly, beyond the model's limit: named as written
     np.save(tmp_path / "far.npy", y)
