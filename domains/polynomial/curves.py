@@ -50,7 +50,7 @@ EXACT = 2.0 ** 53  # float64 holds every whole number up to this; past it some r
 @dataclass
 class Curves:
     """What a curve file holds: values y [N, L] (float64) and the grid x [L] in the data's units (float64, or the
-    file's whole numbers, compared exactly), or None (the point's index)."""
+    file's whole numbers, compared exactly with another file's), or None (the point's index)."""
 
     y: np.ndarray
     x: np.ndarray | None
@@ -132,12 +132,12 @@ def read_curves(path: Path) -> Curves:
             y = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as err:
             raise ValueError(f"{path}: not a readable {suffix} file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
-    y, kind = _numbers(y, path, "y")
     if y.ndim == 1:
         raise ValueError(f"{path}: a 1-D array of {y.shape[0]} values; expected curves [N, L], one per row "
                          f"({ONE_SERIES})")
     if y.ndim != 2:
         raise ValueError(f"{path}: an array of shape {list(y.shape)}; expected curves [N, L], one per row")
+    y, kind = _numbers(y, path, "y")  # [N, L] float64; a 0-d array was refused by its shape, not by a value
     n, length = y.shape
     if n < 1:
         raise ValueError(f"{path}: no curves (an array of shape {list(y.shape)})")
@@ -150,13 +150,16 @@ def read_curves(path: Path) -> Curves:
         raise ValueError(f"{path}: curve {row} holds {y[row, col]} at point {col} ({int(bad.sum())} non-finite values "
                          "in all); fill or drop them first")
     if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
-        raise ValueError(f"{path}: values reach {as_written(kind(big))}; the model's float32 arithmetic needs them "
+        # a whole number's reach as a Python int: |-2**63| is past int64 (every whole number here float64 holds)
+        reach = int(big) if issubclass(kind, np.integer) else kind(big)
+        raise ValueError(f"{path}: values reach {as_written(reach)}; the model's float32 arithmetic needs them "
                          f"within +-{as_written(MAX_ABS_VALUE)} (rescale them)")
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
-        _grid(*_numbers(x, path, "x"), length, path)
-        x = x if x.dtype.kind in "iu" else x.astype(np.float64)  # whole numbers kept: split files compare them so
+        _grid(x, length, path)
+        # an int dtype marks x to compare exactly with another split file's (each accepted int x is exact in float64)
+        x = x if x.dtype.kind in "iu" else x.astype(np.float64)
     elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
@@ -188,12 +191,20 @@ def _even_rise(a: np.ndarray) -> bool:
 
 
 def _evenly_spaced(a: np.ndarray) -> bool:
-    """Whether values a [n] (at least 2) rise by steps that differ from their mean by at most EVEN_TOLERANCE of it, or
-    by float64's rounding of a (2 ulps of the largest |a|: all an even grid of timestamps strays)."""
+    """Whether values a [n] (at least 2) rise by steps that differ from their mean by at most
+    :func:`grid_tolerance` of a."""
     steps = np.diff(a)  # [n - 1]
     step = (a[-1] - a[0]) / (len(a) - 1)
-    rounding = 2 * np.spacing(np.abs(a).max())  # how far float64 moves a step between large values (timestamps)
-    return bool((steps > 0).all() and np.abs(steps - step).max() <= max(EVEN_TOLERANCE * step, rounding))
+    return bool((steps > 0).all() and np.abs(steps - step).max() <= grid_tolerance(a))
+
+
+def grid_tolerance(x: np.ndarray) -> float:
+    """How far a grid x [L] (float64, at least 2 points) may stray and still be the even grid it was meant as:
+    EVEN_TOLERANCE of its mean step, or float64's rounding of x (2 ulps of the largest |x|: all an even grid of
+    timestamps strays)."""
+    step = (x[-1] - x[0]) / (len(x) - 1)
+    rounding = 2 * np.spacing(np.abs(x).max())  # how far float64 moves a step between large values (timestamps)
+    return float(max(EVEN_TOLERANCE * step, rounding))
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, type]:
@@ -221,12 +232,13 @@ def _not_held(value: int, read: float) -> str:
             f"2**53 = {int(EXACT)} whole numbers run together: subtract the first, or count in larger units)")
 
 
-def _grid(x: np.ndarray, kind: type, length: int, path: Path) -> None:
-    """Checks the file's x [L] (float64): as long as the curves, finite, increasing and evenly spaced (values named
-    as the file's type ``kind`` writes them)."""
+def _grid(x: np.ndarray, length: int, path: Path) -> None:
+    """Checks the file's x [L]: as long as the curves, real numbers (:func:`_numbers`), finite, increasing and evenly
+    spaced (values named as the file writes them)."""
     if x.shape != (length,):
         raise ValueError(f"{path}: x has shape {list(x.shape)}; expected [L] = [{length}], one position per point of "
                          "a curve")
+    x, kind = _numbers(x, path, "x")  # [L] float64
     if not np.isfinite(x).all():
         raise ValueError(f"{path}: x holds non-finite values")
     steps = np.diff(x)  # [L - 1]

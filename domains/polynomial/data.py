@@ -28,7 +28,7 @@ from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
 
-from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, source_names
+from .curves import EVEN_TOLERANCE, Curves, curve_sources, grid_tolerance, read_curves, source_names
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra
@@ -153,10 +153,12 @@ def value_range(values: torch.Tensor, where: str) -> tuple[float, float]:
 
 
 def _same_grid(x: np.ndarray, other: np.ndarray) -> bool:
-    """Whether two split files' x [L] are one grid: whole numbers (nanosecond timestamps) exactly, others within
-    np.allclose's rounding."""
-    whole = {x.dtype.kind, other.dtype.kind} & set("iu")
-    return bool(np.array_equal(x, other)) if whole else np.allclose(x, other)
+    """Whether two split files' x [L] are one grid: whole numbers in both (nanosecond timestamps) exactly, others
+    point by point within :func:`grid_tolerance` (0.1 % of a step, or float64's rounding of x)."""
+    if x.dtype.kind in "iu" and other.dtype.kind in "iu":
+        return bool(np.array_equal(x, other))
+    x, other = x.astype(np.float64), other.astype(np.float64)  # [L], [L]
+    return bool(np.abs(x - other).max() <= max(grid_tolerance(x), grid_tolerance(other)))
 
 
 def split_seed(data_seed: int, split: str) -> int:

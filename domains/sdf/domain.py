@@ -18,7 +18,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, arrays_held, file_kind, voxel_file
+from .mesh import MESH_SUFFIXES, NEITHER, arrays_held, file_kind
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
@@ -223,11 +223,13 @@ class SdfDomain(Domain):
         self.input_frame = None  # the file's map into the cube, set below: none for context rows
         self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
         name, suffix = path.name.lower(), path.suffix.lower()
-        voxels = voxel_file(path)  # .npy, .npy.gz, .binvox, an .npz of no mesh (mesh.file_kind)
-        if voxels and suffix == ".npz" and (held := file_kind(path))[0] == "neither":  # SDF samples, say
-            raise ValueError(f"{path}: an .npz of neither a mesh nor voxel grids ({arrays_held(held[1])}); --input "
-                             f"takes {self.input_help}; give SDF samples as --context rows [x, y, z, sdf] (a .json "
-                             "file: json.dump(np.c_[points, sdf].tolist(), f))")
+        kind, arrays = file_kind(path)  # the data roots' rule, an .npz's index read once
+        if kind == "neither":  # an .npz of SDF samples, say: no reader reads it, as the data roots refuse it
+            samples = ("; give SDF samples as --context rows [x, y, z, sdf] (a .json file: "
+                       "json.dump(np.c_[points, sdf].tolist(), f))") if "sdf" in map(str.lower, arrays) else ""
+            raise ValueError(f"{path}: an .npz of neither a mesh nor voxel grids ({arrays_held(arrays)}): "
+                             f"{NEITHER}{samples}")
+        voxels = kind == "voxels"  # .npy, .npy.gz, .binvox, an .npz of voxel grids
         if voxels and not name.endswith((".npy", ".binvox")):
             # a stack of the kind training reads (ModelNet's [N, 1, R, R, R]: .npy.gz, .npz), holding one shape
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)

@@ -75,12 +75,6 @@ def arrays_held(names: list[str]) -> str:
     return ", ".join(map(repr, names)) or "no array"
 
 
-def voxel_file(path: Path) -> bool:
-    """Whether a file is read as voxels, not as a mesh: one of no mesh (:func:`file_kind`), voxel grids or an .npz of
-    neither (SdfDomain.read_input refuses it). The one rule for a file to complete (--input)."""
-    return file_kind(path)[0] != "mesh"
-
-
 # ---- loading ----------------------------------------------------------------------------------------
 
 

@@ -1046,8 +1046,8 @@ def test_whole_numbers_float64_cannot_hold_are_refused_as_the_file_writes_them(t
         read_curves(write_npz(tmp_path / "wide.npz", sines(), x))
     y = np.round(sines() * 100).astype(np.int64)  # [40, 61]
     y[3, 5] = 2**53 + 1
+    np.save(tmp_path / "big.npy", y)
     with pytest.raises(ValueError, match=re.escape("big.npy: y[3, 5] = 9007199254740993, a whole number")):
-        np.save(tmp_path / "big.npy", y)
         read_curves(tmp_path / "big.npy")
     y[3, 5] = 2**60 + 2**8  # held exactly, beyond the model's limit: named as written
     np.save(tmp_path / "far.npy", y)
@@ -1070,3 +1070,39 @@ def test_whole_number_timestamps_are_read_and_compared_exactly(tmp_path):
     write_npz(tmp_path / "test.npz", sines(6, seed=2), x + 512)  # each x float64 holds exactly, 512 ns later
     with pytest.raises(ValueError, match="test.npz: its x differs from that of train.npz"):
         file_module(tmp_path).spec
+
+
+def test_the_least_int64_is_refused_as_a_value_past_the_limit(tmp_path):
+    """An int64 file holding -2**63 (float64 holds it exactly) raised a bare OverflowError naming no file, where its
+    value was named in one line as past the model's limit."""
+    y = np.round(sines() * 100).astype(np.int64)  # [40, 61]
+    y[3, 5] = np.iinfo(np.int64).min
+    np.save(tmp_path / "least.npy", y)
+    with pytest.raises(ValueError, match=re.escape("least.npy: values reach 9223372036854775808; the model's")):
+        read_curves(tmp_path / "least.npy")
+
+
+def test_a_0_d_whole_number_float64_cannot_hold_is_refused_by_its_shape(tmp_path):
+    """A 0-d int .npy (or x) holding 2**53 + 1 raised numpy's 'Calling nonzero on 0d arrays', naming no file."""
+    np.save(tmp_path / "one.npy", np.array(2**53 + 1))
+    with pytest.raises(ValueError, match=re.escape("one.npy: an array of shape []; expected curves [N, L]")):
+        read_curves(tmp_path / "one.npy")
+    write_npz(tmp_path / "one.npz", sines(), np.array(2**53 + 1))
+    with pytest.raises(ValueError, match=re.escape("one.npz: x has shape []; expected [L] = [61]")):
+        read_curves(tmp_path / "one.npz")
+
+
+def test_split_files_grids_are_one_grid_within_rounding_of_their_step(tmp_path):
+    """x of whole numbers in one split file and float64 in the other were compared exactly (int64 0, 10, ... against
+    np.arange(61) * 0.1 * 100, 1e-13 apart: refused), and float x within np.allclose's 1e-5 of their size (float
+    seconds of 1.7e9 an hour apart: one grid). Grids within EVEN_TOLERANCE of their step are one grid now."""
+    write_npz(tmp_path / "train.npz", sines(30, seed=1), np.arange(61, dtype=np.int64) * 10)
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), np.arange(61) * 0.1 * 100)  # [61], strays by 1e-13
+    assert file_module(tmp_path).pool_sizes() == {"train": 30, "test": 6}
+    seconds = 1.7e9 + 60.0 * np.arange(61)  # [61], a minute apart
+    write_npz(tmp_path / "train.npz", sines(30, seed=1), seconds)
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), seconds + 3600)  # an hour later
+    with pytest.raises(ValueError, match="test.npz: its x differs from that of train.npz"):
+        file_module(tmp_path).spec
+    write_npz(tmp_path / "test.npz", sines(6, seed=2), seconds + 0.01)  # a hundredth of a second: 1/6000 of a step
+    assert file_module(tmp_path).pool_sizes() == {"train": 30, "test": 6}

@@ -2409,12 +2409,11 @@ def test_a_folder_of_voxel_grid_files_read_as_meshes_names_the_option_that_reads
 
 
 def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path, capsys):
-    """--input tells voxels from a mesh as the data roots do (mesh.voxel_file: a file mesh.file_kind calls no mesh),
-    in any case of letters: voxel files are read as voxels, and an .npz as what it holds. They differ on an .npz of
-    neither alone: the data roots refuse it, --input sends it to the voxel reader, which refuses it too. The two rules
-    this replaced agreed on these files: it guards the shared rule, it fixed no bug."""
+    """--input tells voxels from a mesh as the data roots do (a file mesh.file_kind calls no mesh), in any case of
+    letters: voxel files are read as voxels, and an .npz as what it holds (an .npz of neither is refused by both).
+    The two rules this replaced agreed on these files: it guards the shared rule, it fixed no bug."""
     from domains.sdf.domain import SdfDomain
-    from domains.sdf.mesh import voxel_file
+    from domains.sdf.mesh import file_kind
     from pixeltransformer.signal import SignalSpec
 
     spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
@@ -2433,7 +2432,7 @@ def test_a_file_to_complete_is_voxels_or_a_mesh_by_the_data_roots_rule(tmp_path,
     for name in ("GRID.NPZ", "GRID.NPY.GZ", "OCC.NPY", "BOX.BINVOX", "MESH.NPZ", "MESH.OBJ"):
         SdfDomain(input_up_axis=1).read_input(tmp_path / name, spec)
         read_as_mesh = "centred and scaled into the cube" in capsys.readouterr().err
-        assert voxel_file(tmp_path / name) == (not read_as_mesh) == (not name.startswith("MESH")), name
+        assert (file_kind(tmp_path / name)[0] != "mesh") == (not read_as_mesh) == (not name.startswith("MESH")), name
 
 
 def test_a_procedural_models_input_is_not_said_to_be_read_as_its_training_meshes(tmp_path, monkeypatch, capsys):
@@ -2705,17 +2704,25 @@ def test_a_big_mesh_converted_in_a_worker_process_says_its_stages_in_lines_not_a
     assert [line.rsplit("done=")[1] for line in lines] == list(mesh.STAGES)
 
 
-def test_an_input_of_sdf_samples_is_refused_naming_what_input_and_context_take(tmp_path):
+def test_an_input_npz_of_neither_is_refused_as_training_does_and_sdf_samples_named_with_context(tmp_path):
     """An .npz of SDF samples ('points' [N, 3], 'sdf' [N]) given to predict --input went to the voxel reader, whose
-    line spoke of voxel grids. It is refused naming what --input takes, and --context for the samples themselves."""
+    line spoke of voxel grids. It is refused in the words of the data roots' refusal, with --context for the samples
+    themselves; an .npz of neither that holds no 'sdf' ('verts', 'tris'; no array) is not told of SDF samples."""
     from domains.sdf.domain import SdfDomain
+    from domains.sdf.mesh import NEITHER as WORDS
     from pixeltransformer.signal import SignalSpec
 
     spec = SignalSpec(domain="sdf", dataset="x", grid_shape=(16,) * 3, val_dims=1, val_range=(-0.1, 0.1), num_bins=8,
                       extra={"truncation": 0.1, "voxel_up_axis": 2, "margin": 0.05})
     points = np.random.default_rng(0).uniform(-1, 1, (200, 3))  # [N, 3]
     np.savez(tmp_path / "samples.npz", points=points, sdf=np.linalg.norm(points, axis=1) - 0.5)
-    with pytest.raises(ValueError, match=re.escape("samples.npz: an .npz of neither a mesh nor voxel grids "
-                                                   "('points', 'sdf'); --input takes a mesh (")) as err:
-        SdfDomain().read_input(tmp_path / "samples.npz", spec)
-    assert "give SDF samples as --context rows [x, y, z, sdf]" in str(err.value) and "\n" not in str(err.value)
+    np.savez(tmp_path / "named.npz", verts=points, tris=np.zeros((4, 3), np.int64))
+    np.savez(tmp_path / "empty.npz")
+    context = ("; give SDF samples as --context rows [x, y, z, sdf] (a .json file: "
+               "json.dump(np.c_[points, sdf].tolist(), f))")
+    for name, held, advice in (("samples.npz", "'points', 'sdf'", context), ("named.npz", "'verts', 'tris'", ""),
+                               ("empty.npz", "no array", "")):
+        with pytest.raises(ValueError) as err:
+            SdfDomain().read_input(tmp_path / name, spec)
+        assert str(err.value) == (f"{tmp_path / name}: an .npz of neither a mesh nor voxel grids ({held}): "
+                                  f"{WORDS}{advice}")

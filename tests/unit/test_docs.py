@@ -481,6 +481,10 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_a_negative_number_of_generated_functions_is_refused_in_one_line"),
     "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=chairs.npz` (a stack of 889 voxel grids, as training reads)":
         ("tests/domains/test_sdf_wiring.py", "test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape"),
+    "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=samples.npz` (SDF samples' `points` [N, 3] and `sdf` [N]; an .npz of "
+    "neither a mesh nor voxel grids without an `sdf` array is refused without the `--context` advice)":
+        ("tests/domains/test_sdf.py",
+         "test_an_input_npz_of_neither_is_refused_as_training_does_and_sdf_samples_named_with_context"),
     '`make train DOMAIN=images DATA=mnist ARGS="--data.init_args.root=blank"` (every pixel 0; a folder of blank '
     'scans alike)':
         ("tests/cli/test_bad_input.py", "test_pictures_of_one_colour_are_refused_in_one_line"),
