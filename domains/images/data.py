@@ -381,7 +381,8 @@ class ImageDataModule(SignalDataModule):
         except ValueError as err:  # sizes that do not fit one pool: named with the data they split
             if "all" not in counts:
                 raise
-            raise ValueError(f"{self.root or self.dataset_name}: {err}; {splits_hint('images')}") from None
+            raise ValueError(f"{self.root or self.dataset_name}: {err}; {splits_hint('images')}, "
+                             "or add images") from None
 
     def pool_sizes(self) -> dict[str, int] | None:
         """The pictures of each pool: a folder's readable ones, which a file added or removed changes."""

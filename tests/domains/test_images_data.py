@@ -217,12 +217,12 @@ def test_kmeans_bins_of_fewer_training_pixels_name_the_option(tmp_path):
 
 def test_split_sizes_that_do_not_fit_a_folder_name_it(tmp_path):
     """A folder of one picture for the default three splits: the line names the folder and the option, as those of
-    curves and clips do."""
+    curves and clips do, and adding pictures, the one remedy for a single picture (no sizes deal it to all three)."""
     write_folder(tmp_path, 1)
     dm = ImageDataModule("folder", root=str(tmp_path), image_size=8)
     with pytest.raises(ValueError, match=rf"^{tmp_path}: split sizes \(-1, 1, 1\) do not fit 1 item: the sizes besides "
                                          r"-1 take 2; give --data.init_args.splits in images \(train, val, test; -1: "
-                                         r"the rest\)$"):
+                                         r"the rest\), or add images$"):
         dm.dataset("train")
 
 
