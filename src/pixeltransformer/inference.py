@@ -113,7 +113,13 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
 
 
 def check_finite(**named: torch.Tensor) -> None:
-    """One line naming an input that holds NaN or Inf (one NaN in S makes every answer NaN, silently)."""
+    """One line naming an input that holds NaN or Inf (one NaN in S makes every answer NaN, silently), after one
+    wait for the device whatever the count. Skipped while torch.compile or a torch.func transform (vmap, grad)
+    traces the caller: their graphs cannot branch on a value."""
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return
+    if torch.stack([torch.isfinite(x).all() for x in named.values()]).all():  # [N] -> one bool, one wait
+        return
     for name, x in named.items():
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x)).sum())

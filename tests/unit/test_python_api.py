@@ -113,6 +113,20 @@ def test_the_module_called_with_the_graph_refuses_nan_and_inf_as_the_convenience
                 call(*args)
 
 
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")  # torch's vmap of CPU attention
+def test_the_module_called_with_the_graph_runs_under_vmap_and_a_full_graph_compile(module):
+    """The NaN check of m(ctx_pos, ctx_val, qry_pos) read its answer on the host, so torch.func.vmap(m) stopped in
+    "data-dependent control flow" and torch.compile(m, fullgraph=True) in "Data-dependent branching"."""
+    m = module
+    gen = torch.Generator().manual_seed(3)
+    pos, val = torch.rand(3, 2, 5, 2, generator=gen) * 2 - 1, torch.rand(3, 2, 5, 1, generator=gen)  # [3, 2, 5, *]
+    with torch.no_grad():
+        expected = torch.stack([m(pos[i], val[i], pos[i]) for i in range(3)])  # [3, 2, 5, NP]
+        torch.testing.assert_close(torch.func.vmap(m)(pos, val, pos), expected)
+        compiled = torch.compile(m, backend="eager", fullgraph=True)
+        torch.testing.assert_close(compiled(pos[0], val[0], pos[0]), expected[0])
+
+
 def test_an_empty_s_is_refused_as_unconditional_sampling(module):
     """S of no sample was refused as a shape ("ctx_pos must be [batch >= 1, points >= 1, 2] ... got [1, 0, 2]"), which
     did not say that the model cannot sample without one."""
