@@ -440,7 +440,7 @@ def sample(
     """Draw samples of the signal at the query positions given S.
 
     Every chain visits the queries in its own random order; the first N' = n_autoregressive unobserved
-    queries are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
+    positions are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
     mean given S plus the N' samples. Queries that coincide with an observed position keep the observed
     value; a position queried more than once (equal coordinates) is drawn once, and its repeats get that value.
     n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.

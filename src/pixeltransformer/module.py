@@ -932,10 +932,10 @@ class PixelTransformerModule(L.LightningModule):
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
         """Samples at any positions: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> [B, num_samples, Q, V].
-        The options are inference.sample's: ``num_samples`` (1), ``n_autoregressive`` (N', 2048: that many queries
-        drawn one by one, the rest given their mean; None: every query), ``temperature`` (1; 0: the most likely bin's
-        mean at each step) and ``seed`` (one int, signal i of the batch then seeded 1_000_003 * seed + i, or one int
-        per signal: a signal's samples depend on its seed alone)."""
+        The options are inference.sample's: ``num_samples`` (1), ``n_autoregressive`` (N', 2048: that many
+        positions drawn one by one, the rest given their mean; None: every position), ``temperature`` (1; 0: the
+        most likely bin's mean at each step) and ``seed`` (one int, signal i of the batch then seeded
+        1_000_003 * seed + i, or one int per signal: a signal's samples depend on its seed alone)."""
         kwargs = check_sampling(kwargs, least_samples=1)
         ctx_pos, ctx_val, qry_pos = self.api_inputs(ctx_pos, ctx_val, qry_pos)  # [B, K, P], [B, K, V], [B, Q, P]
         self.check_sample_memory(qry_pos.shape[0], qry_pos.shape[1], kwargs.get("num_samples", 1), qry_pos.device)
