@@ -439,6 +439,25 @@ def test_sample_draws_one_value_at_a_position_asked_for_twice(module):
     assert torch.allclose(alone[0], beside[0], atol=1e-6)
 
 
+def test_complete_s_grid_is_not_searched_for_repeated_positions(module, monkeypatch):
+    """A grid's points are distinct, but m.complete's samples sorted its queries to find repeats (seconds on a
+    large grid)."""
+    from pixeltransformer import inference
+
+    def searched(qry_pos):
+        raise AssertionError("the grid was searched for repeated positions")
+
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    grid = grid_positions((4, 4)).expand(2, -1, -1)  # [2, 16, 2]
+    searched_once = m.sample(pos, val, grid, num_samples=2, seed=3)  # [2, 2, 16, 1]
+    monkeypatch.setattr(inference, "first_at_position", searched)
+    samples = m.complete(pos, val, (4, 4), num_samples=2, seed=3).samples  # [2, 2, 1, 4, 4]
+    assert torch.equal(flatten_grid(samples.flatten(0, 1)).unflatten(0, (2, 2)), searched_once)
+    with pytest.raises(AssertionError, match="searched for repeated positions"):  # queries of the caller's: searched
+        m.sample(pos, val, pos)
+
+
 def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
     """docs/python.md drew S for the evaluation's nll as images' sweep does, at grid points over every grid point: 3D
     shapes' sweep (`grid_points: false`) draws S at continuous positions, and polynomials' (`queries: 100`) draws S
