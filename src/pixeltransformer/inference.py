@@ -113,7 +113,13 @@ def decode_chunked(model: nn.Module, memory: MemoryKV, qry_pos: torch.Tensor, ch
 
 
 def check_finite(**named: torch.Tensor) -> None:
-    """One line naming an input that holds NaN or Inf (one NaN in S makes every answer NaN, silently)."""
+    """One line naming an input that holds NaN or Inf (one NaN in S makes every answer NaN, silently), after one
+    wait for the device whatever the count. Skipped while torch.compile or a torch.func transform (vmap, grad)
+    traces the caller: their graphs cannot branch on a value."""
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return
+    if torch.stack([torch.isfinite(x).all() for x in named.values()]).all():  # [N] -> one bool, one wait
+        return
     for name, x in named.items():
         if not torch.isfinite(x).all():
             bad = int((~torch.isfinite(x)).sum())
@@ -430,17 +436,19 @@ def sample(
     chunk: int = 16384,
     progress: bool = False,
     use_cache: bool | None = None,
+    distinct: bool = False,
 ) -> torch.Tensor:
     """Draw samples of the signal at the query positions given S.
 
     Every chain visits the queries in its own random order; the first N' = n_autoregressive unobserved
-    queries are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
+    positions are sampled one by one, each conditioned on S and the values drawn so far; the rest get their
     mean given S plus the N' samples. Queries that coincide with an observed position keep the observed
     value; a position queried more than once (equal coordinates) is drawn once, and its repeats get that value.
     n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
     derived from its index in the split), or one int from which each signal's seed follows its place in
     the batch; a signal's chain j (order, bins, noise) depends on its seed and j only, so the first n of more
-    samples are the n samples drawn alone.
+    samples are the n samples drawn alone. `distinct`: the caller knows the query positions are distinct (a grid),
+    so repeats are not looked for.
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
@@ -464,7 +472,7 @@ def sample(
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
     # a position asked for again is drawn once: its repeats are left out of the draws, as observed queries are, and
     # get its first query's value
-    first = first_at_position(qry_pos)  # [B, Q]
+    first = torch.arange(q, device=device).expand(b, q) if distinct else first_at_position(qry_pos)  # [B, Q]
     skipped = observed | (first != torch.arange(q, device=device)).repeat_interleave(s, dim=0)  # [BS, Q]
     # steps for the chain with the most queries to draw: a chain with fewer visits skipped ones in its last steps,
     # whose draws the observed and first values replace, so its samples do not depend on the batch's other signals
@@ -657,6 +665,6 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     if num_samples > 0:
         samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
                                   n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
-                                  progress=progress), grid_shape)  # [B, S, V, *grid]
+                                  progress=progress, distinct=True), grid_shape)  # [B, S, V, *grid]
     return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal,
                       n_autoregressive if num_samples > 0 else None, (~observed).sum(dim=1))  # free: [B]

@@ -223,7 +223,7 @@ class PixelTransformerModule(L.LightningModule):
         ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] tensors on the module's device, values in its
         weights' dtype -> [B, Q, NP]; read them with ``self.dist`` (log_prob, mean, sample). Shapes, dtypes and NaN
         or Inf are refused in one line, as the conveniences (log_prob, mean_field, sample, complete) refuse them;
-        those also convert numpy input."""
+        those also convert numpy input. Under torch.compile and torch.func (vmap, grad) NaN and Inf pass unchecked."""
         check_sets(self.model, ctx_pos, ctx_val, qry_pos)
         check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)  # one NaN made every answer NaN, silently
         return self.model(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
@@ -516,8 +516,7 @@ class PixelTransformerModule(L.LightningModule):
         self._val_keys.append(torch.as_tensor(keys))  # [B]
         for k in self.val_levels:
             sets = fixed_sets(self.val_sampler, signal, keys, k)
-            # the network itself, as training_step: the signal was checked finite above, and forward's checks wait
-            # for the device once per level
+            # the network itself, as training_step: the signal was checked finite above
             params = self.model(sets.ctx_pos, sets.ctx_val, sets.qry_pos)  # [B, Q, NP]
             nll = self.nll_per_dim(params, sets.qry_val)  # [B, Q]
             self._val_nll[k].append(nll.mean(dim=1).detach())  # [B]
@@ -937,10 +936,10 @@ class PixelTransformerModule(L.LightningModule):
 
     def sample(self, ctx_pos, ctx_val, qry_pos, **kwargs) -> torch.Tensor:
         """Samples at any positions: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> [B, num_samples, Q, V].
-        The options are inference.sample's: ``num_samples`` (1), ``n_autoregressive`` (N', 2048: that many queries
-        drawn one by one, the rest given their mean; None: every query), ``temperature`` (1; 0: the most likely bin's
-        mean at each step) and ``seed`` (one int, signal i of the batch then seeded 1_000_003 * seed + i, or one int
-        per signal: a signal's samples depend on its seed alone)."""
+        The options are inference.sample's: ``num_samples`` (1), ``n_autoregressive`` (N', 2048: that many
+        positions drawn one by one, the rest given their mean; None: every position), ``temperature`` (1; 0: the
+        most likely bin's mean at each step) and ``seed`` (one int, signal i of the batch then seeded
+        1_000_003 * seed + i, or one int per signal: a signal's samples depend on its seed alone)."""
         kwargs = check_sampling(kwargs, least_samples=1)
         ctx_pos, ctx_val, qry_pos = self.api_inputs(ctx_pos, ctx_val, qry_pos)  # [B, K, P], [B, K, V], [B, Q, P]
         self.check_sample_memory(qry_pos.shape[0], qry_pos.shape[1], kwargs.get("num_samples", 1), qry_pos.device)

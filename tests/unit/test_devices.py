@@ -378,7 +378,7 @@ def test_sampling_options_stay_on_the_device(on_meta, monkeypatch, encoder):
 @pytest.mark.parametrize("encoder", ["buffered", "bidirectional"])
 def test_sampling_steps_wait_for_nothing(on_meta, encoder):
     """The autoregressive steps read nothing back from the device: sampling reads as often at N' = 2 as at 5 (the
-    inputs' finite checks, N' itself and the output's finite check)."""
+    inputs' finite check, N' itself and the output's finite check)."""
     m = module("rgb", encoder, sink=True).eval()
     pos, val = torch.rand(2, 4, 2, device=META), torch.rand(2, 4, 3, device=META)
     qry = torch.rand(2, 9, 2, device=META)
@@ -388,7 +388,15 @@ def test_sampling_steps_wait_for_nothing(on_meta, encoder):
         on_meta.syncs.clear()
         sample(m.model, m.dist, pos, val, qry, num_samples=2, n_autoregressive=n)
         reads.append(list(on_meta.syncs))
-    assert reads[0] == reads[1] and len(reads[0]) == 5, reads
+    assert reads[0] == reads[1] and len(reads[0]) == 3, reads
+
+
+def test_the_module_called_with_the_graph_reads_the_device_once(on_meta):
+    """m(ctx_pos, ctx_val, qry_pos) checked each input finite on its own: three waits for the device per call."""
+    m = module("rgb")
+    pos, val = torch.rand(2, 4, 2, device=META), torch.rand(2, 4, 3, device=META)
+    assert m(pos, val, torch.rand(2, 5, 2, device=META)).shape[:2] == (2, 5)
+    assert len(on_meta.syncs) == 1, on_meta.syncs
 
 
 @pytest.mark.parametrize("name", ["polynomial", "digits", "rgb"])

@@ -113,6 +113,20 @@ def test_the_module_called_with_the_graph_refuses_nan_and_inf_as_the_convenience
                 call(*args)
 
 
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")  # torch's vmap of CPU attention
+def test_the_module_called_with_the_graph_runs_under_vmap_and_a_full_graph_compile(module):
+    """The NaN check of m(ctx_pos, ctx_val, qry_pos) read its answer on the host, so torch.func.vmap(m) stopped in
+    "data-dependent control flow" and torch.compile(m, fullgraph=True) in "Data-dependent branching"."""
+    m = module
+    gen = torch.Generator().manual_seed(3)
+    pos, val = torch.rand(3, 2, 5, 2, generator=gen) * 2 - 1, torch.rand(3, 2, 5, 1, generator=gen)  # [3, 2, 5, *]
+    with torch.no_grad():
+        expected = torch.stack([m(pos[i], val[i], pos[i]) for i in range(3)])  # [3, 2, 5, NP]
+        torch.testing.assert_close(torch.func.vmap(m)(pos, val, pos), expected)
+        compiled = torch.compile(m, backend="eager", fullgraph=True)
+        torch.testing.assert_close(compiled(pos[0], val[0], pos[0]), expected[0])
+
+
 def test_an_empty_s_is_refused_as_unconditional_sampling(module):
     """S of no sample was refused as a shape ("ctx_pos must be [batch >= 1, points >= 1, 2] ... got [1, 0, 2]"), which
     did not say that the model cannot sample without one."""
@@ -423,6 +437,25 @@ def test_sample_draws_one_value_at_a_position_asked_for_twice(module):
     alone = m.sample(ctx_pos[:1], ctx_val[:1], distinct, num_samples=2, seed=[7])  # [1, 2, 4, 1]
     beside = m.sample(ctx_pos, ctx_val, torch.cat([distinct, qry[1:, :4]]), num_samples=2, seed=[7, 8])
     assert torch.allclose(alone[0], beside[0], atol=1e-6)
+
+
+def test_complete_s_grid_is_not_searched_for_repeated_positions(module, monkeypatch):
+    """A grid's points are distinct, but m.complete's samples sorted its queries to find repeats (seconds on a
+    large grid)."""
+    from pixeltransformer import inference
+
+    def searched(qry_pos):
+        raise AssertionError("the grid was searched for repeated positions")
+
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    grid = grid_positions((4, 4)).expand(2, -1, -1)  # [2, 16, 2]
+    searched_once = m.sample(pos, val, grid, num_samples=2, seed=3)  # [2, 2, 16, 1]
+    monkeypatch.setattr(inference, "first_at_position", searched)
+    samples = m.complete(pos, val, (4, 4), num_samples=2, seed=3).samples  # [2, 2, 1, 4, 4]
+    assert torch.equal(flatten_grid(samples.flatten(0, 1)).unflatten(0, (2, 2)), searched_once)
+    with pytest.raises(AssertionError, match="searched for repeated positions"):  # queries of the caller's: searched
+        m.sample(pos, val, pos)
 
 
 def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
