@@ -370,14 +370,13 @@ class SDFDataModule(SignalDataModule):
         source, root = self._evaluated()
         return None if source == "procedural" else self._files_found(source, root)
 
-    def train_only_files(self) -> dict[str, list[str]] | None:
-        """The mesh or voxel files of each source a mixture trains on alone (weighed, not its eval_source), under its
-        root; a voxel file records none, as for :meth:`pool_files`."""
+    def train_only_files(self) -> dict[str, list[str] | None] | None:
+        """The mesh or voxel files of each source a mixture trains on alone (weighted (a weight above 0), not its
+        eval_source), under its root; a voxel file: None, as for :meth:`pool_files`."""
         if not self.mixture:
             return None
         sources = [n for n in self._mixture_names() if n != self.eval_source and n in ROOT_OPTIONS]
-        found = {n: self._files_found(n, getattr(self, ROOT_OPTIONS[n])) for n in sources}
-        return {n: files for n, files in found.items() if files is not None} or None
+        return {n: self._files_found(n, getattr(self, ROOT_OPTIONS[n])) for n in sources} or None
 
     def _files_found(self, source: str, root: Path) -> list[str] | None:
         """A file source's files under its root as its load found them, readable or not; a voxel file: None."""

@@ -369,14 +369,20 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
 def train_only_change(state: Any, datamodule: SignalDataModule) -> str | None:
     """The first source that training alone reads (:meth:`SignalDataModule.train_only_files`) whose files in the pool
     its training draws from (one pool, or a train/ folder) are not those its checkpoint's DataModule ``state``
-    recorded; None where they agree. A checkpoint that recorded none (written before they were) and a source one side
-    lacks (another mixture weighting: :func:`conversion_mismatch`'s to tell) are not compared."""
+    recorded; None where they agree. A source of no known files (a file of voxel grids) differs from one of files,
+    and not from another such. A checkpoint that recorded none (written before they were) and a source one side lacks
+    (another mixture weighting: :func:`conversion_mismatch`'s to tell) are not compared."""
     recorded = state.get("train_only_files") if isinstance(state, dict) else None
     sources = read_or(None, datamodule.train_only_files) if isinstance(recorded, dict) else None
     for source, files in (sources or {}).items():
-        digests = pool_digests(files)
-        if source in recorded and pools_differ(recorded[source], digests, pools_read(("train",), list(digests))):
-            return source
+        if source not in recorded:
+            continue
+        was, now = recorded[source], None if files is None else pool_digests(files)
+        if was is None or now is None:  # a file of voxel grids, whose files are not known
+            if (was is None) != (now is None):
+                return source
+        elif any(was.get(p) != now.get(p) for p in pools_read(("train",), list(now))):
+            return source  # a val/ folder added moves no training item; one pool for split folders does
     return None
 
 

@@ -613,11 +613,12 @@ class SignalDataModule(L.LightningDataModule):
         known (the default)."""
         return None
 
-    def train_only_files(self) -> dict[str, list[str]] | None:
+    def train_only_files(self) -> dict[str, list[str] | None] | None:
         """The files of each source that training alone reads (an SDF mixture's sources other than the evaluated one)
-        by source, as :meth:`pool_files` gives the evaluated data's: a checkpoint records a digest of each pool's, and
-        a resume on other files in the pools training reads is refused (:func:`data_mismatch.check_resume_files`); an
-        evaluation reads none of them. None where training reads no other data (the default)."""
+        by source, as :meth:`pool_files` gives the evaluated data's (None: not known): a checkpoint records a digest
+        of each pool's, and a resume on other files in the pools training reads is refused
+        (:func:`data_mismatch.check_resume_files`); an evaluation reads none of them. None where training reads no
+        other data (the default)."""
         return None
 
     @property
@@ -688,7 +689,8 @@ class SignalDataModule(L.LightningDataModule):
         if (files := read_or(None, self.pool_files)) is not None:
             splits["pool_files"] = pool_digests(files)
         if (sources := read_or(None, self.train_only_files)) is not None:
-            splits["train_only_files"] = {name: pool_digests(files) for name, files in sources.items()}
+            splits["train_only_files"] = {name: None if files is None else pool_digests(files)
+                                          for name, files in sources.items()}
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         if done >= trainer.num_training_batches:  # the epoch's last batch is done: the next epoch comes from the start
             # (its rest, empty, would make Lightning count an epoch of no batches: --trainer.max_epochs then trained

@@ -1917,8 +1917,9 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
     """A mixture's checkpoint recorded the files of its evaluated source alone: a resume whose mesh folder, which it
     trains on alone, held other meshes trained on them without a word. It records those of each source it trains on
     alone now, and a resume on other files in the pool training reads is refused, naming the source; the same files
-    under other folder names resume (with the note of the evaluated folder renamed), a test/ folder changed alone
-    moves no training item, and a checkpoint written before they were recorded resumes as before. An evaluation reads
+    under other folder names resume (with the note of the evaluated folder renamed), a test/ folder changed alone or
+    a val/ folder added moves no training item, and a checkpoint written before they were recorded resumes as before.
+    A voxel folder swapped for a file of voxel grids, which records no file names, is refused too. An evaluation reads
     no training-only source and compares none."""
     import shutil
     from types import SimpleNamespace
@@ -1964,12 +1965,35 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a test/ folder that training never reads
         resume(saved, module(meshes="m2"))
+    shutil.copytree(tmp_path / "m2", tmp_path / "m3")
+    (tmp_path / "m3" / "val").mkdir()
+    trimesh.creation.icosphere(subdivisions=1, radius=0.5).export(tmp_path / "m3" / "val" / "m5.obj")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a val/ folder added, which training never reads either
+        resume(saved, module(meshes="m3"))
     trimesh.creation.icosphere(subdivisions=1, radius=0.55).export(tmp_path / "m2" / "train" / "m4.obj")
     refused = (rf"^--resume {re.escape(str(run))}: the run trained on sdf/mixture \(chair\) data, whose files have "
                r"changed since in its training-only meshes source: a run goes on with its own data; .+ "
                r"\(without --resume\)$")
     with pytest.raises(DataMismatch, match=refused):
         resume(saved, module(meshes="m2"))
+    # a file of voxel grids records no file names: a voxel folder swapped for one (or back) is refused, and another
+    # file is not compared
+    grids = np.stack([box_occupancy(10, [-0.5 + 0.05 * i, -0.5, -0.5], [0.5, 0.5, 0.3]) for i in range(4)])
+    np.save(tmp_path / "g.npy", grids)
+    np.save(tmp_path / "g2.npy", grids[:3])
+
+    def meshes_evaluated(voxels: str) -> SDFDataModule:
+        return module(voxels=voxels, eval_source="meshes")
+
+    by_folder, by_file = recorded(meshes_evaluated("chair")), recorded(meshes_evaluated("g.npy"))
+    swapped = refused.replace(r"\(chair\)", r"\(m\)").replace("meshes", "voxels")
+    for saved_on, voxels in ((by_folder, "g.npy"), (by_file, "chair")):
+        with pytest.raises(DataMismatch, match=swapped):
+            resume(saved_on, meshes_evaluated(voxels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resume(by_file, meshes_evaluated("g2.npy"))
     # evaluated procedural chairs record no files of their own, nor name a folder
     with pytest.raises(DataMismatch, match=refused.replace(r" \(chair\)", "")):
         resume(recorded(module(eval_source="procedural", mixture={"procedural": 1.0, "meshes": 1.0})),

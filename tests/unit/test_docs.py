@@ -497,7 +497,7 @@ ERROR_ROWS_ELSEWHERE = {
     'validated on a voxel folder `chair`: other validation items)':
         ("tests/domains/test_sdf.py", "test_a_resume_of_a_mixture_on_another_eval_source_is_refused"),
     "`make train RESUME=runs/sdf/m` (a mixture run validated on a voxel folder `chair` that trains on a mesh folder "
-    "too, whose meshes were added, removed or renamed since outside its test/ folder)":
+    "too, whose meshes were added, removed or renamed since in its train/ folder)":
         ("tests/domains/test_sdf.py",
          "test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_refused"),
     '`make train RESUME=runs/images/r ARGS="--data.init_args.root=data/more_pics"` (a run trained on a folder '
