@@ -1018,10 +1018,9 @@ class PixelTransformerModule(L.LightningModule):
         """Refuse a fit whose training step could not keep its activations in the memory at hand on ``device``
         (shared by ``ranks`` processes on a CPU), in one line naming the most signals a batch that fit: the
         paper-sized model on a CPU at batch_size 1024 ran for a minute, then stopped in torch's allocator, or the
-        kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the largest
-        |S| the sampler draws; ``precision``: the trainer's (a 16-bit one halves it)."""
-        context = self.sampler.largest_context(math.prod(self.spec.grid_shape))
-        queries, net = self.sampler.num_queries, self.net_config
+        kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the sampler's
+        largest step (its largest_step); ``precision``: the trainer's (a 16-bit one halves it)."""
+        (context, queries), net = self.sampler.largest_step(math.prod(self.spec.grid_shape)), self.net_config
 
         def need(batch: int) -> int:
             return train_step_bytes(net, batch, context, queries, 2 if "16" in str(precision) else 4)
@@ -1029,7 +1028,7 @@ class PixelTransformerModule(L.LightningModule):
         if (short := shortfall(need(batch_size), device, ranks)) is None:
             return
         most = short.most(batch_size, need)
-        fewer = "fewer points a signal (model.sets.max_context, num_queries) or a smaller model"
+        fewer = f"fewer points a signal ({self.sampler.step_options}) or a smaller model"
         remedy = f"at most batch_size {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
         gpu = "" if on_cuda(device) else " (or train on a GPU: --trainer.accelerator gpu)"
         raise ValueError(f"a training step of batch_size {batch_size} (up to {context} observed and {queries} query "
