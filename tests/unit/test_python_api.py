@@ -1099,3 +1099,46 @@ def test_only_a_cpu_fit_is_told_to_train_on_a_gpu(poly_spec, monkeypatch):
             m.check_train_memory(1, device)
     with pytest.raises(ValueError, match=r"or a smaller model$"):
         m.check_train_memory(1, torch.device("mps"))
+
+
+def _saved_for_backward(step) -> int:
+    """The bytes of the tensors autograd saves for the backward pass of ``step()`` (each storage once), less the
+    weights, which a step does not add."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if not (t.requires_grad and t.is_leaf):
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = max(seen.get(storage.data_ptr(), 0), storage.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("encoder", ["bidirectional", "buffered", "incremental"])
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_the_training_step_bound_is_below_what_a_real_step_saves_for_backward(poly_spec, encoder, precision):
+    """train_step_bytes is a lower bound, so the fit's check refuses only batches that cannot fit: a real tiny
+    step of each encoder, in float32 and under CPU bfloat16 autocast, saves more for its backward pass (3.3 and
+    5.3 times the bound here)."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    batch, context, queries = 2, 24, 16
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64, encoder_layers=2, decoder_layers=2,
+                                                        heads=4, encoder=encoder),
+                               sets=dict(min_context=context, max_context=context, num_queries=queries))
+    sets = m.sampler(torch.randn(batch, 1, 64), torch.Generator().manual_seed(0), num_context=context)
+    observed = context // 2 if encoder == "buffered" else None
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "32-true"):
+            feats = m.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed)  # [B, Q, D]
+            m.dist.head_loss(feats, m.model.head, sets.qry_val).mean()
+
+    bound = memory.train_step_bytes(m.net_config, batch, context, queries, 2 if "16" in precision else 4)
+    assert 0 < bound <= _saved_for_backward(step)
