@@ -497,10 +497,9 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
 
     if (short := shortfall(need(num_clips))) is None:
         return
-    most = short.most(num_clips, need)
     fewer = "fewer num_frames, a smaller frame_step or a smaller size" if frame_step > 1 else \
         "fewer num_frames or a smaller size"
-    remedy = f"at most num_clips {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
+    remedy = short.remedy("num_clips", num_clips, need, fewer)
     given = f"{num_frames} frames of {size[0]}×{size[1]}" + (f" at frame_step {frame_step}" if frame_step > 1 else "")
     drawn = f" (drawn as {span} frames of {side}×{side})" if (span, side, side) != (num_frames, *size) else ""
     raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "

@@ -287,6 +287,12 @@ class Shortfall:
         """:func:`largest_fitting` in this memory: the most below ``limit`` whose ``need`` fits."""
         return largest_fitting(limit, need, self.memory, low)
 
+    def remedy(self, option: str, limit: int, need: Callable[[int], int], otherwise: str) -> str:
+        """A refusal's remedy: "at most <option> <n>, or <otherwise>", n the most below ``limit`` whose ``need``
+        fits (:meth:`most`), or "give <otherwise>" where not even 1 does."""
+        most = self.most(limit, need)
+        return f"at most {option} {most}, or {otherwise}" if need(most) <= self.memory else f"give {otherwise}"
+
 
 def shortfall(need: int, device: torch.device | None = None, ranks: int = 1) -> Shortfall | None:
     """None where ``need`` bytes fit in the memory at hand (:func:`memory_at_hand` of ``device`` and ``ranks``),

@@ -1041,9 +1041,8 @@ class PixelTransformerModule(L.LightningModule):
 
         if (short := shortfall(need(batch_size), device, ranks)) is None:
             return
-        most = short.most(batch_size, need)
         fewer = f"fewer points a signal ({self.sampler.step_options}) or a smaller model"
-        remedy = f"at most batch_size {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
+        remedy = short.remedy("batch_size", batch_size, need, fewer)
         on_cpu = device is None or torch.device(device).type == "cpu"
         gpu = " (or train on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
         raise ValueError(f"a training step of batch_size {batch_size} (up to {context} observed and {queries} query "
