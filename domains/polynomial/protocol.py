@@ -63,6 +63,8 @@ class ProtocolSetSampler(SetSampler):
     the buffered encoder's training split; the core's other sampler options do not apply.
     """
 
+    step_options = "data.init_args.max_points"  # the function's points, which size the largest step
+
     def __init__(self):
         super().__init__(min_context=3)
 
@@ -73,6 +75,11 @@ class ProtocolSetSampler(SetSampler):
         """The protocol's largest Nc on a function of num_points points (protocol_sizes: num_points - 3); the core's
         max_context, which this sampler never reads, is not it."""
         return self.max_context if num_points is None else num_points - 3
+
+    def largest_step(self, num_points: int | None = None) -> tuple[int, int]:
+        """The protocol's step of the most points on a function of num_points: Nc = num_points - 3 and the 3 targets
+        left; the core's num_queries, which this sampler never reads, is not its |Q|."""
+        return self.largest_context(num_points), 3 if num_points is not None else self.num_queries
 
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:

@@ -173,7 +173,7 @@ class VideoDataModule(SignalDataModule):
             raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
                              f"{num_clips}")
         if dataset == "synthetic":
-            check_synthetic_memory(num_clips, clip_span(num_frames, frame_step), max(as_size(size)))
+            check_synthetic_memory(num_clips, num_frames, frame_step, as_size(size))
         self.dataset_name = dataset
         self.num_frames = num_frames
         self.size = as_size(size)
@@ -485,19 +485,24 @@ VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png, 
                 "or a clip .npz")
 
 
-def check_synthetic_memory(num_clips: int, span: int, side: int) -> None:
-    """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], generated at once) could not be held in
-    the memory available now, in one line naming the most clips that fit: 1000 clips of 100 frames of 256×256
-    stopped in numpy's "Unable to allocate 18.3 GiB", wrapped in a traceback, or were killed for memory."""
+def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, size: tuple[int, int]) -> None:
+    """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
+    ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
+    available now, in one line naming the most clips that fit: 1000 clips of 100 frames of 256×256 stopped in
+    numpy's "Unable to allocate 18.3 GiB", wrapped in a traceback, or were killed for memory."""
+    span, side = clip_span(num_frames, frame_step), max(size)
+
     def need(clips: int) -> int:
         return clips * span * side * side * 3
 
     if (short := shortfall(need(num_clips))) is None:
         return
-    most = short.most(num_clips, need)
-    fewer = "fewer num_frames or a smaller size"
-    remedy = f"at most num_clips {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
-    raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {span} frames of {side}×{side} "
+    fewer = "fewer num_frames, a smaller frame_step or a smaller size" if frame_step > 1 else \
+        "fewer num_frames or a smaller size"
+    remedy = short.remedy("num_clips", num_clips, need, fewer)
+    given = f"{num_frames} frames of {size[0]}×{size[1]}" + (f" at frame_step {frame_step}" if frame_step > 1 else "")
+    drawn = f" (drawn as {span} frames of {side}×{side})" if (span, side, side) != (num_frames, *size) else ""
+    raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "
                      f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")
 
 

@@ -43,3 +43,21 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+class MallInfo2(ctypes.Structure):
+    """glibc's struct mallinfo2 (what mallinfo2() returns): fordblks is the heap's free bytes."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def free_heap() -> int:
+    """The bytes malloc's heap holds free (glibc's mallinfo2 fordblks): mapped, yet reused by a new allocation.
+    0 on a libc without mallinfo2 (glibc before 2.33, macOS's)."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return 0
+    mallinfo2.argtypes, mallinfo2.restype = [], MallInfo2
+    return int(mallinfo2().fordblks)

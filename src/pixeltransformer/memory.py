@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import torch
 
+from .allocator import free_heap
 from .signal import SignalSpec
 
 
@@ -128,7 +129,8 @@ def address_space() -> tuple[int, int] | None:
     """The bytes this process may still map under its address-space limit (:func:`address_limit` less its mapped
     size, /proc/self/status's VmSize; the whole limit where that is not readable), and that limit; None without
     one. Under `ulimit -v` (batch schedulers and shared login nodes set it) a completion the machine had room for
-    was let through, to fail in torch's allocator with a traceback."""
+    was let through, to fail in torch's allocator with a traceback. The heap's free bytes (:func:`free_heap`),
+    which VmSize counts but a new allocation reuses, are room: up to 2 GiB that keep_freed_memory keeps mapped."""
     if (limit := address_limit()) is None:
         return None
     try:
@@ -136,7 +138,7 @@ def address_space() -> tuple[int, int] | None:
         mapped = int(fields["VmSize"].split()[0]) * 1024
     except (OSError, KeyError, ValueError, IndexError):
         mapped = 0
-    return max(0, limit - mapped), limit
+    return min(limit, max(0, limit - mapped + free_heap())), limit
 
 
 def device_memory(device: torch.device) -> int:
@@ -222,10 +224,10 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
     what it holds with this, so they refuse only what cannot fit: on a CUDA ``device``, its memory free now
     (:func:`device_memory`); else the memory available now (:func:`available_memory`, or what is left under a
     container's memory limit where that is less: :func:`container_memory`), else where the system does
-    not report that this machine's total, else ASSUMED_MEMORY; off a GPU, what is left under this process's
-    address-space limit where that is less (:func:`address_space`). ``ranks``: the processes of a distributed run
-    on this machine that each hold such a completion at once, which share its memory (each may take its part) but
-    not a GPU's: each CUDA rank has its own device."""
+    not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on
+    this machine that each hold such a completion at once, which share its memory (each may take its part) but not a
+    GPU's: each CUDA rank has its own device. Off a GPU, what is left under this process's address-space limit
+    (:func:`address_space`, each process's own) where that is less than its part."""
     if on_cuda(device):
         memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
     elif (memory := available_memory()) is not None:
@@ -236,13 +238,13 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
         words = "this machine's {} of memory"
     else:
         memory, words = ASSUMED_MEMORY, "the {} of memory assumed where the system does not report it"
-    if not on_cuda(device) and (space := address_space()) is not None and space[0] < memory:
-        limit = in_bytes(space[1])
-        memory, words = space[0], f"the {{}} left of this process's {limit} address-space limit (ulimit -v)"
     words = words.format(in_bytes(memory))
     if ranks > 1 and not on_cuda(device):
         memory //= ranks
         words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
+    if not on_cuda(device) and (space := address_space()) is not None and space[0] < memory:  # each process's own
+        memory = space[0]
+        words = f"the {in_bytes(memory)} left of this process's {in_bytes(space[1])} address-space limit (ulimit -v)"
     return memory, words
 
 
@@ -284,6 +286,12 @@ class Shortfall:
     def most(self, limit: int, need: Callable[[int], int], low: int = 1) -> int:
         """:func:`largest_fitting` in this memory: the most below ``limit`` whose ``need`` fits."""
         return largest_fitting(limit, need, self.memory, low)
+
+    def remedy(self, option: str, limit: int, need: Callable[[int], int], otherwise: str) -> str:
+        """A refusal's remedy: "at most <option> <n>, or <otherwise>", n the most below ``limit`` whose ``need``
+        fits (:meth:`most`), or "give <otherwise>" where not even 1 does."""
+        most = self.most(limit, need)
+        return f"at most {option} {most}, or {otherwise}" if need(most) <= self.memory else f"give {otherwise}"
 
 
 def shortfall(need: int, device: torch.device | None = None, ranks: int = 1) -> Shortfall | None:

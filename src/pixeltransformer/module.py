@@ -33,8 +33,7 @@ from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
-from .memory import (completion_bytes, local_ranks, on_cuda, point_count, sample_bytes, shortfall,
-                     train_step_bytes)
+from .memory import completion_bytes, local_ranks, point_count, sample_bytes, shortfall, train_step_bytes
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -241,9 +240,8 @@ class PixelTransformerModule(L.LightningModule):
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        if stage == "fit" and isinstance(getattr(datamodule, "batch_size", None), int):
-            self.check_train_memory(datamodule.batch_size, trainer.strategy.root_device, local_ranks(trainer),
-                                    trainer.precision)
+        if stage == "fit" and callable(getattr(datamodule, "train_batches", None)):
+            self.check_fit_memory(trainer, datamodule)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
             self.name_data_source(datamodule)
         self._flushing_started = start_flushing()
@@ -1012,25 +1010,40 @@ class PixelTransformerModule(L.LightningModule):
         raise ValueError(f"num_samples {num_samples} at {queries} queries of {counted(batch, 'signal')} "
                          f"need at least {short.words}; {remedy}")
 
+    def check_fit_memory(self, trainer: Any, datamodule: Any) -> None:
+        """:meth:`check_train_memory` of the batch a training step takes (batch_size, or this rank's train items
+        where they are fewer: datamodule.train_batches), measured on rank 0, whose line every rank raises: ranks
+        that each measured refused apart near the limit, and the others waited at the next barrier for the one that
+        stopped."""
+        refusal = None
+        if trainer.global_rank == 0:
+            rows = datamodule.train_batches(trainer.world_size)[0]  # this rank's train items
+            batch = min(datamodule.batch_size, rows) or datamodule.batch_size
+            try:
+                self.check_train_memory(batch, trainer.strategy.root_device, local_ranks(trainer), trainer.precision)
+            except ValueError as err:
+                refusal = str(err)
+        if (refusal := trainer.strategy.broadcast(refusal, src=0)) is not None:
+            raise ValueError(refusal)
+
     def check_train_memory(self, batch_size: int, device: torch.device | None = None, ranks: int = 1,
                            precision: Any = "32-true") -> None:
         """Refuse a fit whose training step could not keep its activations in the memory at hand on ``device``
         (shared by ``ranks`` processes on a CPU), in one line naming the most signals a batch that fit: the
         paper-sized model on a CPU at batch_size 1024 ran for a minute, then stopped in torch's allocator, or the
-        kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the largest
-        |S| the sampler draws; ``precision``: the trainer's (a 16-bit one halves it)."""
-        context = self.sampler.largest_context(math.prod(self.spec.grid_shape))
-        queries, net = self.sampler.num_queries, self.net_config
+        kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the sampler's
+        largest step (its largest_step); ``precision``: the trainer's (a 16-bit one halves it)."""
+        (context, queries), net = self.sampler.largest_step(math.prod(self.spec.grid_shape)), self.net_config
 
         def need(batch: int) -> int:
             return train_step_bytes(net, batch, context, queries, 2 if "16" in str(precision) else 4)
 
         if (short := shortfall(need(batch_size), device, ranks)) is None:
             return
-        most = short.most(batch_size, need)
-        fewer = "fewer points a signal (model.sets.max_context, num_queries) or a smaller model"
-        remedy = f"at most batch_size {most}, or {fewer}" if need(most) <= short.memory else f"give {fewer}"
-        gpu = "" if on_cuda(device) else " (or train on a GPU: --trainer.accelerator gpu)"
+        fewer = f"fewer points a signal ({self.sampler.step_options}) or a smaller model"
+        remedy = short.remedy("batch_size", batch_size, need, fewer)
+        on_cpu = device is None or torch.device(device).type == "cpu"
+        gpu = " (or train on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
         raise ValueError(f"a training step of batch_size {batch_size} (up to {context} observed and {queries} query "
                          f"points a signal, through {net.encoder_layers} + {net.decoder_layers} layers of width "
                          f"{net.width}) needs at least {short.words}; {remedy}{gpu}")

@@ -110,6 +110,8 @@ class SetSampler:
     sampler for signals stored as point sets; a subclass overrides __call__ (and uniform() when it has a focus).
     """
 
+    step_options = f"{SETS_OPTIONS.split('.init_args')[0]}.max_context, num_queries"  # what sizes largest_step
+
     def __init__(
         self,
         min_context: int = 4,
@@ -139,6 +141,10 @@ class SetSampler:
     def largest_context(self, num_points: int | None = None) -> int:
         """The largest |S| this sampler draws from a signal of ``num_points`` points (None: any signal)."""
         return self.max_context if num_points is None or not self.grid_points else min(self.max_context, num_points)
+
+    def largest_step(self, num_points: int | None = None) -> tuple[int, int]:
+        """The (|S|, |Q|) of the largest training set this sampler draws from a signal of ``num_points`` points."""
+        return self.largest_context(num_points), self.num_queries
 
     def draw_k(self, generator: torch.Generator, num_points: int | None = None) -> int:
         hi = self.largest_context(num_points)

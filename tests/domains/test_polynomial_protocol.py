@@ -246,6 +246,37 @@ def test_a_protocol_fit_does_not_warn_of_sets_larger_than_its_functions():
     assert sampler.largest_context(spec.num_points) == largest  # what the check reads is what the sampler draws
 
 
+def test_a_protocol_fits_training_step_is_bounded_by_the_sets_the_protocol_draws(monkeypatch):
+    """The training step's memory check took the core sampler's num_queries (2048), which the protocol's sampler
+    never reads (its Nc + Nt <= 49): the GP protocol fit asked 11.5 GiB where about 0.27 GiB is true, refused what
+    fits, and named num_queries as the remedy. Its largest step is Nc = 46 observed and the 3 targets they leave,
+    and the remedy names the option that sizes it, the data's max_points."""
+    import domains.polynomial.domain  # noqa: F401  (the module's Domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.sets import SetSampler
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    sampler = ProtocolSetSampler()
+    gen = torch.Generator().manual_seed(0)
+    signal = torch.zeros(1, 2, spec.num_points)  # [B, 2, N]: a point set
+    steps = {(s.num_context, s.qry_pos.shape[1]) for s in (sampler(signal, gen) for _ in range(4000))}
+    assert sampler.largest_step(spec.num_points) == (46, 3) in steps
+    assert all(nc + nt <= 46 + 3 for nc, nt in steps)  # no step holds more points
+    assert SetSampler(max_context=16, num_queries=8).largest_step(64) == (16, 8)
+    assert SetSampler(max_context=100, num_queries=8, grid_points=True).largest_step(64) == (64, 8)
+    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler)
+    per_signal = memory.train_step_bytes(module.net_config, 1, 46, 3)
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 * per_signal)
+    monkeypatch.setattr(memory, "container_memory", lambda: None)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    module.check_train_memory(10)
+    with pytest.raises(ValueError, match=r"^a training step of batch_size 11 \(up to 46 observed and 3 query points "
+                                         r"a signal, .*; at most batch_size 10, or fewer points a signal "
+                                         r"\(data.init_args.max_points\) or a smaller model"):
+        module.check_train_memory(11)
+
+
 def test_protocol_datamodule_spec_and_bad_input():
     dm = PolynomialDataModule(dataset="gp_tnp_matern", val_range=(-3, 3))
     spec = dm.spec

@@ -1758,6 +1758,20 @@ def test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the
         VideoDataModule(dataset="synthetic", num_clips=1, size=1024)
 
 
+def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monkeypatch):
+    """num_frames=17 with frame_step=2 read "clips of 33 frames", and size=[64, 256] "256×256": the span and the
+    canvas the clips are drawn on, not what was given. The line names num_frames, frame_step and size as given, and
+    what is drawn for them."""
+    import pixeltransformer.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**20)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    with pytest.raises(ValueError, match=r"^VideoDataModule: 1000 synthetic clips of 17 frames of 64×256 at "
+                                         r"frame_step 2 \(drawn as 33 frames of 256×256\) need at least .*; "
+                                         r"at most num_clips \d+, or fewer num_frames, a smaller frame_step or a smaller size$"):
+        VideoDataModule(dataset="synthetic", num_clips=1000, num_frames=17, frame_step=2, size=[64, 256])
+
+
 @pytest.mark.parametrize("bins", ["kmeans", "uniform"])
 def test_no_value_bins_is_refused_naming_the_option(bins):
     """num_bins=0 stopped as the data was set up on "SignalSpec: num_bins and val_dims must be >= 1", which named

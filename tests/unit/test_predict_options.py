@@ -791,6 +791,7 @@ def test_a_processs_address_space_limit_bounds_the_memory_at_hand(monkeypatch, t
     status.write_text("Name:\tpython\nVmPeak:\t 2500000 kB\nVmSize:\t 2097152 kB\nVmRSS:\t 500000 kB\n")  # 2 GiB
     monkeypatch.setattr(memory, "MEMINFO", meminfo)
     monkeypatch.setattr(memory, "PROC_STATUS", status)
+    monkeypatch.setattr(memory, "free_heap", lambda: 0)  # none of it freed heap
     monkeypatch.setattr(memory, "address_limit", lambda: 6 * 2**30)
     assert memory.memory_at_hand() == (4 * 2**30, "the 4 GiB left of this process's 6 GiB address-space limit "
                                                   "(ulimit -v)")
@@ -801,3 +802,34 @@ def test_a_processs_address_space_limit_bounds_the_memory_at_hand(monkeypatch, t
     assert memory.memory_at_hand() == (64 * 2**30, "the 64 GiB of memory available now")
     monkeypatch.setattr(memory, "address_limit", lambda: None)  # no limit
     assert memory.memory_at_hand() == (64 * 2**30, "the 64 GiB of memory available now")
+
+
+def test_the_address_space_limit_is_each_processs_own_not_shared_by_the_ranks(monkeypatch):
+    """`ulimit -v` bounds each process on its own: under an 8 GiB limit on a 64 GiB machine, 4 CPU ranks were each
+    given 2 GiB (the limit divided as if shared), and a batch that fit was refused. The ranks share the machine's
+    memory (16 GiB each), and each then takes what is left under its own limit where that is less."""
+    import pixeltransformer.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(memory, "container_memory", lambda: None)
+    monkeypatch.setattr(memory, "address_space", lambda: (8 * 2**30, 8 * 2**30))
+    limit = "the 8 GiB left of this process's 8 GiB address-space limit (ulimit -v)"
+    assert memory.memory_at_hand(ranks=4) == (8 * 2**30, limit)
+    assert memory.memory_at_hand(ranks=16) == (4 * 2**30, "4 GiB, the share of each of this machine's 16 processes "
+                                               "in the 64 GiB of memory available now")
+
+
+def test_the_freed_heap_that_malloc_keeps_mapped_counts_as_room_under_the_limit(monkeypatch, tmp_path):
+    """keep_freed_memory has malloc keep up to 2 GiB of freed heap mapped, which VmSize counts: after a 3 GiB
+    temporary was freed, the room under a 6 GiB limit read 2 GiB too small and a 2.5 GiB tensor that allocated fine
+    was refused. The heap's free bytes (glibc's mallinfo2) are room a new allocation reuses."""
+    import pixeltransformer.memory as memory
+
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmSize:\t 4194304 kB\n")  # 4 GiB mapped, 2 GiB of it freed heap
+    monkeypatch.setattr(memory, "PROC_STATUS", status)
+    monkeypatch.setattr(memory, "address_limit", lambda: 6 * 2**30)
+    monkeypatch.setattr(memory, "free_heap", lambda: 2 * 2**30)
+    assert memory.address_space() == (4 * 2**30, 6 * 2**30)
+    monkeypatch.setattr(memory, "free_heap", lambda: 0)  # no freed heap, or no mallinfo2 (not glibc)
+    assert memory.address_space() == (2 * 2**30, 6 * 2**30)

@@ -1060,3 +1060,118 @@ def test_a_batch_too_large_to_train_a_step_is_refused_in_one_line_naming_the_mos
                                          r"fewer points a signal \(model.sets.max_context, num_queries\) or a "
                                          r"smaller model \(or train on a GPU: --trainer.accelerator gpu\)$"):
         m.check_train_memory(1)
+
+
+class _FitData:
+    """A DataModule as a fit's setup reads it: batch_size, and this rank's train items (train_batches)."""
+
+    def __init__(self, batch_size: int, rows: int):
+        self.batch_size, self.rows = batch_size, rows
+
+    def train_batches(self, world: int = 1) -> tuple[int, int]:
+        return self.rows, max(1, self.rows // self.batch_size)
+
+
+def _fit_trainer(datamodule, rank: int = 0, broadcast=None):
+    from types import SimpleNamespace
+
+    strategy = SimpleNamespace(root_device=torch.device("cpu"),
+                               broadcast=broadcast or (lambda obj, src=0: obj))  # one process: its own
+    return SimpleNamespace(fast_dev_run=False, overfit_batches=0, limit_val_batches=1.0, datamodule=datamodule,
+                           strategy=strategy, precision="32-true", world_size=2 if rank else 1, num_devices=1,
+                           global_rank=rank)
+
+
+def test_a_fits_setup_refuses_the_batch_a_training_step_takes_and_every_rank_together(poly_spec, monkeypatch):
+    """The fit's setup checks the batch a step takes: batch_size 1000 on 50 train signals trains steps of 50, which
+    were refused by their batch_size alone. Rank 0 measures and every rank raises its line: each rank measured on
+    its own, and near the limit one refused while the others waited for it at the next barrier."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=8))
+    per_signal = memory.train_step_bytes(m.net_config, 1, 16, 8)
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * per_signal)
+    monkeypatch.setattr(memory, "container_memory", lambda: None)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+
+    def fit_setup(trainer) -> None:
+        m._trainer = trainer
+        try:
+            m.setup("fit")
+        finally:
+            m.teardown("fit")
+            m._trainer = None
+
+    fit_setup(_fit_trainer(_FitData(1000, 50)))  # steps of 50
+    with pytest.raises(ValueError, match=r"^a training step of batch_size 101 .*; at most batch_size 100, or "):
+        fit_setup(_fit_trainer(_FitData(1000, 101)))
+    with pytest.raises(ValueError, match=r"^a training step of batch_size 1000 "):
+        fit_setup(_fit_trainer(_FitData(1000, 5000)))
+    # rank 1 raises rank 0's line, though its own batch would fit; and not its own, where rank 0's fits
+    with pytest.raises(ValueError, match=r"^rank 0's refusal$"):
+        fit_setup(_fit_trainer(_FitData(10, 50), rank=1, broadcast=lambda obj, src=0: "rank 0's refusal"))
+    fit_setup(_fit_trainer(_FitData(1000, 5000), rank=1, broadcast=lambda obj, src=0: None))
+
+
+def test_only_a_cpu_fit_is_told_to_train_on_a_gpu(poly_spec, monkeypatch):
+    """The "(or train on a GPU)" hint also ended a refusal on Apple's MPS device, itself a GPU."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=8))
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    hint = r" \(or train on a GPU: --trainer.accelerator gpu\)$"
+    for device in (None, torch.device("cpu")):
+        with pytest.raises(ValueError, match=hint):
+            m.check_train_memory(1, device)
+    with pytest.raises(ValueError, match=r"or a smaller model$"):
+        m.check_train_memory(1, torch.device("mps"))
+
+
+def _saved_for_backward(step) -> int:
+    """The bytes of the tensors autograd saves for the backward pass of ``step()`` (each storage once), less the
+    weights, which a step does not add."""
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if not (t.requires_grad and t.is_leaf):
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = max(seen.get(storage.data_ptr(), 0), storage.nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(seen.values())
+
+
+@pytest.mark.parametrize("encoder", ["bidirectional", "buffered", "incremental"])
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_the_training_step_bound_is_below_what_a_real_step_saves_for_backward(poly_spec, encoder, precision):
+    """train_step_bytes is a lower bound, so the fit's check refuses only batches that cannot fit: a real tiny
+    step of each encoder, in float32 and under CPU bfloat16 autocast, saves more for its backward pass (3.3 and
+    5.3 times the bound here)."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    batch, context, queries = 2, 24, 16
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=32, ffn=64, encoder_layers=2, decoder_layers=2,
+                                                        heads=4, encoder=encoder),
+                               sets=dict(min_context=context, max_context=context, num_queries=queries))
+    sets = m.sampler(torch.randn(batch, 1, 64), torch.Generator().manual_seed(0), num_context=context)
+    observed = context // 2 if encoder == "buffered" else None
+
+    def step() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision != "32-true"):
+            feats = m.model.features(sets.ctx_pos, sets.ctx_val, sets.qry_pos, observed)  # [B, Q, D]
+            m.dist.head_loss(feats, m.model.head, sets.qry_val).mean()
+
+    bound = memory.train_step_bytes(m.net_config, batch, context, queries, 2 if "16" in precision else 4)
+    assert 0 < bound <= _saved_for_backward(step)
