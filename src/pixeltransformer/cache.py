@@ -90,23 +90,28 @@ def check_cache_folder(folder: str | Path, what: str, hint: str) -> None:
         raise CacheWriteError(f"cannot {what} ({why}): {hint}")
 
 
-# what a cache write out of memory says instead of its folder's hint (writing_cache)
-OUT_OF_MEMORY = ("the file could not be mapped in the memory at hand: make the data smaller, or raise this process's "
-                 "memory limit (ulimit -v)")
+# what a cache write out of memory says instead of its folder's hint (writing_cache), and under `ulimit -v`
+OUT_OF_MEMORY = "the file could not be mapped in the memory at hand: make the data smaller, or free memory"
+UNDER_LIMIT = ("the file could not be mapped in the memory at hand: make the data smaller, or raise this process's "
+               "memory limit (ulimit -v)")
 
 
 @contextlib.contextmanager
 def writing_cache(what: str, hint: str) -> Iterator[None]:
     """Around a cache write (:func:`files.atomic_write`): an OSError (a full disk, a folder made read-only meanwhile)
     comes out as :class:`CacheWriteError`, in the words :func:`check_cache_folder` uses; one out of memory (a large
-    file mapped under `ulimit -v`) with :data:`OUT_OF_MEMORY` for ``hint``, which names a folder."""
+    file mapped under `ulimit -v`) with :data:`UNDER_LIMIT` (without a limit, :data:`OUT_OF_MEMORY`) for ``hint``,
+    which names a folder."""
     try:
         yield
     except CacheWriteError:
         raise
     except OSError as err:
-        remedy = OUT_OF_MEMORY if err.errno == errno.ENOMEM else hint
-        raise CacheWriteError(f"cannot {what} ({err.strerror or err}): {remedy}") from None
+        if err.errno == errno.ENOMEM:
+            from .memory import address_limit  # it imports torch: here, not as the cache module loads
+
+            hint = OUT_OF_MEMORY if address_limit() is None else UNDER_LIMIT
+        raise CacheWriteError(f"cannot {what} ({err.strerror or err}): {hint}") from None
 
 
 def whole_npy(path: str | Path, shape: Sequence[int | None] | None = None, dtype: Any = None) -> bool:

@@ -543,7 +543,8 @@ def sample(
         # SDF model (150 bins) at 192^3, S times what the completion's own mean holds
         rest_val = decode_chunked(model, mem, rest_pos, chunk, words, read=dist.mean)  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
-    out = out.view(b, s, q, v).gather(2, first[:, None, :, None].expand(b, s, q, v)).view(bs, q, v)  # [BS, Q, V]
+    if not distinct:  # each repeat takes its position's first value
+        out = out.view(b, s, q, v).gather(2, first[:, None, :, None].expand(b, s, q, v)).view(bs, q, v)  # [BS, Q, V]
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
         hint = "use a lower temperature" if temperature > 1 else (

@@ -130,7 +130,8 @@ def address_space() -> tuple[int, int] | None:
     size, /proc/self/status's VmSize; the whole limit where that is not readable), and that limit; None without
     one. Under `ulimit -v` (batch schedulers and shared login nodes set it) a completion the machine had room for
     was let through, to fail in torch's allocator with a traceback. The heap's free bytes (:func:`free_heap`),
-    which VmSize counts but a new allocation reuses, are room: up to 2 GiB that keep_freed_memory keeps mapped."""
+    which VmSize counts but a new allocation reuses, are room (what keep_freed_memory keeps mapped among them),
+    though perhaps in pieces."""
     if (limit := address_limit()) is None:
         return None
     try:

@@ -1011,25 +1011,27 @@ class PixelTransformerModule(L.LightningModule):
                          f"need at least {short.words}; {remedy}")
 
     def check_fit_memory(self, trainer: Any, datamodule: Any) -> None:
-        """:meth:`check_train_memory` of the batch a training step takes (batch_size, or this rank's train items
-        where they are fewer: datamodule.train_batches), measured on rank 0, whose line every rank raises: ranks
-        that each measured refused apart near the limit, and the others waited at the next barrier for the one that
+        """:meth:`check_train_memory` of the batch a training step takes (batch_size, or rank 0's train items where
+        they are fewer: datamodule.train_batches), measured on rank 0, whose line every rank raises: ranks that each
+        measured refused apart near the limit, and the others waited at the next barrier for the one that
         stopped."""
         refusal = None
         if trainer.global_rank == 0:
-            rows = datamodule.train_batches(trainer.world_size)[0]  # this rank's train items
+            rows = datamodule.train_batches(trainer.world_size)[0]  # rank 0's train items
             batch = min(datamodule.batch_size, rows) or datamodule.batch_size
             try:
-                self.check_train_memory(batch, trainer.strategy.root_device, local_ranks(trainer), trainer.precision)
+                self.check_train_memory(batch, trainer.strategy.root_device, local_ranks(trainer), trainer.precision,
+                                        given=datamodule.batch_size)
             except ValueError as err:
                 refusal = str(err)
         if (refusal := trainer.strategy.broadcast(refusal, src=0)) is not None:
             raise ValueError(refusal)
 
     def check_train_memory(self, batch_size: int, device: torch.device | None = None, ranks: int = 1,
-                           precision: Any = "32-true") -> None:
-        """Refuse a fit whose training step could not keep its activations in the memory at hand on ``device``
-        (shared by ``ranks`` processes on a CPU), in one line naming the most signals a batch that fit: the
+                           precision: Any = "32-true", given: int | None = None) -> None:
+        """Refuse a fit whose training step of ``batch_size`` signals (fewer than the ``given`` batch_size where the
+        train items are) could not keep its activations in the memory at hand on ``device`` (shared by ``ranks``
+        processes on a CPU), in one line naming the most batch_size that may fit (a ceiling: the bound is low): the
         paper-sized model on a CPU at batch_size 1024 ran for a minute, then stopped in torch's allocator, or the
         kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the sampler's
         largest step (its largest_step); ``precision``: the trainer's (a 16-bit one halves it)."""
@@ -1044,7 +1046,9 @@ class PixelTransformerModule(L.LightningModule):
         remedy = short.remedy("batch_size", batch_size, need, fewer)
         on_cpu = device is None or torch.device(device).type == "cpu"
         gpu = " (or train on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
-        raise ValueError(f"a training step of batch_size {batch_size} (up to {context} observed and {queries} query "
+        step = f"batch_size {batch_size}" if given in (None, batch_size) else \
+            f"{batch_size} signals (batch_size {given}, as many as the train items)"
+        raise ValueError(f"a training step of {step} (up to {context} observed and {queries} query "
                          f"points a signal, through {net.encoder_layers} + {net.decoder_layers} layers of width "
                          f"{net.width}) needs at least {short.words}; {remedy}{gpu}")
 

@@ -110,7 +110,7 @@ class SetSampler:
     sampler for signals stored as point sets; a subclass overrides __call__ (and uniform() when it has a focus).
     """
 
-    step_options = f"{SETS_OPTIONS.split('.init_args')[0]}.max_context, num_queries"  # what sizes largest_step
+    step_options = "model.sets.max_context, num_queries"  # what sizes largest_step
 
     def __init__(
         self,

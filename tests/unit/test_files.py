@@ -536,15 +536,21 @@ def test_a_cache_folder_that_cannot_be_written_is_one_line_in_every_cache_s_word
             raise OSError(28, "No space left on device")
 
 
-def test_a_cache_write_out_of_memory_names_the_memory_not_the_folder():
+def test_a_cache_write_out_of_memory_names_the_memory_not_the_folder(monkeypatch):
     """The procedural SDF chairs at `--data.init_args.resolution=256` (600 grids, a 20 GiB file mapped as it is
     written) under an address-space limit (`ulimit -v`) said `cannot write the SDF cache ... (Cannot allocate memory):
     set $PIXELTRANSFORMER_CACHE (or the data's cache_dir) to a folder this user can write`: another folder would not
-    help. A write out of memory (ENOMEM) names the memory and what helps instead."""
+    help. A write out of memory (ENOMEM) names the memory and what helps instead; the limit only where one is set."""
     import errno
 
+    from pixeltransformer import memory
     from pixeltransformer.cache import CacheWriteError, writing_cache
 
+    with pytest.raises(CacheWriteError, match=r"^cannot write x \(Cannot allocate memory\): the file could not be "
+                                              r"mapped in the memory at hand: make the data smaller, or free memory$"):
+        with writing_cache("write x", "set the cache elsewhere"):
+            raise OSError(errno.ENOMEM, "Cannot allocate memory")
+    monkeypatch.setattr(memory, "address_limit", lambda: 6 * 10**9)
     with pytest.raises(CacheWriteError, match=r"^cannot write x \(Cannot allocate memory\): the file could not be "
                                               r"mapped in the memory at hand: make the data smaller, or raise this "
                                               r"process's memory limit \(ulimit -v\)$"):

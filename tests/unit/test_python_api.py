@@ -1106,7 +1106,8 @@ def test_a_fits_setup_refuses_the_batch_a_training_step_takes_and_every_rank_tog
             m._trainer = None
 
     fit_setup(_fit_trainer(_FitData(1000, 50)))  # steps of 50
-    with pytest.raises(ValueError, match=r"^a training step of batch_size 101 .*; at most batch_size 100, or "):
+    with pytest.raises(ValueError, match=r"^a training step of 101 signals \(batch_size 1000, as many as the train "
+                                         r"items\) .*; at most batch_size 100, or "):
         fit_setup(_fit_trainer(_FitData(1000, 101)))
     with pytest.raises(ValueError, match=r"^a training step of batch_size 1000 "):
         fit_setup(_fit_trainer(_FitData(1000, 5000)))
