@@ -25,10 +25,10 @@ from pathlib import Path
 import torch
 
 from pixeltransformer import cpu_name
-from pixeltransformer.results_bench import RATIO_NOTE
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
+from pixeltransformer.results_bench import RATIO_NOTE
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels

@@ -15,7 +15,6 @@ Formats:
 from __future__ import annotations
 
 import csv
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +48,8 @@ EXACT = 2.0 ** 53  # float64 holds every whole number up to this; past it some r
 
 @dataclass
 class Curves:
-    """What a curve file holds: values y [N, L] (float64) and the grid x [L] in the data's units (float64, or the
-    file's whole numbers, compared exactly with another file's), or None (the point's index)."""
+    """What a curve file holds: values y [N, L] (float64) and the grid x [L] in the data's units (float64), or None
+    (the point's index)."""
 
     y: np.ndarray
     x: np.ndarray | None
@@ -137,7 +136,7 @@ def read_curves(path: Path) -> Curves:
                          f"({ONE_SERIES})")
     if y.ndim != 2:
         raise ValueError(f"{path}: an array of shape {list(y.shape)}; expected curves [N, L], one per row")
-    y, kind = _numbers(y, path, "y")  # [N, L] float64; a 0-d array was refused by its shape, not by a value
+    raw, (y, kind) = y, _numbers(y, path, "y")  # [N, L] as in the file, [N, L] float64
     n, length = y.shape
     if n < 1:
         raise ValueError(f"{path}: no curves (an array of shape {list(y.shape)})")
@@ -150,16 +149,14 @@ def read_curves(path: Path) -> Curves:
         raise ValueError(f"{path}: curve {row} holds {y[row, col]} at point {col} ({int(bad.sum())} non-finite values "
                          "in all); fill or drop them first")
     if (big := float(np.abs(y).max())) > MAX_ABS_VALUE:
-        # a whole number's reach as a Python int: |-2**63| is past int64 (every whole number here float64 holds)
-        reach = int(big) if issubclass(kind, np.integer) else kind(big)
+        # an integer file's own value as a Python int: |-2**63| is past int64, 10**16 + 1 past float64's digits
+        reach = abs(int(raw.flat[np.argmax(np.abs(y))])) if raw.dtype.kind in "biu" else kind(big)
         raise ValueError(f"{path}: values reach {as_written(reach)}; the model's float32 arithmetic needs them "
                          f"within +-{as_written(MAX_ABS_VALUE)} (rescale them)")
     # a first column under a name that rises down the rows, as irregular times beside their values do
     rises = bool(header) and n > length and n >= 5 and not _is_number(header[0]) and bool((np.diff(y[:, 0]) > 0).all())
     if x is not None:
-        _grid(x, length, path)
-        # an int dtype marks x to compare exactly with another split file's (each accepted int x is exact in float64)
-        x = x if x.dtype.kind in "iu" else x.astype(np.float64)
+        x = _grid(x, length, path)
     elif n > length and _even_rise(y[:, 0]):
         first = ", ".join(as_written(kind(v)) for v in y[:3, 0])
         raise ValueError(f"{path}: its first column rises by even steps down all {n} rows ({first}, ...), as an x "
@@ -210,57 +207,55 @@ def grid_tolerance(x: np.ndarray) -> float:
 def _numbers(a: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, type]:
     """An array of real numbers (bool and integers taken as numbers) as float64, or a one-line error; with the type
     that casts a value back for messages as the file writes it: a float32 file's 0.1, not float64's
-    0.10000000149011612; an int64 file's 1700000000000000000, not 1.7e+18. Checks run in float64 whatever the
-    file's dtype, so a whole number float64 cannot hold exactly (past 2**53: two would read as one) is refused."""
+    0.10000000149011612. Checks run in float64 whatever the file's dtype; an integer file's messages name its own
+    integers (1700000000000000001, not 1.7e+18)."""
     if a.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {name} must hold real numbers, got dtype {a.dtype}")
-    f = a.astype(np.float64)
-    if a.dtype.kind == "f":
-        return f, a.dtype.type
     whole = np.uint64 if a.dtype.kind == "u" else np.int64
-    top = 2.0 ** (np.iinfo(whole).bits - (whole is np.int64))  # the first float64 past the type's whole numbers
-    held = (f < top) & (np.where(f < top, f, 0).astype(whole) == a)  # [...], the values float64 holds exactly
-    if not held.all():
-        at = tuple(int(i[0]) for i in np.nonzero(~held))
-        raise ValueError(f"{path}: {name}{list(at)} = {_not_held(int(a[at]), float(f[at]))}")
-    return f, whole
+    return a.astype(np.float64), a.dtype.type if a.dtype.kind == "f" else whole
 
 
-def _not_held(value: int, read: float) -> str:
-    """Why a whole number ``value`` of a file, which float64 reads as ``read``, is refused, and what to do."""
-    return (f"{value}, a whole number float64 cannot hold exactly (it reads as {int(read)}); rescale them (past "
-            f"2**53 = {int(EXACT)} whole numbers run together: subtract the first, or count in larger units)")
-
-
-def _grid(x: np.ndarray, length: int, path: Path) -> None:
-    """Checks the file's x [L]: as long as the curves, real numbers (:func:`_numbers`), finite, increasing and evenly
-    spaced (values named as the file writes them)."""
+def _grid(x: np.ndarray, length: int, path: Path) -> np.ndarray:
+    """The file's x [L] as float64, checked: as long as the curves, real numbers (:func:`_numbers`), finite,
+    increasing and evenly spaced (values named as the file writes them: an integer x's own integers)."""
     if x.shape != (length,):
         raise ValueError(f"{path}: x has shape {list(x.shape)}; expected [L] = [{length}], one position per point of "
                          "a curve")
-    x, kind = _numbers(x, path, "x")  # [L] float64
+    raw, (x, kind) = x, _numbers(x, path, "x")  # [L] as in the file, [L] float64
+    whole = raw.dtype.kind in "biu"
+    # past 2**53 float64 runs whole numbers together: the file's integers are named, with what to do
+    rounded = (f"; past 2**53 = {int(EXACT)} float64 runs whole numbers together: subtract the first, or count in "
+               "larger units") if whole and np.abs(x).max() > EXACT else ""
     if not np.isfinite(x).all():
         raise ValueError(f"{path}: x holds non-finite values")
     steps = np.diff(x)  # [L - 1]
     if not (steps > 0).all():
         i = int(np.argmax(steps <= 0))
-        if steps[i] == 0:
+        before, after = (int(raw[j]) if whole else as_written(kind(x[j])) for j in (i, i + 1))
+        if steps[i] == 0 and whole and after != before:
+            fix = f"float64 reads both as {int(x[i])}"
+        elif steps[i] == 0:
             fix = "each point needs its own x: average or drop the repeated points"
         elif (steps < 0).all():
             fix = "x decreases throughout: reverse it and the curves (x[::-1], y[:, ::-1])"
         else:
             fix = "sort the points by x (order = np.argsort(x): x[order], y[:, order])"
-        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {as_written(kind(x[i + 1]))} follows x[{i}] = "
-                         f"{as_written(kind(x[i]))}; {fix}")
+        raise ValueError(f"{path}: x must increase, but x[{i + 1}] = {after} follows x[{i}] = {before}; "
+                         f"{fix}{rounded}")
     if not _evenly_spaced(x):
         # as x is written: 12345, not 1.234e+04; 0.001 between timestamps, not float64's 0.0009999275
-        ends = steps.min(), steps.max()
-        written = range_as_written(float(ends[0]), float(ends[1]), float(np.abs(x).max()),
-                                   np.float64 if issubclass(kind, np.integer) else kind)
-        # every step is > 0 here: one below the digits of x is written to 3 digits, not as 0 (a repeated x)
-        low, high = (f"{end:.3g}" if text == "0" else text for end, text in zip(ends, written))
+        if whole:  # the file's own steps, in Python ints (no int64 overflow)
+            exact = np.diff(raw.astype(object))  # [L - 1]
+            low, high = str(exact.min()), str(exact.max())
+        else:
+            ends = steps.min(), steps.max()
+            written = range_as_written(float(ends[0]), float(ends[1]), float(np.abs(x).max()), kind)
+            # every step is > 0 here: one below the digits of x is written to 3 digits, not as 0 (a repeated x)
+            low, high = (f"{end:.3g}" if text == "0" else text for end, text in zip(ends, written))
         raise ValueError(f"{path}: x is not evenly spaced (steps from {low} to {high}); the model reads curves on a "
-                         "regular grid: resample each curve onto np.linspace(x[0], x[-1], L) first (np.interp)")
+                         "regular grid: resample each curve onto np.linspace(x[0], x[-1], L) first (np.interp)"
+                         + rounded)
+    return x
 
 
 def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
@@ -291,8 +286,6 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str]]:
                     col = next(i for i, c in enumerate(cells) if not _is_number(c))
                     why = _not_a_number(cells, col, not width)
                     raise ValueError(f"{path}: line {number}, column {col + 1}: {why}") from None
-                if max(values) >= EXACT or min(values) <= -EXACT:  # a whole number float64 may not hold
-                    _exact_cells(path, number, cells, values)
                 whole = whole and _comma_halves(cells)
                 if whole and thousands is None and len(cells) == 2 and THOUSANDS.fullmatch(cells[0]):
                     thousands = number, cells
@@ -336,13 +329,6 @@ def _text_lines(f, path: Path):
         if "\x00" in line:
             raise ValueError(f"{path}: not a readable CSV file (it holds NUL bytes, as UTF-16 text does): {SAVE_UTF8}")
         yield "\n" if _is_comment(line.split(",", 1)[0].strip()) else line
-
-
-def _exact_cells(path: Path, number: int, cells: list[str], values: list[float]) -> None:
-    """Refuses a cell of line ``number`` written as a whole number that its float64 ``values`` do not hold exactly."""
-    for col, (cell, value) in enumerate(zip(cells, values)):
-        if WHOLE.fullmatch(cell) and math.isfinite(value) and int(cell) != int(value):
-            raise ValueError(f"{path}: line {number}, column {col + 1}: {_not_held(int(cell), value)}")
 
 
 def _is_comment(cell: str) -> bool:

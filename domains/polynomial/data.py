@@ -153,11 +153,8 @@ def value_range(values: torch.Tensor, where: str) -> tuple[float, float]:
 
 
 def _same_grid(x: np.ndarray, other: np.ndarray) -> bool:
-    """Whether two split files' x [L] are one grid: whole numbers in both (nanosecond timestamps) exactly, others
-    point by point within :func:`grid_tolerance` (0.1 % of a step, or float64's rounding of x)."""
-    if x.dtype.kind in "iu" and other.dtype.kind in "iu":
-        return bool(np.array_equal(x, other))
-    x, other = x.astype(np.float64), other.astype(np.float64)  # [L], [L]
+    """Whether two split files' x [L] (float64) are one grid: point by point within :func:`grid_tolerance` (0.1 % of
+    a step, or float64's rounding of x)."""
     return bool(np.abs(x - other).max() <= max(grid_tolerance(x), grid_tolerance(other)))
 
 

@@ -371,7 +371,7 @@ class SDFDataModule(SignalDataModule):
         return None if source == "procedural" else self._files_found(source, root)
 
     def train_only_files(self) -> dict[str, list[str] | None] | None:
-        """The mesh or voxel files of each source a mixture trains on alone (weighted (a weight above 0), not its
+        """The mesh or voxel files of each source a mixture trains on alone (a weight above 0, other than
         eval_source), under its root; a voxel file: None, as for :meth:`pool_files`."""
         if not self.mixture:
             return None

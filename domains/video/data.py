@@ -29,7 +29,7 @@ from pixeltransformer.errors import counted, in_number, transparent_mask, upscal
 from pixeltransformer.files import user_path
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
-from pixeltransformer.memory import shortfall
+from pixeltransformer.memory import local_ranks, shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
@@ -172,8 +172,6 @@ class VideoDataModule(SignalDataModule):
         if dataset == "synthetic" and num_clips < 1:  # met by moving_digits as the data was set up, naming no option
             raise ValueError(f"VideoDataModule: num_clips must be >= 1 (the synthetic clips generated), got "
                              f"{num_clips}")
-        if dataset == "synthetic":
-            check_synthetic_memory(num_clips, num_frames, frame_step, as_size(size))
         self.dataset_name = dataset
         self.num_frames = num_frames
         self.size = as_size(size)
@@ -212,6 +210,9 @@ class VideoDataModule(SignalDataModule):
             h, w = self.size
             side = max(h, w)  # digits move on a square canvas; a non-square frame is its centre crop
             span = clip_span(self.num_frames, self.frame_step)  # frames drawn; a clip takes every frame_step-th
+            # each process of a distributed run on this machine generates every clip
+            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size,
+                                   local_ranks(getattr(self, "trainer", None)))
             # [N, span, side, side, 3]
             clips = moving_digits(self.num_clips, span, side, seed=self.seed, n_digits=self.n_digits)
             top, left = (side - h) // 2, (side - w) // 2
@@ -485,17 +486,17 @@ VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png, 
                 "or a clip .npz")
 
 
-def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, size: tuple[int, int]) -> None:
+def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, size: tuple[int, int],
+                           ranks: int = 1) -> None:
     """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
-    available now, in one line naming the most clips that fit: 1000 clips of 100 frames of 256×256 stopped in
-    numpy's "Unable to allocate 18.3 GiB", wrapped in a traceback, or were killed for memory."""
+    available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
     def need(clips: int) -> int:
         return clips * span * side * side * 3
 
-    if (short := shortfall(need(num_clips))) is None:
+    if (short := shortfall(need(num_clips), None, ranks)) is None:
         return
     fewer = "fewer num_frames, a smaller frame_step or a smaller size" if frame_step > 1 else \
         "fewer num_frames or a smaller size"

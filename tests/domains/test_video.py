@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import imageio.v3 as iio
 import imageio_ffmpeg
@@ -1746,16 +1747,32 @@ def test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the
 
     one = 17 * 32 * 32 * 3  # a clip's uint8 frames
     monkeypatch.setattr(memory, "available_memory", lambda: 500 * one)
-    VideoDataModule(dataset="synthetic", num_clips=500)
-    VideoDataModule(dataset="folder", root="videos")  # read from files: in_memory_gb bounds what is held
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    assert len(VideoDataModule(dataset="synthetic", num_clips=500)._load()[0]) == 500
     have = f"more than the {memory.in_bytes(500 * one)} of memory available now"
     with pytest.raises(ValueError, match=rf"^VideoDataModule: 1000 synthetic clips of 17 frames of 32×32 need at "
                                          rf"least {memory.in_bytes(1000 * one)}: {have}; at most num_clips 500, or "
                                          r"fewer num_frames or a smaller size$"):
-        VideoDataModule(dataset="synthetic", num_clips=1000)
+        VideoDataModule(dataset="synthetic", num_clips=1000)._load()
     with pytest.raises(ValueError, match=r"^VideoDataModule: 1 synthetic clip of 17 frames of 1024×1024 needs at "
                                          r"least .*; give fewer num_frames or a smaller size$"):
-        VideoDataModule(dataset="synthetic", num_clips=1, size=1024)
+        VideoDataModule(dataset="synthetic", num_clips=1, size=1024)._load()
+
+
+def test_synthetic_clips_are_checked_against_each_local_process_share(monkeypatch):
+    """Every process of a distributed run on a machine generates all the clips: 500 clips that fit the memory alone
+    were let through to two processes that each held them. Each process's share of the memory is compared now."""
+    import pixeltransformer.memory as memory
+
+    one = 17 * 32 * 32 * 3  # a clip's uint8 frames
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    dm = VideoDataModule(dataset="synthetic", num_clips=500)
+    dm.trainer = SimpleNamespace(world_size=2, num_devices=2)
+    with pytest.raises(ValueError, match=r"^VideoDataModule: 500 synthetic clips of 17 frames of 32×32 need at "
+                                         r"least .*, the share of each of this machine's 2 processes in .*; at most "
+                                         r"num_clips 250, or fewer num_frames or a smaller size$"):
+        dm._load()
 
 
 def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monkeypatch):
@@ -1769,7 +1786,7 @@ def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monk
     with pytest.raises(ValueError, match=r"^VideoDataModule: 1000 synthetic clips of 17 frames of 64×256 at "
                                          r"frame_step 2 \(drawn as 33 frames of 256×256\) need at least .*; "
                                          r"at most num_clips \d+, or fewer num_frames, a smaller frame_step or a smaller size$"):
-        VideoDataModule(dataset="synthetic", num_clips=1000, num_frames=17, frame_step=2, size=[64, 256])
+        VideoDataModule(dataset="synthetic", num_clips=1000, num_frames=17, frame_step=2, size=[64, 256])._load()
 
 
 @pytest.mark.parametrize("bins", ["kmeans", "uniform"])
