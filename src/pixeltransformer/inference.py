@@ -472,8 +472,9 @@ def sample(
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
     # a position asked for again is drawn once: its repeats are left out of the draws, as observed queries are, and
     # get its first query's value
-    first = torch.arange(q, device=device).expand(b, q) if distinct else first_at_position(qry_pos)  # [B, Q]
-    skipped = observed | (first != torch.arange(q, device=device)).repeat_interleave(s, dim=0)  # [BS, Q]
+    first = None if distinct else first_at_position(qry_pos)  # [B, Q]; a grid's positions are distinct
+    skipped = observed if first is None else \
+        observed | (first != torch.arange(q, device=device)).repeat_interleave(s, dim=0)  # [BS, Q]
     # steps for the chain with the most queries to draw: a chain with fewer visits skipped ones in its last steps,
     # whose draws the observed and first values replace, so its samples do not depend on the batch's other signals
     free = int((~skipped).sum(dim=1).max())
@@ -543,7 +544,7 @@ def sample(
         # SDF model (150 bins) at 192^3, S times what the completion's own mean holds
         rest_val = decode_chunked(model, mem, rest_pos, chunk, words, read=dist.mean)  # [BS, R, V]
         out.scatter_(1, rest.unsqueeze(-1).expand(-1, -1, v), rest_val)
-    if not distinct:  # each repeat takes its position's first value
+    if first is not None:  # each repeat takes its position's first value
         out = out.view(b, s, q, v).gather(2, first[:, None, :, None].expand(b, s, q, v)).view(bs, q, v)  # [BS, Q, V]
     out = torch.where(observed.unsqueeze(-1), obs_val, out)  # [BS, Q, V]
     if not torch.isfinite(out).all():  # a drawn value that overflowed feeds every later step of its chain
