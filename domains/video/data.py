@@ -223,6 +223,8 @@ class VideoDataModule(SignalDataModule):
             self.folder_stats = read_video_folder(self.root, self.num_frames, self.size, self.stride, self.frame_step,
                                                   self.max_clips_per_video, read=decoded.read,
                                                   rate_and_size=decoded.rate_and_size)
+            if self.root.is_file():  # as pool_files names it, by the digest its decoding took: not read again
+                self._root_file = named_file(self.root, decoded.digests(self.root))
             decoded.save()
             clips = self.folder_stats.clips
             if clips.nbytes <= self.in_memory_gb * 2**30:  # served from memory, from one array: the clips of each

@@ -23,10 +23,11 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def named_file(path: Path) -> str:
-    """A file given as a data root, as its pool files name it: ``name#digest`` of its bytes, so that another file of
-    its name is told from it, and the file renamed since is not (``data_mismatch.as_named``)."""
-    return f"{path.name}#{file_digest(path)[:16]}"
+def named_file(path: Path, digest: str | None = None) -> str:
+    """A file given as a data root, as its pool files name it: ``name#digest`` of its bytes (``digest``: its
+    :func:`file_digest` where the caller has it already), so that another file of its name is told from it, and the
+    file renamed since is not (``data_mismatch.as_named``)."""
+    return f"{path.name}#{(digest or file_digest(path))[:16]}"
 
 
 class FileDigests:
