@@ -34,7 +34,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indice
                                      split_sizes_cause, splits_hint, splits_with_train_of)
 
 from .datasets import FileSDFDataset, MixtureDataset, StackedSDFDataset, sdf_values
-from .mesh import MESH_SUFFIXES, NEITHER, arrays_held, file_kind
+from .mesh import MESH_SUFFIXES, file_kind, neither_held
 from .mesh_cache import SDFCache, library_versions, sdf_cache
 from .procedural import GENERATOR_VERSION, MARGIN, chair_sdf_grid, grid_margin, make_chair
 from .voxels import (CONVERSION_VERSION, GRID_SUFFIXES, VOXEL_LIBRARIES, grid_files, read_voxels,
@@ -265,8 +265,7 @@ class SDFDataModule(SignalDataModule):
             reads_meshes = arg == "mesh_root" or self.dataset_name == "meshes"
             kind, arrays = file_kind(root) if reads_meshes and root.is_file() else ("mesh", [])
             if kind == "neither":  # SDF samples, say: no reader reads it
-                raise ValueError(f"SDFDataModule: {arg} {root} is an .npz of neither a mesh nor voxel grids "
-                                 f"({arrays_held(arrays)}): {NEITHER}")
+                raise ValueError(f"SDFDataModule: {arg} {root} is {neither_held(arrays)}")
             if kind == "voxels":  # its folder holds no mesh either
                 # one .binvox file is one shape, too few for the splits: the voxel reader reads a folder of them
                 read = (f"the .binvox files of its folder with {self._read_as('voxels', root.parent)}"
@@ -375,7 +374,7 @@ class SDFDataModule(SignalDataModule):
         eval_source), under its root; a voxel file: None, as for :meth:`pool_files`."""
         if not self.mixture:
             return None
-        sources = [n for n in self._mixture_names() if n != self.eval_source and n in ROOT_OPTIONS]
+        sources = [n for n in self._file_sources(self.mixture) if n != self.eval_source]
         return {n: self._files_found(n, getattr(self, ROOT_OPTIONS[n])) for n in sources} or None
 
     def _files_found(self, source: str, root: Path) -> list[str] | None:

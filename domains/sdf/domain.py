@@ -18,7 +18,7 @@ from pixeltransformer.evaluation import masked_mean
 from pixeltransformer.files import atomic_write, write_json
 
 from .baselines import rbf_interpolate
-from .mesh import MESH_SUFFIXES, NEITHER, arrays_held, file_kind
+from .mesh import MESH_SUFFIXES, file_kind, neither_held
 from .mesh_cache import SDFCache
 from .metrics import METRIC_NOTES, PLOT_GROUPS, iou_summary, shape_metrics
 from .procedural import MARGIN
@@ -227,8 +227,7 @@ class SdfDomain(Domain):
         if kind == "neither":  # an .npz of SDF samples, say: no reader reads it, as the data roots refuse it
             samples = ("; give SDF samples as --context rows [x, y, z, sdf] (a .json file: "
                        "json.dump(np.c_[points, sdf].tolist(), f))") if "sdf" in map(str.lower, arrays) else ""
-            raise ValueError(f"{path}: an .npz of neither a mesh nor voxel grids ({arrays_held(arrays)}): "
-                             f"{NEITHER}{samples}")
+            raise ValueError(f"{path}: {neither_held(arrays)}{samples}")
         voxels = kind == "voxels"  # .npy, .npy.gz, .binvox, an .npz of voxel grids
         if voxels and not name.endswith((".npy", ".binvox")):
             # a stack of the kind training reads (ModelNet's [N, 1, R, R, R]: .npy.gz, .npz), holding one shape

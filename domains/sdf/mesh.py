@@ -75,6 +75,11 @@ def arrays_held(names: list[str]) -> str:
     return ", ".join(map(repr, names)) or "no array"
 
 
+def neither_held(names: list[str]) -> str:
+    """What a refusal says of an .npz of neither a mesh nor voxel grids holding the arrays ``names``."""
+    return f"an .npz of neither a mesh nor voxel grids ({arrays_held(names)}): {NEITHER}"
+
+
 # ---- loading ----------------------------------------------------------------------------------------
 
 
