@@ -173,20 +173,22 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
 @torch.no_grad()
 @with_flushed_subnormals
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
-                   chunk: int = 16384, progress: str | None = None) -> torch.Tensor:
+                   chunk: int = 16384, progress: str | None = None, *, _checked: bool = False) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]; ``progress`` as
-    :func:`decode_chunked` takes it."""
+    :func:`decode_chunked` takes it. ``_checked``, no option of a user's: the caller refused NaN and Inf in these
+    inputs already (the module's api_inputs), which are then not read again."""
     check_sets(model, ctx_pos, ctx_val, qry_pos)
-    check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
+    if not _checked:
+        check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     return decode_chunked(model, model.encode(ctx_pos, ctx_val), qry_pos, chunk, progress)
 
 
 @torch.no_grad()
 @with_flushed_subnormals
 def mean_field(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
-               qry_pos: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """E[v_x | S] at every query (paper Eq. 4): -> [B, Q, V]."""
-    return dist.mean(predict_params(model, ctx_pos, ctx_val, qry_pos, chunk))
+               qry_pos: torch.Tensor, chunk: int = 16384, *, _checked: bool = False) -> torch.Tensor:
+    """E[v_x | S] at every query (paper Eq. 4): -> [B, Q, V]. ``_checked``: as :func:`predict_params` takes it."""
+    return dist.mean(predict_params(model, ctx_pos, ctx_val, qry_pos, chunk, _checked=_checked))
 
 
 @torch.no_grad()
@@ -436,7 +438,9 @@ def sample(
     chunk: int = 16384,
     progress: bool = False,
     use_cache: bool | None = None,
-    distinct: bool = False,
+    *,
+    _distinct: bool = False,
+    _checked: bool = False,
 ) -> torch.Tensor:
     """Draw samples of the signal at the query positions given S.
 
@@ -447,8 +451,9 @@ def sample(
     n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
     derived from its index in the split), or one int from which each signal's seed follows its place in
     the batch; a signal's chain j (order, bins, noise) depends on its seed and j only, so the first n of more
-    samples are the n samples drawn alone. `distinct`: the caller knows the query positions are distinct (a grid),
-    so repeats are not looked for.
+    samples are the n samples drawn alone. `_distinct`, no option of a user's: the grid callers' (complete, the
+    evaluation's grid queries) word that the queries are a grid's points, which are not searched for repeats;
+    `_checked`: as :func:`predict_params` takes it.
 
     ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> samples [B, S, Q, V].
     """
@@ -456,7 +461,8 @@ def sample(
     n_autoregressive = check_n_autoregressive(n_autoregressive)
     temperature = check_temperature(temperature)
     check_sets(model, ctx_pos, ctx_val, qry_pos)
-    check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
+    if not _checked:
+        check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     b, k, p = ctx_pos.shape
     q, v, s = qry_pos.shape[1], ctx_val.shape[-1], num_samples
     device = ctx_pos.device
@@ -472,7 +478,7 @@ def sample(
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
     # a position asked for again is drawn once: its repeats are left out of the draws, as observed queries are, and
     # get its first query's value
-    first = None if distinct else first_at_position(qry_pos)  # [B, Q]; a grid's positions are distinct
+    first = None if _distinct else first_at_position(qry_pos)  # [B, Q]; a grid's positions are distinct
     skipped = observed if first is None else \
         observed | (first != torch.arange(q, device=device)).repeat_interleave(s, dim=0)  # [BS, Q]
     # steps for the chain with the most queries to draw: a chain with fewer visits skipped ones in its last steps,
@@ -643,10 +649,11 @@ class Completion:
 def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_val: torch.Tensor,
              grid_shape: Sequence[int], num_samples: int = 0, n_autoregressive: int | None = 2048,
              temperature: float = 1.0, seed: int | Sequence[int] = 0, chunk: int = 16384, progress: bool = False,
-             signal: torch.Tensor | None = None) -> Completion:
+             signal: torch.Tensor | None = None, *, _checked: bool = False) -> Completion:
     """The one grid-completion loop: the mean (Eq. 4) and ``num_samples`` samples (Eq. 5-6) of each signal on a
     grid of any size (positions are continuous). Grid points that coincide with an observed position show the
-    observed value, in the mean as in the samples.
+    observed value, in the mean as in the samples. ``_checked``: as :func:`predict_params` takes it (the samples'
+    inputs are the mean's, checked once).
 
     ctx_pos [B, K, P], ctx_val [B, K, V] -> Completion (mean [B, V, *grid], samples [B, S, V, *grid]).
     """
@@ -658,7 +665,7 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     if ctx_pos.dtype == torch.float64:  # S's positions in float64 (supported): the grid's in float64 too
         qry = qry.double()
     words = (f"mean at {qry.shape[1]} points" + (f" x {counted(b, 'signal')}" if b > 1 else "")) if progress else None
-    params = predict_params(model, ctx_pos, ctx_val, qry, chunk, words)  # [B, N, NP]
+    params = predict_params(model, ctx_pos, ctx_val, qry, chunk, words, _checked=_checked)  # [B, N, NP]
     predicted = dist.mean(params)  # [B, N, V]
     check_predictions(dist, params, "grid points", predicted)
     observed, obs_val = observed_lookup(ctx_pos, ctx_val, qry)  # [B, N], [B, N, V]
@@ -667,6 +674,6 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     if num_samples > 0:
         samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
                                   n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
-                                  progress=progress, distinct=True), grid_shape)  # [B, S, V, *grid]
+                                  progress=progress, _distinct=True, _checked=True), grid_shape)  # [B, S, V, *grid]
     return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal,
                       n_autoregressive if num_samples > 0 else None, (~observed).sum(dim=1))  # free: [B]

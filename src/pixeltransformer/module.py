@@ -822,7 +822,7 @@ class PixelTransformerModule(L.LightningModule):
                                  f"{self.spec.dataset}, got {list(x.shape)}{hint and f' ({hint})'}")
             self.check_real(name, x, listed)
             out.append(x.detach().to(self.device, weights))  # [B, K or Q, P or V]; no graph: answers hold none
-            check_finite(**{name: out[-1]})
+            check_finite(**{name: out[-1]})  # the call's one check: the inference functions are told _checked
             if name == "ctx_val":
                 out[-1] = self.domain.context_values(out[-1], self.spec)  # [B, K, V]; SDFs: clamped to [-t, t]
                 self.check_values(out[-1])
@@ -896,14 +896,15 @@ class PixelTransformerModule(L.LightningModule):
         itself keeps one); under ``torch.autocast`` (or a Trainer's mixed precision) in the autocast dtype.
         docs/python.md lists the calls."""
         with self.trainer_precision():
-            return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk)
+            return predict_params(self.model, *self.api_inputs(ctx_pos, ctx_val, qry_pos), self.net_config.chunk,
+                                  _checked=True)
 
     def mean_field(self, ctx_pos, ctx_val, qry_pos) -> torch.Tensor:
         """E[v | S] at any positions: ctx_pos [B, K, P], ctx_val [B, K, V], qry_pos [B, Q, P] -> [B, Q, V], float32,
         without a graph."""
         with self.trainer_precision():
             return mean_field(self.model, self.dist, *self.api_inputs(ctx_pos, ctx_val, qry_pos),
-                              self.net_config.chunk)
+                              self.net_config.chunk, _checked=True)
 
     def log_prob(self, ctx_pos, ctx_val, qry_pos, qry_val) -> torch.Tensor:
         """log p(v | S) of the values qry_val [B, Q, V] at the queries qry_pos [B, Q, P], each given S alone (not the
@@ -928,7 +929,8 @@ class PixelTransformerModule(L.LightningModule):
                           f"val_range [{lo:.4g}, {hi:.4g}] from its middle: log_prob scores values that far outside "
                           f"it as all but impossible ({cause})", stacklevel=2)
         with self.trainer_precision():
-            params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk)  # [B, Q, NP]
+            params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk,
+                                    _checked=True)  # [B, Q, NP]
         with torch.no_grad():
             return self.dist.log_prob(params.float(), qry_val)  # [B, Q]; float32 also under autocast
 
@@ -943,7 +945,7 @@ class PixelTransformerModule(L.LightningModule):
         self.check_sample_memory(qry_pos.shape[0], qry_pos.shape[1], kwargs.get("num_samples", 1), qry_pos.device)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         with self.trainer_precision():
-            return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, **kwargs)
+            return sample(self.model, self.dist, ctx_pos, ctx_val, qry_pos, **kwargs, _checked=True)
 
     def complete(self, ctx_pos, ctx_val, grid_shape, **kwargs) -> Completion:
         """Mean and samples on a grid (see inference.complete): [B, V, *grid], [B, S, V, *grid]."""
@@ -962,7 +964,7 @@ class PixelTransformerModule(L.LightningModule):
         self.check_grid_memory(shape, ctx_pos.shape[0], kwargs.get("num_samples", 0), ctx_pos.device)
         kwargs.setdefault("chunk", self.net_config.chunk)  # the model's, unless the caller gives one
         with self.trainer_precision():
-            return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs)
+            return complete(self.model, self.dist, ctx_pos, ctx_val, shape, **kwargs, _checked=True)
 
     def api_signal(self, signal, batch: int) -> torch.Tensor:
         """complete's ``signal=``, the ground truth [B, V, *grid'] of the ``batch`` signals of S at its own grid, as a

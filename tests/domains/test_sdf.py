@@ -1913,6 +1913,19 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
 
 
+def fit_checkpoint(dm: SDFDataModule) -> dict:
+    """The checkpoint of a fit on ``dm``, as its state_dict records it (the spec and the data's state)."""
+    from types import SimpleNamespace
+
+    from pixeltransformer.datamodule import module_spec
+
+    progress = SimpleNamespace(current=SimpleNamespace(processed=1))
+    dm.trainer = SimpleNamespace(world_size=1, num_training_batches=1,
+                                 fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
+    dm._train_sampler = SimpleNamespace(epoch=1)
+    return {"hyper_parameters": {"spec": module_spec(dm).to_dict()}, "SDFDataModule": dm.state_dict()}
+
+
 def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_refused(tmp_path):
     """A mixture's checkpoint recorded the files of its evaluated source alone: a resume whose mesh folder, which it
     trains on alone, held other meshes trained on them without a word. It records those of each source it trains on
@@ -1922,7 +1935,6 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
     A voxel folder swapped for a file of voxel grids, which records no file names, is refused too. An evaluation reads
     no training-only source and compares none."""
     import shutil
-    from types import SimpleNamespace
 
     from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
     from pixeltransformer.datamodule import module_spec
@@ -1940,19 +1952,12 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
                                 "mesh_root": str(tmp_path / meshes), "resolution": 12, "num_shapes": (2, 1, 1),
                                 "cache_dir": str(tmp_path / "c"), **options})
 
-    def recorded(dm: SDFDataModule) -> dict:  # the checkpoint of a fit on dm, as its state_dict records it
-        progress = SimpleNamespace(current=SimpleNamespace(processed=1))
-        dm.trainer = SimpleNamespace(world_size=1, num_training_batches=1,
-                                     fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
-        dm._train_sampler = SimpleNamespace(epoch=1)
-        return {"hyper_parameters": {"spec": module_spec(dm).to_dict()}, "SDFDataModule": dm.state_dict()}
-
     run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
 
     def resume(saved: dict, dm: SDFDataModule) -> None:  # as the command line calls it
         check_resume_files(str(run), saved, dm, module_spec(dm).to_dict(), str(ckpt))
 
-    saved = recorded(module())
+    saved = fit_checkpoint(module())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         resume(saved, module())
@@ -1986,7 +1991,7 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
     def meshes_evaluated(voxels: str) -> SDFDataModule:
         return module(voxels=voxels, eval_source="meshes")
 
-    by_folder, by_file = recorded(meshes_evaluated("chair")), recorded(meshes_evaluated("g.npy"))
+    by_folder, by_file = fit_checkpoint(meshes_evaluated("chair")), fit_checkpoint(meshes_evaluated("g.npy"))
     swapped = refused.replace(r"\(chair\)", r"\(m\)").replace("meshes", "voxels")
     for saved_on, voxels in ((by_folder, "g.npy"), (by_file, "chair")):
         with pytest.raises(DataMismatch, match=swapped):
@@ -1996,13 +2001,52 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
         resume(by_file, meshes_evaluated("g2.npy"))
     # evaluated procedural chairs record no files of their own, nor name a folder
     with pytest.raises(DataMismatch, match=refused.replace(r" \(chair\)", "")):
-        resume(recorded(module(eval_source="procedural", mixture={"procedural": 1.0, "meshes": 1.0})),
+        resume(fit_checkpoint(module(eval_source="procedural", mixture={"procedural": 1.0, "meshes": 1.0})),
                module(meshes="m2", eval_source="procedural", mixture={"procedural": 1.0, "meshes": 1.0}))
     older = {**saved, "SDFDataModule": {k: v for k, v in saved["SDFDataModule"].items() if k != "train_only_files"}}
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # written before they were recorded: resumed as before
         resume(older, module(meshes="m2"))
         assert split_mismatch(saved, module(meshes="m2")) is None  # an evaluation reads the voxels alone
+
+
+def test_a_resume_whose_evaluated_voxel_folder_is_now_a_file_of_voxel_grids_is_refused(tmp_path):
+    """A voxel folder swapped for a file of voxel grids, which records no file names, as many shapes in each, resumed
+    without a word where the folder is the evaluated source (its validation items drawn from other data), though the
+    same swap of a training-only source is refused. It is refused as other files in the folder are, under the file's
+    own name or one of the folder's name stem, and an evaluation on it says its splits are drawn from other files."""
+    from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
+    from pixeltransformer.datamodule import module_spec
+
+    for i in range(4):
+        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
+                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+    grids = np.stack([box_occupancy(10, [-0.5 + 0.05 * i, -0.5, -0.5], [0.5, 0.5, 0.3]) for i in range(4)])
+    for name in ("chair.npy", "g.npy"):
+        np.save(tmp_path / name, grids)  # [4, 10, 10, 10]: as many shapes as the folder
+    run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    for kw in (dict(dataset="voxels"), dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0},
+                                            eval_source="voxels")):
+        def module(voxels: str) -> SDFDataModule:
+            root = {"voxel_root" if kw["dataset"] == "mixture" else "root": str(tmp_path / voxels)}
+            return SDFDataModule(**kw, **root, resolution=12, cache_dir=str(tmp_path / "c"))
+
+        dm = module("chair")
+        saved = fit_checkpoint(dm)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            check_resume_files(str(run), saved, dm, module_spec(dm).to_dict(), str(ckpt))
+        for file in ("chair.npy", "g.npy"):
+            swapped = module(file)
+            assert swapped.pool_sizes() == dm.pool_sizes() == {"all": 4}
+            with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on "
+                                                   rf"sdf/{kw['dataset']} \(chair\) data, and this fit's is "
+                                                   rf"sdf/{kw['dataset']} \({re.escape(file)}\), of other files: a "
+                                                   r"run goes on with its own data; .+ \(without --resume\)$"):
+                check_resume_files(str(run), saved, swapped, module_spec(swapped).to_dict(), str(ckpt))
+            note = split_mismatch(saved, swapped)
+            assert note is not None and note.startswith("the checkpoint's splits were drawn from 4 items of other "
+                                                        "files than the data's now"), note
 
 
 def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):

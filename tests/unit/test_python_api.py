@@ -458,6 +458,19 @@ def test_complete_s_grid_is_not_searched_for_repeated_positions(module, monkeypa
         m.sample(pos, val, pos)
 
 
+def test_sample_takes_no_option_that_skips_the_search_for_repeats(module):
+    """m.sample took ``distinct=True``, the grid callers' own word that their queries are a grid's points: given by a
+    user, queries with repeats were drawn apart at each repeat, without a word. It is no option of sample now."""
+    from pixeltransformer import inference
+
+    m = module
+    pos, val = torch.rand(1, 3, 2) * 2 - 1, torch.rand(1, 3, 1)  # [1, 3, 2], [1, 3, 1]
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'distinct'$"):
+        m.sample(pos, val, pos, distinct=True)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'distinct'$"):
+        inference.sample(m.model, m.dist, pos, val, pos, distinct=True)
+
+
 def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
     """docs/python.md drew S for the evaluation's nll as images' sweep does, at grid points over every grid point: 3D
     shapes' sweep (`grid_points: false`) draws S at continuous positions, and polynomials' (`queries: 100`) draws S
