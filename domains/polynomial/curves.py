@@ -191,17 +191,26 @@ def _evenly_spaced(a: np.ndarray) -> bool:
     """Whether values a [n] (at least 2) rise by steps that differ from their mean by at most
     :func:`grid_tolerance` of a."""
     steps = np.diff(a)  # [n - 1]
-    step = (a[-1] - a[0]) / (len(a) - 1)
-    return bool((steps > 0).all() and np.abs(steps - step).max() <= grid_tolerance(a))
+    return bool((steps > 0).all() and np.abs(steps - _mean_step(a)).max() <= grid_tolerance(a))
+
+
+def _mean_step(x: np.ndarray) -> float:
+    """The mean step of values x [n] (at least 2): from the first to the last, evenly."""
+    return (x[-1] - x[0]) / (len(x) - 1)
 
 
 def grid_tolerance(x: np.ndarray) -> float:
     """How far a grid x [L] (float64, at least 2 points) may stray and still be the even grid it was meant as:
     EVEN_TOLERANCE of its mean step, or float64's rounding of x (2 ulps of the largest |x|: all an even grid of
     timestamps strays)."""
-    step = (x[-1] - x[0]) / (len(x) - 1)
     rounding = 2 * np.spacing(np.abs(x).max())  # how far float64 moves a step between large values (timestamps)
-    return float(max(EVEN_TOLERANCE * step, rounding))
+    return float(max(EVEN_TOLERANCE * _mean_step(x), rounding))
+
+
+def same_grid(x: np.ndarray, other: np.ndarray) -> bool:
+    """Whether two split files' x [L] (float64) are one grid: point by point within :func:`grid_tolerance` (0.1 % of
+    a step, or float64's rounding of x)."""
+    return bool(np.abs(x - other).max() <= max(grid_tolerance(x), grid_tolerance(other)))
 
 
 def _numbers(a: np.ndarray, path: Path, name: str) -> tuple[np.ndarray, type]:

@@ -28,7 +28,7 @@ from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
 
-from .curves import EVEN_TOLERANCE, Curves, curve_sources, grid_tolerance, read_curves, source_names
+from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, same_grid, source_names
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra
@@ -150,12 +150,6 @@ def value_range(values: torch.Tensor, where: str) -> tuple[float, float]:
             raise ValueError(f"{where}: every training value is {lo:g}; constant curves leave nothing to learn")
     margin = VALUE_MARGIN * (hi - lo)
     return lo - margin, hi + margin
-
-
-def _same_grid(x: np.ndarray, other: np.ndarray) -> bool:
-    """Whether two split files' x [L] (float64) are one grid: point by point within :func:`grid_tolerance` (0.1 % of
-    a step, or float64's rounding of x)."""
-    return bool(np.abs(x - other).max() <= max(grid_tolerance(x), grid_tolerance(other)))
 
 
 def split_seed(data_seed: int, split: str) -> int:
@@ -389,7 +383,7 @@ class PolynomialDataModule(SignalDataModule):
                 if c.y.shape[1] != first.y.shape[1]:
                     raise ValueError(f"{sources[pool]}: curves of {c.y.shape[1]} points, but {sources[first_pool].name} "
                                      f"has {first.y.shape[1]}; the split files need the same grid")
-                same_x = (c.x is None) == (first.x is None) and (c.x is None or _same_grid(c.x, first.x))
+                same_x = (c.x is None) == (first.x is None) and (c.x is None or same_grid(c.x, first.x))
                 if not same_x:
                     raise ValueError(f"{sources[pool]}: its x differs from that of {sources[first_pool].name}; the "
                                      "split files need the same grid")

@@ -327,9 +327,14 @@ class SDFDataModule(SignalDataModule):
         """The source whose splits are evaluated (a mixture's eval_source, else the dataset) and its root: None for
         procedural chairs, which read no files."""
         source = self.eval_source if self.mixture else self.dataset_name
+        return source, self._root_of(source)
+
+    def _root_of(self, source: str) -> Path | None:
+        """Where a source's shapes are read from: a mixture's option for it (mesh_root, voxel_root), else root;
+        procedural chairs: None."""
         if source == "procedural":
-            return source, None
-        return source, ({"meshes": self.mesh_root, "voxels": self.voxel_root}[source] if self.mixture else self.root)
+            return None
+        return getattr(self, ROOT_OPTIONS[source]) if self.mixture else self.root
 
     def source_path(self) -> Path | None:
         """The mesh folder or voxel file (or folder) the evaluated shapes are read from (a mixture's eval_source's);
@@ -375,7 +380,7 @@ class SDFDataModule(SignalDataModule):
         if not self.mixture:
             return None
         sources = [n for n in self._file_sources(self.mixture) if n != self.eval_source]
-        return {n: self._files_found(n, getattr(self, ROOT_OPTIONS[n])) for n in sources} or None
+        return {n: self._files_found(n, self._root_of(n)) for n in sources} or None
 
     def _files_found(self, source: str, root: Path) -> list[str] | None:
         """A file source's files under its root as its load found them, readable or not; a voxel file: None."""
@@ -442,11 +447,10 @@ class SDFDataModule(SignalDataModule):
         return [n for n in SOURCES if self.mixture.get(n, 0) > 0]
 
     def _mixture(self, split: str) -> Dataset:
-        roots = {"meshes": self.mesh_root, "voxels": self.voxel_root, "procedural": None}
         if split != "train":
-            return self._source(self.eval_source, split, roots[self.eval_source])
+            return self._source(self.eval_source, split, self._root_of(self.eval_source))
         names = self._mixture_names()
-        parts = [self._source(n, "train", roots[n], everything=n != self.eval_source) for n in names]
+        parts = [self._source(n, "train", self._root_of(n), everything=n != self.eval_source) for n in names]
         for name, part in zip(names, parts):
             if len(part) == 0 and name == self.eval_source:  # val and test took every shape it holds
                 raise ValueError(f"{type(self).__name__}: the train split has no {name}, the evaluated source, though "
@@ -727,7 +731,7 @@ class SDFDataModule(SignalDataModule):
         and the options that would read the others from this folder. A mixture that reads both kinds from this folder says nothing."""
         other = "voxels" if kind == "meshes" else "meshes"
         if self.mixture and other in self._file_sources(self.mixture) \
-                and os.path.realpath(getattr(self, ROOT_OPTIONS[other])) == os.path.realpath(root):
+                and os.path.realpath(self._root_of(other)) == os.path.realpath(root):
             return
         others = len(self._folder_files(root)[other])
         if not others:

@@ -63,8 +63,7 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
     quiet = quiet_run(tmp_path, "s1")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4"]
-    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+    fit_one_step(*images, *quiet, "--data.init_args.seed=1")
     ckpt = str(tmp_path / "images" / "s1" / "checkpoints" / "last.ckpt")
     evaluate = ["test", *images, *quiet, "--ckpt_path", ckpt, "--trainer.limit_test_batches=1"]
     with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.seed=1, not this evaluation's "
@@ -93,8 +92,7 @@ def test_an_old_checkpoint_s_layout_is_named_only_where_it_deals_other_splits(tm
     quiet = quiet_run(tmp_path, "old")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4"]
-    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step(*images, *quiet)
     run = tmp_path / "images" / "old"
     ckpt = run / "checkpoints" / "last.ckpt"
     saved = torch.load(ckpt, weights_only=False)
@@ -113,8 +111,7 @@ def test_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
     quiet = quiet_run(tmp_path, "d")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4"]
-    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step(*images, *quiet)
     evaluate = ["test", *images, *quiet, "--ckpt_path", str(tmp_path / "images" / "d" / "checkpoints" / "last.ckpt"),
                 "--trainer.limit_test_batches=1"]
     for same in ("[1497,100,200]", "[-1,100,200]"):
@@ -136,8 +133,7 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     quiet = quiet_run(tmp_path, "old")
     images = ["--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               "--data.init_args.batch_size=4", "--data.init_args.splits=[1000,100,200]"]
-    main(["fit", *images, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step(*images, *quiet)
     run = tmp_path / "images" / "old"
     ckpt = run / "checkpoints" / "last.ckpt"
     evaluate = ["test", *images, *quiet, "--ckpt_path", str(ckpt), "--trainer.limit_test_batches=1"]
@@ -183,6 +179,12 @@ def quiet_run(root: Path, name: str | None = None) -> list[str]:
             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(root), *named]
 
 
+def fit_one_step(*argv: str) -> None:
+    """A fit of ``argv`` (its configs first) for one step, its last.ckpt saved there, without validation."""
+    main(["fit", *argv, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
+          "--checkpoint.every_n_train_steps=1"])
+
+
 def split_warnings(argv: list[str]) -> list[str]:
     """The split-mismatch lines a command warns."""
     return warnings_of(argv, "splits of")
@@ -191,8 +193,7 @@ def split_warnings(argv: list[str]) -> list[str]:
 def seed_warnings(common: list[str], quiet: list[str], run: Path) -> list[str]:
     """A fit of ``common`` with data seed 1 into ``run``, then the split lines of its evaluation with seed 0 and of a
     resume with seed 0: [the evaluation's line, the resume's line]."""
-    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=1"])
+    fit_one_step(*common, "--data.init_args.seed=1")
     note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
                            "--trainer.limit_test_batches=1"])
     note += split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
@@ -223,8 +224,7 @@ def test_sdf_split_sizes_written_otherwise_are_the_same_splits(tmp_path):
            "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"]
     for name, data in (("meshes", ["--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}"]),
                        ("procedural", ["--data.init_args.num_shapes=[4,2,2]"])):
-        main(["fit", *sdf, *data, *quiet, "--run_name", name, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-              "--checkpoint.every_n_train_steps=1"])
+        fit_one_step(*sdf, *data, *quiet, "--run_name", name)
     evaluate = ["test", *sdf, *quiet, "--trainer.limit_test_batches=1"]
     on_meshes = [*evaluate, "--data.init_args.dataset=meshes", f"--data.init_args.root={meshes}", "--ckpt_path",
                  str(tmp_path / "runs" / "sdf" / "meshes" / "checkpoints" / "last.ckpt"), "--run_name", "meshes"]
@@ -261,8 +261,7 @@ def test_video_split_sizes_that_take_the_same_videos_are_the_same_splits(tmp_pat
                        "--data.init_args.splits=[-1,4,4]"],
                "synthetic": ["--data.init_args.num_clips=12", "--data.init_args.splits=[-1,2,2]"]}
     for name, data in sources.items():
-        main(["fit", *video, *data, *quiet, "--run_name", name, "--trainer.max_steps=1",
-              "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+        fit_one_step(*video, *data, *quiet, "--run_name", name)
 
     def evaluate(name: str, *more: str, command: str = "test") -> list[str]:
         ckpt = tmp_path / "runs" / "video" / name / "checkpoints" / "last.ckpt"
@@ -355,8 +354,7 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
               "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
               "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
               f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet]
-    main(["fit", *common, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step(*common)
     evaluate = ["test", *common, "--ckpt_path", str(tmp_path / "images" / "f" / "checkpoints" / "last.ckpt"),
                 "--trainer.limit_test_batches=1"]
 
@@ -411,11 +409,11 @@ def fit_on_pictures(tmp_path: Path, rng: np.random.Generator) -> Path:
     """A fit of one step (run ``tmp_path``/images/f, its last.ckpt saved) on a folder pics of 12 such pictures: the
     folder."""
     pictures = write_pictures(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)], rng)
-    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
-          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
-          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet_run(tmp_path, "f"),
-          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    fit_one_step("--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                 "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}",
+                 "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[-1,3,3]",
+                 f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2",
+                 *quiet_run(tmp_path, "f"))
     return pictures
 
 
@@ -481,10 +479,9 @@ def test_a_resume_on_a_curve_file_renamed_or_rewritten_is_told_by_its_bytes(tmp_
     rng = np.random.default_rng(0)
     curves = tmp_path / "a.npz"
     np.savez(curves, y=15 + rng.standard_normal((24, 33)))
-    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=file", f"--data.init_args.root={curves}", "--data.init_args.batch_size=4",
-          *quiet_run(tmp_path, "p"), "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step("--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                 "--data.init_args.dataset=file", f"--data.init_args.root={curves}", "--data.init_args.batch_size=4",
+                 *quiet_run(tmp_path, "p"))
     run = tmp_path / "polynomial" / "p"
 
     def resume(root: Path) -> list[str]:
@@ -529,14 +526,13 @@ def test_a_resume_on_a_single_video_file_is_told_by_its_bytes(tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     for strip in (a, b):
         Image.fromarray(rng.integers(0, 256, (96, 8, 3), dtype=np.uint8)).save(strip)  # 12 frames of 8x8: 4 clips
-    main(["fit", "--config", str(REPO / "configs/video.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={a}", "--data.init_args.num_frames=3",
-          "--data.init_args.size=8", "--data.init_args.num_bins=8", "--data.init_args.splits=[-1,1,1]",
-          "--data.init_args.split_by=clip", f"--data.init_args.cache_dir={tmp_path / 'c'}",
-          "--data.init_args.batch_size=2", "--data.init_args.val_items=null", "--model.val_levels=[16]",
-          "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
-          "--model.sets.init_args.num_queries=32", *quiet_run(tmp_path, "v"), "--trainer.max_steps=1",
-          "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    fit_one_step("--config", str(REPO / "configs/video.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                 "--data.init_args.dataset=folder", f"--data.init_args.root={a}", "--data.init_args.num_frames=3",
+                 "--data.init_args.size=8", "--data.init_args.num_bins=8", "--data.init_args.splits=[-1,1,1]",
+                 "--data.init_args.split_by=clip", f"--data.init_args.cache_dir={tmp_path / 'c'}",
+                 "--data.init_args.batch_size=2", "--data.init_args.val_items=null", "--model.val_levels=[16]",
+                 "--model.sets.init_args.min_context=8", "--model.sets.init_args.max_context=64",
+                 "--model.sets.init_args.num_queries=32", *quiet_run(tmp_path, "v"))
     run = tmp_path / "video" / "v"
 
     def resume(root: Path) -> list[str]:
@@ -611,11 +607,10 @@ def test_a_resume_on_a_test_folder_changed_alone_names_its_test_split(tmp_path, 
     write_pictures(pictures / "train", [f"{i:02d}.png" for i in range(6)], rng)
     write_pictures(pictures / "test", [f"{i:02d}.png" for i in range(3)], rng)
     quiet = quiet_run(tmp_path, "f")
-    main(["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
-          "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}", "--data.init_args.channels=1",
-          "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]",
-          f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet,
-          "--trainer.max_steps=1", "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+    fit_one_step("--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
+                 "--data.init_args.dataset=folder", f"--data.init_args.root={pictures}",
+                 "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,-1]",
+                 f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet)
     run = tmp_path / "images" / "f"
     write_pictures(pictures / "test", ["03.png"], rng)
     assert warnings_of(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
@@ -669,8 +664,7 @@ def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
         return [str(w.message) for w in caught if "drawn from" in str(w.message)]
 
     for name in sources:
-        main(["fit", *sources[name], *common, "--run_name", name, "--trainer.max_steps=1",
-              "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+        fit_one_step(*sources[name], *common, "--run_name", name)
         assert evaluate(name) == [], name
     for name, was, now in (("sdf", meshes / "m00.obj", meshes / "z.obj"), ("gifs", gifs / "g0.gif", gifs / "z.gif")):
         was.rename(now)  # as many files, one renamed: sorted last now
@@ -687,30 +681,50 @@ def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
             and "the test split may hold items it trained on" in note[0], (name, note)
 
 
+# what tells a process its place in a launch (Lightning's, torchrun's, Slurm's) and the seed its launcher drew
+LAUNCH = ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
+          "SLURM_PROCID", "SLURM_LOCALID", "PL_GLOBAL_SEED", "MASTER_ADDR", "MASTER_PORT")
+
+
+def clear_launch(monkeypatch) -> None:
+    """No launch variable set (LAUNCH): the process is a launch's first, until a test sets some."""
+    for name in LAUNCH:
+        monkeypatch.delenv(name, raising=False)
+
+
+def counted_images(read: list[str], sizes: dict[str, int] | None = None) -> type:
+    """An ImageDataModule class that appends "files" to ``read`` each time its pool files are asked for. Given
+    ``sizes``, its pools are of those sizes ("sizes" appended when asked) and it names no files: its folder is never
+    read."""
+    from domains.images.data import ImageDataModule
+
+    class Counted(ImageDataModule):
+        def pool_sizes(self):
+            if sizes is None:
+                return super().pool_sizes()
+            read.append("sizes")
+            return sizes
+
+        def pool_files(self):
+            read.append("files")
+            return None if sizes is not None else super().pool_files()
+
+    return Counted
+
+
 def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint(tmp_path, monkeypatch):
     """The comparison with the checkpoint's splits and pools reads the data (an SDF mesh folder is converted into the
     cache): under torchrun or srun, where every process parses the command at once, each converted a cold folder
     before prepare_data, to warn from the first alone. Only the first compares now; and a checkpoint that recorded no
     pools (written before they were recorded) has none read for them."""
-    from domains.images.data import ImageDataModule
     from pixeltransformer.data_mismatch import warn_split_mismatch
 
     read = []
-
-    class Counted(ImageDataModule):
-        def pool_sizes(self):
-            read.append("sizes")
-            return {"all": 12}
-
-        def pool_files(self):
-            read.append("files")
-            return None
-
-    dm = Counted("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3))
+    counted = counted_images(read, sizes={"all": 12})
+    dm = counted("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3))
     key = type(dm).__qualname__  # the module's state in a checkpoint
     saved = {key: {"split_options": dm.split_options(), "pool_sizes": {"all": 11}, "pool_files": "abc"}}
-    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID"):
-        monkeypatch.delenv(name, raising=False)
+    clear_launch(monkeypatch)
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")
     with warnings.catch_warnings(record=True) as caught:
@@ -732,7 +746,6 @@ def test_each_node_s_first_process_refuses_a_resume_on_other_files(tmp_path, mon
     nodes went on to wait for it until the process group's timeout (30 minutes). Each node's first process (the one
     that reads its node's data in prepare_data) refuses too; its other processes read nothing, and the note of a
     folder renamed comes from the launch's first process alone."""
-    from domains.images.data import ImageDataModule
     from pixeltransformer.data_mismatch import check_resume_files
     from pixeltransformer.datamodule import module_spec
     from pixeltransformer.splits import pool_digests
@@ -741,11 +754,7 @@ def test_each_node_s_first_process_refuses_a_resume_on_other_files(tmp_path, mon
     write_pictures(tmp_path / "pics", [f"{i:02d}.png" for i in range(12)], rng)
     write_pictures(tmp_path / "other", [f"p{i:02d}.png" for i in range(12)], rng)  # as many, other files
     read = []
-
-    class Counted(ImageDataModule):
-        def pool_files(self):
-            read.append(self.root.name)
-            return super().pool_files()
+    Counted = counted_images(read)
 
     def module(name: str) -> Counted:
         return Counted("folder", root=str(tmp_path / name), image_size=8, channels=1, splits=(-1, 3, 3),
@@ -758,9 +767,7 @@ def test_each_node_s_first_process_refuses_a_resume_on_other_files(tmp_path, mon
     other, renamed = module("other"), module("renamed")
 
     def check(datamodule: Counted, **launch: str) -> list[str]:
-        for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID",
-                     "SLURM_LOCALID"):
-            monkeypatch.delenv(name, raising=False)
+        clear_launch(monkeypatch)
         for name, value in launch.items():
             monkeypatch.setenv(name, value)
         with warnings.catch_warnings(record=True) as caught:
@@ -789,9 +796,7 @@ def test_seed_everything_true_draws_a_seed_and_records_it(tmp_path, monkeypatch)
     launcher's seed (PL_GLOBAL_SEED), and torchrun's processes derive the same one from their launch's id."""
     from pixeltransformer.launch import drawn_seed
 
-    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
-                 "SLURM_PROCID", "PL_GLOBAL_SEED", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(name, raising=False)
+    clear_launch(monkeypatch)
     common = ["--config", str(REPO / "configs/polynomial.yaml"), "--config", str(REPO / "configs/model/tiny.yaml"),
               *DATA["polynomial"], "--data.init_args.batch_size=4", "--trainer.max_steps=1",
               "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--seed_everything=true"]
@@ -834,8 +839,7 @@ def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_
            "--data.init_args.resolution=16", "--data.init_args.num_shapes=[4,2,2]", "--data.init_args.batch_size=2",
            "--data.init_args.val_items=null", f"--data.init_args.cache_dir={tmp_path / 'cache'}",
            "--model.sets.init_args.max_context=64", "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"]
-    main(["fit", *sdf, *quiet, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step(*sdf, *quiet)
     run = tmp_path / "runs" / "sdf" / "chairs"
     evaluate = ["test", *sdf, *quiet, "--trainer.limit_test_batches=1", "--ckpt_path",
                 str(run / "checkpoints" / "last.ckpt")]
@@ -871,7 +875,6 @@ def test_a_resume_reads_and_compares_its_files_once(tmp_path, monkeypatch):
     again for the second: check_resume_files (training and validation pools), then split_mismatch's pool_change
     (every pool, then training and validation again). check_resume_files' comparison is passed on: the files are
     asked for once, and a test/ folder changed alone is still named."""
-    from domains.images.data import ImageDataModule
     from pixeltransformer.data_mismatch import check_resume_files, warn_split_mismatch
     from pixeltransformer.datamodule import module_spec
     from pixeltransformer.splits import pool_digests
@@ -880,11 +883,7 @@ def test_a_resume_reads_and_compares_its_files_once(tmp_path, monkeypatch):
     write_pictures(tmp_path / "pics" / "train", [f"{i:02d}.png" for i in range(6)], rng)
     write_pictures(tmp_path / "pics" / "test", [f"{i:02d}.png" for i in range(3)], rng)
     read = []
-
-    class Counted(ImageDataModule):
-        def pool_files(self):
-            read.append("files")
-            return super().pool_files()
+    Counted = counted_images(read)
 
     def module() -> Counted:
         return Counted("folder", root=str(tmp_path / "pics"), image_size=8, channels=1, splits=(-1, 2, -1),
@@ -895,8 +894,7 @@ def test_a_resume_reads_and_compares_its_files_once(tmp_path, monkeypatch):
              Counted.__qualname__: {"split_options": trained.split_options(),
                                     "pool_files": pool_digests(trained.pool_files())}}
     write_pictures(tmp_path / "pics" / "test", ["03.png"], rng)
-    for name in ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID"):
-        monkeypatch.delenv(name, raising=False)
+    clear_launch(monkeypatch)
     datamodule = module()
     read.clear()
     with pytest.warns(UserWarning, match=r"^the checkpoint's splits were drawn from other files than the data's now "
@@ -933,8 +931,7 @@ def test_an_sdf_checkpoint_that_records_no_margin_is_evaluated_and_resumed_on_it
            f"--data.init_args.voxel_root={voxels}", "--data.init_args.splits=[-1,1,1]",
            "--data.init_args.num_shapes=[4,1,1]", "--data.init_args.epoch_size=4",
            "--model.sets.init_args.max_context=64", "--model.sets.init_args.num_queries=64", "--model.val_levels=[4]"]
-    main(["fit", *sdf, *quiet, "--run_name", "old", "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
-          "--checkpoint.every_n_train_steps=1"])
+    fit_one_step(*sdf, *quiet, "--run_name", "old")
     run = tmp_path / "runs" / "sdf" / "old"
     ckpt = run / "checkpoints" / "last.ckpt"
     evaluate = ["test", *sdf, *quiet, "--run_name", "old", "--ckpt_path", str(ckpt), "--trainer.limit_test_batches=1"]

@@ -268,8 +268,6 @@ def test_a_protocol_fits_training_step_is_bounded_by_the_sets_the_protocol_draws
     module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler)
     per_signal = memory.train_step_bytes(module.net_config, 1, 46, 3)
     monkeypatch.setattr(memory, "available_memory", lambda: 10 * per_signal)
-    monkeypatch.setattr(memory, "container_memory", lambda: None)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
     module.check_train_memory(10)
     with pytest.raises(ValueError, match=r"^a training step of batch_size 11 \(up to 46 observed and 3 query points "
                                          r"a signal, .*; at most batch_size 10, or fewer points a signal "

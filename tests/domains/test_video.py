@@ -1747,7 +1747,6 @@ def test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the
 
     one = 17 * 32 * 32 * 3  # a clip's uint8 frames
     monkeypatch.setattr(memory, "available_memory", lambda: 500 * one)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
     assert len(VideoDataModule(dataset="synthetic", num_clips=500)._load()[0]) == 500
     have = f"more than the {memory.in_bytes(500 * one)} of memory available now"
     with pytest.raises(ValueError, match=rf"^VideoDataModule: 1000 synthetic clips of 17 frames of 32×32 need at "
@@ -1766,7 +1765,6 @@ def test_synthetic_clips_are_checked_against_each_local_process_share(monkeypatc
 
     one = 17 * 32 * 32 * 3  # a clip's uint8 frames
     monkeypatch.setattr(memory, "available_memory", lambda: 500 * one)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
     dm = VideoDataModule(dataset="synthetic", num_clips=500)
     dm.trainer = SimpleNamespace(world_size=2, num_devices=2)
     with pytest.raises(ValueError, match=r"^VideoDataModule: 500 synthetic clips of 17 frames of 32×32 need at "
@@ -1782,7 +1780,6 @@ def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monk
     import pixeltransformer.memory as memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**20)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
     with pytest.raises(ValueError, match=r"^VideoDataModule: 1000 synthetic clips of 17 frames of 64×256 at "
                                          r"frame_step 2 \(drawn as 33 frames of 256×256\) need at least .*; "
                                          r"at most num_clips \d+, or fewer num_frames, a smaller frame_step or a smaller size$"):

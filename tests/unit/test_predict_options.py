@@ -324,7 +324,6 @@ def test_a_shortfall_is_none_where_the_need_fits_and_else_names_both_and_the_mos
     import pixeltransformer.memory as memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
-    monkeypatch.setattr(memory, "container_memory", lambda: None)
     assert memory.shortfall(2**30) is None
     short = memory.shortfall(2**30 + 1)
     assert (short.memory, short.words) == (2**30, "1 GiB: more than the 1 GiB of memory available now")
@@ -811,7 +810,6 @@ def test_the_address_space_limit_is_each_processs_own_not_shared_by_the_ranks(mo
     import pixeltransformer.memory as memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**30)
-    monkeypatch.setattr(memory, "container_memory", lambda: None)
     monkeypatch.setattr(memory, "address_space", lambda: (8 * 2**30, 8 * 2**30))
     limit = "the 8 GiB left of this process's 8 GiB address-space limit (ulimit -v)"
     assert memory.memory_at_hand(ranks=4) == (8 * 2**30, limit)

@@ -1107,8 +1107,6 @@ def test_a_fits_setup_refuses_the_batch_a_training_step_takes_and_every_rank_tog
                                sets=dict(max_context=16, num_queries=8))
     per_signal = memory.train_step_bytes(m.net_config, 1, 16, 8)
     monkeypatch.setattr(memory, "available_memory", lambda: 100 * per_signal)
-    monkeypatch.setattr(memory, "container_memory", lambda: None)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
 
     def fit_setup(trainer) -> None:
         m._trainer = trainer
@@ -1139,7 +1137,6 @@ def test_only_a_cpu_fit_is_told_to_train_on_a_gpu(poly_spec, monkeypatch):
     m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
                                sets=dict(max_context=16, num_queries=8))
     monkeypatch.setattr(memory, "available_memory", lambda: 1)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
     hint = r" \(or train on a GPU: --trainer.accelerator gpu\)$"
     for device in (None, torch.device("cpu")):
         with pytest.raises(ValueError, match=hint):
