@@ -703,3 +703,28 @@ def test_validation_levels_of_every_point_are_left_out_as_the_evaluations_are():
     with pytest.raises(ValueError, match=r"^\|S\| = 49 and 0 targets do not fit the 49 points of a protocol function: "
                                          r"give \|S\| below 49 and at most 49 - \|S\| targets$"):
         ProtocolSetSampler()(signal, torch.Generator(), num_context=49)
+
+
+def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
+    """The TNP code's Matern-5/2 and periodic columns score a model trained on RBF (`make eval DATA=gp_tnp_matern
+    CKPT=<an RBF run>`): its metrics.json named the Matern benchmark and the checkpoint's path, but not that the model
+    never saw Matern draws, and the console line read as an in-distribution score. gp_protocol now records the
+    dataset the model was trained on, and the line says when it is not the one scored."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.evaluation import GPProtocolEvaluation, protocol_headline
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
+                                                     "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = [(3, 10), (5, 7)]
+    spec = PolynomialDataModule(dataset="gp_tnp_matern").spec
+    held_out = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_rbf"))["gp_protocol"]
+    assert held_out["trained_on"] == "gp_tnp_rbf"
+    assert protocol_headline(held_out).startswith("[gp_protocol] gp_tnp_matern, scoring a model trained on "
+                                                  "gp_tnp_rbf (a held-out kernel): 2 batches of 16: target LL 1.100")
+    same = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_matern"))["gp_protocol"]
+    assert same["trained_on"] == "gp_tnp_matern"
+    assert protocol_headline(same).startswith("[gp_protocol] 2 batches of 16: target LL 1.100")
+    unknown = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=None))["gp_protocol"]
+    assert unknown["trained_on"] is None and protocol_headline(unknown).startswith("[gp_protocol] 2 batches")
