@@ -259,7 +259,7 @@ def protocol_headline(gp: dict[str, Any]) -> str:
     model = "" if trained in (None, scored) else (
         f"{scored}, scoring a model trained on {trained} "
         f"({'a held-out kernel' if trained.startswith('gp_tnp_') else 'other data'}): ")
-    return (f"[gp_protocol] {model}{counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} "
-            f"nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap to the oracle "
-            f"{ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle {gp['oracle_context_ll']:.3f}); all in "
-            f"metrics.json")
+    return (f"[gp_protocol] {model}{counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL "
+            f"{ll('target_ll')} nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap to the "
+            f"oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} "
+            f"(oracle {gp['oracle_context_ll']:.3f}); all in metrics.json")

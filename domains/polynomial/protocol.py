@@ -93,8 +93,8 @@ class ProtocolSetSampler(SetSampler):
             nc = int(num_context)
             nt = int(num_queries) if num_queries is not None else n - nc
         if nc < 1 or nt < 1 or nc + nt > n:
-            raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function: give |S| "
-                             f"below {n} and at most {n} - |S| targets")
+            raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function: "
+                             f"give |S| below {n} and at most {n} - |S| targets")
         return SetBatch(pos[:, :nc], val[:, :nc], pos[:, nc : nc + nt], val[:, nc : nc + nt])
 
 

@@ -700,8 +700,8 @@ def test_validation_levels_of_every_point_are_left_out_as_the_evaluations_are():
     signal = torch.zeros(1, 2, spec.num_points)  # [B, 2, N]: a point set
     sets = ProtocolSetSampler()(signal, torch.Generator(), num_context=48)
     assert sets.num_context == 48 and sets.qry_pos.shape[1] == 1
-    with pytest.raises(ValueError, match=r"^\|S\| = 49 and 0 targets do not fit the 49 points of a protocol function: "
-                                         r"give \|S\| below 49 and at most 49 - \|S\| targets$"):
+    with pytest.raises(ValueError, match=r"^\|S\| = 49 and 0 targets do not fit the 49 points of a protocol "
+                                         r"function: give \|S\| below 49 and at most 49 - \|S\| targets$"):
         ProtocolSetSampler()(signal, torch.Generator(), num_context=49)
 
 
