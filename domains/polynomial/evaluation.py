@@ -203,6 +203,8 @@ class GPProtocolEvaluation(SweepEvaluation):
         if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
             extra = pl_module.spec.extra
             out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
+            # the checkpoint's own data (None where not known): an RBF model scored on Matern-5/2 says so
+            out["trained_on"] = getattr(pl_module, "trained_dataset", None)
         for name, values in per.items():  # a periodic kernel's bayes_* have none: None
             out[name] = sum(values) / len(values) if values else None
             out[f"{name}_se"] = standard_error(values)
@@ -253,7 +255,11 @@ def protocol_headline(gp: dict[str, Any]) -> str:
         return f"{gp[name]:.3f}" + ("" if gp.get(name + "_se") is None else f" ± {gp[name + '_se']:.3f}")
 
     bayes = "" if gp.get("bayes_target_ll") is None else f", Bayes predictor {gp['bayes_target_ll']:.3f}"
-    return (f"[gp_protocol] {counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL {ll('target_ll')} "
-            f"nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap to the oracle "
-            f"{ll('target_ll_gap')}), context LL {ll('context_ll')} (oracle {gp['oracle_context_ll']:.3f}); all in "
-            f"metrics.json")
+    trained, scored = gp.get("trained_on"), f"gp_tnp_{gp.get('benchmark', {}).get('kernel')}"
+    model = "" if trained in (None, scored) else (
+        f"{scored}, scoring a model trained on {trained} "
+        f"({'a held-out kernel' if trained.startswith('gp_tnp_') else 'other data'}): ")
+    return (f"[gp_protocol] {model}{counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL "
+            f"{ll('target_ll')} nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap to the "
+            f"oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} "
+            f"(oracle {gp['oracle_context_ll']:.3f}); all in metrics.json")

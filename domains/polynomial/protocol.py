@@ -60,13 +60,15 @@ class ProtocolSetSampler(SetSampler):
     Called like the core's SetSampler: without num_context it draws (Nc, Nt) for the batch; with num_context k
     (fixed validation levels) the targets are all the remaining points, N - k. The protocol configs name it as the
     module's set sampler (model.sets). Its min_context, 3 (the protocol's smallest Nc), is also the lower bound of
-    the buffered encoder's training split; the core's other sampler options do not apply.
+    the buffered encoder's training split; the core's other sampler options do not apply. Its points are a fixed
+    set, as grid points are: validation leaves out a level of N or more (no target would be left), as the
+    evaluation's sweep does, where continuous positions would cap it at N.
     """
 
     step_options = "data.init_args.max_points"  # the function's points, which size the largest step
 
     def __init__(self):
-        super().__init__(min_context=3)
+        super().__init__(min_context=3, grid_points=True)
 
     def init_args(self) -> dict:
         return {}
@@ -91,7 +93,8 @@ class ProtocolSetSampler(SetSampler):
             nc = int(num_context)
             nt = int(num_queries) if num_queries is not None else n - nc
         if nc < 1 or nt < 1 or nc + nt > n:
-            raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function")
+            raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function: "
+                             f"give |S| below {n} and at most {n} - |S| targets")
         return SetBatch(pos[:, :nc], val[:, :nc], pos[:, nc : nc + nt], val[:, nc : nc + nt])
 
 

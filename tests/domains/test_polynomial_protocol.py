@@ -678,3 +678,51 @@ def test_one_benchmark_batch_gives_no_standard_error():
     assert protocol_headline(gp) == ("[gp_protocol] 1 batch of 16: target LL 0.900 nats per target (exact GP oracle "
                                      "1.000, Bayes predictor 0.950; gap to the oracle 0.100), context LL 2.300 (oracle "
                                      "2.600); all in metrics.json")
+
+
+def test_validation_levels_of_every_point_are_left_out_as_the_evaluations_are():
+    """model.val_levels=[60] on a benchmark function of 49 points was capped to 49 as at continuous positions, and the
+    fit stopped at its sanity check with `|S| = 49 and 0 targets do not fit the 49 points`: a level the user never
+    gave, and no option named. The protocol's points are a fixed set, as grid points are: a level of every point or
+    more leaves no target, so validation leaves it out and says so, as the evaluation's sweep does."""
+    import domains.polynomial.domain  # noqa: F401  (the module's Domain)
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=ProtocolSetSampler(),
+                                    val_levels=(10, 49, 60))
+    assert module.val_levels == [10] and module.left_out_levels == [49, 60]
+    alone = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=ProtocolSetSampler(),
+                                   val_levels=(60,))
+    assert alone.val_levels == [24] and alone.left_out_levels == [60]
+    signal = torch.zeros(1, 2, spec.num_points)  # [B, 2, N]: a point set
+    sets = ProtocolSetSampler()(signal, torch.Generator(), num_context=48)
+    assert sets.num_context == 48 and sets.qry_pos.shape[1] == 1
+    with pytest.raises(ValueError, match=r"^\|S\| = 49 and 0 targets do not fit the 49 points of a protocol "
+                                         r"function: give \|S\| below 49 and at most 49 - \|S\| targets$"):
+        ProtocolSetSampler()(signal, torch.Generator(), num_context=49)
+
+
+def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
+    """The TNP code's Matern-5/2 and periodic columns score a model trained on RBF (`make eval DATA=gp_tnp_matern
+    CKPT=<an RBF run>`): its metrics.json named the Matern benchmark and the checkpoint's path, but not that the model
+    never saw Matern draws, and the console line read as an in-distribution score. gp_protocol now records the
+    dataset the model was trained on, and the line says when it is not the one scored."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.evaluation import GPProtocolEvaluation, protocol_headline
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
+                                                     "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = [(3, 10), (5, 7)]
+    spec = PolynomialDataModule(dataset="gp_tnp_matern").spec
+    held_out = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_rbf"))["gp_protocol"]
+    assert held_out["trained_on"] == "gp_tnp_rbf"
+    assert protocol_headline(held_out).startswith("[gp_protocol] gp_tnp_matern, scoring a model trained on "
+                                                  "gp_tnp_rbf (a held-out kernel): 2 batches of 16: target LL 1.100")
+    same = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_matern"))["gp_protocol"]
+    assert same["trained_on"] == "gp_tnp_matern"
+    assert protocol_headline(same).startswith("[gp_protocol] 2 batches of 16: target LL 1.100")
+    unknown = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=None))["gp_protocol"]
+    assert unknown["trained_on"] is None and protocol_headline(unknown).startswith("[gp_protocol] 2 batches")
