@@ -1,6 +1,6 @@
 """docs/results.md, drawn from the folders of docs/metrics/ (:func:`render`): the header that explains the
 methods and metrics, a section per evaluation run, its table's columns grouped by metric and ordered by method
-(:func:`split_key`, :func:`columns`), its extra entries and verdicts, grouped by domain, then the benchmark records'
+(results_keys), its extra entries and verdicts, grouped by domain, then the benchmark records'
 sections. The page depends only on those files, so regenerating it without new results changes nothing.
 """
 
@@ -14,15 +14,10 @@ from . import version_line
 from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
 from .results_folders import read_metrics, read_run_json
+from .results_keys import METRIC_ORDER, columns, split_key  # noqa: F401 - the names its tests read here
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
 
 DOMAIN_ORDER = ("polynomial", "images", "sdf", "video")
-# method tokens of a metric key ("nn_ssim", "iou_rbf"); the rest of the key names the metric itself
-MODEL_TOKENS = ("mean",)
-SAMPLE_TOKENS = ("sample", "samples")
-DECISION_TOKENS = ("prob",)  # the model's other decision: P(SDF < 0 | S) > 0.5 beside its mean
-BASELINE_ORDER = ("gt", "nn", "vae", "rbf", "gp", "gp_train", "bayes", "oracle")  # a name may hold "_": gp_train
-METRIC_ORDER = ("nll", "nll_bpd", "nll_bpd_256", "mse", "psnr", "ssim", "iou", "chamfer", "empty", "acc")
 HIDDEN_KEYS = ("domain", "dataset", "rows", "checkpoint", "versions")  # versions: a line of their own
 # metrics.json's verdicts (a method beating another, PSNR rising with |S|): judged by a paired test since metrics.json
 # records its "versions"; an earlier one's compared the means
@@ -62,37 +57,6 @@ less that at the smallest; `acc_` classifier accuracy.
 Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer` and `empty` (every method's column of them);
 higher for `psnr`, `ssim`, `iou` and `acc`.
 """
-
-
-def split_key(key: str) -> tuple[str, str]:
-    """(metric, method) of a row key: "nn_ssim" -> ("ssim", "nn"), "iou_mean" -> ("iou", "model"),
-    "sample_mse" -> ("mse", "sample"), "iou_prob" -> ("iou", "prob"), "nll_bpd" -> ("nll_bpd", "model"),
-    "gp_train_nll" -> ("nll", "gp_train")."""
-    for method in (b for b in BASELINE_ORDER if "_" in b):
-        if key.startswith(method + "_"):
-            return key[len(method) + 1:], method
-    tokens = key.split("_")
-    methods = [t for t in tokens if t in MODEL_TOKENS + SAMPLE_TOKENS + DECISION_TOKENS + BASELINE_ORDER]
-    metric = "_".join(t for t in tokens if t not in methods) or key
-    if not methods or all(t in MODEL_TOKENS for t in methods):
-        return metric, "model"
-    if any(t in SAMPLE_TOKENS for t in methods):
-        return metric, "sample"
-    return metric, methods[0]
-
-
-def columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The row keys other than num_context: grouped by metric (NLL, MSE, PSNR, SSIM, IoU, ... then the rest by
-    name), and within a metric the model's mean, its samples, its P(inside) decision, then the baselines."""
-    keys = sorted({k for r in rows for k in r if k != "num_context"})
-
-    def order(key: str) -> tuple:
-        metric, method = split_key(key)
-        m = METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
-        methods = ("model", "sample") + DECISION_TOKENS + BASELINE_ORDER
-        return (m, metric, methods.index(method) if method in methods else len(methods), method, key)
-
-    return sorted(keys, key=order)
 
 
 def describe(value: Any) -> str:
