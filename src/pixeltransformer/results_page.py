@@ -13,6 +13,7 @@ from typing import Any
 from . import version_line
 from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
+from .results_blocks import block_lines, check_block, entries, has_table, is_block, summary_cells, summary_header
 from .results_folders import read_metrics, read_run_json
 from .results_keys import METRIC_ORDER, columns, split_key  # noqa: F401 - the names its tests read here
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
@@ -64,7 +65,7 @@ def describe(value: Any) -> str:
     if isinstance(value, dict):
         if all(not isinstance(v, (dict, list)) for v in value.values()):
             return ", ".join(f"{k}: {fmt(v, whole=True)}" for k, v in value.items())
-        return "`" + json.dumps(value) + "`"
+        return entries(value)
     if isinstance(value, list):
         return ", ".join(fmt(v, whole=True) for v in value)
     return fmt(value, whole=True)
@@ -80,20 +81,40 @@ def metrics_section(metrics: dict[str, Any], run: dict[str, Any], link: str, fig
         out.append(f"- Versions: {version_line(versions)}")
     out += [""] + markdown_table(["\\|S\\|"] + [f"`{c}`" for c in cols],
                           [[str(r["num_context"])] + [fmt(r.get(c)) for c in cols] for r in rows])
-    extras = [(k, v) for k, v in metrics.items() if k not in HIDDEN_KEYS]
+    extras = [(k, v) for k, v in metrics.items() if k not in HIDDEN_KEYS and not is_block(v)]
     by_means = "versions" not in metrics  # written before verdicts were judged by a paired test
     if extras:
         out += [""] + [f"- `{k}`: {describe(v)}" + (f" {BY_THE_MEANS}" if by_means and any(
             t in k for t in VERDICT_TOKENS) else "") for k, v in extras]
+    for key, block in ((k, v) for k, v in metrics.items() if k not in HIDDEN_KEYS and is_block(v)):
+        out += [""] + block_lines(key, block)
     if figures:
         out += [""] + figures
     return out + [""]
 
 
-def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path,
-                  skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], dict[str, list[list[str]]]]:
+def summaries(found: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """A table per block name (and first metric) of a domain's sections: a row per section that has it, in their
+    order; ``found``: (folder, metrics.json) of each section."""
+    tables: dict[tuple[str, str], list[list[str]]] = {}
+    for folder, metrics in found:
+        for key, block in metrics.items():
+            if key not in HIDDEN_KEYS and is_block(block) and has_table(block):
+                header = summary_header(block)
+                tables.setdefault((key, header[3]), [header]).append(
+                    [f"`{folder}`", str(metrics["dataset"])] + summary_cells(block))
+    out = []
+    for (key, _), (header, *rows) in tables.items():
+        out += [f"`{key}` of the sections below, one row each, in their order (mean ± standard error; the gap is "
+                f"the {header[4]}'s to the model):", ""] + markdown_table(header, rows) + [""]
+    return out
+
+
+def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path, skip: set[str] | frozenset[str] = frozenset()
+                  ) -> tuple[list[str], dict[str, list[list[str]]], dict[str, list[str]]]:
     """The page's sections, read from every folder of metrics_dir but those named in ``skip``: the benchmark records'
-    lines (the CPU's, then the GPU's) and each domain's run sections. A broken folder stops here, in one line."""
+    lines (the CPU's, then the GPU's), each domain's run sections and the summary tables that open its part. A
+    broken folder stops here, in one line."""
     folders = sorted(p for p in metrics_dir.iterdir() if p.is_dir() and p.name not in skip) \
         if metrics_dir.is_dir() else []
     records = {folder.name: folder for folder in folders if folder.name in BENCH_FOLDERS.values()}
@@ -102,20 +123,25 @@ def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path,
         if name in records:
             bench += bench_section(records[name], page_dir, figures_dir)
     by_domain: dict[str, list[list[str]]] = {}
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for folder in folders:
         if folder.name in records:
             continue
         run = read_run_json(folder)
         metrics = read_metrics(folder)  # it names its domain (read_metrics refuses one that does not)
+        for key, block in metrics.items():
+            if key not in HIDDEN_KEYS and is_block(block):
+                check_block(block, f"{folder / 'metrics.json'}: {json.dumps(key)}")
+        found.setdefault(str(metrics["domain"]), []).append((folder.name, metrics))
         section = metrics_section(metrics, run, relative(folder / "metrics.json", page_dir),
                                   figure_links(folder.name, figures_dir, page_dir, run))
         by_domain.setdefault(str(metrics["domain"]), []).append(section)
-    return bench, by_domain
+    return bench, by_domain, {domain: summaries(sections) for domain, sections in found.items()}
 
 
 def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
     """The whole of results.md; figure links are relative to page_dir."""
-    bench, by_domain = read_sections(metrics_dir, figures_dir, page_dir)
+    bench, by_domain, summary = read_sections(metrics_dir, figures_dir, page_dir)
     # the folders' README.md where they have one (the repository's), else the folder itself
     readme = metrics_dir / "README.md"
     folders = relative(readme if readme.is_file() else metrics_dir, page_dir) + ("" if readme.is_file() else "/")
@@ -125,7 +151,7 @@ def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
         lines += [f"No measured results yet: `{importing}` imports an evaluated run.", ""]
     order = [d for d in DOMAIN_ORDER if d in by_domain] + sorted(d for d in by_domain if d not in DOMAIN_ORDER)
     for domain in order:
-        lines += [f"## {domain}", ""]
+        lines += [f"## {domain}", ""] + summary[domain]
         for section in by_domain[domain]:
             lines += section
     if bench:
