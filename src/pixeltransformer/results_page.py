@@ -1,7 +1,8 @@
 """docs/results.md, drawn from the folders of docs/metrics/ (:func:`render`): the header that explains the
 methods and metrics, a section per evaluation run, its table's columns grouped by metric and ordered by method
-(results_keys), its extra entries and verdicts, grouped by domain, then the benchmark records'
-sections. The page depends only on those files, so regenerating it without new results changes nothing.
+(results_keys), its extra entries, blocks of measurements (results_blocks) and verdicts, grouped by domain, each
+domain's part opened by a summary of its blocks, then the benchmark records' sections. The page depends only on
+those files, so regenerating it without new results changes nothing.
 """
 
 from __future__ import annotations
