@@ -1,7 +1,8 @@
 """docs/results.md, drawn from the folders of docs/metrics/ (:func:`render`): the header that explains the
 methods and metrics, a section per evaluation run, its table's columns grouped by metric and ordered by method
-(:func:`split_key`, :func:`columns`), its extra entries and verdicts, grouped by domain, then the benchmark records'
-sections. The page depends only on those files, so regenerating it without new results changes nothing.
+(results_keys), its extra entries, blocks of measurements (results_blocks) and verdicts, grouped by domain, each
+domain's part opened by a summary of its blocks, then the benchmark records' sections. The page depends only on
+those files, so regenerating it without new results changes nothing.
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ from typing import Any
 from . import version_line
 from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
+from .results_blocks import block_lines, check_block, entries, has_table, is_block, summary_cells, summary_header
 from .results_folders import read_metrics, read_run_json
+from .results_keys import METRIC_ORDER, columns, split_key  # noqa: F401 - the names its tests read here
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
 
 DOMAIN_ORDER = ("polynomial", "images", "sdf", "video")
-# method tokens of a metric key ("nn_ssim", "iou_rbf"); the rest of the key names the metric itself
-MODEL_TOKENS = ("mean",)
-SAMPLE_TOKENS = ("sample", "samples")
-DECISION_TOKENS = ("prob",)  # the model's other decision: P(SDF < 0 | S) > 0.5 beside its mean
-BASELINE_ORDER = ("gt", "nn", "vae", "rbf", "gp", "gp_train", "bayes", "oracle")  # a name may hold "_": gp_train
-METRIC_ORDER = ("nll", "nll_bpd", "nll_bpd_256", "mse", "psnr", "ssim", "iou", "chamfer", "empty", "acc")
 HIDDEN_KEYS = ("domain", "dataset", "rows", "checkpoint", "versions")  # versions: a line of their own
 # metrics.json's verdicts (a method beating another, PSNR rising with |S|): judged by a paired test since metrics.json
 # records its "versions"; an earlier one's compared the means
@@ -64,43 +61,12 @@ higher for `psnr`, `ssim`, `iou` and `acc`.
 """
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """(metric, method) of a row key: "nn_ssim" -> ("ssim", "nn"), "iou_mean" -> ("iou", "model"),
-    "sample_mse" -> ("mse", "sample"), "iou_prob" -> ("iou", "prob"), "nll_bpd" -> ("nll_bpd", "model"),
-    "gp_train_nll" -> ("nll", "gp_train")."""
-    for method in (b for b in BASELINE_ORDER if "_" in b):
-        if key.startswith(method + "_"):
-            return key[len(method) + 1:], method
-    tokens = key.split("_")
-    methods = [t for t in tokens if t in MODEL_TOKENS + SAMPLE_TOKENS + DECISION_TOKENS + BASELINE_ORDER]
-    metric = "_".join(t for t in tokens if t not in methods) or key
-    if not methods or all(t in MODEL_TOKENS for t in methods):
-        return metric, "model"
-    if any(t in SAMPLE_TOKENS for t in methods):
-        return metric, "sample"
-    return metric, methods[0]
-
-
-def columns(rows: list[dict[str, Any]]) -> list[str]:
-    """The row keys other than num_context: grouped by metric (NLL, MSE, PSNR, SSIM, IoU, ... then the rest by
-    name), and within a metric the model's mean, its samples, its P(inside) decision, then the baselines."""
-    keys = sorted({k for r in rows for k in r if k != "num_context"})
-
-    def order(key: str) -> tuple:
-        metric, method = split_key(key)
-        m = METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
-        methods = ("model", "sample") + DECISION_TOKENS + BASELINE_ORDER
-        return (m, metric, methods.index(method) if method in methods else len(methods), method, key)
-
-    return sorted(keys, key=order)
-
-
 def describe(value: Any) -> str:
     """An extra top-level entry of metrics.json as one line (a whole number as one: picture_fps: 8, not 8.000)."""
     if isinstance(value, dict):
         if all(not isinstance(v, (dict, list)) for v in value.values()):
             return ", ".join(f"{k}: {fmt(v, whole=True)}" for k, v in value.items())
-        return "`" + json.dumps(value) + "`"
+        return entries(value)
     if isinstance(value, list):
         return ", ".join(fmt(v, whole=True) for v in value)
     return fmt(value, whole=True)
@@ -116,20 +82,40 @@ def metrics_section(metrics: dict[str, Any], run: dict[str, Any], link: str, fig
         out.append(f"- Versions: {version_line(versions)}")
     out += [""] + markdown_table(["\\|S\\|"] + [f"`{c}`" for c in cols],
                           [[str(r["num_context"])] + [fmt(r.get(c)) for c in cols] for r in rows])
-    extras = [(k, v) for k, v in metrics.items() if k not in HIDDEN_KEYS]
+    extras = [(k, v) for k, v in metrics.items() if k not in HIDDEN_KEYS and not is_block(v)]
     by_means = "versions" not in metrics  # written before verdicts were judged by a paired test
     if extras:
         out += [""] + [f"- `{k}`: {describe(v)}" + (f" {BY_THE_MEANS}" if by_means and any(
             t in k for t in VERDICT_TOKENS) else "") for k, v in extras]
+    for key, block in ((k, v) for k, v in metrics.items() if k not in HIDDEN_KEYS and is_block(v)):
+        out += [""] + block_lines(key, block)
     if figures:
         out += [""] + figures
     return out + [""]
 
 
-def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path,
-                  skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str], dict[str, list[list[str]]]]:
+def summaries(found: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """A table per block name (and first metric) of a domain's sections: a row per section that has it, in their
+    order; ``found``: (folder, metrics.json) of each section."""
+    tables: dict[tuple[str, str], list[list[str]]] = {}
+    for folder, metrics in found:
+        for key, block in metrics.items():
+            if key not in HIDDEN_KEYS and is_block(block) and has_table(block):
+                header = summary_header(block)
+                tables.setdefault((key, header[3]), [header]).append(
+                    [f"`{folder}`", str(metrics["dataset"])] + summary_cells(block))
+    out = []
+    for (key, _), (header, *rows) in tables.items():
+        out += [f"`{key}` of the sections below, one row each, in their order (mean ± standard error; the gap is "
+                f"the {header[4]}'s to the model):", ""] + markdown_table(header, rows) + [""]
+    return out
+
+
+def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path, skip: set[str] | frozenset[str] = frozenset()
+                  ) -> tuple[list[str], dict[str, list[list[str]]], dict[str, list[str]]]:
     """The page's sections, read from every folder of metrics_dir but those named in ``skip``: the benchmark records'
-    lines (the CPU's, then the GPU's) and each domain's run sections. A broken folder stops here, in one line."""
+    lines (the CPU's, then the GPU's), each domain's run sections and the summary tables that open its part. A
+    broken folder stops here, in one line."""
     folders = sorted(p for p in metrics_dir.iterdir() if p.is_dir() and p.name not in skip) \
         if metrics_dir.is_dir() else []
     records = {folder.name: folder for folder in folders if folder.name in BENCH_FOLDERS.values()}
@@ -138,20 +124,25 @@ def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path,
         if name in records:
             bench += bench_section(records[name], page_dir, figures_dir)
     by_domain: dict[str, list[list[str]]] = {}
+    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for folder in folders:
         if folder.name in records:
             continue
         run = read_run_json(folder)
         metrics = read_metrics(folder)  # it names its domain (read_metrics refuses one that does not)
+        for key, block in metrics.items():
+            if key not in HIDDEN_KEYS and is_block(block):
+                check_block(block, f"{folder / 'metrics.json'}: {json.dumps(key)}")
+        found.setdefault(str(metrics["domain"]), []).append((folder.name, metrics))
         section = metrics_section(metrics, run, relative(folder / "metrics.json", page_dir),
                                   figure_links(folder.name, figures_dir, page_dir, run))
         by_domain.setdefault(str(metrics["domain"]), []).append(section)
-    return bench, by_domain
+    return bench, by_domain, {domain: summaries(sections) for domain, sections in found.items()}
 
 
 def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
     """The whole of results.md; figure links are relative to page_dir."""
-    bench, by_domain = read_sections(metrics_dir, figures_dir, page_dir)
+    bench, by_domain, summary = read_sections(metrics_dir, figures_dir, page_dir)
     # the folders' README.md where they have one (the repository's), else the folder itself
     readme = metrics_dir / "README.md"
     folders = relative(readme if readme.is_file() else metrics_dir, page_dir) + ("" if readme.is_file() else "/")
@@ -161,7 +152,7 @@ def render(metrics_dir: Path, figures_dir: Path, page_dir: Path) -> str:
         lines += [f"No measured results yet: `{importing}` imports an evaluated run.", ""]
     order = [d for d in DOMAIN_ORDER if d in by_domain] + sorted(d for d in by_domain if d not in DOMAIN_ORDER)
     for domain in order:
-        lines += [f"## {domain}", ""]
+        lines += [f"## {domain}", ""] + summary[domain]
         for section in by_domain[domain]:
             lines += section
     if bench:

@@ -1226,3 +1226,53 @@ def test_the_best_checkpoints_name_is_read_back_from_its_one_pattern(tmp_path):
     callback.load_state_dict({"dirpath": str(tmp_path), "best_model_score": torch.tensor(1.5),
                               "best_model_path": str(tmp_path / f"{name}.ckpt")})  # an earlier version's: no step
     assert callback.best_model_step == 700
+
+
+GP_BLOCK = {"num_batches": 500, "batch_size": 16, "seed": 0, "benchmark": {"kernel": "rbf", "noise_std": 0.02},
+            "trained_on": "gp_tnp_rbf", "target_ll": 0.8230879593, "target_ll_se": 0.0294567432,
+            "context_ll": 2.2961455532, "context_ll_se": 0.0041481861, "oracle_target_ll": 1.0974390748,
+            "oracle_target_ll_se": 0.0274154907, "oracle_context_ll": 2.6358, "oracle_context_ll_se": 0.00072,
+            "bayes_target_ll": None, "bayes_target_ll_se": None, "bayes_context_ll": None,
+            "bayes_context_ll_se": None, "target_ll_gap": 0.2743510155, "target_ll_gap_se": 0.0049871,
+            "bayes_target_ll_gap": None, "bayes_target_ll_gap_se": None, "num_context_range": [3, 46],
+            "units": "nats per target value"}
+
+
+def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(tmp_path):
+    """The GP benchmark's `gp_protocol` was one line of raw JSON, 20 numbers of 16 digits. An object whose numbers
+    have `_se` companions is now a table (a row per method, mean ± se to 3 decimals, the paired gap to the model in
+    the method's row), its other entries one line, and the domain's part opens with a row per such section."""
+    write_folder(tmp_path, "gp_a", gp_protocol=GP_BLOCK, dropped_levels={"levels": [64, 128], "reason": "all in S"})
+    write_folder(tmp_path, "gp_b", gp_protocol=GP_BLOCK | {
+        "target_ll": 1.5, "trained_on": None, "bayes_target_ll": 1.25, "bayes_target_ll_se": 0.125,
+        "bayes_target_ll_gap": 0.5, "bayes_target_ll_gap_se": 0.0625})
+    page = render(tmp_path)
+    assert "`{" not in page and "- `dropped_levels`: levels: [64, 128]; reason: all in S" in page
+    assert "| method | `target_ll` | `context_ll` | `target_ll` gap to the model (paired) |" in page
+    assert "| model | 0.823 ± 0.029 | 2.296 ± 0.004 | – |" in page
+    assert "| oracle | 1.097 ± 0.027 | 2.636 ± 0.001 | 0.274 ± 0.005 |" in page
+    assert "| bayes | 1.250 ± 0.125 | – | 0.500 ± 0.062 |" in page
+    assert page.count("| bayes |") == 1  # gp_a recorded none: no row
+    assert ("- `gp_protocol`, the rest: num_batches: 500; batch_size: 16; seed: 0; benchmark: (kernel: rbf, "
+            "noise_std: 0.02); trained_on: gp_tnp_rbf; num_context_range: [3, 46]; units: nats per target value") in page
+    summary = page.split("## images")[1].split("### ")[0]
+    assert "| section | data | trained on | `target_ll` | oracle | gap (paired) |" in summary
+    assert summary.index("| `gp_a` | digits | gp_tnp_rbf | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |") < \
+        summary.index("| `gp_b` | digits | – | 1.500 ± 0.029 | 1.097 | 0.274 ± 0.005 |")
+
+
+@pytest.mark.parametrize("block, says", [
+    ({k: v for k, v in GP_BLOCK.items() if k != "context_ll_se"},
+     '"gp_protocol"["context_ll"] has no standard error "context_ll_se" beside it'),
+    (GP_BLOCK | {"target_ll": "0.82"},
+     '"gp_protocol"["target_ll"] is "0.82"; a measurement must be a number or null'),
+    (GP_BLOCK | {"oracle_target_ll_se": True},
+     '"gp_protocol"["oracle_target_ll_se"] is true; a measurement must be a number or null'),
+    ({k: v for k, v in GP_BLOCK.items() if k != "target_ll"},
+     '"gp_protocol"["target_ll_se"] is the standard error of "target_ll", which is missing'),
+])
+def test_a_malformed_block_of_measurements_is_refused_in_one_line(tmp_path, capsys, block, says):
+    """A measurement without its standard error, or text where a number belongs, is named with its file and key in
+    one line, and no page is written."""
+    folder = write_folder(tmp_path, "gp", gp_protocol=block)
+    assert refusal(tmp_path, capsys) == f"error: {folder / 'metrics.json'}: {says}"
