@@ -106,8 +106,11 @@ def summaries(found: list[tuple[str, dict[str, Any]]]) -> list[str]:
                     [f"`{folder}`", str(metrics["dataset"])] + summary_cells(block))
     out = []
     for (key, _), (header, *rows) in tables.items():
+        reference = header[4]
+        if all(row[2] == "–" for row in rows):  # no section recorded the data it was trained on
+            header, rows = header[:2] + header[3:], [row[:2] + row[3:] for row in rows]
         out += [f"`{key}` of the sections below, one row each, in their order (mean ± standard error; the gap is "
-                f"the {header[4]}'s to the model):", ""] + markdown_table(header, rows) + [""]
+                f"the {reference}'s to the model):", ""] + markdown_table(header, rows) + [""]
     return out
 
 

@@ -1259,6 +1259,11 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     assert "| section | data | trained on | `target_ll` | oracle | gap (paired) |" in summary
     assert summary.index("| `gp_a` | digits | gp_tnp_rbf | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |") < \
         summary.index("| `gp_b` | digits | – | 1.500 ± 0.029 | 1.097 | 0.274 ± 0.005 |")
+    write_folder(tmp_path / "none", "gp_a", gp_protocol=GP_BLOCK | {"trained_on": None})  # none recorded it
+    summary = render(tmp_path / "none").split("## images")[1].split("### ")[0]
+    assert "the gap is the oracle's to the model" in summary
+    assert "| section | data | `target_ll` | oracle | gap (paired) |" in summary
+    assert "| `gp_a` | digits | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
 
 
 @pytest.mark.parametrize("block, says", [
