@@ -21,6 +21,7 @@ from typing import Any, Callable
 import torch
 
 from .allocator import free_heap
+from .launch import processes_on_this_machine
 from .signal import SignalSpec
 
 
@@ -259,7 +260,11 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
 
 
 def local_ranks(trainer: Any) -> int:
-    """The processes of the trainer's distributed run on this machine (its devices a node), 1 without one."""
+    """The processes of the trainer's distributed run on this machine (its devices a node), 1 without one; without a
+    trainer (data made before the command line's Trainer), those a launcher started here
+    (:func:`launch.processes_on_this_machine`)."""
+    if trainer is None:
+        return processes_on_this_machine()
     return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
 
 
