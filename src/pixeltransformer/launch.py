@@ -2,8 +2,9 @@
 Lightning's DDP sets: whether this process joins a run another one starts, the run name and the seed that every
 process of a launch agrees on, a launch of another size than the trainer's, a node started alone, and a prediction
 made by the launch's first process alone; whether this process is the first (:func:`first_process`), which alone
-warns about the command (:func:`warn_once`), the first on its node (:func:`first_on_its_node`), and whether it is a
-DDP rank's (:func:`is_ddp_child`). No Lightning import: ``python -m pixeltransformer`` reads it before Lightning is
+warns about the command (:func:`warn_once`), the first on its node (:func:`first_on_its_node`), how many
+processes a launcher started on this machine (:func:`processes_on_this_machine`), and whether it is a DDP rank's
+(:func:`is_ddp_child`). No Lightning import: ``python -m pixeltransformer`` reads it before Lightning is
 imported.
 """
 
@@ -25,14 +26,19 @@ def joins_a_run() -> bool:
     return other_launched_process() is not None
 
 
+def slurm_tasks() -> bool:
+    """Whether this process is one of several tasks of a SLURM launch (SLURM_NTASKS > 1, with SLURM_PROCID); not in
+    the shell of an interactive allocation, which runs one process (Lightning does not take it for a SLURM launch
+    either)."""
+    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")
+    return _rank_variable("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ and not interactive
+
+
 def launched_run_name() -> str | None:
     """The run name every process of a torchrun or srun launch agrees on when the command gives none (each process
     would take its own start time): ``slurm-<job>[-<step>]``, or ``torchrun-<rendezvous id>``. None outside such a
     launch; a launch that offers neither is refused in one line."""
-    # a shell in an interactive allocation runs one process (Lightning does not take it for a SLURM launch either)
-    interactive = os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")
-    if (_rank_variable("SLURM_NTASKS") > 1 and "SLURM_PROCID" in os.environ and os.environ.get("SLURM_JOB_ID")
-            and not interactive):
+    if slurm_tasks() and os.environ.get("SLURM_JOB_ID"):
         step = os.environ.get("SLURM_STEP_ID", "")
         return f"slurm-{os.environ['SLURM_JOB_ID']}" + (f"-{step}" if step.isdigit() else "")
     if _rank_variable("WORLD_SIZE") > 1 and "RANK" in os.environ:
@@ -197,6 +203,16 @@ def first_on_its_node() -> bool:
     hand."""
     return _rank_variable("LOCAL_RANK") == 0 and not (_rank_variable("SLURM_NTASKS") > 1
                                                       and _rank_variable("SLURM_LOCALID") > 0)
+
+
+def processes_on_this_machine() -> int:
+    """The processes a launcher started on this machine, this one among them: torchrun's LOCAL_WORLD_SIZE, or the
+    SLURM_NTASKS_PER_NODE of SLURM's tasks (:func:`slurm_tasks`); 1 where neither is set (a command started by hand,
+    and the first process of Lightning's own DDP, whose others start once its Trainer runs)."""
+    if (local := _rank_variable("LOCAL_WORLD_SIZE")) > 0:
+        return local
+    per_node = _rank_variable("SLURM_NTASKS_PER_NODE")
+    return per_node if slurm_tasks() and per_node > 0 else 1
 
 
 def is_ddp_child() -> bool:

@@ -1,12 +1,12 @@
 """The memory a completion holds and the memory at hand for it, compared before anything is computed: a lower bound
 on what a grid completion or a sampling run holds (:func:`completion_bytes`, :func:`sample_bytes`, and what the host
-keeps of one made on a GPU, :func:`kept_bytes`) or a training step keeps (:func:`train_step_bytes`), against the
-memory a new allocation can take now (:func:`memory_at_hand`: a CUDA device's free memory, else the machine's
-available memory or what is left under a container's limit or this process's address-space limit), shared by the
-ranks of a distributed run on one machine. `predict --resolution` and ``--num_samples``, the Pictures' resolution,
-an evaluation's samples, a fit's batch_size and the module's ``complete`` and ``sample`` refuse what cannot fit
-(:func:`shortfall`) in one line naming the most that can (:meth:`Shortfall.most`), in bytes and points as
-:func:`in_bytes` and :func:`point_count` write them.
+keeps of one made on a GPU, :func:`kept_bytes`), a training step keeps (:func:`train_step_bytes`) or an evaluation
+step holds (:func:`eval_step_bytes`), against the memory a new allocation can take now (:func:`memory_at_hand`: a
+CUDA device's free memory, else the machine's available memory or what is left under a container's limit or this
+process's address-space limit), shared by the ranks of a distributed run on one machine. `predict --resolution` and
+``--num_samples``, the Pictures' resolution, an evaluation's samples, the batch_size of a fit and of an evaluation and
+the module's ``complete`` and ``sample`` refuse what cannot fit (:func:`shortfall`) in one line naming the most that
+can (:meth:`Shortfall.most`), in bytes and points as :func:`in_bytes` and :func:`point_count` write them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any, Callable
 import torch
 
 from .allocator import free_heap
+from .launch import processes_on_this_machine
 from .signal import SignalSpec
 
 
@@ -206,6 +207,15 @@ def train_step_bytes(net: Any, batch: int, context: int, queries: int, value_byt
     return batch * points * value_bytes * (5 * net.width + 2 * net.ffn)
 
 
+def eval_step_bytes(net: Any, batch: int, context: int, queries: int, value_bytes: int = 4) -> int:
+    """A lower bound on what an evaluation's forward pass of ``batch`` signals holds at once, in bytes: without a
+    backward pass a layer's values are freed after it, but its widest layer holds its input [B, N, D] and its
+    feed-forward hidden layer [B, N, F] together, ``value_bytes`` each, over the larger of the encoder's N =
+    ``context`` and the decoder's N = ``queries`` of ``net`` (a NetConfig). The attention's weights, the GELU's
+    output and the distribution's parameters only add."""
+    return batch * max(context, queries) * value_bytes * (net.width + net.ffn)
+
+
 def in_bytes(n: float) -> str:
     """n bytes in three figures of the largest binary unit that keeps them below 1000 (1000 GiB reads 0.977 TiB)."""
     units = ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -250,7 +260,11 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
 
 
 def local_ranks(trainer: Any) -> int:
-    """The processes of the trainer's distributed run on this machine (its devices a node), 1 without one."""
+    """The processes of the trainer's distributed run on this machine (its devices a node), 1 without one; without a
+    trainer (data made before the command line's Trainer), those a launcher started here
+    (:func:`launch.processes_on_this_machine`)."""
+    if trainer is None:
+        return processes_on_this_machine()
     return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
 
 

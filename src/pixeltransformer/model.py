@@ -29,6 +29,7 @@ from torch import nn
 from .config import ENCODERS, NetConfig
 from .encoding import Float32Linear, FourierFeatures, ValueEncoding
 from .kernels import GELU
+from .loopbar import loop_progress
 from .signal import SignalSpec
 
 
@@ -502,10 +503,11 @@ class PixelTransformer(nn.Module):
         return observed
 
     def encode_rows(self, ctx_pos: PosLike, ctx_val: torch.Tensor, frame: torch.Tensor | None = None,
-                    observed: int | None = None) -> torch.Tensor:
+                    observed: int | None = None, progress: str | None = None) -> torch.Tensor:
         """Context set [B, K, P], [B, K, V] -> the encoder's output rows [B, K, D]. With value_norm the rows
         are encoded in `frame` (by default that of S). The buffered encoder reads the first `observed` samples
-        as S and the rest as its causal buffer (default: all are S)."""
+        as S and the rest as its causal buffer (default: all are S). `progress`: the words that name the layers'
+        loop in progress lines (loop_progress); None: no lines."""
         pos = as_positions(ctx_pos)  # the bias channels, built once for every layer
         ctx_pos = pos.pos  # [B, K, P]
         k = ctx_pos.shape[1]
@@ -517,7 +519,8 @@ class PixelTransformer(nn.Module):
         x = self.embed_context(ctx_pos, ctx_val, frame)  # [B, K, D]
         causal = self.encoder_kind == "incremental"
         mask = buffer_mask(k, m, x.device) if m < k else None  # [K, K] or None
-        for block in self.encoder:
+        for block in loop_progress(self.encoder, progress or "", unit="layer", enabled=progress is not None,
+                                   leave=False):
             x = block(x, causal=causal, x_pos=pos, mask=mask)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
 
@@ -527,13 +530,14 @@ class PixelTransformer(nn.Module):
         kvs = [block.attn.keys_values(rows, pos) for block in self.decoder]  # per layer [B, H, K, *]
         return MemoryKV([k for k, _ in kvs], [v for _, v in kvs], frame)
 
-    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, observed: int | None = None) -> MemoryKV:
+    def encode(self, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, observed: int | None = None,
+               progress: str | None = None) -> MemoryKV:
         """Context set [B, K, P], [B, K, V] -> the memory every decode call reads (any number of query chunks).
-        `observed`: the buffered encoder's split (see encode_rows)."""
+        `observed`: the buffered encoder's split; `progress`: its layers' words (see encode_rows)."""
         m = self._observed(ctx_pos.shape[1], observed)
         frame = self.frame(ctx_val[:, :m])  # [B, 1, V + 1] or None
         pos = Positions(ctx_pos)  # shared by the encoder's and the decoder's layers
-        return self.memory_kv(self.encode_rows(pos, ctx_val, frame, m), pos, frame)
+        return self.memory_kv(self.encode_rows(pos, ctx_val, frame, m, progress), pos, frame)
 
     def decode(self, memory: MemoryKV, qry_pos: PosLike, qry_embed: torch.Tensor | None = None) -> torch.Tensor:
         """Memory (from encode or a cache) and queries [B, Q, P] -> parameters [B, Q, num_params], followed by

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import math
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import lightning as L
 import torch
@@ -33,7 +34,8 @@ from .evaluation import gather_item_values, left_out_line
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
-from .memory import completion_bytes, local_ranks, point_count, sample_bytes, shortfall, train_step_bytes
+from .memory import (completion_bytes, eval_step_bytes, local_ranks, point_count, sample_bytes, shortfall,
+                     train_step_bytes)
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -70,6 +72,8 @@ def checkpoint_error(ckpt: dict) -> str | None:
 
 
 # Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
+# the stages whose setup checks a step's memory (check_stage_memory), and the DataModule's method giving their items
+STEP_ROWS = {"fit": "train_batches", "validate": "validation_set", "test": "test_set"}
 WEIGHT_CASTING_PRECISIONS = {"16-true": "float16", "bf16-true": "bfloat16", "64-true": "float64", "64": "float64",
                              "transformer-engine": "bfloat16", "transformer-engine-float16": "float16"}
 
@@ -240,8 +244,8 @@ class PixelTransformerModule(L.LightningModule):
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        if stage == "fit" and callable(getattr(datamodule, "train_batches", None)):
-            self.check_fit_memory(trainer, datamodule)
+        if stage in STEP_ROWS and callable(getattr(datamodule, STEP_ROWS[stage], None)):
+            self.check_stage_memory(trainer, datamodule, stage)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
             self.name_data_source(datamodule)
         self._flushing_started = start_flushing()
@@ -1012,18 +1016,23 @@ class PixelTransformerModule(L.LightningModule):
         raise ValueError(f"num_samples {num_samples} at {queries} queries of {counted(batch, 'signal')} "
                          f"need at least {short.words}; {remedy}")
 
-    def check_fit_memory(self, trainer: Any, datamodule: Any) -> None:
-        """:meth:`check_train_memory` of the batch a training step takes (batch_size, or rank 0's train items where
-        they are fewer: datamodule.train_batches), measured on rank 0, whose line every rank raises: ranks that each
-        measured refused apart near the limit, and the others waited at the next barrier for the one that
-        stopped."""
+    def check_stage_memory(self, trainer: Any, datamodule: Any, stage: str) -> None:
+        """:meth:`check_train_memory` of the batch a fit's training step takes, or :meth:`check_eval_memory` of the
+        batch a validation's or a test's step takes (batch_size, or rank 0's items where they are fewer), measured
+        on rank 0, whose line every rank raises: ranks that each measured refused apart near the limit, and the
+        others waited at the next barrier for the one that stopped."""
         refusal = None
         if trainer.global_rank == 0:
-            rows = datamodule.train_batches(trainer.world_size)[0]  # rank 0's train items
-            batch = min(datamodule.batch_size, rows) or datamodule.batch_size
+            if stage == "fit":
+                rows, given = datamodule.train_batches(trainer.world_size)[0], datamodule.batch_size
+                check = self.check_train_memory
+            else:  # a distributed evaluation's sampler gives each rank its share, rounded up
+                rows = math.ceil(len(getattr(datamodule, STEP_ROWS[stage])()) / trainer.world_size)
+                given = datamodule.test_batch()[0] if stage == "test" else datamodule.batch_size
+                check = functools.partial(self.check_eval_memory, split="val" if stage == "validate" else "test")
+            batch = min(given, rows) or given
             try:
-                self.check_train_memory(batch, trainer.strategy.root_device, local_ranks(trainer), trainer.precision,
-                                        given=datamodule.batch_size)
+                check(batch, trainer.strategy.root_device, local_ranks(trainer), trainer.precision, given=given)
             except ValueError as err:
                 refusal = str(err)
         if (refusal := trainer.strategy.broadcast(refusal, src=0)) is not None:
@@ -1037,22 +1046,45 @@ class PixelTransformerModule(L.LightningModule):
         paper-sized model on a CPU at batch_size 1024 ran for a minute, then stopped in torch's allocator, or the
         kernel's OOM killer ended it without a line. The bound is :func:`memory.train_step_bytes` at the sampler's
         largest step (its largest_step); ``precision``: the trainer's (a 16-bit one halves it)."""
-        (context, queries), net = self.sampler.largest_step(math.prod(self.spec.grid_shape)), self.net_config
+        context, queries = self.sampler.largest_step(math.prod(self.spec.grid_shape))
+        self.check_step_memory("a training step", train_step_bytes, context, queries, batch_size, device, ranks,
+                               precision, given, f"fewer points a signal ({self.sampler.step_options}) or a smaller "
+                               "model", "train")
+
+    def check_eval_memory(self, batch_size: int, device: torch.device | None = None, ranks: int = 1,
+                          precision: Any = "32-true", given: int | None = None, split: str = "val") -> None:
+        """Refuse a validation or a test (of the ``split``'s items) whose step of ``batch_size`` signals could not
+        hold its forward pass in the memory at hand, as :meth:`check_train_memory` refuses a fit, before the first
+        batch: a huge data batch_size stopped in torch's allocator at the first batch. The bound is
+        :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries."""
+        queries = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1]
+        self.check_step_memory("an evaluation step", eval_step_bytes, max(self.val_levels), queries, batch_size,
+                               device, ranks, precision, given, "fewer observed points a signal (model.val_levels)",
+                               split)
+
+    def check_step_memory(self, step: str, bound: Callable[..., int], context: int, queries: int, batch_size: int,
+                          device: torch.device | None, ranks: int, precision: Any, given: int | None, fewer: str,
+                          split: str) -> None:
+        """The refusal of :meth:`check_train_memory` and :meth:`check_eval_memory`: ``step`` of ``batch_size``
+        signals of the ``split``'s items, whose ``bound`` (bytes of a NetConfig, a batch, |S| and |Q| and a value's
+        bytes) is over the memory at hand, in one line naming the most batch_size that may fit, else ``fewer``, and
+        on a CPU a GPU to train or evaluate on."""
+        net = self.net_config
 
         def need(batch: int) -> int:
-            return train_step_bytes(net, batch, context, queries, 2 if "16" in str(precision) else 4)
+            return bound(net, batch, context, queries, 2 if "16" in str(precision) else 4)
 
         if (short := shortfall(need(batch_size), device, ranks)) is None:
             return
-        fewer = f"fewer points a signal ({self.sampler.step_options}) or a smaller model"
         remedy = short.remedy("batch_size", batch_size, need, fewer)
         on_cpu = device is None or torch.device(device).type == "cpu"
-        gpu = " (or train on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
-        step = f"batch_size {batch_size}" if given in (None, batch_size) else \
-            f"{batch_size} signals (batch_size {given}, as many as the train items)"
-        raise ValueError(f"a training step of {step} (up to {context} observed and {queries} query "
-                         f"points a signal, through {net.encoder_layers} + {net.decoder_layers} layers of width "
-                         f"{net.width}) needs at least {short.words}; {remedy}{gpu}")
+        verb = "train" if split == "train" else "evaluate"
+        gpu = f" (or {verb} on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
+        size = f"batch_size {batch_size}" if given in (None, batch_size) else \
+            f"{batch_size} signals (batch_size {given}, as many as the {split} items)"
+        raise ValueError(f"{step} of {size} (up to {context} observed and {queries} query points a signal, through "
+                         f"{net.encoder_layers} + {net.decoder_layers} layers of width {net.width}) needs at least "
+                         f"{short.words}; {remedy}{gpu}")
 
     # ---- predict: a user's file (see predict.py) ----------------------------------------------------------
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> Completion:

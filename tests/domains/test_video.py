@@ -1773,6 +1773,36 @@ def test_synthetic_clips_are_checked_against_each_local_process_share(monkeypatc
         dm._load()
 
 
+def test_synthetic_clips_made_before_the_trainer_are_checked_against_the_launchers_processes_on_the_machine(
+        monkeypatch):
+    """The command line makes the clips before its Trainer exists, so the check counted one process where torchrun
+    (LOCAL_WORLD_SIZE) or SLURM (SLURM_NTASKS_PER_NODE) had started several on the machine, each making every clip.
+    The launcher's count of processes on this machine is each one's share now."""
+    import pixeltransformer.memory as memory
+
+    one = 17 * 32 * 32 * 3  # a clip's uint8 frames
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    for name in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "SLURM_PROCID", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    assert len(VideoDataModule(dataset="synthetic", num_clips=500)._load()[0]) == 500  # no launcher: one process
+    srun = {"SLURM_NTASKS": "4", "SLURM_NTASKS_PER_NODE": "2", "SLURM_PROCID": "1"}
+    for launch in ({"LOCAL_WORLD_SIZE": "2"}, srun):
+        with monkeypatch.context() as env:
+            for name, value in launch.items():
+                env.setenv(name, value)
+            with pytest.raises(ValueError, match=r"^VideoDataModule: 500 synthetic clips .*, the share of each of "
+                                                 r"this machine's 2 processes in .*; at most num_clips 250, "):
+                VideoDataModule(dataset="synthetic", num_clips=500)._load()
+    monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "2")  # of one task: one process
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "1")
+    assert len(VideoDataModule(dataset="synthetic", num_clips=500)._load()[0]) == 500
+    monkeypatch.setenv("SLURM_NTASKS", "4")  # the shell of an interactive allocation runs one process
+    monkeypatch.setenv("SLURM_JOB_NAME", "interactive")
+    assert len(VideoDataModule(dataset="synthetic", num_clips=500)._load()[0]) == 500
+
+
 def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monkeypatch):
     """num_frames=17 with frame_step=2 read "clips of 33 frames", and size=[64, 256] "256×256": the span and the
     canvas the clips are drawn on, not what was given. The line names num_frames, frame_step and size as given, and

@@ -491,6 +491,24 @@ def test_a_completion_over_several_chunks_shows_the_progress_of_its_means(tiny_m
     assert capsys.readouterr().err.splitlines() == [line for line in lines if line.startswith("[sampling")]
 
 
+def test_a_completion_of_an_s_larger_than_a_chunk_shows_the_progress_of_its_encoding(tiny_module, capsys,
+                                                                                       monkeypatch):
+    """`predict --context` of 50 000 rows on the 1D model spent minutes encoding S (every point attends to every
+    other: K^2) before the first chunk of the mean, without a line. An S of more points than a chunk now shows a line
+    per encoder layer, as the mean shows its chunks; a smaller one, none."""
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=40, generator=torch.Generator().manual_seed(0))
+    layers = tiny_module.net_config.encoder_layers
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"[encoding S of 40 points] 1/{layers} layers ")
+    assert any(line.startswith(f"[encoding S of 40 points] {layers}/{layers} layers (100%)") for line in lines)
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=40, progress=True)  # S fits a chunk
+    assert not any(line.startswith("[encoding") for line in capsys.readouterr().err.splitlines())
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16)  # no progress asked
+    assert capsys.readouterr().err == ""
+
+
 def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.sets import SetSampler

@@ -1128,6 +1128,68 @@ def test_a_fits_setup_refuses_the_batch_a_training_step_takes_and_every_rank_tog
     fit_setup(_fit_trainer(_FitData(1000, 5000), rank=1, broadcast=lambda obj, src=0: None))
 
 
+class _EvalData:
+    """A DataModule as an evaluation's setup reads it: batch_size, the items validation scores and those a test
+    reads, and the test loader's batch (test_batch)."""
+
+    def __init__(self, batch_size: int, rows: int):
+        self.batch_size, self.rows = batch_size, rows
+
+    def validation_set(self) -> list:
+        return [None] * self.rows
+
+    test_set = validation_set
+
+    def test_batch(self) -> tuple[int, str]:
+        return self.batch_size, "batch_size"
+
+
+def test_an_evaluation_refuses_a_batch_too_large_for_its_forward_pass_before_its_first_batch(poly_spec, monkeypatch):
+    """validate and test had no memory check: a huge data batch_size went to the first batch's forward pass, to stop
+    in torch's allocator (or the OOM killer), as a fit's did before check_fit_memory. The forward pass of an
+    evaluation keeps no activations for a backward pass, but holds at least its widest layer's input and
+    feed-forward values [B, N, D + F] over the larger of |S| (the largest val_level) and |Q|; it is refused in the
+    fit's words, naming the batch_size that may fit, on rank 0's measure."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=8), val_levels=(4, 32))
+    per_signal = 4 * (64 + 128) * 32  # float32 values of the widest layer, over |S| = 32 (more than |Q| = 8)
+    assert memory.eval_step_bytes(m.net_config, 1, 32, 8) == per_signal
+    monkeypatch.setattr(memory, "available_memory", lambda: 100 * per_signal)
+
+    def setup(stage: str, trainer) -> None:
+        m._trainer = trainer
+        try:
+            m.setup(stage)
+        finally:
+            m.teardown(stage)
+            m._trainer = None
+
+    for stage in ("validate", "test"):
+        setup(stage, _fit_trainer(_EvalData(100, 5000)))
+        setup(stage, _fit_trainer(_EvalData(1000, 50)))  # batches of 50: as many as the items
+        with pytest.raises(ValueError, match=rf"^an evaluation step of batch_size 101 \(up to 32 observed and 8 "
+                                             rf"query points a signal, through 2 \+ 2 layers of width 64\) needs at "
+                                             rf"least {memory.in_bytes(101 * per_signal)}: more than the "
+                                             rf"{memory.in_bytes(100 * per_signal)} of memory available now; at most "
+                                             r"batch_size 100, or fewer observed points a signal "
+                                             r"\(model.val_levels\) \(or evaluate on a GPU: --trainer.accelerator "
+                                             r"gpu\)$"):
+            setup(stage, _fit_trainer(_EvalData(101, 5000)))
+        split = "val" if stage == "validate" else "test"
+        with pytest.raises(ValueError, match=rf"^an evaluation step of 101 signals \(batch_size 1000, as many as the "
+                                             rf"{split} items\) "):
+            setup(stage, _fit_trainer(_EvalData(1000, 101)))
+        with pytest.raises(ValueError, match=r"^rank 0's refusal$"):  # every rank raises rank 0's line
+            setup(stage, _fit_trainer(_EvalData(10, 50), rank=1, broadcast=lambda obj, src=0: "rank 0's refusal"))
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    with pytest.raises(ValueError, match=r"; give fewer observed points a signal \(model.val_levels\) \(or "):
+        setup("validate", _fit_trainer(_EvalData(1, 1)))
+
+
 def test_only_a_cpu_fit_is_told_to_train_on_a_gpu(poly_spec, monkeypatch):
     """The "(or train on a GPU)" hint also ended a refusal on Apple's MPS device, itself a GPU."""
     import domains.polynomial.domain  # noqa: F401 (the spec's domain)
