@@ -13,6 +13,7 @@ import torch
 from pixeltransformer.evaluation import SweepEvaluation
 from pixeltransformer.errors import check_count, counted, whole_number
 from pixeltransformer.media import log_media
+from pixeltransformer.results_blocks import mean_se
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
@@ -251,15 +252,12 @@ def protocol_headline(gp: dict[str, Any]) -> str:
     if not gp.get("num_batches"):
         return "[gp_protocol] no evaluation batch was scored"
 
-    def ll(name: str) -> str:  # no standard error over one batch
-        return f"{gp[name]:.3f}" + ("" if gp.get(name + "_se") is None else f" ± {gp[name + '_se']:.3f}")
-
     bayes = "" if gp.get("bayes_target_ll") is None else f", Bayes predictor {gp['bayes_target_ll']:.3f}"
     trained, scored = gp.get("trained_on"), f"gp_tnp_{gp.get('benchmark', {}).get('kernel')}"
     model = "" if trained in (None, scored) else (
         f"{scored}, scoring a model trained on {trained} "
         f"({'a held-out kernel' if trained.startswith('gp_tnp_') else 'other data'}): ")
     return (f"[gp_protocol] {model}{counted(gp['num_batches'], 'batch')} of {gp['batch_size']}: target LL "
-            f"{ll('target_ll')} nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap to the "
-            f"oracle {ll('target_ll_gap')}), context LL {ll('context_ll')} "
+            f"{mean_se(gp, 'target_ll')} nats per target (exact GP oracle {gp['oracle_target_ll']:.3f}{bayes}; gap "
+            f"to the oracle {mean_se(gp, 'target_ll_gap')}), context LL {mean_se(gp, 'context_ll')} "
             f"(oracle {gp['oracle_context_ll']:.3f}); all in metrics.json")

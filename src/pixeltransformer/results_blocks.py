@@ -50,7 +50,7 @@ def check_block(block: dict[str, Any], where: str) -> None:
             raise ResultsError(f"{where}[{json.dumps(key)}] has no standard error {json.dumps(key + SE)} beside it")
 
 
-def _pm(block: dict[str, Any], key: str) -> str:
+def mean_se(block: dict[str, Any], key: str) -> str:
     """"mean ± se" to 3 decimals; – where not measured (a method that has no such number)."""
     value, se = block.get(key), block.get(key + SE)
     if value is None:
@@ -84,7 +84,7 @@ def setting(value: Any) -> str:
 def entries(block: dict[str, Any], left_out: set[str] = frozenset()) -> str:
     """The entries not in ``left_out`` as "key: value; ...", a measurement as "mean ± se", nulls left out."""
     measured = _measured(block)
-    return "; ".join(f"{k}: {_pm(block, k) if k in measured else setting(v)}" for k, v in block.items()
+    return "; ".join(f"{k}: {mean_se(block, k) if k in measured else setting(v)}" for k, v in block.items()
                      if k not in left_out and v is not None and not (k.endswith(SE) and k[:-len(SE)] in block))
 
 
@@ -100,9 +100,9 @@ def block_lines(name: str, block: dict[str, Any]) -> list[str]:
         return [f"- `{name}`: {entries(block)}"]
     header = ["method"] + [f"`{c[:-len(GAP)]}` gap to the model (paired)" if c.endswith(GAP) else f"`{c}`"
                            for c in cols]
-    table = markdown_table(header, [[r] + [_pm(block, cells[(r, c)]) if (r, c) in cells else "–" for c in cols]
+    table = markdown_table(header, [[r] + [mean_se(block, cells[(r, c)]) if (r, c) in cells else "–" for c in cols]
                                     for r in rows])
-    rest = entries(block, set(cells.values()))
+    rest = entries(block, {cells[(r, c)] for r in rows for c in cols if (r, c) in cells})  # those the table shows
     return [f"`{name}` (mean ± standard error):", ""] + table + ([""] + [f"- `{name}`, the rest: {rest}"] if rest
                                                                     else [])
 
@@ -118,5 +118,6 @@ def summary_cells(block: dict[str, Any]) -> list[str]:
     first = cols[0]
     reference = block.get(cells.get((REFERENCE, first), ""))
     trained = block.get(TRAINED_ON)
-    return ["–" if trained is None else setting(trained), _pm(block, cells[("model", first)]),
-            "–" if reference is None else f"{reference:.3f}", _pm(block, cells.get((REFERENCE, first + GAP), ""))]
+    gap = mean_se(block, cells.get((REFERENCE, first + GAP), ""))
+    return ["–" if trained is None else setting(trained), mean_se(block, cells[("model", first)]),
+            "–" if reference is None else f"{reference:.3f}", gap]

@@ -16,7 +16,7 @@ from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
 from .results_blocks import block_lines, check_block, entries, has_table, is_block, summary_cells, summary_header
 from .results_folders import read_metrics, read_run_json
-from .results_keys import METRIC_ORDER, columns, split_key  # noqa: F401 - the names its tests read here
+from .results_keys import columns
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
 
 DOMAIN_ORDER = ("polynomial", "images", "sdf", "video")

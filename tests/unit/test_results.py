@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pixeltransformer import results, results_import, results_markdown, results_page
+from pixeltransformer import results, results_import, results_keys, results_markdown, results_page
 from pixeltransformer.results_folders import ResultsError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_columns_group_metrics_then_methods():
     keys = ["vae_ssim", "nn_ssim", "ssim", "sample_ssim", "psnr", "nll_bpd", "iou_rbf", "iou_mean", "iou_sample",
             "acc_gt", "acc_mean", "oracle_nll", "nll", "zeta", "iou_prob", "chamfer_prob", "chamfer_mean",
             "empty_nn", "empty_mean", "bayes_nll"]
-    assert results_page.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
+    assert results_keys.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
         "nll", "bayes_nll", "oracle_nll", "nll_bpd", "psnr", "ssim", "sample_ssim", "nn_ssim", "vae_ssim",
         "iou_mean", "iou_sample", "iou_prob", "iou_rbf", "chamfer_mean", "chamfer_prob", "empty_mean", "empty_nn",
         "acc_mean", "acc_gt", "zeta"]
@@ -64,8 +64,8 @@ def test_columns_group_metrics_then_methods():
 def test_a_method_of_two_words_keeps_its_place():
     """gp_train_nll is the NLL of the GP learned on the training curves, beside gp_nll, not a metric "train_nll"."""
     keys = ["gp_train_mse", "gp_train_nll", "mse", "gp_nll", "nll", "oracle_nll", "gp_mse", "nn_mse"]
-    assert results_page.split_key("gp_train_nll") == ("nll", "gp_train")
-    assert results_page.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
+    assert results_keys.split_key("gp_train_nll") == ("nll", "gp_train")
+    assert results_keys.columns([{"num_context": 1, **{k: 0.0 for k in keys}}]) == [
         "nll", "gp_nll", "gp_train_nll", "oracle_nll", "mse", "nn_mse", "gp_mse", "gp_train_mse"]
 
 
@@ -800,7 +800,7 @@ def test_the_page_says_which_way_each_metric_is_better():
     header = results_page.HEADER.replace("\n", " ")
     lower = header.split("Lower is better for ")[1].split(";")[0]
     higher = header.split("higher for ")[1].split(".")[0]
-    for metric in results_page.METRIC_ORDER:
+    for metric in results_keys.METRIC_ORDER:
         assert (f"`{metric}`" in lower) != (f"`{metric}`" in higher), (metric, lower, higher)
     assert all(f"`{m}`" in lower for m in ("nll", "nll_bpd", "nll_bpd_256", "mse", "chamfer", "empty"))
     assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
@@ -1245,7 +1245,8 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     write_folder(tmp_path, "gp_a", gp_protocol=GP_BLOCK, dropped_levels={"levels": [64, 128], "reason": "all in S"})
     write_folder(tmp_path, "gp_b", gp_protocol=GP_BLOCK | {
         "target_ll": 1.5, "trained_on": None, "bayes_target_ll": 1.25, "bayes_target_ll_se": 0.125,
-        "bayes_target_ll_gap": 0.5, "bayes_target_ll_gap_se": 0.0625})
+        "bayes_target_ll_gap": 0.5, "bayes_target_ll_gap_se": 0.0625, "oracle_minus_bayes_target_ll": 0.046,
+        "oracle_minus_bayes_target_ll_se": 0.002})
     page = render(tmp_path)
     assert "`{" not in page and "- `dropped_levels`: levels: [64, 128]; reason: all in S" in page
     assert "| method | `target_ll` | `context_ll` | `target_ll` gap to the model (paired) |" in page
@@ -1253,6 +1254,7 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     assert "| oracle | 1.097 ± 0.027 | 2.636 ± 0.001 | 0.274 ± 0.005 |" in page
     assert "| bayes | 1.250 ± 0.125 | – | 0.500 ± 0.062 |" in page
     assert page.count("| bayes |") == 1  # gp_a recorded none: no row
+    assert "; oracle_minus_bayes_target_ll: 0.046 ± 0.002\n" in page  # measured, in no column: the rest line
     assert ("- `gp_protocol`, the rest: num_batches: 500; batch_size: 16; seed: 0; benchmark: (kernel: rbf, "
             "noise_std: 0.02); trained_on: gp_tnp_rbf; num_context_range: [3, 46]; units: nats per target value") in page
     summary = page.split("## images")[1].split("### ")[0]
