@@ -292,8 +292,9 @@ class VideoDataModule(SignalDataModule):
             parts = self._parts_of(self.split_options())
         except ValueError as err:  # the sizes as given, and what an item is here
             n, n_videos = len(videos), len(np.unique(videos))
+            more = "" if self.dataset_name == "synthetic" else ", or add videos"  # a file's or folder's clips
             unit = "" if not str(err).startswith("split sizes") else (
-                f"; the items are clips, {n} from {counted(n_videos, 'video')}: {splits_hint('clips')}")
+                f"; the items are clips, {n} from {counted(n_videos, 'video')}: {splits_hint('clips')}{more}")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
         self._clips = clips
         self._parts = parts
