@@ -1340,6 +1340,14 @@ def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
     assert torch.allclose(psnr_per_frame(pred, gt), (10 * torch.log10(1 / mse)).mean(1), atol=1e-3)
 
 
+def test_metric_notes_say_what_each_column_of_the_rows_scores():
+    """metrics.json's metric_notes named nn_ alone: psnr (the mean video) and sample_psnr (videos whose first
+    n_autoregressive values are drawn, the rest their mean, so close to the mean's score) were left to guess."""
+    notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
+    assert "columns: psnr, ssim: the mean video; sample_: the sampled videos" in notes
+    assert "n_autoregressive values drawn, the others their mean" in notes
+
+
 # ---- the shared beach clips -----------------------------------------------------------------------
 def test_shared_beach_clips():
     beach = SHARED / "tinyvideos_beach_gt"
