@@ -542,6 +542,18 @@ def test_too_few_clips_for_the_splits_says_to_add_videos(tmp_path):
         dm.setup("fit")
 
 
+def test_generated_clips_too_few_for_the_splits_say_to_generate_more():
+    """2 generated clips with splits (-1, 1, 1) left train empty and said "add videos, or give
+    --data.init_args.split_by=clip" (and of a folder of strips), which neither applies to nor changes generated
+    clips (each is a video of its own). The line now names num_clips."""
+    dm = VideoDataModule(num_clips=2, num_frames=8, size=8, splits=(-1, 1, 1), bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(
+            "the train split is empty: the 2 generated clips went to val (1 clip) and test (1 clip): give "
+            "--data.init_args.splits in clips (train, val, test; -1: the rest), or --data.init_args.num_clips=3 or "
+            "more") + "$"):
+        dm.setup("fit")
+
+
 def test_a_folder_where_no_file_decodes_says_what_to_give(tmp_path):
     """A folder of files that are no videos (text saved as .mp4, garbage .avi), or a text file given as the folder,
     ended in "no clips of 17 frames from 1 video file under notes.txt (0 too short, 1 undecodable)": a count, no
