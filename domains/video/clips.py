@@ -288,6 +288,11 @@ def read_video_folder(
         if longest is not None and not frames:  # videos too short: how many frames a clip can take
             frames = (f": the longest, {longest[1]}, holds {counted(longest[0], 'frame')}: "
                       f"{fewer_frames(longest[0], num_frames, frame_step)}")
+        elif corrupt == len(files) and not frames:  # no video among them: what a root takes
+            cause = "it cannot be decoded" if Path(root).is_file() else "none of its files can be decoded"
+            frames = (f"; {cause} (see the warning{'s' if corrupt > 1 else ''}): give --data.init_args.root a video "
+                      f"file or a folder of them ({', '.join(VIDEO_SUFFIXES)}) or of strips of frames "
+                      f"({', '.join(STRIP_SUFFIXES)})")
         raise ValueError(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"

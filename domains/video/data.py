@@ -292,8 +292,9 @@ class VideoDataModule(SignalDataModule):
             parts = self._parts_of(self.split_options())
         except ValueError as err:  # the sizes as given, and what an item is here
             n, n_videos = len(videos), len(np.unique(videos))
+            more = "" if self.dataset_name == "synthetic" else ", or add videos"  # a file's or folder's clips
             unit = "" if not str(err).startswith("split sizes") else (
-                f"; the items are clips, {n} from {counted(n_videos, 'video')}: {splits_hint('clips')}")
+                f"; the items are clips, {n} from {counted(n_videos, 'video')}: {splits_hint('clips')}{more}")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
         self._clips = clips
         self._parts = parts
@@ -389,6 +390,11 @@ class VideoDataModule(SignalDataModule):
         if split != "train" or self.split_by != "video" or self._folder_rows is not None or self.splits[0] != -1:
             return ""
         val, test = self._parts[1], self._parts[2]  # [n] clip rows
+        if self.dataset_name == "synthetic":  # each clip a video of its own: split_by changes nothing
+            taken = len(val) + len(test)
+            return (f": the {taken} generated clips went to val ({counted(len(val), 'clip')}) and test "
+                    f"({counted(len(test), 'clip')}): {splits_hint('clips')}, or --data.init_args.num_clips="
+                    f"{taken + 1} or more")
         n_videos = len(torch.unique(self._videos))
         where = f"{self.root}'s" if self.root is not None else "the"
         return (f": {where} {counted(n_videos, 'video')} went whole to val ({counted(len(val), 'clip')}) and test "

@@ -164,7 +164,7 @@ ROWS = [
      'a video .npz with one clip for the three splits',
      lambda w: ["cli", "fit", *VIDEO, f"--data.init_args.root={w}/input/one.npz", *_runs(w)],
      "split sizes (-1, 1, 1) do not fit 1 item: the sizes besides -1 take 2; the items are clips, 1 from 1 video: give "
-     "--data.init_args.splits in clips (train, val, test; -1: the rest)"),
+     "--data.init_args.splits in clips (train, val, test; -1: the rest), or add videos"),
     ("data-curves-objects",
      '`make train DOMAIN=polynomial DATA=file ARGS="--data.init_args.root=ragged.npz"` (curves saved as Python lists '
      'of other lengths)',

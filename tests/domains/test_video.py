@@ -522,6 +522,56 @@ def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
     assert f"skipping {tmp_path / 'three.mp4'}: 3 frames, a clip needs 8" in [str(w.message) for w in record]
 
 
+def test_too_few_clips_for_the_splits_says_to_add_videos(tmp_path):
+    """An .npz of one clip, or a folder of one 17-frame GIF, stopped with "split sizes (-1, 1, 1) do not fit 1 item
+    ...: give --data.init_args.splits in clips", a remedy no sizes can meet (train, val and test take one clip
+    each at least). The line now ends ", or add videos", as the images' does; the generated clips' is unchanged."""
+    np.savez(tmp_path / "one.npz", videos=moving_digits(1, num_frames=8, size=8, seed=0))
+    folder = tmp_path / "gifs"
+    folder.mkdir()
+    iio.imwrite(folder / "a.gif", smooth_frames(8), plugin="pillow", duration=100, loop=0)
+    for dataset, root in (("npz", tmp_path / "one.npz"), ("folder", folder)):
+        dm = VideoDataModule(dataset=dataset, root=str(root), num_frames=8, size=8, splits=(-1, 1, 1),
+                             bins="uniform", num_bins=8)
+        with pytest.raises(ValueError, match=re.escape(
+                "do not fit 1 item: the sizes besides -1 take 2; the items are clips, 1 from 1 video: give "
+                "--data.init_args.splits in clips (train, val, test; -1: the rest), or add videos") + "$"):
+            dm.setup("fit")
+    dm = VideoDataModule(num_clips=1, num_frames=8, size=8, splits=(-1, 1, 1), bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape("(train, val, test; -1: the rest)") + "$"):
+        dm.setup("fit")
+
+
+def test_generated_clips_too_few_for_the_splits_say_to_generate_more():
+    """2 generated clips with splits (-1, 1, 1) left train empty and said "add videos, or give
+    --data.init_args.split_by=clip" (and of a folder of strips), which neither applies to nor changes generated
+    clips (each is a video of its own). The line now names num_clips."""
+    dm = VideoDataModule(num_clips=2, num_frames=8, size=8, splits=(-1, 1, 1), bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(
+            "the train split is empty: the 2 generated clips went to val (1 clip) and test (1 clip): give "
+            "--data.init_args.splits in clips (train, val, test; -1: the rest), or --data.init_args.num_clips=3 or "
+            "more") + "$"):
+        dm.setup("fit")
+
+
+def test_a_folder_where_no_file_decodes_says_what_to_give(tmp_path):
+    """A folder of files that are no videos (text saved as .mp4, garbage .avi), or a text file given as the folder,
+    ended in "no clips of 17 frames from 1 video file under notes.txt (0 too short, 1 undecodable)": a count, no
+    remedy. The line now says that nothing could be decoded and what --data.init_args.root takes."""
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "clip.mp4").write_text("hello")
+    (folder / "b.avi").write_bytes(b"\x00garbage" * 64)
+    remedy = (r"none of its files can be decoded \(see the warnings\): give --data.init_args.root a video file or "
+              r"a folder of them \(\.mp4, .*\) or of strips of frames \(\.jpg, .*\)$")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"\(0 too short, 2 undecodable\); " + remedy):
+        read_video_folder(folder, 17, 16, progress=False)
+    (tmp_path / "notes.txt").write_text("not a video")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=r"\(0 too short, 1 undecodable\); it cannot be "
+                                                                    r"decoded \(see the warning\): give"):
+        read_video_folder(tmp_path / "notes.txt", 17, 16, progress=False)
+
+
 def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
     """Frames saved one picture each (frame_000.png, ...) are not a video here: the line says so and how to make one,
     beside the count that called them undecodable, and is all that is said (a warning for each frame came first)."""
@@ -535,7 +585,7 @@ def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
         read_video_folder(tmp_path, 8, 16, progress=False)
     assert [str(w.message) for w in record] == []
     (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice, a warning for each file
-    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\)$"):
+    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\); no"):
         read_video_folder(tmp_path, 8, 16, progress=False)
     messages = [str(w.message) for w in record]
     skipped = [m for m in messages if m.startswith("skipping ")]
@@ -1300,6 +1350,14 @@ def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
     assert torch.allclose(ssim_per_frame(pred, gt), ssim_per_frame(shown, gt))
     mse = ((shown - gt) ** 2).mean(dim=(1, 3, 4))  # [B, T]
     assert torch.allclose(psnr_per_frame(pred, gt), (10 * torch.log10(1 / mse)).mean(1), atol=1e-3)
+
+
+def test_metric_notes_say_what_each_column_of_the_rows_scores():
+    """metrics.json's metric_notes named nn_ alone: psnr (the mean video) and sample_psnr (videos whose first
+    n_autoregressive values are drawn, the rest their mean, so close to the mean's score) were left to guess."""
+    notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
+    assert "columns: psnr, ssim: the mean video; sample_: the sampled videos" in notes
+    assert "n_autoregressive values drawn, the others their mean" in notes
 
 
 # ---- the shared beach clips -----------------------------------------------------------------------
