@@ -586,17 +586,18 @@ class PixelTransformerCLI(LightningCLI):
             check_one_sweep_per_folder(self.trainer.callbacks)
             check_out_dir_apart(self.trainer.callbacks, self.run_dir)
         ckpt = self.config[subcommand].get("ckpt_path")
-        spec: dict = {}
+        spec: dict = {}  # the checkpoint's data, and the data given (as its spec) compared with it
+        given: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
             saved = self._checkpoint(ckpt)
             spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
+            given = self.model.spec.to_dict()
             if subcommand == "fit" and (run := self.config.fit.get("resume")):  # before a model option it resets
-                check_resume_data(run, spec, self.model.spec.to_dict(), ckpt)
+                check_resume_data(run, spec, given, ckpt)
             try:
                 self.model.check_checkpoint(saved, ckpt)
-            except DataMismatch as err:
+            except DataMismatch as err:  # the domain given is named in err, not again in the hint
                 self._drop_new_run()
-                given = self.model.spec.to_dict()  # the domain given is not named again
                 raise DataMismatch(f"{err}{data_hint(spec, subcommand == 'predict', given)}") from None
             if subcommand in ("test", "validate"):
                 # its evaluation folder (module.eval_folder)
@@ -607,7 +608,7 @@ class PixelTransformerCLI(LightningCLI):
             elif subcommand == "fit":
                 files = None  # a resume's, compared once: by the digests its checkpoint recorded
                 if run:
-                    files = check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
+                    files = check_resume_files(run, saved, self.datamodule, given, ckpt)
                 elif not self.trainer.fast_dev_run and (
                         line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved))):
                     self._drop_new_run()
@@ -645,7 +646,7 @@ class PixelTransformerCLI(LightningCLI):
                     theirs, mine = spec.get("dataset"), self.model.spec.dataset
                     if theirs == mine:  # another file or folder of the same kind
                         theirs = f"{theirs} ({source_name(spec)})"
-                        mine = f"{mine} ({source_name(self.model.spec.to_dict())})"
+                        mine = f"{mine} ({source_name(given)})"
                     print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on "
                           f"{mine} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
                 self._name_evaluation(folder, subcommand)
