@@ -1047,7 +1047,7 @@ class PixelTransformerModule(L.LightningModule):
         on_cpu = device is None or torch.device(device).type == "cpu"
         gpu = " (or train on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
         step = f"batch_size {batch_size}" if given in (None, batch_size) else \
-            f"{batch_size} signals (batch_size {given}, as many as the train items)"
+            f"{counted(batch_size, 'signal')} (batch_size {given}, as many as the train items)"
         raise ValueError(f"a training step of {step} (up to {context} observed and {queries} query "
                          f"points a signal, through {net.encoder_layers} + {net.decoder_layers} layers of width "
                          f"{net.width}) needs at least {short.words}; {remedy}{gpu}")
