@@ -586,17 +586,19 @@ class PixelTransformerCLI(LightningCLI):
             check_one_sweep_per_folder(self.trainer.callbacks)
             check_out_dir_apart(self.trainer.callbacks, self.run_dir)
         ckpt = self.config[subcommand].get("ckpt_path")
-        spec: dict = {}
+        run = self.config.fit.get("resume") if subcommand == "fit" else None  # the run a fit resumes
+        spec: dict = {}  # the checkpoint's data, and the data given (as its spec) compared with it
+        given: dict = {}
         if ckpt:  # a checkpoint for other data fails here, before config, W&B or eval files are written
             saved = self._checkpoint(ckpt)
             spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
-            if subcommand == "fit" and (run := self.config.fit.get("resume")):  # before a model option it resets
-                check_resume_data(run, spec, self.model.spec.to_dict(), ckpt)
+            given = self.model.spec.to_dict()
+            if run:  # before a model option it resets
+                check_resume_data(run, spec, given, ckpt)
             try:
                 self.model.check_checkpoint(saved, ckpt)
-            except DataMismatch as err:
+            except DataMismatch as err:  # the domain given is named in err, not again in the hint
                 self._drop_new_run()
-                given = self.model.spec.to_dict()  # the domain given is not named again
                 raise DataMismatch(f"{err}{data_hint(spec, subcommand == 'predict', given)}") from None
             if subcommand in ("test", "validate"):
                 # its evaluation folder (module.eval_folder)
@@ -607,7 +609,7 @@ class PixelTransformerCLI(LightningCLI):
             elif subcommand == "fit":
                 files = None  # a resume's, compared once: by the digests its checkpoint recorded
                 if run:
-                    files = check_resume_files(run, saved, self.datamodule, self.model.spec.to_dict(), ckpt)
+                    files = check_resume_files(run, saved, self.datamodule, given, ckpt)
                 elif not self.trainer.fast_dev_run and (
                         line := new_run_out_of_time(ckpt, saved, self.trainer, epochs_done(saved))):
                     self._drop_new_run()
@@ -617,11 +619,11 @@ class PixelTransformerCLI(LightningCLI):
             self._say_layout(subcommand)
         if subcommand == "fit" and first_process() and not self.trainer.fast_dev_run:
             try:  # held until the process ends: a second fit in the folder is refused (a dev run writes nothing)
-                self._run_lock = hold_run_folder(self.run_dir, new=not self.config.fit.get("resume"))
+                self._run_lock = hold_run_folder(self.run_dir, new=not run)
             except FileExistsError:
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise
-        if subcommand == "fit" and self.config.fit.get("resume") and not self.trainer.fast_dev_run and (
+        if run and not self.trainer.fast_dev_run and (
                 line := nothing_to_train(saved.get("global_step") or 0, self.trainer.max_steps, epochs_done(saved),
                                          self.trainer.max_epochs, saved=saved, trainer=self.trainer)):
             # a run already at its max_steps, max_epochs or max_time: its line alone, before a W&B run, config.yaml or
@@ -645,7 +647,7 @@ class PixelTransformerCLI(LightningCLI):
                     theirs, mine = spec.get("dataset"), self.model.spec.dataset
                     if theirs == mine:  # another file or folder of the same kind
                         theirs = f"{theirs} ({source_name(spec)})"
-                        mine = f"{mine} ({source_name(self.model.spec.to_dict())})"
+                        mine = f"{mine} ({source_name(given)})"
                     print(f"[run] the checkpoint was trained on {spec.get('domain')}/{theirs}; this evaluation on "
                           f"{mine} goes to {folder}/ (its own data: {own_data(spec)})", flush=True)
                 self._name_evaluation(folder, subcommand)
@@ -664,7 +666,7 @@ class PixelTransformerCLI(LightningCLI):
                 self.run_dir.mkdir(parents=True, exist_ok=True)
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
             if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
-                    not self.config.fit.get("resume"):  # its lock says "untrained" until its first step completes
+                    not run:  # its lock says "untrained" until its first step completes
                 # Lightning's _MultiProcessingLauncher (ddp_spawn, ddp_fork) names how it starts the processes
                 if getattr(getattr(self.trainer.strategy, "launcher", None), "_start_method", None) is not None:
                     record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one
@@ -706,13 +708,13 @@ class PixelTransformerCLI(LightningCLI):
             ended = not self.trainer.interrupted
             if subcommand == "fit" and self.trainer.fast_dev_run:
                 self._drop_new_run()
-                if self.config.fit.get("resume") and self.trainer.is_global_zero:  # Lightning's line alone said it
+                if run and self.trainer.is_global_zero:  # Lightning's line alone said it
                     self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:
                 resumed_at = self._checkpoint(ckpt).get("global_step") if ckpt else None
                 if resumed_at is not None and resumed_at == self.trainer.global_step:  # a finished run resumed as it is
                     # (or a new run from its checkpoint)
-                    of = "the run" if self.config.fit.get("resume") else "the checkpoint"
+                    of = "the run" if run else "the checkpoint"
                     print(nothing_trained(self.trainer, of), flush=True)
                 print(fit_summary(self.trainer, self._shown), flush=True)
             elif replacing is not None and not self.trainer.interrupted:  # a test into a folder of the run

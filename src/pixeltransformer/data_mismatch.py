@@ -71,9 +71,13 @@ def split_mismatch(checkpoint: dict[str, Any], datamodule: "SignalDataModule", r
     reads = SPLITS if resume else tuple(reads)
     # options that cut the pools otherwise from the same files (a video's stride) explain their other sizes
     shaped = set(differ) & set(datamodule.pool_shaped_by)
-    saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
-    changed = pool_change(None if shaped else state.get("pool_sizes"), recorded_files(state), datamodule, resume,
-                          reads, source_name(saved), files)
+    sizes = None if shaped else state.get("pool_sizes")
+    # asked only of what the checkpoint recorded (one written before records neither): they may read the data
+    sizes_now = read_or(None, datamodule.pool_sizes) if isinstance(sizes, dict) else None
+    if files is None:  # not compared by a resume already: compared here, under the source name its spec records
+        saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
+        files = compare_files(recorded_files(state), datamodule, source_name(saved)) or FilesCompared()
+    changed = pool_change(sizes, sizes_now, files, datamodule, resume, reads)
     if not differ or (not drawn_anew and same_items(datamodule, {k: trained[k] for k in differ}, reads)):
         return changed
     # the options as trained on draw the checkpoint's splits only from the data it was trained on: a changed one named
@@ -183,23 +187,16 @@ def read_splits(splits: Sequence[str]) -> str:
     return " and ".join(SPLIT_WORDS[s] for s in splits)
 
 
-def pool_change(trained: Any, trained_files: Any, datamodule: "SignalDataModule", resume: bool = False,
-                reads: Sequence[str] = ("test",), was_name: str | None = None,
-                files: FilesCompared | None = None) -> str | None:
+def pool_change(trained: Any, mine: dict[str, int] | None, files: FilesCompared, datamodule: "SignalDataModule",
+                resume: bool, reads: Sequence[str]) -> str | None:
     """One line when the pools a checkpoint's splits were drawn from held other numbers of items (``trained``, as its
-    state recorded them) than ``datamodule``'s do now, or came from other files (``trained_files``, a digest of their
-    names, a pool's each, under the source name ``was_name``: :func:`compare_files`, unless ``files`` holds that
-    comparison already): files added to, removed from or renamed in a folder since. The same options then draw other
-    splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds items
-    the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val split),
-    whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
+    state recorded them) than ``datamodule``'s do now (``mine``: its pool_sizes), or came from other files (``files``:
+    :func:`compare_files`): files added to, removed from or renamed in a folder since. The same options then draw
+    other splits (a seeded permutation of another length, or of other files), so a test split of a shared pool holds
+    items the checkpoint trained on. ``reads``: the splits an evaluation reads (its test split, or a validate's val
+    split), whose pools alone it compares: a train/ folder changed moves no item of a test/ folder's test split. A
     ``resume`` whose test pool alone changed moves none of its training or validation items: its test split is named.
     None when they agree, or either is not known."""
-    # asked only of what the checkpoint recorded (one written before records neither): they may read the data
-    mine = read_or(None, datamodule.pool_sizes) if isinstance(trained, dict) else None
-    if files is None:
-        files = compare_files(trained_files, datamodule, was_name) or FilesCompared()
-
     def differ(splits: Sequence[str] | None) -> tuple[bool, bool]:  # sizes, files: in the pools ``splits`` draw from
         pools = None if splits is None or mine is None else pools_read(splits, mine)
         return mine is not None and pools_differ(trained, mine, pools), files.differ(splits)

@@ -42,6 +42,11 @@ def host_memory() -> int | None:
     return pages * page if pages > 0 and page > 0 else None
 
 
+def proc_fields(path: Path) -> dict[str, str]:
+    """A /proc file's "name: value" lines by name (OSError where it is not readable)."""
+    return dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
+
+
 def available_memory() -> int | None:
     """The bytes a new allocation can still take on this machine now: Linux's MemAvailable (free memory and the
     caches the kernel can drop, less what other processes and this one already hold) plus free swap, or None where
@@ -49,7 +54,7 @@ def available_memory() -> int | None:
     command's to take: a completion whose lower bound was under the machine's total but over this was let through,
     to fail in torch's allocator after the model had loaded."""
     try:
-        fields = dict(line.split(":", 1) for line in MEMINFO.read_text().splitlines() if ":" in line)
+        fields = proc_fields(MEMINFO)
         available, swap = (int(fields.get(name, "0 kB").split()[0]) * 1024 for name in ("MemAvailable", "SwapFree"))
     except (OSError, ValueError, IndexError):
         return None
@@ -136,7 +141,7 @@ def address_space() -> tuple[int, int] | None:
     if (limit := address_limit()) is None:
         return None
     try:
-        fields = dict(line.split(":", 1) for line in PROC_STATUS.read_text().splitlines() if ":" in line)
+        fields = proc_fields(PROC_STATUS)
         mapped = int(fields["VmSize"].split()[0]) * 1024
     except (OSError, KeyError, ValueError, IndexError):
         mapped = 0
@@ -239,7 +244,7 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
     this machine that each hold such a completion at once, which share its memory (each may take its part) but not a
     GPU's: each CUDA rank has its own device. Off a GPU, what is left under this process's address-space limit
     (:func:`address_space`, each process's own) where that is less than its part."""
-    if on_cuda(device):
+    if cuda := on_cuda(device):
         memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
     elif (memory := available_memory()) is not None:
         words = "the {} of memory available now"
@@ -250,10 +255,10 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
     else:
         memory, words = ASSUMED_MEMORY, "the {} of memory assumed where the system does not report it"
     words = words.format(in_bytes(memory))
-    if ranks > 1 and not on_cuda(device):
+    if ranks > 1 and not cuda:
         memory //= ranks
         words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
-    if not on_cuda(device) and (space := address_space()) is not None and space[0] < memory:  # each process's own
+    if not cuda and (space := address_space()) is not None and space[0] < memory:  # each process's own
         memory = space[0]
         words = f"the {in_bytes(memory)} left of this process's {in_bytes(space[1])} address-space limit (ulimit -v)"
     return memory, words

@@ -1081,7 +1081,7 @@ class PixelTransformerModule(L.LightningModule):
         verb = "train" if split == "train" else "evaluate"
         gpu = f" (or {verb} on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
         size = f"batch_size {batch_size}" if given in (None, batch_size) else \
-            f"{batch_size} signals (batch_size {given}, as many as the {split} items)"
+            f"{counted(batch_size, 'signal')} (batch_size {given}, as many as the {split} items)"
         raise ValueError(f"{step} of {size} (up to {context} observed and {queries} query points a signal, through "
                          f"{net.encoder_layers} + {net.decoder_layers} layers of width {net.width}) needs at least "
                          f"{short.words}; {remedy}{gpu}")

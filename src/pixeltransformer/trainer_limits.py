@@ -151,12 +151,12 @@ def nothing_to_train(step: int, max_steps: int | None, epochs: int | None = None
 
 def new_run_out_of_time(ckpt: str, saved: dict, trainer: Any, epochs: int | None) -> str | None:
     """The line that refuses a new fit from the checkpoint ``ckpt`` (fit --ckpt_path) whose recorded training time
-    fills its trainer.max_time (:func:`limit_reached`): its Timer restores the time as a resume's does. Told before
+    fills its trainer.max_time (:func:`time_spent`): its Timer restores the time as a resume's does. Told before
     its run folder is made, as one at its max_steps or max_epochs is (``fit_settings.check_resume_length``, before
     the trainer is made)."""
-    if (reached := limit_reached(None, None, epochs, saved=saved, trainer=trainer)) is None:
+    if (spent := time_spent(saved, trainer, epochs)) is None:
         return None
-    limit, trained = reached.spent
+    limit, trained = spent
     return (f"--ckpt_path {ckpt}: the checkpoint has trained {format_duration(trained)}, and a fit from it counts "
             f"on from there, so trainer.max_time {format_duration(limit)} trains nothing; give a longer one")
 

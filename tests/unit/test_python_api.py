@@ -1207,6 +1207,23 @@ def test_only_a_cpu_fit_is_told_to_train_on_a_gpu(poly_spec, monkeypatch):
         m.check_train_memory(1, torch.device("mps"))
 
 
+def test_a_training_step_of_one_signal_is_named_in_the_singular(poly_spec, monkeypatch):
+    """A fit of batch_size 4 on 1 train item, refused for memory, said "a training step of 1 signals": the count
+    takes its noun in the number it needs."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=8))
+    monkeypatch.setattr(memory, "available_memory", lambda: 1)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    for batch, words in ((1, "1 signal"), (2, "2 signals")):
+        with pytest.raises(ValueError, match=rf"^a training step of {words} \(batch_size 4, as many as the train "
+                                             r"items\) "):
+            m.check_train_memory(batch, given=4)
+
+
 def _saved_for_backward(step) -> int:
     """The bytes of the tensors autograd saves for the backward pass of ``step()`` (each storage once), less the
     weights, which a step does not add."""
