@@ -15,6 +15,7 @@ import yaml
 from PIL import Image
 
 from pixeltransformer.cli import main
+from pixeltransformer.launch import LAUNCHER_VARIABLES
 from pixeltransformer.splits import split_indices
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,7 +181,8 @@ def quiet_run(root: Path, name: str | None = None) -> list[str]:
 
 
 def fit_one_step(*argv: str) -> None:
-    """A fit of ``argv`` (its configs first) for one step, its last.ckpt saved there, without validation."""
+    """A fit of ``argv`` (its configs first) for one step, its last.ckpt saved under its run folder's checkpoints/,
+    without validation."""
     main(["fit", *argv, "--trainer.max_steps=1", "--trainer.limit_val_batches=0",
           "--checkpoint.every_n_train_steps=1"])
 
@@ -682,8 +684,7 @@ def test_a_mesh_or_video_source_changed_since_the_checkpoint_says_so(tmp_path):
 
 
 # what tells a process its place in a launch (Lightning's, torchrun's, Slurm's) and the seed its launcher drew
-LAUNCH = ("RANK", "LOCAL_RANK", "GROUP_RANK", "NODE_RANK", "WORLD_SIZE", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
-          "SLURM_PROCID", "SLURM_LOCALID", "PL_GLOBAL_SEED", "MASTER_ADDR", "MASTER_PORT")
+LAUNCH = (*LAUNCHER_VARIABLES, "PL_GLOBAL_SEED", "MASTER_ADDR", "MASTER_PORT")
 
 
 def clear_launch(monkeypatch) -> None:
@@ -720,8 +721,8 @@ def test_only_the_first_process_reads_the_data_to_compare_it_with_the_checkpoint
     from pixeltransformer.data_mismatch import warn_split_mismatch
 
     read = []
-    counted = counted_images(read, sizes={"all": 12})
-    dm = counted("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3))
+    Counted = counted_images(read, sizes={"all": 12})
+    dm = Counted("folder", root=str(tmp_path / "pics"), image_size=8, splits=(-1, 3, 3))
     key = type(dm).__qualname__  # the module's state in a checkpoint
     saved = {key: {"split_options": dm.split_options(), "pool_sizes": {"all": 11}, "pool_files": "abc"}}
     clear_launch(monkeypatch)
