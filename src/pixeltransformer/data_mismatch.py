@@ -270,14 +270,14 @@ def compare_files(trained: Any, datamodule: "SignalDataModule", was_name: str | 
     """``datamodule``'s pool files (:meth:`SignalDataModule.pool_files`, as named under the checkpoint's source name
     ``was_name``: :func:`as_named`) against those its checkpoint recorded (``trained``: :func:`recorded_files`): its
     one digest of every file's name (a checkpoint written before pools had theirs), or its digest of each pool's
-    (:func:`pool_digests`). None where it recorded none or the files cannot be read. Data of no known files now (an
-    SDF's file of voxel grids for a voxel folder) differs in all, as a training-only source does
-    (:func:`train_only_change`)."""
+    (:func:`pool_digests`). None where it recorded none or the files cannot be read. A file or folder of no known
+    files now (an SDF's file of voxel grids for a voxel folder) differs in all, as a training-only source does
+    (:func:`train_only_change`); data that names no file or folder (procedural chairs, digits) is not compared."""
     files = read_or(UNREAD, datamodule.pool_files) if isinstance(trained, (str, dict)) else UNREAD
     if files is UNREAD:
         return None
     if files is None:
-        return FilesCompared(whole=True)
+        return FilesCompared(whole=True) if source_of(datamodule) else None
     files = as_named(files, source_of(datamodule) or None, was_name)
     if isinstance(trained, str):
         return FilesCompared(whole=cache_key(files) != trained)

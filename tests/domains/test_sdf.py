@@ -2049,6 +2049,25 @@ def test_a_resume_whose_evaluated_voxel_folder_is_now_a_file_of_voxel_grids_is_r
                                                         "files than the data's now"), note
 
 
+def test_a_checkpoint_of_an_evaluated_voxel_folder_on_procedural_chairs_names_no_other_files(tmp_path):
+    """Data of no files was told as a voxel folder swapped for a file of voxel grids is: a test of a mixture's
+    checkpoint with eval_source procedural, and the new run from it that a resume's refusal advises, said that its
+    splits were drawn from other files. Data that names no file or folder is not compared by its files."""
+    from pixeltransformer.data_mismatch import split_mismatch
+
+    for i in range(4):
+        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
+                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+
+    def module(eval_source: str) -> SDFDataModule:
+        return SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source=eval_source,
+                             voxel_root=str(tmp_path / "chair"), resolution=12, cache_dir=str(tmp_path / "c"))
+
+    saved = fit_checkpoint(module("voxels"))
+    assert split_mismatch(saved, module("procedural")) is None
+    assert split_mismatch(saved, module("procedural"), resume=True) is None
+
+
 def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):
     """A folder of .binvox files is split as a seeded permutation of its files, as a mesh folder is: one renamed since
     a checkpoint (as many files, sorted elsewhere) draws other splits, and its test split may hold training shapes.
