@@ -2049,6 +2049,50 @@ def test_a_resume_whose_evaluated_voxel_folder_is_now_a_file_of_voxel_grids_is_r
                                                         "files than the data's now"), note
 
 
+def test_a_resume_whose_evaluated_voxel_file_is_now_a_folder_is_refused(tmp_path):
+    """The reverse swap: a checkpoint of a file of voxel grids recorded no files, as one written before files were,
+    and a resume on a voxel folder of as many shapes went on with a guess that the folder was the file renamed. It
+    records the file's files as not known: a folder is refused as other files, and an evaluation on it names them;
+    another file still resumes with that guess, and an older checkpoint that recorded nothing is resumed as before."""
+    from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
+    from pixeltransformer.datamodule import module_spec
+
+    for i in range(4):
+        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
+                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+    grids = np.stack([box_occupancy(10, [-0.5 + 0.05 * i, -0.5, -0.5], [0.5, 0.5, 0.3]) for i in range(4)])
+    for name in ("g.npy", "g2.npy"):
+        np.save(tmp_path / name, grids)  # [4, 10, 10, 10]: as many shapes as the folder
+    run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    for kw in (dict(dataset="voxels"), dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0},
+                                            eval_source="voxels")):
+        def module(voxels: str) -> SDFDataModule:
+            root = {"voxel_root" if kw["dataset"] == "mixture" else "root": str(tmp_path / voxels)}
+            return SDFDataModule(**kw, **root, resolution=12, cache_dir=str(tmp_path / "c"))
+
+        def resume(saved: dict, dm: SDFDataModule) -> None:  # as the command line calls it
+            check_resume_files(str(run), saved, dm, module_spec(dm).to_dict(), str(ckpt))
+
+        saved, folder = fit_checkpoint(module("g.npy")), module("chair")
+        assert folder.pool_sizes() == module("g.npy").pool_sizes() == {"all": 4}
+        with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on "
+                                               rf"sdf/{kw['dataset']} \(g.npy\) data, and this fit's is "
+                                               rf"sdf/{kw['dataset']} \(chair\), of other files: a run goes on with "
+                                               r"its own data; .+ \(without --resume\)$"):
+            resume(saved, folder)
+        note = split_mismatch(saved, folder)
+        assert note is not None and note.startswith("the checkpoint's splits were drawn from 4 items of other "
+                                                    "files than the data's now"), note
+        older = {**saved, "SDFDataModule": {k: v for k, v in saved["SDFDataModule"].items() if k != "pool_files"}}
+        for was, now in ((saved, module("g2.npy")), (older, folder)):
+            with pytest.warns(UserWarning, match=r"resumed, as a folder renamed since"):
+                resume(was, now)
+            assert split_mismatch(was, now) is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resume(saved, module("g.npy"))
+
+
 def test_a_checkpoint_of_an_evaluated_voxel_folder_on_procedural_chairs_names_no_other_files(tmp_path):
     """Data of no files was told as a voxel folder swapped for a file of voxel grids is: a test of a mixture's
     checkpoint with eval_source procedural, and the new run from it that a resume's refusal advises, said that its
