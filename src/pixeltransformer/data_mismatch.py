@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from .cache import cache_key
 from .config import is_number
 from .datahints import source_name
-from .datamodule import DATA_ERRORS, SignalDataModule, checked_spec, read_or, source_of
+from .datamodule import DATA_ERRORS, UNREAD, SignalDataModule, checked_spec, read_or, source_of
 from .launch import first_on_its_node, first_process
 from .runs import new_run_from
 from .splits import SPLITS, pool_digests
@@ -27,7 +27,7 @@ from .splits import SPLITS, pool_digests
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 # a video file given as root, as its folder listing named it before a file was recorded by its name and bytes
 UNNAMED_FILE = cache_key(["."])
-UNREAD = object()  # pool files that could not be read, or a checkpoint that recorded none: not compared
+NO_FILES = object()  # a file or folder whose files its checkpoint recorded as not known (a file of voxel grids)
 
 
 class DataMismatch(ValueError):
@@ -267,14 +267,16 @@ def compare_files(trained: Any, datamodule: "SignalDataModule", was_name: str | 
     """``datamodule``'s pool files (:meth:`SignalDataModule.pool_files`, as named under the checkpoint's source name
     ``was_name``: :func:`as_named`) against those its checkpoint recorded (``trained``: :func:`recorded_files`): its
     one digest of every file's name (a checkpoint written before pools had theirs), or its digest of each pool's
-    (:func:`pool_digests`). None where it recorded none or the files cannot be read. Data of no known files now (an
-    SDF's file of voxel grids for a voxel folder) differs in all, as a training-only source does
-    (:func:`train_only_change`)."""
-    files = read_or(UNREAD, datamodule.pool_files) if isinstance(trained, (str, dict)) else UNREAD
+    (:func:`pool_digests`). None where it recorded none or the files cannot be read. A file or folder of no known
+    files (an SDF's file of voxel grids) for one of files, now or as trained (:data:`NO_FILES`), differs in all, as
+    a training-only source does (:func:`train_only_change`); two of no known files, and data that names no file or
+    folder now (procedural chairs, digits), are not compared."""
+    known = isinstance(trained, (str, dict))
+    files = read_or(UNREAD, datamodule.pool_files) if known or trained is NO_FILES else UNREAD
     if files is UNREAD:
         return None
-    if files is None:
-        return FilesCompared(whole=True)
+    if files is None or not known:  # files not known on one side (whole) or both (None)
+        return FilesCompared(whole=True) if (files is None) == known and source_of(datamodule) else None
     files = as_named(files, source_of(datamodule) or None, was_name)
     if isinstance(trained, str):
         return FilesCompared(whole=cache_key(files) != trained)
@@ -332,11 +334,11 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     items and the best checkpoint be ranked by other validation items (possibly ones it trained on), as are other
     files of a source that training alone reads (:func:`train_only_change`). A test pool changed alone moves neither,
     and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written before digests were, data
-    read from no folder) warns of another name as a guess. Refused on each node's first process, which reads its
-    node's data in prepare_data too (on the launch's first alone, the other nodes waited for it until the process
-    group's timeout); its notes from the launch's first process alone. The comparison, which :func:`split_mismatch`
-    takes rather than compare again: FilesCompared() where the files could not be compared (nor could
-    split_mismatch), None where this process does not compare or the data is another's."""
+    read from no folder), or a file of voxel grids for another such file, warns of another name as a guess. Refused on
+    each node's first process, which reads its node's data in prepare_data too (on the launch's first alone, the other
+    nodes waited for it until the process group's timeout); its notes from the launch's first process alone. The
+    comparison, which :func:`split_mismatch` takes rather than compare again: FilesCompared() where the files could
+    not be compared (nor could split_mismatch), None where this process does not compare or the data is another's."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_on_its_node() or "dataset" not in saved:
         return None
@@ -356,7 +358,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
                            f"training-only {source} source: {new_run_instead(run, ckpt)}")
     if compared is None:
         # a root that holds no data now is the fit's to refuse as it reads the data
-        if trained is None and was != now and first_process():  # both name a file or folder, by other names
+        if (trained is None or trained is NO_FILES) and was != now and first_process():  # named otherwise
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
                           f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
@@ -390,7 +392,10 @@ def train_only_change(state: Any, datamodule: SignalDataModule) -> str | None:
 
 def recorded_files(state: Any) -> Any:
     """The digests of its pools' file names a checkpoint's DataModule ``state`` recorded (:func:`pool_digests`, or one
-    of them all); None where it recorded none, or a video file given as root as "." (whatever the file)."""
+    of them all); :data:`NO_FILES` where it recorded them as not known (a file of voxel grids); None where it
+    recorded none (written before they were), or a video file given as root as "." (whatever the file)."""
+    if isinstance(state, dict) and "pool_files" in state and state["pool_files"] is None:
+        return NO_FILES
     trained = state.get("pool_files") if isinstance(state, dict) else None
     return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
 

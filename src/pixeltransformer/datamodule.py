@@ -200,6 +200,9 @@ def start_worker(worker_id: int, rank: int, fitting: bool = False) -> None:
 DATA_ERRORS = (ValueError, OSError)
 
 
+UNREAD = object()  # data that could not be read (read_or's default where None means something): not compared
+
+
 def read_or(default: Any, read: Callable[[], Any], errors: tuple[type[Exception], ...] = DATA_ERRORS) -> Any:
     """``read()``, or ``default`` where the data it reads raises one of ``errors``."""
     try:
@@ -686,7 +689,10 @@ class SignalDataModule(L.LightningDataModule):
         splits = {"split_options": self.split_options()}
         if (pools := read_or(None, self.pool_sizes)) is not None:
             splits["pool_sizes"] = pools
-        if (files := read_or(None, self.pool_files)) is not None:
+        files = read_or(UNREAD, self.pool_files)
+        if files is None and source_of(self):  # a file or folder of files not known (a file of voxel grids)
+            splits["pool_files"] = None
+        elif files is not None and files is not UNREAD:
             splits["pool_files"] = pool_digests(files)
         if (sources := read_or(None, self.train_only_files)) is not None:
             splits["train_only_files"] = {name: None if files is None else pool_digests(files)

@@ -627,7 +627,7 @@ class SweepEvaluation(Callback):
                 drawn = pl_module.sample(ctx_pos[rows], ctx_val[rows], qry_pos[rows], num_samples=self.num_samples,
                                          n_autoregressive=self.n_autoregressive, temperature=self.temperature,
                                          seed=[item_seed(self.seed, keys[i], k) for i in rows],
-                                         _distinct=on_grid)  # [B', S, Q, V]: a grid's points are distinct
+                                         _on_grid=on_grid)  # [B', S, Q, V]: a grid's points are distinct
                 samples = drawn.new_full((b, *drawn.shape[1:]), float("nan"))  # [B, S, Q, V]: NaN = not sampled
                 samples[rows] = drawn
             nll = pl_module.nll_per_dim(params, qry_val)  # [B, Q]

@@ -444,7 +444,7 @@ def sample(
     progress: bool = False,
     use_cache: bool | None = None,
     *,
-    _distinct: bool = False,
+    _on_grid: bool = False,
     _checked: bool = False,
 ) -> torch.Tensor:
     """Draw samples of the signal at the query positions given S.
@@ -456,7 +456,7 @@ def sample(
     n_autoregressive=None samples every query autoregressively. `seed`: one seed per signal (e.g.
     derived from its index in the split), or one int from which each signal's seed follows its place in
     the batch; a signal's chain j (order, bins, noise) depends on its seed and j only, so the first n of more
-    samples are the n samples drawn alone. `_distinct`, no option of a user's: the grid callers' (complete, the
+    samples are the n samples drawn alone. `_on_grid`, no option of a user's: the grid callers' (complete, the
     evaluation's grid queries) word that the queries are a grid's points, which are not searched for repeats;
     `_checked`: as :func:`predict_params` takes it.
 
@@ -483,7 +483,7 @@ def sample(
     observed, obs_val = observed_lookup(cpos, cval, qpos)  # [BS, Q], [BS, Q, V]
     # a position asked for again is drawn once: its repeats are left out of the draws, as observed queries are, and
     # get its first query's value
-    first = None if _distinct else first_at_position(qry_pos)  # [B, Q]; a grid's positions are distinct
+    first = None if _on_grid else first_at_position(qry_pos)  # [B, Q]; a grid's positions are distinct
     skipped = observed if first is None else \
         observed | (first != torch.arange(q, device=device)).repeat_interleave(s, dim=0)  # [BS, Q]
     # steps for the chain with the most queries to draw: a chain with fewer visits skipped ones in its last steps,
@@ -679,6 +679,6 @@ def complete(model: nn.Module, dist: BinnedGaussian, ctx_pos: torch.Tensor, ctx_
     if num_samples > 0:
         samples = unflatten_grid(sample(model, dist, ctx_pos, ctx_val, qry, num_samples=num_samples,
                                   n_autoregressive=n_autoregressive, temperature=temperature, seed=seed, chunk=chunk,
-                                  progress=progress, _distinct=True, _checked=True), grid_shape)  # [B, S, V, *grid]
+                                  progress=progress, _on_grid=True, _checked=True), grid_shape)  # [B, S, V, *grid]
     return Completion(grid_shape, ctx_pos, ctx_val, unflatten_grid(mean, grid_shape), samples, params, dist, signal,
                       n_autoregressive if num_samples > 0 else None, (~observed).sum(dim=1))  # free: [B]

@@ -2010,6 +2010,24 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
         assert split_mismatch(saved, module(meshes="m2")) is None  # an evaluation reads the voxels alone
 
 
+def evaluated_voxels(tmp_path: Path, files: tuple[str, ...]):
+    """A voxel folder chair/ of 4 shapes and ``files`` of 4 voxel grids each under ``tmp_path``; then, for SDF
+    `dataset: voxels` and a mixture evaluated on its voxels, the dataset and its module of a voxel root's name."""
+    for i in range(4):
+        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
+                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+    grids = np.stack([box_occupancy(10, [-0.5 + 0.05 * i, -0.5, -0.5], [0.5, 0.5, 0.3]) for i in range(4)])
+    for name in files:
+        np.save(tmp_path / name, grids)  # [4, 10, 10, 10]: as many shapes as the folder
+    for kw in (dict(dataset="voxels"), dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0},
+                                            eval_source="voxels")):
+        def module(voxels: str, kw: dict = kw) -> SDFDataModule:
+            root = {"voxel_root" if kw["dataset"] == "mixture" else "root": str(tmp_path / voxels)}
+            return SDFDataModule(**kw, **root, resolution=12, cache_dir=str(tmp_path / "c"))
+
+        yield kw["dataset"], module
+
+
 def test_a_resume_whose_evaluated_voxel_folder_is_now_a_file_of_voxel_grids_is_refused(tmp_path):
     """A voxel folder swapped for a file of voxel grids, which records no file names, as many shapes in each, resumed
     without a word where the folder is the evaluated source (its validation items drawn from other data), though the
@@ -2018,19 +2036,8 @@ def test_a_resume_whose_evaluated_voxel_folder_is_now_a_file_of_voxel_grids_is_r
     from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
     from pixeltransformer.datamodule import module_spec
 
-    for i in range(4):
-        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
-                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
-    grids = np.stack([box_occupancy(10, [-0.5 + 0.05 * i, -0.5, -0.5], [0.5, 0.5, 0.3]) for i in range(4)])
-    for name in ("chair.npy", "g.npy"):
-        np.save(tmp_path / name, grids)  # [4, 10, 10, 10]: as many shapes as the folder
     run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
-    for kw in (dict(dataset="voxels"), dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0},
-                                            eval_source="voxels")):
-        def module(voxels: str) -> SDFDataModule:
-            root = {"voxel_root" if kw["dataset"] == "mixture" else "root": str(tmp_path / voxels)}
-            return SDFDataModule(**kw, **root, resolution=12, cache_dir=str(tmp_path / "c"))
-
+    for dataset, module in evaluated_voxels(tmp_path, ("chair.npy", "g.npy")):
         dm = module("chair")
         saved = fit_checkpoint(dm)
         with warnings.catch_warnings():
@@ -2040,13 +2047,65 @@ def test_a_resume_whose_evaluated_voxel_folder_is_now_a_file_of_voxel_grids_is_r
             swapped = module(file)
             assert swapped.pool_sizes() == dm.pool_sizes() == {"all": 4}
             with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on "
-                                                   rf"sdf/{kw['dataset']} \(chair\) data, and this fit's is "
-                                                   rf"sdf/{kw['dataset']} \({re.escape(file)}\), of other files: a "
+                                                   rf"sdf/{dataset} \(chair\) data, and this fit's is "
+                                                   rf"sdf/{dataset} \({re.escape(file)}\), of other files: a "
                                                    r"run goes on with its own data; .+ \(without --resume\)$"):
                 check_resume_files(str(run), saved, swapped, module_spec(swapped).to_dict(), str(ckpt))
             note = split_mismatch(saved, swapped)
             assert note is not None and note.startswith("the checkpoint's splits were drawn from 4 items of other "
                                                         "files than the data's now"), note
+
+
+def test_a_resume_whose_evaluated_voxel_file_is_now_a_folder_is_refused(tmp_path):
+    """The reverse swap: a checkpoint of a file of voxel grids recorded no files, as one written before files were,
+    and a resume on a voxel folder of as many shapes went on with a guess that the folder was the file renamed. It
+    records the file's files as not known: a folder is refused as other files, and an evaluation on it names them;
+    another file still resumes with that guess, and an older checkpoint that recorded nothing is resumed as before."""
+    from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
+    from pixeltransformer.datamodule import module_spec
+
+    run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    for dataset, module in evaluated_voxels(tmp_path, ("g.npy", "g2.npy")):
+        def resume(saved: dict, dm: SDFDataModule) -> None:  # as the command line calls it
+            check_resume_files(str(run), saved, dm, module_spec(dm).to_dict(), str(ckpt))
+
+        saved, folder = fit_checkpoint(module("g.npy")), module("chair")
+        assert folder.pool_sizes() == module("g.npy").pool_sizes() == {"all": 4}
+        with pytest.raises(DataMismatch, match=rf"^--resume {re.escape(str(run))}: the run trained on "
+                                               rf"sdf/{dataset} \(g.npy\) data, and this fit's is "
+                                               rf"sdf/{dataset} \(chair\), of other files: a run goes on with "
+                                               r"its own data; .+ \(without --resume\)$"):
+            resume(saved, folder)
+        note = split_mismatch(saved, folder)
+        assert note is not None and note.startswith("the checkpoint's splits were drawn from 4 items of other "
+                                                    "files than the data's now"), note
+        older = {**saved, "SDFDataModule": {k: v for k, v in saved["SDFDataModule"].items() if k != "pool_files"}}
+        for was, now in ((saved, module("g2.npy")), (older, folder)):
+            with pytest.warns(UserWarning, match=r"resumed, as a folder renamed since"):
+                resume(was, now)
+            assert split_mismatch(was, now) is None
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            resume(saved, module("g.npy"))
+
+
+def test_a_checkpoint_of_an_evaluated_voxel_folder_on_procedural_chairs_names_no_other_files(tmp_path):
+    """Data of no files was told as a voxel folder swapped for a file of voxel grids is: a test of a mixture's
+    checkpoint with eval_source procedural, and the new run from it that a resume's refusal advises, said that its
+    splits were drawn from other files. Data that names no file or folder is not compared by its files."""
+    from pixeltransformer.data_mismatch import split_mismatch
+
+    for i in range(4):
+        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
+                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+
+    def module(eval_source: str) -> SDFDataModule:
+        return SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source=eval_source,
+                             voxel_root=str(tmp_path / "chair"), resolution=12, cache_dir=str(tmp_path / "c"))
+
+    saved = fit_checkpoint(module("voxels"))
+    assert split_mismatch(saved, module("procedural")) is None
+    assert split_mismatch(saved, module("procedural"), resume=True) is None
 
 
 def test_a_voxel_folder_with_a_file_renamed_since_the_checkpoint_says_so(tmp_path):

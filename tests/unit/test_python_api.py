@@ -460,15 +460,43 @@ def test_complete_s_grid_is_not_searched_for_repeated_positions(module, monkeypa
 
 def test_sample_takes_no_option_that_skips_the_search_for_repeats(module):
     """m.sample took ``distinct=True``, the grid callers' own word that their queries are a grid's points: given by a
-    user, queries with repeats were drawn apart at each repeat, without a word. It is no option of sample now."""
+    user, queries with repeats were drawn apart at each repeat, without a word. It is no option of sample now, and
+    the refusal names no private keyword (Python 3.13 adds "Did you mean '_distinct'?" where one is close)."""
     from pixeltransformer import inference
 
     m = module
     pos, val = torch.rand(1, 3, 2) * 2 - 1, torch.rand(1, 3, 1)  # [1, 3, 2], [1, 3, 1]
-    with pytest.raises(TypeError, match=r"unexpected keyword argument 'distinct'$"):
-        m.sample(pos, val, pos, distinct=True)
-    with pytest.raises(TypeError, match=r"unexpected keyword argument 'distinct'$"):
-        inference.sample(m.model, m.dist, pos, val, pos, distinct=True)
+    for call in (lambda: m.sample(pos, val, pos, distinct=True),
+                 lambda: inference.sample(m.model, m.dist, pos, val, pos, distinct=True)):
+        with pytest.raises(TypeError, match=r"unexpected keyword argument 'distinct'") as refused:
+            call()
+        assert not re.search(r"'_\w+'", str(refused.value)), refused.value
+
+
+def test_the_notebook_api_reads_its_inputs_for_nan_and_inf_once_a_call(module, monkeypatch):
+    """m.complete read S for NaN and Inf three times (api_inputs, the mean's predict_params, the samples' sample), and
+    m.sample its inputs twice, each read a wait for the device: api_inputs checks them once and tells the inference
+    functions so."""
+    from collections import Counter
+
+    from pixeltransformer import inference
+    from pixeltransformer import module as module_file
+
+    reads, check = Counter(), inference.check_finite
+
+    def counted(**named: torch.Tensor) -> None:
+        reads.update(named.keys())
+        check(**named)
+
+    monkeypatch.setattr(module_file, "check_finite", counted)
+    monkeypatch.setattr(inference, "check_finite", counted)  # complete and sample call it under this name
+    m = module
+    pos, val = torch.rand(1, 5, 2) * 2 - 1, torch.rand(1, 5, 1)  # [1, 5, 2], [1, 5, 1]
+    m.complete(pos, val, (4, 4), num_samples=1)
+    assert reads == Counter(ctx_pos=1, ctx_val=1), reads
+    reads.clear()
+    m.sample(pos, val, pos, num_samples=1)
+    assert reads == Counter(ctx_pos=1, ctx_val=1, qry_pos=1), reads
 
 
 def test_the_documented_draws_give_the_evaluations_nll_in_every_kind_of_sweep(module):
