@@ -4,8 +4,8 @@ validation (:func:`no_validation_note`) or whose validation trainer.overfit_batc
 told so as it starts, the max_epochs that ends a fit before its max_steps is found for its short-fit note
 (:func:`ending_epochs`), and a fit from a checkpoint that trains nothing, already at its limit
 (:func:`limit_reached` decides; a new fit's max_time, :func:`time_spent`), is told which option trains on
-(:func:`nothing_to_train` before it starts, :func:`nothing_trained` after). Functions of a trainer's settings (and a checkpoint's state), which the
-LightningModule and the command line call.
+(:func:`nothing_to_train` before it starts, :func:`nothing_trained` after). Functions of a trainer's settings (and
+a checkpoint's state), which the LightningModule and the command line call.
 """
 
 from __future__ import annotations
@@ -115,11 +115,11 @@ class Reached:
 def limit_reached(step: int | None, max_steps: int | None, epochs: int | None = None, max_epochs: int | None = None,
                   saved: dict | None = None, trainer: Any = None) -> Reached | None:
     """The one place that decides that a resume (or a new fit from a checkpoint, but for its max_time:
-    :func:`new_run_out_of_time`) trains nothing, its checkpoint already at a limit: trainer.max_steps at or below its ``step`` (where known; the limit Lightning stops
-    on first), trainer.max_epochs at or below the ``epochs`` it has done as the fit loop counts them
-    (``fit_settings.epochs_done``), or a trainer.max_time that the training time the checkpoint ``saved`` records
-    fills (:func:`time_spent`, asked where ``saved`` and ``trainer`` are given). -1 (or None) means no limit. None
-    where it trains."""
+    :func:`new_run_out_of_time`) trains nothing, its checkpoint already at a limit: trainer.max_steps at or below
+    its ``step`` (where known; the limit Lightning stops on first), trainer.max_epochs at or below the ``epochs`` it
+    has done as the fit loop counts them (``fit_settings.epochs_done``), or a trainer.max_time that the training time
+    the checkpoint ``saved`` records fills (:func:`time_spent`, asked where ``saved`` and ``trainer`` are given). -1
+    (or None) means no limit. None where it trains."""
     if step is not None and max_steps is not None and 0 <= max_steps <= step:
         return Reached("max_steps")
     if epochs is not None and max_epochs is not None and 0 <= max_epochs <= epochs:
