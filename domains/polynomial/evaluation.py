@@ -213,8 +213,9 @@ class GPProtocolEvaluation(SweepEvaluation):
         if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
             extra = self.data_spec(pl_module).extra
             out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
-            # the checkpoint's own data (None where not known): an RBF model scored on Matern-5/2 says so
-            out["trained_on"] = getattr(pl_module, "trained_dataset", None)
+            # the checkpoint's own data, else that of the model's spec (fitted in this process): an RBF model scored
+            # on Matern-5/2 says so
+            out["trained_on"] = getattr(pl_module, "trained_dataset", None) or pl_module.spec.dataset
         for name, values in per.items():  # a periodic kernel's bayes_* have none: None
             out[name] = sum(values) / len(values) if values else None
             out[f"{name}_se"] = standard_error(values)

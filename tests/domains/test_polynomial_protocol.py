@@ -724,8 +724,8 @@ def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
     same = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_matern"))["gp_protocol"]
     assert same["trained_on"] == "gp_tnp_matern"
     assert protocol_headline(same).startswith("[gp_protocol] 2 batches of 16: target LL 1.100")
-    unknown = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=None))["gp_protocol"]
-    assert unknown["trained_on"] is None and protocol_headline(unknown).startswith("[gp_protocol] 2 batches")
+    own = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=None))["gp_protocol"]  # no checkpoint
+    assert own["trained_on"] == "gp_tnp_matern" and protocol_headline(own).startswith("[gp_protocol] 2 batches")
 
 
 def _scored_on_other_data(tmp_path):
@@ -759,3 +759,10 @@ def test_the_evaluation_scores_the_benchmark_of_the_data_tested(tmp_path):
     # told the hyperparameters, the oracle beats the Bayes predictor on average; over two batches it may trail it by
     # a little (here 0.007 nats), where the RBF oracle on Matern draws trailed it by 1.4 nats
     assert gp["oracle_minus_bayes_target_ll"] >= -0.05
+
+
+def test_a_model_tested_where_it_was_fitted_names_its_own_data(tmp_path):
+    """trained_on came only from a checkpoint: a model fitted and tested in one Python process recorded null, and the
+    console line did not say that an RBF model was scored on Matern-5/2 draws. It now falls back to the data of the
+    model's own spec."""
+    assert _scored_on_other_data(tmp_path)["trained_on"] == "gp_tnp_rbf"
