@@ -211,8 +211,9 @@ class GPProtocolEvaluation(SweepEvaluation):
         n = len(per["target_ll"])
         out: dict[str, Any] = {"num_batches": n, "batch_size": self.batch_size, "seed": self.seed}
         if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
-            extra = self.data_spec(pl_module).extra
-            out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
+            data = self.data_spec(pl_module)
+            out["benchmark"] = {k: data.extra[k] for k in BENCHMARK_SETTINGS if k in data.extra}
+            out["dataset"] = data.dataset  # the data scored, beside the data trained on
             # the checkpoint's own data, else that of the model's spec (fitted in this process): an RBF model scored
             # on Matern-5/2 says so
             out["trained_on"] = getattr(pl_module, "trained_dataset", None) or pl_module.spec.dataset
@@ -264,7 +265,7 @@ def protocol_headline(gp: dict[str, Any]) -> str:
         return "[gp_protocol] no evaluation batch was scored"
 
     bayes = "" if gp.get("bayes_target_ll") is None else f", Bayes predictor {gp['bayes_target_ll']:.3f}"
-    trained, scored = gp.get("trained_on"), f"gp_tnp_{gp.get('benchmark', {}).get('kernel')}"
+    trained, scored = gp.get("trained_on"), gp.get("dataset")
     model = "" if trained in (None, scored) else (
         f"{scored}, scoring a model trained on {trained} "
         f"({'a held-out kernel' if trained.startswith('gp_tnp_') else 'other data'}): ")

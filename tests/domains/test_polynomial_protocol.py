@@ -766,3 +766,25 @@ def test_a_model_tested_where_it_was_fitted_names_its_own_data(tmp_path):
     console line did not say that an RBF model was scored on Matern-5/2 draws. It now falls back to the data of the
     model's own spec."""
     assert _scored_on_other_data(tmp_path)["trained_on"] == "gp_tnp_rbf"
+
+
+def test_the_headline_compares_the_recorded_datasets():
+    """The console line rebuilt the scored data's name from the recorded kernel (`gp_tnp_<kernel>`) rather than
+    recording it: gp_protocol now names the dataset scored beside the one trained on, and the line compares the two;
+    a model trained on data other than the benchmark's says so."""
+    from types import SimpleNamespace
+
+    from domains.polynomial.evaluation import protocol_headline
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
+                                                     "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = [(3, 10), (5, 7)]
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf").spec
+    gp = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_rbf"))["gp_protocol"]
+    assert gp["dataset"] == "gp_tnp_rbf" and gp["trained_on"] == "gp_rbf"
+    assert protocol_headline(gp).startswith("[gp_protocol] gp_tnp_rbf, scoring a model trained on gp_rbf (other "
+                                            "data): 2 batches of 16: target LL 1.100")
+    assert protocol_headline(gp | {"trained_on": "gp_tnp_rbf"}).startswith("[gp_protocol] 2 batches of 16")
+    gp["benchmark"]["kernel"] = "matern"  # the line reads the dataset recorded, not one rebuilt from the kernel
+    assert protocol_headline(gp | {"trained_on": "gp_tnp_rbf"}).startswith("[gp_protocol] 2 batches of 16")
