@@ -699,8 +699,18 @@ def test_validation_levels_of_every_point_are_left_out_as_the_evaluations_are():
     sets = ProtocolSetSampler()(signal, torch.Generator(), num_context=48)
     assert sets.num_context == 48 and sets.qry_pos.shape[1] == 1
     with pytest.raises(ValueError, match=r"^\|S\| = 49 and 0 targets do not fit the 49 points of a protocol "
-                                         r"function: give \|S\| below 49 and at most 49 - \|S\| targets$"):
+                                         r"function: give 1 <= \|S\| < 49 and 1 to 49 - \|S\| targets$"):
         ProtocolSetSampler()(signal, torch.Generator(), num_context=49)
+
+
+@pytest.mark.parametrize("num_context, num_queries", [(0, None), (5, 0), (5, 45)])
+def test_sets_the_protocol_cannot_draw_name_both_bounds(num_context, num_queries):
+    """|S| = 0 or 0 targets were told to `give |S| below 49 and at most 49 - |S| targets`, which they already did:
+    the line now names the lower bounds too."""
+    signal = torch.zeros(1, 2, 49)  # [B, 2, N]: a point set
+    with pytest.raises(ValueError, match=r"targets do not fit the 49 points of a protocol function: give "
+                                         r"1 <= \|S\| < 49 and 1 to 49 - \|S\| targets$"):
+        ProtocolSetSampler()(signal, torch.Generator(), num_context=num_context, num_queries=num_queries)
 
 
 def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
