@@ -713,28 +713,33 @@ def test_sets_the_protocol_cannot_draw_name_both_bounds(num_context, num_queries
         ProtocolSetSampler()(signal, torch.Generator(), num_context=num_context, num_queries=num_queries)
 
 
-def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
-    """The TNP code's Matern-5/2 and periodic columns score a model trained on RBF (`make eval DATA=gp_tnp_matern
-    CKPT=<an RBF run>`): its metrics.json named the Matern benchmark and the checkpoint's path, but not that the model
-    never saw Matern draws, and the console line read as an in-distribution score. gp_protocol now records the
-    dataset the model was trained on, and the line says when it is not the one scored."""
+def _two_batches_summary(dataset: str, trained_dataset: str | None) -> dict:
+    """gp_protocol of two scored batches of `dataset` by a model whose checkpoint was trained on trained_dataset."""
     from types import SimpleNamespace
-
-    from domains.polynomial.evaluation import GPProtocolEvaluation, protocol_headline
 
     evaluation = GPProtocolEvaluation()
     evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
                                                      "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
     evaluation._sizes = [(3, 10), (5, 7)]
-    spec = PolynomialDataModule(dataset="gp_tnp_matern").spec
-    held_out = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_rbf"))["gp_protocol"]
+    spec = PolynomialDataModule(dataset=dataset).spec
+    return evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=trained_dataset))["gp_protocol"]
+
+
+def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
+    """The TNP code's Matern-5/2 and periodic columns score a model trained on RBF (`make eval DATA=gp_tnp_matern
+    CKPT=<an RBF run>`): its metrics.json named the Matern benchmark and the checkpoint's path, but not that the model
+    never saw Matern draws, and the console line read as an in-distribution score. gp_protocol now records the
+    dataset the model was trained on, and the line says when it is not the one scored."""
+    from domains.polynomial.evaluation import protocol_headline
+
+    held_out = _two_batches_summary("gp_tnp_matern", "gp_tnp_rbf")
     assert held_out["trained_on"] == "gp_tnp_rbf"
     assert protocol_headline(held_out).startswith("[gp_protocol] gp_tnp_matern, scoring a model trained on "
                                                   "gp_tnp_rbf (a held-out kernel): 2 batches of 16: target LL 1.100")
-    same = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_matern"))["gp_protocol"]
+    same = _two_batches_summary("gp_tnp_matern", "gp_tnp_matern")
     assert same["trained_on"] == "gp_tnp_matern"
     assert protocol_headline(same).startswith("[gp_protocol] 2 batches of 16: target LL 1.100")
-    own = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=None))["gp_protocol"]  # no checkpoint
+    own = _two_batches_summary("gp_tnp_matern", None)  # no checkpoint
     assert own["trained_on"] == "gp_tnp_matern" and protocol_headline(own).startswith("[gp_protocol] 2 batches")
 
 
@@ -782,16 +787,9 @@ def test_the_headline_compares_the_recorded_datasets():
     """The console line rebuilt the scored data's name from the recorded kernel (`gp_tnp_<kernel>`) rather than
     recording it: gp_protocol now names the dataset scored beside the one trained on, and the line compares the two;
     a model trained on data other than the benchmark's says so."""
-    from types import SimpleNamespace
-
     from domains.polynomial.evaluation import protocol_headline
 
-    evaluation = GPProtocolEvaluation()
-    evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
-                                                     "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
-    evaluation._sizes = [(3, 10), (5, 7)]
-    spec = PolynomialDataModule(dataset="gp_tnp_rbf").spec
-    gp = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_rbf"))["gp_protocol"]
+    gp = _two_batches_summary("gp_tnp_rbf", "gp_rbf")
     assert gp["dataset"] == "gp_tnp_rbf" and gp["trained_on"] == "gp_rbf"
     assert protocol_headline(gp).startswith("[gp_protocol] gp_tnp_rbf, scoring a model trained on gp_rbf (other "
                                             "data): 2 batches of 16: target LL 1.100")
