@@ -143,11 +143,12 @@ class PolynomialDomain(Domain):
 
     def protocol_figure(self, completions: dict[str, Completion], path: Path,
                         hyper: tuple[torch.Tensor, torch.Tensor] | None = None,
-                        period: torch.Tensor | None = None) -> Path:
+                        period: torch.Tensor | None = None, spec=None) -> Path:
         """A benchmark function (completions of its first K points, batch of one) by |S|: its points, the model's
         mean +- 2 sigma and, given its (lengthscale [1], scale [1]) and a periodic kernel's period [1], the exact
-        oracle's."""
-        s = self.pos_scale
+        oracle's, of the benchmark of `spec` (the data's; default the domain's)."""
+        spec = spec or self.spec
+        s = float(spec.pos_scale)
         panels = []
         for c in completions.values():
             k = c.ctx_pos.shape[1]
@@ -158,11 +159,11 @@ class PolynomialDomain(Domain):
                      "mean": c.mean[0, 0].numpy(), "std": c.std()[0, 0].numpy()}
             if hyper is not None:
                 o_mean, o_var = gp_protocol_oracle(pos[:, :k, 0] * s, val[:, :k, 0], x.unsqueeze(0),
-                                                   self.spec.extra["kernel"], *hyper,
-                                                   self.spec.extra["noise_std"], period)  # [1, G] each
+                                                   spec.extra["kernel"], *hyper, spec.extra["noise_std"],
+                                                   period)  # [1, G] each
                 panel.update(oracle_mean=o_mean[0].numpy(), oracle_std=o_var[0].sqrt().numpy())
             panels.append(panel)
-        title = self.spec.dataset
+        title = spec.dataset
         if hyper is not None:
             title += f": lengthscale {float(hyper[0][0]):.2f}, scale {float(hyper[1][0]):.2f}"
             title += "" if period is None else f", period {float(period[0]):.2f}"

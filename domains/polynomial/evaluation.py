@@ -22,12 +22,13 @@ from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, point_set_layout, st
 
 @torch.no_grad()
 def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale,
-                 period=None) -> dict[str, torch.Tensor]:
+                 period=None, spec=None) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model, the exact oracle and the Bayes predictor (metrics.protocol_scores),
     and the model's predictive standard deviation "sigma".
-    Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B] (a period for a periodic kernel only).
+    Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B] (a period for a periodic kernel only);
+    spec: the data's, whose benchmark the oracle and the Bayes predictor are of (default: the module's).
     Queries are independent given the context, so targets and context points can share one call."""
-    spec = pl_module.spec
+    spec = spec or pl_module.spec
     params = pl_module.predict_params(ctx_pos, ctx_val, qry_pos)  # [B, Q, NP]
     ll = pl_module.dist.log_prob(params, qry_val)  # [B, Q]
     mean = pl_module.dist.mean(params)[..., 0]  # [B, Q]
@@ -92,6 +93,13 @@ class GPProtocolEvaluation(SweepEvaluation):
         self.batch_size = batch_size
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
+        self._data_spec = None  # the spec of the data tested, set as the test starts
+
+    def data_spec(self, pl_module):
+        """The spec of the data tested, whose kernel, noise and priors the oracle, the Bayes predictor and the
+        recorded benchmark are of: the test's data module's (in Python a model fitted on RBF draws can be tested on
+        Matern-5/2 data), the module's where there is none."""
+        return self._data_spec or pl_module.spec
 
     @property
     def test_items_cap(self) -> int | None:
@@ -107,9 +115,10 @@ class GPProtocolEvaluation(SweepEvaluation):
         return sorted({k for k in self.levels if k < spec.num_points})
 
     def on_test_start(self, trainer, pl_module) -> None:
-        if pl_module.spec.extra.get("protocol") != "tnp":
-            raise ValueError(f"the GP protocol evaluation needs a gp_tnp_* dataset, not "
-                             f"{pl_module.spec.domain}/{pl_module.spec.dataset}")
+        self._data_spec = getattr(getattr(trainer, "datamodule", None), "spec", None)
+        spec = self.data_spec(pl_module)
+        if spec.extra.get("protocol") != "tnp":
+            raise ValueError(f"the GP protocol evaluation needs a gp_tnp_* dataset, not {spec.domain}/{spec.dataset}")
         if trainer.world_size > 1:
             raise ValueError("the GP protocol evaluation keeps its batches of 16 whole: run it on one device "
                              "(--trainer.devices=1)")
@@ -146,7 +155,7 @@ class GPProtocolEvaluation(SweepEvaluation):
 
     def score_batch(self, pl_module, batch) -> None:
         """The benchmark's batches within one test batch, each with its sweep levels (the first sweep_batches)."""
-        spec = pl_module.spec
+        spec = self.data_spec(pl_module)
         pos, val = point_set_layout(batch["signal"])  # [B, N, 1] each
         keys = [int(i) for i in batch["index"]]
         n_b = self.batch_size
@@ -169,7 +178,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             # the targets (points nc .. nc + nt) and the context points, queried in one call
             qry = torch.cat([torch.arange(nc, nc + nt), torch.arange(nc)])  # [Nt + Nc]
             out = protocol_lls(pl_module, p[:, :nc], v[:, :nc], p[:, qry], v[:, qry], ls, scale,
-                               period)  # [b, Nt + Nc] each
+                               period, spec)  # [b, Nt + Nc] each
             for part_name, cols in (("target", slice(None, nt)), ("context", slice(nt, None))):
                 for prefix, key in (("", "ll"), ("oracle_", "oracle_ll"), ("bayes_", "bayes_ll")):
                     if key in out:  # no Bayes predictor for a periodic kernel (oracles.has_bayes_predictor)
@@ -182,7 +191,7 @@ class GPProtocolEvaluation(SweepEvaluation):
                         continue
                     check_stop()
                     out = protocol_lls(pl_module, p[:, :k], v[:, :k], p[:, k:], v[:, k:], ls, scale,
-                                       period)  # [b, N - k] each
+                                       period, spec)  # [b, N - k] each
                     values = {"nll": -out["ll"].mean(-1), "oracle_nll": -out["oracle_ll"].mean(-1),
                               "mse": out["mse"].mean(-1), "oracle_mse": out["oracle_mse"].mean(-1)}
                     if "bayes_ll" in out:
@@ -202,10 +211,12 @@ class GPProtocolEvaluation(SweepEvaluation):
         n = len(per["target_ll"])
         out: dict[str, Any] = {"num_batches": n, "batch_size": self.batch_size, "seed": self.seed}
         if pl_module is not None:  # which benchmark: another noise or prior writes the same keys to the same folder
-            extra = pl_module.spec.extra
-            out["benchmark"] = {k: extra[k] for k in BENCHMARK_SETTINGS if k in extra}
-            # the checkpoint's own data (None where not known): an RBF model scored on Matern-5/2 says so
-            out["trained_on"] = getattr(pl_module, "trained_dataset", None)
+            data = self.data_spec(pl_module)
+            out["benchmark"] = {k: data.extra[k] for k in BENCHMARK_SETTINGS if k in data.extra}
+            out["dataset"] = data.dataset  # the data scored, beside the data trained on
+            # the checkpoint's own data, else that of the model's spec (fitted in this process): an RBF model scored
+            # on Matern-5/2 says so
+            out["trained_on"] = getattr(pl_module, "trained_dataset", None) or pl_module.spec.dataset
         for name, values in per.items():  # a periodic kernel's bayes_* have none: None
             out[name] = sum(values) / len(values) if values else None
             out[f"{name}_se"] = standard_error(values)
@@ -240,7 +251,8 @@ class GPProtocolEvaluation(SweepEvaluation):
                        for name, (pos, val) in contexts.items()}
         path = domain.protocol_figure(completions, out_dir / "functions.png",
                                       hyper=(examples["lengthscale"][:1], examples["scale"][:1]),
-                                      period=examples["period"][:1] if "period" in examples else None)
+                                      period=examples["period"][:1] if "period" in examples else None,
+                                      spec=self.data_spec(pl_module))
         # not eval/functions: the Pictures callback's test pictures have that key, and W&B showed only one of the two
         log_media(trainer, {"eval/functions_with_oracle": path})
         return [path]
@@ -253,7 +265,7 @@ def protocol_headline(gp: dict[str, Any]) -> str:
         return "[gp_protocol] no evaluation batch was scored"
 
     bayes = "" if gp.get("bayes_target_ll") is None else f", Bayes predictor {gp['bayes_target_ll']:.3f}"
-    trained, scored = gp.get("trained_on"), f"gp_tnp_{gp.get('benchmark', {}).get('kernel')}"
+    trained, scored = gp.get("trained_on"), gp.get("dataset")
     model = "" if trained in (None, scored) else (
         f"{scored}, scoring a model trained on {trained} "
         f"({'a held-out kernel' if trained.startswith('gp_tnp_') else 'other data'}): ")

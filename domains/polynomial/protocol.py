@@ -94,7 +94,7 @@ class ProtocolSetSampler(SetSampler):
             nt = int(num_queries) if num_queries is not None else n - nc
         if nc < 1 or nt < 1 or nc + nt > n:
             raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function: "
-                             f"give |S| below {n} and at most {n} - |S| targets")
+                             f"give 1 <= |S| < {n} and 1 to {n} - |S| targets")
         return SetBatch(pos[:, :nc], val[:, :nc], pos[:, nc : nc + nt], val[:, nc : nc + nt])
 
 

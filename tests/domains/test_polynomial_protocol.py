@@ -699,8 +699,30 @@ def test_validation_levels_of_every_point_are_left_out_as_the_evaluations_are():
     sets = ProtocolSetSampler()(signal, torch.Generator(), num_context=48)
     assert sets.num_context == 48 and sets.qry_pos.shape[1] == 1
     with pytest.raises(ValueError, match=r"^\|S\| = 49 and 0 targets do not fit the 49 points of a protocol "
-                                         r"function: give \|S\| below 49 and at most 49 - \|S\| targets$"):
+                                         r"function: give 1 <= \|S\| < 49 and 1 to 49 - \|S\| targets$"):
         ProtocolSetSampler()(signal, torch.Generator(), num_context=49)
+
+
+@pytest.mark.parametrize("num_context, num_queries", [(0, None), (5, 0), (5, 45)])
+def test_sets_the_protocol_cannot_draw_name_both_bounds(num_context, num_queries):
+    """|S| = 0 or 0 targets were told to `give |S| below 49 and at most 49 - |S| targets`, which they already did:
+    the line now names the lower bounds too."""
+    signal = torch.zeros(1, 2, 49)  # [B, 2, N]: a point set
+    with pytest.raises(ValueError, match=r"targets do not fit the 49 points of a protocol function: give "
+                                         r"1 <= \|S\| < 49 and 1 to 49 - \|S\| targets$"):
+        ProtocolSetSampler()(signal, torch.Generator(), num_context=num_context, num_queries=num_queries)
+
+
+def _two_batches_summary(dataset: str, trained_dataset: str | None) -> dict:
+    """gp_protocol of two scored batches of `dataset` by a model whose checkpoint was trained on trained_dataset."""
+    from types import SimpleNamespace
+
+    evaluation = GPProtocolEvaluation()
+    evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
+                                                     "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
+    evaluation._sizes = [(3, 10), (5, 7)]
+    spec = PolynomialDataModule(dataset=dataset).spec
+    return evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=trained_dataset))["gp_protocol"]
 
 
 def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
@@ -708,21 +730,69 @@ def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
     CKPT=<an RBF run>`): its metrics.json named the Matern benchmark and the checkpoint's path, but not that the model
     never saw Matern draws, and the console line read as an in-distribution score. gp_protocol now records the
     dataset the model was trained on, and the line says when it is not the one scored."""
-    from types import SimpleNamespace
+    from domains.polynomial.evaluation import protocol_headline
 
-    from domains.polynomial.evaluation import GPProtocolEvaluation, protocol_headline
-
-    evaluation = GPProtocolEvaluation()
-    evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
-                                                     "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
-    evaluation._sizes = [(3, 10), (5, 7)]
-    spec = PolynomialDataModule(dataset="gp_tnp_matern").spec
-    held_out = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_rbf"))["gp_protocol"]
+    held_out = _two_batches_summary("gp_tnp_matern", "gp_tnp_rbf")
     assert held_out["trained_on"] == "gp_tnp_rbf"
     assert protocol_headline(held_out).startswith("[gp_protocol] gp_tnp_matern, scoring a model trained on "
                                                   "gp_tnp_rbf (a held-out kernel): 2 batches of 16: target LL 1.100")
-    same = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset="gp_tnp_matern"))["gp_protocol"]
+    same = _two_batches_summary("gp_tnp_matern", "gp_tnp_matern")
     assert same["trained_on"] == "gp_tnp_matern"
     assert protocol_headline(same).startswith("[gp_protocol] 2 batches of 16: target LL 1.100")
-    unknown = evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=None))["gp_protocol"]
-    assert unknown["trained_on"] is None and protocol_headline(unknown).startswith("[gp_protocol] 2 batches")
+    own = _two_batches_summary("gp_tnp_matern", None)  # no checkpoint
+    assert own["trained_on"] == "gp_tnp_matern" and protocol_headline(own).startswith("[gp_protocol] 2 batches")
+
+
+def _scored_on_other_data(tmp_path):
+    """A module built on the RBF benchmark and evaluated in Python on two batches of Matern-5/2 data, as
+    `trainer.test(model, matern_datamodule)` does after `trainer.fit(model, rbf_datamodule)`."""
+    import domains.polynomial.domain  # noqa: F401  registers the Domain the module's spec names
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    module = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1)).eval()
+    dm = PolynomialDataModule(dataset="gp_tnp_matern", val_range=(-3, 3), test_size=32, batch_size=16)
+    dm.setup("test")
+    trainer = fake_trainer(lightning_module=module, default_root_dir=str(tmp_path), datamodule=dm,
+                           num_test_batches=[float("inf")])
+    evaluation = GPProtocolEvaluation(sweep_batches=0, out_dir=str(tmp_path))
+    evaluation.on_test_start(trainer, module)
+    for batch in dm.test_dataloader():
+        evaluation.score_batch(module, batch)
+    return evaluation.summary([], module)["gp_protocol"]
+
+
+def test_the_evaluation_scores_the_benchmark_of_the_data_tested(tmp_path):
+    """`trainer.test(model, matern_datamodule)` on a model fitted to RBF draws scored the Matern-5/2 functions with
+    the RBF oracle and Bayes predictor, and recorded benchmark.kernel rbf: the "exact GP oracle" (-0.053 nats) fell
+    below the Bayes predictor (1.637), which a correct oracle never does. The oracle, the Bayes predictor and the
+    recorded benchmark are now those of the data tested (the command line's already were: it builds the module from
+    the data's config)."""
+    gp = _scored_on_other_data(tmp_path)
+    assert gp["benchmark"]["kernel"] == "matern" and gp["num_batches"] == 2
+    # told the hyperparameters, the oracle beats the Bayes predictor on average; over two batches it may trail it by
+    # a little (here 0.007 nats), where the RBF oracle on Matern draws trailed it by 1.4 nats
+    assert gp["oracle_minus_bayes_target_ll"] >= -0.05
+
+
+def test_a_model_tested_where_it_was_fitted_names_its_own_data(tmp_path):
+    """trained_on came only from a checkpoint: a model fitted and tested in one Python process recorded null, and the
+    console line did not say that an RBF model was scored on Matern-5/2 draws. It now falls back to the data of the
+    model's own spec."""
+    assert _scored_on_other_data(tmp_path)["trained_on"] == "gp_tnp_rbf"
+
+
+def test_the_headline_compares_the_recorded_datasets():
+    """The console line rebuilt the scored data's name from the recorded kernel (`gp_tnp_<kernel>`) rather than
+    recording it: gp_protocol now names the dataset scored beside the one trained on, and the line compares the two;
+    a model trained on data other than the benchmark's says so."""
+    from domains.polynomial.evaluation import protocol_headline
+
+    gp = _two_batches_summary("gp_tnp_rbf", "gp_rbf")
+    assert gp["dataset"] == "gp_tnp_rbf" and gp["trained_on"] == "gp_rbf"
+    assert protocol_headline(gp).startswith("[gp_protocol] gp_tnp_rbf, scoring a model trained on gp_rbf (other "
+                                            "data): 2 batches of 16: target LL 1.100")
+    assert protocol_headline(gp | {"trained_on": "gp_tnp_rbf"}).startswith("[gp_protocol] 2 batches of 16")
+    gp["benchmark"]["kernel"] = "matern"  # the line reads the dataset recorded, not one rebuilt from the kernel
+    assert protocol_headline(gp | {"trained_on": "gp_tnp_rbf"}).startswith("[gp_protocol] 2 batches of 16")
