@@ -615,7 +615,10 @@ def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
         read_video_folder(tmp_path, 8, 16, progress=False)
     assert [str(w.message) for w in record] == []
     (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice, a warning for each file
-    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\); no"):
+    none = (r"\(0 too short, 11 undecodable\); none of its files is a video or a strip of frames \(see the "
+            r"warnings\): give --data.init_args.root a video file or a folder of them \(\.mp4, .*\) or of strips of "
+            r"frames \(\.jpg, \.jpeg, \.png\)$")  # the pictures decode: not "none of its files can be decoded"
+    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=none):
         read_video_folder(tmp_path, 8, 16, progress=False)
     messages = [str(w.message) for w in record]
     skipped = [m for m in messages if m.startswith("skipping ")]
