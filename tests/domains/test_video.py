@@ -1388,10 +1388,20 @@ def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
 
 def test_metric_notes_say_what_each_column_of_the_rows_scores():
     """metrics.json's metric_notes named nn_ alone: psnr (the mean video) and sample_psnr (videos whose first
-    n_autoregressive values are drawn, the rest their mean, so close to the mean's score) were left to guess."""
+    n_autoregressive values are drawn, the rest their mean, so close to the mean's score) were left to guess. The
+    sample_ columns are the mean over a clip's samples, as the notes say."""
     notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
     assert "columns: psnr, ssim: the mean video; sample_: the sampled videos" in notes
     assert "n_autoregressive values drawn, the others their mean" in notes
+    assert "sample_: the sampled videos (n_autoregressive values drawn, the others their mean), averaged over " \
+           "num_samples, on the first sample_clips test clips" in notes
+    gt = torch.rand(2, 3, 2, 8, 8)  # [B, 3, T, H, W]
+    samples = (gt[:, None] + 0.1 * torch.randn(2, 3, 3, 2, 8, 8)).clamp(0, 1)  # [B, S, 3, T, H, W]
+    samples[1] = float("nan")  # a clip not sampled
+    item = SimpleNamespace(signal=gt, mean=gt, nn=gt, samples=samples, as_grid=lambda v: v)  # values on the grid
+    scores = VideoDomain().metrics(item)
+    each = torch.stack([psnr_per_frame(samples[:1, s], gt[:1]) for s in range(3)])  # [S] the first clip's samples
+    assert torch.allclose(scores["sample_psnr"][:1], each.mean()) and scores["sample_psnr"][1].isnan()
 
 
 # ---- the shared beach clips -----------------------------------------------------------------------
