@@ -26,6 +26,9 @@ from .io import VIDEO_SUFFIXES, VideoDecodeError, as_size, decoded_by_pillow, re
 from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_length
 from .strips import rate_and_size as strip_rate_and_size
 
+# the file types a folder of videos reads, as its errors name them
+VIDEO_TYPES, STRIP_TYPES = f"({', '.join(VIDEO_SUFFIXES)})", f"({', '.join(STRIP_SUFFIXES)})"
+
 
 def clip_span(num_frames: int, frame_step: int = 1) -> int:
     """The frames of a video a clip of ``num_frames`` frames ``frame_step`` apart covers, its first to its last."""
@@ -225,8 +228,7 @@ def read_video_folder(
                          f"--data.init_args.dataset=npz (as {data_words('video', 'beach')} does)")
     files = list_video_files(root)
     if not files:
-        raise FileNotFoundError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) or strips of frames "
-                                f"({', '.join(STRIP_SUFFIXES)}) found under {root}")
+        raise FileNotFoundError(f"no video files {VIDEO_TYPES} or strips of frames {STRIP_TYPES} found under {root}")
     clips = FolderClips(num_frames, as_size(size), stride, frame_step)
     # the frames max_clips_per_video clips span, the last starting (max - 1) strides after the first
     needed = (max_clips_per_video - 1) * clips.stride + clips.span if (max_clips_per_video or 0) > 0 else None
@@ -290,9 +292,10 @@ def read_video_folder(
                       f"{fewer_frames(longest[0], num_frames, frame_step)}")
         elif corrupt == len(files) and not frames:  # no video among them: what a root takes
             cause = "it cannot be decoded" if Path(root).is_file() else "none of its files can be decoded"
+            if stills:  # pictures of one frame decode, but are no video
+                cause = "none of its files is a video or a strip of frames"
             frames = (f"; {cause} (see the warning{'s' if corrupt > 1 else ''}): give --data.init_args.root a video "
-                      f"file or a folder of them ({', '.join(VIDEO_SUFFIXES)}) or of strips of frames "
-                      f"({', '.join(STRIP_SUFFIXES)})")
+                      f"file or a folder of them {VIDEO_TYPES} or of strips of frames {STRIP_TYPES}")
         raise ValueError(
             f"no clips of {counted(num_frames, 'frame')} from {counted(len(files), 'video file')} under {root} "
             f"({short} too short, {corrupt} undecodable){frames}"

@@ -292,7 +292,11 @@ class VideoDataModule(SignalDataModule):
             parts = self._parts_of(self.split_options())
         except ValueError as err:  # the sizes as given, and what an item is here
             n, n_videos = len(videos), len(np.unique(videos))
-            more = "" if self.dataset_name == "synthetic" else ", or add videos"  # a file's or folder's clips
+            more = ""  # sizes too large: more clips, generated or from more videos
+            if "do not fit" in str(err) and self.dataset_name != "synthetic":
+                more = ", or add videos"
+            elif "do not fit" in str(err) and (needed := clips_needed(self.splits)) is not None:
+                more = f", or --data.init_args.num_clips={needed} or more"
             unit = "" if not str(err).startswith("split sizes") else (
                 f"; the items are clips, {n} from {counted(n_videos, 'video')}: {splits_hint('clips')}{more}")
             raise ValueError(f"VideoDataModule: {err}{unit}") from None
@@ -385,18 +389,21 @@ class VideoDataModule(SignalDataModule):
         return ClipDataset(self._clips, self._parts[("train", "val", "test").index(split)])
 
     def empty_split_cause(self, split: str) -> str:
-        """An empty train split of a folder's clips dealt by whole videos: val and test took every video (else "")."""
+        """An empty train split of one pool of clips, the rest after val and test: what they took and what to give
+        (generated clips, clips each split alone, or whole videos); else ""."""
         self._prepare()
-        if split != "train" or self.split_by != "video" or self._folder_rows is not None or self.splits[0] != -1:
+        if split != "train" or self._folder_rows is not None or self.splits[0] != -1:
             return ""
         val, test = self._parts[1], self._parts[2]  # [n] clip rows
+        went = f"went to val ({counted(len(val), 'clip')}) and test ({counted(len(test), 'clip')})"
         if self.dataset_name == "synthetic":  # each clip a video of its own: split_by changes nothing
-            taken = len(val) + len(test)
-            return (f": the {taken} generated clips went to val ({counted(len(val), 'clip')}) and test "
-                    f"({counted(len(test), 'clip')}): {splits_hint('clips')}, or --data.init_args.num_clips="
-                    f"{taken + 1} or more")
+            return (f": the {len(val) + len(test)} generated clips {went}: {splits_hint('clips')}, or "
+                    f"--data.init_args.num_clips={clips_needed(self.splits)} or more")
         n_videos = len(torch.unique(self._videos))
         where = f"{self.root}'s" if self.root is not None else "the"
+        if self.split_by == "clip" or n_videos == len(self._videos):  # each clip split alone
+            return (f": the {len(val) + len(test)} clips of {where} {counted(n_videos, 'video')} {went}: "
+                    f"{splits_hint('clips')}, or add videos")
         return (f": {where} {counted(n_videos, 'video')} went whole to val ({counted(len(val), 'clip')}) and test "
                 f"({counted(len(test), 'clip')}), as a video's clips stay in one split (a folder of strips is one "
                 f"video); add videos, or give --data.init_args.split_by=clip")
@@ -492,6 +499,14 @@ class VideoDataModule(SignalDataModule):
 # ---- single files for prediction -------------------------------------------------------------------
 VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png, a strip ({', '.join(STRIP_SUFFIXES)}) "
                 "or a clip .npz")
+
+
+def clips_needed(splits: Sequence[int]) -> int | None:
+    """The fewest generated clips the split sizes (-1: the rest) deal with train and val not empty (test may be);
+    None where no count does (a size 0 for train or val)."""
+    if 0 in splits[:2]:
+        return None
+    return sum(s for s in splits if s != -1) + sum(s == -1 for s in splits[:2])
 
 
 def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, size: tuple[int, int],

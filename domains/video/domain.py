@@ -31,8 +31,8 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
                 "[0, 1], the range they are shown in; mse on pixels not in S, unclamped; observed pixels keep their "
                 "values in the mean video; columns: psnr, ssim: the mean video; sample_: the sampled videos "
                 "(n_autoregressive values drawn, the others their mean), averaged over num_samples, on the first "
-                "sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis on [-1, 1], "
-                "so one frame step is as far as (W - 1) / (T - 1) pixel steps")
+                "sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis on "
+                "[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps")
 
 
 def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,

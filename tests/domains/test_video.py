@@ -525,7 +525,7 @@ def test_counts_of_one_frame_or_one_file_are_singular(tmp_path):
 def test_too_few_clips_for_the_splits_says_to_add_videos(tmp_path):
     """An .npz of one clip, or a folder of one 17-frame GIF, stopped with "split sizes (-1, 1, 1) do not fit 1 item
     ...: give --data.init_args.splits in clips", a remedy no sizes can meet (train, val and test take one clip
-    each at least). The line now ends ", or add videos", as the images' does; the generated clips' is unchanged."""
+    each at least). The line now ends ", or add videos", as the images' does; sizes that are no counts do not."""
     np.savez(tmp_path / "one.npz", videos=moving_digits(1, num_frames=8, size=8, seed=0))
     folder = tmp_path / "gifs"
     folder.mkdir()
@@ -537,21 +537,51 @@ def test_too_few_clips_for_the_splits_says_to_add_videos(tmp_path):
                 "do not fit 1 item: the sizes besides -1 take 2; the items are clips, 1 from 1 video: give "
                 "--data.init_args.splits in clips (train, val, test; -1: the rest), or add videos") + "$"):
             dm.setup("fit")
-    dm = VideoDataModule(num_clips=1, num_frames=8, size=8, splits=(-1, 1, 1), bins="uniform", num_bins=8)
-    with pytest.raises(ValueError, match=re.escape("(train, val, test; -1: the rest)") + "$"):
-        dm.setup("fit")
+    bad = VideoDataModule(dataset="npz", root=str(tmp_path / "one.npz"), num_frames=8, size=8, splits=(-1, -2, 1),
+                          bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(  # no videos added make them counts
+            "must be counts, or -1 for the rest; the items are clips, 1 from 1 video: give --data.init_args.splits "
+            "in clips (train, val, test; -1: the rest)") + "$"):
+        bad.setup("fit")
+
+
+def test_generated_clips_too_few_for_the_splits_name_the_count_that_fits():
+    """Generated clips the split sizes do not fit were offered other sizes alone; the line now names the fewest clips
+    that fit, train and val taking one at least (test may be empty), and that many set up."""
+    for count, splits, needed in ((1, (-1, 1, 1), 3), (3, (2, 2, -1), 4), (1, (1, -1, 1), 3)):
+        options = dict(num_frames=8, size=8, splits=splits, bins="uniform", num_bins=8)
+        with pytest.raises(ValueError, match=re.escape(
+                f"(train, val, test; -1: the rest), or --data.init_args.num_clips={needed} or more") + "$"):
+            VideoDataModule(num_clips=count, **options).setup("fit")
+        VideoDataModule(num_clips=needed, **options).setup("fit")
 
 
 def test_generated_clips_too_few_for_the_splits_say_to_generate_more():
     """2 generated clips with splits (-1, 1, 1) left train empty and said "add videos, or give
     --data.init_args.split_by=clip" (and of a folder of strips), which neither applies to nor changes generated
     clips (each is a video of its own). The line now names num_clips."""
-    dm = VideoDataModule(num_clips=2, num_frames=8, size=8, splits=(-1, 1, 1), bins="uniform", num_bins=8)
-    with pytest.raises(ValueError, match=re.escape(
-            "the train split is empty: the 2 generated clips went to val (1 clip) and test (1 clip): give "
-            "--data.init_args.splits in clips (train, val, test; -1: the rest), or --data.init_args.num_clips=3 or "
-            "more") + "$"):
-        dm.setup("fit")
+    for split_by in ("video", "clip"):  # split_by=clip once stopped on "the train split is empty, no pixels ..."
+        dm = VideoDataModule(num_clips=2, num_frames=8, size=8, splits=(-1, 1, 1), bins="uniform", num_bins=8,
+                             split_by=split_by)
+        with pytest.raises(ValueError, match=re.escape(
+                "the train split is empty: the 2 generated clips went to val (1 clip) and test (1 clip): give "
+                "--data.init_args.splits in clips (train, val, test; -1: the rest), or --data.init_args.num_clips=3 "
+                "or more") + "$"):
+            dm.setup("fit")
+
+
+def test_file_clips_each_split_alone_that_val_and_test_take_say_to_add_videos(tmp_path):
+    """An .npz of 2 clips (as beach.yaml reads, splits (-1, 1, 1)) was told "add videos, or give
+    --data.init_args.split_by=clip", and split_by=clip then stopped on "the train split is empty, no pixels to fit
+    k-means bins on" alone; each clip is split alone either way, so the line now says to add videos."""
+    np.savez(tmp_path / "two.npz", videos=moving_digits(2, num_frames=8, size=8, seed=0))
+    for split_by in ("video", "clip"):
+        dm = VideoDataModule(dataset="npz", root=str(tmp_path / "two.npz"), num_frames=8, size=8, splits=(-1, 1, 1),
+                             num_bins=8, split_by=split_by)
+        with pytest.raises(ValueError, match=re.escape(
+                f": the 2 clips of {tmp_path / 'two.npz'}'s 2 videos went to val (1 clip) and test (1 clip): give "
+                "--data.init_args.splits in clips (train, val, test; -1: the rest), or add videos") + "$"):
+            dm.setup("fit")
 
 
 def test_a_folder_where_no_file_decodes_says_what_to_give(tmp_path):
@@ -585,7 +615,10 @@ def test_a_folder_of_single_frames_says_how_to_make_it_a_video(tmp_path):
         read_video_folder(tmp_path, 8, 16, progress=False)
     assert [str(w.message) for w in record] == []
     (tmp_path / "broken.mp4").write_bytes(b"")  # not every file a frame: no such advice, a warning for each file
-    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=r"\(0 too short, 11 undecodable\); no"):
+    none = (r"\(0 too short, 11 undecodable\); none of its files is a video or a strip of frames \(see the "
+            r"warnings\): give --data.init_args.root a video file or a folder of them \(\.mp4, .*\) or of strips of "
+            r"frames \(\.jpg, \.jpeg, \.png\)$")  # the pictures decode: not "none of its files can be decoded"
+    with pytest.warns(UserWarning) as record, pytest.raises(ValueError, match=none):
         read_video_folder(tmp_path, 8, 16, progress=False)
     messages = [str(w.message) for w in record]
     skipped = [m for m in messages if m.startswith("skipping ")]
@@ -758,10 +791,11 @@ def test_datamodule_uniform_bins_and_bad_args(tmp_path, monkeypatch):
         VideoDataModule(dataset="folder", root=str(tmp_path / "nope"), bins="uniform", num_bins=8).check_data_roots()
     with pytest.raises(FileNotFoundError, match="^video npz not found: .*nope.npz$"):
         VideoDataModule(dataset="npz", root=str(tmp_path / "nope.npz"), bins="uniform", num_bins=8).check_data_roots()
-    # sizes that do not fit say what an item is here, and which option takes the sizes
+    # sizes that do not fit say what an item is here, and which options take the sizes and the count
     with pytest.raises(ValueError, match=r"^VideoDataModule: split sizes \(8, 8, 8\) do not fit 12 items; the items "
                                          r"are clips, 12 from 12 videos: give --data.init_args.splits in clips "
-                                         r"\(train, val, test; -1: the rest\)$"):
+                                         r"\(train, val, test; -1: the rest\), or --data.init_args.num_clips=24 or "
+                                         r"more$"):
         VideoDataModule(num_clips=12, splits=(8, 8, 8), bins="uniform", num_bins=8).setup("fit")
 
 
@@ -1354,10 +1388,20 @@ def test_video_scores_clamp_the_prediction_to_the_range_it_is_shown_in():
 
 def test_metric_notes_say_what_each_column_of_the_rows_scores():
     """metrics.json's metric_notes named nn_ alone: psnr (the mean video) and sample_psnr (videos whose first
-    n_autoregressive values are drawn, the rest their mean, so close to the mean's score) were left to guess."""
+    n_autoregressive values are drawn, the rest their mean, so close to the mean's score) were left to guess. The
+    sample_ columns are the mean over a clip's samples, as the notes say."""
     notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
     assert "columns: psnr, ssim: the mean video; sample_: the sampled videos" in notes
     assert "n_autoregressive values drawn, the others their mean" in notes
+    assert "sample_: the sampled videos (n_autoregressive values drawn, the others their mean), averaged over " \
+           "num_samples, on the first sample_clips test clips" in notes
+    gt = torch.rand(2, 3, 2, 8, 8)  # [B, 3, T, H, W]
+    samples = (gt[:, None] + 0.1 * torch.randn(2, 3, 3, 2, 8, 8)).clamp(0, 1)  # [B, S, 3, T, H, W]
+    samples[1] = float("nan")  # a clip not sampled
+    item = SimpleNamespace(signal=gt, mean=gt, nn=gt, samples=samples, as_grid=lambda v: v)  # values on the grid
+    scores = VideoDomain().metrics(item)
+    each = torch.stack([psnr_per_frame(samples[:1, s], gt[:1]) for s in range(3)])  # [S] the first clip's samples
+    assert torch.allclose(scores["sample_psnr"][:1], each.mean()) and scores["sample_psnr"][1].isnan()
 
 
 # ---- the shared beach clips -----------------------------------------------------------------------
