@@ -1019,8 +1019,8 @@ class PixelTransformerModule(L.LightningModule):
     def check_stage_memory(self, trainer: Any, datamodule: Any, stage: str) -> None:
         """:meth:`check_train_memory` of the batch a fit's training step takes, or :meth:`check_eval_memory` of the
         batch a validation's or a test's step takes (batch_size, or the test loader's own option, test_batch; or rank
-        0's items where they are fewer), measured on rank 0, whose line every rank raises: ranks that each measured refused apart near the limit, and the
-        others waited at the next barrier for the one that stopped."""
+        0's items where they are fewer), measured on rank 0, whose line every rank raises: ranks that each measured
+        refused apart near the limit, and the others waited at the next barrier for the one that stopped."""
         refusal = None
         if trainer.global_rank == 0:
             if stage == "fit":
