@@ -517,7 +517,8 @@ def sample(
     if use_cache:
         # the cache holds every row the encoder's and the decoder's attention reads: a step appends one
         cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
-        model.encode_append(cache, cpos, cval)
+        encoding = f"encoding S of {k:,} points x {counted(bs, 'chain')}" if progress and k > chunk else None
+        model.encode_append(cache, cpos, cval, progress=encoding)  # S, as predict_params shows its encoding
         stepper = RowStepper(model, cache)  # each step: one row per chain
 
     # the visiting order's positions, gathered once: step t reads a contiguous [BS, 1, P] slice
@@ -548,7 +549,10 @@ def sample(
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
         # keys/values of K+N' rows
-        mem = model.cached_memory(cache) if use_cache else model.encode(buf_pos, buf_val, observed=observed_rows)
+        encoding = f"encoding S of {k:,} points and {n_ar:,} drawn x {counted(bs, 'chain')}" \
+            if progress and k + n_ar > chunk else None
+        mem = model.cached_memory(cache) if use_cache else \
+            model.encode(buf_pos, buf_val, observed=observed_rows, progress=encoding)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]
         words = f"mean at {rest.shape[1]} points not drawn x {counted(bs, 'chain')}" if progress else None
         # the mean a chunk at a time: every chain's parameters [BS, R, NP] at once were 38 GB for 3 samples of an

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import warnings
 
@@ -207,12 +208,26 @@ def first_on_its_node() -> bool:
 
 def processes_on_this_machine() -> int:
     """The processes a launcher started on this machine, this one among them: torchrun's LOCAL_WORLD_SIZE, or the
-    SLURM_NTASKS_PER_NODE of SLURM's tasks (:func:`slurm_tasks`); 1 where neither is set (a command started by hand,
-    and the first process of Lightning's own DDP, whose others start once its Trainer runs)."""
+    SLURM_NTASKS_PER_NODE of SLURM's tasks (:func:`slurm_tasks`), else this node's count in SLURM_STEP_TASKS_PER_NODE
+    (srun -n without --ntasks-per-node); 1 where none is set (a command started by hand, and Lightning's own DDP,
+    whose processes do not learn how many it starts on a machine)."""
     if (local := _rank_variable("LOCAL_WORLD_SIZE")) > 0:
         return local
-    per_node = _rank_variable("SLURM_NTASKS_PER_NODE")
-    return per_node if slurm_tasks() and per_node > 0 else 1
+    if not slurm_tasks():
+        return 1
+    if (per_node := _rank_variable("SLURM_NTASKS_PER_NODE")) > 0:
+        return per_node
+    return _step_tasks_on_this_node()
+
+
+def _step_tasks_on_this_node() -> int:
+    """SLURM_STEP_TASKS_PER_NODE's count (``4``, or ``2(x2),1`` over nodes) of this SLURM_NODEID's node; 1 where it
+    does not say."""
+    counts = [int(tasks) for tasks, times in re.findall(r"(\d+)(?:\(x(\d+)\))?",
+                                                          os.environ.get("SLURM_STEP_TASKS_PER_NODE", ""))
+              for _ in range(int(times or 1))]
+    node = _rank_variable("SLURM_NODEID")
+    return counts[node] if node < len(counts) and counts[node] > 0 else 1
 
 
 def is_ddp_child() -> bool:

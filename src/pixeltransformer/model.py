@@ -599,13 +599,13 @@ class PixelTransformer(nn.Module):
         return StepInputs(steps, self.ctx_pos_proj(features), self.qry_pos_proj(features))
 
     def encode_append(self, cache: RowCache, ctx_pos: PosLike, ctx_val: torch.Tensor,
-                      pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+                      pos_embed: torch.Tensor | None = None, progress: str | None = None) -> torch.Tensor:
         """Append new samples [B, n, P], [B, n, V] to a cache; returns the memory rows of the new samples
         [B, n, D]. The buffered encoder reads the first call's samples as S (attending to each other, with
         value_norm fixing the frame) and every later sample as a buffer row; the incremental encoder is causal
         throughout. Rows of earlier samples never change, so the memory of the whole set is the
         concatenation of the rows returned so far. `pos_embed`: the samples' position embedding [B, n, D]
-        when already computed (StepInputs)."""
+        when already computed (StepInputs); `progress`: the layers' words, as encode_rows takes them."""
         pos = as_positions(ctx_pos)  # the bias channels, built once for every layer
         start, n = cache.length, pos.pos.shape[1]
         if start + n > cache.capacity:
@@ -615,7 +615,8 @@ class PixelTransformer(nn.Module):
         if pos_embed is None:
             pos_embed = self.ctx_pos_proj(self.fourier(pos.pos))  # [B, n, D]
         x = pos_embed + self.ctx_val_proj(ctx_val, cache.frame)  # [B, n, D]
-        for i, block in enumerate(self.encoder):
+        for i, block in enumerate(loop_progress(self.encoder, progress or "", unit="layer",
+                                                enabled=progress is not None, leave=False)):
             h = block.norm1(x)  # [B, n, D]
             block.attn.store_rows(h, pos, cache.rows[i], start)
             if start == 0:  # S (buffered) or a causal first block (incremental): as encode_rows computes it

@@ -71,9 +71,9 @@ def checkpoint_error(ckpt: dict) -> str | None:
                            written_by(ckpt))
 
 
-# Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
 # the stages whose setup checks a step's memory (check_stage_memory), and the DataModule's method giving their items
 STEP_ROWS = {"fit": "train_batches", "validate": "validation_set", "test": "test_set"}
+# Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
 WEIGHT_CASTING_PRECISIONS = {"16-true": "float16", "bf16-true": "bfloat16", "64-true": "float64", "64": "float64",
                              "transformer-engine": "bfloat16", "transformer-engine-float16": "float16"}
 
@@ -1018,9 +1018,9 @@ class PixelTransformerModule(L.LightningModule):
 
     def check_stage_memory(self, trainer: Any, datamodule: Any, stage: str) -> None:
         """:meth:`check_train_memory` of the batch a fit's training step takes, or :meth:`check_eval_memory` of the
-        batch a validation's or a test's step takes (batch_size, or rank 0's items where they are fewer), measured
-        on rank 0, whose line every rank raises: ranks that each measured refused apart near the limit, and the
-        others waited at the next barrier for the one that stopped."""
+        batch a validation's or a test's step takes (batch_size, or the test loader's own option, test_batch; or rank
+        0's items where they are fewer), measured on rank 0, whose line every rank raises: ranks that each measured
+        refused apart near the limit, and the others waited at the next barrier for the one that stopped."""
         refusal = None
         if trainer.global_rank == 0:
             if stage == "fit":
@@ -1028,8 +1028,9 @@ class PixelTransformerModule(L.LightningModule):
                 check = self.check_train_memory
             else:  # a distributed evaluation's sampler gives each rank its share, rounded up
                 rows = math.ceil(len(getattr(datamodule, STEP_ROWS[stage])()) / trainer.world_size)
-                given = datamodule.test_batch()[0] if stage == "test" else datamodule.batch_size
-                check = functools.partial(self.check_eval_memory, split="val" if stage == "validate" else "test")
+                given, option = datamodule.test_batch() if stage == "test" else (datamodule.batch_size, "batch_size")
+                check = functools.partial(self.check_eval_memory, split="val" if stage == "validate" else "test",
+                                          option=option)
             batch = min(given, rows) or given
             try:
                 check(batch, trainer.strategy.root_device, local_ranks(trainer), trainer.precision, given=given)
@@ -1052,23 +1053,25 @@ class PixelTransformerModule(L.LightningModule):
                                "model", "train")
 
     def check_eval_memory(self, batch_size: int, device: torch.device | None = None, ranks: int = 1,
-                          precision: Any = "32-true", given: int | None = None, split: str = "val") -> None:
+                          precision: Any = "32-true", given: int | None = None, split: str = "val",
+                          option: str = "batch_size") -> None:
         """Refuse a validation or a test (of the ``split``'s items) whose step of ``batch_size`` signals could not
         hold its forward pass in the memory at hand, as :meth:`check_train_memory` refuses a fit, before the first
         batch: a huge data batch_size stopped in torch's allocator at the first batch. The bound is
-        :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries."""
+        :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries; ``option``: the
+        data option that sets the batch (a test loader's own, such as sdf's eval_batch_size)."""
         queries = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1]
         self.check_step_memory("an evaluation step", eval_step_bytes, max(self.val_levels), queries, batch_size,
                                device, ranks, precision, given, "fewer observed points a signal (model.val_levels)",
-                               split)
+                               split, option)
 
     def check_step_memory(self, step: str, bound: Callable[..., int], context: int, queries: int, batch_size: int,
                           device: torch.device | None, ranks: int, precision: Any, given: int | None, fewer: str,
-                          split: str) -> None:
+                          split: str, option: str = "batch_size") -> None:
         """The refusal of :meth:`check_train_memory` and :meth:`check_eval_memory`: ``step`` of ``batch_size``
         signals of the ``split``'s items, whose ``bound`` (bytes of a NetConfig, a batch, |S| and |Q| and a value's
-        bytes) is over the memory at hand, in one line naming the most batch_size that may fit, else ``fewer``, and
-        on a CPU a GPU to train or evaluate on."""
+        bytes) is over the memory at hand, in one line naming the most of the data ``option`` setting the batch that
+        may fit, else ``fewer``, and on a CPU a GPU to train or evaluate on."""
         net = self.net_config
 
         def need(batch: int) -> int:
@@ -1076,12 +1079,12 @@ class PixelTransformerModule(L.LightningModule):
 
         if (short := shortfall(need(batch_size), device, ranks)) is None:
             return
-        remedy = short.remedy("batch_size", batch_size, need, fewer)
+        remedy = short.remedy(option, batch_size, need, fewer)
         on_cpu = device is None or torch.device(device).type == "cpu"
         verb = "train" if split == "train" else "evaluate"
         gpu = f" (or {verb} on a GPU: --trainer.accelerator gpu)" if on_cpu else ""
-        size = f"batch_size {batch_size}" if given in (None, batch_size) else \
-            f"{counted(batch_size, 'signal')} (batch_size {given}, as many as the {split} items)"
+        size = f"{option} {batch_size}" if given in (None, batch_size) else \
+            f"{counted(batch_size, 'signal')} ({option} {given}, as many as the {split} items)"
         raise ValueError(f"{step} of {size} (up to {context} observed and {queries} query points a signal, through "
                          f"{net.encoder_layers} + {net.decoder_layers} layers of width {net.width}) needs at least "
                          f"{short.words}; {remedy}{gpu}")

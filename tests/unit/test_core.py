@@ -509,6 +509,27 @@ def test_a_completion_of_an_s_larger_than_a_chunk_shows_the_progress_of_its_enco
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.parametrize("encoder, words", [("buffered", "encoding S of 40 points x 2 chains"),
+                                             ("bidirectional", "encoding S of 40 points and 4 drawn x 2 chains")])
+def test_samples_of_an_s_larger_than_a_chunk_show_the_progress_of_its_encoding(poly_spec, capsys, monkeypatch,
+                                                                               encoder, words):
+    """Sampling encodes S again for its chains (the buffered encoder's cache; the bidirectional encoder's S and its
+    drawn values, for the mean at the points not drawn), which showed no line where the mean's encoding did."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer.module import PixelTransformerModule
+
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder=encoder),
+                               sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+    s = m.draw_sets(torch.randn(1, 1, 64), num_context=40, generator=torch.Generator().manual_seed(0))
+    layers = m.net_config.encoder_layers
+    m.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True, num_samples=2, n_autoregressive=4)
+    assert any(line.startswith(f"[{words}] {layers}/{layers} layers (100%)")
+               for line in capsys.readouterr().err.splitlines())
+    m.complete(s.ctx_pos, s.ctx_val, (64,), chunk=64, progress=True, num_samples=2, n_autoregressive=4)  # one chunk
+    assert not any(line.startswith("[encoding") for line in capsys.readouterr().err.splitlines())
+
+
 def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.sets import SetSampler

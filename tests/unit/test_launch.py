@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixeltransformer.launch import first_on_its_node, joins_a_run, launched_run_name
+from pixeltransformer.launch import first_on_its_node, joins_a_run, launched_run_name, processes_on_this_machine
 from pixeltransformer.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,6 +65,27 @@ def test_the_first_process_on_each_node_is_told_from_the_others(monkeypatch, lau
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert first_on_its_node() == (launch in (None, "srun task 0 of node 1", *FIRST_ON_A_NODE))
+
+
+@pytest.mark.parametrize("env, processes", [
+    ({}, 1),
+    ({"LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}, 2),
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "1", "SLURM_NTASKS_PER_NODE": "2"}, 2),
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "1", "SLURM_STEP_TASKS_PER_NODE": "4"}, 4),  # srun -n 4 on one node
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_STEP_TASKS_PER_NODE": "2(x2)", "SLURM_NODEID": "1"}, 2),
+    ({"SLURM_NTASKS": "5", "SLURM_PROCID": "4", "SLURM_STEP_TASKS_PER_NODE": "2(x2),1", "SLURM_NODEID": "2"}, 1),
+    ({"SLURM_NTASKS": "5", "SLURM_PROCID": "0", "SLURM_STEP_TASKS_PER_NODE": "3,2", "SLURM_NODEID": "0"}, 3),
+    ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_STEP_TASKS_PER_NODE": "1"}, 1),
+])
+def test_the_processes_a_launcher_started_on_this_machine_are_counted(monkeypatch, env, processes):
+    """srun -n 4 without --ntasks-per-node sets SLURM_STEP_TASKS_PER_NODE ("4", or "2(x2),1" over nodes) but not
+    SLURM_NTASKS_PER_NODE: its processes were counted as one each."""
+    for name in LAUNCHER_NAMES | {"LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE", "SLURM_STEP_TASKS_PER_NODE",
+                                  "SLURM_NODEID"}:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert processes_on_this_machine() == processes
 
 
 def test_a_launch_names_one_run_for_all_its_processes(monkeypatch):

@@ -1113,14 +1113,14 @@ class _FitData:
         return self.rows, max(1, self.rows // self.batch_size)
 
 
-def _fit_trainer(datamodule, rank: int = 0, broadcast=None):
+def _fit_trainer(datamodule, rank: int = 0, broadcast=None, world: int | None = None):
     from types import SimpleNamespace
 
     strategy = SimpleNamespace(root_device=torch.device("cpu"),
                                broadcast=broadcast or (lambda obj, src=0: obj))  # one process: its own
     return SimpleNamespace(fast_dev_run=False, overfit_batches=0, limit_val_batches=1.0, datamodule=datamodule,
-                           strategy=strategy, precision="32-true", world_size=2 if rank else 1, num_devices=1,
-                           global_rank=rank)
+                           strategy=strategy, precision="32-true", world_size=world or (2 if rank else 1),
+                           num_devices=1, global_rank=rank)
 
 
 def test_a_fits_setup_refuses_the_batch_a_training_step_takes_and_every_rank_together(poly_spec, monkeypatch):
@@ -1158,10 +1158,10 @@ def test_a_fits_setup_refuses_the_batch_a_training_step_takes_and_every_rank_tog
 
 class _EvalData:
     """A DataModule as an evaluation's setup reads it: batch_size, the items validation scores and those a test
-    reads, and the test loader's batch (test_batch)."""
+    reads, and the test loader's batch and its option (test_batch: batch_size, unless ``test_batch`` is given)."""
 
-    def __init__(self, batch_size: int, rows: int):
-        self.batch_size, self.rows = batch_size, rows
+    def __init__(self, batch_size: int, rows: int, test_batch: tuple[int, str] | None = None):
+        self.batch_size, self.rows, self.test = batch_size, rows, test_batch
 
     def validation_set(self) -> list:
         return [None] * self.rows
@@ -1169,12 +1169,12 @@ class _EvalData:
     test_set = validation_set
 
     def test_batch(self) -> tuple[int, str]:
-        return self.batch_size, "batch_size"
+        return self.test or (self.batch_size, "batch_size")
 
 
 def test_an_evaluation_refuses_a_batch_too_large_for_its_forward_pass_before_its_first_batch(poly_spec, monkeypatch):
     """validate and test had no memory check: a huge data batch_size went to the first batch's forward pass, to stop
-    in torch's allocator (or the OOM killer), as a fit's did before check_fit_memory. The forward pass of an
+    in torch's allocator (or the OOM killer), as a fit's did before check_stage_memory. The forward pass of an
     evaluation keeps no activations for a backward pass, but holds at least its widest layer's input and
     feed-forward values [B, N, D + F] over the larger of |S| (the largest val_level) and |Q|; it is refused in the
     fit's words, naming the batch_size that may fit, on rank 0's measure."""
@@ -1213,6 +1213,18 @@ def test_an_evaluation_refuses_a_batch_too_large_for_its_forward_pass_before_its
             setup(stage, _fit_trainer(_EvalData(1000, 101)))
         with pytest.raises(ValueError, match=r"^rank 0's refusal$"):  # every rank raises rank 0's line
             setup(stage, _fit_trainer(_EvalData(10, 50), rank=1, broadcast=lambda obj, src=0: "rank 0's refusal"))
+        # rank 0 of 2 measures its share of the items, rounded up: 100 of 200 fit, 101 of 201 do not
+        setup(stage, _fit_trainer(_EvalData(1000, 200), world=2))
+        with pytest.raises(ValueError, match=rf"^an evaluation step of 101 signals \(batch_size 1000, as many as the "
+                                             rf"{split} items\) "):
+            setup(stage, _fit_trainer(_EvalData(1000, 201), world=2))
+    # a test loader of a batch size of its own (sdf's eval_batch_size) is named by its option, not batch_size
+    with pytest.raises(ValueError, match=r"^an evaluation step of eval_batch_size 4096 \(.*; at most "
+                                         r"eval_batch_size 100, or "):
+        setup("test", _fit_trainer(_EvalData(8, 5000, test_batch=(4096, "eval_batch_size"))))
+    with pytest.raises(ValueError, match=r"^an evaluation step of 101 signals \(eval_batch_size 4096, as many as "
+                                         r"the test items\) .*; at most eval_batch_size 100, or "):
+        setup("test", _fit_trainer(_EvalData(8, 101, test_batch=(4096, "eval_batch_size"))))
     monkeypatch.setattr(memory, "available_memory", lambda: 1)
     with pytest.raises(ValueError, match=r"; give fewer observed points a signal \(model.val_levels\) \(or "):
         setup("validate", _fit_trainer(_EvalData(1, 1)))
