@@ -34,12 +34,12 @@ from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
 
-from .clips import (FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames, list_video_files, read_video_folder,
-                    read_video_npz, source_videos)
+from .clips import (STRIP_TYPES, VIDEO_TYPES, FolderClips, VideoFolder, clip_span, cut_clips, fewer_frames,
+                    list_video_files, read_video_folder, read_video_npz, source_videos)
 from .file_cache import DecodedVideos
 from .io import (PICTURE_FPS, VIDEO_SUFFIXES, VideoDecodeError, as_size, read_video_file, resize_and_crop,
                  transparent_share)
-from .strips import STRIP_SUFFIXES, frame_size, is_strip_file, read_strip, strip_frames, strip_problem
+from .strips import frame_size, is_strip_file, read_strip, strip_frames, strip_problem
 from .synthetic import moving_digits
 
 # below data_dir(), when a config names no root: the TinyVideos beach clips and a folder of natural videos
@@ -397,12 +397,13 @@ class VideoDataModule(SignalDataModule):
         val, test = self._parts[1], self._parts[2]  # [n] clip rows
         went = f"went to val ({counted(len(val), 'clip')}) and test ({counted(len(test), 'clip')})"
         if self.dataset_name == "synthetic":  # each clip a video of its own: split_by changes nothing
-            return (f": the {len(val) + len(test)} generated clips {went}: {splits_hint('clips')}, or "
-                    f"--data.init_args.num_clips={clips_needed(self.splits)} or more")
+            needed = clips_needed(self.splits)  # None where val takes none
+            more = "" if needed is None else f", or --data.init_args.num_clips={needed} or more"
+            return f": the {counted(len(val) + len(test), 'generated clip')} {went}: {splits_hint('clips')}{more}"
         n_videos = len(torch.unique(self._videos))
         where = f"{self.root}'s" if self.root is not None else "the"
         if self.split_by == "clip" or n_videos == len(self._videos):  # each clip split alone
-            return (f": the {len(val) + len(test)} clips of {where} {counted(n_videos, 'video')} {went}: "
+            return (f": the {counted(len(val) + len(test), 'clip')} of {where} {counted(n_videos, 'video')} {went}: "
                     f"{splits_hint('clips')}, or add videos")
         return (f": {where} {counted(n_videos, 'video')} went whole to val ({counted(len(val), 'clip')}) and test "
                 f"({counted(len(test), 'clip')}), as a video's clips stay in one split (a folder of strips is one "
@@ -497,8 +498,7 @@ class VideoDataModule(SignalDataModule):
 
 
 # ---- single files for prediction -------------------------------------------------------------------
-VIDEO_INPUTS = (f"a video file ({', '.join(VIDEO_SUFFIXES)}), an animated .png, a strip ({', '.join(STRIP_SUFFIXES)}) "
-                "or a clip .npz")
+VIDEO_INPUTS = f"a video file {VIDEO_TYPES}, an animated .png, a strip {STRIP_TYPES} or a clip .npz"
 
 
 def clips_needed(splits: Sequence[int]) -> int | None:

@@ -568,6 +568,11 @@ def test_generated_clips_too_few_for_the_splits_say_to_generate_more():
                 "--data.init_args.splits in clips (train, val, test; -1: the rest), or --data.init_args.num_clips=3 "
                 "or more") + "$"):
             dm.setup("fit")
+    dm = VideoDataModule(num_clips=1, num_frames=8, size=8, splits=(-1, 0, 1), bins="uniform", num_bins=8)
+    with pytest.raises(ValueError, match=re.escape(  # val takes none: no num_clips gives train one, and none is named
+            "the 1 generated clip went to val (0 clips) and test (1 clip): give --data.init_args.splits in clips "
+            "(train, val, test; -1: the rest)") + "$"):
+        dm.setup("fit")
 
 
 def test_file_clips_each_split_alone_that_val_and_test_take_say_to_add_videos(tmp_path):
