@@ -175,10 +175,9 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                    chunk: int = 16384, progress: str | None = None, *, _checked: bool = False) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]; ``progress`` as
-    :func:`decode_chunked` takes it. An S of more points than a chunk also shows its encoder's layers: each point
-    attends to every other (K^2), and 50 000 points on the 1D model encoded for minutes without a line. ``_checked``,
-    no option of a user's: the caller refused NaN and Inf in these inputs already (the module's api_inputs), which
-    are then not read again."""
+    :func:`decode_chunked` takes it; an S of more points than ``chunk`` also shows its encoder's layers (each point
+    attends to every other). ``_checked``, no option of a user's: the caller refused NaN and Inf in these inputs
+    already (the module's api_inputs), which are then not read again."""
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     if not _checked:
         check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)

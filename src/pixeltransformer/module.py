@@ -1060,10 +1060,11 @@ class PixelTransformerModule(L.LightningModule):
         batch: a huge data batch_size stopped in torch's allocator at the first batch. The bound is
         :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries; ``option``: the
         data option that sets the batch (a test loader's own, such as sdf's eval_batch_size)."""
-        queries = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1]
-        self.check_step_memory("an evaluation step", eval_step_bytes, max(self.val_levels), queries, batch_size,
-                               device, ranks, precision, given, "fewer observed points a signal (model.val_levels)",
-                               split, option)
+        queries, context = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1], max(self.val_levels)
+        fewer = "fewer observed points a signal (model.val_levels)" if context >= queries else \
+            f"fewer query points a signal ({self.val_sampler.step_options})"  # the bound's N is the larger
+        self.check_step_memory("an evaluation step", eval_step_bytes, context, queries, batch_size, device, ranks,
+                               precision, given, fewer, split, option)
 
     def check_step_memory(self, step: str, bound: Callable[..., int], context: int, queries: int, batch_size: int,
                           device: torch.device | None, ranks: int, precision: Any, given: int | None, fewer: str,

@@ -1228,6 +1228,12 @@ def test_an_evaluation_refuses_a_batch_too_large_for_its_forward_pass_before_its
     monkeypatch.setattr(memory, "available_memory", lambda: 1)
     with pytest.raises(ValueError, match=r"; give fewer observed points a signal \(model.val_levels\) \(or "):
         setup("validate", _fit_trainer(_EvalData(1, 1)))
+    # where |Q| is larger than the largest val_level, fewer observed points would change nothing: |Q| is named
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=64), val_levels=(4, 8))
+    with pytest.raises(ValueError, match=r"; give fewer query points a signal \(model.sets.max_context, "
+                                         r"num_queries\) \(or "):
+        setup("validate", _fit_trainer(_EvalData(1, 1)))
 
 
 def test_only_a_cpu_fit_is_told_to_train_on_a_gpu(poly_spec, monkeypatch):
@@ -1257,7 +1263,6 @@ def test_a_training_step_of_one_signal_is_named_in_the_singular(poly_spec, monke
     m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
                                sets=dict(max_context=16, num_queries=8))
     monkeypatch.setattr(memory, "available_memory", lambda: 1)
-    monkeypatch.setattr(memory, "address_space", lambda: None)
     for batch, words in ((1, "1 signal"), (2, "2 signals")):
         with pytest.raises(ValueError, match=rf"^a training step of {words} \(batch_size 4, as many as the train "
                                              r"items\) "):
