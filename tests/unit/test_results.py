@@ -1256,7 +1256,8 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     assert page.count("| bayes |") == 1  # gp_a recorded none: no row
     assert "; oracle_minus_bayes_target_ll: 0.046 ± 0.002\n" in page  # measured, in no column: the rest line
     assert ("- `gp_protocol`, the rest: num_batches: 500; batch_size: 16; seed: 0; benchmark: (kernel: rbf, "
-            "noise_std: 0.02); trained_on: gp_tnp_rbf; num_context_range: [3, 46]; units: nats per target value") in page
+            "noise_std: 0.02); trained_on: gp_tnp_rbf; num_context_range: [3, 46]; units: nats per target "
+            "value") in page
     summary = page.split("## images")[1].split("### ")[0]
     assert "| section | data | trained on | `target_ll` | oracle | gap (paired) |" in summary
     assert summary.index("| `gp_a` | digits | gp_tnp_rbf | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |") < \
