@@ -28,6 +28,7 @@ from domains.sdf.surface import export_mesh, sdf_to_mesh
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 from domains.sdf.voxels import read_voxels, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup
 from sdf_grids import border_values
+from tests.cli.checkpoints import fit_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
 R = 32
@@ -1911,19 +1912,6 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     # a checkpoint written before sources were recorded names none: its dataset alone is compared
     older = {**trained, "extra": {k: v for k, v in trained["extra"].items() if k != "source"}}
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
-
-
-def fit_checkpoint(dm: SDFDataModule) -> dict:
-    """The checkpoint of a fit on ``dm``, as its state_dict records it (the spec and the data's state)."""
-    from types import SimpleNamespace
-
-    from pixeltransformer.datamodule import module_spec
-
-    progress = SimpleNamespace(current=SimpleNamespace(processed=1))
-    dm.trainer = SimpleNamespace(world_size=1, num_training_batches=1,
-                                 fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
-    dm._train_sampler = SimpleNamespace(epoch=1)
-    return {"hyper_parameters": {"spec": module_spec(dm).to_dict()}, "SDFDataModule": dm.state_dict()}
 
 
 def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_refused(tmp_path):
