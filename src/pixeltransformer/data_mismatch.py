@@ -397,10 +397,10 @@ def recorded_files(state: Any) -> Any:
     of them all); :data:`NO_FILES` where it recorded them as not known (a file of voxel grids, an .npz of clips);
     None where it recorded none (written before they were), or a video file given as root as "." (whatever the
     file)."""
-    if isinstance(state, dict) and "pool_files" in state and state["pool_files"] is None:
+    trained = state.get("pool_files", UNREAD) if isinstance(state, dict) else UNREAD
+    if trained is None:
         return NO_FILES
-    trained = state.get("pool_files") if isinstance(state, dict) else None
-    return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
+    return None if trained is UNREAD or trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
 
 
 def data_name(spec: dict[str, Any], named: bool) -> str:
