@@ -27,7 +27,8 @@ from .splits import SPLITS, pool_digests
 SPLIT_WORDS = {"val": "validation", "test": "test"}  # the held-out splits as messages name them
 # a video file given as root, as its folder listing named it before a file was recorded by its name and bytes
 UNNAMED_FILE = cache_key(["."])
-NO_FILES = object()  # a file or folder whose files its checkpoint recorded as not known (a file of voxel grids)
+# a file or folder whose files its checkpoint recorded as not known (a file of voxel grids, an .npz of clips)
+NO_FILES = object()
 
 
 class DataMismatch(ValueError):
@@ -268,9 +269,9 @@ def compare_files(trained: Any, datamodule: "SignalDataModule", was_name: str | 
     ``was_name``: :func:`as_named`) against those its checkpoint recorded (``trained``: :func:`recorded_files`): its
     one digest of every file's name (a checkpoint written before pools had theirs), or its digest of each pool's
     (:func:`pool_digests`). None where it recorded none or the files cannot be read. A file or folder of no known
-    files (an SDF's file of voxel grids) for one of files, now or as trained (:data:`NO_FILES`), differs in all, as
-    a training-only source does (:func:`train_only_change`); two of no known files, and data that names no file or
-    folder now (procedural chairs, digits), are not compared."""
+    files (an SDF's file of voxel grids, a video .npz of clips) for one of files, now or as trained
+    (:data:`NO_FILES`), differs in all, as a training-only source does (:func:`train_only_change`); two of no known
+    files, and data that names no file or folder now (procedural chairs, digits), are not compared."""
     known = isinstance(trained, (str, dict))
     files = read_or(UNREAD, datamodule.pool_files) if known or trained is NO_FILES else UNREAD
     if files is UNREAD:
@@ -334,11 +335,12 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
     items and the best checkpoint be ranked by other validation items (possibly ones it trained on), as are other
     files of a source that training alone reads (:func:`train_only_change`). A test pool changed alone moves neither,
     and is :func:`split_mismatch`'s to tell. A checkpoint that recorded no files (written before digests were, data
-    read from no folder), or a file of voxel grids for another such file, warns of another name as a guess. Refused on
-    each node's first process, which reads its node's data in prepare_data too (on the launch's first alone, the other
-    nodes waited for it until the process group's timeout); its notes from the launch's first process alone. The
-    comparison, which :func:`split_mismatch` takes rather than compare again: FilesCompared() where the files could
-    not be compared (nor could split_mismatch), None where this process does not compare or the data is another's."""
+    read from no folder), or a file of voxel grids (an .npz of clips) for another such file, warns of another name as
+    a guess. Refused on each node's first process, which reads its node's data in prepare_data too (on the launch's
+    first alone, the other nodes waited for it until the process group's timeout); its notes from the launch's first
+    process alone. The comparison, which :func:`split_mismatch` takes rather than compare again: FilesCompared()
+    where the files could not be compared (nor could split_mismatch), None where this process does not compare or the
+    data is another's."""
     saved = (checkpoint.get("hyper_parameters") or {}).get("spec") or {}
     if not first_on_its_node() or "dataset" not in saved:
         return None
@@ -392,12 +394,13 @@ def train_only_change(state: Any, datamodule: SignalDataModule) -> str | None:
 
 def recorded_files(state: Any) -> Any:
     """The digests of its pools' file names a checkpoint's DataModule ``state`` recorded (:func:`pool_digests`, or one
-    of them all); :data:`NO_FILES` where it recorded them as not known (a file of voxel grids); None where it
-    recorded none (written before they were), or a video file given as root as "." (whatever the file)."""
-    if isinstance(state, dict) and "pool_files" in state and state["pool_files"] is None:
+    of them all); :data:`NO_FILES` where it recorded them as not known (a file of voxel grids, an .npz of clips);
+    None where it recorded none (written before they were), or a video file given as root as "." (whatever the
+    file)."""
+    trained = state.get("pool_files", UNREAD) if isinstance(state, dict) else UNREAD
+    if trained is None:
         return NO_FILES
-    trained = state.get("pool_files") if isinstance(state, dict) else None
-    return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
+    return None if trained is UNREAD or trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
 
 
 def data_name(spec: dict[str, Any], named: bool) -> str:

@@ -690,7 +690,7 @@ class SignalDataModule(L.LightningDataModule):
         if (pools := read_or(None, self.pool_sizes)) is not None:
             splits["pool_sizes"] = pools
         files = read_or(UNREAD, self.pool_files)
-        if files is None and source_of(self):  # a file or folder of files not known (a file of voxel grids)
+        if files is None and source_of(self):  # files not known: a file of voxel grids, an .npz of clips
             splits["pool_files"] = None
         elif files is not None and files is not UNREAD:
             splits["pool_files"] = pool_digests(files)

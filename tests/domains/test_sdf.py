@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ from domains.sdf.surface import export_mesh, sdf_to_mesh
 from domains.sdf.visualize import figure_sdf_samples, render_mesh_png
 from domains.sdf.voxels import read_voxels, voxel_padding, voxel_scale, voxels_to_sdf, zup_to_yup
 from sdf_grids import border_values
+from tests.cli.checkpoints import fit_checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "shapenet_chairs"
 R = 32
@@ -480,6 +482,15 @@ def box_occupancy(resolution: int, lo, hi) -> np.ndarray:
     """Grid points inside the box lo < p < hi (corners (x, y, z)), bool [R, R, R] indexed (x, y, z)."""
     pts = grid_points(resolution, np.float64)  # [N, 3]
     return ((pts > lo) & (pts < hi)).all(1).reshape((resolution,) * 3)
+
+
+def write_chairs(folder: Path, count: int = 4, test_from: int | None = None) -> None:
+    """``count`` boxes of other sizes (10 voxels a side) as .binvox files named after ``folder`` (chair_0000.binvox,
+    ...) in it, or in its train/ and test/ folders, the latter from the chair numbered ``test_from``."""
+    for i in range(count):
+        occ = box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])  # [10, 10, 10]
+        split = "" if test_from is None else "test" if i >= test_from else "train"
+        write_binvox(folder / split / f"{folder.name}_{i:04d}.binvox", occ)
 
 
 def test_binvox_voxels_land_where_the_same_shape_does_as_a_mesh_or_an_array(tmp_path):
@@ -1834,11 +1845,8 @@ def test_another_seed_keeps_a_test_folder_and_draws_other_procedural_chairs(tmp_
     another seed is never the same data where they are read; other split sizes choose no procedural chair. A test of
     a mixture that evaluates a test folder reads no procedural chair: its test split is the same (it warned that the
     split "may then hold other items than its own"); a resume, which trains on the chairs, is not."""
-    r = 10
     modelnet = tmp_path / "ModelNet10" / "chair"
-    for i in range(5):
-        occ = box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
-        write_binvox(modelnet / ("test" if i >= 3 else "train") / f"chair_{i:04d}.binvox", occ)
+    write_chairs(modelnet, 5, test_from=3)
     kw = dict(resolution=12, cache_dir=str(tmp_path / "c"))
     voxels = SDFDataModule(dataset="voxels", root=str(modelnet), **kw)
     assert voxels.same_splits({"seed": 1}, ("test",)) and voxels.same_splits({"seed": 5}, ("test",))
@@ -1864,11 +1872,8 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     from pixeltransformer.datamodule import module_spec
     from pixeltransformer.splits import pool_digests
 
-    r = 10
     for folder in ("chair", "desk"):
-        for i in range(4):
-            occ = box_occupancy(r, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
-            write_binvox(tmp_path / folder / ("test" if i >= 3 else "train") / f"{folder}_{i:04d}.binvox", occ)
+        write_chairs(tmp_path / folder, test_from=3)
     shutil.copytree(tmp_path / "chair", tmp_path / "seat")  # the run's folder under another name
     kw = dict(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, resolution=12,
               cache_dir=str(tmp_path / "c"))
@@ -1913,19 +1918,6 @@ def test_a_resume_of_a_mixture_on_another_eval_source_is_refused(tmp_path):
     check_resume_data(str(run), older, spec(eval_source="voxels", voxel_root=str(tmp_path / "chair")), str(ckpt))
 
 
-def fit_checkpoint(dm: SDFDataModule) -> dict:
-    """The checkpoint of a fit on ``dm``, as its state_dict records it (the spec and the data's state)."""
-    from types import SimpleNamespace
-
-    from pixeltransformer.datamodule import module_spec
-
-    progress = SimpleNamespace(current=SimpleNamespace(processed=1))
-    dm.trainer = SimpleNamespace(world_size=1, num_training_batches=1,
-                                 fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
-    dm._train_sampler = SimpleNamespace(epoch=1)
-    return {"hyper_parameters": {"spec": module_spec(dm).to_dict()}, "SDFDataModule": dm.state_dict()}
-
-
 def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_refused(tmp_path):
     """A mixture's checkpoint recorded the files of its evaluated source alone: a resume whose mesh folder, which it
     trains on alone, held other meshes trained on them without a word. It records those of each source it trains on
@@ -1939,9 +1931,7 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
     from pixeltransformer.data_mismatch import DataMismatch, check_resume_files, split_mismatch
     from pixeltransformer.datamodule import module_spec
 
-    for i in range(4):
-        occ = box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i])
-        write_binvox(tmp_path / "chair" / ("test" if i >= 3 else "train") / f"chair_{i:04d}.binvox", occ)
+    write_chairs(tmp_path / "chair", test_from=3)
     for i, split in enumerate(("train", "train", "test")):
         (tmp_path / "m" / split).mkdir(parents=True, exist_ok=True)
         trimesh.creation.icosphere(subdivisions=1, radius=0.3 + 0.1 * i).export(tmp_path / "m" / split / f"m{i}.obj")
@@ -2010,12 +2000,11 @@ def test_a_resume_of_a_mixture_whose_training_only_source_has_other_files_is_ref
         assert split_mismatch(saved, module(meshes="m2")) is None  # an evaluation reads the voxels alone
 
 
-def evaluated_voxels(tmp_path: Path, files: tuple[str, ...]):
+def evaluated_voxels(tmp_path: Path,
+                     files: tuple[str, ...]) -> Iterator[tuple[str, Callable[[str], SDFDataModule]]]:
     """A voxel folder chair/ of 4 shapes and ``files`` of 4 voxel grids each under ``tmp_path``; then, for SDF
     `dataset: voxels` and a mixture evaluated on its voxels, the dataset and its module of a voxel root's name."""
-    for i in range(4):
-        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
-                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+    write_chairs(tmp_path / "chair")
     grids = np.stack([box_occupancy(10, [-0.5 + 0.05 * i, -0.5, -0.5], [0.5, 0.5, 0.3]) for i in range(4)])
     for name in files:
         np.save(tmp_path / name, grids)  # [4, 10, 10, 10]: as many shapes as the folder
@@ -2095,9 +2084,7 @@ def test_a_checkpoint_of_an_evaluated_voxel_folder_on_procedural_chairs_names_no
     splits were drawn from other files. Data that names no file or folder is not compared by its files."""
     from pixeltransformer.data_mismatch import split_mismatch
 
-    for i in range(4):
-        write_binvox(tmp_path / "chair" / f"chair_{i:04d}.binvox",
-                     box_occupancy(10, [-0.7 + 0.1 * i, -0.6, -0.5], [0.5, 0.2 + 0.1 * i, 0.6 - 0.1 * i]))
+    write_chairs(tmp_path / "chair")
 
     def module(eval_source: str) -> SDFDataModule:
         return SDFDataModule(dataset="mixture", mixture={"procedural": 1.0, "voxels": 1.0}, eval_source=eval_source,

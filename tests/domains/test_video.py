@@ -2129,3 +2129,36 @@ def test_a_video_mask_of_another_shape_than_its_input_is_warned_of(tmp_path):
         warnings.simplefilter("error")
         assert int(domain.read_mask(tmp_path / "half.png", spec).sum()) == 4 * 32
         assert domain.read_mask(tmp_path / "tall.png", spec).any()  # of no input's: that one's used up
+
+
+def test_an_npz_checkpoint_evaluated_on_a_folder_names_other_files_and_resumes_on_its_own_npz(tmp_path):
+    """An .npz of clips records its files as not known, as a file of voxel grids does: its checkpoint evaluated on a
+    folder of videos (or one video file) says its splits were drawn from other files than the data's now, as the
+    reverse did; resumed on its own .npz it says nothing."""
+    from pixeltransformer.data_mismatch import check_resume_files, split_mismatch
+    from pixeltransformer.datamodule import module_spec
+    from tests.cli.checkpoints import fit_checkpoint
+
+    np.savez(tmp_path / "v.npz", videos=moving_digits(6, num_frames=8, size=16, seed=0))  # [6, 8, 16, 16, 3]
+    (tmp_path / "vf").mkdir()
+    for i in range(6):
+        iio.imwrite(tmp_path / "vf" / f"c{i}.gif", moving_digits(1, num_frames=8, size=16, seed=i)[0], loop=0)
+    iio.imwrite(tmp_path / "one.gif", moving_digits(1, num_frames=30, size=16, seed=3)[0], loop=0)  # 6 clips too
+    options = dict(num_frames=5, size=16, splits=(-1, 1, 1), bins="uniform", num_bins=8,
+                   cache_dir=str(tmp_path / "cache"))
+
+    def module(root: str, **kw) -> VideoDataModule:
+        return VideoDataModule(root=str(tmp_path / root), **kw, **options)
+
+    saved = fit_checkpoint(module("v.npz", dataset="npz"))
+    for root in ("vf", "one.gif"):
+        note = split_mismatch(saved, module(root, dataset="folder", stride=None))
+        assert note is not None and note.startswith("the checkpoint's splits were drawn from 6 items of other files "
+                                                    "than the data's now"), note
+    assert saved["VideoDataModule"].get("pool_files", "absent") is None  # not known
+    run, ckpt = tmp_path / "runs" / "r", tmp_path / "runs" / "r" / "checkpoints" / "last.ckpt"
+    same = module("v.npz", dataset="npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_resume_files(str(run), saved, same, module_spec(same).to_dict(), str(ckpt))
+        assert split_mismatch(saved, same) is None
