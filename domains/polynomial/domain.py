@@ -29,6 +29,7 @@ from pixeltransformer.files import atomic_write
 from pixeltransformer.inference import Completion
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.sets import grid_positions
+from pixeltransformer.signal import SignalSpec
 
 from .metrics import NLL_UNITS, nll_gap_to_oracle, reference_metrics
 from .oracles import gp_protocol_oracle
@@ -143,7 +144,7 @@ class PolynomialDomain(Domain):
 
     def protocol_figure(self, completions: dict[str, Completion], path: Path,
                         hyper: tuple[torch.Tensor, torch.Tensor] | None = None,
-                        period: torch.Tensor | None = None, spec=None) -> Path:
+                        period: torch.Tensor | None = None, spec: SignalSpec | None = None) -> Path:
         """A benchmark function (completions of its first K points, batch of one) by |S|: its points, the model's
         mean +- 2 sigma and, given its (lengthscale [1], scale [1]) and a periodic kernel's period [1], the exact
         oracle's, of the benchmark of `spec` (the data's; default the domain's)."""

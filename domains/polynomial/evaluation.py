@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
-from pixeltransformer.evaluation import SweepEvaluation
+from pixeltransformer.evaluation import SweepEvaluation, tested_datamodule
 from pixeltransformer.errors import check_count, counted, whole_number
 from pixeltransformer.media import log_media
+from pixeltransformer.signal import SignalSpec
 from pixeltransformer.results_blocks import mean_se
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
@@ -22,7 +23,7 @@ from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, point_set_layout, st
 
 @torch.no_grad()
 def protocol_lls(pl_module, ctx_pos, ctx_val, qry_pos, qry_val, lengthscale, scale,
-                 period=None, spec=None) -> dict[str, torch.Tensor]:
+                 period: torch.Tensor | None = None, spec: SignalSpec | None = None) -> dict[str, torch.Tensor]:
     """Per-query scores [B, Q] of the model, the exact oracle and the Bayes predictor (metrics.protocol_scores),
     and the model's predictive standard deviation "sigma".
     Positions normalised [B, *, 1], values [B, *, 1], hyperparameters [B] (a period for a periodic kernel only);
@@ -93,13 +94,6 @@ class GPProtocolEvaluation(SweepEvaluation):
         self.batch_size = batch_size
         self.sweep_batches = sweep_batches
         self.figure_levels, self.figure_points = tuple(figure_levels), figure_points
-        self._data_spec = None  # the spec of the data tested, set as the test starts
-
-    def data_spec(self, pl_module):
-        """The spec of the data tested, whose kernel, noise and priors the oracle, the Bayes predictor and the
-        recorded benchmark are of: the test's data module's (in Python a model fitted on RBF draws can be tested on
-        Matern-5/2 data), the module's where there is none."""
-        return self._data_spec or pl_module.spec
 
     @property
     def test_items_cap(self) -> int | None:
@@ -115,8 +109,12 @@ class GPProtocolEvaluation(SweepEvaluation):
         return sorted({k for k in self.levels if k < spec.num_points})
 
     def on_test_start(self, trainer, pl_module) -> None:
-        self._data_spec = getattr(getattr(trainer, "datamodule", None), "spec", None)
-        spec = self.data_spec(pl_module)
+        # its kernel, noise and priors are those of the oracle, the Bayes predictor and the recorded benchmark
+        dm = tested_datamodule(trainer)
+        if dm is None:  # dataloaders alone: trainer.datamodule, if any, is an earlier fit's
+            raise ValueError("the GP protocol evaluation needs the test's data module (its kernel, its examples): "
+                             "trainer.test(model, datamodule=...)")
+        spec = dm.spec  # the core's start keeps it as data_spec
         if spec.extra.get("protocol") != "tnp":
             raise ValueError(f"the GP protocol evaluation needs a gp_tnp_* dataset, not {spec.domain}/{spec.dataset}")
         if trainer.world_size > 1:
@@ -132,9 +130,7 @@ class GPProtocolEvaluation(SweepEvaluation):
     def check_whole_batches(self, trainer) -> None:
         """Every test batch the run reads (within limit_test_batches) must hold whole benchmark batches: refused
         here, not at a short last batch after the evaluation of every batch before it."""
-        dm = getattr(trainer, "datamodule", None)
-        if dm is None:
-            return
+        dm = tested_datamodule(trainer)
         total, n = len(dm.dataset("test")), len(dm.test_set())  # n: within max_batches (test_items_cap)
         loader_batch, option = dm.test_batch()  # the test loader's batch size and the option that sets it
         size = min(loader_batch, n)
@@ -242,7 +238,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         beside the model."""
         if "gp_protocol" in self.results:
             print(protocol_headline(self.results["gp_protocol"]), flush=True)
-        examples = trainer.datamodule.fixed_examples("test", 1)
+        examples = tested_datamodule(trainer).fixed_examples("test", 1)
         signal = examples["signal"]  # [1, 2, N]
         domain = pl_module.domain
         contexts = domain.picture_contexts(signal, self.figure_levels, torch.Generator().manual_seed(self.seed))

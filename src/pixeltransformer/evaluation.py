@@ -241,6 +241,13 @@ def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep
     return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}{why}"
 
 
+def tested_datamodule(trainer: L.Trainer) -> L.LightningDataModule | None:
+    """The data module the test reads its batches from; None where it was given dataloaders alone, where
+    trainer.datamodule may still be an earlier fit's (Lightning keeps it). Lightning has no public way to ask."""
+    source = trainer.test_loop._data_source.instance
+    return source if isinstance(source, L.LightningDataModule) else None
+
+
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:
     """<run>/<eval_folder> for a checkpoint at <run>/checkpoints/x.ckpt (<run>/eval for last.ckpt on its own data);
     else under the trainer's root dir."""
@@ -459,6 +466,7 @@ class SweepEvaluation(Callback):
         # ~ as the home folder, as the checks read it (a config's or --opt=~/... value reaches here unexpanded)
         self.out_dir = str(user_path(out_dir)) if out_dir else out_dir
         self.results: dict[str, Any] = {}
+        self._data_spec: SignalSpec | None = None  # the spec of the data tested, set as the test starts
 
     test_items_option = "max_items"  # the option that sets test_items_cap, as the [data] line names it
 
@@ -524,7 +532,13 @@ class SweepEvaluation(Callback):
         """Requested levels left out because S would hold every grid point."""
         return sorted(set(self.levels) - set(self.level_list(spec)))
 
+    def data_spec(self, pl_module: L.LightningModule) -> SignalSpec:
+        """The spec of the data tested, whose priors and settings the items' reference metrics are of: the test's
+        data module's (in Python a model fitted on RBF draws can be tested on Matern-5/2 data), else the module's."""
+        return self._data_spec or pl_module.spec
+
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._data_spec = getattr(tested_datamodule(trainer), "spec", None)
         spec: SignalSpec = pl_module.spec
         if not self.level_list(spec):  # a metrics.json of no rows (and verdicts over none) would look like a result
             levels = ", ".join(map(str, self.dropped_levels(spec)))
@@ -595,7 +609,7 @@ class SweepEvaluation(Callback):
         a line per level (a live bar on a terminal) once the batch has run LEVELS_DELAY seconds, as a batch of large
         items (3D shapes, sampled at every level) takes minutes, which the test loop's own progress shows only at its
         end (after one second, a polynomial evaluation's log got a line per level of nearly every batch)."""
-        spec: SignalSpec = pl_module.spec
+        spec: SignalSpec = self.data_spec(pl_module)
         signal = batch["signal"]  # [B, V, *grid]
         b = signal.shape[0]
         keys = batch_keys(batch, batch_idx)
@@ -659,7 +673,7 @@ class SweepEvaluation(Callback):
             value = mean_over_items(per_item)
             by_level.setdefault(k, {})[name] = None if math.isnan(value) else value
         rows = [{"num_context": k, **v} for k, v in sorted(by_level.items())]
-        spec: SignalSpec = pl_module.spec
+        spec: SignalSpec = self.data_spec(pl_module)  # the data tested
         self.results = {
             "domain": spec.domain,
             "dataset": spec.dataset,

@@ -602,3 +602,36 @@ def test_a_polynomial_is_the_same_whatever_the_size_of_its_split(size, larger):
     assert torch.equal(first.coefs, more.coefs[:size])
     assert torch.equal(PolynomialDataset(512, 6, 1.0, 16, 3).coefs,
                        torch.randn(512, 7, generator=torch.Generator().manual_seed(3)))  # as such splits were drawn
+
+
+def test_a_dense_gp_sweep_scores_with_the_prior_of_the_data_tested(tmp_path):
+    """`trainer.test(model, gp_matern_datamodule)` of a model built on gp_rbf gave the sweep's items the model's spec,
+    so the prior oracle of the Matern-5/2 draws was the RBF kernel's, and metrics.json named gp_rbf at its top. The
+    items now carry the spec of the data module the test reads from, and metrics.json names it."""
+    import warnings
+
+    import lightning as L
+
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.evaluation import SweepEvaluation
+    from pixeltransformer.module import PixelTransformerModule
+
+    class SeenSpecs(SweepEvaluation):
+        seen: set = set()
+
+        def metrics(self, item, pl_module):
+            self.seen.add(item.spec.dataset)
+            return super().metrics(item, pl_module)
+
+    sizes = dict(train_size=16, val_size=16, test_size=8, batch_size=8)
+    rbf, matern = PolynomialDataModule("gp_rbf", **sizes), PolynomialDataModule("gp_matern", **sizes)
+    torch.manual_seed(0)
+    module = PixelTransformerModule(spec=rbf.spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1))
+    evaluation = SeenSpecs(levels=(4,), queries=16, grid_points=False, out_dir=str(tmp_path / "eval"))
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, callbacks=[evaluation], default_root_dir=str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.test(module, datamodule=matern, verbose=False)
+    assert evaluation.seen == {"gp_matern"}
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["dataset"] == "gp_matern"

@@ -19,7 +19,7 @@ from domains.polynomial.evaluation import GPProtocolEvaluation
 from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
 from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
-from tests.unit.test_stop import Stopped, fake_trainer, stop_after
+from tests.unit.test_stop import Stopped, fake_trainer, stop_after, tested_from
 from wrote_lines import unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -449,7 +449,9 @@ def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
     from types import SimpleNamespace
 
     with pytest.raises(ValueError, match=r"every \|S\| level \(49, 60\) observes all 49"):
-        GPProtocolEvaluation(levels=(49, 60)).on_test_start(SimpleNamespace(world_size=1), SimpleNamespace(spec=spec))
+        GPProtocolEvaluation(levels=(49, 60)).on_test_start(
+            SimpleNamespace(world_size=1, test_loop=tested_from(PolynomialDataModule(dataset="gp_tnp_rbf"))),
+            SimpleNamespace(spec=spec))
 
 
 def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
@@ -497,7 +499,8 @@ def test_a_sigterm_stops_the_benchmark_evaluation_between_its_batches_and_levels
     items = [data[i] for i in range(32)]
     batch = {key: torch.stack([it[key] for it in items]) for key in items[0]}  # signal [32, 2, 49]
     batch["index"] = torch.arange(32)
-    trainer = fake_trainer(lightning_module=module, default_root_dir=str(tmp_path))
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=32, batch_size=32)
+    trainer = fake_trainer(lightning_module=module, default_root_dir=str(tmp_path), datamodule=dm)
     scored = []
 
     def protocol_lls(*args):  # the SIGTERM comes while the first benchmark batch is scored
@@ -575,7 +578,7 @@ def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(
 
     def trainer(test_size, batch_size, batches):
         dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=test_size, batch_size=batch_size)
-        return SimpleNamespace(world_size=1, datamodule=dm, num_test_batches=[batches])
+        return SimpleNamespace(world_size=1, datamodule=dm, test_loop=tested_from(dm), num_test_batches=[batches])
 
     with pytest.raises(ValueError, match=r"^the GP protocol evaluation needs test batches of a multiple of 16 "
                                          r"functions: test_size 40 in batches of 32 reads a batch of 8; set "
@@ -654,7 +657,8 @@ def test_max_batches_stops_the_test_loader_after_its_batches(capsys):
 
     evaluation = GPProtocolEvaluation(max_batches=2)
     dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=72, batch_size=16)
-    trainer = SimpleNamespace(world_size=1, datamodule=dm, num_test_batches=[float("inf")], callbacks=[evaluation])
+    trainer = SimpleNamespace(world_size=1, datamodule=dm, test_loop=tested_from(dm), num_test_batches=[float("inf")],
+                              callbacks=[evaluation])
     dm.trainer = trainer
     dm.setup("test")  # reads the cap: the [data] line names the option that set it
     assert capsys.readouterr().out == ("[data] test 72 functions (the test reads the first 32: the evaluation's "
@@ -796,3 +800,47 @@ def test_the_headline_compares_the_recorded_datasets():
     assert protocol_headline(gp | {"trained_on": "gp_tnp_rbf"}).startswith("[gp_protocol] 2 batches of 16")
     gp["benchmark"]["kernel"] = "matern"  # the line reads the dataset recorded, not one rebuilt from the kernel
     assert protocol_headline(gp | {"trained_on": "gp_tnp_rbf"}).startswith("[gp_protocol] 2 batches of 16")
+
+
+def _fitted_on_rbf(tmp_path, evaluation):
+    """A small module fitted for 2 steps on RBF draws, its trainer holding `evaluation`, and a Matern-5/2 data module
+    of two benchmark batches: as a Python session fits one kernel and tests another."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401  registers the Domain the module's spec names
+    from pixeltransformer.module import PixelTransformerModule
+
+    torch.manual_seed(0)
+    sizes = dict(val_range=(-3, 3), train_size=32, val_size=16, test_size=32, batch_size=16)
+    rbf, matern = PolynomialDataModule(dataset="gp_tnp_rbf", **sizes), PolynomialDataModule("gp_tnp_matern", **sizes)
+    module = PixelTransformerModule(spec=rbf.spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
+                                    sets=ProtocolSetSampler(), val_levels=(10,))
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=2, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, callbacks=[evaluation],
+                        default_root_dir=str(tmp_path), num_sanity_val_steps=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(module, datamodule=rbf)
+    return trainer, module, matern
+
+
+def test_the_evaluation_refuses_test_dataloaders_without_their_data_module(tmp_path):
+    """`trainer.test(model, dataloaders=matern_dm.test_dataloader())` after `trainer.fit(model, rbf_dm)` scored the
+    Matern-5/2 draws with the RBF oracle and recorded kernel rbf (Lightning keeps the fit's data module as
+    trainer.datamodule), and without a fit it wrote metrics.json, then stopped at functions.png on a missing data
+    module. The evaluation reads only the data module the test reads from, and without one refuses at the start,
+    having written nothing; given the data module, metrics.json names the data tested at its top level too."""
+    evaluation = GPProtocolEvaluation(sweep_batches=1, levels=(3, 10), out_dir=str(tmp_path / "eval"))
+    trainer, module, matern = _fitted_on_rbf(tmp_path, evaluation)
+    matern.setup("test")
+    with pytest.raises(ValueError, match=r"^the GP protocol evaluation needs the test's data module \(its kernel, "
+                                         r"its examples\): trainer.test\(model, datamodule=...\)$"):
+        trainer.test(module, dataloaders=matern.test_dataloader(), verbose=False)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.test(module, datamodule=matern, verbose=False)
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    gp = written["gp_protocol"]
+    assert written["dataset"] == gp["dataset"] == "gp_tnp_matern" and gp["benchmark"]["kernel"] == "matern"
+    assert gp["trained_on"] == "gp_tnp_rbf" and gp["num_batches"] == 2

@@ -46,6 +46,7 @@ from pixeltransformer.predict import PredictOptions
 from pixeltransformer.sets import SetSampler, batch_keys
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.stepping import RowStepper
+from tests.unit.test_stop import tested_from
 
 REPO = Path(__file__).resolve().parents[2]
 META = torch.device("meta")
@@ -458,6 +459,7 @@ def test_protocol_training_step_draws_its_sizes_on_the_device(on_meta, encoder):
 
 
 def test_protocol_evaluation_batch_stays_on_the_device(on_meta, monkeypatch, tmp_path):
+    from domains.polynomial.data import PolynomialDataModule
     from domains.polynomial.evaluation import GPProtocolEvaluation
 
     m = protocol_module("bidirectional").eval()
@@ -465,8 +467,9 @@ def test_protocol_evaluation_batch_stays_on_the_device(on_meta, monkeypatch, tmp
     # meta tensors from a user: they hold no values)
     monkeypatch.setattr(m, "api_inputs", lambda *xs: tuple(x for x in xs if x is not None))
     ev = GPProtocolEvaluation(batch_size=4, levels=(3, 5), sweep_batches=1, out_dir=str(tmp_path))
+    dm = PolynomialDataModule(dataset="gp_tnp_rbf", max_points=20, val_range=(-4, 4), test_size=4, batch_size=4)
     trainer = SimpleNamespace(world_size=1, ckpt_path=None, default_root_dir=str(tmp_path), is_global_zero=True,
-                              lightning_module=m)
+                              lightning_module=m, test_loop=tested_from(dm))
     ev.on_test_start(trainer, m)
     with torch.no_grad():  # the index on the CPU: meta's stand-in values would not be in order
         ev.on_test_batch_end(trainer, m, None, protocol_batch(index_device="cpu"), 0)
@@ -503,7 +506,8 @@ def test_sweep_and_domain_metrics_stay_on_the_device(on_meta, monkeypatch, tmp_p
         warnings.simplefilter("ignore")  # SSIM of constant images, a mesh of an empty shape
         out = ev.evaluate_batch(m, batch, 0)
     assert "sample_mse" in out[2]
-    ev.on_test_start(SimpleNamespace(ckpt_path=None, default_root_dir=str(tmp_path), lightning_module=m), m)
+    ev.on_test_start(SimpleNamespace(ckpt_path=None, default_root_dir=str(tmp_path), lightning_module=m,
+                                     test_loop=tested_from()), m)
     for k, values in out.items():
         for metric, value in values.items():
             assert value.shape == (2,), metric

@@ -18,6 +18,7 @@ from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.domain import Domain
 from pixeltransformer.errors import InputExit, fail
 from pixeltransformer.signal import SignalSpec
+from tests.unit.test_stop import tested_from
 
 GRID = (6, 5)
 SPEC = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0))
@@ -707,7 +708,8 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
     monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
-    trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".")
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".",
+                              test_loop=tested_from())
     # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value) + S chains x 29 bytes; 30 grid points, 16 signals a batch
     message = ("SweepEvaluation: num_samples 1000000000 at 30 queries of each of 16 signals of a batch need at least "
                "12.7 TiB: more than the 8 GiB of memory available now; at most num_samples 617092, or a smaller "
