@@ -243,8 +243,9 @@ def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep
 
 def tested_datamodule(trainer: L.Trainer) -> L.LightningDataModule | None:
     """The data module the test reads its batches from; None where it was given dataloaders alone, where
-    trainer.datamodule may still be an earlier fit's (Lightning keeps it). Lightning has no public way to ask."""
-    source = trainer.test_loop._data_source.instance
+    trainer.datamodule may still be an earlier fit's (Lightning keeps it). Lightning has no public way to ask: a
+    Lightning without the test loop's private data source gives trainer.datamodule."""
+    source = getattr(getattr(trainer.test_loop, "_data_source", None), "instance", trainer.datamodule)
     return source if isinstance(source, L.LightningDataModule) else None
 
 
