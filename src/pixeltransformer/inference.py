@@ -548,8 +548,9 @@ def sample(
     rest = order[:, n_ar:]  # [BS, Q - N']
     if rest.shape[1] > 0:
         # keys/values of K+N' rows
-        encoding = f"encoding S of {k:,} points and {n_ar:,} drawn x {counted(bs, 'chain')}" \
-            if progress and k + n_ar > chunk else None
+        drawn = f" and {n_ar:,} drawn" if n_ar else ""
+        encoding = f"encoding S of {k:,} points{drawn} x {counted(bs, 'chain')}" if progress and k + n_ar > chunk \
+            else None
         mem = model.cached_memory(cache) if use_cache else \
             model.encode(buf_pos, buf_val, observed=observed_rows, progress=encoding)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]

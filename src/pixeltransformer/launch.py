@@ -223,11 +223,16 @@ def processes_on_this_machine() -> int:
 def _step_tasks_on_this_node() -> int:
     """SLURM_STEP_TASKS_PER_NODE's count (``4``, or ``2(x2),1`` over nodes) of this SLURM_NODEID's node; 1 where it
     does not say."""
-    counts = [int(tasks) for tasks, times in re.findall(r"(\d+)(?:\(x(\d+)\))?",
-                                                          os.environ.get("SLURM_STEP_TASKS_PER_NODE", ""))
-              for _ in range(int(times or 1))]
-    node = _rank_variable("SLURM_NODEID")
-    return counts[node] if node < len(counts) and counts[node] > 0 else 1
+    items = [re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", item.strip())
+             for item in os.environ.get("SLURM_STEP_TASKS_PER_NODE", "").split(",")]
+    if not all(items) or (node := _rank_variable("SLURM_NODEID")) < 0:
+        return 1
+    for item in items:  # each a node's count, or a count over (xN) nodes in a row
+        tasks, nodes = int(item[1]), int(item[2] or 1)
+        if node < nodes:
+            return tasks if tasks > 0 else 1
+        node -= nodes
+    return 1
 
 
 def is_ddp_child() -> bool:

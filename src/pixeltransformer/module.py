@@ -1061,8 +1061,12 @@ class PixelTransformerModule(L.LightningModule):
         :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries; ``option``: the
         data option that sets the batch (a test loader's own, such as sdf's eval_batch_size)."""
         queries, context = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1], max(self.val_levels)
-        fewer = "fewer observed points a signal (model.val_levels)" if context >= queries else \
-            f"fewer query points a signal ({self.val_sampler.step_options})"  # the bound's N is the larger
+        # the bound's N is the larger of the two: fewer of the other would not lower it
+        fewer = "fewer observed and query points a signal (model.val_levels, model.sets.num_queries)"
+        if context > queries:
+            fewer = "fewer observed points a signal (model.val_levels)"
+        elif context < queries:
+            fewer = "fewer query points a signal (model.sets.num_queries)"
         self.check_step_memory("an evaluation step", eval_step_bytes, context, queries, batch_size, device, ranks,
                                precision, given, fewer, split, option)
 

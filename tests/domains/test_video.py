@@ -569,7 +569,7 @@ def test_generated_clips_too_few_for_the_splits_say_to_generate_more():
                 "or more") + "$"):
             dm.setup("fit")
     dm = VideoDataModule(num_clips=1, num_frames=8, size=8, splits=(-1, 0, 1), bins="uniform", num_bins=8)
-    with pytest.raises(ValueError, match=re.escape(  # val takes none: no num_clips gives train one, and none is named
+    with pytest.raises(ValueError, match=re.escape(  # val takes none, which no num_clips changes: none is named
             "the 1 generated clip went to val (0 clips) and test (1 clip): give --data.init_args.splits in clips "
             "(train, val, test; -1: the rest)") + "$"):
         dm.setup("fit")

@@ -76,6 +76,10 @@ def test_the_first_process_on_each_node_is_told_from_the_others(monkeypatch, lau
     ({"SLURM_NTASKS": "5", "SLURM_PROCID": "4", "SLURM_STEP_TASKS_PER_NODE": "2(x2),1", "SLURM_NODEID": "2"}, 1),
     ({"SLURM_NTASKS": "5", "SLURM_PROCID": "0", "SLURM_STEP_TASKS_PER_NODE": "3,2", "SLURM_NODEID": "0"}, 3),
     ({"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_STEP_TASKS_PER_NODE": "1"}, 1),
+    ({"SLURM_NTASKS": "7", "SLURM_PROCID": "6", "SLURM_STEP_TASKS_PER_NODE": "3,2(x2),1", "SLURM_NODEID": "2"}, 2),
+    # a node past the list, a negative one, or a value that is no list of counts: not told, 1
+    *(({"SLURM_NTASKS": "4", "SLURM_PROCID": "1", "SLURM_STEP_TASKS_PER_NODE": tasks, "SLURM_NODEID": node}, 1)
+      for tasks, node in (("2(x2)", "5"), ("3,2", "-1"), ("4(x2", "0"), ("1x2", "0"), ("2(x2)(x3)", "0"))),
 ])
 def test_the_processes_a_launcher_started_on_this_machine_are_counted(monkeypatch, env, processes):
     """srun -n 4 without --ntasks-per-node sets SLURM_STEP_TASKS_PER_NODE ("4", or "2(x2),1" over nodes) but not

@@ -1231,8 +1231,12 @@ def test_an_evaluation_refuses_a_batch_too_large_for_its_forward_pass_before_its
     # where |Q| is larger than the largest val_level, fewer observed points would change nothing: |Q| is named
     m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
                                sets=dict(max_context=16, num_queries=64), val_levels=(4, 8))
-    with pytest.raises(ValueError, match=r"; give fewer query points a signal \(model.sets.max_context, "
-                                         r"num_queries\) \(or "):
+    with pytest.raises(ValueError, match=r"; give fewer query points a signal \(model.sets.num_queries\) \(or "):
+        setup("validate", _fit_trainer(_EvalData(1, 1)))
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder_layers=2, decoder_layers=2),
+                               sets=dict(max_context=16, num_queries=8), val_levels=(4, 8))  # as many: both
+    with pytest.raises(ValueError, match=r"; give fewer observed and query points a signal \(model.val_levels, "
+                                         r"model.sets.num_queries\) \(or "):
         setup("validate", _fit_trainer(_EvalData(1, 1)))
 
 
