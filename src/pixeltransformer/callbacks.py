@@ -18,7 +18,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from .domain import Domain, checked_context, suffix_title
 from .errors import check_count, warn_rank_zero, whole_number
-from .evaluation import sweep_eval_dir
+from .evaluation import sweep_eval_dir, tested_datamodule
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
@@ -195,7 +195,11 @@ class Pictures(Callback):
         self.check_memory(pl_module, signal, names, samples)
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
-        return trainer.datamodule.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]
+        data = tested_datamodule(trainer) if split == "test" else trainer.datamodule  # a test's own, not a fit's
+        if data is None:
+            raise ValueError("Pictures draws the examples of the data module a test reads from, and this test was "
+                             "given dataloaders alone: trainer.test(model, datamodule=...)")
+        return data.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:

@@ -245,7 +245,8 @@ def tested_datamodule(trainer: L.Trainer) -> L.LightningDataModule | None:
     """The data module the test reads its batches from; None where it was given dataloaders alone, where
     trainer.datamodule may still be an earlier fit's (Lightning keeps it). Lightning has no public way to ask: a
     Lightning without the test loop's private data source gives trainer.datamodule."""
-    source = getattr(getattr(trainer.test_loop, "_data_source", None), "instance", trainer.datamodule)
+    data_source = getattr(getattr(trainer, "test_loop", None), "_data_source", None)
+    source = data_source.instance if data_source is not None else getattr(trainer, "datamodule", None)
     return source if isinstance(source, L.LightningDataModule) else None
 
 
@@ -540,7 +541,7 @@ class SweepEvaluation(Callback):
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._data_spec = getattr(tested_datamodule(trainer), "spec", None)
-        spec: SignalSpec = pl_module.spec
+        spec: SignalSpec = self.data_spec(pl_module)
         if not self.level_list(spec):  # a metrics.json of no rows (and verdicts over none) would look like a result
             levels = ", ".join(map(str, self.dropped_levels(spec)))
             raise ValueError(f"{type(self).__name__}: every |S| level ({levels}) observes all {spec.num_points} "
@@ -564,8 +565,8 @@ class SweepEvaluation(Callback):
         memory; on a GPU the completion is held in the rank's own device's memory, and the host keeps per-item
         scores."""
 
-        spec: SignalSpec = pl_module.spec
-        data = getattr(trainer, "datamodule", None)  # the test loader's batch (test_batch), 1 without one
+        spec: SignalSpec = self.data_spec(pl_module)
+        data = tested_datamodule(trainer)  # the test loader's batch (test_batch), 1 without one
         batch, option = data.test_batch() if hasattr(data, "test_batch") else (getattr(data, "batch_size", None)
                                                                                 or 1, "batch_size")
         sampled = batch if self.sample_items is None else min(batch, self.sample_items)  # signals a batch samples

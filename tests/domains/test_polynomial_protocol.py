@@ -454,6 +454,18 @@ def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
             SimpleNamespace(spec=spec))
 
 
+def test_the_levels_tested_are_checked_against_the_points_of_the_data_tested():
+    """The sweep scores the data module the test reads from, but its levels were checked against the model's points:
+    a model of 49-point functions tested on 19-point ones scored levels that observe every point."""
+    from types import SimpleNamespace
+
+    model_spec = PolynomialDataModule(dataset="gp_tnp_rbf").spec  # 49 points
+    data = PolynomialDataModule(dataset="gp_tnp_rbf", max_points=20)  # 19 points
+    with pytest.raises(ValueError, match=r"every \|S\| level \(30, 40\) observes all 19 points"):
+        GPProtocolEvaluation(levels=(30, 40)).on_test_start(
+            SimpleNamespace(world_size=1, test_loop=tested_from(data)), SimpleNamespace(spec=model_spec))
+
+
 def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
     """gp_predictive and kernel_matrix take floats or per-function tensors [B] for either: a variance [B] beside a
     float lengthscale was broadcast over the kernel matrix's last axis, a shape error, or where |S| = B a wrong

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from pixeltransformer.distribution import BinnedGaussian
@@ -105,6 +106,30 @@ def test_a_sigterm_in_the_last_batch_writes_no_metrics(tiny_module, tmp_path):
     with pytest.raises(SIGTERMException):
         Pictures(num_samples=1).on_test_end(trainer, tiny_module)
     assert not (tmp_path / "eval").exists()
+
+
+def test_the_pictures_of_a_test_are_of_the_data_module_it_reads_from():
+    """After a fit, a test given dataloaders alone drew the fit's examples (Lightning keeps trainer.datamodule); with
+    no data module at all it stopped on None's missing fixed_examples. It reads the test's own, or says so."""
+    from pixeltransformer.callbacks import Pictures
+
+    class Data(LightningDataModule):
+        def fixed_examples(self, split, n):
+            return {"signal": torch.full((n, 1, 2), float(self.value))}  # [n, V, *grid]
+
+        def __init__(self, value):
+            super().__init__()
+            self.value = value
+
+    fitted, tested = Data(1), Data(2)
+    trainer = SimpleNamespace(datamodule=fitted, test_loop=tested_from(tested))
+    assert Pictures(num_examples=1)._examples(trainer, "test", "cpu").unique().tolist() == [2.0]
+    assert Pictures(num_examples=1)._examples(trainer, "val", "cpu").unique().tolist() == [1.0]
+    with pytest.raises(ValueError, match=r"^Pictures draws the examples of the data module a test reads from, and "
+                                         r"this test was given dataloaders alone: trainer.test\(model, "
+                                         r"datamodule=...\)$"):
+        Pictures(num_examples=1)._examples(SimpleNamespace(datamodule=fitted, test_loop=tested_from(None)), "test",
+                                           "cpu")
 
 
 def test_the_vae_baseline_stops_between_its_steps():
