@@ -246,8 +246,9 @@ def tested_datamodule(trainer: L.Trainer) -> L.LightningDataModule | None:
     trainer.datamodule may still be an earlier fit's (Lightning keeps it). Lightning has no public way to ask: a
     Lightning without the test loop's private data source gives trainer.datamodule."""
     data_source = getattr(getattr(trainer, "test_loop", None), "_data_source", None)
-    source = data_source.instance if data_source is not None else getattr(trainer, "datamodule", None)
-    return source if isinstance(source, L.LightningDataModule) else None
+    if data_source is None:
+        return getattr(trainer, "datamodule", None)
+    return data_source.instance if isinstance(data_source.instance, L.LightningDataModule) else None
 
 
 def resolve_eval_dir(trainer: L.Trainer, out_dir: str | None) -> Path:

@@ -708,8 +708,8 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
     monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
-    trainer = SimpleNamespace(is_global_zero=True, datamodule=HeightData(batch_size=16), default_root_dir=".",
-                              test_loop=tested_from())
+    data = HeightData(batch_size=16)
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=data, default_root_dir=".", test_loop=tested_from(data))
     # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value) + S chains x 29 bytes; 30 grid points, 16 signals a batch
     message = ("SweepEvaluation: num_samples 1000000000 at 30 queries of each of 16 signals of a batch need at least "
                "12.7 TiB: more than the 8 GiB of memory available now; at most num_samples 617092, or a smaller "
