@@ -27,6 +27,7 @@ from pixeltransformer.digests import named_file
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, in_number, transparent_mask, upscaled, warn_rank_zero
 from pixeltransformer.files import user_path
+from pixeltransformer.launch import is_ddp_child, processes_on_this_machine
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.memory import local_ranks, shortfall
@@ -202,6 +203,14 @@ class VideoDataModule(SignalDataModule):
         super().check_data_roots(stage)
         if self.dataset_name != "synthetic" and not self.root.exists():  # the reader refuses it in its own line
             (list_video_files if self.dataset_name == "folder" else read_video_npz)(self.root)
+
+    def check_processes(self, trainer: Any) -> None:
+        """Synthetic clips made for the model's spec before the command line's Trainer were checked for the processes
+        a launcher had started on this machine; Lightning's own DDP starts the trainer's others once the fit begins,
+        each making every clip. Checked here, in the process that starts them: the clips it holds, once for each."""
+        others = local_ranks(trainer) - processes_on_this_machine()
+        if self.dataset_name == "synthetic" and self._clips is not None and others > 0 and not is_ddp_child():
+            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, others, more=True)
 
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
@@ -510,10 +519,11 @@ def clips_needed(splits: Sequence[int]) -> int | None:
 
 
 def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, size: tuple[int, int],
-                           ranks: int = 1) -> None:
+                           ranks: int = 1, more: bool = False) -> None:
     """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
-    available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit."""
+    available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit.
+    ``more``: the ``ranks`` are the processes Lightning's DDP starts beside this one, which holds its clips."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
     def need(clips: int) -> int:
@@ -526,8 +536,10 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
     remedy = short.remedy("num_clips", num_clips, need, fewer)
     given = f"{num_frames} frames of {size[0]}×{size[1]}" + (f" at frame_step {frame_step}" if frame_step > 1 else "")
     drawn = f" (drawn as {span} frames of {side}×{side})" if (span, side, side) != (num_frames, *size) else ""
+    more_processes = counted(ranks, "more process", "more processes")
+    starting = f", in each of the {more_processes} Lightning's DDP starts on this machine" if more else ""
     raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "
-                     f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")
+                     f"{'needs' if num_clips == 1 else 'need'} at least {short.words}{starting}; {remedy}")
 
 
 def load_user_video(

@@ -207,32 +207,31 @@ def first_on_its_node() -> bool:
 
 
 def processes_on_this_machine() -> int:
-    """The processes a launcher started on this machine, this one among them: torchrun's LOCAL_WORLD_SIZE, or the
-    SLURM_NTASKS_PER_NODE of SLURM's tasks (:func:`slurm_tasks`), else this node's count in SLURM_STEP_TASKS_PER_NODE
-    (srun -n without --ntasks-per-node); 1 where none is set (a command started by hand, and Lightning's own DDP,
-    whose processes do not learn how many it starts on a machine)."""
+    """The processes a launcher started on this machine, this one among them: torchrun's LOCAL_WORLD_SIZE, or for
+    SLURM's tasks (:func:`slurm_tasks`) this node's count in the step's SLURM_STEP_TASKS_PER_NODE, else
+    SLURM_NTASKS_PER_NODE (the job's, which an srun of another layout in that job inherits: the step's wins); 1
+    where none is set (a command started by hand, and Lightning's own DDP, whose processes do not learn how many
+    it starts on a machine)."""
     if (local := _rank_variable("LOCAL_WORLD_SIZE")) > 0:
         return local
     if not slurm_tasks():
         return 1
-    if (per_node := _rank_variable("SLURM_NTASKS_PER_NODE")) > 0:
-        return per_node
-    return _step_tasks_on_this_node()
+    return _step_tasks_on_this_node() or max(_rank_variable("SLURM_NTASKS_PER_NODE"), 1)
 
 
 def _step_tasks_on_this_node() -> int:
-    """SLURM_STEP_TASKS_PER_NODE's count (``4``, or ``2(x2),1`` over nodes) of this SLURM_NODEID's node; 1 where it
+    """SLURM_STEP_TASKS_PER_NODE's count (``4``, or ``2(x2),1`` over nodes) of this SLURM_NODEID's node; 0 where it
     does not say."""
     items = [re.fullmatch(r"(\d+)(?:\(x(\d+)\))?", item.strip())
              for item in os.environ.get("SLURM_STEP_TASKS_PER_NODE", "").split(",")]
     if not all(items) or (node := _rank_variable("SLURM_NODEID")) < 0:
-        return 1
+        return 0
     for item in items:  # each a node's count, or a count over (xN) nodes in a row
         tasks, nodes = int(item[1]), int(item[2] or 1)
         if node < nodes:
-            return tasks if tasks > 0 else 1
+            return tasks
         node -= nodes
-    return 1
+    return 0
 
 
 def is_ddp_child() -> bool:

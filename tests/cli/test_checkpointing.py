@@ -169,6 +169,25 @@ def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path, monkeypatch)
     assert "\nckpt_path: null\n" in config and "\nresume: null\n" in config
 
 
+
+def test_an_evaluation_of_last_ckpt_leaves_it_as_the_fit_wrote_it(tmp_path, monkeypatch):
+    """`validate` and `test` of a run's last.ckpt neither rewrite nor re-date it (which run a resume finds is the
+    latest last.ckpt), and a resume after them goes on from its step: nothing trained at the run's max_steps, the
+    steps up to a later one after it."""
+    from pixeltransformer.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = _small_run(tmp_path)  # 2 steps
+    last = run / "checkpoints" / "last.ckpt"
+    written = last.read_bytes(), last.stat().st_mtime_ns
+    for subcommand in ("validate", "test"):
+        main([subcommand, "--config", str(run / "config.yaml"), "--ckpt_path", str(last)])
+        assert (last.read_bytes(), last.stat().st_mtime_ns) == written, subcommand
+    main(["fit", "--resume", str(run)])  # at its max_steps: trains nothing
+    assert (last.read_bytes(), last.stat().st_mtime_ns) == written
+    cli = main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
+    assert cli.trainer.global_step == 4 and torch.load(last, weights_only=True)["global_step"] == 4
+
 def test_a_resume_with_other_save_options_goes_on_writing_last_ckpt(tmp_path, monkeypatch):
     """--checkpoint.every_n_train_steps changed on a resume: last.ckpt is still the file written, and the next resume
     starts from it; the best checkpoint is still known (one best file). Lightning kept the callback's state under a

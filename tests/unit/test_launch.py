@@ -72,6 +72,9 @@ def test_the_first_process_on_each_node_is_told_from_the_others(monkeypatch, lau
     ({"LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}, 2),
     ({"SLURM_NTASKS": "4", "SLURM_PROCID": "1", "SLURM_NTASKS_PER_NODE": "2"}, 2),
     ({"SLURM_NTASKS": "4", "SLURM_PROCID": "1", "SLURM_STEP_TASKS_PER_NODE": "4"}, 4),  # srun -n 4 on one node
+    # srun --ntasks=2 in a job of sbatch --ntasks-per-node=4, whose SLURM_NTASKS_PER_NODE its tasks inherit
+    ({"SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_NTASKS_PER_NODE": "4", "SLURM_STEP_TASKS_PER_NODE": "2"}, 2),
+    ({"SLURM_NTASKS": "4", "SLURM_PROCID": "1", "SLURM_NTASKS_PER_NODE": "2", "SLURM_STEP_TASKS_PER_NODE": "x"}, 2),
     ({"SLURM_NTASKS": "4", "SLURM_PROCID": "3", "SLURM_STEP_TASKS_PER_NODE": "2(x2)", "SLURM_NODEID": "1"}, 2),
     ({"SLURM_NTASKS": "5", "SLURM_PROCID": "4", "SLURM_STEP_TASKS_PER_NODE": "2(x2),1", "SLURM_NODEID": "2"}, 1),
     ({"SLURM_NTASKS": "5", "SLURM_PROCID": "0", "SLURM_STEP_TASKS_PER_NODE": "3,2", "SLURM_NODEID": "0"}, 3),
@@ -83,7 +86,8 @@ def test_the_first_process_on_each_node_is_told_from_the_others(monkeypatch, lau
 ])
 def test_the_processes_a_launcher_started_on_this_machine_are_counted(monkeypatch, env, processes):
     """srun -n 4 without --ntasks-per-node sets SLURM_STEP_TASKS_PER_NODE ("4", or "2(x2),1" over nodes) but not
-    SLURM_NTASKS_PER_NODE: its processes were counted as one each."""
+    SLURM_NTASKS_PER_NODE: its processes were counted as one each. A step's own layout wins over the
+    SLURM_NTASKS_PER_NODE of the job's allocation, which an srun of fewer tasks inherits."""
     for name in LAUNCHER_NAMES | {"LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE", "SLURM_STEP_TASKS_PER_NODE",
                                   "SLURM_NODEID"}:
         monkeypatch.delenv(name, raising=False)
