@@ -266,18 +266,21 @@ class FilesCompared:
 
 def compare_files(trained: Any, datamodule: "SignalDataModule", was_name: str | None) -> FilesCompared | None:
     """``datamodule``'s pool files (:meth:`SignalDataModule.pool_files`, as named under the checkpoint's source name
-    ``was_name``: :func:`as_named`) against those its checkpoint recorded (``trained``: :func:`recorded_files`): its
-    one digest of every file's name (a checkpoint written before pools had theirs), or its digest of each pool's
-    (:func:`pool_digests`). None where it recorded none or the files cannot be read. A file or folder of no known
-    files (an SDF's file of voxel grids, a video .npz of clips) for one of files, now or as trained
-    (:data:`NO_FILES`), differs in all, as a training-only source does (:func:`train_only_change`); two of no known
-    files, and data that names no file or folder now (procedural chairs, digits), are not compared."""
-    known = isinstance(trained, (str, dict))
-    files = read_or(UNREAD, datamodule.pool_files) if known or trained is NO_FILES else UNREAD
-    if files is UNREAD:
+    ``was_name``: :func:`as_named`) against those its checkpoint recorded (``trained``: :func:`recorded_files`).
+    None, not compared: a checkpoint that recorded none (written before it did), data that cannot be read now, files
+    known on neither side (a file of voxel grids, an .npz of clips: :data:`NO_FILES`, for another such). Files known
+    on one side alone differ in all, as a training-only source's do (:func:`train_only_change`), where the data names
+    a file or folder now (else, procedural chairs or digits: None). Files known on both: its one digest of every
+    file's name (a checkpoint written before pools had theirs) differs in all or none; its digest of each pool's
+    (:func:`pool_digests`) in the pools that differ, or in all for pools of another layout."""
+    known = isinstance(trained, (str, dict))  # files known as trained, else NO_FILES or none recorded
+    if not known and trained is not NO_FILES:
         return None
-    if files is None or not known:  # files not known on one side (whole) or both (None)
-        return FilesCompared(whole=True) if (files is None) == known and source_of(datamodule) else None
+    files = read_or(UNREAD, datamodule.pool_files)  # None: files not known now
+    if files is UNREAD or (files is None and not known):
+        return None
+    if files is None or not known:
+        return FilesCompared(whole=True) if source_of(datamodule) else None
     files = as_named(files, source_of(datamodule) or None, was_name)
     if isinstance(trained, str):
         return FilesCompared(whole=cache_key(files) != trained)
@@ -360,7 +363,7 @@ def check_resume_files(run: str, checkpoint: dict[str, Any], datamodule: SignalD
                            f"training-only {source} source: {new_run_instead(run, ckpt)}")
     if compared is None:
         # a root that holds no data now is the fit's to refuse as it reads the data
-        if (trained is None or trained is NO_FILES) and was != now and first_process():  # named otherwise
+        if trained in (None, NO_FILES) and was != now and first_process():  # named otherwise
             warnings.warn(f"--resume {run}: the run trained on {was} data, and this fit's is {now}: resumed, as a "
                           f"folder renamed since (a link to it, the file it holds) is the same data; if it is other "
                           f"data, start a new run from its checkpoint: {new_run_from(run, ckpt)}, then the options "
@@ -397,10 +400,12 @@ def recorded_files(state: Any) -> Any:
     of them all); :data:`NO_FILES` where it recorded them as not known (a file of voxel grids, an .npz of clips);
     None where it recorded none (written before they were), or a video file given as root as "." (whatever the
     file)."""
-    trained = state.get("pool_files", UNREAD) if isinstance(state, dict) else UNREAD
+    if not isinstance(state, dict) or "pool_files" not in state:
+        return None
+    trained = state["pool_files"]
     if trained is None:
         return NO_FILES
-    return None if trained is UNREAD or trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
+    return None if trained in (UNNAMED_FILE, {"all": UNNAMED_FILE}) else trained
 
 
 def data_name(spec: dict[str, Any], named: bool) -> str:

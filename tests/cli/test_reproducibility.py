@@ -75,14 +75,14 @@ def test_an_evaluation_on_other_splits_than_the_checkpoint_trained_on_says_so(tm
         main([*evaluate, "--data.init_args.seed=1"])
     assert not [w for w in caught if "splits of" in str(w.message)]
     # a resume continues the checkpoint's own splits, and one given another data seed says so
-    run, resume = str(tmp_path / "images" / "s1"), ["--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"]
+    run = tmp_path / "images" / "s1"
     with pytest.warns(UserWarning, match=r"trained on the splits of data.init_args.seed=1, not this run's \(seed=0\): "
                                          r"it may now train on its own validation and test items; pass "
                                          r"--data.init_args.seed 1 to continue on its own splits$"):
-        main(["fit", *quiet, *resume, "--resume", run, "--trainer.max_steps=2", "--data.init_args.seed=0"])
+        main(resume_fit(quiet, run, 2, "--checkpoint.every_n_train_steps=1", "--data.init_args.seed=0"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        main(["fit", *quiet, *resume, "--resume", run, "--trainer.max_steps=3"])
+        main(resume_fit(quiet, run, 3, "--checkpoint.every_n_train_steps=1"))
     assert not [w for w in caught if "splits of" in str(w.message)]
 
 
@@ -102,7 +102,7 @@ def test_an_old_checkpoint_s_layout_is_named_only_where_it_deals_other_splits(tm
     capsys.readouterr()
     cli = main(["test", *images, *quiet, "--ckpt_path", str(ckpt), "--trainer.limit_test_batches=1"])
     assert cli.datamodule.split_layout == 1 and "split layout" not in capsys.readouterr().out
-    cli = main(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), "--trainer.max_steps=2"])
+    cli = main(resume_fit(quiet, run, 2))
     assert cli.datamodule.split_layout == 1 and "split layout" not in capsys.readouterr().out
 
 
@@ -150,7 +150,7 @@ def test_a_checkpoint_that_records_no_split_layout_keeps_its_own_splits(tmp_path
     train, _, test = split_indices(1797, (1000, 100, 200), seed=0, layout=1)  # the checkpoint's own splits
     assert cli.datamodule.dataset("test").index.tolist() == test.sort().values.tolist()
     assert cli.datamodule.dataset("train").index.tolist() == train.sort().values.tolist()
-    cli = main(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), "--trainer.max_steps=2"])
+    cli = main(resume_fit(quiet, run, 2))
     assert cli.datamodule.split_layout == 1 and "split layout 1" in capsys.readouterr().out
     # on another dataset the checkpoint's splits are not this data's: its splits are drawn as any run's (they were
     # drawn with layout 1 here, scoring an older model on other test pictures than a newer one, with a [run] line
@@ -180,6 +180,13 @@ def quiet_run(root: Path, name: str | None = None) -> list[str]:
             "--trainer.accelerator=cpu", "--trainer.callbacks=[]", "--run_root", str(root), *named]
 
 
+def resume_fit(quiet: list[str], run: Path | str, steps: int, *options: str) -> list[str]:
+    """The command line of a fit of ``quiet``'s options (:func:`quiet_run`) that resumes ``run`` up to ``steps``
+    steps without validation, ``options`` added."""
+    return ["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run), f"--trainer.max_steps={steps}",
+            *options]
+
+
 def fit_one_step(*argv: str) -> None:
     """A fit of ``argv`` (its configs first) for one step, its last.ckpt saved under its run folder's checkpoints/,
     without validation."""
@@ -198,8 +205,8 @@ def seed_warnings(common: list[str], quiet: list[str], run: Path) -> list[str]:
     fit_one_step(*common, "--data.init_args.seed=1")
     note = split_warnings(["test", *common, "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
                            "--trainer.limit_test_batches=1"])
-    note += split_warnings(["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1",
-                            "--resume", str(run), "--trainer.max_steps=2", "--data.init_args.seed=0"])
+    note += split_warnings(resume_fit(quiet, run, 2, "--checkpoint.every_n_train_steps=1",
+                                      "--data.init_args.seed=0"))
     return note
 
 
@@ -378,11 +385,9 @@ def test_a_picture_folder_changed_since_the_checkpoint_says_so(tmp_path):
                "files added or removed since): the same options draw other splits, and ")
     assert pool_warnings(evaluate) == [f"{changed}the test split may hold items it trained on; evaluate it on the "
                                        "data it was trained on"]
-    resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
-              str(tmp_path / "images" / "f"), "--trainer.max_steps=2"]
     with pytest.raises(ValueError, match=r"the run trained on images/folder \(pics\) data, whose files have changed "
                                          r"since: a run goes on with its own data"):
-        main(resume)
+        main(resume_fit(quiet, tmp_path / "images" / "f", 2, "--checkpoint.every_n_train_steps=1"))
 
 
 def resume_check(run: Path, datamodule) -> list[str]:
@@ -573,8 +578,7 @@ def test_a_resume_through_the_command_line_is_told_its_folder_by_its_files(tmp_p
     last = run / "checkpoints" / "last.ckpt"
 
     def resume(root: Path, steps: int) -> list[str]:
-        return resume_notes(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
-                             f"--data.init_args.root={root}", f"--trainer.max_steps={steps}"], run)
+        return resume_notes(resume_fit(quiet, run, steps, f"--data.init_args.root={root}"), run)
 
     def step() -> int:
         return torch.load(last, weights_only=True)["global_step"]
@@ -615,8 +619,7 @@ def test_a_resume_on_a_test_folder_changed_alone_names_its_test_split(tmp_path, 
                  f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2", *quiet)
     run = tmp_path / "images" / "f"
     write_pictures(pictures / "test", ["03.png"], rng)
-    assert warnings_of(["fit", *quiet, "--trainer.limit_val_batches=0", "--resume", str(run),
-                        "--trainer.max_steps=2"], "drawn from") == [
+    assert warnings_of(resume_fit(quiet, run, 2), "drawn from") == [
         "the checkpoint's splits were drawn from 9 items [6 in train/, 3 in test/], but the data now holds 10 items "
         "[6 in train/, 4 in test/] (another folder, or files added or removed since): the same options draw other "
         "splits, and this run's test split may hold other items than its own (its training and validation items are "
@@ -863,12 +866,11 @@ def test_an_evaluation_on_data_made_otherwise_than_the_checkpoint_s_says_so(tmp_
         note[0] and note[0].endswith("pass --data.init_args.margin 0.05 to evaluate on data made as its own"), note
     assert made_otherwise(on_old) == made_otherwise([*on_old, "--data.init_args.margin=0.05"]) == []
     # a resume that would train on other data than its own says so too
-    resume = ["fit", *quiet, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1", "--resume",
-              str(run)]
-    assert made_otherwise([*resume, "--trainer.max_steps=2", "--data.init_args.truncation=0.2"]) == [
+    every_step = "--checkpoint.every_n_train_steps=1"
+    assert made_otherwise(resume_fit(quiet, run, 2, every_step, "--data.init_args.truncation=0.2")) == [
         "the checkpoint was trained on data made with data.init_args.truncation=0.1, not this run's (truncation=0.2): "
         "it now trains on other data than its own; pass --data.init_args.truncation 0.1 to continue on its own"]
-    assert made_otherwise([*resume, "--trainer.max_steps=3"]) == []
+    assert made_otherwise(resume_fit(quiet, run, 3, every_step)) == []
 
 
 def test_a_resume_reads_and_compares_its_files_once(tmp_path, monkeypatch):
@@ -957,6 +959,6 @@ def test_an_sdf_checkpoint_that_records_no_margin_is_evaluated_and_resumed_on_it
     # a resume trains on its meshes and chairs as made then; its voxels were not padded then, which no margin undoes
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        cli = main(["fit", *quiet, "--resume", str(run), "--trainer.max_steps=2", "--trainer.limit_val_batches=0"])
+        cli = main(resume_fit(quiet, run, 2))
     assert cli.datamodule.margin == 0.05 and "data.init_args.margin=0.05" in capsys.readouterr().out
     assert [w for w in caught if "its voxel grids were not padded then" in str(w.message)]

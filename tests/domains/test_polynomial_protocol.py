@@ -19,7 +19,8 @@ from domains.polynomial.evaluation import GPProtocolEvaluation
 from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
 from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
-from tests.unit.test_stop import Stopped, fake_trainer, stop_after, tested_from
+from tests.unit.stand_ins import tested_from
+from tests.unit.test_stop import Stopped, fake_trainer, stop_after
 from wrote_lines import unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]

@@ -46,7 +46,7 @@ from pixeltransformer.predict import PredictOptions
 from pixeltransformer.sets import SetSampler, batch_keys
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.stepping import RowStepper
-from tests.unit.test_stop import tested_from
+from tests.unit.stand_ins import tested_from
 
 REPO = Path(__file__).resolve().parents[2]
 META = torch.device("meta")

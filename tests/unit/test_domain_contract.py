@@ -18,7 +18,7 @@ from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.domain import Domain
 from pixeltransformer.errors import InputExit, fail
 from pixeltransformer.signal import SignalSpec
-from tests.unit.test_stop import tested_from
+from tests.unit.stand_ins import tested_from
 
 GRID = (6, 5)
 SPEC = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0))

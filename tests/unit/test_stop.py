@@ -13,6 +13,7 @@ from pixeltransformer.model import PixelTransformer
 from pixeltransformer.sets import grid_positions
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.stop import check_stop, stop_when
+from tests.unit.stand_ins import tested_from
 
 
 class Stopped(Exception):
@@ -32,11 +33,6 @@ def fake_trainer(**kw):
     """A trainer's stand-in; a datamodule given is the one its test reads from (evaluation.tested_datamodule)."""
     return SimpleNamespace(received_sigterm=False, world_size=1, is_global_zero=True, fast_dev_run=False,
                            ckpt_path=None, loggers=[], test_loop=tested_from(kw.get("datamodule")), **kw)
-
-
-def tested_from(datamodule=None):
-    """A test loop's stand-in that reads from `datamodule` (None: from dataloaders alone)."""
-    return SimpleNamespace(_data_source=SimpleNamespace(instance=datamodule))
 
 
 @pytest.mark.parametrize("encoder", ["bidirectional", "buffered"])
