@@ -30,7 +30,7 @@ from .distribution import BinnedGaussian
 from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import as_written, counted, range_as_written
-from .evaluation import gather_item_values, left_out_line
+from .evaluation import gather_item_values, left_out_line, tested_datamodule
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
@@ -243,7 +243,8 @@ class PixelTransformerModule(L.LightningModule):
         if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec, python=not self.cli_options)) \
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
-        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        # the stage's own: trainer.datamodule may be an earlier fit's, where the stage was given dataloaders alone
+        datamodule = tested_datamodule(trainer, TrainerFn(stage).value) if trainer is not None else None
         if stage in STEP_ROWS and callable(getattr(datamodule, STEP_ROWS[stage], None)):
             self.check_stage_memory(trainer, datamodule, stage)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
