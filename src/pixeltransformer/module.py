@@ -1059,15 +1059,18 @@ class PixelTransformerModule(L.LightningModule):
         """Refuse a validation or a test (of the ``split``'s items) whose step of ``batch_size`` signals could not
         hold its forward pass in the memory at hand, as :meth:`check_train_memory` refuses a fit, before the first
         batch: a huge data batch_size stopped in torch's allocator at the first batch. The bound is
-        :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries; ``option``: the
-        data option that sets the batch (a test loader's own, such as sdf's eval_batch_size)."""
-        queries, context = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1], max(self.val_levels)
-        # the bound's N is the larger of the two: fewer of the other would not lower it
-        fewer = "fewer observed and query points a signal (model.val_levels, model.sets.num_queries)"
+        :func:`memory.eval_step_bytes` at the val_level whose step holds the most points, with the validation
+        sampler's queries at that level (level_queries); ``option``: the data option that sets the batch (a test
+        loader's own, such as sdf's eval_batch_size)."""
+        points, options = math.prod(self.spec.grid_shape), self.val_sampler.query_options
+        # the bound's N is the larger of |S| and |Q| (fewer of the other would not lower it); at equal N, larger |S|
+        context, queries = max(((k, self.val_sampler.level_queries(k, points)) for k in self.val_levels),
+                               key=lambda step: (max(step), step[0]))
+        fewer = f"fewer observed and query points a signal (model.val_levels, {options})"
         if context > queries:
             fewer = "fewer observed points a signal (model.val_levels)"
         elif context < queries:
-            fewer = "fewer query points a signal (model.sets.num_queries)"
+            fewer = f"fewer query points a signal ({options})"
         self.check_step_memory("an evaluation step", eval_step_bytes, context, queries, batch_size, device, ranks,
                                precision, given, fewer, split, option)
 

@@ -275,6 +275,28 @@ def test_a_protocol_fits_training_step_is_bounded_by_the_sets_the_protocol_draws
         module.check_train_memory(11)
 
 
+def test_a_protocol_evaluation_step_is_bounded_by_the_targets_its_levels_leave(monkeypatch):
+    """The evaluation step's memory check took the protocol's training step of 3 targets as its |Q|, but validation
+    and the test's NLL at |S| = k score every one of the N - k points left: at the configs' level 10 of 49 points, 39
+    targets, a bound 3.9 times too low, whose remedy named model.sets.num_queries, which the protocol never reads."""
+    import domains.polynomial.domain  # noqa: F401  (the module's Domain)
+    from pixeltransformer import memory
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3)).spec
+    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=ProtocolSetSampler(),
+                                    val_levels=(10,))
+    targets = module.val_sampler(torch.zeros(1, 2, spec.num_points), torch.Generator(), num_context=10).qry_pos
+    assert targets.shape[1] == 39  # [1, 39, 1]
+    per_signal = memory.eval_step_bytes(module.net_config, 1, 10, 39)
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 * per_signal)
+    module.check_eval_memory(10)
+    with pytest.raises(ValueError, match=r"^an evaluation step of batch_size 11 \(up to 10 observed and 39 query "
+                                         r"points a signal, .*; at most batch_size 10, or fewer query points a "
+                                         r"signal \(data.init_args.max_points\) "):
+        module.check_eval_memory(11)
+
+
 def test_protocol_datamodule_spec_and_bad_input():
     dm = PolynomialDataModule(dataset="gp_tnp_matern", val_range=(-3, 3))
     spec = dm.spec
