@@ -13,7 +13,7 @@ import lightning as L
 import torch
 
 from pixeltransformer.errors import counted
-from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean
+from pixeltransformer.evaluation import SweepEvaluation, SweepItem, masked_mean, tested_datamodule
 from pixeltransformer.progress import shows_progress
 
 from .baselines.classifier import classify
@@ -156,7 +156,11 @@ class ImageEvaluation(SweepEvaluation):
                                  f"baseline out (--trainer.callbacks.{name}=false)")
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        dm = trainer.datamodule
+        dm = tested_datamodule(trainer)
+        if dm is None and (self.use_classifier or self.use_vae):  # dataloaders alone: trainer's may be a fit's
+            raise ValueError("ImageEvaluation trains its classifier and VAE baselines on the train split of the data "
+                             "module the test reads from: trainer.test(model, datamodule=...), or "
+                             "ImageEvaluation(classifier=False, vae=False) leaves them out")
         self.check_picture_size(dm)
         super().on_test_start(trainer, pl_module)
         if not (self.use_classifier or self.use_vae):

@@ -66,6 +66,7 @@ class ProtocolSetSampler(SetSampler):
     """
 
     step_options = "data.init_args.max_points"  # the function's points, which size the largest step
+    query_options = step_options  # and the targets a validation level leaves
 
     def __init__(self):
         super().__init__(min_context=3, grid_points=True)
@@ -82,6 +83,11 @@ class ProtocolSetSampler(SetSampler):
         """The protocol's step of the most points on a function of num_points: Nc = num_points - 3 and the 3 targets
         left; the core's num_queries, which this sampler never reads, is not its |Q|."""
         return self.largest_context(num_points), 3 if num_points is not None else self.num_queries
+
+    def level_queries(self, num_context: int, num_points: int | None = None) -> int:
+        """The targets a fixed |S| (a validation level) leaves: every other point of the function, num_points - |S|;
+        the core's num_queries, which this sampler never reads, is not its |Q|."""
+        return self.num_queries if num_points is None else num_points - num_context
 
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:

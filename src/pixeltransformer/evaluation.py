@@ -241,11 +241,12 @@ def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep
     return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}{why}"
 
 
-def tested_datamodule(trainer: L.Trainer) -> L.LightningDataModule | None:
-    """The data module the test reads its batches from; None where it was given dataloaders alone, where
-    trainer.datamodule may still be an earlier fit's (Lightning keeps it). Lightning has no public way to ask: a
-    Lightning without the test loop's private data source gives trainer.datamodule."""
-    data_source = getattr(getattr(trainer, "test_loop", None), "_data_source", None)
+def tested_datamodule(trainer: L.Trainer, stage: str = "test") -> L.LightningDataModule | None:
+    """The data module the test (or the ``stage``'s loop: fit, validate, predict) reads its batches from; None where
+    it was given dataloaders alone, where trainer.datamodule may still be an earlier fit's (Lightning keeps it).
+    Lightning has no public way to ask: a Lightning without the loop's private data source gives
+    trainer.datamodule."""
+    data_source = getattr(getattr(trainer, f"{stage}_loop", None), "_data_source", None)
     if data_source is None:
         return getattr(trainer, "datamodule", None)
     return data_source.instance if isinstance(data_source.instance, L.LightningDataModule) else None

@@ -30,7 +30,7 @@ from .distribution import BinnedGaussian
 from .domain import Domain, resolve_domain
 from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import as_written, counted, range_as_written
-from .evaluation import gather_item_values, left_out_line
+from .evaluation import gather_item_values, left_out_line, tested_datamodule
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
@@ -71,8 +71,9 @@ def checkpoint_error(ckpt: dict) -> str | None:
                            written_by(ckpt))
 
 
-# the stages whose setup checks a step's memory (check_stage_memory), and the DataModule's method giving their items
-STEP_ROWS = {"fit": "train_batches", "validate": "validation_set", "test": "test_set"}
+# the evaluation stages whose setup checks a step's memory (check_stage_memory), and the DataModule's method giving
+# their items; a fit's is checked where the DataModule gives its train_batches
+EVAL_ROWS = {"validate": "validation_set", "test": "test_set"}
 # Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
 WEIGHT_CASTING_PRECISIONS = {"16-true": "float16", "bf16-true": "bfloat16", "64-true": "float64", "64": "float64",
                              "transformer-engine": "bfloat16", "transformer-engine-float16": "float16"}
@@ -243,8 +244,10 @@ class PixelTransformerModule(L.LightningModule):
         if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec, python=not self.cli_options)) \
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
-        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-        if stage in STEP_ROWS and callable(getattr(datamodule, STEP_ROWS[stage], None)):
+        # the stage's own: trainer.datamodule may be an earlier fit's, where the stage was given dataloaders alone
+        datamodule = tested_datamodule(trainer, TrainerFn(stage).value) if trainer is not None else None
+        rows = "train_batches" if stage == "fit" else EVAL_ROWS.get(stage)
+        if rows is not None and callable(getattr(datamodule, rows, None)):
             self.check_stage_memory(trainer, datamodule, stage)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
             self.name_data_source(datamodule)
@@ -1027,7 +1030,7 @@ class PixelTransformerModule(L.LightningModule):
                 rows, given = datamodule.train_batches(trainer.world_size)[0], datamodule.batch_size
                 check = self.check_train_memory
             else:  # a distributed evaluation's sampler gives each rank its share, rounded up
-                rows = math.ceil(len(getattr(datamodule, STEP_ROWS[stage])()) / trainer.world_size)
+                rows = math.ceil(len(getattr(datamodule, EVAL_ROWS[stage])()) / trainer.world_size)
                 given, option = datamodule.test_batch() if stage == "test" else (datamodule.batch_size, "batch_size")
                 check = functools.partial(self.check_eval_memory, split="val" if stage == "validate" else "test",
                                           option=option)
@@ -1058,15 +1061,18 @@ class PixelTransformerModule(L.LightningModule):
         """Refuse a validation or a test (of the ``split``'s items) whose step of ``batch_size`` signals could not
         hold its forward pass in the memory at hand, as :meth:`check_train_memory` refuses a fit, before the first
         batch: a huge data batch_size stopped in torch's allocator at the first batch. The bound is
-        :func:`memory.eval_step_bytes` at the largest val_level and the validation sampler's queries; ``option``: the
-        data option that sets the batch (a test loader's own, such as sdf's eval_batch_size)."""
-        queries, context = self.val_sampler.largest_step(math.prod(self.spec.grid_shape))[1], max(self.val_levels)
-        # the bound's N is the larger of the two: fewer of the other would not lower it
-        fewer = "fewer observed and query points a signal (model.val_levels, model.sets.num_queries)"
+        :func:`memory.eval_step_bytes` at the val_level whose step holds the most points, with the validation
+        sampler's queries at that level (level_queries); ``option``: the data option that sets the batch (a test
+        loader's own, such as sdf's eval_batch_size)."""
+        points, options = math.prod(self.spec.grid_shape), self.val_sampler.query_options
+        # the bound's N is the larger of |S| and |Q| (fewer of the other would not lower it); at equal N, larger |S|
+        context, queries = max(((k, self.val_sampler.level_queries(k, points)) for k in self.val_levels),
+                               key=lambda step: (max(step), step[0]))
+        fewer = f"fewer observed and query points a signal (model.val_levels, {options})"
         if context > queries:
             fewer = "fewer observed points a signal (model.val_levels)"
         elif context < queries:
-            fewer = "fewer query points a signal (model.sets.num_queries)"
+            fewer = f"fewer query points a signal ({options})"
         self.check_step_memory("an evaluation step", eval_step_bytes, context, queries, batch_size, device, ranks,
                                precision, given, fewer, split, option)
 

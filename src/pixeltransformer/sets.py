@@ -111,6 +111,7 @@ class SetSampler:
     """
 
     step_options = "model.sets.max_context, num_queries"  # what sizes largest_step
+    query_options = "model.sets.num_queries"  # what sizes level_queries
 
     def __init__(
         self,
@@ -145,6 +146,11 @@ class SetSampler:
     def largest_step(self, num_points: int | None = None) -> tuple[int, int]:
         """The (|S|, |Q|) of the largest training set this sampler draws from a signal of ``num_points`` points."""
         return self.largest_context(num_points), self.num_queries
+
+    def level_queries(self, num_context: int, num_points: int | None = None) -> int:
+        """The |Q| of a set this sampler draws at a fixed |S| = ``num_context`` (a validation level) from a signal of
+        ``num_points`` points."""
+        return self.num_queries
 
     def draw_k(self, generator: torch.Generator, num_points: int | None = None) -> int:
         hi = self.largest_context(num_points)

@@ -621,6 +621,45 @@ def test_make_classifier_without_its_data_names_its_own_options(tmp_path, monkey
     assert seen["download"] is True
 
 
+def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(monkeypatch):
+    """After trainer.fit(model, datamodule=a), a test given b's dataloaders alone sized its pictures by a and trained
+    the classifier and the VAE on a's train split (Lightning keeps the fit's data module): the baselines judged other
+    pictures than those completed. They train on the test's data module; dataloaders alone are refused in one line,
+    unless no baseline is asked for."""
+    from types import SimpleNamespace
+
+    import lightning as L
+
+    from domains.images.baselines import pretrained
+    from pixeltransformer.evaluation import SweepEvaluation
+    from tests.unit.test_stop import tested_from
+
+    monkeypatch.setattr(SweepEvaluation, "on_test_start", lambda *args: None)  # the sweep's own start: not tested
+    trained = {}
+    for name in ("classifier", "vae"):
+        monkeypatch.setattr(pretrained, f"load_{name}",
+                            lambda dm, *args, name=name, **kw: trained.setdefault(name, dm))
+
+    def pictures(size: int) -> L.LightningDataModule:  # a data module of 100 labelled pictures, 10 of each digit
+        dm = L.LightningDataModule()
+        dm.image_size, dm.num_classes, dm.split_arrays = size, 10, None
+        dm.build_split = lambda split: SimpleNamespace(labels=torch.arange(100) % 10)
+        return dm
+
+    fitted, tested = pictures(2), pictures(8)  # the fit's pictures too small for either baseline
+    trainer = SimpleNamespace(datamodule=fitted, test_loop=tested_from(tested), world_size=1, is_global_zero=True,
+                              progress_bar_callback=None)
+    ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
+    assert trained == {"classifier": tested, "vae": tested}
+    trainer.test_loop = tested_from(None)
+    with pytest.raises(ValueError, match=r"^ImageEvaluation trains its classifier and VAE baselines on the train "
+                                         r"split of the data module the test reads from: trainer.test\(model, "
+                                         r"datamodule=\.\.\.\), or ImageEvaluation\(classifier=False, vae=False\) "
+                                         r"leaves them out$"):
+        ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
+    ImageEvaluation(levels=(4,), classifier=False, vae=False).on_test_start(trainer, SimpleNamespace(device="cpu"))
+
+
 def test_a_classifier_of_too_few_training_images_of_a_class_is_left_out_and_said(monkeypatch, capsys):
     """16 labelled training images (none of some digits) trained the judge all the same, and metrics.json gave its
     acc_mean and acc_gt as any other numbers. It is now left out with a line, and metrics.json says why."""

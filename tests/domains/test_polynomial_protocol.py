@@ -247,11 +247,12 @@ def test_a_protocol_fit_does_not_warn_of_sets_larger_than_its_functions():
     assert sampler.largest_context(spec.num_points) == largest  # what the check reads is what the sampler draws
 
 
-def test_a_protocol_fits_training_step_is_bounded_by_the_sets_the_protocol_draws(monkeypatch):
+def test_a_protocol_s_training_and_evaluation_steps_are_bounded_by_the_sets_the_protocol_draws(monkeypatch):
     """The training step's memory check took the core sampler's num_queries (2048), which the protocol's sampler
     never reads (its Nc + Nt <= 49): the GP protocol fit asked 11.5 GiB where about 0.27 GiB is true, refused what
     fits, and named num_queries as the remedy. Its largest step is Nc = 46 observed and the 3 targets they leave,
-    and the remedy names the option that sizes it, the data's max_points."""
+    and the remedy names the option that sizes it, the data's max_points; an evaluation step's, the N - k targets
+    its level k leaves."""
     import domains.polynomial.domain  # noqa: F401  (the module's Domain)
     from pixeltransformer import memory
     from pixeltransformer.module import PixelTransformerModule
@@ -266,14 +267,22 @@ def test_a_protocol_fits_training_step_is_bounded_by_the_sets_the_protocol_draws
     assert all(nc + nt <= 46 + 3 for nc, nt in steps)  # no step holds more points
     assert SetSampler(max_context=16, num_queries=8).largest_step(64) == (16, 8)
     assert SetSampler(max_context=100, num_queries=8, grid_points=True).largest_step(64) == (64, 8)
-    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler)
-    per_signal = memory.train_step_bytes(module.net_config, 1, 46, 3)
-    monkeypatch.setattr(memory, "available_memory", lambda: 10 * per_signal)
-    module.check_train_memory(10)
-    with pytest.raises(ValueError, match=r"^a training step of batch_size 11 \(up to 46 observed and 3 query points "
-                                         r"a signal, .*; at most batch_size 10, or fewer points a signal "
-                                         r"\(data.init_args.max_points\) or a smaller model"):
-        module.check_train_memory(11)
+    # validation and the test's NLL at |S| = k score every one of the N - k points left: at the configs' level 10 of
+    # 49 points, 39 targets, where the evaluation's check took the training step's 3 (a bound 3.9 times too low) and
+    # named model.sets.num_queries, which the protocol never reads
+    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler, val_levels=(10,))
+    assert sampler(signal, gen, num_context=10).qry_pos.shape[1] == 39  # [1, 39, 1]
+    for check, per_signal, refusal in (
+            (module.check_train_memory, memory.train_step_bytes(module.net_config, 1, 46, 3),
+             r"^a training step of batch_size 11 \(up to 46 observed and 3 query points a signal, .*; at most "
+             r"batch_size 10, or fewer points a signal \(data.init_args.max_points\) or a smaller model"),
+            (module.check_eval_memory, memory.eval_step_bytes(module.net_config, 1, 10, 39),
+             r"^an evaluation step of batch_size 11 \(up to 10 observed and 39 query points a signal, .*; at most "
+             r"batch_size 10, or fewer query points a signal \(data.init_args.max_points\) ")):
+        monkeypatch.setattr(memory, "available_memory", lambda: 10 * per_signal)
+        check(10)
+        with pytest.raises(ValueError, match=refusal):
+            check(11)
 
 
 def test_protocol_datamodule_spec_and_bad_input():

@@ -722,6 +722,22 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
         SweepEvaluation(levels=(3,), queries=10**12).on_test_start(trainer, module)
 
 
+def test_an_evaluation_s_memory_check_sizes_the_batch_of_the_data_module_the_test_reads(monkeypatch):
+    """After a fit, trainer.datamodule is the fit's (Lightning keeps it): the check sizes the test's own batch."""
+    from types import SimpleNamespace
+
+    import pixeltransformer.memory as memory
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
+    # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples fit in 8 GiB; 1 signal takes
+    # a 16th of that
+    trainer = SimpleNamespace(datamodule=HeightData(batch_size=1), test_loop=tested_from(HeightData(batch_size=16)))
+    with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 1234184 at 30 queries of each of 16 "
+                                         r"signals "):
+        SweepEvaluation(levels=(3,), num_samples=2 * 617092).check_memory(trainer, SimpleNamespace(spec=SPEC))
+
+
 def test_an_evaluation_s_memory_check_shares_the_machine_among_its_local_ranks(monkeypatch):
     """Under DDP every rank completes its test batches at once, but each compared its own batch with the whole
     machine's memory: 2 ranks of a node each let through what only one could hold. The ranks on one machine (the

@@ -235,6 +235,49 @@ def test_a_module_built_in_python_records_the_folder_its_data_came_from(tmp_path
     assert "source" not in own.spec.extra
 
 
+@pytest.mark.parametrize("stage", ["validate", "test"])
+def test_an_evaluation_of_dataloaders_after_a_fit_is_not_named_or_sized_by_the_fit_s_data(tmp_path, monkeypatch,
+                                                                                            stage):
+    """After trainer.fit(module, datamodule=alps), trainer.validate or trainer.test of another module given
+    dolomites' dataloaders alone read trainer.datamodule, which Lightning keeps as the fit's: the module was named
+    after alps (which its checkpoint would then record), and its step's memory was sized by alps' batch. With
+    dataloaders alone neither is known; with a data module, its own is read."""
+    import lightning as L
+
+    from pixeltransformer.datamodule import SignalDataModule
+    from pixeltransformer.module import PixelTransformerModule
+    from pixeltransformer.signal import SignalSpec
+
+    class Maps(SignalDataModule):
+        spec = SignalSpec.from_dict(SPEC)
+
+        def build_split(self, split: str) -> torch.utils.data.Dataset:
+            return _Maps()
+
+    def built(dm: SignalDataModule) -> PixelTransformerModule:
+        with pytest.warns(UserWarning, match="no Domain named 'toy'"):
+            return PixelTransformerModule(spec=dm.spec, net=dict(width=32, ffn=64, encoder_layers=1,
+                                                                 decoder_layers=1),
+                                          sets=dict(min_context=2, max_context=8, num_queries=8))
+
+    sized = []
+    check = PixelTransformerModule.check_stage_memory
+    monkeypatch.setattr(PixelTransformerModule, "check_stage_memory",
+                        lambda self, trainer, dm, s: sized.append((s, dm)) or check(self, trainer, dm, s))
+    alps, dolomites = Maps(root=str(tmp_path / "alps"), batch_size=2), Maps(root=str(tmp_path / "dolomites"))
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu")
+    trainer.fit(built(alps), datamodule=alps)
+    trainer.save_checkpoint(tmp_path / "alps.ckpt")
+    other = built(dolomites)
+    loader = dolomites.val_dataloader() if stage == "validate" else dolomites.test_dataloader()
+    getattr(trainer, stage)(other, dataloaders=loader, ckpt_path=tmp_path / "alps.ckpt", verbose=False)
+    assert "source" not in other.spec.extra
+    getattr(trainer, stage)(other, datamodule=dolomites, ckpt_path=tmp_path / "alps.ckpt", verbose=False)
+    assert (other.trained_source, other.eval_folder()) == ("alps", "eval-t-dolomites")
+    assert sized == [("fit", alps), (stage, dolomites)]
+
+
 def test_validation_scores_a_bf16_head_output_in_float32(module):
     """Under bf16-mixed (configs/trainer/gpu.yaml) the head's parameters are bf16; val/nll, which picks the best
     checkpoint, took their density in bf16, 0.005 nats a query off the float32 one."""
