@@ -231,11 +231,13 @@ def folder_of_test(folder: Path, callbacks) -> Path:
 
 def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep: bool = True) -> str:
     """The last line of an evaluation, where a log file ends after Lightning's table of test/* numbers: the folder
-    (``shown``: as the first [run] line named it) and what it holds, metrics.json first and its sub-folders
-    (pictures/); a test without a sweep (``with_sweep`` false) names its config and command line, and that it
-    wrote no metrics.json."""
+    (``shown``: as the first [run] line named it) and what it holds, metrics.json first, any other figure, then its
+    sub-folders (pictures/); a test without a sweep (``with_sweep`` false) names its config and command line, and
+    that it wrote no metrics.json."""
     kept = ("metrics.json", "metrics_vs_context.png") if with_sweep else ("config_test.yaml", "command.txt")
     names = [name for name in kept if (folder / name).is_file()]
+    if with_sweep and folder.is_dir():  # a domain's own figures beside them (the GP benchmark's functions.png)
+        names += [path.name for path in sorted(folder.glob("*.png")) if path.name not in kept]
     names += [f"{path.name}/" for path in sorted(folder.iterdir()) if path.is_dir()] if folder.is_dir() else []
     why = "" if with_sweep else " (no metrics.json: no SweepEvaluation among trainer.callbacks)"
     return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}{why}"

@@ -382,6 +382,18 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
     assert sweep_eval_dir(trainer) == run / "eval-nosweep"
 
 
+def test_the_last_line_of_an_evaluation_names_its_other_pictures(tmp_path):
+    """The GP benchmark's evaluation writes functions.png beside metrics.json (the model against the exact oracle);
+    the last line listed metrics.json, metrics_vs_context.png and pictures/ and left it out."""
+    from pixeltransformer.evaluation import evaluation_summary
+
+    for name in ("metrics.json", "metrics_vs_context.png", "functions.png", "command.txt"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "pictures").mkdir()
+    assert evaluation_summary(tmp_path) == (f"[run] test: {tmp_path} ended: metrics.json, metrics_vs_context.png, "
+                                            "functions.png, pictures/")
+
+
 def test_an_evaluation_says_which_nll_is_at_which_levels(tmp_path, monkeypatch, tiny_module, capsys):
     """An SDF evaluation of the sweep |S| = 4, 256 ended on Lightning's table of test/val_nll@4, @32, @256, @2048: the
     validation's NLL at model.val_levels, with nothing on the console at the sweep's own levels. A line before the
