@@ -74,9 +74,9 @@ from .trainer_limits import batch_limit, check_val_limit, new_run_out_of_time, n
 from .version import VersionAction
 from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
-from .wandbsetup import (check_wandb_mode, check_wandb_reachable, config_list, finish_wandb, is_wandb_logger,
-                         new_wandb_id, offline_segment, set_wandb_mode, wandb_fallbacks, wandb_inits, wandb_offline,
-                         without_wandb_loggers)
+from .wandbsetup import (check_wandb_installed, check_wandb_mode, check_wandb_reachable, config_list, finish_wandb,
+                         is_wandb_logger, new_wandb_id, offline_segment, set_wandb_mode, wandb_fallbacks, wandb_inits,
+                         wandb_offline, without_wandb_loggers)
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
 
@@ -384,6 +384,8 @@ class PixelTransformerCLI(LightningCLI):
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
             check_gpu_strategy(cfg.trainer.get("strategy"), cfg.trainer.get("accelerator"))
         check_no_optimizer_options(cfg)
+        if self.subcommand != "predict":  # a prediction runs without its W&B loggers
+            check_wandb_installed(cfg.trainer.get("logger"))
         if self.subcommand == "fit":
             trainer = cfg.trainer
             # a fast_dev_run or overfit_batches sets Lightning's limit_train_batches itself

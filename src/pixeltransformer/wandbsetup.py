@@ -135,6 +135,25 @@ def without_wandb_loggers(logger):
     return [lg for lg in config_list(logger) if not is_wandb_logger(lg)] or False
 
 
+def wandb_installed() -> bool:
+    """Whether the wandb package imports here: Lightning's W&B logger needs it in every mode, disabled too."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def check_wandb_installed(logger) -> None:
+    """A command with a W&B logger where the wandb package is not installed, which Lightning's W&B logger needs in
+    every mode (disabled too): refused in one line (the parser refused the options the CLI gives the logger, in a
+    traceback of 200 lines)."""
+    if any(is_wandb_logger(lg) for lg in config_list(logger)) and not wandb_installed():
+        raise ValueError("trainer.logger is W&B's WandbLogger, but the wandb package is not installed here: pip "
+                         f"install wandb, or run without W&B: {next_command('make ... ARGS=', '')}"
+                         "--trainer.logger=false")
+
+
 def config_list(value: Any) -> list:
     """A config entry that may be one item or a list of them (trainer.logger, trainer.callbacks), as a list."""
     return [] if value is None or isinstance(value, bool) else list(value) if isinstance(value, list) else [value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -703,6 +704,31 @@ def test_online_without_a_route_to_wandb_is_refused_at_once(wandb_unreachable, t
                         r"so nothing can be logged online \(or run offline, the default: .*WANDB_MODE=offline; "
                         r"without W&B: WANDB_MODE=disabled\)", line), line
     assert len(wandb_unreachable) == 1
+
+
+@pytest.mark.parametrize("mode", ["offline", "disabled"])
+def test_without_wandb_installed_a_wandb_logger_is_refused_in_one_line(mode, tmp_path, monkeypatch, capsys):
+    """Without the wandb package a fit with the W&B logger (WANDB_MODE=disabled too) printed a 200-line parser
+    traceback ("Option 'group' is not accepted"); one line names the package and the way without W&B."""
+    from pixeltransformer.cli import cli_main
+    from pixeltransformer.errors import InputExit
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError, as without the package
+    monkeypatch.setenv("WANDB_MODE", mode)
+    argv = ["pixeltransformer", "fit", "--config", str(REPO / "configs/trainer/default.yaml"), "--config",
+            str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
+            "--run_root", str(tmp_path / "runs"), "--run_name", "w"]
+    run = tmp_path / "runs" / "polynomial" / "w"
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(InputExit):
+        cli_main()
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert not run.exists()
+    assert line == ("error: trainer.logger is W&B's WandbLogger, but the wandb package is not installed here: pip "
+                    "install wandb, or run without W&B: make ... ARGS=--trainer.logger=false")
+    monkeypatch.setattr("sys.argv", [*argv, "--trainer.logger=false"])  # the way the line names
+    cli_main()
+    assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
 def test_the_wandb_probe_tries_the_server_and_proxy_the_logger_names(wandb_unreachable):

@@ -512,6 +512,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_online_without_a_route_to_wandb_is_refused_at_once"),
     "`WANDB_MODE=onlin pixeltransformer fit --config configs/polynomial.yaml` (not a W&B mode)":
         ("tests/cli/test_cli.py", "test_an_unknown_wandb_mode_is_refused_before_the_run"),
+    "`make train` where the wandb package is not installed (any `WANDB=`, `disabled` too)":
+        ("tests/cli/test_cli.py", "test_without_wandb_installed_a_wandb_logger_is_refused_in_one_line"),
     "`make train WANDB=onlin` (not a W&B mode)":
         ("tests/unit/test_makefile.py", "test_make_refuses_an_unknown_wandb_mode"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
