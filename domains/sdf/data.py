@@ -665,7 +665,9 @@ class SDFDataModule(SignalDataModule):
                 one = len(arrays) == 1
                 raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read {'it' if one else 'one'} "
                                         f"with {self._read_as('voxels', arrays[0] if one else Path('<its path>'))}")
-            raise FileNotFoundError(none)
+            option = ROOT_OPTIONS["meshes"] if self.mixture else "root"
+            raise FileNotFoundError(f"{none}: put the meshes there, or give the folder that holds them with "
+                                    f"--data.init_args.{option}=DIR")
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))
         groups = split_folders(paths, root) or {"all": paths}

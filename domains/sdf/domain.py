@@ -246,7 +246,8 @@ class SdfDomain(Domain):
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
-            if grid.ndim == 5 and grid.shape[1] == 1 and grid.shape[0] > 1:  # a training voxel stack [N, 1, R, R, R]
+            stacked = grid.ndim == 5 and grid.shape[1] == 1 or grid.ndim == 4 and len(set(grid.shape[1:])) == 1
+            if stacked and grid.shape[0] > 1:  # a training voxel stack [N, 1, R, R, R] or [N, R, R, R]
                 raise ValueError(f"{path}: holds {grid.shape[0]} voxel grids; --input completes one shape: save the "
                                  f"one to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
             if grid.ndim == 5 and grid.shape[:2] == (1, 1):  # one grid of a training voxel stack [N, 1, R, R, R]

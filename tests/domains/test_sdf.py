@@ -2840,3 +2840,19 @@ def test_an_input_npz_of_neither_is_refused_as_training_does_and_sdf_samples_nam
             SdfDomain().read_input(tmp_path / name, spec)
         assert str(err.value) == (f"{tmp_path / name}: an .npz of neither a mesh nor voxel grids ({held}): "
                                   f"{WORDS}{advice}")
+
+
+def test_an_empty_mesh_folder_names_the_option_that_gives_another(tmp_path):
+    """An empty mesh folder (or one of other files) was refused with 'no mesh files (...) in it or its sub-folders'
+    alone: no remedy. It names the option that points at the folder of meshes now, a mixture's mesh_root too."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("chairs to come\n")
+    dm = SDFDataModule(dataset="meshes", root=str(tmp_path / "empty"), cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"^.*empty: no mesh files \(.*\) in it or its sub-folders: put the "
+                                                r"meshes there, or give the folder that holds them with "
+                                                r"--data\.init_args\.root=DIR$"):
+        dm.setup("fit")
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(tmp_path / "empty"),
+                       cache_dir=str(tmp_path / "c"))
+    with pytest.raises(FileNotFoundError, match=r"--data\.init_args\.mesh_root=DIR$"):
+        dm.setup("fit")

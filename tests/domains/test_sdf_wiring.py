@@ -776,3 +776,18 @@ def test_iou_verdicts_are_judged_by_a_paired_test_and_not_on_too_few_shapes():
     assert rows(noisy)[0]["iou_mean"] > rows(noisy)[0]["iou_nn"]
     assert iou_summary(rows(noisy), noisy)["iou_mean_beats_nn_at"] == []
     assert iou_summary(rows(noisy))["iou_mean_beats_nn_at"] == [4, 32]  # the rows alone: by the means, as before
+
+
+def test_a_npy_stack_of_voxel_grids_as_the_readme_gives_them_is_refused_as_a_stack(tmp_path):
+    """A .npy of [N, R, R, R] occupancy grids (the README's voxel format) given as --input was refused with 'expected
+    a cubic SDF grid [R, R, R], got shape (N, R, R, R)': no word of voxels, no remedy. It is named as a stack now,
+    as [N, 1, R, R, R] was."""
+    spec = SignalSpec(domain="sdf", dataset="voxels", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8,
+                      extra={"margin": 0.05})
+    grids = np.zeros((3, 16, 16, 16), np.float64)  # [N, R, R, R]
+    grids[:, 4:12, 4:12, 4:12] = 1
+    np.save(tmp_path / "chairs.npy", grids)
+    with pytest.raises(ValueError, match=r"^[^\n]*chairs.npy: holds 3 voxel grids; --input completes one shape: save "
+                                         r"the one to complete as \.npy \[R, R, R\] of 0 and 1 \(or a file of one "
+                                         r"grid\)$"):
+        SdfDomain().read_input(tmp_path / "chairs.npy", spec)

@@ -274,6 +274,9 @@ ERROR_ROWS_ELSEWHERE = {
     '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.mesh_root=chairs/chair.obj"` (one mesh file, as '
     "voxel_root takes one file)":
         ("tests/domains/test_sdf.py", "test_a_mesh_file_given_as_mesh_root_names_its_folder"),
+    '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=chairs"` (an empty folder, '
+    "or one of no mesh file)":
+        ("tests/domains/test_sdf.py", "test_an_empty_mesh_folder_names_the_option_that_gives_another"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=binvox"` (a folder of '
     ".binvox files alone)":
         ("tests/domains/test_sdf.py", "test_a_folder_of_voxel_files_read_as_meshes_names_the_options_that_read_them"),
