@@ -112,12 +112,13 @@ def summary_header(block: dict[str, Any]) -> list[str]:
     return ["section", "data", "trained on", f"`{first}`", REFERENCE, "gap (paired)"]
 
 
-def summary_cells(block: dict[str, Any]) -> list[str]:
-    """trained on, the model's first metric ± se, the reference's, and its gap ± se (the header's last four)."""
+def summary_cells(block: dict[str, Any], trained_on: str | None = None) -> list[str]:
+    """trained on (the block's, else ``trained_on``: its run.json's), the model's first metric ± se, the
+    reference's, and its gap ± se (the header's last four)."""
     _, cols, cells = _layout(block)
     first = cols[0]
     reference = block.get(cells.get((REFERENCE, first), ""))
-    trained = block.get(TRAINED_ON)
+    trained = trained_on if block.get(TRAINED_ON) is None else block[TRAINED_ON]
     gap = mean_se(block, cells.get((REFERENCE, first + GAP), ""))
     return ["–" if trained is None else setting(trained), mean_se(block, cells[("model", first)]),
             "–" if reference is None else f"{reference:.3f}", gap]

@@ -17,7 +17,9 @@ from .layout import next_command, results_command
 
 RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
-OPTIONAL_RUN_KEYS = ("figures",)  # beside RUN_KEYS: the pictures shown under the table
+# beside RUN_KEYS: the pictures shown under the table, and the data the model was trained on where its metrics.json
+# does not say (an evaluation filed before gp_protocol recorded trained_on)
+OPTIONAL_RUN_KEYS = ("figures", "trained_on")
 
 
 class ResultsError(Exception):
@@ -55,7 +57,7 @@ def shown(value: Any) -> str:
 def check_run_entries(run: dict[str, Any], path: Path) -> None:
     """run.json's entries are text, and its "figures" a list of file names: a list of lines as "command" stopped the
     page with a traceback, and one name as "figures" was read letter by letter."""
-    for key in RUN_KEYS:
+    for key in RUN_KEYS + ("trained_on",):
         if run.get(key) is not None and not isinstance(run[key], str):
             raise ResultsError(f"{path}: {json.dumps(key)} is {shown(run[key])}; it must be text")
     figures = run.get("figures")

@@ -14,7 +14,8 @@ from typing import Any
 from . import version_line
 from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
-from .results_blocks import block_lines, check_block, entries, has_table, is_block, summary_cells, summary_header
+from .results_blocks import (TRAINED_ON, block_lines, check_block, entries, has_table, is_block, summary_cells,
+                             summary_header)
 from .results_folders import read_metrics, read_run_json
 from .results_keys import columns
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
@@ -94,16 +95,16 @@ def metrics_section(metrics: dict[str, Any], run: dict[str, Any], link: str, fig
     return out + [""]
 
 
-def summaries(found: list[tuple[str, dict[str, Any]]]) -> list[str]:
+def summaries(found: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[str]:
     """A table per block name (and first metric) of a domain's sections: a row per section that has it, in their
-    order; ``found``: (folder, metrics.json) of each section."""
+    order; ``found``: (folder, metrics.json, run.json) of each section."""
     tables: dict[tuple[str, str], list[list[str]]] = {}
-    for folder, metrics in found:
+    for folder, metrics, run in found:
         for key, block in metrics.items():
             if key not in HIDDEN_KEYS and is_block(block) and has_table(block):
                 header = summary_header(block)
                 tables.setdefault((key, header[3]), [header]).append(
-                    [f"`{folder}`", str(metrics["dataset"])] + summary_cells(block))
+                    [f"`{folder}`", str(metrics["dataset"])] + summary_cells(block, run.get(TRAINED_ON)))
     out = []
     for (key, _), (header, *rows) in tables.items():
         reference = header[4]
@@ -127,7 +128,7 @@ def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path, skip: se
         if name in records:
             bench += bench_section(records[name], page_dir, figures_dir)
     by_domain: dict[str, list[list[str]]] = {}
-    found: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    found: dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]] = {}
     for folder in folders:
         if folder.name in records:
             continue
@@ -136,7 +137,7 @@ def read_sections(metrics_dir: Path, figures_dir: Path, page_dir: Path, skip: se
         for key, block in metrics.items():
             if key not in HIDDEN_KEYS and is_block(block):
                 check_block(block, f"{folder / 'metrics.json'}: {json.dumps(key)}")
-        found.setdefault(str(metrics["domain"]), []).append((folder.name, metrics))
+        found.setdefault(str(metrics["domain"]), []).append((folder.name, metrics, run))
         section = metrics_section(metrics, run, relative(folder / "metrics.json", page_dir),
                                   figure_links(folder.name, figures_dir, page_dir, run))
         by_domain.setdefault(str(metrics["domain"]), []).append(section)

@@ -741,6 +741,7 @@ def test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line(tmp_p
     (RUN | {"command": ["make train", "make eval"]}, '"command" is ["make train", "make eval"]; it must be text'),
     (RUN | {"title": 7}, '"title" is 7; it must be text'),
     (RUN | {"load": {"start": 0.5}}, '"load" is {"start": 0.5}; it must be text'),
+    (RUN | {"trained_on": ["gp_tnp_rbf"]}, '"trained_on" is ["gp_tnp_rbf"]; it must be text'),
     (RUN | {"figures": "digits_means.png"}, '"figures" is "digits_means.png"; it must be a list of file names in '
                                             'docs/figures/'),
 ])
@@ -849,7 +850,7 @@ def test_unknown_keys_of_a_run_json_are_named_in_a_warning(tmp_path, capsys):
     results.main(["--metrics-dir", str(tmp_path / "metrics"), "--out", str(tmp_path / "results.md")])
     err = capsys.readouterr().err.splitlines()
     assert err == [f"warning: {tmp_path / 'metrics' / 'digits' / 'run.json'}: unknown keys \"figure\", \"wall-time\" "
-                   "left out (run.json takes title, command, machine, date, load, wall_time, figures)"]
+                   "left out (run.json takes title, command, machine, date, load, wall_time, figures, trained_on)"]
     assert (tmp_path / "results.md").is_file()
     write_folder(tmp_path / "known", "digits", run=RUN | {"figures": []})
     render(tmp_path / "known")
@@ -1267,6 +1268,26 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     assert "the gap is the oracle's to the model" in summary
     assert "| section | data | `target_ll` | oracle | gap (paired) |" in summary
     assert "| `gp_a` | digits | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
+
+
+def test_a_run_filed_before_trained_on_was_recorded_takes_it_from_its_run_json(tmp_path, capsys):
+    """The summary's "trained on" column gave "–" for runs evaluated before metrics.json recorded
+    `gp_protocol.trained_on`, RBF-trained models scored on held-out kernels among them, and was left out while no
+    run recorded it. run.json's "trained_on" now fills in where metrics.json has none; metrics.json's comes first."""
+    old = {k: v for k, v in GP_BLOCK.items() if k != "trained_on"}
+    write_folder(tmp_path, "gp_old", gp_protocol=old, run=RUN | {"trained_on": "gp_tnp_rbf"})
+    write_folder(tmp_path, "gp_new", gp_protocol=GP_BLOCK | {"trained_on": "gp_tnp_matern"},
+                 run=RUN | {"trained_on": "gp_rbf"})  # metrics.json's first
+    write_folder(tmp_path, "gp_none", gp_protocol=old)
+    summary = render(tmp_path).split("## images")[1].split("### ")[0]
+    assert "| section | data | trained on | `target_ll` | oracle | gap (paired) |" in summary
+    assert "| `gp_new` | digits | gp_tnp_matern | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
+    assert "| `gp_none` | digits | – | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
+    assert "| `gp_old` | digits | gp_tnp_rbf | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
+    write_folder(tmp_path / "alone", "gp_old", gp_protocol=old, run=RUN | {"trained_on": "gp_tnp_rbf"})
+    summary = render(tmp_path / "alone").split("## images")[1].split("### ")[0]  # the only one: the column shown
+    assert "| `gp_old` | digits | gp_tnp_rbf | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
+    assert capsys.readouterr().err == ""  # a key run.json takes: no warning
 
 
 @pytest.mark.parametrize("block, says", [
