@@ -789,13 +789,28 @@ class PixelTransformerModule(L.LightningModule):
         """The run's evaluation folder: eval/ on the data the checkpoint was trained on, eval-<dataset>/ on other
         data (a ShapeNet model tested on ModelNet), and eval-<dataset>-<name>/ on another file or folder of the same
         kind where the spec names its source (a model of your curves.npz tested on other.npz), so that neither
-        evaluation replaces the other."""
-        if self.trained_dataset not in (None, self.spec.dataset):
-            return f"eval-{self.spec.dataset}"
-        mine = source_name(self.spec.to_dict())
-        if self.trained_source is None or mine is None or mine == self.trained_source:
+        evaluation replaces the other. The data evaluated is the data module the trainer's test (or validation)
+        reads, where it has one: trainer.test(module, datamodule=other) after a fit on this module's data; given
+        dataloaders alone, it is not known, and the module's own data is taken for it (eval/). The data trained on
+        is the checkpoint's, without one the module's spec."""
+        trained, source = ((self.spec.dataset, source_name(self.spec.to_dict())) if self.trained_dataset is None
+                           else (self.trained_dataset, self.trained_source))
+        data = self.evaluated_spec()
+        if data.dataset != trained:
+            return f"eval-{data.dataset}"
+        mine = source_name(data.to_dict())
+        if source is None or mine is None or mine == source:
             return "eval"
-        return f"eval-{self.spec.dataset}-{re.sub(r'[^A-Za-z0-9._-]', '_', mine)}"
+        return f"eval-{data.dataset}-{re.sub(r'[^A-Za-z0-9._-]', '_', mine)}"
+
+    def evaluated_spec(self) -> SignalSpec:
+        """The spec of the data the trainer's running (or last) stage reads, naming its file or folder as the command
+        line's module does (datamodule.module_spec); the module's own where no trainer holds it or the stage was
+        given dataloaders alone."""
+        trainer = self._trainer
+        stage = trainer.state.fn if trainer is not None else None
+        datamodule = tested_datamodule(trainer, stage.value) if stage is not None else None
+        return module_spec(datamodule) if isinstance(datamodule, SignalDataModule) else self.spec
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
     def grid_queries(self, batch: int, grid_shape: tuple[int, ...] | None = None) -> torch.Tensor:

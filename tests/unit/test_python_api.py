@@ -278,6 +278,39 @@ def test_an_evaluation_of_dataloaders_after_a_fit_is_not_named_or_sized_by_the_f
     assert sized == [("fit", alps), (stage, dolomites)]
 
 
+def test_a_test_on_other_data_after_a_fit_writes_beside_the_fit_s_eval_folder(tmp_path):
+    """trainer.fit(module, datamodule=a) then trainer.test(module, datamodule=b), b another curve file: the
+    evaluation folder was named from the module's spec, still a's, so b's metrics.json went into the run's eval/
+    (of the trainer's root, or of the checkpoint's run), replacing or mixing with a's. It goes to eval-file-b.npz/;
+    a's own test stays in eval/."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401  (the domain's metrics)
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.module import PixelTransformerModule
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        np.savez(tmp_path / f"{name}.npz", y=rng.standard_normal((12, 16)))
+    a, b = (PolynomialDataModule(dataset="file", root=str(tmp_path / f"{name}.npz"), splits=(-1, 2, 2),
+                                 val_range=(-4.0, 4.0), batch_size=2) for name in ("a", "b"))
+    module = PixelTransformerModule(spec=a.spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
+                                    sets=dict(min_context=2, max_context=8, num_queries=8), optim=dict(warmup_steps=0))
+    run = tmp_path / "run"
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
+                        default_root_dir=str(run), callbacks=[SweepEvaluation(levels=(4,), num_samples=0)])
+    trainer.fit(module, datamodule=a)
+    trainer.test(module, datamodule=b, verbose=False)
+    assert sorted(path.parent.name for path in run.glob("*/metrics.json")) == ["eval-file-b.npz"]
+    trainer.test(module, datamodule=a, verbose=False)
+    assert sorted(path.parent.name for path in run.glob("*/metrics.json")) == ["eval", "eval-file-b.npz"]
+    # of a checkpoint: beside its run's eval/
+    trainer.save_checkpoint(tmp_path / "saved" / "checkpoints" / "last.ckpt")
+    trainer.test(module, datamodule=b, ckpt_path=tmp_path / "saved" / "checkpoints" / "last.ckpt", verbose=False)
+    assert [path.parent.name for path in (tmp_path / "saved").glob("*/metrics.json")] == ["eval-file-b.npz"]
+
+
 def test_validation_scores_a_bf16_head_output_in_float32(module):
     """Under bf16-mixed (configs/trainer/gpu.yaml) the head's parameters are bf16; val/nll, which picks the best
     checkpoint, took their density in bf16, 0.005 nats a query off the float32 one."""
