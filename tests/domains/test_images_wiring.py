@@ -632,7 +632,7 @@ def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(mon
 
     from domains.images.baselines import pretrained
     from pixeltransformer.evaluation import SweepEvaluation
-    from tests.unit.test_stop import tested_from
+    from tests.unit.stand_ins import loop_reading
 
     monkeypatch.setattr(SweepEvaluation, "on_test_start", lambda *args: None)  # the sweep's own start: not tested
     trained = {}
@@ -647,11 +647,11 @@ def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(mon
         return dm
 
     fitted, tested = pictures(2), pictures(8)  # the fit's pictures too small for either baseline
-    trainer = SimpleNamespace(datamodule=fitted, test_loop=tested_from(tested), world_size=1, is_global_zero=True,
+    trainer = SimpleNamespace(datamodule=fitted, test_loop=loop_reading(tested), world_size=1, is_global_zero=True,
                               progress_bar_callback=None)
     ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
     assert trained == {"classifier": tested, "vae": tested}
-    trainer.test_loop = tested_from(None)
+    trainer.test_loop = loop_reading(None)
     with pytest.raises(ValueError, match=r"^ImageEvaluation trains its classifier and VAE baselines on the train "
                                          r"split of the data module the test reads from: trainer.test\(model, "
                                          r"datamodule=\.\.\.\), or ImageEvaluation\(classifier=False, vae=False\) "

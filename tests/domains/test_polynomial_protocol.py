@@ -19,8 +19,7 @@ from domains.polynomial.evaluation import GPProtocolEvaluation
 from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
 from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
-from tests.unit.stand_ins import tested_from
-from tests.unit.test_stop import Stopped, fake_trainer, stop_after
+from tests.unit.stand_ins import Stopped, fake_trainer, loop_reading, stop_after
 from wrote_lines import unnamed_files
 
 REPO = Path(__file__).resolve().parents[2]
@@ -460,7 +459,7 @@ def test_sweep_levels_that_leave_no_target_are_listed_as_dropped():
 
     with pytest.raises(ValueError, match=r"every \|S\| level \(49, 60\) observes all 49"):
         GPProtocolEvaluation(levels=(49, 60)).on_test_start(
-            SimpleNamespace(world_size=1, test_loop=tested_from(PolynomialDataModule(dataset="gp_tnp_rbf"))),
+            SimpleNamespace(world_size=1, test_loop=loop_reading(PolynomialDataModule(dataset="gp_tnp_rbf"))),
             SimpleNamespace(spec=spec))
 
 
@@ -473,7 +472,7 @@ def test_the_levels_tested_are_checked_against_the_points_of_the_data_tested():
     data = PolynomialDataModule(dataset="gp_tnp_rbf", max_points=20)  # 19 points
     with pytest.raises(ValueError, match=r"every \|S\| level \(30, 40\) observes all 19 points"):
         GPProtocolEvaluation(levels=(30, 40)).on_test_start(
-            SimpleNamespace(world_size=1, test_loop=tested_from(data)), SimpleNamespace(spec=model_spec))
+            SimpleNamespace(world_size=1, test_loop=loop_reading(data)), SimpleNamespace(spec=model_spec))
 
 
 def test_a_per_function_variance_beside_one_lengthscale_is_each_functions_own():
@@ -600,7 +599,7 @@ def test_a_test_split_of_no_whole_benchmark_batches_is_refused_before_the_first(
 
     def trainer(test_size, batch_size, batches):
         dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=test_size, batch_size=batch_size)
-        return SimpleNamespace(world_size=1, datamodule=dm, test_loop=tested_from(dm), num_test_batches=[batches])
+        return SimpleNamespace(world_size=1, datamodule=dm, test_loop=loop_reading(dm), num_test_batches=[batches])
 
     with pytest.raises(ValueError, match=r"^the GP protocol evaluation needs test batches of a multiple of 16 "
                                          r"functions: test_size 40 in batches of 32 reads a batch of 8; set "
@@ -679,7 +678,7 @@ def test_max_batches_stops_the_test_loader_after_its_batches(capsys):
 
     evaluation = GPProtocolEvaluation(max_batches=2)
     dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=72, batch_size=16)
-    trainer = SimpleNamespace(world_size=1, datamodule=dm, test_loop=tested_from(dm), num_test_batches=[float("inf")],
+    trainer = SimpleNamespace(world_size=1, datamodule=dm, test_loop=loop_reading(dm), num_test_batches=[float("inf")],
                               callbacks=[evaluation])
     dm.trainer = trainer
     dm.setup("test")  # reads the cap: the [data] line names the option that set it

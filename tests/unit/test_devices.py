@@ -46,7 +46,7 @@ from pixeltransformer.predict import PredictOptions
 from pixeltransformer.sets import SetSampler, batch_keys
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.stepping import RowStepper
-from tests.unit.stand_ins import tested_from
+from tests.unit.stand_ins import loop_reading
 
 REPO = Path(__file__).resolve().parents[2]
 META = torch.device("meta")
@@ -469,7 +469,7 @@ def test_protocol_evaluation_batch_stays_on_the_device(on_meta, monkeypatch, tmp
     ev = GPProtocolEvaluation(batch_size=4, levels=(3, 5), sweep_batches=1, out_dir=str(tmp_path))
     dm = PolynomialDataModule(dataset="gp_tnp_rbf", max_points=20, val_range=(-4, 4), test_size=4, batch_size=4)
     trainer = SimpleNamespace(world_size=1, ckpt_path=None, default_root_dir=str(tmp_path), is_global_zero=True,
-                              lightning_module=m, test_loop=tested_from(dm))
+                              lightning_module=m, test_loop=loop_reading(dm))
     ev.on_test_start(trainer, m)
     with torch.no_grad():  # the index on the CPU: meta's stand-in values would not be in order
         ev.on_test_batch_end(trainer, m, None, protocol_batch(index_device="cpu"), 0)
@@ -507,7 +507,7 @@ def test_sweep_and_domain_metrics_stay_on_the_device(on_meta, monkeypatch, tmp_p
         out = ev.evaluate_batch(m, batch, 0)
     assert "sample_mse" in out[2]
     ev.on_test_start(SimpleNamespace(ckpt_path=None, default_root_dir=str(tmp_path), lightning_module=m,
-                                     test_loop=tested_from()), m)
+                                     test_loop=loop_reading()), m)
     for k, values in out.items():
         for metric, value in values.items():
             assert value.shape == (2,), metric

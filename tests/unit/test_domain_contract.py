@@ -18,7 +18,7 @@ from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.domain import Domain
 from pixeltransformer.errors import InputExit, fail
 from pixeltransformer.signal import SignalSpec
-from tests.unit.stand_ins import tested_from
+from tests.unit.stand_ins import loop_reading
 
 GRID = (6, 5)
 SPEC = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0))
@@ -709,7 +709,7 @@ def test_an_evaluation_whose_samples_could_not_fit_the_machine_is_refused_before
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     data = HeightData(batch_size=16)
-    trainer = SimpleNamespace(is_global_zero=True, datamodule=data, default_root_dir=".", test_loop=tested_from(data))
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=data, default_root_dir=".", test_loop=loop_reading(data))
     # a query: 4 bytes x (2 positions + 1 bin x 3 + 1 value) + S chains x 29 bytes; 30 grid points, 16 signals a batch
     message = ("SweepEvaluation: num_samples 1000000000 at 30 queries of each of 16 signals of a batch need at least "
                "12.7 TiB: more than the 8 GiB of memory available now; at most num_samples 617092, or a smaller "
@@ -732,7 +732,7 @@ def test_an_evaluation_s_memory_check_sizes_the_batch_of_the_data_module_the_tes
     monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     # 16 signals x 30 queries x (4 bytes x (2 + 3 + 1) + 29 bytes x S): 617092 samples fit in 8 GiB; 1 signal takes
     # a 16th of that
-    trainer = SimpleNamespace(datamodule=HeightData(batch_size=1), test_loop=tested_from(HeightData(batch_size=16)))
+    trainer = SimpleNamespace(datamodule=HeightData(batch_size=1), test_loop=loop_reading(HeightData(batch_size=16)))
     with pytest.raises(ValueError, match=r"^SweepEvaluation: num_samples 1234184 at 30 queries of each of 16 "
                                          r"signals "):
         SweepEvaluation(levels=(3,), num_samples=2 * 617092).check_memory(trainer, SimpleNamespace(spec=SPEC))

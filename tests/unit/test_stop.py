@@ -13,26 +13,7 @@ from pixeltransformer.model import PixelTransformer
 from pixeltransformer.sets import grid_positions
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.stop import check_stop, stop_when
-from tests.unit.stand_ins import tested_from
-
-
-class Stopped(Exception):
-    pass
-
-
-def stop_after(n: int, calls: list):
-    """A stop check that lets ``n`` steps start and stops the next one."""
-    def check():
-        calls.append(1)
-        if len(calls) > n:
-            raise Stopped
-    return check
-
-
-def fake_trainer(**kw):
-    """A trainer's stand-in; a datamodule given is the one its test reads from (evaluation.tested_datamodule)."""
-    return SimpleNamespace(received_sigterm=False, world_size=1, is_global_zero=True, fast_dev_run=False,
-                           ckpt_path=None, loggers=[], test_loop=tested_from(kw.get("datamodule")), **kw)
+from tests.unit.stand_ins import Stopped, fake_trainer, loop_reading, stop_after
 
 
 @pytest.mark.parametrize("encoder", ["bidirectional", "buffered"])
@@ -118,13 +99,13 @@ def test_the_pictures_of_a_test_are_of_the_data_module_it_reads_from():
             self.value = value
 
     fitted, tested = Data(1), Data(2)
-    trainer = SimpleNamespace(datamodule=fitted, test_loop=tested_from(tested))
+    trainer = SimpleNamespace(datamodule=fitted, test_loop=loop_reading(tested))
     assert Pictures(num_examples=1)._examples(trainer, "test", "cpu").unique().tolist() == [2.0]
     assert Pictures(num_examples=1)._examples(trainer, "val", "cpu").unique().tolist() == [1.0]
     with pytest.raises(ValueError, match=r"^Pictures draws the examples of the data module a test reads from, and "
                                          r"this test was given dataloaders alone: trainer.test\(model, "
                                          r"datamodule=...\)$"):
-        Pictures(num_examples=1)._examples(SimpleNamespace(datamodule=fitted, test_loop=tested_from(None)), "test",
+        Pictures(num_examples=1)._examples(SimpleNamespace(datamodule=fitted, test_loop=loop_reading(None)), "test",
                                            "cpu")
 
 
