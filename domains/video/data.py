@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -27,10 +28,9 @@ from pixeltransformer.digests import named_file
 from pixeltransformer.domain import MASK_LEVEL, grey_levels, nothing_observed, threshold_mask
 from pixeltransformer.errors import counted, in_number, transparent_mask, upscaled, warn_rank_zero
 from pixeltransformer.files import user_path
-from pixeltransformer.launch import is_ddp_child, processes_on_this_machine
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
-from pixeltransformer.memory import local_ranks, shortfall
+from pixeltransformer.memory import in_bytes, local_ranks, processes_to_start, shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
@@ -208,8 +208,8 @@ class VideoDataModule(SignalDataModule):
         """Synthetic clips made for the model's spec before the command line's Trainer were checked for the processes
         a launcher had started on this machine; Lightning's own DDP starts the trainer's others once the fit begins,
         each making every clip. Checked here, in the process that starts them: the clips it holds, once for each."""
-        others = local_ranks(trainer) - processes_on_this_machine()
-        if self.dataset_name == "synthetic" and self._clips is not None and others > 0 and not is_ddp_child():
+        others = processes_to_start(trainer)
+        if self.dataset_name == "synthetic" and self._clips is not None and others > 0:
             check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, others, more=True)
 
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
@@ -523,23 +523,29 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
     """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
     available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit.
-    ``more``: the ``ranks`` are the processes Lightning's DDP starts beside this one, which holds its clips."""
+    ``more``: the ``ranks`` are the processes Lightning's DDP starts beside this one, which holds its clips: each has
+    its own address-space limit, where it checks its own."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
     def need(clips: int) -> int:
         return clips * span * side * side * 3
 
-    if (short := shortfall(need(num_clips), None, ranks)) is None:
+    # more: the clips held here once in each process to start, in the memory at hand for one; fewer clips would
+    # shrink this one's copy too (the most that fit: the memory and the clips held, over every process)
+    copies, held = (ranks + 1, need(num_clips)) if more else (1, 0)
+    short = shortfall(ranks * need(num_clips), own_space=False) if more else shortfall(need(num_clips), ranks=ranks)
+    if short is None:
         return
     fewer = "fewer num_frames, a smaller frame_step or a smaller size" if frame_step > 1 else \
         "fewer num_frames or a smaller size"
-    remedy = short.remedy("num_clips", num_clips, need, fewer)
+    remedy = replace(short, memory=short.memory + held).remedy("num_clips", num_clips, lambda n: copies * need(n),
+                                                                 fewer)
     given = f"{num_frames} frames of {size[0]}×{size[1]}" + (f" at frame_step {frame_step}" if frame_step > 1 else "")
     drawn = f" (drawn as {span} frames of {side}×{side})" if (span, side, side) != (num_frames, *size) else ""
-    more_processes = counted(ranks, "more process", "more processes")
-    starting = f", in each of the {more_processes} Lightning's DDP starts on this machine" if more else ""
+    starting = f" in the {counted(ranks, 'more process', 'more processes')} Lightning's DDP starts on this machine"
     raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "
-                     f"{'needs' if num_clips == 1 else 'need'} at least {short.words}{starting}; {remedy}")
+                     f"{'needs' if num_clips == 1 else 'need'} at least {in_bytes(short.need)}"
+                     f"{starting if more else ''}: more than {short.have}; {remedy}")
 
 
 def load_user_video(

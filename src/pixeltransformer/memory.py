@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from .allocator import free_heap
-from .launch import processes_on_this_machine
+from .launch import is_ddp_child, processes_on_this_machine
 from .signal import SignalSpec
 
 
@@ -235,7 +235,7 @@ def on_cuda(device: torch.device | str | None) -> bool:
     return device is not None and torch.device(device).type == "cuda"
 
 
-def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[int, str]:
+def memory_at_hand(device: torch.device | None = None, ranks: int = 1, own_space: bool = True) -> tuple[int, str]:
     """The bytes of memory a completion may take, and how a message names them. The checks compare a lower bound of
     what it holds with this, so they refuse only what cannot fit: on a CUDA ``device``, its memory free now
     (:func:`device_memory`); else the memory available now (:func:`available_memory`, or what is left under a
@@ -243,7 +243,8 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
     not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on
     this machine that each hold such a completion at once, which share its memory (each may take its part) but not a
     GPU's: each CUDA rank has its own device. Off a GPU, what is left under this process's address-space limit
-    (:func:`address_space`, each process's own) where that is less than its part."""
+    (:func:`address_space`, each process's own) where that is less than its part; ``own_space`` False: the memory is
+    for processes still to start, each under its own limit, which this one's does not bound."""
     if cuda := on_cuda(device):
         memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
     elif (memory := available_memory()) is not None:
@@ -258,7 +259,7 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1) -> tuple[
     if ranks > 1 and not cuda:
         memory //= ranks
         words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
-    if not cuda and (space := address_space()) is not None and space[0] < memory:  # each process's own
+    if not cuda and own_space and (space := address_space()) is not None and space[0] < memory:  # each process's own
         memory = space[0]
         words = f"the {in_bytes(memory)} left of this process's {in_bytes(space[1])} address-space limit (ulimit -v)"
     return memory, words
@@ -271,6 +272,12 @@ def local_ranks(trainer: Any) -> int:
     if trainer is None:
         return processes_on_this_machine()
     return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
+
+
+def processes_to_start(trainer: Any) -> int:
+    """The processes Lightning's own DDP starts on this machine once the trainer's fit begins: its local ranks
+    (:func:`local_ranks`) less those a launcher started here; 0 in a process a DDP launcher started."""
+    return 0 if is_ddp_child() else max(0, local_ranks(trainer) - processes_on_this_machine())
 
 
 def point_count(points: int) -> str:
@@ -314,8 +321,9 @@ class Shortfall:
         return f"at most {option} {most}, or {otherwise}" if need(most) <= self.memory else f"give {otherwise}"
 
 
-def shortfall(need: int, device: torch.device | None = None, ranks: int = 1) -> Shortfall | None:
-    """None where ``need`` bytes fit in the memory at hand (:func:`memory_at_hand` of ``device`` and ``ranks``),
-    else how far they do not."""
-    memory, have = memory_at_hand(device, ranks)
+def shortfall(need: int, device: torch.device | None = None, ranks: int = 1,
+              own_space: bool = True) -> Shortfall | None:
+    """None where ``need`` bytes fit in the memory at hand (:func:`memory_at_hand` of ``device``, ``ranks`` and
+    ``own_space``), else how far they do not."""
+    memory, have = memory_at_hand(device, ranks, own_space)
     return None if need <= memory else Shortfall(need, memory, have)

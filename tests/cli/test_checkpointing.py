@@ -169,7 +169,6 @@ def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path, monkeypatch)
     assert "\nckpt_path: null\n" in config and "\nresume: null\n" in config
 
 
-
 def test_an_evaluation_of_last_ckpt_leaves_it_as_the_fit_wrote_it(tmp_path, monkeypatch):
     """`validate` and `test` of a run's last.ckpt neither rewrite nor re-date it (which run a resume finds is the
     latest last.ckpt), and a resume after them goes on from its step: nothing trained at the run's max_steps, the
@@ -187,6 +186,7 @@ def test_an_evaluation_of_last_ckpt_leaves_it_as_the_fit_wrote_it(tmp_path, monk
     assert (last.read_bytes(), last.stat().st_mtime_ns) == written
     cli = main(["fit", "--resume", str(run), "--trainer.max_steps=4"])
     assert cli.trainer.global_step == 4 and torch.load(last, weights_only=True)["global_step"] == 4
+
 
 def test_a_resume_with_other_save_options_goes_on_writing_last_ckpt(tmp_path, monkeypatch):
     """--checkpoint.every_n_train_steps changed on a resume: last.ckpt is still the file written, and the next resume

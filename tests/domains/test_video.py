@@ -1910,12 +1910,13 @@ def test_synthetic_clips_made_before_the_trainer_are_checked_against_the_launche
     assert len(VideoDataModule(dataset="synthetic", num_clips=500)._load()[0]) == 500
 
 
-
 def test_synthetic_clips_are_checked_again_for_the_processes_lightning_s_ddp_starts(monkeypatch):
     """Lightning's own DDP (--trainer.strategy=ddp, no launcher) starts its other processes on this machine once the
     fit begins, each making every clip; the clips were made for the model's spec before the Trainer, when no variable
     told of those processes, and were checked for this one alone. The trainer's processes are checked before it
-    starts them: the clips this process holds, once for each other one, in the memory available now."""
+    starts them: the clips this process holds, once for each other one, in the memory available now (not under this
+    process's address-space limit: each new process has its own). The most clips named fit with this process's own
+    copy shrunk too: the memory available and the clips held, over every process."""
     import pixeltransformer.memory as memory
 
     one = 17 * 32 * 32 * 3  # a clip's uint8 frames
@@ -1928,19 +1929,25 @@ def test_synthetic_clips_are_checked_again_for_the_processes_lightning_s_ddp_sta
     dm._prepare()  # as the model's spec makes them: one process, 300 of the 500 clips the machine holds
     dm.check_processes(SimpleNamespace(world_size=1, num_devices=1))
     dm.check_processes(SimpleNamespace(world_size=2, num_devices=1))  # a process on each of two nodes
-    with pytest.raises(ValueError, match=r"^VideoDataModule: 300 synthetic clips of 17 frames of 32×32 need at "
-                                         r"least .*: more than the .* of memory available now, in each of the 1 "
-                                         r"more process Lightning's DDP starts on this machine; at most num_clips "
-                                         r"200, or fewer num_frames or a smaller size$"):
-        dm.check_processes(SimpleNamespace(world_size=2, num_devices=2))
+    for devices, more in ((2, "1 more process"), (3, "2 more processes")):
+        available, others = 500 * one - held(), devices - 1
+        most = (available + held()) // (devices * one)  # this process's clips shrink with the others'
+        need, have = (re.escape(memory.in_bytes(n)) for n in (others * held(), available))
+        with pytest.raises(ValueError, match=rf"^VideoDataModule: 300 synthetic clips of 17 frames of 32×32 need at "
+                                             rf"least {need} in the {more} Lightning's DDP starts on this machine: "
+                                             rf"more than the {have} of memory available now; at most num_clips "
+                                             rf"{most}, or fewer num_frames or a smaller size$"):
+            dm.check_processes(SimpleNamespace(world_size=devices, num_devices=devices))
     with monkeypatch.context() as env:  # a rank the launch started (made its own clips), or torchrun's, counted
         for launch in ({"LOCAL_RANK": "1"}, {"LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "0"}):
             for name, value in launch.items():
                 env.setenv(name, value)
             dm.check_processes(SimpleNamespace(world_size=2, num_devices=2))
-    dm = VideoDataModule(dataset="synthetic", num_clips=200)
+    dm = VideoDataModule(dataset="synthetic", num_clips=250)  # the most named: 250 here, 250 in the other process
     dm._prepare()
+    monkeypatch.setattr(memory, "address_space", lambda: (one, 2 * one))  # this process's own limit, nearly spent
     dm.check_processes(SimpleNamespace(world_size=2, num_devices=2))
+
 
 def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monkeypatch):
     """num_frames=17 with frame_step=2 read "clips of 33 frames", and size=[64, 256] "256×256": the span and the

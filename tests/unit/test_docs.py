@@ -234,6 +234,11 @@ ERROR_ROWS_ELSEWHERE = {
     'clips) with 16 GiB of memory available':
         ("tests/domains/test_video.py",
          "test_synthetic_clips_too_large_for_the_memory_at_hand_are_refused_naming_the_most_that_fit"),
+    '`make train DOMAIN=video ARGS="--data.init_args.num_frames=100 --data.init_args.size=256 '
+    '--trainer.strategy=ddp --trainer.devices=2"` (1000 synthetic clips; Lightning\'s own DDP, no torchrun or srun) '
+    'with 32 GiB of memory available before the clips are made':
+        ("tests/domains/test_video.py",
+         "test_synthetic_clips_are_checked_again_for_the_processes_lightning_s_ddp_starts"),
     '`make train DOMAIN=images ARGS="--config configs/model/paper.yaml --data.init_args.batch_size=1024"` on a CPU '
     'with 20 GiB of memory available':
         ("tests/unit/test_python_api.py",
