@@ -441,7 +441,8 @@ def test_a_fit_on_the_default_data_folder_names_the_folder_it_read(tmp_path, mon
     """A fit whose data was found through PIXELTRANSFORMER_DATA (no root given) recorded `root: null` in config.yaml
     and in its W&B config: the folder read was in the checkpoint alone, and the dashboard could not tell runs on
     different folders apart. The W&B config names it (data/root) and so does the [run] line; config.yaml keeps null,
-    so that a resume finds the data again where this machine's PIXELTRANSFORMER_DATA puts it (here: moved)."""
+    so that a resume finds the data again where this machine's PIXELTRANSFORMER_DATA puts it (here: moved), as an
+    evaluation does."""
     from PIL import Image
 
     import numpy as np
@@ -478,3 +479,8 @@ def test_a_fit_on_the_default_data_folder_names_the_folder_it_read(tmp_path, mon
     config = fit(moved, "--resume", str(run), "--trainer.max_steps=2")
     assert config["data/root"] == str(moved / "cats" / "faces64")
     assert yaml.safe_load((run / "config.yaml").read_text())["data"]["init_args"]["root"] is None
+    finished = record_wandb_runs(monkeypatch)  # an evaluation's W&B run names the folder it evaluated on too
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.limit_test_batches=1"])
+    assert f"[run] test images/folder from {moved / 'cats' / 'faces64'}: " in capsys.readouterr().out
+    assert [f["config"]["data/root"] for f in finished] == [str(moved / "cats" / "faces64")]
