@@ -463,7 +463,7 @@ class PixelTransformerCLI(LightningCLI):
                 # data made for the model's spec before the trainer: in each process Lightning's DDP starts too
                 self.datamodule.check_processes(self.trainer)
             if self.subcommand and first_process():  # here: Lightning adds no RunConfig to a fast_dev_run
-                print(setup_line(self.trainer, self.model, self.subcommand), flush=True)
+                print(setup_line(self.trainer, self.model, self.subcommand, self.datamodule), flush=True)
         except BaseException:  # bad data or options, found after the run folder was named
             self._drop_new_run()
             raise

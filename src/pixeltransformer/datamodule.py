@@ -260,6 +260,12 @@ def source_of(datamodule: Any) -> str:
     return Path(os.path.abspath(where)).name if where is not None else ""
 
 
+def places_read(datamodule: Any, stage: str | None = None) -> dict[str, Path]:
+    """The files and folders a command of ``stage`` reads its data from, by option (:meth:`SignalDataModule.
+    data_places`); none for a DataModule of another kind."""
+    return datamodule.data_places(stage) if isinstance(datamodule, SignalDataModule) else {}
+
+
 class SkippedInit(ValueError, AttributeError):
     """A SignalDataModule whose subclass skipped the base's ``__init__``: bad input (one line), and still an
     AttributeError to ``hasattr``."""
@@ -358,6 +364,15 @@ class SignalDataModule(L.LightningDataModule):
         alone says what the data is: bundled or generated data, a built-in dataset (MNIST) wherever it lies. A domain
         whose datasets read a root that is not such a file or folder (or ignore one given) says so here."""
         return self.root
+
+    def data_places(self, stage: str | None = None) -> dict[str, Path]:
+        """The files and folders ``stage`` reads (None: any; :meth:`read_by`), absolute, by option: ``root`` and a
+        domain's ``*_root`` options, as given or found below :func:`data_dir`. The [run] line and the W&B config name
+        them; config.yaml keeps a default's null, which a resume or an evaluation finds again where it runs."""
+        stage = getattr(stage, "value", stage)  # Lightning's TrainerFn
+        return {name: Path(os.path.abspath(value)) for name, value in vars(self).items()
+                if (name == "root" or name.endswith("_root")) and isinstance(value, Path)
+                and self.read_by(name, stage)}
 
     # ---- shared machinery -------------------------------------------------------------------
     def default_data_root(self, relative: str, how: str = "", option: str = "root", required: bool = True) -> Path:

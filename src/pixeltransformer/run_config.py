@@ -12,8 +12,9 @@ from pathlib import Path
 from lightning.pytorch.cli import SaveConfigCallback
 
 from .console import quiet_console
+from .datamodule import places_read
 from .evaluation import eval_folder, folder_of_test, sweep_out_dir
-from .runs import COMMAND_FILE, absolute_paths
+from .runs import COMMAND_FILE, absolute_paths, shown_path
 from .wandbnames import derived_run_name
 from .wandbsetup import config_list, dashboard_config, is_wandb_logger
 
@@ -91,8 +92,10 @@ class RunConfig(SaveConfigCallback):
         if run is not None:  # as the run folder records it (a fit's is so already; an evaluation's config_test.yaml),
             # and the model's size, the "Trainable params" of the model summary, exactly
             shown = dashboard_config(without_run_folder(self.config).as_dict(), fit=stage == "fit")
-            run.config.update({**shown, **self.started_from, "model/parameters": trainable_parameters(pl_module)},
-                              allow_val_change=True)
+            # the data read, where config.yaml may say null (a default found below $PIXELTRANSFORMER_DATA)
+            places = {f"data/{name}": str(path) for name, path in places_read(trainer.datamodule, stage).items()}
+            run.config.update({**shown, **self.started_from, "model/parameters": trainable_parameters(pl_module),
+                               **places}, allow_val_change=True)
 
 
 # Lightning's aliases of its precisions (the values a config may give for the ones it runs)
@@ -125,13 +128,18 @@ def trainable_parameters(module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def setup_line(trainer, module, stage: str) -> str:
+def setup_line(trainer, module, stage: str, datamodule=None) -> str:
     """What a command runs, under its first [run] line (which names the folder, before anything is built), printed
-    once the classes are built: the domain and dataset, the parameters it trains, the device and the precision,
-    which a log file otherwise never says (Lightning's lines tell whether a GPU is used, not which precision, nor how
-    many devices)."""
+    once the classes are built: the domain and dataset, the files or folders of ``datamodule`` it reads (a default
+    one was named by the checkpoint alone; a prediction's prediction.json names its own), the parameters it trains,
+    the device and the precision, which a log file otherwise never says (Lightning's lines tell whether a GPU is
+    used, not which precision, nor how many devices)."""
     spec = getattr(module, "spec", None)
     what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
+    places = places_read(datamodule, stage) if stage != "predict" else {}
+    if places:
+        what += " from " + ", ".join(shown_path(path) if name == "root" else f"{name} {shown_path(path)}"
+                                     for name, path in places.items())
     kind, devices, nodes = trainer.strategy.root_device.type, trainer.num_devices, trainer.num_nodes
     where = kind if devices * nodes == 1 else f"{devices * nodes} {kind} devices" + (
         f" on {nodes} nodes" if nodes > 1 else "")

@@ -220,9 +220,10 @@ def test_every_key_a_fit_logs_is_on_the_dashboard_page(fitted):
     assert undocumented(logged) == []
     assert undocumented(["val/made_up"]) == ["val/made_up"]  # the page's patterns do not take any key
     # and each key the page names for a fit is logged (train/skipped_batches: only with model.optim.nonfinite=skip;
-    # val/functions: this fit draws no pictures, test_cli's test_pictures_land_on_the_step_... does)
+    # val/functions: this fit draws no pictures, test_cli's test_pictures_land_on_the_step_... does; data/<option>:
+    # its data reads no file, test_a_fit_on_the_default_data_folder_names_the_folder_it_read's does)
     assert unlogged("A fit: history", logged, leave_out=["train/skipped_batches", "val/functions"]) == []
-    assert unlogged("A fit: config and summary", logged) == []
+    assert unlogged("A fit: config and summary", logged, leave_out=["data/<option>"]) == []  # generated data: none
     assert unlogged("A fit: history", logged - {"train/lr"}) == ["train/lr", "train/skipped_batches", "val/functions"]
 
 
@@ -434,3 +435,52 @@ def test_a_resume_that_trains_nothing_starts_no_wandb_run_segment(tmp_path, monk
         f"--trainer.max_steps=4; evaluate with: pixeltransformer test --config {run}/config.yaml --ckpt_path "
         f"{run}/checkpoints/best-step000002.ckpt")
     assert {name: (run / name).read_text() for name in written} == written  # the run folder as it was
+
+
+def test_a_fit_on_the_default_data_folder_names_the_folder_it_read(tmp_path, monkeypatch, capsys):
+    """A fit whose data was found through PIXELTRANSFORMER_DATA (no root given) recorded `root: null` in config.yaml
+    and in its W&B config: the folder read was in the checkpoint alone, and the dashboard could not tell runs on
+    different folders apart. The W&B config names it (data/root) and so does the [run] line; config.yaml keeps null,
+    so that a resume finds the data again where this machine's PIXELTRANSFORMER_DATA puts it (here: moved), as an
+    evaluation does."""
+    from PIL import Image
+
+    import numpy as np
+    import wandb
+
+    rng = np.random.default_rng(0)
+    pictures = tmp_path / "data" / "cats" / "faces64"  # the folder dataset's default place below the data folder
+    pictures.mkdir(parents=True)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(pictures / f"{i}.png")
+    run = tmp_path / "runs" / "images" / "d"
+
+    def fit(data: Path, *args: str) -> dict:
+        monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(data))
+        record_wandb_logs(monkeypatch, tmp_path)
+        capsys.readouterr()
+        main(["fit", *args, "--trainer.limit_val_batches=0", "--checkpoint.every_n_train_steps=1"])
+        config = dict(wandb.run.config)
+        wandb.finish()
+        assert f"[run] fit images/folder from {data / 'cats' / 'faces64'}: " in capsys.readouterr().out
+        return config
+
+    config = fit(tmp_path / "data", "--config", str(REPO / "configs/images.yaml"),
+                 "--config", str(REPO / "configs/model/tiny.yaml"), "--data.init_args.dataset=folder",
+                 "--data.init_args.channels=1", "--data.init_args.image_size=8", "--data.init_args.splits=[-1,2,2]",
+                 f"--data.init_args.cache_dir={tmp_path / 'c'}", "--data.init_args.batch_size=2",
+                 "--trainer.max_steps=1", "--trainer.callbacks=[]", "--trainer.enable_progress_bar=false",
+                 "--trainer.enable_model_summary=false", "--run_root", str(tmp_path / "runs"), "--run_name", "d")
+    assert config["data/root"] == str(pictures)
+    assert undocumented([key for key in config if "/" in key]) == []  # docs/dashboard.md says what it is
+    assert config["data"]["init_args"]["root"] is None  # as config.yaml records it
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["init_args"]["root"] is None
+    moved = (tmp_path / "data").rename(tmp_path / "elsewhere")
+    config = fit(moved, "--resume", str(run), "--trainer.max_steps=2")
+    assert config["data/root"] == str(moved / "cats" / "faces64")
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["init_args"]["root"] is None
+    finished = record_wandb_runs(monkeypatch)  # an evaluation's W&B run names the folder it evaluated on too
+    main(["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints" / "last.ckpt"),
+          "--trainer.limit_test_batches=1"])
+    assert f"[run] test images/folder from {moved / 'cats' / 'faces64'}: " in capsys.readouterr().out
+    assert [f["config"]["data/root"] for f in finished] == [str(moved / "cats" / "faces64")]

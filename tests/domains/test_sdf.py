@@ -775,6 +775,20 @@ def test_a_mixture_reads_one_folder_spelled_two_ways(tmp_path, monkeypatch):
         assert dm._mesh_paths == [f"m{i}/model.obj" for i in range(3)]
 
 
+def test_a_mixture_names_the_places_each_stage_reads(tmp_path, monkeypatch):
+    """The [run] line and the W&B config name the data a command reads (data_places), default places below
+    PIXELTRANSFORMER_DATA too: a mixture's fit reads its mesh and voxel places, its evaluation the eval_source's
+    alone, and procedural shapes none."""
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path))
+    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 1, "procedural": 1}, eval_source="voxels",
+                       mesh_root="meshes")
+    meshes, voxels = Path(os.path.abspath("meshes")), dm.voxel_root
+    assert voxels.is_relative_to(tmp_path)  # its default place: nothing was given
+    assert dm.data_places("fit") == {"mesh_root": meshes, "voxel_root": voxels}
+    assert dm.data_places("test") == dm.data_places("validate") == {"voxel_root": voxels}
+    assert SDFDataModule(dataset="procedural").data_places("fit") == {}
+
+
 def test_a_shape_folder_warns_of_no_missing_link_of_a_kind_it_does_not_read(tmp_path):
     """A shape folder is walked once for meshes and .binvox files together, and every link to a missing file the walk
     found was warned of: a folder read as meshes that held a link to a missing model.binvox said "left out 1 link to
