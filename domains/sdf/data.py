@@ -334,7 +334,12 @@ class SDFDataModule(SignalDataModule):
         procedural chairs: None."""
         if source == "procedural":
             return None
-        return getattr(self, ROOT_OPTIONS[source]) if self.mixture else self.root
+        return getattr(self, self._root_option(source))
+
+    def _root_option(self, source: str) -> str:
+        """The option that names a file source's root ("meshes" or "voxels"): a mixture's (mesh_root, voxel_root),
+        else root."""
+        return ROOT_OPTIONS[source] if self.mixture else "root"
 
     def source_path(self) -> Path | None:
         """The mesh folder or voxel file (or folder) the evaluated shapes are read from (a mixture's eval_source's);
@@ -535,7 +540,7 @@ class SDFDataModule(SignalDataModule):
             said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of occupancy grids "
                     "[N, R, R, R] or from the .binvox files below a folder")
             if arrays := grid_files(root):  # the shared ModelNet voxels' folder
-                option = f"--data.init_args.{'voxel_root' if self.mixture else 'root'}"
+                option = f"--data.init_args.{self._root_option('voxels')}"
                 if len(arrays) == 1:
                     raise ValueError(f"{said}; it holds no .binvox file but {grid_files_held(root, arrays)}: give "
                                      f"{option}={arrays[0]}")
@@ -665,9 +670,8 @@ class SDFDataModule(SignalDataModule):
                 one = len(arrays) == 1
                 raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read {'it' if one else 'one'} "
                                         f"with {self._read_as('voxels', arrays[0] if one else Path('<its path>'))}")
-            option = ROOT_OPTIONS["meshes"] if self.mixture else "root"
             raise FileNotFoundError(f"{none}: put the meshes there, or give the folder that holds them with "
-                                    f"--data.init_args.{option}=DIR")
+                                    f"--data.init_args.{self._root_option('meshes')}=DIR")
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
         self._say_other_kind(root, "meshes", len(paths))
         groups = split_folders(paths, root) or {"all": paths}
@@ -749,8 +753,8 @@ class SDFDataModule(SignalDataModule):
         mixture, else the dataset and root. The remedy names the place: without a root, dataset voxels (or meshes)
         reads its own default, not this one."""
         if self.mixture:
-            return f"--data.init_args.{ROOT_OPTIONS[kind]}={root} (with a {kind} weight in the mixture)"
-        return f"--data.init_args.dataset={kind} --data.init_args.root={root}"
+            return f"--data.init_args.{self._root_option(kind)}={root} (with a {kind} weight in the mixture)"
+        return f"--data.init_args.dataset={kind} --data.init_args.{self._root_option(kind)}={root}"
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

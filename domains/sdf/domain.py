@@ -62,6 +62,18 @@ def occupancy_sdf(occ: np.ndarray, path: Path, spec) -> np.ndarray:
         raise ValueError(f"{path}: {str(e).removeprefix('voxels_to_sdf: ')}") from None
 
 
+def is_occupancy(grid: np.ndarray) -> bool:
+    """Whether a grid (or a stack of them) holds occupancy, only 0 and 1 (ModelNet's voxels, a binvox export), not
+    SDF values."""
+    return grid.dtype == np.bool_ or bool(np.isin(grid, (0, 1)).all())
+
+
+def several_shapes(path: Path, n: int, grids: str) -> ValueError:
+    """The refusal of an --input file that holds n grids (``grids``: "voxel grids", "SDF grids"), not one shape."""
+    return ValueError(f"{path}: holds {n} {grids}; --input completes one shape: save the one to complete as .npy "
+                      "[R, R, R] (an SDF grid, or voxels of 0 and 1) or as a file of one grid")
+
+
 def voxel_margin(spec) -> float | None:
     """The margin the model's training voxels were padded to (spec.extra["margin"]); None for a model trained
     before the spec held it, whose training voxels were not padded (their grid was the cube), as its inputs then are
@@ -234,8 +246,7 @@ class SdfDomain(Domain):
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             grids = read_voxels(path, up)  # [N, R, R, R]
             if len(grids) != 1:
-                raise ValueError(f"{path}: holds {len(grids)} voxel grids; --input completes one shape: save the one "
-                                 f"to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
+                raise several_shapes(path, len(grids), "voxel grids")
             grid = occupancy_sdf(grids[0], path, spec)  # [R, R, R]
             self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], voxel_margin(spec)),
                                             voxel_units(grids.shape[1], voxel_margin(spec)))
@@ -247,9 +258,8 @@ class SdfDomain(Domain):
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
             stacked = grid.ndim == 5 and grid.shape[1] == 1 or grid.ndim == 4 and len(set(grid.shape[1:])) == 1
-            if stacked and grid.shape[0] > 1:  # a training voxel stack [N, 1, R, R, R] or [N, R, R, R]
-                raise ValueError(f"{path}: holds {grid.shape[0]} voxel grids; --input completes one shape: save the "
-                                 f"one to complete as .npy [R, R, R] of 0 and 1 (or a file of one grid)")
+            if stacked and grid.shape[0] > 1:  # a training voxel stack [N, 1, R, R, R], [N, R, R, R] or cached SDFs
+                raise several_shapes(path, grid.shape[0], "voxel grids" if is_occupancy(grid) else "SDF grids")
             if grid.ndim == 5 and grid.shape[:2] == (1, 1):  # one grid of a training voxel stack [N, 1, R, R, R]
                 grid = grid[0, 0]
             if grid.ndim == 4 and grid.shape[0] == 1:
@@ -257,7 +267,7 @@ class SdfDomain(Domain):
             if grid.ndim != 3 or len(set(grid.shape)) != 1 or grid.shape[0] < 2:
                 raise ValueError(f"{path}: expected a cubic SDF grid [R, R, R], got shape {grid.shape}")
             check_real(grid, path, "the SDF grid")
-            if grid.dtype == np.bool_ or np.isin(grid, (0, 1)).all():
+            if is_occupancy(grid):
                 # an occupancy grid (ModelNet's voxels, a binvox export): 1 = inside, converted and turned as the
                 # model's voxel files were (voxel_up_axis), like a .binvox input
                 up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)

@@ -788,6 +788,22 @@ def test_a_npy_stack_of_voxel_grids_as_the_readme_gives_them_is_refused_as_a_sta
     grids[:, 4:12, 4:12, 4:12] = 1
     np.save(tmp_path / "chairs.npy", grids)
     with pytest.raises(ValueError, match=r"^[^\n]*chairs.npy: holds 3 voxel grids; --input completes one shape: save "
-                                         r"the one to complete as \.npy \[R, R, R\] of 0 and 1 \(or a file of one "
-                                         r"grid\)$"):
+                                         r"the one to complete as \.npy \[R, R, R\] \(an SDF grid, or voxels of 0 "
+                                         r"and 1\) or as a file of one grid$"):
         SdfDomain().read_input(tmp_path / "chairs.npy", spec)
+
+
+def test_a_npy_stack_of_sdf_grids_is_refused_as_sdf_grids_with_a_remedy_that_reads(tmp_path):
+    """A .npy of [N, R, R, R] SDF grids (the float16 stacks the data module caches) given as --input was refused as
+    'holds 3 voxel grids ... save the one to complete as .npy [R, R, R] of 0 and 1', though an SDF grid [R, R, R] is
+    read too. It names SDF grids now, and the remedy names both; the one grid saved as it says is read."""
+    spec = SignalSpec(domain="sdf", dataset="voxels", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8,
+                      extra={"margin": 0.05})
+    sdf = (grid_positions((16,) * 3).norm(dim=-1) - 0.5).clamp(-T, T).view(16, 16, 16).numpy()  # [R, R, R]
+    np.save(tmp_path / "cached.npy", np.stack([sdf, sdf, sdf]).astype(np.float16))  # [N, R, R, R]
+    with pytest.raises(ValueError, match=r"^[^\n]*cached.npy: holds 3 SDF grids; --input completes one shape: save "
+                                         r"the one to complete as \.npy \[R, R, R\] \(an SDF grid, or voxels of 0 "
+                                         r"and 1\) or as a file of one grid$"):
+        SdfDomain().read_input(tmp_path / "cached.npy", spec)
+    np.save(tmp_path / "one.npy", np.load(tmp_path / "cached.npy")[0])  # [R, R, R]: as the remedy says
+    assert SdfDomain().read_input(tmp_path / "one.npy", spec).shape == (1, 16, 16, 16)
