@@ -295,7 +295,8 @@ def test_a_test_on_other_data_after_a_fit_writes_beside_the_fit_s_eval_folder(tm
     a, b = (PolynomialDataModule(dataset="file", root=str(tmp_path / f"{name}.npz"), splits=(-1, 2, 2),
                                  val_range=(-4.0, 4.0), batch_size=2) for name in ("a", "b"))
     module = PixelTransformerModule(spec=a.spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
-                                    sets=dict(min_context=2, max_context=8, num_queries=8), optim=dict(warmup_steps=0))
+                                    sets=dict(min_context=2, max_context=8, num_queries=8),
+                                    optim=dict(warmup_steps=0))
     run = tmp_path / "run"
     trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
