@@ -995,7 +995,7 @@ def test_metrics():
 def test_metric_notes_say_how_nll_differs_from_test_val_nll():
     """A 30-step ShapeNet chair model scored nll 9.03 at |S| = 4 in metrics.json and -3.69 as Lightning's
     test/val_nll@4 on the same 8 chairs, and metric_notes named neither. The two draw their own S (and queries): the
-    validation's four points of each chair all lay outside it, the sweep's held a point inside two chairs, whose NLL
+    validation's four points of each chair all lay outside it, the sweep's held points inside two chairs, whose NLL
     rose to 31 and 64 nats. The notes now say what nll scores and why test/val_nll@k is another number."""
     from domains.sdf.domain import SdfDomain
     from pixeltransformer.evaluation import SweepEvaluation
