@@ -731,4 +731,5 @@ class SweepEvaluation(Callback):
             print(f"[pixeltransformer] metrics.json scores |S| = {', '.join(str(row['num_context']) for row in rows)} "
                   f"(nll: the queries not in S); Lightning's table of test/val_nll@k is the validation's NLL at "
                   f"model.val_levels (|S| = {', '.join(map(str, val_levels))}) on these test items (test/val_nll: "
-                  f"their mean); both in nats per value dimension (metrics.json's nll_units)", flush=True)
+                  f"their mean); both in nats per value dimension (metrics.json's nll_units), of their own draws of "
+                  f"S and queries, so at a small |S| they may lie far apart (docs/dashboard.md)", flush=True)
