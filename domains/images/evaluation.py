@@ -157,13 +157,15 @@ class ImageEvaluation(SweepEvaluation):
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = tested_datamodule(trainer)
-        if dm is None and (self.use_classifier or self.use_vae):  # dataloaders alone: trainer's may be a fit's
+        untrained = (self.use_classifier and self.classifier is None) or (self.use_vae and self.vae is None)
+        if dm is None and untrained:  # dataloaders alone: trainer.datamodule may be a fit's
             raise ValueError("ImageEvaluation trains its classifier and VAE baselines on the train split of the data "
-                             "module the test reads from: trainer.test(model, datamodule=...), or "
-                             "ImageEvaluation(classifier=False, vae=False) leaves them out")
+                             "module the test reads from, and this test was given dataloaders alone: "
+                             "trainer.test(model, datamodule=...), or ImageEvaluation(classifier=False, vae=False) "
+                             "leaves them out")
         self.check_picture_size(dm)
         super().on_test_start(trainer, pl_module)
-        if not (self.use_classifier or self.use_vae):
+        if not (self.use_classifier or self.use_vae) or dm is None:  # none asked for, or given by hand
             return
         if not hasattr(dm, "split_arrays"):
             warnings.warn("ImageEvaluation: the DataModule is not an ImageDataModule; no classifier or VAE baseline")

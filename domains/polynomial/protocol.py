@@ -84,10 +84,10 @@ class ProtocolSetSampler(SetSampler):
         left; the core's num_queries, which this sampler never reads, is not its |Q|."""
         return self.largest_context(num_points), 3 if num_points is not None else self.num_queries
 
-    def level_queries(self, num_context: int, num_points: int | None = None) -> int:
-        """The targets a fixed |S| (a validation level) leaves: every other point of the function, num_points - |S|;
-        the core's num_queries, which this sampler never reads, is not its |Q|."""
-        return self.num_queries if num_points is None else num_points - num_context
+    def level_queries(self, num_context: int, num_points: int) -> int:
+        """The targets a fixed |S| (a validation level) leaves: every other point of the function, num_points - |S|
+        (the core's num_queries, which this sampler never reads, is not its |Q|)."""
+        return num_points - num_context
 
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:

@@ -195,10 +195,12 @@ class Pictures(Callback):
         self.check_memory(pl_module, signal, names, samples)
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
-        data = tested_datamodule(trainer) if split == "test" else trainer.datamodule  # a test's own, not a fit's
+        stage = TrainerFn(trainer.state.fn).value
+        data = tested_datamodule(trainer, stage)  # the stage's own: trainer.datamodule may be an earlier fit's
         if data is None:
-            raise ValueError("Pictures draws the examples of the data module a test reads from, and this test was "
-                             "given dataloaders alone: trainer.test(model, datamodule=...)")
+            noun = "validation" if stage == "validate" else stage
+            raise ValueError(f"Pictures draws the examples of the data module a {noun} reads from, and this {noun} "
+                             f"was given dataloaders alone: trainer.{stage}(model, datamodule=...)")
         return data.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1081,12 +1081,13 @@ class PixelTransformerModule(L.LightningModule):
         loader's own, such as sdf's eval_batch_size)."""
         points, options = math.prod(self.spec.grid_shape), self.val_sampler.query_options
         # the bound's N is the larger of |S| and |Q| (fewer of the other would not lower it); at equal N, larger |S|
-        context, queries = max(((k, self.val_sampler.level_queries(k, points)) for k in self.val_levels),
-                               key=lambda step: (max(step), step[0]))
+        steps = [(k, self.val_sampler.level_queries(k, points)) for k in self.val_levels]
+        context, queries = max(steps, key=lambda step: (max(step), step[0]))
+        most = max(context, queries)  # fewer of one kind helps only where no level's step holds most of the other
         fewer = f"fewer observed and query points a signal (model.val_levels, {options})"
-        if context > queries:
+        if not any(q == most for _, q in steps):
             fewer = "fewer observed points a signal (model.val_levels)"
-        elif context < queries:
+        elif not any(k == most for k, _ in steps):
             fewer = f"fewer query points a signal ({options})"
         self.check_step_memory("an evaluation step", eval_step_bytes, context, queries, batch_size, device, ranks,
                                precision, given, fewer, split, option)

@@ -147,7 +147,7 @@ class SetSampler:
         """The (|S|, |Q|) of the largest training set this sampler draws from a signal of ``num_points`` points."""
         return self.largest_context(num_points), self.num_queries
 
-    def level_queries(self, num_context: int, num_points: int | None = None) -> int:
+    def level_queries(self, num_context: int, num_points: int) -> int:
         """The |Q| of a set this sampler draws at a fixed |S| = ``num_context`` (a validation level) from a signal of
         ``num_points`` points."""
         return self.num_queries

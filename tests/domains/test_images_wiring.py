@@ -625,7 +625,7 @@ def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(mon
     """After trainer.fit(model, datamodule=a), a test given b's dataloaders alone sized its pictures by a and trained
     the classifier and the VAE on a's train split (Lightning keeps the fit's data module): the baselines judged other
     pictures than those completed. They train on the test's data module; dataloaders alone are refused in one line,
-    unless no baseline is asked for."""
+    unless no baseline is to be trained (none asked for, or those asked for given by hand)."""
     from types import SimpleNamespace
 
     import lightning as L
@@ -652,12 +652,23 @@ def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(mon
     ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
     assert trained == {"classifier": tested, "vae": tested}
     trainer.test_loop = loop_reading(None)
-    with pytest.raises(ValueError, match=r"^ImageEvaluation trains its classifier and VAE baselines on the train "
-                                         r"split of the data module the test reads from: trainer.test\(model, "
-                                         r"datamodule=\.\.\.\), or ImageEvaluation\(classifier=False, vae=False\) "
-                                         r"leaves them out$"):
-        ImageEvaluation(levels=(4,)).on_test_start(trainer, SimpleNamespace(device="cpu"))
+    for vae in (None, "given"):  # a baseline still to train
+        sweep = ImageEvaluation(levels=(4,))
+        sweep.vae = vae
+        with pytest.raises(ValueError, match=r"^ImageEvaluation trains its classifier and VAE baselines on the train "
+                                             r"split of the data module the test reads from, and this test was given "
+                                             r"dataloaders alone: trainer.test\(model, datamodule=\.\.\.\), or "
+                                             r"ImageEvaluation\(classifier=False, vae=False\) leaves them out$"):
+            sweep.on_test_start(trainer, SimpleNamespace(device="cpu"))
     ImageEvaluation(levels=(4,), classifier=False, vae=False).on_test_start(trainer, SimpleNamespace(device="cpu"))
+    trained.clear()
+    given = ImageEvaluation(levels=(4,), vae=False)  # the baselines asked for, given by hand: nothing to train
+    given.classifier = "judge"
+    given.on_test_start(trainer, SimpleNamespace(device="cpu"))
+    sweep = ImageEvaluation(levels=(4,))
+    sweep.classifier, sweep.vae = "judge", "vae"
+    sweep.on_test_start(trainer, SimpleNamespace(device="cpu"))
+    assert trained == {} and (sweep.classifier, sweep.vae, given.classifier) == ("judge", "vae", "judge")
 
 
 def test_a_classifier_of_too_few_training_images_of_a_class_is_left_out_and_said(monkeypatch, capsys):

@@ -269,15 +269,23 @@ def test_a_protocol_s_training_and_evaluation_steps_are_bounded_by_the_sets_the_
     # validation and the test's NLL at |S| = k score every one of the N - k points left: at the configs' level 10 of
     # 49 points, 39 targets, where the evaluation's check took the training step's 3 (a bound 3.9 times too low) and
     # named model.sets.num_queries, which the protocol never reads
-    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler, val_levels=(10,))
+    module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler,
+                                    val_levels=(3, 10))
     assert sampler(signal, gen, num_context=10).qry_pos.shape[1] == 39  # [1, 39, 1]
+    # at levels 3 and 46, the steps (3, 46) and (46, 3) both reach 49 points: fewer observed points alone would leave
+    # level 3's 46 queries, and it named model.val_levels alone
+    tied = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler, val_levels=(3, 46))
     for check, per_signal, refusal in (
             (module.check_train_memory, memory.train_step_bytes(module.net_config, 1, 46, 3),
              r"^a training step of batch_size 11 \(up to 46 observed and 3 query points a signal, .*; at most "
              r"batch_size 10, or fewer points a signal \(data.init_args.max_points\) or a smaller model"),
-            (module.check_eval_memory, memory.eval_step_bytes(module.net_config, 1, 10, 39),
-             r"^an evaluation step of batch_size 11 \(up to 10 observed and 39 query points a signal, .*; at most "
-             r"batch_size 10, or fewer query points a signal \(data.init_args.max_points\) ")):
+            (module.check_eval_memory, memory.eval_step_bytes(module.net_config, 1, 3, 46),
+             r"^an evaluation step of batch_size 11 \(up to 3 observed and 46 query points a signal, .*; at most "
+             r"batch_size 10, or fewer query points a signal \(data.init_args.max_points\) "),
+            (tied.check_eval_memory, memory.eval_step_bytes(tied.net_config, 1, 46, 3),
+             r"^an evaluation step of batch_size 11 \(up to 46 observed and 3 query points a signal, .*; at most "
+             r"batch_size 10, or fewer observed and query points a signal \(model.val_levels, "
+             r"data.init_args.max_points\) ")):
         monkeypatch.setattr(memory, "available_memory", lambda: 10 * per_signal)
         check(10)
         with pytest.raises(ValueError, match=refusal):

@@ -9,6 +9,9 @@ def loop_reading(datamodule=None):
     return SimpleNamespace(_data_source=SimpleNamespace(instance=datamodule))
 
 
+FITTING = SimpleNamespace(fn="fit")  # a trainer's state during a fit (trainer.state.fn, TrainerFn's value)
+
+
 class Stopped(Exception):
     pass
 

@@ -18,7 +18,7 @@ from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.domain import Domain
 from pixeltransformer.errors import InputExit, fail
 from pixeltransformer.signal import SignalSpec
-from tests.unit.stand_ins import loop_reading
+from tests.unit.stand_ins import FITTING, loop_reading
 
 GRID = (6, 5)
 SPEC = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0))
@@ -139,7 +139,7 @@ def test_a_pictures_callback_of_a_domain_that_draws_nothing_says_so_as_the_fit_s
 
     module = PixelTransformerModule(spec=SPEC, domain=HeightDomain(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
-    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, datamodule=HeightData(), state=FITTING)
     with pytest.warns(UserWarning, match=r"^HeightDomain draws no pictures \(it defines no pictures\(completions, "
                                          r"out_dir, suffix\)\): the Pictures callback writes none; define it, or "
                                          r"leave the callback out of trainer\.callbacks$"):
@@ -565,7 +565,7 @@ def test_picture_contexts_of_other_units_or_shapes_are_named_before_the_fit_star
                                     encoder_layers=1, decoder_layers=1)).eval()
     signal = torch.rand(2, 1, *GRID) * 2 - 1  # [2, 1, 6, 5]
     pictures = Pictures(levels=(3,), num_samples=0)
-    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData(), state=FITTING)
     with pytest.raises(ValueError, match=r"^Pixels\.picture_contexts\(\)\['3'\] returned positions up to 5: positions "
                                          r"are normalised to \[-1, 1\] per axis"):
         pictures.on_fit_start(trainer, module)  # on every rank: one that stopped alone left the others waiting
@@ -617,7 +617,7 @@ def test_a_pictures_resolution_too_large_for_the_machine_is_refused_before_the_f
     module = PixelTransformerModule(spec=SPEC, domain=DrawnHeights(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
     trainer = SimpleNamespace(is_global_zero=True, limit_val_batches=1.0, fast_dev_run=False,
-                              datamodule=HeightData())
+                              datamodule=HeightData(), state=FITTING)
     # a point of a completion with 3 samples: 4 bytes x (2 positions + 1 bin x 3) + 4 x 1 mean + 3 chains x 29 =
     # 111 bytes, of which it keeps 4 x (1 bin x 3 + 1 mean + 3 samples) = 28; 2 examples x (28 + 111) at 2 |S| levels
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100000)
@@ -682,7 +682,7 @@ def test_the_pictures_memory_check_counts_one_completion_s_temporaries_at_a_time
     spec = SignalSpec(domain="heights", dataset="toy", grid_shape=GRID, val_dims=1, val_range=(-1.0, 1.0),
                       num_bins=150)
     module = SimpleNamespace(spec=spec, domain=DrawnHeights(), device=torch.device("cpu"))
-    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData(), state=FITTING)
     pictures = Pictures(num_examples=2, levels=(3, 5, 7), num_samples=3, resolution=100)
     # a point of a completion: 4 bytes x (2 positions + 150 bins x 3) held, 4 x (150 x 4 + 1) for the mean's
     # reading: 4212 bytes; kept: 4 x (150 x 3 + 1 mean + 3 samples) = 1816. 2 examples x 10,000 points x (2 contexts
@@ -797,7 +797,7 @@ def test_the_pictures_of_a_gpu_fit_check_the_host_for_what_comes_back(monkeypatc
     from pixeltransformer.callbacks import Pictures
 
     module = SimpleNamespace(spec=SPEC, domain=DrawnHeights(), device=torch.device("cuda", 0))
-    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(limit_val_batches=1.0, datamodule=HeightData(), state=FITTING)
     pictures = Pictures(num_examples=2, levels=(3, 5), num_samples=3, resolution=100)
     # kept: 4 bytes x (1 bin x 3 + 1 mean + 3 samples) = 28 a point; 2 examples x 2 contexts x 10,000 points
     monkeypatch.setattr(memory, "available_memory", lambda: 1_120_000)
@@ -1238,7 +1238,7 @@ def test_picture_samples_of_no_count_are_named_before_the_fit_starts(count):
 
     module = PixelTransformerModule(spec=SPEC, domain=Counting(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
-    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData(), state=FITTING)
     with pytest.raises(ValueError, match=rf"^Counting\.picture_samples returned {count} for the picture context '3': "
                                          r"it must return a whole number >= 0 of samples \(0: the mean alone\)$"):
         Pictures(levels=(3,), num_samples=1).on_fit_start(trainer, module)
@@ -1263,7 +1263,7 @@ def test_picture_samples_are_asked_once_per_picture_context_as_a_fit_starts():
 
     module = PixelTransformerModule(spec=SPEC, domain=Counting(), net=dict(width=16, ffn=32, heads=2,
                                     encoder_layers=1, decoder_layers=1)).eval()
-    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData())
+    trainer = SimpleNamespace(is_global_zero=False, limit_val_batches=1.0, datamodule=HeightData(), state=FITTING)
     Pictures(levels=(3, 5), num_samples=1, resolution=8).on_fit_start(trainer, module)  # memory checked too
     assert asked == ["3", "5"]
 

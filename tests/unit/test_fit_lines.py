@@ -361,7 +361,8 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
     data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": signal[:n]})
     trainer = SimpleNamespace(is_global_zero=True, fast_dev_run=False, received_sigterm=False, ckpt_path=None,
                               loggers=[], world_size=1, lightning_module=tiny_module, default_root_dir=str(run),
-                              datamodule=data, callbacks=[SweepEvaluation(levels=(2,), out_dir=str(out))])
+                              datamodule=data, callbacks=[SweepEvaluation(levels=(2,), out_dir=str(out))],
+                              state=SimpleNamespace(fn="test"))
 
     def draw(self, pl_module, signal, out_dir, suffix=""):
         out_dir.mkdir(parents=True)

@@ -2,6 +2,7 @@
 lines that name a mistake made in Python rather than on the command line."""
 
 import copy
+import functools
 import re
 import warnings
 from pathlib import Path
@@ -235,12 +236,12 @@ def test_a_module_built_in_python_records_the_folder_its_data_came_from(tmp_path
     assert "source" not in own.spec.extra
 
 
-@pytest.mark.parametrize("stage", ["validate", "test"])
+@pytest.mark.parametrize("stage", ["fit", "validate", "test"])
 def test_an_evaluation_of_dataloaders_after_a_fit_is_not_named_or_sized_by_the_fit_s_data(tmp_path, monkeypatch,
                                                                                             stage):
-    """After trainer.fit(module, datamodule=alps), trainer.validate or trainer.test of another module given
-    dolomites' dataloaders alone read trainer.datamodule, which Lightning keeps as the fit's: the module was named
-    after alps (which its checkpoint would then record), and its step's memory was sized by alps' batch. With
+    """After trainer.fit(module, datamodule=alps), trainer.fit, trainer.validate or trainer.test of another module
+    given dolomites' dataloaders alone read trainer.datamodule, which Lightning keeps as the fit's: the module was
+    named after alps (which its checkpoint would then record), and its step's memory was sized by alps' batch. With
     dataloaders alone neither is known; with a data module, its own is read."""
     import lightning as L
 
@@ -270,11 +271,17 @@ def test_an_evaluation_of_dataloaders_after_a_fit_is_not_named_or_sized_by_the_f
     trainer.fit(built(alps), datamodule=alps)
     trainer.save_checkpoint(tmp_path / "alps.ckpt")
     other = built(dolomites)
-    loader = dolomites.val_dataloader() if stage == "validate" else dolomites.test_dataloader()
-    getattr(trainer, stage)(other, dataloaders=loader, ckpt_path=tmp_path / "alps.ckpt", verbose=False)
+    if stage == "fit":  # the trainer's max_steps is reached: its setup runs, no step
+        run, loader = functools.partial(trainer.fit, other), {"train_dataloaders": dolomites.train_dataloader()}
+    else:
+        run = functools.partial(getattr(trainer, stage), other, ckpt_path=tmp_path / "alps.ckpt", verbose=False)
+        loader = {"dataloaders": dolomites.val_dataloader() if stage == "validate" else dolomites.test_dataloader()}
+    run(**loader)
     assert "source" not in other.spec.extra
-    getattr(trainer, stage)(other, datamodule=dolomites, ckpt_path=tmp_path / "alps.ckpt", verbose=False)
-    assert (other.trained_source, other.eval_folder()) == ("alps", "eval-t-dolomites")
+    run(datamodule=dolomites)
+    assert other.spec.extra["source"] == "dolomites"
+    if stage != "fit":
+        assert (other.trained_source, other.eval_folder()) == ("alps", "eval-t-dolomites")
     assert sized == [("fit", alps), (stage, dolomites)]
 
 

@@ -85,9 +85,12 @@ def test_a_sigterm_in_the_last_batch_writes_no_metrics(tiny_module, tmp_path):
     assert not (tmp_path / "eval").exists()
 
 
-def test_the_pictures_of_a_test_are_of_the_data_module_it_reads_from():
+def test_the_pictures_of_a_stage_are_of_the_data_module_it_reads_from():
     """After a fit, a test given dataloaders alone drew the fit's examples (Lightning keeps trainer.datamodule); with
-    no data module at all it stopped on None's missing fixed_examples. It reads the test's own, or says so."""
+    no data module at all it stopped on None's missing fixed_examples. A validation or a fit drew the earlier fit's
+    validation examples, and given dataloaders alone was told of a test. Each reads its own, or says so."""
+    from lightning.pytorch.trainer.states import TrainerFn
+
     from pixeltransformer.callbacks import Pictures
 
     class Data(LightningDataModule):
@@ -98,15 +101,17 @@ def test_the_pictures_of_a_test_are_of_the_data_module_it_reads_from():
             super().__init__()
             self.value = value
 
-    fitted, tested = Data(1), Data(2)
-    trainer = SimpleNamespace(datamodule=fitted, test_loop=loop_reading(tested))
-    assert Pictures(num_examples=1)._examples(trainer, "test", "cpu").unique().tolist() == [2.0]
-    assert Pictures(num_examples=1)._examples(trainer, "val", "cpu").unique().tolist() == [1.0]
-    with pytest.raises(ValueError, match=r"^Pictures draws the examples of the data module a test reads from, and "
-                                         r"this test was given dataloaders alone: trainer.test\(model, "
-                                         r"datamodule=...\)$"):
-        Pictures(num_examples=1)._examples(SimpleNamespace(datamodule=fitted, test_loop=loop_reading(None)), "test",
-                                           "cpu")
+    fitted, read = Data(1), Data(2)
+    for fn, loop, split, noun in ((TrainerFn.TESTING, "test_loop", "test", "test"),
+                                  (TrainerFn.VALIDATING, "validate_loop", "val", "validation"),
+                                  (TrainerFn.FITTING, "fit_loop", "val", "fit")):
+        trainer = SimpleNamespace(datamodule=fitted, state=SimpleNamespace(fn=fn), **{loop: loop_reading(read)})
+        assert Pictures(num_examples=1)._examples(trainer, split, "cpu").unique().tolist() == [2.0]
+        setattr(trainer, loop, loop_reading(None))
+        with pytest.raises(ValueError, match=rf"^Pictures draws the examples of the data module a {noun} reads from, "
+                                             rf"and this {noun} was given dataloaders alone: "
+                                             rf"trainer.{fn.value}\(model, datamodule=...\)$"):
+            Pictures(num_examples=1)._examples(trainer, split, "cpu")
 
 
 def test_the_vae_baseline_stops_between_its_steps():
