@@ -61,6 +61,13 @@ def available_memory() -> int | None:
     return available + swap if "MemAvailable" in fields else None
 
 
+def falls_as_allocated() -> bool:
+    """Whether the memory at hand off a GPU (:func:`memory_at_hand`) falls as this process allocates: the memory
+    available now or a container's remaining memory, which what it holds is already out of; not the machine's total
+    or the memory assumed, where the system reports neither."""
+    return available_memory() is not None
+
+
 @functools.cache
 def memory_groups(own: Path, root: Path) -> tuple[tuple[Path, tuple[str, str], tuple[str, str]], ...]:
     """The control groups whose memory limit binds this process, as ``own`` (/proc/self/cgroup) lists its groups
@@ -304,11 +311,12 @@ class Shortfall:
     need: int
     memory: int
     have: str
+    where: str = ""  # what the need is for, placed before the colon of :attr:`words`
 
     @property
     def words(self) -> str:
-        """The refusals' "<need>: more than <have>" (after their "need(s) at least")."""
-        return f"{in_bytes(self.need)}: more than {self.have}"
+        """The refusals' "<need><where>: more than <have>" (after their "need(s) at least")."""
+        return f"{in_bytes(self.need)}{self.where}: more than {self.have}"
 
     def most(self, limit: int, need: Callable[[int], int], low: int = 1) -> int:
         """:func:`largest_fitting` in this memory: the most below ``limit`` whose ``need`` fits."""
