@@ -30,7 +30,7 @@ from pixeltransformer.errors import counted, in_number, transparent_mask, upscal
 from pixeltransformer.files import user_path
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
-from pixeltransformer.memory import falls_as_allocated, local_ranks, processes_to_start, shortfall
+from pixeltransformer.memory import falls_as_allocated, local_ranks, copies_to_start, shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
@@ -206,11 +206,12 @@ class VideoDataModule(SignalDataModule):
 
     def check_processes(self, trainer: Any) -> None:
         """Synthetic clips made for the model's spec before the command line's Trainer were checked for the processes
-        a launcher had started on this machine; Lightning's own DDP starts the trainer's others once the fit begins,
-        each making every clip. Checked here, in the process that starts them: the clips it holds, once for each."""
-        others = processes_to_start(trainer)
-        if self.dataset_name == "synthetic" and self._clips is not None and others > 0:
-            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, others, more=True)
+        a launcher had started on this machine; Lightning's own DDP starts the trainer's processes once the fit
+        begins, which add copies of them (:func:`memory.copies_to_start`). Checked here, in the process that starts
+        them: the clips it holds, and each copy."""
+        copies = copies_to_start(trainer)
+        if self.dataset_name == "synthetic" and self._clips is not None and copies > 0:
+            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, copies, more=True)
 
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
@@ -524,7 +525,7 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
     available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit.
     ``more``: ``ranks`` is the copies of the clips this process holds that Lightning's DDP adds as it starts its
-    processes (:func:`memory.processes_to_start`), not under this process's address-space limit."""
+    processes (:func:`memory.copies_to_start`), not under this process's address-space limit."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
     def need(clips: int) -> int:

@@ -1949,6 +1949,40 @@ def test_synthetic_clips_are_checked_again_for_the_processes_lightning_s_ddp_sta
     dm.check_processes(SimpleNamespace(world_size=2, num_devices=2))
 
 
+def test_synthetic_clips_are_checked_again_for_the_copies_each_way_of_starting_the_processes_adds(monkeypatch):
+    """The processes Lightning's DDP starts hold the clips in three ways: ddp's runs the script again (each makes its
+    own: N - 1 copies), ddp_fork's share this process's pages (none), and ddp_spawn's (or forkserver's) are sent them
+    through torch, which moves them into shared memory once, a copy made while this process's is still held, and
+    maps it in every process (1, whatever N). The check counted N - 1 for each, refusing ddp_fork's runs that fit and
+    ddp_spawn's that did on 3 devices."""
+    import pixeltransformer.memory as memory
+
+    one = 17 * 32 * 32 * 3  # a clip's uint8 frames
+    dm = VideoDataModule(dataset="synthetic", num_clips=300)
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one - (0 if dm._clips is None else 300 * one))
+    dm._prepare()
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    for name in ("LOCAL_WORLD_SIZE", "LOCAL_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def trainer(devices: int, **launcher) -> SimpleNamespace:
+        return SimpleNamespace(world_size=devices, num_devices=devices,
+                               strategy=SimpleNamespace(launcher=SimpleNamespace(**launcher)))
+
+    dm.check_processes(trainer(3, _start_method="fork"))
+    for start in ("spawn", "forkserver"):  # 300 clips here and 300 in shared memory: more than the 500 in all
+        with pytest.raises(ValueError, match=r"^VideoDataModule: 300 synthetic clips .* for 1 more copy as "
+                                             r"Lightning's DDP starts its processes on this machine: .*; at most "
+                                             r"num_clips 250, "):
+            dm.check_processes(trainer(3, _start_method=start))
+    with pytest.raises(ValueError, match=r" for 2 more copies as .*; at most num_clips 166, "):
+        dm.check_processes(trainer(3))  # ddp's launcher: a script started again for each other rank
+    fits = VideoDataModule(dataset="synthetic", num_clips=250)  # 250 here and 250 shared, on 3 devices as on 1
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one - (0 if fits._clips is None else 250 * one))
+    fits._prepare()
+    fits.check_processes(trainer(3, _start_method="spawn"))
+
+
 def test_synthetic_clips_are_checked_again_in_a_total_that_does_not_fall_as_they_are_made(monkeypatch):
     """Where the system reports no memory available now (macOS, Windows, a kernel before 3.14), the memory at hand is
     the machine's total, or the memory assumed: the clips this process holds are not taken out of it, and were
