@@ -524,7 +524,7 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
     """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
     available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit.
-    ``more``: ``ranks`` is the copies of the clips this process holds that Lightning's DDP adds as it starts its
+    ``more``: ``ranks`` counts the copies of the clips this process holds that Lightning's DDP adds as it starts its
     processes (:func:`memory.copies_to_start`), not under this process's address-space limit."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
@@ -554,6 +554,7 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
                                      f"starts its processes on this machine")
     raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "
                      f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")
+
 
 def load_user_video(
     path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32, frame_step: int = 1, start: int = 0
