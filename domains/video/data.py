@@ -30,7 +30,7 @@ from pixeltransformer.errors import counted, in_number, transparent_mask, upscal
 from pixeltransformer.files import user_path
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
-from pixeltransformer.memory import in_bytes, local_ranks, processes_to_start, shortfall
+from pixeltransformer.memory import falls_as_allocated, local_ranks, copies_to_start, shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
@@ -206,11 +206,12 @@ class VideoDataModule(SignalDataModule):
 
     def check_processes(self, trainer: Any) -> None:
         """Synthetic clips made for the model's spec before the command line's Trainer were checked for the processes
-        a launcher had started on this machine; Lightning's own DDP starts the trainer's others once the fit begins,
-        each making every clip. Checked here, in the process that starts them: the clips it holds, once for each."""
-        others = processes_to_start(trainer)
-        if self.dataset_name == "synthetic" and self._clips is not None and others > 0:
-            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, others, more=True)
+        a launcher had started on this machine; Lightning's own DDP starts the trainer's processes once the fit
+        begins, which add copies of them (:func:`memory.copies_to_start`). Checked here, in the process that starts
+        them: the clips it holds, and each copy."""
+        copies = copies_to_start(trainer)
+        if self.dataset_name == "synthetic" and self._clips is not None and copies > 0:
+            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, copies, more=True)
 
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
@@ -523,17 +524,22 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
     """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
     available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit.
-    ``more``: the ``ranks`` are the processes Lightning's DDP starts beside this one, which holds its clips: each has
-    its own address-space limit, where it checks its own."""
+    ``more``: ``ranks`` counts the copies of the clips this process holds that Lightning's DDP adds as it starts its
+    processes (:func:`memory.copies_to_start`), not under this process's address-space limit."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
     def need(clips: int) -> int:
         return clips * span * side * side * 3
 
-    # more: the clips held here once in each process to start, in the memory at hand for one; fewer clips would
-    # shrink this one's copy too (the most that fit: the memory and the clips held, over every process)
-    copies, held = (ranks + 1, need(num_clips)) if more else (1, 0)
-    short = shortfall(ranks * need(num_clips), own_space=False) if more else shortfall(need(num_clips), ranks=ranks)
+    # more: this process's clips and a copy for each process to start, in the memory at hand for one; where that
+    # memory fell as the clips were made, they are out of it already (held). Fewer clips would shrink this one's copy
+    # too: the most that fit are the memory and the clips held, over every copy
+    copies = ranks + 1 if more else 1
+    held = need(num_clips) if more and falls_as_allocated() else 0
+    if more:
+        short = shortfall(copies * need(num_clips) - held, own_space=False)
+    else:
+        short = shortfall(need(num_clips), ranks=ranks)
     if short is None:
         return
     fewer = "fewer num_frames, a smaller frame_step or a smaller size" if frame_step > 1 else \
@@ -542,10 +548,12 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
                                                                  fewer)
     given = f"{num_frames} frames of {size[0]}×{size[1]}" + (f" at frame_step {frame_step}" if frame_step > 1 else "")
     drawn = f" (drawn as {span} frames of {side}×{side})" if (span, side, side) != (num_frames, *size) else ""
-    starting = f" in the {counted(ranks, 'more process', 'more processes')} Lightning's DDP starts on this machine"
+    if more:
+        also = "" if held else "this process's copy and "
+        short = replace(short, where=f" for {also}{counted(ranks, 'more copy', 'more copies')} as Lightning's DDP "
+                                     f"starts its processes on this machine")
     raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "
-                     f"{'needs' if num_clips == 1 else 'need'} at least {in_bytes(short.need)}"
-                     f"{starting if more else ''}: more than {short.have}; {remedy}")
+                     f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")
 
 
 def load_user_video(

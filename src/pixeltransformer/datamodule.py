@@ -392,10 +392,10 @@ class SignalDataModule(L.LightningDataModule):
                 default_root(relative, how=how, option=option)
 
     def check_processes(self, trainer: Any) -> None:
-        """Data made before the trainer (for the model's spec) checked again for the processes it starts on this
-        machine once the fit begins (:func:`memory.processes_to_start`), each making its own: the command line asks
-        it before any run starts, except for `predict`. Nothing by default; a domain whose data each process makes
-        refuses here, in one line, what they could not hold together."""
+        """Data made before the trainer (for the model's spec) checked again for the copies of it that the processes
+        the trainer starts on this machine once the fit begins add (:func:`memory.copies_to_start`): the command line
+        asks it before any run starts, except for `predict`. Nothing by default; a domain whose data each process
+        makes refuses here, in one line, what they could not hold together."""
 
     def read_by(self, option: str, stage: str | None) -> bool:
         """Whether ``stage`` (None: any) reads the data place of the root option ``option``: by default every stage

@@ -61,6 +61,13 @@ def available_memory() -> int | None:
     return available + swap if "MemAvailable" in fields else None
 
 
+def falls_as_allocated() -> bool:
+    """Whether the memory at hand off a GPU (:func:`memory_at_hand`) falls as this process allocates: the memory
+    available now or a container's remaining memory, which what it holds is already out of; not the machine's total
+    or the memory assumed, where the system reports neither."""
+    return available_memory() is not None
+
+
 @functools.cache
 def memory_groups(own: Path, root: Path) -> tuple[tuple[Path, tuple[str, str], tuple[str, str]], ...]:
     """The control groups whose memory limit binds this process, as ``own`` (/proc/self/cgroup) lists its groups
@@ -274,9 +281,15 @@ def local_ranks(trainer: Any) -> int:
     return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
 
 
-def processes_to_start(trainer: Any) -> int:
-    """The processes Lightning's own DDP starts on this machine once the trainer's fit begins: its local ranks
-    (:func:`local_ranks`) less those a launcher started here; 0 in a process a DDP launcher started."""
+def copies_to_start(trainer: Any) -> int:
+    """The copies of data this process made (tensors) that the processes Lightning's own DDP starts on this machine
+    add once the trainer's fit begins, by how its launcher starts them: ddp's scripts started again each make their
+    own, one for each of its local ranks (:func:`local_ranks`) but those a launcher started here (0 in a process a
+    DDP launcher started); ddp_fork's share this one's pages (0); ddp_spawn's (or forkserver's) are sent them through
+    torch, which moves them into shared memory, a copy made while this one's is held, and maps that in each (1)."""
+    start = getattr(getattr(getattr(trainer, "strategy", None), "launcher", None), "_start_method", None)
+    if start is not None:  # Lightning's _MultiProcessingLauncher: "fork", "spawn" or "forkserver"
+        return 0 if start == "fork" else 1
     return 0 if is_ddp_child() else max(0, local_ranks(trainer) - processes_on_this_machine())
 
 
@@ -304,11 +317,12 @@ class Shortfall:
     need: int
     memory: int
     have: str
+    where: str = ""  # what the need is for, placed before the colon of :attr:`words`
 
     @property
     def words(self) -> str:
-        """The refusals' "<need>: more than <have>" (after their "need(s) at least")."""
-        return f"{in_bytes(self.need)}: more than {self.have}"
+        """The refusals' "<need><where>: more than <have>" (after their "need(s) at least")."""
+        return f"{in_bytes(self.need)}{self.where}: more than {self.have}"
 
     def most(self, limit: int, need: Callable[[int], int], low: int = 1) -> int:
         """:func:`largest_fitting` in this memory: the most below ``limit`` whose ``need`` fits."""

@@ -1560,3 +1560,31 @@ def test_a_relative_checkpoint_folder_is_recorded_as_the_folder_it_named(tmp_pat
     cli = main(["--config", str(REPO / "configs/polynomial.yaml"), "--checkpoint.dirpath=ckpts",
                 "--trainer.logger=false", "--run_root", "runs"], run=False)
     assert without_run_folder(cli.config).checkpoint.dirpath == str(tmp_path / "ckpts")
+
+
+def test_the_data_is_checked_for_the_trainer_s_processes_by_every_command_but_predict(tmp_path, monkeypatch):
+    """`fit`, `validate` and `test` ask the data module's check_processes with their Trainer once the classes are
+    made, before any run starts (data made for the model's spec, checked again for the copies the trainer's
+    processes add); `predict`, which reads no data module's data, does not."""
+    import pixeltransformer.cli as cli
+    from pixeltransformer.datamodule import SignalDataModule
+
+    class Made(Exception):
+        """Raised where the command prints its setup line: the classes made, nothing run."""
+
+    def made(*args, **kwargs):
+        raise Made
+
+    asked = []
+    monkeypatch.setattr(SignalDataModule, "check_processes", lambda self, trainer: asked.append(trainer))
+    monkeypatch.setattr(cli, "setup_line", made)
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    ckpt = tmp_path / "last.ckpt"
+    torch.save(untrained_checkpoint(spec, net=dict(width=32, ffn=48, value_norm=True, fourier_scale=1.0)), ckpt)
+    for sub in ("fit", "validate", "test", "predict"):
+        asked.clear()
+        with pytest.raises(Made):
+            main([sub, "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(ckpt),
+                  "--run_root", str(tmp_path / "runs"), "--run_name", sub])
+        assert [type(trainer) for trainer in asked] == ([] if sub == "predict" else [L.Trainer]), sub

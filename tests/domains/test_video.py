@@ -1929,14 +1929,14 @@ def test_synthetic_clips_are_checked_again_for_the_processes_lightning_s_ddp_sta
     dm._prepare()  # as the model's spec makes them: one process, 300 of the 500 clips the machine holds
     dm.check_processes(SimpleNamespace(world_size=1, num_devices=1))
     dm.check_processes(SimpleNamespace(world_size=2, num_devices=1))  # a process on each of two nodes
-    for devices, more in ((2, "1 more process"), (3, "2 more processes")):
+    for devices, more in ((2, "1 more copy"), (3, "2 more copies")):
         available, others = 500 * one - held(), devices - 1
         most = (available + held()) // (devices * one)  # this process's clips shrink with the others'
         need, have = (re.escape(memory.in_bytes(n)) for n in (others * held(), available))
         with pytest.raises(ValueError, match=rf"^VideoDataModule: 300 synthetic clips of 17 frames of 32×32 need at "
-                                             rf"least {need} in the {more} Lightning's DDP starts on this machine: "
-                                             rf"more than the {have} of memory available now; at most num_clips "
-                                             rf"{most}, or fewer num_frames or a smaller size$"):
+                                             rf"least {need} for {more} as Lightning's DDP starts its processes "
+                                             rf"on this machine: more than the {have} of memory available now; at "
+                                             rf"most num_clips {most}, or fewer num_frames or a smaller size$"):
             dm.check_processes(SimpleNamespace(world_size=devices, num_devices=devices))
     with monkeypatch.context() as env:  # a rank the launch started (made its own clips), or torchrun's, counted
         for launch in ({"LOCAL_RANK": "1"}, {"LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "0"}):
@@ -1947,6 +1947,68 @@ def test_synthetic_clips_are_checked_again_for_the_processes_lightning_s_ddp_sta
     dm._prepare()
     monkeypatch.setattr(memory, "address_space", lambda: (one, 2 * one))  # this process's own limit, nearly spent
     dm.check_processes(SimpleNamespace(world_size=2, num_devices=2))
+
+
+def test_synthetic_clips_are_checked_again_for_the_copies_each_way_of_starting_the_processes_adds(monkeypatch):
+    """The processes Lightning's DDP starts hold the clips in three ways: ddp's runs the script again (each makes its
+    own: N - 1 copies), ddp_fork's share this process's pages (none), and ddp_spawn's (or forkserver's) are sent them
+    through torch, which moves them into shared memory once, a copy made while this process's is still held, and
+    maps it in every process (1, whatever N). The check counted N - 1 for each, refusing ddp_fork's runs that fit and
+    ddp_spawn's that did on 3 devices."""
+    import pixeltransformer.memory as memory
+
+    one = 17 * 32 * 32 * 3  # a clip's uint8 frames
+    dm = VideoDataModule(dataset="synthetic", num_clips=300)
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one - (0 if dm._clips is None else 300 * one))
+    dm._prepare()
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    for name in ("LOCAL_WORLD_SIZE", "LOCAL_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def trainer(devices: int, **launcher) -> SimpleNamespace:
+        return SimpleNamespace(world_size=devices, num_devices=devices,
+                               strategy=SimpleNamespace(launcher=SimpleNamespace(**launcher)))
+
+    dm.check_processes(trainer(3, _start_method="fork"))
+    for start in ("spawn", "forkserver"):  # 300 clips here and 300 in shared memory: more than the 500 in all
+        with pytest.raises(ValueError, match=r"^VideoDataModule: 300 synthetic clips .* for 1 more copy as "
+                                             r"Lightning's DDP starts its processes on this machine: .*; at most "
+                                             r"num_clips 250, "):
+            dm.check_processes(trainer(3, _start_method=start))
+    with pytest.raises(ValueError, match=r" for 2 more copies as .*; at most num_clips 166, "):
+        dm.check_processes(trainer(3))  # ddp's launcher: a script started again for each other rank
+    fits = VideoDataModule(dataset="synthetic", num_clips=250)  # 250 here and 250 shared, on 3 devices as on 1
+    monkeypatch.setattr(memory, "available_memory", lambda: 500 * one - (0 if fits._clips is None else 250 * one))
+    fits._prepare()
+    fits.check_processes(trainer(3, _start_method="spawn"))
+
+
+def test_synthetic_clips_are_checked_again_in_a_total_that_does_not_fall_as_they_are_made(monkeypatch):
+    """Where the system reports no memory available now (macOS, Windows, a kernel before 3.14), the memory at hand is
+    the machine's total, or the memory assumed: the clips this process holds are not taken out of it, and were
+    counted as if they were (300 clips and a copy in 1 more process let through in the memory of 500; 3 processes
+    told num_clips 266, 3 x 266 > 500). Every copy is counted in it, and the most clips named fit."""
+    import pixeltransformer.memory as memory
+
+    one = 17 * 32 * 32 * 3  # a clip's uint8 frames
+    monkeypatch.setattr(memory, "available_memory", lambda: None)
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    for name in ("LOCAL_WORLD_SIZE", "LOCAL_RANK", "SLURM_NTASKS", "SLURM_PROCID", "SLURM_JOB_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    dm = VideoDataModule(dataset="synthetic", num_clips=300)
+    dm._prepare()
+    for total in ("host_memory", "ASSUMED_MEMORY"):
+        with monkeypatch.context() as env:
+            env.setattr(memory, "host_memory", lambda: 500 * one if total == "host_memory" else None)
+            env.setattr(memory, "ASSUMED_MEMORY", 500 * one)
+            for devices, most in ((2, 250), (3, 166)):
+                with pytest.raises(ValueError, match=rf"^VideoDataModule: 300 synthetic clips .* need at least "
+                                                     rf"{re.escape(memory.in_bytes(devices * 300 * one))} for this "
+                                                     rf"process's copy and .*; at most num_clips {most}, "):
+                    dm.check_processes(SimpleNamespace(world_size=devices, num_devices=devices))
+                fits = VideoDataModule(dataset="synthetic", num_clips=most, splits=[-1, 10, 10])
+                fits._prepare()
+                fits.check_processes(SimpleNamespace(world_size=devices, num_devices=devices))
 
 
 def test_synthetic_clips_too_large_are_refused_in_the_options_the_user_gave(monkeypatch):
