@@ -273,6 +273,10 @@ class ImageDataModule(SignalDataModule):
         and digits are bundled."""
         return self.root if self.dataset_name == "folder" else None
 
+    def read_by(self, option: str, stage: str | None) -> bool:
+        """Bundled digits read no root given to them."""
+        return option != "root" or self.dataset_name != "digits"
+
     def split_options(self) -> dict:
         return {**super().split_options(), "splits": self.splits}  # None: the defaults of the module docstring
 

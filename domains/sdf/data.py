@@ -255,10 +255,8 @@ class SDFDataModule(SignalDataModule):
         line before a run starts, not when the module is made (a prediction from a user's file reads none of them).
         ``stage``: only those it reads (an evaluation of a mixture reads its eval_source alone)."""
         super().check_data_roots(stage)
-        if self.dataset_name == "procedural":
-            return
-        options = [ROOT_OPTIONS[n] for n in self._file_sources(self.mixture)] if self.mixture else ["root"]
-        for arg, root in ((option, getattr(self, option)) for option in options if self.read_by(option, stage)):
+        options = [option for option in ("root", *ROOT_OPTIONS.values()) if self.read_by(option, stage)]
+        for arg, root in ((option, getattr(self, option)) for option in options):
             if not root.exists():
                 raise FileNotFoundError(f"SDFDataModule: {arg} {root} does not exist")
             # voxel_root takes a file: one mesh was given as a mesh folder's option (mesh_root, or meshes' root)
@@ -403,10 +401,14 @@ class SDFDataModule(SignalDataModule):
         return splits_with_train_of(list(self._pool_counts(source, root)))
 
     def read_by(self, option: str, stage: str | None) -> bool:
-        """A mixture's validation and test splits are its eval_source's: an evaluation reads no other source."""
-        if not self.mixture or stage not in ("validate", "test"):
-            return True
-        return option == ROOT_OPTIONS.get(self.eval_source)
+        """Procedural chairs read no root given to them, a mesh or voxel dataset its root alone, and a mixture the
+        places of the sources it trains on or evaluates; its validation and test splits are its eval_source's: an
+        evaluation reads no other source."""
+        if not self.mixture:
+            return option == "root" and self.dataset_name != "procedural"
+        if stage in ("validate", "test"):
+            return option == ROOT_OPTIONS.get(self.eval_source)
+        return option in (ROOT_OPTIONS[n] for n in self._file_sources(self.mixture))
 
     def build_split(self, split: str) -> Dataset:
         self.check_data_roots("fit" if split == "train" else "test")

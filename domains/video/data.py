@@ -376,6 +376,10 @@ class VideoDataModule(SignalDataModule):
         """A folder of videos or an .npz of clips; synthetic clips: None (a root given for them is not read)."""
         return None if self.dataset_name == "synthetic" else self.root
 
+    def read_by(self, option: str, stage: str | None) -> bool:
+        """Synthetic clips read no root given to them."""
+        return self.dataset_name != "synthetic"
+
     def split_options(self) -> dict:
         options = {**super().split_options(), "splits": self.splits, "split_by": self.split_by}
         if self.dataset_name == "synthetic":  # the pool the splits share: clip i depends on the count

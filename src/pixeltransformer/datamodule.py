@@ -21,7 +21,7 @@ from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from .errors import counted, warn_rank_zero
-from .files import env_folder, user_path
+from .files import env_folder, is_root_option, user_path
 from .layout import CHECKOUT, next_command
 from .signal import SignalSpec
 from .splits import SPLIT_LAYOUT, SPLIT_LAYOUTS, SPLITS, pool_digests
@@ -367,11 +367,12 @@ class SignalDataModule(L.LightningDataModule):
 
     def data_places(self, stage: str | None = None) -> dict[str, Path]:
         """The files and folders ``stage`` reads (None: any; :meth:`read_by`), absolute, by option: ``root`` and a
-        domain's ``*_root`` options, as given or found below :func:`data_dir`. The [run] line and the W&B config name
-        them; config.yaml keeps a default's null, which a resume or an evaluation finds again where it runs."""
+        domain's ``*_root`` options (kept as a Path or a str; an empty one names none), as given or found below
+        :func:`data_dir`. The [run] line and the W&B config name them; config.yaml keeps a default's null, which a
+        resume or an evaluation finds again where it runs."""
         stage = getattr(stage, "value", stage)  # Lightning's TrainerFn
-        return {name: Path(os.path.abspath(value)) for name, value in vars(self).items()
-                if (name == "root" or name.endswith("_root")) and isinstance(value, Path)
+        return {name: Path(os.path.abspath(user_path(value))) for name, value in vars(self).items()
+                if is_root_option(name) and isinstance(value, (str, Path)) and str(value).strip()
                 and self.read_by(name, stage)}
 
     # ---- shared machinery -------------------------------------------------------------------

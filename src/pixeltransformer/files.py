@@ -34,6 +34,11 @@ def user_path(value: str | os.PathLike) -> Path:
     return Path(os.path.expanduser(value))
 
 
+def is_root_option(name: str) -> bool:
+    """Whether a data module's option names a place its data is read from: ``root`` or ``*_root``."""
+    return name == "root" or name.endswith("_root")
+
+
 def env_folder(name: str) -> Path | None:
     """The folder the environment variable ``name`` names ($PIXELTRANSFORMER_DATA, $PIXELTRANSFORMER_CACHE), None
     where it is unset or empty: "~" expanded, and a relative path taken from the folder the command runs in and made

@@ -19,7 +19,7 @@ from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
-from .files import nearest_existing, user_path
+from .files import is_root_option, nearest_existing, user_path
 from .layout import built_in_domain, config_shown, folder_name_fault, next_command
 from .loading import UnreadableCheckpoint, load_checkpoint
 from .locks import holder, holder_ended, is_lock_file, record, recorded
@@ -271,7 +271,7 @@ def absolute_paths(cfg: Any) -> None:
     data = cfg.get("data")
     init_args = getattr(data, "init_args", None)
     places = [(init_args, key) for key in (list(vars(init_args)) if init_args is not None else [])
-              if key == "root" or key.endswith(("_root", "_dir"))]
+              if is_root_option(key) or key.endswith("_dir")]
     if cfg.get("checkpoint") is not None:
         places.append((cfg.checkpoint, "dirpath"))
     for section, key in places:

@@ -35,6 +35,13 @@ def test_digits_spec_needs_no_data_and_matches_items():
     assert dm.num_classes == 10
 
 
+def test_digits_given_a_root_name_no_data_place(tmp_path):
+    """The [run] line and the W&B config name the places a command reads (data_places): bundled digits read no root
+    given to them (it named one that did not exist, as the data trained on), while a folder's root is read."""
+    assert ImageDataModule("digits", root=str(tmp_path / "nonexistent")).data_places("fit") == {}
+    assert ImageDataModule("folder", root=str(tmp_path)).data_places("fit") == {"root": tmp_path}
+
+
 def test_a_batch_is_read_in_one_call_and_sent_as_8_bit_levels(monkeypatch, under_trainer):
     """The loader's batch is one gather of the stored uint8 pixels (a quarter of float32's bytes to collate, page-lock
     and copy); on its device it becomes the float items' values, bit for bit."""

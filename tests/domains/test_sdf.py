@@ -789,6 +789,18 @@ def test_a_mixture_names_the_places_each_stage_reads(tmp_path, monkeypatch):
     assert SDFDataModule(dataset="procedural").data_places("fit") == {}
 
 
+def test_roots_given_but_not_read_name_no_data_place(tmp_path):
+    """A root option the dataset does not read is no data place of the [run] line or the W&B config: procedural
+    chairs read none, a voxel dataset its root alone, a mixture neither root nor the place of a source it neither
+    trains on nor evaluates."""
+    given = {"root": str(tmp_path / "r"), "mesh_root": str(tmp_path / "m"), "voxel_root": str(tmp_path / "v")}
+    assert SDFDataModule(dataset="procedural", **given).data_places() == {}
+    assert SDFDataModule(dataset="voxels", **given).data_places() == {"root": tmp_path / "r"}
+    mixture = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "voxels": 0}, **given)
+    assert mixture.data_places("fit") == mixture.data_places() == {"mesh_root": tmp_path / "m"}
+    assert mixture.data_places("test") == {"mesh_root": tmp_path / "m"}
+
+
 def test_a_shape_folder_warns_of_no_missing_link_of_a_kind_it_does_not_read(tmp_path):
     """A shape folder is walked once for meshes and .binvox files together, and every link to a missing file the walk
     found was warned of: a folder read as meshes that held a link to a missing model.binvox said "left out 1 link to

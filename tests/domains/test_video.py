@@ -66,6 +66,12 @@ def write_mp4(path: Path, frames: np.ndarray) -> Path:
 
 
 # ---- reading ---------------------------------------------------------------------------------------
+def test_synthetic_clips_given_a_root_name_no_data_place(tmp_path):
+    """Synthetic clips read no root given to them: the [run] line and the W&B config (data_places) name none."""
+    assert VideoDataModule(dataset="synthetic", root=str(tmp_path / "nonexistent")).data_places("fit") == {}
+    assert VideoDataModule(dataset="folder", root=str(tmp_path)).data_places("fit") == {"root": tmp_path}
+
+
 def test_read_mp4_written_by_imageio(tmp_path):
     frames = smooth_frames(12)
     got = read_video_file(write_mp4(tmp_path / "a.mp4", frames))

@@ -68,6 +68,19 @@ def test_a_datamodule_without_spec_or_build_split_is_named_when_built():
     HeightData()  # both given
 
 
+def test_a_custom_domain_s_root_options_are_its_data_places_kept_as_a_str_too(tmp_path, monkeypatch):
+    """The [run] line and the W&B config name a custom domain's root and *_root options (data_places), absolute,
+    whether it keeps them as a Path or as the str given (a str one was skipped); an empty one names nothing."""
+    class Labelled(HeightData):
+        def __init__(self, label_root: str, image_root: str, **kwargs):
+            super().__init__(**kwargs)
+            self.label_root, self.image_root = label_root, image_root
+
+    monkeypatch.chdir(tmp_path)
+    dm = Labelled("labels", "", root="heights")
+    assert dm.data_places() == {"root": tmp_path / "heights", "label_root": tmp_path / "labels"}
+
+
 def test_a_spec_that_is_not_a_signal_spec_is_named():
     from pixeltransformer.cli import data_spec
 
