@@ -760,7 +760,7 @@ def test_without_wandb_installed_a_run_s_config_is_refused_naming_the_package(tm
     from pixeltransformer.cli import cli_main
     from pixeltransformer.errors import InputExit
 
-    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # its config.yaml as offline; no W&B run left for the tests after
     run = tmp_path / "runs" / "polynomial" / "w"
     main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
           "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
