@@ -76,7 +76,7 @@ from .wandbfolder import drop_record, publish_record, stage_record
 from .wandbnames import derived_run_name, evaluation_run_name, resume_run_name
 from .wandbsetup import (check_wandb_installed, check_wandb_mode, check_wandb_reachable, config_list, finish_wandb,
                          is_wandb_logger, new_wandb_id, offline_segment, set_wandb_mode, wandb_fallbacks, wandb_inits,
-                         wandb_offline, without_wandb_loggers)
+                         wandb_offline, wandb_options_line, without_wandb_loggers)
 
 BASE_CONFIG = CONFIGS / "trainer" / "default.yaml"
 
@@ -384,7 +384,7 @@ class PixelTransformerCLI(LightningCLI):
             check_cpu_devices(cfg.trainer.get("accelerator"), cfg.trainer.get("devices"))
             check_gpu_strategy(cfg.trainer.get("strategy"), cfg.trainer.get("accelerator"))
         check_no_optimizer_options(cfg)
-        if self.subcommand != "predict":  # a prediction runs without its W&B loggers
+        if self.subcommand != "predict" and not cfg.trainer.get("barebones"):  # both run without W&B loggers
             check_wandb_installed(cfg.trainer.get("logger"))
         if self.subcommand == "fit":
             trainer = cfg.trainer
@@ -975,6 +975,8 @@ def cli_main() -> None:
             # which of the config files (a resume's config.yaml among them) sets the option that failed
             key, got = parse_error_fields(line)
             where = config_setting(with_run_config(args), key, got) if key else None
+            if wandb_line := wandb_options_line(line):  # a run's config.yaml, without the wandb package
+                fail(f"{where + ': ' if where else ''}{wandb_line}")
             split = re.match(r"argument (--[\w.]+): expected one argument$", line)
             if split and split.group(1) in args[:-1]:  # --temperature -inf: argparse took -inf for an option
                 key, got = split.group(1), args[args.index(split.group(1)) + 1]

@@ -1,9 +1,10 @@
 """The W&B logger's settings and the checks made before a run begins: the mode, set from WANDB_MODE whatever a config
 says (offline unless WANDB_MODE=online; a mode W&B does not know is refused), the probe of W&B's server online (a
 machine without a route to it is refused at once, not after wandb.init's 90 s), the ways round a W&B failure that its
-one line names, a prediction's trainer.logger without its W&B loggers, and a command's config as the W&B dashboard
-shows it; a run's W&B ids (a new one, an offline resume's segment: :func:`offline_segment`), the wandb.init arguments
-the CLI edits before a logger's run begins, and a process's W&B run ended (:func:`finish_wandb`).
+one line names, the wandb package that a W&B logger needs (not installed, or installed but not importing: refused
+in one line, a run's config.yaml too), a prediction's trainer.logger without its W&B loggers, and a command's config
+as the W&B dashboard shows it; a run's W&B ids (a new one, an offline resume's segment: :func:`offline_segment`), the
+wandb.init arguments the CLI edits before a logger's run begins, and a process's W&B run ended (:func:`finish_wandb`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import first_line
 from .layout import next_command
 
 
@@ -135,23 +137,37 @@ def without_wandb_loggers(logger):
     return [lg for lg in config_list(logger) if not is_wandb_logger(lg)] or False
 
 
-def wandb_installed() -> bool:
-    """Whether the wandb package imports here: Lightning's W&B logger needs it in every mode, disabled too."""
+def wandb_import_error() -> str | None:
+    """Why the wandb package does not import here, with the remedy (None where it imports), which Lightning's W&B
+    logger needs in every mode, disabled too: not installed (wandb itself missing), or installed but broken (an
+    error inside it, as protobuf's "cannot import name 'builder'", which a "pip install wandb" leaves as it is)."""
     try:
         import wandb  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    except Exception as err:  # noqa: BLE001 - anything a broken package raises on import
+        if isinstance(err, ModuleNotFoundError) and err.name == "wandb":
+            return "but the wandb package is not installed here: pip install wandb"
+        return (f"and the wandb package is installed but does not import: {first_line(err)}; reinstall it (pip "
+                "install --force-reinstall wandb)")
+    return None
 
 
 def check_wandb_installed(logger) -> None:
-    """A command with a W&B logger where the wandb package is not installed, which Lightning's W&B logger needs in
-    every mode (disabled too): refused in one line (the parser refused the options the CLI gives the logger, in a
-    traceback of 200 lines)."""
-    if any(is_wandb_logger(lg) for lg in config_list(logger)) and not wandb_installed():
-        raise ValueError("trainer.logger is W&B's WandbLogger, but the wandb package is not installed here: pip "
-                         f"install wandb, or run without W&B: {next_command('make ... ARGS=', '')}"
-                         "--trainer.logger=false")
+    """A command with a W&B logger where the wandb package does not import (wandb_import_error): refused in one line
+    naming why and the way without W&B (the parser refused the options the CLI gives the logger, in a traceback of
+    200 lines)."""
+    if any(is_wandb_logger(lg) for lg in config_list(logger)) and (why := wandb_import_error()):
+        raise ValueError(f"trainer.logger is W&B's WandbLogger, {why}, or run without W&B: "
+                         f"{next_command('make ... ARGS=', '')}--trainer.logger=false")
+
+
+def wandb_options_line(line: str) -> str | None:
+    """The parser's line refusing one of wandb.init's options that a W&B logger's config holds (entity, group: a
+    run's config.yaml holds them), as the line naming the cause where the wandb package does not import (None where
+    the line is another's, or wandb imports): the parser takes them only with the package, so --trainer.logger=false
+    after the config does not help."""
+    option = re.search(r"Option '(\w+)' is not accepted \(WandbLogger\)", line)
+    why = wandb_import_error() if option else None
+    return f"trainer.logger is W&B's WandbLogger with wandb.init's option '{option.group(1)}', {why}" if why else None
 
 
 def config_list(value: Any) -> list:

@@ -706,6 +706,14 @@ def test_online_without_a_route_to_wandb_is_refused_at_once(wandb_unreachable, t
     assert len(wandb_unreachable) == 1
 
 
+def without_wandb(monkeypatch) -> None:
+    """From here on in the test `import wandb` raises ImportError, as without the package, and the parser resolves
+    the W&B logger's options afresh: jsonargparse keeps each class's parser, so one built with wandb took wandb.init's
+    options here, and one built without refused them in the tests after."""
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    monkeypatch.setattr("jsonargparse._typehints._cached_class_parsers", {})
+
+
 @pytest.mark.parametrize("mode", ["offline", "disabled"])
 def test_without_wandb_installed_a_wandb_logger_is_refused_in_one_line(mode, tmp_path, monkeypatch, capsys):
     """Without the wandb package a fit with the W&B logger (WANDB_MODE=disabled too) printed a 200-line parser
@@ -713,7 +721,7 @@ def test_without_wandb_installed_a_wandb_logger_is_refused_in_one_line(mode, tmp
     from pixeltransformer.cli import cli_main
     from pixeltransformer.errors import InputExit
 
-    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError, as without the package
+    without_wandb(monkeypatch)
     monkeypatch.setenv("WANDB_MODE", mode)
     argv = ["pixeltransformer", "fit", "--config", str(REPO / "configs/trainer/default.yaml"), "--config",
             str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
@@ -729,6 +737,43 @@ def test_without_wandb_installed_a_wandb_logger_is_refused_in_one_line(mode, tmp
     monkeypatch.setattr("sys.argv", [*argv, "--trainer.logger=false"])  # the way the line names
     cli_main()
     assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_without_wandb_installed_barebones_runs_as_it_did(tmp_path, monkeypatch, capsys):
+    """--trainer.barebones=true turns the W&B logger off, and without the wandb package its fit ran to the end; the
+    check for the package refused it."""
+    from pixeltransformer.cli import cli_main
+
+    without_wandb(monkeypatch)
+    monkeypatch.setattr("sys.argv", ["pixeltransformer", "fit", "--config", str(REPO / "configs/polynomial.yaml"),
+                                     *SMOKE_WANDB, *DATA_SMOKE["polynomial"], "--trainer.barebones=true",
+                                     "--run_root", str(tmp_path / "runs"), "--run_name", "b"])
+    cli_main()
+    assert "ended at step 2" in capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_without_wandb_installed_a_run_s_config_is_refused_naming_the_package(tmp_path, monkeypatch, capsys):
+    """A run's config.yaml holds wandb.init's options (entity, group, ...), which the parser takes only with the
+    wandb package: without it a resume, or an evaluation with the config the fit's last line names, was refused with
+    "trainer.logger: Option 'entity' is not accepted (WandbLogger)", and --trainer.logger=false did not help. The
+    line names the package."""
+    from pixeltransformer.cli import cli_main
+    from pixeltransformer.errors import InputExit
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # its config.yaml as offline; no W&B run left for the tests after
+    run = tmp_path / "runs" / "polynomial" / "w"
+    main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), *SMOKE_WANDB, *DATA_SMOKE["polynomial"],
+          "--run_root", str(tmp_path / "runs"), "--run_name", "w"])
+    without_wandb(monkeypatch)
+    for argv in (["fit", "--resume", str(run), "--trainer.max_steps=4"],
+                 ["test", "--config", str(run / "config.yaml"), "--ckpt_path", str(run / "checkpoints/last.ckpt"),
+                  "--trainer.logger=false"]):
+        monkeypatch.setattr("sys.argv", ["pixeltransformer", *argv])
+        with pytest.raises(InputExit):
+            cli_main()
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line == (f"error: {run / 'config.yaml'}: trainer.logger is W&B's WandbLogger with wandb.init's option "
+                        "'entity', but the wandb package is not installed here: pip install wandb"), line
 
 
 def test_the_wandb_probe_tries_the_server_and_proxy_the_logger_names(wandb_unreachable):

@@ -520,8 +520,15 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_online_without_a_route_to_wandb_is_refused_at_once"),
     "`WANDB_MODE=onlin pixeltransformer fit --config configs/polynomial.yaml` (not a W&B mode)":
         ("tests/cli/test_cli.py", "test_an_unknown_wandb_mode_is_refused_before_the_run"),
-    "`make train` where the wandb package is not installed (any `WANDB=`, `disabled` too)":
+    "`make train` where the wandb package is not installed (any `WANDB=`, `disabled` too; "
+    "`--trainer.barebones=true`, which turns W&B off, runs; a wandb that is installed but does not import says "
+    "`and the wandb package is installed but does not import: <its error>; reinstall it (pip install "
+    "--force-reinstall wandb), or run without W&B: ...`)":
         ("tests/cli/test_cli.py", "test_without_wandb_installed_a_wandb_logger_is_refused_in_one_line"),
+    "`make train RESUME=runs/polynomial/r` where the wandb package is not installed (or `pixeltransformer test "
+    "--config runs/polynomial/r/config.yaml ...`: a run's config holds W&B's options, which `--trainer.logger=false` "
+    "after it does not remove)":
+        ("tests/cli/test_cli.py", "test_without_wandb_installed_a_run_s_config_is_refused_naming_the_package"),
     "`make train WANDB=onlin` (not a W&B mode)":
         ("tests/unit/test_makefile.py", "test_make_refuses_an_unknown_wandb_mode"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
