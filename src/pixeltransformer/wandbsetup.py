@@ -9,6 +9,7 @@ wandb.init arguments the CLI edits before a logger's run begins, and a process's
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -142,7 +143,7 @@ def wandb_import_error() -> str | None:
     logger needs in every mode, disabled too: not installed (wandb itself missing), or installed but broken (an
     error inside it, as protobuf's "cannot import name 'builder'", which a "pip install wandb" leaves as it is)."""
     try:
-        import wandb  # noqa: F401
+        importlib.import_module("wandb")
     except Exception as err:  # noqa: BLE001 - anything a broken package raises on import
         if isinstance(err, ModuleNotFoundError) and err.name == "wandb":
             return "but the wandb package is not installed here: pip install wandb"
