@@ -30,7 +30,7 @@ from pixeltransformer.errors import counted, in_number, transparent_mask, upscal
 from pixeltransformer.files import user_path
 from pixeltransformer.layout import data_words
 from pixeltransformer.loopbar import loop_progress
-from pixeltransformer.memory import falls_as_allocated, local_ranks, copies_to_start, shortfall
+from pixeltransformer.memory import copies_to_start, falls_as_allocated, local_ranks, shortfall, start_method
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, group_split, official_split_indices, split_folders,
                                      splits_hint, splits_with_train_of)
@@ -206,12 +206,13 @@ class VideoDataModule(SignalDataModule):
 
     def check_processes(self, trainer: Any) -> None:
         """Synthetic clips made for the model's spec before the command line's Trainer were checked for the processes
-        a launcher had started on this machine; Lightning's own DDP starts the trainer's processes once the fit
-        begins, which add copies of them (:func:`memory.copies_to_start`). Checked here, in the process that starts
-        them: the clips it holds, and each copy."""
+        a launcher had started on this machine; Lightning's own DDP starts the trainer's processes once the trainer
+        runs, which add copies of them (:func:`memory.copies_to_start`). Checked here, in the process that starts
+        them: the clips it holds, and each copy (drawn again by ddp's, or of those held: ddp_spawn's)."""
         copies = copies_to_start(trainer)
         if self.dataset_name == "synthetic" and self._clips is not None and copies > 0:
-            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, copies, more=True)
+            check_synthetic_memory(self.num_clips, self.num_frames, self.frame_step, self.size, copies=copies,
+                                   shared=start_method(trainer) is not None)
 
     def _load(self) -> tuple[np.ndarray | FolderClips, np.ndarray]:
         """All clips [N, T, H, W, 3] uint8 (a folder's: :class:`FolderClips`) and the video each came from [N]."""
@@ -524,37 +525,43 @@ def clips_needed(splits: Sequence[int]) -> int | None:
 
 
 def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, size: tuple[int, int],
-                           ranks: int = 1, more: bool = False) -> None:
+                           ranks: int = 1, copies: int = 0, shared: bool = False) -> None:
     """Refuse synthetic clips whose frames (uint8 [N, span, side, side, 3], drawn at once over the span of
     ``num_frames`` ``frame_step`` apart on a square of the larger side of ``size``) could not be held in the memory
     available now, shared by ``ranks`` processes that each draw them, in one line naming the most clips that fit.
-    ``more``: ``ranks`` counts the copies of the clips this process holds that Lightning's DDP adds as it starts its
-    processes (:func:`memory.copies_to_start`), not under this process's address-space limit."""
+    ``copies``: checked again for the clips this process holds ([N, num_frames, *size, 3]) and the copies of them
+    that Lightning's DDP adds as it starts its processes (:func:`memory.copies_to_start`), not under this process's
+    address-space limit: each drawn again, or ``shared`` copies of the clips held (torch's shared memory)."""
     span, side = clip_span(num_frames, frame_step), max(size)
 
     def need(clips: int) -> int:
         return clips * span * side * side * 3
 
-    # more: this process's clips and a copy for each process to start, in the memory at hand for one; where that
-    # memory fell as the clips were made, they are out of it already (held). Fewer clips would shrink this one's copy
-    # too: the most that fit are the memory and the clips held, over every copy
-    copies = ranks + 1 if more else 1
-    held = need(num_clips) if more and falls_as_allocated() else 0
-    if more:
-        short = shortfall(copies * need(num_clips) - held, own_space=False)
+    def kept(clips: int) -> int:  # the clips held, cropped to size and every frame_step-th frame
+        return clips * num_frames * size[0] * size[1] * 3
+
+    def total(clips: int) -> int:  # this process's clips and each copy
+        return kept(clips) + copies * (kept if shared else need)(clips)
+
+    # copies: in the memory at hand for one; where that memory fell as the clips were made, they are out of it
+    # already (held). Fewer clips would shrink this one's too: the most that fit are the memory and the clips held,
+    # over every copy
+    held = kept(num_clips) if copies and falls_as_allocated() else 0
+    if copies:
+        short = shortfall(total(num_clips) - held, own_space=False)
     else:
         short = shortfall(need(num_clips), ranks=ranks)
     if short is None:
         return
     fewer = "fewer num_frames, a smaller frame_step or a smaller size" if frame_step > 1 else \
         "fewer num_frames or a smaller size"
-    remedy = replace(short, memory=short.memory + held).remedy("num_clips", num_clips, lambda n: copies * need(n),
+    remedy = replace(short, memory=short.memory + held).remedy("num_clips", num_clips, total if copies else need,
                                                                  fewer)
     given = f"{num_frames} frames of {size[0]}×{size[1]}" + (f" at frame_step {frame_step}" if frame_step > 1 else "")
     drawn = f" (drawn as {span} frames of {side}×{side})" if (span, side, side) != (num_frames, *size) else ""
-    if more:
+    if copies:
         also = "" if held else "this process's copy and "
-        short = replace(short, where=f" for {also}{counted(ranks, 'more copy', 'more copies')} as Lightning's DDP "
+        short = replace(short, where=f" for {also}{counted(copies, 'more copy', 'more copies')} as Lightning's DDP "
                                      f"starts its processes on this machine")
     raise ValueError(f"VideoDataModule: {counted(num_clips, 'synthetic clip')} of {given}{drawn} "
                      f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")

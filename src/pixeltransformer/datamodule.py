@@ -394,7 +394,7 @@ class SignalDataModule(L.LightningDataModule):
 
     def check_processes(self, trainer: Any) -> None:
         """Data made before the trainer (for the model's spec) checked again for the copies of it that the processes
-        the trainer starts on this machine once the fit begins add (:func:`memory.copies_to_start`): the command line
+        the trainer starts on this machine once it runs add (:func:`memory.copies_to_start`): the command line
         asks it before any run starts, except for `predict`. Nothing by default; a domain whose data each process
         makes refuses here, in one line, what they could not hold together."""
 

@@ -281,14 +281,21 @@ def local_ranks(trainer: Any) -> int:
     return int(getattr(trainer, "num_devices", 1) or 1) if getattr(trainer, "world_size", 1) > 1 else 1
 
 
+def start_method(trainer: Any) -> str | None:
+    """How Lightning's DDP launcher of the trainer starts its processes: "fork", "spawn" or "forkserver" (its
+    _MultiProcessingLauncher, which hands them this process's data), None where it runs the script again (ddp, whose
+    processes make their own) or starts none."""
+    return getattr(getattr(getattr(trainer, "strategy", None), "launcher", None), "_start_method", None)
+
+
 def copies_to_start(trainer: Any) -> int:
     """The copies of data this process made (tensors) that the processes Lightning's own DDP starts on this machine
-    add once the trainer's fit begins, by how its launcher starts them: ddp's scripts started again each make their
-    own, one for each of its local ranks (:func:`local_ranks`) but those a launcher started here (0 in a process a
-    DDP launcher started); ddp_fork's share this one's pages (0); ddp_spawn's (or forkserver's) are sent them through
-    torch, which moves them into shared memory, a copy made while this one's is held, and maps that in each (1)."""
-    start = getattr(getattr(getattr(trainer, "strategy", None), "launcher", None), "_start_method", None)
-    if start is not None:  # Lightning's _MultiProcessingLauncher: "fork", "spawn" or "forkserver"
+    add once the trainer runs, by how its launcher starts them (:func:`start_method`): ddp's scripts started again
+    each make their own, one for each of its local ranks (:func:`local_ranks`) but those a launcher started here (0
+    in a process a DDP launcher started); ddp_fork's share this one's pages (0); ddp_spawn's (or forkserver's) are
+    sent them through torch, which moves them into shared memory, a copy made while this one's is held, and maps that
+    in each (1)."""
+    if (start := start_method(trainer)) is not None:
         return 0 if start == "fork" else 1
     return 0 if is_ddp_child() else max(0, local_ranks(trainer) - processes_on_this_machine())
 

@@ -1987,6 +1987,27 @@ def test_synthetic_clips_are_checked_again_for_the_copies_each_way_of_starting_t
     monkeypatch.setattr(memory, "available_memory", lambda: 500 * one - (0 if fits._clips is None else 250 * one))
     fits._prepare()
     fits.check_processes(trainer(3, _start_method="spawn"))
+    # clips of another shape are drawn over the span on the larger side's square, and held cropped [N, T, H, W, 3]:
+    # ddp's other processes draw them, this one holds them cropped, and ddp_spawn's shared copy is of the held ones
+    drawn, kept = 9 * 32 * 32 * 3, 5 * 16 * 32 * 3  # a clip's bytes as drawn, and as held
+
+    def made(num_clips: int) -> VideoDataModule:
+        dm = VideoDataModule(dataset="synthetic", num_clips=num_clips, num_frames=5, frame_step=2, size=[16, 32])
+        monkeypatch.setattr(memory, "available_memory", lambda: 400 * drawn - (0 if dm._clips is None else
+                                                                              dm._clips.nbytes))
+        dm._prepare()
+        assert dm._clips.nbytes == num_clips * kept
+        return dm
+
+    made(350).check_processes(trainer(2, _start_method="spawn"))  # 350 held and 350 shared, cropped: they fit
+    most = 400 * drawn // (kept + drawn)  # held here, drawn in the other process
+    with pytest.raises(ValueError, match=rf"^VideoDataModule: 400 synthetic clips .* need at least "
+                                         rf"{re.escape(memory.in_bytes(400 * drawn))} for 1 more copy as .*; at most "
+                                         rf"num_clips {most}, "):
+        made(400).check_processes(trainer(2))
+    made(most).check_processes(trainer(2))  # the most named fits, and one more does not
+    with pytest.raises(ValueError, match=rf"; at most num_clips {most}, "):
+        made(most + 1).check_processes(trainer(2))
 
 
 def test_synthetic_clips_are_checked_again_in_a_total_that_does_not_fall_as_they_are_made(monkeypatch):
