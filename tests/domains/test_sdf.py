@@ -1030,8 +1030,8 @@ def test_metric_notes_say_how_nll_differs_from_test_val_nll():
     notes = SdfDomain().summary([{"num_context": 4, "iou_mean": 0.1}, {"num_context": 16, "iou_mean": 0.2}])
     notes = notes["metric_notes"]
     assert "nll: nats per value dimension at the queries not in S (every grid point, with queries: grid)" in notes
-    assert "test/val_nll@k (Lightning's table) draws other S and 2048 uniform queries" in notes
-    assert "one S value inside the shape" in notes
+    assert ("test/val_nll@k (Lightning's table) draws other S and queries, so at a small |S| the two may differ by "
+            "tens of nats (docs/dashboard.md)") in notes
     # what the notes say: at one |S| the sweep and the validation draw different S of the same shape
     signal = torch.rand(1, 1, 4, 4, 4) * 0.2 - 0.1  # [1, 1, R, R, R]
     val = fixed_sets(SetSampler(grid_points=False), signal, [0], 4)
