@@ -138,8 +138,12 @@ class ImageEvaluation(SweepEvaluation):
     # ---- helper networks ------------------------------------------------------------------------------
     def trains_classifier(self, dm: Any) -> bool:
         """Whether this sweep would train (or load) a classifier of dm's pictures: one is asked for, none was set by
-        hand (e.g. in tests), and the pictures carry labels."""
-        return self.use_classifier and self.classifier is None and dm.num_classes is not None
+        hand (e.g. in tests), and the pictures carry labels (dm None, no data module: as if they did)."""
+        return self.use_classifier and self.classifier is None and (dm is None or dm.num_classes is not None)
+
+    def trains_vae(self) -> bool:
+        """Whether this sweep would train (or load) a VAE: one is asked for and none was set by hand."""
+        return self.use_vae and self.vae is None
 
     def check_picture_size(self, dm: Any) -> None:
         """Refuse pictures too small for a baseline this sweep would train, naming the switch that leaves it out,
@@ -148,7 +152,7 @@ class ImageEvaluation(SweepEvaluation):
         size = getattr(dm, "image_size", None)
         if size is None or not hasattr(dm, "split_arrays"):
             return
-        trains = {"classifier": self.trains_classifier(dm), "vae": self.use_vae and self.vae is None}
+        trains = {"classifier": self.trains_classifier(dm), "vae": self.trains_vae()}
         for name, side in (("classifier", CLASSIFIER_SIDE), ("vae", LATENT_SIDE)):
             if trains[name] and size < side:
                 raise ValueError(f"ImageEvaluation: the {name} baseline needs pictures of {side}x{side} or more, these "
@@ -157,9 +161,8 @@ class ImageEvaluation(SweepEvaluation):
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = tested_datamodule(trainer)
-        untrained = (self.use_classifier and self.classifier is None) or (self.use_vae and self.vae is None)
-        if dm is None and untrained:  # dataloaders alone: trainer.datamodule may be a fit's
-            raise ValueError("ImageEvaluation trains its classifier and VAE baselines on the train split of the data "
+        if dm is None and (self.trains_classifier(dm) or self.trains_vae()):  # trainer.datamodule may be a fit's
+            raise ValueError("ImageEvaluation: the classifier and VAE baselines train on the train split of the data "
                              "module the test reads from, and this test was given dataloaders alone: "
                              "trainer.test(model, datamodule=...), or ImageEvaluation(classifier=False, vae=False) "
                              "leaves them out")
@@ -186,7 +189,7 @@ class ImageEvaluation(SweepEvaluation):
             if trains and self.classifier_left_out is None:
                 self.classifier = built_on_first_rank(trainer, pl_module, lambda: load_classifier(
                     dm, self.cache_dir, self.classifier_epochs, pl_module.device, progress=progress))
-            if self.use_vae and self.vae is None:
+            if self.trains_vae():
                 self.vae = built_on_first_rank(trainer, pl_module, lambda: load_vae(
                     dm, self.cache_dir, self.vae_epochs, pl_module.device, progress=progress))
 

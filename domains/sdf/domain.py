@@ -68,7 +68,7 @@ def is_occupancy(grid: np.ndarray) -> bool:
     return grid.dtype == np.bool_ or bool(np.isin(grid, (0, 1)).all())
 
 
-def several_shapes(path: Path, n: int, grids: str) -> ValueError:
+def several_shapes_refusal(path: Path, n: int, grids: str) -> ValueError:
     """The refusal of an --input file that holds n grids (``grids``: "voxel grids", "SDF grids"), not one shape."""
     return ValueError(f"{path}: holds {n} {grids}; --input completes one shape: save the one to complete as .npy "
                       "[R, R, R] (an SDF grid, or voxels of 0 and 1) or as a file of one grid")
@@ -246,7 +246,7 @@ class SdfDomain(Domain):
             up = self.up_axis(spec, "voxel_up_axis", 2, "voxel files", path)
             grids = read_voxels(path, up)  # [N, R, R, R]
             if len(grids) != 1:
-                raise several_shapes(path, len(grids), "voxel grids")
+                raise several_shapes_refusal(path, len(grids), "voxel grids")
             grid = occupancy_sdf(grids[0], path, spec)  # [R, R, R]
             self.input_frame = frame_record(np.zeros(3), voxel_scale(grids.shape[1], voxel_margin(spec)),
                                             voxel_units(grids.shape[1], voxel_margin(spec)))
@@ -257,9 +257,9 @@ class SdfDomain(Domain):
                 grid = np.load(path)
             except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
                 raise ValueError(f"{path}: not a readable .npy file ({type(e).__name__}: {e})") from None
-            stacked = grid.ndim == 5 and grid.shape[1] == 1 or grid.ndim == 4 and len(set(grid.shape[1:])) == 1
+            stacked = (grid.ndim == 5 and grid.shape[1] == 1) or (grid.ndim == 4 and len(set(grid.shape[1:])) == 1)
             if stacked and grid.shape[0] > 1:  # a training voxel stack [N, 1, R, R, R], [N, R, R, R] or cached SDFs
-                raise several_shapes(path, grid.shape[0], "voxel grids" if is_occupancy(grid) else "SDF grids")
+                raise several_shapes_refusal(path, grid.shape[0], "voxel grids" if is_occupancy(grid) else "SDF grids")
             if grid.ndim == 5 and grid.shape[:2] == (1, 1):  # one grid of a training voxel stack [N, 1, R, R, R]
                 grid = grid[0, 0]
             if grid.ndim == 4 and grid.shape[0] == 1:

@@ -116,10 +116,7 @@ METRIC_NOTES = ("iou_*: occupancy (SDF < 0) IoU on the grid, 1 when both are emp
                 "mse on the queries not in S; nn and rbf: the nearest sample of S and a biharmonic RBF fit of S; "
                 "nll: nats per value dimension at the queries not in S (every grid point, with queries: grid), S "
                 "drawn per shape and |S| from the evaluation's seed; test/val_nll@k (Lightning's table) draws other S"
-                " and 2048 uniform queries (model.sets.num_queries in the shipped configs, values read trilinearly), "
-                "the validation's sets, so at a small |S| the two may differ by tens of nats: one S value inside the "
-                "shape (SDF < 0) can turn a barely trained model's prediction to inside over much of the cube, whose "
-                "truth is +t there, and that shape's NLL dominates a mean of few shapes")
+                " and queries, so at a small |S| the two may differ by tens of nats (docs/dashboard.md)")
 
 
 def iou_summary(rows: list[dict[str, Any]], items: ItemValues | None = None) -> dict[str, Any]:

@@ -1087,8 +1087,9 @@ class PixelTransformerModule(L.LightningModule):
         fewer = f"fewer observed and query points a signal (model.val_levels, {options})"
         if not any(q == most for _, q in steps):
             fewer = "fewer observed points a signal (model.val_levels)"
-        elif not any(k == most for k, _ in steps):
-            fewer = f"fewer query points a signal ({options})"
+        elif not any(k == most for k, _ in steps):  # where a higher level leaves fewer targets (N - k), it helps too
+            higher = self.val_sampler.level_queries(context + 1, points) < queries
+            fewer = f"fewer query points a signal ({'higher model.val_levels, ' if higher else ''}{options})"
         self.check_step_memory("an evaluation step", eval_step_bytes, context, queries, batch_size, device, ranks,
                                precision, given, fewer, split, option)
 

@@ -655,8 +655,9 @@ def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(mon
     for vae in (None, "given"):  # a baseline still to train
         sweep = ImageEvaluation(levels=(4,))
         sweep.vae = vae
-        with pytest.raises(ValueError, match=r"^ImageEvaluation trains its classifier and VAE baselines on the train "
-                                             r"split of the data module the test reads from, and this test was given "
+        with pytest.raises(ValueError, match=r"^ImageEvaluation: the classifier and VAE baselines train on the "
+                                             r"train split of the data module the test reads from, and this test was "
+                                             r"given "
                                              r"dataloaders alone: trainer.test\(model, datamodule=\.\.\.\), or "
                                              r"ImageEvaluation\(classifier=False, vae=False\) leaves them out$"):
             sweep.on_test_start(trainer, SimpleNamespace(device="cpu"))

@@ -268,7 +268,8 @@ def test_a_protocol_s_training_and_evaluation_steps_are_bounded_by_the_sets_the_
     assert SetSampler(max_context=100, num_queries=8, grid_points=True).largest_step(64) == (64, 8)
     # validation and the test's NLL at |S| = k score every one of the N - k points left: at the configs' level 10 of
     # 49 points, 39 targets, where the evaluation's check took the training step's 3 (a bound 3.9 times too low) and
-    # named model.sets.num_queries, which the protocol never reads
+    # named model.sets.num_queries, which the protocol never reads; a higher level leaves fewer targets, so the
+    # remedy names the levels as well as max_points
     module = PixelTransformerModule(spec=spec.to_dict(), net=dict(width=32, ffn=64), sets=sampler,
                                     val_levels=(3, 10))
     assert sampler(signal, gen, num_context=10).qry_pos.shape[1] == 39  # [1, 39, 1]
@@ -281,7 +282,8 @@ def test_a_protocol_s_training_and_evaluation_steps_are_bounded_by_the_sets_the_
              r"batch_size 10, or fewer points a signal \(data.init_args.max_points\) or a smaller model"),
             (module.check_eval_memory, memory.eval_step_bytes(module.net_config, 1, 3, 46),
              r"^an evaluation step of batch_size 11 \(up to 3 observed and 46 query points a signal, .*; at most "
-             r"batch_size 10, or fewer query points a signal \(data.init_args.max_points\) "),
+             r"batch_size 10, or fewer query points a signal \(higher model.val_levels, "
+             r"data.init_args.max_points\) "),
             (tied.check_eval_memory, memory.eval_step_bytes(tied.net_config, 1, 46, 3),
              r"^an evaluation step of batch_size 11 \(up to 46 observed and 3 query points a signal, .*; at most "
              r"batch_size 10, or fewer observed and query points a signal \(model.val_levels, "
