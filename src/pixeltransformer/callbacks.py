@@ -195,9 +195,9 @@ class Pictures(Callback):
         self.check_memory(pl_module, signal, names, samples)
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
-        stage = TrainerFn(trainer.state.fn).value
-        data = tested_datamodule(trainer, stage)  # the stage's own: trainer.datamodule may be an earlier fit's
+        data = tested_datamodule(trainer, trainer.state.fn)  # trainer.datamodule may be an earlier fit's
         if data is None:
+            stage = TrainerFn(trainer.state.fn).value
             noun = "validation" if stage == "validate" else stage
             raise ValueError(f"Pictures draws the examples of the data module a {noun} reads from, and this {noun} "
                              f"was given dataloaders alone: trainer.{stage}(model, datamodule=...)")

@@ -456,10 +456,9 @@ class PixelTransformerCLI(LightningCLI):
             if self.subcommand == "fit" and isinstance(self.model, PixelTransformerModule) and \
                     (refusal := every_point_sets(self.model.sampler, self.model.spec)):
                 raise ValueError(refusal)  # before the run folder is made (the module's setup refuses it in Python)
-            if self.subcommand != "predict" and hasattr(self.datamodule, "check_data_roots"):
+            if self.subcommand != "predict":
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)
-            if self.subcommand != "predict":
                 # data made for the model's spec before the trainer: in each process Lightning's DDP starts too
                 self.datamodule.check_processes(self.trainer)
             if self.subcommand and first_process():  # here: Lightning adds no RunConfig to a fast_dev_run

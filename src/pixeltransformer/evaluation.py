@@ -247,8 +247,8 @@ def tested_datamodule(trainer: L.Trainer, stage: str = "test") -> L.LightningDat
     """The data module the test (or the ``stage``'s loop: fit, validate, predict) reads its batches from; None where
     it was given dataloaders alone, where trainer.datamodule may still be an earlier fit's (Lightning keeps it).
     Lightning has no public way to ask: a Lightning without the loop's private data source gives
-    trainer.datamodule. This Lightning's data connector sets every loop's source at each call, so which stage's loop
-    is read cannot be told apart from outside."""
+    trainer.datamodule, and Lightning 2.6 sets every loop's source together: ``stage`` is a safeguard."""
+    stage = getattr(stage, "value", stage)  # Lightning's TrainerFn
     data_source = getattr(getattr(trainer, f"{stage}_loop", None), "_data_source", None)
     if data_source is None:
         return getattr(trainer, "datamodule", None)

@@ -71,9 +71,8 @@ def checkpoint_error(ckpt: dict) -> str | None:
                            written_by(ckpt))
 
 
-# the evaluation stages whose setup checks a step's memory (check_stage_memory), and the DataModule's method giving
-# their items; a fit's is checked where the DataModule gives its train_batches
-EVAL_ROWS = {"validate": "validation_set", "test": "test_set"}
+# the stages whose setup checks a step's memory (check_stage_memory), and the DataModule's method giving their items
+STAGE_ROWS = {"fit": "train_batches", "validate": "validation_set", "test": "test_set"}
 # Lightning's precisions that cast the module's weights (the weights' dtype under each); "64" is 64-true's alias
 WEIGHT_CASTING_PRECISIONS = {"16-true": "float16", "bf16-true": "bfloat16", "64-true": "float64", "64": "float64",
                              "transformer-engine": "bfloat16", "transformer-engine-float16": "float16"}
@@ -245,9 +244,8 @@ class PixelTransformerModule(L.LightningModule):
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
         # the stage's own: trainer.datamodule may be an earlier fit's, where the stage was given dataloaders alone
-        datamodule = tested_datamodule(trainer, TrainerFn(stage).value) if trainer is not None else None
-        rows = "train_batches" if stage == "fit" else EVAL_ROWS.get(stage)
-        if rows is not None and callable(getattr(datamodule, rows, None)):
+        datamodule = tested_datamodule(trainer, stage) if trainer is not None else None
+        if stage in STAGE_ROWS and callable(getattr(datamodule, STAGE_ROWS[stage], None)):
             self.check_stage_memory(trainer, datamodule, stage)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
             self.name_data_source(datamodule)
@@ -809,7 +807,7 @@ class PixelTransformerModule(L.LightningModule):
         given dataloaders alone."""
         trainer = self._trainer
         stage = trainer.state.fn if trainer is not None else None
-        datamodule = tested_datamodule(trainer, stage.value) if stage is not None else None
+        datamodule = tested_datamodule(trainer, stage) if stage is not None else None
         return module_spec(datamodule) if isinstance(datamodule, SignalDataModule) else self.spec
 
     # ---- inference conveniences used by callbacks and predict -----------------------------------------
@@ -1045,7 +1043,7 @@ class PixelTransformerModule(L.LightningModule):
                 rows, given = datamodule.train_batches(trainer.world_size)[0], datamodule.batch_size
                 check = self.check_train_memory
             else:  # a distributed evaluation's sampler gives each rank its share, rounded up
-                rows = math.ceil(len(getattr(datamodule, EVAL_ROWS[stage])()) / trainer.world_size)
+                rows = math.ceil(len(getattr(datamodule, STAGE_ROWS[stage])()) / trainer.world_size)
                 given, option = datamodule.test_batch() if stage == "test" else (datamodule.batch_size, "batch_size")
                 check = functools.partial(self.check_eval_memory, split="val" if stage == "validate" else "test",
                                           option=option)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .results_folders import ResultsError, shown
+from .results_folders import TRAINED_ON, ResultsError, shown
 from .results_keys import BASELINE_ORDER, split_key
 from .results_markdown import markdown_table
 
 SE, GAP = "_se", "_gap"
 REFERENCE = "oracle"
-TRAINED_ON = "trained_on"  # the data the model was trained on, where it was scored on other data
 
 
 def is_block(value: Any) -> bool:

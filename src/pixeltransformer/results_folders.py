@@ -19,7 +19,8 @@ RUN_KEYS = ("title", "command", "machine", "date", "load", "wall_time")
 REQUIRED_RUN_KEYS = ("title", "command", "machine", "date")
 # beside RUN_KEYS: the pictures shown under the table, and the data the model was trained on where its metrics.json
 # does not say (an evaluation filed before gp_protocol recorded trained_on)
-OPTIONAL_RUN_KEYS = ("figures", "trained_on")
+TRAINED_ON = "trained_on"  # the data the model was trained on, where it was scored on other data
+OPTIONAL_RUN_KEYS = ("figures", TRAINED_ON)
 
 
 class ResultsError(Exception):
@@ -57,7 +58,7 @@ def shown(value: Any) -> str:
 def check_run_entries(run: dict[str, Any], path: Path) -> None:
     """run.json's entries are text, and its "figures" a list of file names: a list of lines as "command" stopped the
     page with a traceback, and one name as "figures" was read letter by letter."""
-    for key in RUN_KEYS + ("trained_on",):
+    for key in RUN_KEYS + (TRAINED_ON,):
         if run.get(key) is not None and not isinstance(run[key], str):
             raise ResultsError(f"{path}: {json.dumps(key)} is {shown(run[key])}; it must be text")
     figures = run.get("figures")

@@ -14,9 +14,8 @@ from typing import Any
 from . import version_line
 from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
-from .results_blocks import (TRAINED_ON, block_lines, check_block, entries, has_table, is_block, summary_cells,
-                             summary_header)
-from .results_folders import read_metrics, read_run_json
+from .results_blocks import block_lines, check_block, entries, has_table, is_block, summary_cells, summary_header
+from .results_folders import TRAINED_ON, read_metrics, read_run_json
 from .results_keys import columns
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
 

@@ -131,9 +131,9 @@ def trainable_parameters(module) -> int:
 def setup_line(trainer, module, stage: str, datamodule=None) -> str:
     """What a command runs, under its first [run] line (which names the folder, before anything is built), printed
     once the classes are built: the domain and dataset, the files or folders of ``datamodule`` it reads (a default
-    one was named by the checkpoint alone; a prediction's prediction.json names its own), the parameters it trains,
-    the device and the precision, which a log file otherwise never says (Lightning's lines tell whether a GPU is
-    used, not which precision, nor how many devices)."""
+    place too, which config.yaml keeps null; none for predict, whose prediction.json names its input), the
+    parameters it trains, the device and the precision, which a log file otherwise never says (Lightning's lines
+    tell whether a GPU is used, not which precision, nor how many devices)."""
     spec = getattr(module, "spec", None)
     what = f"{spec.domain}/{spec.dataset}" if spec is not None else type(module).__name__
     places = places_read(datamodule, stage) if stage != "predict" else {}
