@@ -261,7 +261,7 @@ class ImageDataModule(SignalDataModule):
         is to fetch MNIST or CIFAR-10 into it: refused in the readers' own line before a run starts, rather than once
         the run has begun (an evaluation had started its W&B run in the run folder)."""
         super().check_data_roots(stage)
-        if self.root is None or self.dataset_name == "digits" or self.root.exists():
+        if self.root is None or not self.read_by("root", stage) or self.root.exists():
             return  # digits need no root; what a folder holds is checked as it is read
         if self.download and self.dataset_name in ("mnist", "cifar10"):
             return

@@ -138,8 +138,8 @@ class ImageEvaluation(SweepEvaluation):
     # ---- helper networks ------------------------------------------------------------------------------
     def trains_classifier(self, dm: Any) -> bool:
         """Whether this sweep would train (or load) a classifier of dm's pictures: one is asked for, none was set by
-        hand (e.g. in tests), and the pictures carry labels (dm None, no data module: as if they did)."""
-        return self.use_classifier and self.classifier is None and (dm is None or dm.num_classes is not None)
+        hand (e.g. in tests), and the pictures carry labels."""
+        return self.use_classifier and self.classifier is None and dm.num_classes is not None
 
     def trains_vae(self) -> bool:
         """Whether this sweep would train (or load) a VAE: one is asked for and none was set by hand."""
@@ -161,7 +161,8 @@ class ImageEvaluation(SweepEvaluation):
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = tested_datamodule(trainer)
-        if dm is None and (self.trains_classifier(dm) or self.trains_vae()):  # trainer.datamodule may be a fit's
+        # trainer.datamodule may be a fit's; without a data module, whether its pictures carry labels is not known
+        if dm is None and (self.use_classifier and self.classifier is None or self.trains_vae()):
             raise ValueError("ImageEvaluation: the classifier and VAE baselines train on the train split of the data "
                              "module the test reads from, and this test was given dataloaders alone: "
                              "trainer.test(model, datamodule=...), or ImageEvaluation(classifier=False, vae=False) "

@@ -10,11 +10,13 @@ from typing import Any
 
 import torch
 
+from pixeltransformer.datahints import trained_data
 from pixeltransformer.evaluation import SweepEvaluation, tested_datamodule
 from pixeltransformer.errors import check_count, counted, whole_number
 from pixeltransformer.media import log_media
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.results_blocks import mean_se
+from pixeltransformer.results_folders import TRAINED_ON
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
@@ -212,7 +214,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             out["dataset"] = data.dataset  # the data scored, beside the data trained on
             # the checkpoint's own data, else that of the model's spec (fitted in this process): an RBF model scored
             # on Matern-5/2 says so
-            out["trained_on"] = getattr(pl_module, "trained_dataset", None) or pl_module.spec.dataset
+            out[TRAINED_ON] = trained_data(pl_module)[0]
         for name, values in per.items():  # a periodic kernel's bayes_* have none: None
             out[name] = sum(values) / len(values) if values else None
             out[f"{name}_se"] = standard_error(values)
@@ -261,7 +263,7 @@ def protocol_headline(gp: dict[str, Any]) -> str:
         return "[gp_protocol] no evaluation batch was scored"
 
     bayes = "" if gp.get("bayes_target_ll") is None else f", Bayes predictor {gp['bayes_target_ll']:.3f}"
-    trained, scored = gp.get("trained_on"), gp.get("dataset")
+    trained, scored = gp.get(TRAINED_ON), gp.get("dataset")
     model = "" if trained in (None, scored) else (
         f"{scored}, scoring a model trained on {trained} "
         f"({'a held-out kernel' if trained.startswith('gp_tnp_') else 'other data'}): ")

@@ -97,7 +97,7 @@ class ProtocolSetSampler(SetSampler):
             nc, nt = protocol_sizes(generator, n + 1)
         else:
             nc = int(num_context)
-            nt = int(num_queries) if num_queries is not None else n - nc
+            nt = int(num_queries) if num_queries is not None else self.level_queries(nc, n)
         if nc < 1 or nt < 1 or nc + nt > n:
             raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function: "
                              f"give 1 <= |S| < {n} and 1 to {n} - |S| targets")

@@ -755,8 +755,8 @@ class SDFDataModule(SignalDataModule):
         mixture, else the dataset and root. The remedy names the place: without a root, dataset voxels (or meshes)
         reads its own default, not this one."""
         if self.mixture:
-            return f"--data.init_args.{self._root_option(kind)}={root} (with a {kind} weight in the mixture)"
-        return f"--data.init_args.dataset={kind} --data.init_args.{self._root_option(kind)}={root}"
+            return f"--data.init_args.{ROOT_OPTIONS[kind]}={root} (with a {kind} weight in the mixture)"
+        return f"--data.init_args.dataset={kind} --data.init_args.root={root}"
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

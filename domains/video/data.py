@@ -201,7 +201,7 @@ class VideoDataModule(SignalDataModule):
         """The default data place holds something (SignalDataModule), and a root given exists: refused in the
         readers' own line before a run starts, rather than once the run has begun."""
         super().check_data_roots(stage)
-        if self.dataset_name != "synthetic" and not self.root.exists():  # the reader refuses it in its own line
+        if self.read_by("root", stage) and not self.root.exists():  # the reader refuses it in its own line
             (list_video_files if self.dataset_name == "folder" else read_video_npz)(self.root)
 
     def check_processes(self, trainer: Any) -> None:
@@ -375,7 +375,7 @@ class VideoDataModule(SignalDataModule):
 
     def source_path(self) -> Path | None:
         """A folder of videos or an .npz of clips; synthetic clips: None (a root given for them is not read)."""
-        return None if self.dataset_name == "synthetic" else self.root
+        return self.root if self.read_by("root", None) else None
 
     def read_by(self, option: str, stage: str | None) -> bool:
         """Synthetic clips read no root given to them."""

@@ -197,7 +197,7 @@ class Pictures(Callback):
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         data = tested_datamodule(trainer, trainer.state.fn)  # trainer.datamodule may be an earlier fit's
         if data is None:
-            stage = TrainerFn(trainer.state.fn).value
+            stage = getattr(trainer.state.fn, "value", trainer.state.fn)  # Lightning's TrainerFn
             noun = "validation" if stage == "validate" else stage
             raise ValueError(f"Pictures draws the examples of the data module a {noun} reads from, and this {noun} "
                              f"was given dataloaders alone: trainer.{stage}(model, datamodule=...)")

@@ -53,6 +53,7 @@ from .launch import (check_launch_size, check_node_launch, drawn_seed, first_pro
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
 from .locks import record
+from .memory import start_method
 from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
                       reshaped_weights)
 from .module import PixelTransformerModule, check_precision, checkpoint_error
@@ -671,8 +672,7 @@ class PixelTransformerCLI(LightningCLI):
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
             if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
                     not run:  # its lock says "untrained" until its first step completes
-                # Lightning's _MultiProcessingLauncher (ddp_spawn, ddp_fork) names how it starts the processes
-                if getattr(getattr(self.trainer.strategy, "launcher", None), "_start_method", None) is not None:
+                if start_method(self.trainer) is not None:
                     record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one
                 else:
                     self._first_step_mark = FirstStepMark(self._run_lock)  # _drop_new_run counts steps by it too

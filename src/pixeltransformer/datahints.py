@@ -67,6 +67,14 @@ def config_dataset(path: Path) -> Any:
     return init.get("dataset") if isinstance(init, dict) else None
 
 
+def trained_data(module: Any) -> tuple[str, str | None]:
+    """The dataset a model was trained on and the name of its file or folder (:func:`source_name`): its checkpoint's
+    (``trained_dataset``, ``trained_source``) where it was loaded from one, else its spec's (fitted here)."""
+    if getattr(module, "trained_dataset", None) is None:
+        return module.spec.dataset, source_name(module.spec.to_dict())
+    return module.trained_dataset, getattr(module, "trained_source", None)
+
+
 def source_name(spec: dict[str, Any]) -> str | None:
     """The name of the file or folder a spec's data was read from (its extra's "source", a path or a name: the last
     part), None where it names none: data moved to another folder keeps its name."""

@@ -236,9 +236,10 @@ def evaluation_summary(folder: Path, shown: str | Path | None = None, with_sweep
     that it wrote no metrics.json."""
     kept = ("metrics.json", "metrics_vs_context.png") if with_sweep else ("config_test.yaml", "command.txt")
     names = [name for name in kept if (folder / name).is_file()]
-    if with_sweep and folder.is_dir():  # a domain's own figures beside them (the GP benchmark's functions.png)
-        names += [path.name for path in sorted(folder.glob("*.png")) if path.name not in kept]
-    names += [f"{path.name}/" for path in sorted(folder.iterdir()) if path.is_dir()] if folder.is_dir() else []
+    if folder.is_dir():
+        if with_sweep:  # a domain's own figures beside them (the GP benchmark's functions.png)
+            names += [path.name for path in sorted(folder.glob("*.png")) if path.name not in kept]
+        names += [f"{path.name}/" for path in sorted(folder.iterdir()) if path.is_dir()]
     why = "" if with_sweep else " (no metrics.json: no SweepEvaluation among trainer.callbacks)"
     return f"[run] test: {shown or folder} ended: {', '.join(names) or 'nothing written'}{why}"
 

@@ -24,7 +24,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from . import versions, written_by
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain, unknown_hparams
 from .data_mismatch import DataMismatch
-from .datahints import source_name
+from .datahints import source_name, trained_data
 from .datamodule import SignalDataModule, module_spec
 from .distribution import BinnedGaussian
 from .domain import Domain, resolve_domain
@@ -791,8 +791,7 @@ class PixelTransformerModule(L.LightningModule):
         reads, where it has one: trainer.test(module, datamodule=other) after a fit on this module's data; given
         dataloaders alone, it is not known, and the module's own data is taken for it (eval/). The data trained on
         is the checkpoint's, without one the module's spec."""
-        trained, source = ((self.spec.dataset, source_name(self.spec.to_dict())) if self.trained_dataset is None
-                           else (self.trained_dataset, self.trained_source))
+        trained, source = trained_data(self)
         data = self.evaluated_spec()
         if data.dataset != trained:
             return f"eval-{data.dataset}"
