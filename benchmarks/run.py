@@ -28,7 +28,7 @@ from pixeltransformer import cpu_name
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
-from pixeltransformer.results_bench import RATIO_NOTE
+from pixeltransformer.results_bench import RATIO_NOTE, bench_provenance
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
@@ -235,8 +235,9 @@ def table(results: dict) -> str:
          "(mean field and memory ran on the CPU)." if gpu else
          f"GPU column empty: {'not measured in this run' if results['environment']['gpu'] else 'no GPU on this machine'}."),
         f"{env['cpu']} ({env['cpu_count']} cores, torch {env['torch']}, {env['torch_threads']} thread(s)), "
-        f"{env['date']}, load average {load_text(env['load_average'])}; mode {results['mode']}, "
-        f"{results['wall_s']:.0f} s.",
+        f"{env['date']}, load average {load_text(env['load_average'])} at the start, "
+        f"{load_text(env.get('load_average_end'))} at the end; mode {results['mode']}, {results['wall_s']:.0f} s; "
+        f"command: {bench_provenance(results, None)['command']}",
     ]
     if peak:
         notes.insert(1, f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}x{peak['size']} torch.mm, "

@@ -60,7 +60,7 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
     assert "roofline" in table and "matmul peak" in table and "ours with subnormals kept" in table
     load = saved["environment"]["load_average"]  # the footer's 1/5/15-minute loads, not the raw floats
-    assert f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f};" in table
+    assert f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the start" in table
     assert results["train"][0]["batch"] == 2
     # the picture beside the JSON, one panel per benchmark that has one
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -587,3 +587,18 @@ def test_the_table_says_which_way_its_ratios_read(tmp_path, capsys):
     assert memory_row(517.0, 10.25).split()[-5:] == ["tiny", "517", "10", "50.4x", "less"]
     assert memory_row(10.0, 25.0).split()[-5:] == ["tiny", "10", "25", "2.5x", "more"]  # not 0.4x less
     assert memory_row(0.2, 0.1).split()[-3:] == ["tiny", "0", "0"]  # no ratio of two figures shown as 0
+
+
+def test_the_table_footer_names_the_command_and_the_load_at_both_ends(tmp_path, capsys):
+    """The table's footer gave the load average at the start only, unlabelled, and no command: a quick run whose load
+    rose from 1.2 to 4.7 as other work started read as a quiet one, and its table could not be rerun from what it
+    printed. It says both loads, as the record and the results page do, and the command that made it."""
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--only", "memory", "--out", str(out)])
+    capsys.readouterr()
+    results = json.loads(out.read_text())
+    env = results["environment"]
+    env["load_average"], env["load_average_end"] = [1.22, 1.0, 1.04], [4.75, 2, 1.38]
+    footer = bench_run.table(results).splitlines()[-1]
+    assert "load average 1.22 / 1.00 / 1.04 at the start, 4.75 / 2.00 / 1.38 at the end" in footer, footer
+    assert 'command: make bench ARGS="--smoke --only memory"' in footer, footer
