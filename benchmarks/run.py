@@ -306,9 +306,13 @@ def main(argv: list[str] | None = None) -> dict:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
-    p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
+    p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES),
+                   help="benchmarks to run (default: all four): train: training throughput (queries/s); sampling: "
+                        "autoregressive sampling time (s); memory: peak memory of one call against |S| (MiB, on the "
+                        "CPU); meanfield: mean-field decoding throughput (queries/s)")
     p.add_argument("--presets", nargs="+", default=None,
-                   help="model presets (default: small paper; quick: tiny); the memory benchmark runs at its own")
+                   help=f"model presets, of configs/model/<preset>.yaml: {', '.join(known_presets())} (default: "
+                        "small paper; quick: tiny); the memory benchmark runs at its own")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
                         "spinning barriers make two threads several times slower on small operations)")

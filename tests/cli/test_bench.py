@@ -11,7 +11,7 @@ import torch
 from benchmarks import figure as bench_figure
 from benchmarks import run as bench_run
 from benchmarks.figure import figure_panels, sampling_bars
-from benchmarks.common import image_spec, reference_model
+from benchmarks.common import image_spec, presets as known_presets, reference_model
 from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
 from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio, percent_text
 from pixeltransformer.results_bench import RATIO_NOTE
@@ -602,3 +602,19 @@ def test_the_table_footer_names_the_command_and_the_load_at_both_ends(tmp_path, 
     footer = bench_run.table(results).splitlines()[-1]
     assert "load average 1.22 / 1.00 / 1.04 at the start, 4.75 / 2.00 / 1.38 at the end" in footer, footer
     assert 'command: make bench ARGS="--smoke --only memory"' in footer, footer
+
+
+def test_help_says_what_each_benchmark_measures_and_names_the_presets(capsys):
+    """`--help` said only "benchmarks to run" for --only (not what train, sampling, memory and meanfield measure, nor
+    that all run by default) and named no preset for --presets (a wrong name was the first place to learn them)."""
+    with pytest.raises(SystemExit):
+        bench_run.main(["--help"])
+    out = capsys.readouterr().out
+    text = " ".join(out[out.index("options:"):].split())  # the options' help, not the usage line
+    only = text[text.index("--only {"):text.index("--presets PRESETS [PRESETS ...]")]
+    assert "default: all four" in only
+    for name, meaning in (("train", "training throughput"), ("sampling", "autoregressive sampling time"),
+                          ("memory", "peak memory"), ("meanfield", "mean-field")):
+        assert f"{name}:" in only and meaning in only, (name, only)
+    presets = text[text.index("--presets PRESETS [PRESETS ...]"):text.index("--threads THREADS")]
+    assert ", ".join(known_presets()) in presets, presets
