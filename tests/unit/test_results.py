@@ -1270,6 +1270,19 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     assert "| `gp_a` | digits | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
 
 
+def test_the_summary_says_the_protocol_its_rows_share(tmp_path):
+    """The GP summary gave "mean ± standard error" and nothing of the protocol: over what the error is (the batches
+    of one model's evaluation, not training seeds), how many tasks, which context sizes, in which units: a reader
+    comparing with another benchmark had to open each section. The settings every row shares follow the table; one
+    that differs between rows (the seed here) is left to the sections."""
+    write_folder(tmp_path, "gp_a", gp_protocol=GP_BLOCK)
+    write_folder(tmp_path, "gp_b", gp_protocol=GP_BLOCK | {"seed": 1, "trained_on": "gp_tnp_matern"})
+    summary = render(tmp_path).split("## images")[1].split("### ")[0]
+    assert ("The same in every row's `gp_protocol`: num_batches: 500; batch_size: 16; benchmark: (kernel: rbf, "
+            "noise_std: 0.02); num_context_range: [3, 46]; units: nats per target value.\n") in summary, summary
+    assert "seed" not in summary
+
+
 def test_a_run_filed_before_trained_on_was_recorded_takes_it_from_its_run_json(tmp_path, capsys):
     """The summary's "trained on" column gave "–" for runs evaluated before metrics.json recorded
     `gp_protocol.trained_on`, RBF-trained models scored on held-out kernels among them, and was left out while no
