@@ -83,6 +83,14 @@ def test_number_format():
         "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
 
 
+def test_a_number_that_rounds_up_a_decade_keeps_four_digits():
+    """The GPU benchmark's paper training ratio, 0.99998, read "1.0000×" (five digits, beside "1.613×"): the
+    decimals were chosen before rounding. A number that rounds up to the next power of ten keeps four significant
+    digits, and one that reaches 1e5 reads in exponent form."""
+    assert [results_markdown.fmt(v) for v in (0.99998, 9.99996, -0.0099996, 99999.7, 0.00099996)] == [
+        "1.000", "10.00", "-0.01000", "1.000e+05", "1.000e-03"]
+
+
 def test_a_whole_number_reads_as_one():
     """A video evaluation's frames a second, 8.0 in metrics.json, read `picture_fps`: 8.000 on the page; a number
     in a table keeps its four significant digits."""
