@@ -815,6 +815,19 @@ def test_the_page_says_which_way_each_metric_is_better():
     assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
 
 
+def test_the_page_says_what_the_gp_benchmarks_numbers_are_and_which_way_is_better():
+    """The header named every run table's metric but not the GP benchmark's: `target_ll` and `context_ll` (the
+    polynomial part's first table) came with no unit, no word of what their ± is over and no direction, and the
+    gap none either. The header says them."""
+    header = " ".join(results_page.HEADER.split())
+    lower = header.split("Lower is better for ")[1].split(";")[0]
+    higher = header.split("higher for ")[1].split(".")[0]
+    assert "`target_ll`" in higher and "`context_ll`" in higher and "gap" in lower, (lower, higher)
+    gp = header[header.index("`target_ll` and `context_ll`"):header.index("Lower is better for ")]
+    for said in ("nats per target", "density of y", "standard error over the batches", "training seeds"):
+        assert said in gp, (said, gp)
+
+
 def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
     """An evaluation with options of its own (`pixeltransformer test ... --trainer.callbacks.max_items=8`) was
     published with a rebuilt line of the run's own config and checkpoint, which evaluates 96 digits, not the 8 its
