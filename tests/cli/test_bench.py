@@ -618,3 +618,14 @@ def test_help_says_what_each_benchmark_measures_and_names_the_presets(capsys):
         assert f"{name}:" in only and meaning in only, (name, only)
     presets = text[text.index("--presets PRESETS [PRESETS ...]"):text.index("--threads THREADS")]
     assert ", ".join(known_presets()) in presets, presets
+
+
+def test_the_picture_title_says_the_load_the_run_had(tmp_path):
+    """The picture's title gave the machine and the date but not the load: a quick run whose load rose from 1.2 to
+    4.7 drew as a quiet one wherever the picture went without its table. The title says both loads; a record without
+    them draws as before."""
+    record = {"mode": "quick", "environment": {"cpu": "AMD EPYC", "torch_threads": 1, "torch": "2.13.0+cpu",
+                                               "date": "2026-12-07T05:08:07", "load_average": [1.22, 1.0, 1.04],
+                                               "load_average_end": [4.75, 2.0, 1.38]}}
+    assert bench_figure.title(record).endswith("2026-12-07, load average 1.22 at the start, 4.75 at the end")
+    assert bench_figure.title({}).endswith("undated")
