@@ -4,7 +4,7 @@ bench-smoke.json for those modes, bench-partial.json for fewer benchmarks or pre
 bench-cuda-quick.json, ... for --device cuda) and its picture beside it (bench.png; benchmarks/figure.py).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
-    python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
+    python -m benchmarks.run --quick         # about a minute: the tiny preset, smaller problems
     python -m benchmarks.run --only train sampling --presets small
     python -m benchmarks.run --device cuda   # the same contenders on a GPU, bf16 autocast, flash SDPA
 
@@ -304,7 +304,8 @@ def command_args(a: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
+    mode.add_argument("--quick", action="store_true",
+                      help="about a minute on 2 CPU cores: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES),
                    help="benchmarks to run (default: all four): train: training throughput (queries/s); sampling: "

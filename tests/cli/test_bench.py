@@ -629,3 +629,14 @@ def test_the_picture_title_says_the_load_the_run_had(tmp_path):
                                                "load_average_end": [4.75, 2.0, 1.38]}}
     assert bench_figure.title(record).endswith("2026-12-07, load average 1.22 at the start, 4.75 at the end")
     assert bench_figure.title({}).endswith("undated")
+
+
+def test_help_gives_the_quick_mode_its_measured_time(capsys):
+    """`--quick` was "seconds"; it takes about a minute on a 2-core CPU (51-52 s, load 1 and 7: its memory probes
+    start fresh processes), so a user waiting on it took a normal run for a hung one."""
+    with pytest.raises(SystemExit):
+        bench_run.main(["--help"])
+    out = capsys.readouterr().out
+    text = " ".join(out[out.index("options:"):].split())
+    quick = text[text.index("--quick "):text.index("--smoke ")]
+    assert "about a minute" in quick and "seconds" not in quick, quick
