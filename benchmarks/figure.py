@@ -141,6 +141,17 @@ def _memory(ax, results: dict) -> None:
     ax.legend(fontsize=7)
 
 
+def title(results: dict) -> str:
+    """The picture's title: the mode, the machine, the precision, torch, the date and the load at both ends."""
+    env, device = results.get("environment", {}), results.get("device", {})
+    where = device.get("gpu") or f"{env.get('cpu', 'CPU')}, {env.get('torch_threads', '?')} thread(s)"
+    start, end = env.get("load_average"), env.get("load_average_end")
+    load = f", load average {start[0]:.2f} at the start, {end[0]:.2f} at the end" if start and end else ""
+    return (f"make bench ({results.get('mode', 'full')}): ours against the 2021 design, {where}, "
+            f"{device.get('precision', 'fp32')}, torch {env.get('torch', '?')}, {env.get('date', 'undated')[:10]}"
+            + load)
+
+
 def draw(results: dict, out: Path) -> Path:
     """Write the picture of a bench record to `out` (PNG) and return its path."""
     panels = figure_panels(results)
@@ -149,11 +160,7 @@ def draw(results: dict, out: Path) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(5.4 * len(panels), 5.2), squeeze=False)
     for ax, name in zip(axes[0], panels):
         {"sampling": _sampling, "train": _training, "memory": _memory}[name](ax, results)
-    env, device = results.get("environment", {}), results.get("device", {})
-    where = device.get("gpu") or f"{env.get('cpu', 'CPU')}, {env.get('torch_threads', '?')} thread(s)"
-    fig.suptitle(f"make bench ({results.get('mode', 'full')}): ours against the 2021 design, {where}, "
-                 f"{device.get('precision', 'fp32')}, torch {env.get('torch', '?')}, {env.get('date', 'undated')[:10]}",
-                 fontsize=9)
+    fig.suptitle(title(results), fontsize=9)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)

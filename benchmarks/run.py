@@ -4,7 +4,7 @@ bench-smoke.json for those modes, bench-partial.json for fewer benchmarks or pre
 bench-cuda-quick.json, ... for --device cuda) and its picture beside it (bench.png; benchmarks/figure.py).
 
     python -m benchmarks.run                 # the full set, under 10 minutes on a 2-core CPU
-    python -m benchmarks.run --quick         # seconds: the tiny preset, smaller problems
+    python -m benchmarks.run --quick         # about a minute: the tiny preset, smaller problems
     python -m benchmarks.run --only train sampling --presets small
     python -m benchmarks.run --device cuda   # the same contenders on a GPU, bf16 autocast, flash SDPA
 
@@ -28,7 +28,7 @@ from pixeltransformer import cpu_name
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
-from pixeltransformer.results_bench import RATIO_NOTE
+from pixeltransformer.results_bench import RATIO_NOTE, bench_provenance
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
@@ -235,8 +235,9 @@ def table(results: dict) -> str:
          "(mean field and memory ran on the CPU)." if gpu else
          f"GPU column empty: {'not measured in this run' if results['environment']['gpu'] else 'no GPU on this machine'}."),
         f"{env['cpu']} ({env['cpu_count']} cores, torch {env['torch']}, {env['torch_threads']} thread(s)), "
-        f"{env['date']}, load average {load_text(env['load_average'])}; mode {results['mode']}, "
-        f"{results['wall_s']:.0f} s.",
+        f"{env['date']}, load average {load_text(env['load_average'])} at the start, "
+        f"{load_text(env.get('load_average_end'))} at the end; mode {results['mode']}, {results['wall_s']:.0f} s; "
+        f"command: {bench_provenance(results, None)['command']}",
     ]
     if peak:
         notes.insert(1, f"matmul peak {peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['size']}x{peak['size']} torch.mm, "
@@ -303,11 +304,16 @@ def command_args(a: argparse.Namespace) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     p = OneLineParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="seconds: tiny preset, small problems")
+    mode.add_argument("--quick", action="store_true",
+                      help="about a minute on 2 CPU cores: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
-    p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES), help="benchmarks to run")
+    p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES),
+                   help="benchmarks to run (default: all four): train: training throughput (queries/s); sampling: "
+                        "autoregressive sampling time (s); memory: peak memory of one call against |S| (MiB, on the "
+                        "CPU); meanfield: mean-field decoding throughput (queries/s)")
     p.add_argument("--presets", nargs="+", default=None,
-                   help="model presets (default: small paper; quick: tiny); the memory benchmark runs at its own")
+                   help=f"model presets, of configs/model/<preset>.yaml: {', '.join(known_presets())} (default: "
+                        "small paper; quick: tiny); the memory benchmark runs at its own")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for every contender (default 1: on a shared 2-core machine OpenMP's "
                         "spinning barriers make two threads several times slower on small operations)")

@@ -106,6 +106,14 @@ def block_lines(name: str, block: dict[str, Any]) -> list[str]:
                                                                     else [])
 
 
+def shared_settings(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The settings (entries without a standard error) every block gives with one value, but the data scored and
+    trained on (the summary's columns): the protocol a summary's rows share."""
+    measured = {k for b in blocks for x in _measured(b) for k in (x, x + SE)}
+    return {k: v for k, v in blocks[0].items() if k not in measured | {"dataset", TRAINED_ON} and v is not None
+            and all(k in b and b[k] == v for b in blocks[1:])}
+
+
 def summary_header(block: dict[str, Any]) -> list[str]:
     first = _layout(block)[1][0]
     return ["section", "data", "trained on", f"`{first}`", REFERENCE, "gap (paired)"]

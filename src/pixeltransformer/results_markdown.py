@@ -30,7 +30,12 @@ def fmt(value: Any, whole: bool = False) -> str:
         if whole and value.is_integer() and a < 1e5:
             return str(int(value))
         if 1e-3 <= a < 1e5:
-            return f"{value:.{max(0, 3 - math.floor(math.log10(a)))}f}"
+            decimals = max(0, 3 - math.floor(math.log10(a)))
+            text = f"{value:.{decimals}f}"
+            if decimals and abs(float(text)) >= 10 ** (4 - decimals):  # rounded up a decade: 0.99998 reads 1.000
+                text = f"{value:.{decimals - 1}f}"
+            if abs(float(text)) < 1e5:
+                return text
         return f"{value:.3e}"
     return str(value)
 

@@ -14,7 +14,8 @@ from typing import Any
 from . import version_line
 from .layout import results_command
 from .results_bench import BENCH_FOLDERS, bench_section
-from .results_blocks import block_lines, check_block, entries, has_table, is_block, summary_cells, summary_header
+from .results_blocks import (block_lines, check_block, entries, has_table, is_block, shared_settings, summary_cells,
+                             summary_header)
 from .results_folders import TRAINED_ON, read_metrics, read_run_json
 from .results_keys import columns
 from .results_markdown import figure_links, fmt, markdown_table, provenance, relative
@@ -55,9 +56,14 @@ scikit-image crops a 5-pixel border, which on pictures with a flat border moves 
 cannot score 8×8 digits. `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_` Chamfer-L1, the mean of the two
 directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes where both surfaces
 exist; `empty_` the fraction of shapes with no predicted surface; `iou_mean_gain` the mean's IoU at the largest |S|
-less that at the smallest; `acc_` classifier accuracy.
-Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer` and `empty` (every method's column of them);
-higher for `psnr`, `ssim`, `iou` and `acc`.
+less that at the smallest; `acc_` classifier accuracy. `target_ll` and `context_ll` (the GP regression
+benchmark's `gp_protocol`, the TNP protocol): the log-likelihood of the values not in S (of S's own values, queried
+with S), in nats per target (context) value, a density of y in the data's own units; the mean over each batch's
+functions and points, then over the batches, ± its standard error over the batches (of one trained model: training
+seeds are not varied; the TNP code evaluates 3000 batches of 16, the configs here 500, `--data.init_args.test_size`
+8000); a gap is the oracle's or Bayes predictor's `target_ll` less the model's, paired per batch.
+Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer`, `empty` and a gap (every method's column of
+them); higher for `psnr`, `ssim`, `iou`, `acc`, `target_ll` and `context_ll`.
 """
 
 
@@ -98,19 +104,23 @@ def summaries(found: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[s
     """A table per block name (and first metric) of a domain's sections: a row per section that has it, in their
     order; ``found``: (folder, metrics.json, run.json) of each section."""
     tables: dict[tuple[str, str], list[list[str]]] = {}
+    blocks: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for folder, metrics, run in found:
         for key, block in metrics.items():
             if key not in HIDDEN_KEYS and is_block(block) and has_table(block):
                 header = summary_header(block)
                 tables.setdefault((key, header[3]), [header]).append(
                     [f"`{folder}`", str(metrics["dataset"])] + summary_cells(block, run.get(TRAINED_ON)))
+                blocks.setdefault((key, header[3]), []).append(block)
     out = []
-    for (key, _), (header, *rows) in tables.items():
+    for (key, first), (header, *rows) in tables.items():
         reference = header[4]
         if all(row[2] == "–" for row in rows):  # no section recorded the data it was trained on
             header, rows = header[:2] + header[3:], [row[:2] + row[3:] for row in rows]
         out += [f"`{key}` of the sections below, one row each, in their order (mean ± standard error; the gap is "
                 f"the {reference}'s to the model):", ""] + markdown_table(header, rows) + [""]
+        if shared := shared_settings(blocks[(key, first)]):  # the protocol, said once for the table
+            out += [f"The same in every row's `{key}`: {entries(shared)}.", ""]
     return out
 
 

@@ -11,7 +11,7 @@ import torch
 from benchmarks import figure as bench_figure
 from benchmarks import run as bench_run
 from benchmarks.figure import figure_panels, sampling_bars
-from benchmarks.common import image_spec, reference_model
+from benchmarks.common import image_spec, presets as known_presets, reference_model
 from benchmarks.reference import PerItemSetDataset, reference_loader, reference_sample, reference_train_step
 from benchmarks.timing import after_warmup, extrapolate_total, fit_step_cost, interleaved, paired_ratio, percent_text
 from pixeltransformer.results_bench import RATIO_NOTE
@@ -60,7 +60,7 @@ def test_smoke_run_writes_json_and_table(tmp_path, capsys):
     assert "AR sampling, 2 x 4x4x3, N'=16, buffered" in table and "GPU column empty" in table
     assert "roofline" in table and "matmul peak" in table and "ours with subnormals kept" in table
     load = saved["environment"]["load_average"]  # the footer's 1/5/15-minute loads, not the raw floats
-    assert f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f};" in table
+    assert f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at the start" in table
     assert results["train"][0]["batch"] == 2
     # the picture beside the JSON, one panel per benchmark that has one
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -587,3 +587,56 @@ def test_the_table_says_which_way_its_ratios_read(tmp_path, capsys):
     assert memory_row(517.0, 10.25).split()[-5:] == ["tiny", "517", "10", "50.4x", "less"]
     assert memory_row(10.0, 25.0).split()[-5:] == ["tiny", "10", "25", "2.5x", "more"]  # not 0.4x less
     assert memory_row(0.2, 0.1).split()[-3:] == ["tiny", "0", "0"]  # no ratio of two figures shown as 0
+
+
+def test_the_table_footer_names_the_command_and_the_load_at_both_ends(tmp_path, capsys):
+    """The table's footer gave the load average at the start only, unlabelled, and no command: a quick run whose load
+    rose from 1.2 to 4.7 as other work started read as a quiet one, and its table could not be rerun from what it
+    printed. It says both loads, as the record and the results page do, and the command that made it."""
+    out = tmp_path / "bench.json"
+    bench_run.main(["--smoke", "--only", "memory", "--out", str(out)])
+    capsys.readouterr()
+    results = json.loads(out.read_text())
+    env = results["environment"]
+    env["load_average"], env["load_average_end"] = [1.22, 1.0, 1.04], [4.75, 2, 1.38]
+    footer = bench_run.table(results).splitlines()[-1]
+    assert "load average 1.22 / 1.00 / 1.04 at the start, 4.75 / 2.00 / 1.38 at the end" in footer, footer
+    assert 'command: make bench ARGS="--smoke --only memory"' in footer, footer
+
+
+def test_help_says_what_each_benchmark_measures_and_names_the_presets(capsys):
+    """`--help` said only "benchmarks to run" for --only (not what train, sampling, memory and meanfield measure, nor
+    that all run by default) and named no preset for --presets (a wrong name was the first place to learn them)."""
+    with pytest.raises(SystemExit):
+        bench_run.main(["--help"])
+    out = capsys.readouterr().out
+    text = " ".join(out[out.index("options:"):].split())  # the options' help, not the usage line
+    only = text[text.index("--only {"):text.index("--presets PRESETS [PRESETS ...]")]
+    assert "default: all four" in only
+    for name, meaning in (("train", "training throughput"), ("sampling", "autoregressive sampling time"),
+                          ("memory", "peak memory"), ("meanfield", "mean-field")):
+        assert f"{name}:" in only and meaning in only, (name, only)
+    presets = text[text.index("--presets PRESETS [PRESETS ...]"):text.index("--threads THREADS")]
+    assert ", ".join(known_presets()) in presets, presets
+
+
+def test_the_picture_title_says_the_load_the_run_had(tmp_path):
+    """The picture's title gave the machine and the date but not the load: a quick run whose load rose from 1.2 to
+    4.7 drew as a quiet one wherever the picture went without its table. The title says both loads; a record without
+    them draws as before."""
+    record = {"mode": "quick", "environment": {"cpu": "AMD EPYC", "torch_threads": 1, "torch": "2.13.0+cpu",
+                                               "date": "2026-12-07T05:08:07", "load_average": [1.22, 1.0, 1.04],
+                                               "load_average_end": [4.75, 2.0, 1.38]}}
+    assert bench_figure.title(record).endswith("2026-12-07, load average 1.22 at the start, 4.75 at the end")
+    assert bench_figure.title({}).endswith("undated")
+
+
+def test_help_gives_the_quick_mode_its_measured_time(capsys):
+    """`--quick` was "seconds"; it takes about a minute on a 2-core CPU (51-52 s, load 1 and 7: its memory probes
+    start fresh processes), so a user waiting on it took a normal run for a hung one."""
+    with pytest.raises(SystemExit):
+        bench_run.main(["--help"])
+    out = capsys.readouterr().out
+    text = " ".join(out[out.index("options:"):].split())
+    quick = text[text.index("--quick "):text.index("--smoke ")]
+    assert "about a minute" in quick and "seconds" not in quick, quick

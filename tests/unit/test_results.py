@@ -83,6 +83,14 @@ def test_number_format():
         "–", "true", "0", "3", "12346", "-2.718", "0.001234", "2.000e-08", "1.000e+06"]
 
 
+def test_a_number_that_rounds_up_a_decade_keeps_four_digits():
+    """The GPU benchmark's paper training ratio, 0.99998, read "1.0000×" (five digits, beside "1.613×"): the
+    decimals were chosen before rounding. A number that rounds up to the next power of ten keeps four significant
+    digits, and one that reaches 1e5 reads in exponent form."""
+    assert [results_markdown.fmt(v) for v in (0.99998, 9.99996, -0.0099996, 99999.7, 0.00099996)] == [
+        "1.000", "10.00", "-0.01000", "1.000e+05", "1.000e-03"]
+
+
 def test_a_whole_number_reads_as_one():
     """A video evaluation's frames a second, 8.0 in metrics.json, read `picture_fps`: 8.000 on the page; a number
     in a table keeps its four significant digits."""
@@ -807,6 +815,20 @@ def test_the_page_says_which_way_each_metric_is_better():
     assert all(f"`{m}`" in higher for m in ("psnr", "ssim", "iou", "acc"))
 
 
+def test_the_page_says_what_the_gp_benchmarks_numbers_are_and_which_way_is_better():
+    """The header named every run table's metric but not the GP benchmark's: `target_ll` and `context_ll` (the
+    polynomial part's first table) came with no unit, no word of what their ± is over and no direction, and the
+    gap none either. The header says them."""
+    header = " ".join(results_page.HEADER.split())
+    lower = header.split("Lower is better for ")[1].split(";")[0]
+    higher = header.split("higher for ")[1].split(".")[0]
+    assert "`target_ll`" in higher and "`context_ll`" in higher and "gap" in lower, (lower, higher)
+    gp = header[header.index("`target_ll` and `context_ll`"):header.index("Lower is better for ")]
+    for said in ("nats per target", "density of y", "standard error over the batches", "training seeds",
+                 "TNP code evaluates 3000 batches of 16"):
+        assert said in gp, (said, gp)
+
+
 def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
     """An evaluation with options of its own (`pixeltransformer test ... --trainer.callbacks.max_items=8`) was
     published with a rebuilt line of the run's own config and checkpoint, which evaluates 96 digits, not the 8 its
@@ -1268,6 +1290,19 @@ def test_a_block_of_measurements_with_standard_errors_is_a_table_and_a_summary(t
     assert "the gap is the oracle's to the model" in summary
     assert "| section | data | `target_ll` | oracle | gap (paired) |" in summary
     assert "| `gp_a` | digits | 0.823 ± 0.029 | 1.097 | 0.274 ± 0.005 |" in summary
+
+
+def test_the_summary_says_the_protocol_its_rows_share(tmp_path):
+    """The GP summary gave "mean ± standard error" and nothing of the protocol: over what the error is (the batches
+    of one model's evaluation, not training seeds), how many tasks, which context sizes, in which units: a reader
+    comparing with another benchmark had to open each section. The settings every row shares follow the table; one
+    that differs between rows (the seed here) is left to the sections."""
+    write_folder(tmp_path, "gp_a", gp_protocol=GP_BLOCK)
+    write_folder(tmp_path, "gp_b", gp_protocol=GP_BLOCK | {"seed": 1, "trained_on": "gp_tnp_matern"})
+    summary = render(tmp_path).split("## images")[1].split("### ")[0]
+    assert ("The same in every row's `gp_protocol`: num_batches: 500; batch_size: 16; benchmark: (kernel: rbf, "
+            "noise_std: 0.02); num_context_range: [3, 46]; units: nats per target value.\n") in summary, summary
+    assert "seed" not in summary
 
 
 def test_a_run_filed_before_trained_on_was_recorded_takes_it_from_its_run_json(tmp_path, capsys):
