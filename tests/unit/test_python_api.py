@@ -1154,6 +1154,16 @@ def test_the_page_names_the_sampling_options_defaults():
     assert re.search(r"`num_samples` \(default 0: `\.samples` None", page)
 
 
+def test_the_page_names_where_a_model_s_trained_set_sizes_are_read(module):
+    """A context larger (or smaller) than the model trained on is answered without a word, as the evaluations
+    themselves sweep past the trained sizes, but docs/python.md did not say where a notebook reads those sizes: it
+    names the module's attributes, which hold the sampler's."""
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    for name in ("min_context", "max_context"):
+        assert f"`m.sampler.{name}`" in page, name
+        assert getattr(module.sampler, name) == module.hparams["sets"]["init_args"][name]
+
+
 def test_a_signal_without_its_batch_or_value_axis_is_told_the_one_to_add(module):
     """complete's signal of one picture [V, *grid], or grey pictures [B, *grid], was refused without the remedy S's
     own shapes get ("one signal: give it a batch axis, x[None]")."""
