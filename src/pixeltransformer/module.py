@@ -881,7 +881,7 @@ class PixelTransformerModule(L.LightningModule):
     def check_values(self, ctx_val: torch.Tensor) -> None:
         """Values [B, K, V] a model can read, as `predict --context` takes them: within the value range when bins
         cover it (the spec's range), else (the range only normalises, as with one Gaussian) any value whose frame
-        float32 can hold."""
+        float32 can hold, with a warning beyond FAR_REACH half-widths of the range without a value frame."""
         lo, hi = self.spec.val_range
         if span := self.spec.outside_bins(ctx_val, slack=1e-4):  # rounding of data resampled or converted to float32
             levels = " (0-255 levels? divide by 255)" if self.levels_of_255(self.spec.value_reach(ctx_val)) else ""
@@ -890,6 +890,12 @@ class PixelTransformerModule(L.LightningModule):
         if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
+        if self.spec.num_bins == 1 and not self.net_config.value_norm:  # the range only normalises: S is warned of
+            low, high, reach = self.spec.value_reach(ctx_val)  # as a fit's first batch and log_prob's queries are
+            if reach > FAR_REACH:
+                warnings.warn(f"ctx_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the "
+                              f"model's val_range [{lo:.4g}, {hi:.4g}] from its middle, where it never saw values: "
+                              "give them in the units of its val_range", stacklevel=4)
 
     def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
         """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what

@@ -989,6 +989,30 @@ def test_log_prob_warns_of_values_far_beyond_the_model_s_range(module, tiny_modu
         tiny_module.log_prob(x, x, x, x * 1000)
 
 
+def test_s_far_beyond_the_range_of_one_gaussian_without_a_value_frame_is_warned_of(tiny_module, poly_spec):
+    """One Gaussian without a value frame reads S in the units of its val_range, which only normalises, so S in
+    other units (1000 times the range) was answered without a word, while a fit and log_prob's queries warn of such
+    values: each convenience now warns of S as log_prob does of its queries; a value_norm model, which reads S in
+    its own frame, does not."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    x = torch.linspace(-1, 1, 5).reshape(1, 5, 1)  # [1, 5, 1]
+    far = r"^ctx_val spans \[-1000, 1000\], 200 times the half-width of the model's val_range \[-5, 5\] from its " \
+          r"middle, where it never saw values: give them in the units of its val_range$"
+    for call in (tiny_module.mean_field, tiny_module.sample, tiny_module.predict_params):
+        with pytest.warns(UserWarning, match=far):
+            call(x, x * 1000, x)
+    with pytest.warns(UserWarning, match=far):
+        tiny_module.complete(x, x * 1000, 5)
+    torch.manual_seed(0)
+    framed = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, value_norm=True),
+                                    sets=dict(min_context=4, max_context=10, num_queries=8)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny_module.mean_field(x, x * 9, x)  # 9 half-widths: no warning
+        framed.mean_field(x, x * 1000, x)
+
+
 def test_log_prob_of_a_value_norm_model_does_not_warn_of_values_in_the_frame_of_s(poly_spec):
     """A value_norm model (configs/polynomial.yaml) predicts in the frame of S: S and queries 100 times larger score
     about log 100 less a value, not "all but impossible", so log_prob does not warn of them, as a fit's first batch
@@ -1128,6 +1152,16 @@ def test_the_page_names_the_sampling_options_defaults():
         assert re.search(rf"`{name}` \([^)]*default {default:g}\b", told), (name, default)
     assert inspect.signature(inference.complete).parameters["num_samples"].default == 0
     assert re.search(r"`num_samples` \(default 0: `\.samples` None", page)
+
+
+def test_the_page_names_where_a_model_s_trained_set_sizes_are_read(module):
+    """A context larger (or smaller) than the model trained on is answered without a word, as the evaluations
+    themselves sweep past the trained sizes, but docs/python.md did not say where a notebook reads those sizes: it
+    names the module's attributes, which hold the sampler's."""
+    page = " ".join((Path(__file__).resolve().parents[2] / "docs" / "python.md").read_text().split())
+    for name in ("min_context", "max_context"):
+        assert f"`m.sampler.{name}`" in page, name
+        assert getattr(module.sampler, name) == module.hparams["sets"]["init_args"][name]
 
 
 def test_a_signal_without_its_batch_or_value_axis_is_told_the_one_to_add(module):
