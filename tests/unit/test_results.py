@@ -86,9 +86,13 @@ def test_number_format():
 def test_a_number_that_rounds_up_a_decade_keeps_four_digits():
     """The GPU benchmark's paper training ratio, 0.99998, read "1.0000×" (five digits, beside "1.613×"): the
     decimals were chosen before rounding. A number that rounds up to the next power of ten keeps four significant
-    digits, and one that reaches 1e5 reads in exponent form."""
-    assert [results_markdown.fmt(v) for v in (0.99998, 9.99996, -0.0099996, 99999.7, 0.00099996)] == [
-        "1.000", "10.00", "-0.01000", "1.000e+05", "1.000e-03"]
+    digits, and one that reaches 1e5 reads in exponent form. The number is rounded once, before its form is chosen:
+    0.00099996 read "1.000e-03" beside 0.001's "0.001000", one number two ways."""
+    values = (0.99998, 0.99995, 9.99996, 99.9996, 999.96, 99999.6, 0.00099996, 0.001, -0.0099996)
+    assert [results_markdown.fmt(v) for v in values] == [
+        "1.000", "1.000", "10.00", "100.0", "1000", "1.000e+05", "0.001000", "0.001000", "-0.01000"]
+    assert [results_markdown.fmt(-v) for v in values] == [
+        "-1.000", "-1.000", "-10.00", "-100.0", "-1000", "-1.000e+05", "-0.001000", "-0.001000", "0.01000"]
 
 
 def test_a_whole_number_reads_as_one():
