@@ -833,6 +833,32 @@ def test_the_page_says_what_the_gp_benchmarks_numbers_are_and_which_way_is_bette
         assert said in gp, (said, gp)
 
 
+def test_the_page_says_which_values_the_gp_benchmark_scores_and_how_many_batches_the_configs_evaluate():
+    """The header said `target_ll` is the log-likelihood of "the values not in S", but the protocol scores only each
+    batch's Nt target values (the sweep rows score all other points); and its "the configs here 500" was checked
+    against nothing. It names the targets, and the count is the configs' test_size over the evaluation's batch."""
+    import inspect
+
+    import yaml
+
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+
+    header = " ".join(results_page.HEADER.split())
+    gp = header[header.index("`target_ll` and `context_ll`"):header.index("Lower is better for ")]
+    assert "values not in S" not in gp and "the batch's Nt target values" in gp, gp
+    default = inspect.signature(GPProtocolEvaluation).parameters["batch_size"].default
+    counts = set()
+    for kernel in ("rbf", "matern", "periodic"):
+        config = yaml.safe_load((REPO / "configs" / "polynomial" / f"gp_tnp_{kernel}.yaml").read_text())
+        evaluation, = [c.get("init_args") or {} for c in config["trainer"]["callbacks"]
+                       if c["class_path"].endswith(".GPProtocolEvaluation")]
+        test_size = config["data"]["init_args"]["test_size"]
+        counts.add((test_size, test_size // evaluation.get("batch_size", default)))
+    assert len(counts) == 1, counts
+    (test_size, batches), = counts
+    assert batches == 500 and f"the configs here {batches}, `--data.init_args.test_size` {test_size}" in gp, gp
+
+
 def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
     """An evaluation with options of its own (`pixeltransformer test ... --trainer.callbacks.max_items=8`) was
     published with a rebuilt line of the run's own config and checkpoint, which evaluates 96 digits, not the 8 its
