@@ -26,17 +26,11 @@ def fmt(value: Any, whole: bool = False) -> str:
     if isinstance(value, float):
         if value == 0 or math.isinf(value):
             return str(value) if math.isinf(value) else "0"
-        a = abs(value)
-        if whole and value.is_integer() and a < 1e5:
+        if whole and value.is_integer() and abs(value) < 1e5:
             return str(int(value))
-        if 1e-3 <= a < 1e5:
-            decimals = max(0, 3 - math.floor(math.log10(a)))
-            text = f"{value:.{decimals}f}"
-            if decimals and abs(float(text)) >= 10 ** (4 - decimals):  # rounded up a decade: 0.99998 reads 1.000
-                text = f"{value:.{decimals - 1}f}"
-            if abs(float(text)) < 1e5:
-                return text
-        return f"{value:.3e}"
+        text = f"{value:.3e}"  # rounded once, then its form chosen: 0.99998 reads 1.000, 0.00099996 as 0.001 does
+        exponent = int(text.split("e")[1])
+        return f"{value:.{max(0, 3 - exponent)}f}" if -3 <= exponent <= 4 else text
     return str(value)
 
 

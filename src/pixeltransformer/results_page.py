@@ -57,11 +57,13 @@ cannot score 8×8 digits. `iou_` occupancy (SDF < 0) IoU on the grid; `chamfer_`
 directed mean distances between surface samples, in units of the [-1, 1]³ cube, over the shapes where both surfaces
 exist; `empty_` the fraction of shapes with no predicted surface; `iou_mean_gain` the mean's IoU at the largest |S|
 less that at the smallest; `acc_` classifier accuracy. `target_ll` and `context_ll` (the GP regression
-benchmark's `gp_protocol`, the TNP protocol): the log-likelihood of the values not in S (of S's own values, queried
-with S), in nats per target (context) value, a density of y in the data's own units; the mean over each batch's
-functions and points, then over the batches, ± its standard error over the batches (of one trained model: training
-seeds are not varied; the TNP code evaluates 3000 batches of 16, the configs here 500, `--data.init_args.test_size`
-8000); a gap is the oracle's or Bayes predictor's `target_ll` less the model's, paired per batch.
+benchmark's `gp_protocol`, the TNP protocol): the log-likelihood of the batch's Nt target values, the Nt points that
+follow S in each function (|S| and Nt drawn per batch, Nt ~ U{{3, ..., 49 - |S|}}; the GP sweep rows against |S|
+score all the other points), and of S's own values, queried with S, in nats per target (context) value, a density
+of y in the data's own units; the mean over each batch's functions and points, then over the batches, ± its
+standard error over the batches (of one trained model: training seeds are not varied; the TNP code evaluates 3000
+batches of 16, the configs here 500, `--data.init_args.test_size` 8000); a gap is the oracle's or Bayes
+predictor's `target_ll` less the model's, paired per batch.
 Lower is better for `nll`, `nll_bpd`, `nll_bpd_256`, `mse`, `chamfer`, `empty` and a gap (every method's column of
 them); higher for `psnr`, `ssim`, `iou`, `acc`, `target_ll` and `context_ll`.
 """

@@ -604,13 +604,18 @@ def test_the_table_footer_names_the_command_and_the_load_at_both_ends(tmp_path, 
     assert 'command: make bench ARGS="--smoke --only memory"' in footer, footer
 
 
-def test_help_says_what_each_benchmark_measures_and_names_the_presets(capsys):
-    """`--help` said only "benchmarks to run" for --only (not what train, sampling, memory and meanfield measure, nor
-    that all run by default) and named no preset for --presets (a wrong name was the first place to learn them)."""
+def options_help(capsys) -> str:
+    """`make bench`'s --help, its options' part (not the usage line) as one line of words."""
     with pytest.raises(SystemExit):
         bench_run.main(["--help"])
     out = capsys.readouterr().out
-    text = " ".join(out[out.index("options:"):].split())  # the options' help, not the usage line
+    return " ".join(out[out.index("options:"):].split())
+
+
+def test_help_says_what_each_benchmark_measures_and_names_the_presets(capsys):
+    """`--help` said only "benchmarks to run" for --only (not what train, sampling, memory and meanfield measure, nor
+    that all run by default) and named no preset for --presets (a wrong name was the first place to learn them)."""
+    text = options_help(capsys)
     only = text[text.index("--only {"):text.index("--presets PRESETS [PRESETS ...]")]
     assert "default: all four" in only
     for name, meaning in (("train", "training throughput"), ("sampling", "autoregressive sampling time"),
@@ -634,9 +639,6 @@ def test_the_picture_title_says_the_load_the_run_had(tmp_path):
 def test_help_gives_the_quick_mode_its_measured_time(capsys):
     """`--quick` was "seconds"; it takes about a minute on a 2-core CPU (51-52 s, load 1 and 7: its memory probes
     start fresh processes), so a user waiting on it took a normal run for a hung one."""
-    with pytest.raises(SystemExit):
-        bench_run.main(["--help"])
-    out = capsys.readouterr().out
-    text = " ".join(out[out.index("options:"):].split())
+    text = options_help(capsys)
     quick = text[text.index("--quick "):text.index("--smoke ")]
     assert "about a minute" in quick and "seconds" not in quick, quick

@@ -86,9 +86,13 @@ def test_number_format():
 def test_a_number_that_rounds_up_a_decade_keeps_four_digits():
     """The GPU benchmark's paper training ratio, 0.99998, read "1.0000×" (five digits, beside "1.613×"): the
     decimals were chosen before rounding. A number that rounds up to the next power of ten keeps four significant
-    digits, and one that reaches 1e5 reads in exponent form."""
-    assert [results_markdown.fmt(v) for v in (0.99998, 9.99996, -0.0099996, 99999.7, 0.00099996)] == [
-        "1.000", "10.00", "-0.01000", "1.000e+05", "1.000e-03"]
+    digits, and one that reaches 1e5 reads in exponent form. The number is rounded once, before its form is chosen:
+    0.00099996 read "1.000e-03" beside 0.001's "0.001000", one number two ways."""
+    values = (0.99998, 0.99995, 9.99996, 99.9996, 999.96, 99999.6, 0.00099996, 0.001, -0.0099996)
+    assert [results_markdown.fmt(v) for v in values] == [
+        "1.000", "1.000", "10.00", "100.0", "1000", "1.000e+05", "0.001000", "0.001000", "-0.01000"]
+    assert [results_markdown.fmt(-v) for v in values] == [
+        "-1.000", "-1.000", "-10.00", "-100.0", "-1000", "-1.000e+05", "-0.001000", "-0.001000", "0.01000"]
 
 
 def test_a_whole_number_reads_as_one():
@@ -827,6 +831,32 @@ def test_the_page_says_what_the_gp_benchmarks_numbers_are_and_which_way_is_bette
     for said in ("nats per target", "density of y", "standard error over the batches", "training seeds",
                  "TNP code evaluates 3000 batches of 16"):
         assert said in gp, (said, gp)
+
+
+def test_the_page_says_which_values_the_gp_benchmark_scores_and_how_many_batches_the_configs_evaluate():
+    """The header said `target_ll` is the log-likelihood of "the values not in S", but the protocol scores only each
+    batch's Nt target values (the sweep rows score all other points); and its "the configs here 500" was checked
+    against nothing. It names the targets, and the count is the configs' test_size over the evaluation's batch."""
+    import inspect
+
+    import yaml
+
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+
+    header = " ".join(results_page.HEADER.split())
+    gp = header[header.index("`target_ll` and `context_ll`"):header.index("Lower is better for ")]
+    assert "values not in S" not in gp and "the batch's Nt target values" in gp, gp
+    default = inspect.signature(GPProtocolEvaluation).parameters["batch_size"].default
+    counts = set()
+    for kernel in ("rbf", "matern", "periodic"):
+        config = yaml.safe_load((REPO / "configs" / "polynomial" / f"gp_tnp_{kernel}.yaml").read_text())
+        evaluation, = [c.get("init_args") or {} for c in config["trainer"]["callbacks"]
+                       if c["class_path"].endswith(".GPProtocolEvaluation")]
+        test_size = config["data"]["init_args"]["test_size"]
+        counts.add((test_size, test_size // evaluation.get("batch_size", default)))
+    assert len(counts) == 1, counts
+    (test_size, batches), = counts
+    assert batches == 500 and f"the configs here {batches}, `--data.init_args.test_size` {test_size}" in gp, gp
 
 
 def test_an_evaluation_that_recorded_its_command_is_reproduced_by_it(tmp_path):
