@@ -344,19 +344,39 @@ def is_input_error(err: BaseException) -> bool:
     return isinstance(root_cause(err), INPUT_ERRORS)
 
 
-def first_to_report() -> bool:
-    """Under DDP every rank meets the same bad input: only the first rank to fail reports it, counted in the process
-    group's store (which rank zero holds). Outside DDP, or without a store to ask, every process reports."""
+REPORTED_KEY = "pixeltransformer/reported"  # in the process group's store: how many ranks printed their error line
+
+
+def _report_store():
+    """The process group's store (rank zero holds it), or None outside DDP or where torch's private store moved."""
     dist = sys.modules.get("torch.distributed")  # imported by whoever started DDP; never imported here
     if dist is None or not dist.is_available() or not dist.is_initialized():
-        return True
+        return None
     try:
-        store = dist.distributed_c10d._get_default_store()
+        return dist.distributed_c10d._get_default_store()
     except Exception:  # noqa: BLE001 - torch's private store moved: report, as every rank did before
+        return None
+
+
+def first_to_report() -> bool:
+    """Under DDP every rank meets the same bad input: only the first rank to fail reports it, counted in the process
+    group's store. Outside DDP, or without a store to ask, every process reports."""
+    store = _report_store()
+    if store is None:
         return True
     try:
-        return store.add("pixeltransformer/reported", 1) == 1
+        return store.add(REPORTED_KEY, 1) == 1
     except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: it reported first
+        return False
+
+
+def reported_by_another_rank() -> bool:
+    """Under DDP, whether a rank has printed its bad input's line: the error this rank meets next (a collective whose
+    peer has gone) follows from it and needs no traceback. False outside DDP or without a store to ask."""
+    store = _report_store()
+    try:
+        return store is not None and store.add(REPORTED_KEY, 0) >= 1
+    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
         return False
 
 

@@ -3,7 +3,8 @@ loss per step and the validation metrics and writes them as JSON from rank zero;
 given step so that a test can kill it there; SignalAtStep sends a signal there, as Ctrl-C or a scheduler does;
 RankDraws records what each DDP rank drew at each step;
 HelperNetworks records which rank trained the images evaluation's classifier and VAE, and the weights each used;
-HelperFails makes building the classifier fail, as an unreadable training folder does."""
+HelperFails makes building the classifier fail, as an unreadable training folder does; RankFails raises bad input on
+one rank alone mid-fit."""
 
 from __future__ import annotations
 
@@ -180,3 +181,14 @@ class HelperFails(Callback):
             raise OSError(5, "Input/output error", str(dm.root or "digits"))
 
         pretrained.load_classifier = failing
+
+
+class RankFails(Callback):
+    """At a given step one rank alone meets bad input (a ValueError), as a file that only it reads may be."""
+
+    def __init__(self, rank: int, step: int):
+        self.rank, self.step = rank, step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            raise ValueError(f"rank {self.rank}: a bad item at step {self.step}")
