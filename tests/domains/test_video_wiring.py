@@ -616,6 +616,9 @@ def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_pat
     iio.imwrite(tmp_path / "strip.png", strip)
     with pytest.warns(UserWarning, match=r"strip.png: its frames of 10×10 are smaller"):
         VideoDomain().read_input(tmp_path / "strip.png", spec)
+    np.savez(tmp_path / "clip.npz", videos=moving_digits(1, num_frames=4, size=8, seed=0))  # an .npz said nothing
+    with pytest.warns(UserWarning, match=r"clip.npz: its frames of 8×8 are smaller"):
+        VideoDomain().read_input(tmp_path / "clip.npz", spec)
     wide = write_video(moving_digits(1, num_frames=4, size=16, seed=0)[0], tmp_path / "wide.gif", upscale_to=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # frames as large as the model's, or larger: read without a word
