@@ -605,6 +605,22 @@ def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_
     assert gt.shape[:3] == (3, 36 * 4, 36 * 4)  # enlarged 4 times to reach 128 pixels
 
 
+def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path):
+    """Which frames of the input a prediction shows (from which clip of an .npz, of what size, what crop) was said on
+    the console alone: summary.json, kept beside the videos, did not say what they show."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    np.savez(tmp_path / "two.npz", videos=moving_digits(2, num_frames=4, size=16, seed=0))
+    domain = VideoDomain()
+    with pytest.warns(UserWarning, match="holds 2 clips: completing the first"):
+        signal = domain.read_input(tmp_path / "two.npz", spec)[None]  # [1, 3, 3, 12, 12]
+    pos = grid_positions(spec.grid_shape)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(spec.grid_shape, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
+    domain.write_prediction(c, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"] == (f"{tmp_path / 'two.npz'}: frames 0-2 of 16×16 (the file records no frame rate: the "
+                                "videos written play at 8 fps), read as the model's 3 frames of 12×12")
+
+
 def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
     """As a picture smaller than an image model's: S would come from pixels that upscaling made up, without a word."""
     spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
