@@ -32,7 +32,10 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
                 "values in the mean video; columns: psnr, ssim: the mean video; sample_: the sampled videos "
                 "(n_autoregressive values drawn, the others their mean), averaged over num_samples, on the first "
                 "sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis on "
-                "[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps")
+                "[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps; units: psnr in dB, ssim of "
+                "no unit (1: identical), mse in squared [0, 1] values")
+# summary.json's words for its psnr_vs_input and ssim_vs_input
+SUMMARY_UNITS = "psnr in dB, ssim of no unit (1: identical), per frame, averaged over the frames"
 
 
 def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,
@@ -282,6 +285,7 @@ class VideoDomain(Domain):
         if scored:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
+            summary["units"] = SUMMARY_UNITS
         if scored and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

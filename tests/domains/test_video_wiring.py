@@ -239,6 +239,8 @@ def test_the_metric_notes_say_the_scored_prediction_is_clamped():
     notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
     assert "predictions clamped to [0, 1]" in notes and "predictions unclamped" not in notes
     assert "PSNR capped at 100 dB" in notes  # a perfect frame's, as a perfect clip scores (sweep_metrics)
+    # the columns' units: metrics.json named the nll's (nll_units) alone, so a psnr of 16.3 read as of no unit
+    assert "units: psnr in dB, ssim of no unit (1: identical), mse in squared [0, 1] values" in notes
     gt = clips(1)  # [1, 3, T, H, W]
     over = sweep_metrics(item_of(gt, gt + 2.0))["psnr"]  # a mean far above 1 scores as shown: 1 everywhere
     assert torch.allclose(over, psnr_per_frame(torch.ones_like(gt), gt))
@@ -619,6 +621,7 @@ def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["input"] == (f"{tmp_path / 'two.npz'}: frames 0-2 of 16×16 (the file records no frame rate: the "
                                 "videos written play at 8 fps), read as the model's 3 frames of 12×12")
+    assert summary["units"] == "psnr in dB, ssim of no unit (1: identical), per frame, averaged over the frames"
 
 
 def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
