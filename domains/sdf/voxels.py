@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from pixeltransformer.arrays import read_npz
+from pixeltransformer.arrays import npz_member_shape, read_npz
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import data_files
 
@@ -213,14 +213,8 @@ def npz_grids(data: np.lib.npyio.NpzFile) -> str | None:
     grids = grid_array(data.files)
     if grids is None or grids in VOXEL_NAMES:
         return grids
-    member = f"{grids}.npy" if f"{grids}.npy" in data.zip.namelist() else grids
-    try:
-        with data.zip.open(member) as fh:
-            version = np.lib.format.read_magic(fh)
-            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            return grids if len(header(fh)[0]) >= 3 else None
-    except Exception:  # the voxel reader names the cause
-        return grids
+    shape = npz_member_shape(data.zip, grids)
+    return grids if shape is None or len(shape) >= 3 else None  # one whose header does not read: the voxel reader's
 
 
 def _read_array_file(path: Path) -> tuple[np.ndarray | None, list[str]]:

@@ -32,7 +32,10 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
                 "values in the mean video; columns: psnr, ssim: the mean video; sample_: the sampled videos "
                 "(n_autoregressive values drawn, the others their mean), averaged over num_samples, on the first "
                 "sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis on "
-                "[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps")
+                "[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps; units: psnr in dB, ssim of "
+                "no unit (1: identical), mse in squared [0, 1] values")
+# summary.json's words for its psnr_vs_input and ssim_vs_input
+SUMMARY_UNITS = "psnr in dB, ssim of no unit (1: identical), per frame, averaged over the frames"
 
 
 def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,
@@ -101,6 +104,7 @@ class VideoDomain(Domain):
         # the file and frame_step of that clip, read again at a prediction's own grid (--resolution) to score it
         self.input_file: tuple[Path, int] | None = None
         self.input_size: tuple[int, int] | None = None  # the (h, w) of that clip's frames, for its mask's shape
+        self.input_note: str | None = None  # which frames of that input the clip takes, in words, for summary.json
 
     # ---- pictures ---------------------------------------------------------------------------------------
     def picture_fps(self) -> float:
@@ -165,8 +169,9 @@ class VideoDomain(Domain):
                           f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
         fps = self.picture_fps()
         played = f"{fps:g} fps" + (", the rate of the clips the model was trained on" if fps != PICTURE_FPS else "")
-        print(f"[predict] {path}: {taken_note(span, step, rate, source, (h, w), played)}, read as the model's {t} "
-              f"frames of {w}×{h}{crop_note(source, (h, w))}", flush=True)
+        self.input_note = (f"{path}: {taken_note(span, step, rate, source, (h, w), played)}, read as the model's {t} "
+                           f"frames of {w}×{h}{crop_note(source, (h, w))}")
+        print(f"[predict] {self.input_note}", flush=True)
         return clip
 
     def read_mask(self, path: Path, spec: SignalSpec) -> torch.Tensor:
@@ -250,14 +255,15 @@ class VideoDomain(Domain):
 
     def write_prediction(self, completion: Completion, out_dir: Path) -> list[Path]:
         """gt.mp4 (with an input), context.mp4 (the NN view of S), mean.mp4, sample_<i>.mp4, Fig. 10 as
-        figure10.png/.mp4/.gif, and summary.json (grid, fps, PSNR/SSIM of each video against the input). The videos
-        play at the input clip's rate (its file's frame rate over frame_step), else at :meth:`picture_fps`. On a grid
-        other than the model's (``--resolution``) the input is read again at the grid's size (:meth:`truth_on_grid`);
-        where that would upscale its frames, it is shown upscaled but not scored; summary.json's ``vs_input`` says
-        which."""
+        figure10.png/.mp4/.gif, and summary.json (grid, fps, the input's frames shown, PSNR/SSIM of each video against
+        the input). The videos play at the input clip's rate (its file's frame rate over frame_step), else at
+        :meth:`picture_fps`. On a grid other than the model's (``--resolution``) the input is read again at the grid's
+        size (:meth:`truth_on_grid`); where that would upscale its frames, it is shown upscaled but not scored;
+        summary.json's ``vs_input`` says which."""
         c = completion
         fps, self.input_fps = self.input_fps or self.picture_fps(), None  # the next prediction's input gives its own
         source, self.input_file = self.input_file, None
+        note, self.input_note = self.input_note, None
         gt, ctx_vis, samples = self.clips(c)  # [3, T, H', W'] each (gt may be None), S x [3, T, H', W']
         scored, truth = gt is not None, None
         if gt is not None and tuple(c.grid_shape) != tuple(c.signal.shape[2:]):  # the input at --resolution
@@ -273,12 +279,13 @@ class VideoDomain(Domain):
                                 title=c.titled(f"|S| = {c.ctx_pos.shape[1]}", sep="; "),
                                 frame_step=source[1] if source else 1).values()
         summary = {"grid": list(c.grid_shape), "fps": fps, "num_context": int(c.ctx_pos.shape[1]),
-                   "num_samples": len(samples)}
+                   "num_samples": len(samples), **({"input": note} if note else {})}
         if truth is not None:  # what the input is on another grid than the model's, or why it is not scored
             summary["vs_input"] = truth if scored else f"not scored: {truth}"
         if scored:
             pairs = {"mean": c.mean[0], "nearest_neighbour": ctx_vis, **named}
             summary["psnr_vs_input"] = {k: float(psnr_per_frame(v[None], gt[None])) for k, v in pairs.items()}
+            summary["units"] = SUMMARY_UNITS
         if scored and min(c.grid_shape[1:]) >= SSIM_MIN_SIDE:
             summary["ssim_vs_input"] = {k: float(ssim_per_frame(v[None], gt[None])) for k, v in pairs.items()}
         return paths + [write_json(out_dir / "summary.json", summary)]

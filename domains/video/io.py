@@ -286,6 +286,12 @@ def _decode_reason(err: BaseException) -> tuple[str, bool]:
     if streams and "Video" not in streams:
         kinds = ", ".join(sorted({kind.lower() for kind in streams}))
         return f"it holds no video stream, only {kinds}", False
+    codec = re.search(r"no decoder found for: (\w+)|Decoder \(codec (\w+)\) not found", text)
+    if codec:  # a codec ffmpeg names but cannot decode, or one it does not know ("none"), named by its tag
+        name = codec[1] or codec[2]
+        tag = re.search(r"Video: none \((\w+) /", text) if name == "none" else None
+        return (f"ffmpeg {ffmpeg_version()} has no decoder for its video codec ({tag[1] if tag else name}): "
+                "re-encode it to H.264 (libx264) with a tool that reads it"), False
     if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish
         return "it is damaged or cut short (ffmpeg: moov atom not found)", True
     if "Invalid data found when processing input" in text:

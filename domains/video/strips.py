@@ -8,12 +8,14 @@ one place the two are told apart by the kind of file).
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
+from pixeltransformer.arrays import npz_member_shape
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import by_stamp
 
@@ -52,6 +54,17 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
     return rate_and_size(path, rate=None)[1]
 
 
+def npz_frame_size(path: Path) -> tuple[int, int] | None:
+    """The (h, w) of the frames of an .npz's ``videos`` [N, T, H, W, 3], from its header; None where it does not say
+    (read_video_npz names why)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shape = npz_member_shape(archive, "videos")
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return (shape[2], shape[3]) if shape is not None and len(shape) == 5 else None
+
+
 def rate_and_size(
     path: str | Path,
     frames: int | None = None,
@@ -64,7 +77,7 @@ def rate_and_size(
     first ``frames`` frames (:func:`io.delays_rate`; None: not asked), and its size from its header."""
     path = Path(path)
     if path.suffix.lower() == ".npz":
-        return None, None
+        return None, npz_frame_size(path)
     if not decoded_by_pillow(path):
         return probe(path)  # upright and of square pixels, as the frames are handed on
     try:

@@ -19,6 +19,19 @@ ZIP_START = b"PK"  # every zip archive, and so every .npz, starts with these byt
 NPY_START = b"\x93NUMPY"
 
 
+def npz_member_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...] | None:
+    """The shape of array ``name`` of an open .npz's zip ``archive``, from its header alone (the array is not read);
+    None where that header does not read (the reader names the cause)."""
+    member = f"{name}.npy" if f"{name}.npy" in archive.namelist() else name
+    try:
+        with archive.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            return tuple(header(fh)[0])
+    except Exception:  # a damaged or missing member: read_npz names it
+        return None
+
+
 def read_npz(path: str | Path, names: Iterable[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """The names of every array the .npz at ``path`` holds, and those of ``names`` among them, read whole (the others
     are not read). FileNotFoundError for a missing file; a ValueError naming the file for anything else."""

@@ -1008,6 +1008,11 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
                              f"of S, {2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
                              f"{list(x.shape)}{hint}")
+        if x.shape[1] != self.spec.val_dims:  # [B, *grid, V], as pictures and videos are stored, has the axes too
+            last = " (channels last: x.movedim(-1, 1))" if x.shape[-1] == self.spec.val_dims else ""
+            raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
+                             f"of S, V = {self.spec.val_dims} values a point for {self.spec.domain}/"
+                             f"{self.spec.dataset}, got {list(x.shape)}{last}")
         return x
 
     def check_grid_memory(self, shape: tuple[int, ...], batch: int, num_samples: int,

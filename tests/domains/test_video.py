@@ -236,6 +236,16 @@ def test_a_file_cut_short_or_of_sound_alone_says_so(tmp_path):
         read_video_file(tmp_path / "sound.mp4", size=16)
 
 
+def test_a_video_of_a_codec_ffmpeg_cannot_decode_names_the_codec(tmp_path):
+    """An mp4 whose video codec the ffmpeg here has no decoder for read "Could not load meta information", which
+    named neither the codec nor what to do."""
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
+    (tmp_path / "odd.mp4").write_bytes(whole.replace(b"avc1", b"zzzz"))  # the codec's tag, which no decoder knows
+    with pytest.raises(VideoDecodeError, match=r"odd.mp4: ffmpeg \S+ has no decoder for its video codec \(zzzz\): "
+                                               r"re-encode it to H.264 \(libx264\) with a tool that reads it$"):
+        read_video_file(tmp_path / "odd.mp4", size=16)
+
+
 def test_an_empty_video_file_says_it_is_empty(tmp_path):
     """A 0-byte mp4 (a download or copy that never began) read "it is damaged or cut short (ffmpeg: moov atom not
     found)", and a 0-byte GIF pillow's "cannot identify image file": neither said that the file holds nothing. In a

@@ -239,6 +239,8 @@ def test_the_metric_notes_say_the_scored_prediction_is_clamped():
     notes = VideoDomain().summary([{"num_context": 8, "psnr": 20.0, "nn_psnr": 19.0}])["metric_notes"]
     assert "predictions clamped to [0, 1]" in notes and "predictions unclamped" not in notes
     assert "PSNR capped at 100 dB" in notes  # a perfect frame's, as a perfect clip scores (sweep_metrics)
+    # the columns' units: metrics.json named the nll's (nll_units) alone, so a psnr of 16.3 read as of no unit
+    assert "units: psnr in dB, ssim of no unit (1: identical), mse in squared [0, 1] values" in notes
     gt = clips(1)  # [1, 3, T, H, W]
     over = sweep_metrics(item_of(gt, gt + 2.0))["psnr"]  # a mean far above 1 scores as shown: 1 everywhere
     assert torch.allclose(over, psnr_per_frame(torch.ones_like(gt), gt))
@@ -605,6 +607,23 @@ def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_
     assert gt.shape[:3] == (3, 36 * 4, 36 * 4)  # enlarged 4 times to reach 128 pixels
 
 
+def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path):
+    """Which frames of the input a prediction shows (from which clip of an .npz, of what size, what crop) was said on
+    the console alone: summary.json, kept beside the videos, did not say what they show."""
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    np.savez(tmp_path / "two.npz", videos=moving_digits(2, num_frames=4, size=16, seed=0))
+    domain = VideoDomain()
+    with pytest.warns(UserWarning, match="holds 2 clips: completing the first"):
+        signal = domain.read_input(tmp_path / "two.npz", spec)[None]  # [1, 3, 3, 12, 12]
+    pos = grid_positions(spec.grid_shape)[:5].unsqueeze(0)  # [1, 5, 3]
+    c = Completion(spec.grid_shape, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
+    domain.write_prediction(c, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["input"] == (f"{tmp_path / 'two.npz'}: frames 0-2 of 16×16 (the file records no frame rate: the "
+                                "videos written play at 8 fps), read as the model's 3 frames of 12×12")
+    assert summary["units"] == "psnr in dB, ssim of no unit (1: identical), per frame, averaged over the frames"
+
+
 def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_path):
     """As a picture smaller than an image model's: S would come from pixels that upscaling made up, without a word."""
     spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
@@ -616,6 +635,9 @@ def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_pat
     iio.imwrite(tmp_path / "strip.png", strip)
     with pytest.warns(UserWarning, match=r"strip.png: its frames of 10×10 are smaller"):
         VideoDomain().read_input(tmp_path / "strip.png", spec)
+    np.savez(tmp_path / "clip.npz", videos=moving_digits(1, num_frames=4, size=8, seed=0))  # an .npz said nothing
+    with pytest.warns(UserWarning, match=r"clip.npz: its frames of 8×8 are smaller"):
+        VideoDomain().read_input(tmp_path / "clip.npz", spec)
     wide = write_video(moving_digits(1, num_frames=4, size=16, seed=0)[0], tmp_path / "wide.gif", upscale_to=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # frames as large as the model's, or larger: read without a word

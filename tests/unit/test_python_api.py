@@ -1106,6 +1106,20 @@ def test_complete_reads_the_signal_it_keeps_for_the_pictures_as_a_tensor(module)
         m.complete(pos, val, (4, 4), signal="truth")
 
 
+def test_complete_refuses_a_signal_of_channels_last(module):
+    """A ground truth of channels last ([B, T, H, W, 3] as a video .npz and read_video_file hold frames, [B, H, W, 1]
+    a grey picture) has as many axes as [batch, V, *grid], so complete kept it; the pictures then stopped in "video
+    must be [3, T, H, W], got shape (17, 17, 32, 32)", a shape the caller never gave."""
+    m = module
+    pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
+    with pytest.raises(ValueError, match=r"^signal must be the ground truth \[batch, V, \*grid\] of the 2 signals of "
+                                         r"S, V = 1 values a point for toy/t, got \[2, 8, 8, 1\] \(channels last: "
+                                         r"x.movedim\(-1, 1\)\)$"):
+        m.complete(pos, val, (4, 4), signal=torch.rand(2, 8, 8, 1))
+    with pytest.raises(ValueError, match=r"V = 1 values a point for toy/t, got \[2, 3, 8, 8\]$"):
+        m.complete(pos, val, (4, 4), signal=torch.rand(2, 3, 8, 8))
+
+
 def test_complete_refuses_a_signal_it_could_not_show(module):
     """complete(signal=...) kept a meta tensor or complex numbers without a word, as S's and the queries' check
     refuses them: the completion's .cpu(), which the pictures call, then stopped in torch's "Cannot copy out of meta
