@@ -88,6 +88,18 @@ def test_missing_mnist_names_path_and_files(tmp_path):
     assert "nowhere" in str(e.value)
 
 
+def test_a_root_one_level_above_the_data_names_the_folder_to_pass(tmp_path):
+    # --data.init_args.root=$PIXELTRANSFORMER_DATA (the folder of every dataset) instead of its mnist/ or cifar10/
+    write_mnist(tmp_path / "mnist", "test", 4)
+    with pytest.raises(FileNotFoundError) as e:
+        datasets.read_mnist(tmp_path)
+    assert f"--data.init_args.root={tmp_path / 'mnist'}" in str(e.value) and "download" not in str(e.value)
+    write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n_per_batch=2)
+    with pytest.raises(FileNotFoundError) as e:
+        datasets.read_cifar10(tmp_path)
+    assert f"--data.init_args.root={tmp_path / 'cifar10'}" in str(e.value) and "download" not in str(e.value)
+
+
 def test_read_cifar_batches_folder_and_parent(tmp_path):
     batches = write_cifar_batches(tmp_path / "cifar-10-batches-py", n_per_batch=3)
     for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
