@@ -565,3 +565,18 @@ def test_context_rows_outside_their_ranges_are_told_the_units_of_an_image_row():
     rgb = dataclasses.replace(grey, val_dims=3)
     with pytest.raises(ValueError, match=re.escape("and value_1, value_2, value_3 in [0, 1] (a 0-255 level")):
         ImageDomain().context_from_rows(torch.tensor([[0.0, 0, 0.5, 255, 0.5]]), rgb, "--context")  # [K, 5]
+
+
+def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_path):
+    """`make sample INPUT=cifar10.npz` (or MNIST's .gz IDX file): a dataset, not a picture; the line says to save
+    the one picture to complete."""
+    np.savez(tmp_path / "c.npz", images=np.zeros((2, 4, 4, 3), np.uint8))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((2, 4, 4), np.uint8))))
+    for name in ("c.npz", "t10k-images-idx3-ubyte.gz"):
+        with pytest.raises(ValueError, match=r"not a readable image .*a dataset file: --input completes one picture; "
+                                             r"save the one to complete as \.png"):
+            io.read_picture_colours(tmp_path / name)
+    with pytest.raises(ValueError) as e:  # a damaged picture is not named a dataset
+        (tmp_path / "bad.png").write_text("not a picture\n")
+        io.read_picture_colours(tmp_path / "bad.png")
+    assert "a dataset file" not in str(e.value)
