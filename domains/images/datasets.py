@@ -109,8 +109,11 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
     if img_path is None and root.is_file():
         raise ValueError(f"{root} is a file: the MNIST root is the folder that holds {img_stem}.gz and the others")
     if img_path is None:
+        below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
+        remedy = (f"{below} holds them: pass --data.init_args.root={below}" if find_mnist_file(below, img_stem)
+                  else "add --data.init_args.download=true to fetch them")
         raise FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
-                                f"(and {lbl_stem}[.gz]); add --data.init_args.download=true to fetch them")
+                                f"(and {lbl_stem}[.gz]); {remedy}")
     images = read_idx(img_path, 3)  # [N, 28, 28]
     lbl_path = find_mnist_file(root, lbl_stem)
     labels = None
@@ -267,9 +270,13 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         raise FileNotFoundError(f"CIFAR-10 in {root} is still the archive {archives[0]}: unpack it there "
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
+    below = root / "cifar10"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not CIFAR-10's own
+    remedy = (f"{below} holds it: pass --data.init_args.root={below}"
+              if below.is_dir() and (_cifar_batch_dir(below) or any(below.glob("*.npz")))
+              else "add --data.init_args.download=true to fetch the batches")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
                             f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "
-                            "'labels'; add --data.init_args.download=true to fetch the batches")
+                            f"'labels'; {remedy}")
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:

@@ -236,7 +236,11 @@ def _decoded(path: str | Path, size: int | None, channels: int, details: bool) -
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ValueError(f"{path}: not a readable image (expected PNG/JPEG/BMP/WebP; {e})") from None
+        # an .npz of pictures or MNIST's IDX file (make sample INPUT=<the dataset>), which no prediction reads whole
+        dataset = path.name.endswith((".npz", ".npy", ".gz", "-ubyte"))
+        remedy = ("; a dataset file: --input completes one picture; save the one to complete as .png" if dataset
+                  else "")
+        raise ValueError(f"{path}: not a readable image (expected PNG/JPEG/BMP/WebP; {e}){remedy}") from None
     return picture
 
 

@@ -476,7 +476,20 @@ class PixelTransformerCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         path = cfg.get("ckpt_path")
         if path and not cfg.get("resume") and (message := reshaped_weights(self.model, self._checkpoint(path))):
+            # a checkpoint of other data (a grey model on colour pictures: other bins) or another model size is
+            # named as such, with its remedy, not as an edited file
+            self._check_checkpoint(self._checkpoint(path), path, self.subcommand)
             raise CheckpointError(f"{path}: {message}")
+
+    def _check_checkpoint(self, saved: dict, path: str, subcommand: str | None) -> None:
+        """The module's check of a checkpoint against its options and data, a checkpoint of other data ending with
+        where its own data is."""
+        try:
+            self.model.check_checkpoint(saved, path)
+        except DataMismatch as err:  # the domain given is named in err, not again in the hint
+            spec = (saved.get("hyper_parameters") or {}).get("spec") or {}
+            raise DataMismatch(f"{err}{data_hint(spec, subcommand == 'predict', self.model.spec.to_dict())}") \
+                from None
 
     def _drop_new_run(self) -> None:
         """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
@@ -601,10 +614,10 @@ class PixelTransformerCLI(LightningCLI):
             if run:  # before a model option it resets
                 check_resume_data(run, spec, given, ckpt)
             try:
-                self.model.check_checkpoint(saved, ckpt)
-            except DataMismatch as err:  # the domain given is named in err, not again in the hint
+                self._check_checkpoint(saved, ckpt, subcommand)
+            except DataMismatch:
                 self._drop_new_run()
-                raise DataMismatch(f"{err}{data_hint(spec, subcommand == 'predict', given)}") from None
+                raise
             if subcommand in ("test", "validate"):
                 # its evaluation folder (module.eval_folder)
                 self.model.trained_dataset, self.model.trained_source = spec.get("dataset"), source_name(spec)

@@ -118,6 +118,8 @@ def build_world(w: Path) -> Path:
     blank.mkdir()
     (blank / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 20, 0, 0, 0, 28, 0, 0, 0, 28])
                                                    + bytes(20 * 28 * 28))
+    colour = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)  # 10 CIFAR-like pictures
+    np.savez(d / "colour.npz", images=colour, labels=np.arange(10))
     np.savez(d / "ragged.npz", y=np.array([[0.1, 0.4, 0.2], [0.3, 0.5]], dtype=object))  # curves of other lengths
     (w / "cache").mkdir()
     return w
@@ -370,6 +372,13 @@ ROWS = [
                 f"CKPT={w}/runs/polynomial/old/checkpoints/last.ckpt"],
      "checkpoint is for polynomial/polynomial, but the data is images/digits (use its own data: "
      "DOMAIN=polynomial, or the config.yaml of its run folder)"),
+    ("ckpt-grey-model-on-colour-data",
+     '`make eval DOMAIN=images DATA=cifar10 CKPT=runs/images/mnist/checkpoints/last.ckpt` (a grey MNIST model on '
+     'colour pictures, whose value bins give its weights other shapes)',
+     lambda w: ["make", "eval", "DOMAIN=images", "DATA=cifar10", f"CKPT={w}/runs/images/mnist/checkpoints/last.ckpt",
+                f"ARGS=--data.init_args.root={w}/input/colour.npz"],
+     "checkpoint is for images/mnist with grid_shape=[28, 28], but the data is images/cifar10 with grid_shape=[32, "
+     "32] (use its own data: DATA=mnist, or the config.yaml of its run folder)"),
     ("gpu-trainer-without-gpu",
      '`pixeltransformer fit --config configs/polynomial.yaml --config configs/trainer/gpu.yaml` on a machine without a GPU',
      lambda w: ["cli", "fit", *POLY, "--config", str(CONFIGS / "trainer" / "gpu.yaml"), *_runs(w)],

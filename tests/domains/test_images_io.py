@@ -88,6 +88,18 @@ def test_missing_mnist_names_path_and_files(tmp_path):
     assert "nowhere" in str(e.value)
 
 
+def test_a_root_one_level_above_the_data_names_the_folder_to_pass(tmp_path):
+    # --data.init_args.root=$PIXELTRANSFORMER_DATA (the folder of every dataset) instead of its mnist/ or cifar10/
+    write_mnist(tmp_path / "mnist", "test", 4)
+    with pytest.raises(FileNotFoundError) as e:
+        datasets.read_mnist(tmp_path)
+    assert f"--data.init_args.root={tmp_path / 'mnist'}" in str(e.value) and "download" not in str(e.value)
+    write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n_per_batch=2)
+    with pytest.raises(FileNotFoundError) as e:
+        datasets.read_cifar10(tmp_path)
+    assert f"--data.init_args.root={tmp_path / 'cifar10'}" in str(e.value) and "download" not in str(e.value)
+
+
 def test_read_cifar_batches_folder_and_parent(tmp_path):
     batches = write_cifar_batches(tmp_path / "cifar-10-batches-py", n_per_batch=3)
     for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
@@ -553,3 +565,18 @@ def test_context_rows_outside_their_ranges_are_told_the_units_of_an_image_row():
     rgb = dataclasses.replace(grey, val_dims=3)
     with pytest.raises(ValueError, match=re.escape("and value_1, value_2, value_3 in [0, 1] (a 0-255 level")):
         ImageDomain().context_from_rows(torch.tensor([[0.0, 0, 0.5, 255, 0.5]]), rgb, "--context")  # [K, 5]
+
+
+def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_path):
+    """`make sample INPUT=cifar10.npz` (or MNIST's .gz IDX file): a dataset, not a picture; the line says to save
+    the one picture to complete."""
+    np.savez(tmp_path / "c.npz", images=np.zeros((2, 4, 4, 3), np.uint8))
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((2, 4, 4), np.uint8))))
+    for name in ("c.npz", "t10k-images-idx3-ubyte.gz"):
+        with pytest.raises(ValueError, match=r"not a readable image .*a dataset file: --input completes one picture; "
+                                             r"save the one to complete as \.png"):
+            io.read_picture_colours(tmp_path / name)
+    with pytest.raises(ValueError) as e:  # a damaged picture is not named a dataset
+        (tmp_path / "bad.png").write_text("not a picture\n")
+        io.read_picture_colours(tmp_path / "bad.png")
+    assert "a dataset file" not in str(e.value)
