@@ -136,10 +136,14 @@ class ImageEvaluation(SweepEvaluation):
         self.vae: torch.nn.Module | None = None
 
     # ---- helper networks ------------------------------------------------------------------------------
+    def asks_classifier(self) -> bool:
+        """Whether this sweep asks for a classifier that was not set by hand (e.g. in tests)."""
+        return self.use_classifier and self.classifier is None
+
     def trains_classifier(self, dm: Any) -> bool:
-        """Whether this sweep would train (or load) a classifier of dm's pictures: one is asked for, none was set by
-        hand (e.g. in tests), and the pictures carry labels."""
-        return self.use_classifier and self.classifier is None and dm.num_classes is not None
+        """Whether this sweep would train (or load) a classifier of dm's pictures: one is asked for
+        (:meth:`asks_classifier`) and the pictures carry labels."""
+        return self.asks_classifier() and dm.num_classes is not None
 
     def trains_vae(self) -> bool:
         """Whether this sweep would train (or load) a VAE: one is asked for and none was set by hand."""
@@ -162,7 +166,7 @@ class ImageEvaluation(SweepEvaluation):
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         dm = tested_datamodule(trainer)
         # trainer.datamodule may be a fit's; without a data module, whether its pictures carry labels is not known
-        if dm is None and (self.use_classifier and self.classifier is None or self.trains_vae()):
+        if dm is None and (self.asks_classifier() or self.trains_vae()):
             raise ValueError("ImageEvaluation: the classifier and VAE baselines train on the train split of the data "
                              "module the test reads from, and this test was given dataloaders alone: "
                              "trainer.test(model, datamodule=...), or ImageEvaluation(classifier=False, vae=False) "

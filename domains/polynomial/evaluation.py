@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from pixeltransformer.datahints import trained_data
+from pixeltransformer.datahints import trained_dataset
 from pixeltransformer.evaluation import SweepEvaluation, tested_datamodule
 from pixeltransformer.errors import check_count, counted, whole_number
 from pixeltransformer.media import log_media
@@ -214,7 +214,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             out["dataset"] = data.dataset  # the data scored, beside the data trained on
             # the checkpoint's own data, else that of the model's spec (fitted in this process): an RBF model scored
             # on Matern-5/2 says so
-            out[TRAINED_ON] = trained_data(pl_module)[0]
+            out[TRAINED_ON] = trained_dataset(pl_module)
         for name, values in per.items():  # a periodic kernel's bayes_* have none: None
             out[name] = sum(values) / len(values) if values else None
             out[f"{name}_se"] = standard_error(values)

@@ -754,9 +754,10 @@ class SDFDataModule(SignalDataModule):
         """The options that read ``root`` (a folder or file) as ``kind`` ("meshes" or "voxels"): its root option in a
         mixture, else the dataset and root. The remedy names the place: without a root, dataset voxels (or meshes)
         reads its own default, not this one."""
+        option = self._root_option(kind)
         if self.mixture:
-            return f"--data.init_args.{ROOT_OPTIONS[kind]}={root} (with a {kind} weight in the mixture)"
-        return f"--data.init_args.dataset={kind} --data.init_args.root={root}"
+            return f"--data.init_args.{option}={root} (with a {kind} weight in the mixture)"
+        return f"--data.init_args.dataset={kind} --data.init_args.{option}={root}"
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

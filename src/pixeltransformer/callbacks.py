@@ -196,8 +196,12 @@ class Pictures(Callback):
 
     def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
         data = tested_datamodule(trainer, trainer.state.fn)  # trainer.datamodule may be an earlier fit's
+        if data is None and trainer.state.fn not in list(TrainerFn):  # no stage runs (a check by hand)
+            raise ValueError("Pictures draws the examples of the data module a fit, validation or test reads from, "
+                             "and this trainer runs none and holds no data module: trainer.fit(model, "
+                             "datamodule=...) (or validate, test)")
         if data is None:
-            stage = getattr(trainer.state.fn, "value", trainer.state.fn)  # Lightning's TrainerFn
+            stage = TrainerFn(trainer.state.fn).value  # Lightning's TrainerFn, or its value
             noun = "validation" if stage == "validate" else stage
             raise ValueError(f"Pictures draws the examples of the data module a {noun} reads from, and this {noun} "
                              f"was given dataloaders alone: trainer.{stage}(model, datamodule=...)")

@@ -53,9 +53,9 @@ from .launch import (check_launch_size, check_node_launch, drawn_seed, first_pro
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
 from .locks import record
-from .memory import start_method
 from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
                       reshaped_weights)
+from .memory import start_method
 from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line

@@ -2,7 +2,8 @@
 trained on, or data of another domain, and the [run] line of an evaluation on other data: the checkpoint's own data as
 make variables in a clone (``DOMAIN=video DATA=beach``), as config files where the package is installed, and as its
 run folder's config.yaml for a domain of the user's own, which neither knows; the file or folder a spec's data was
-read from (:func:`source_name`).
+read from (:func:`source_name`); the dataset a model was trained on (:func:`trained_dataset`) and its file or folder
+(:func:`trained_data`).
 """
 
 from __future__ import annotations
@@ -67,12 +68,19 @@ def config_dataset(path: Path) -> Any:
     return init.get("dataset") if isinstance(init, dict) else None
 
 
+def trained_dataset(module: Any) -> str:
+    """The dataset a model was trained on: its checkpoint's (``trained_dataset``) where it was loaded from one, else
+    its spec's (fitted here)."""
+    dataset = getattr(module, "trained_dataset", None)
+    return module.spec.dataset if dataset is None else dataset
+
+
 def trained_data(module: Any) -> tuple[str, str | None]:
-    """The dataset a model was trained on and the name of its file or folder (:func:`source_name`): its checkpoint's
-    (``trained_dataset``, ``trained_source``) where it was loaded from one, else its spec's (fitted here)."""
-    if getattr(module, "trained_dataset", None) is None:
-        return module.spec.dataset, source_name(module.spec.to_dict())
-    return module.trained_dataset, getattr(module, "trained_source", None)
+    """The dataset a model was trained on (:func:`trained_dataset`) and the name of its file or folder
+    (:func:`source_name`): its checkpoint's ``trained_source`` where it was loaded from one, else its spec's."""
+    loaded = getattr(module, "trained_dataset", None) is not None
+    source = getattr(module, "trained_source", None) if loaded else source_name(module.spec.to_dict())
+    return trained_dataset(module), source
 
 
 def source_name(spec: dict[str, Any]) -> str | None:

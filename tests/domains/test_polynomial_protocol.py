@@ -9,6 +9,7 @@ import math
 import re
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -748,15 +749,16 @@ def test_sets_the_protocol_cannot_draw_name_both_bounds(num_context, num_queries
         ProtocolSetSampler()(signal, torch.Generator(), num_context=num_context, num_queries=num_queries)
 
 
-def _two_batches_summary(dataset: str, trained_dataset: str | None) -> dict:
-    """gp_protocol of two scored batches of `dataset` by a model whose checkpoint was trained on trained_dataset."""
+def _two_batches_summary(dataset: str, trained_dataset: str | None, spec: Any = None) -> dict:
+    """gp_protocol of two scored batches of `dataset` by a model whose checkpoint was trained on trained_dataset (its
+    spec: `dataset`'s, or ``spec``)."""
     from types import SimpleNamespace
 
     evaluation = GPProtocolEvaluation()
     evaluation._per_batch = {k: [1.0, 1.2] for k in ("target_ll", "context_ll", "oracle_target_ll",
                                                      "oracle_context_ll", "bayes_target_ll", "bayes_context_ll")}
     evaluation._sizes = [(3, 10), (5, 7)]
-    spec = PolynomialDataModule(dataset=dataset).spec
+    spec = spec or PolynomialDataModule(dataset=dataset).spec
     return evaluation.summary([], SimpleNamespace(spec=spec, trained_dataset=trained_dataset))["gp_protocol"]
 
 
@@ -777,6 +779,15 @@ def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
     own = _two_batches_summary("gp_tnp_matern", None)  # no checkpoint
     assert own["trained_on"] == "gp_tnp_matern" and protocol_headline(own).startswith("[gp_protocol] 2 batches")
 
+
+def test_gp_protocol_reads_only_the_dataset_a_model_was_trained_on():
+    """gp_protocol records the dataset trained on, not its file or folder: a model fitted here whose spec is a
+    stand-in of its dataset and extra alone is summed up too (the name of its source was worked out, then dropped)."""
+    from types import SimpleNamespace
+
+    real = PolynomialDataModule(dataset="gp_tnp_matern").spec
+    stand_in = SimpleNamespace(dataset=real.dataset, extra=real.extra)  # no to_dict
+    assert _two_batches_summary("gp_tnp_matern", None, stand_in)["trained_on"] == "gp_tnp_matern"
 
 def _scored_on_other_data(tmp_path):
     """A module built on the RBF benchmark and evaluated in Python on two batches of Matern-5/2 data, as

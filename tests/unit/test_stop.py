@@ -114,6 +114,18 @@ def test_the_pictures_of_a_stage_are_of_the_data_module_it_reads_from():
             Pictures(num_examples=1)._examples(trainer, split, "cpu")
 
 
+def test_pictures_outside_a_stage_without_a_data_module_say_so():
+    """Pictures' examples asked for (check_split by hand) of a trainer that runs no stage and holds no data module
+    were said to be of "a None" and sent to trainer.None(...); the line names the stages that give one."""
+    from pixeltransformer.callbacks import Pictures
+
+    trainer = SimpleNamespace(datamodule=None, state=SimpleNamespace(fn=None))
+    with pytest.raises(ValueError, match=r"^Pictures draws the examples of the data module a fit, validation or test "
+                                         r"reads from, and this trainer runs none and holds no data module: "
+                                         r"trainer.fit\(model, datamodule=...\) \(or validate, test\)$"):
+        Pictures(num_examples=1)._examples(trainer, "val", "cpu")
+
+
 def test_the_vae_baseline_stops_between_its_steps():
     """The images evaluation's VAE baseline fits latents for 300 steps at every |S| level: seconds that a SIGTERM
     waited for. It stops at the check before its 3rd step."""
