@@ -580,3 +580,57 @@ def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_pat
         (tmp_path / "bad.png").write_text("not a picture\n")
         io.read_picture_colours(tmp_path / "bad.png")
     assert "a dataset file" not in str(e.value)
+
+
+def write_pictures(folder, n: int, w: int, h: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        pixels = np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)  # [h, w, 3]
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def test_a_root_over_sub_folders_of_very_different_picture_sizes_names_them(tmp_path):
+    """A cats root one level too high read faces64/'s crops and cat_dataset_originals/'s whole photos as one dataset
+    without a word. Reading sub-folders stays; one line names them, and the root to pass for one of them."""
+    write_pictures(tmp_path / "faces", 3, 16, 16)
+    write_pictures(tmp_path / "photos", 2, 120, 90)
+    with pytest.warns(UserWarning) as record:
+        x, _ = io.read_image_folder(tmp_path, 16, progress=False)
+    assert x.shape == (5, 16, 16, 3)  # every picture is still read
+    assert [str(w.message) for w in record] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces/ (3 "
+        f"pictures, median short side 16 px) and photos/ (2, 90 px); if only one is the dataset, pass it as root "
+        f"(--data.init_args.root={tmp_path / 'faces'})"]
+    cache = tmp_path.parent / "cache"
+    for _ in range(2):  # decoded, then read from the cache: told both times
+        with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+            ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16, cache_dir=str(cache))._load_pools()
+
+
+def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
+    write_pictures(tmp_path / "cats", 3, 40, 30)
+    write_pictures(tmp_path / "dogs", 2, 64, 48)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, _ = io.read_image_folder(tmp_path, 16, progress=False)
+    assert x.shape == (5, 16, 16, 3)
+
+
+def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path):
+    """An entry whose notes lack the sub-folders' picture sizes (written by an earlier version) is decoded again,
+    so the line about sub-folders of very different sizes is not left out for a folder cached before."""
+    import json
+
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "cats", tmp_path / "cache"
+    write_pictures(folder / "faces", 3, 16, 16)
+    write_pictures(folder / "photos", 2, 120, 90)
+    files = io.list_images(folder)
+    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+        read_folder(folder, files, 16, 3, cache, progress=False)
+    (notes,) = cache.glob("cats_16_3_*.json")
+    notes.write_text(json.dumps({k: v for k, v in json.loads(notes.read_text()).items() if k != "folders"}))
+    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+        read_folder(folder, files, 16, 3, cache, progress=False)
+    assert "folders" in json.loads(notes.read_text())  # written whole again
