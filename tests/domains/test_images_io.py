@@ -616,6 +616,31 @@ def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
     assert x.shape == (5, 16, 16, 3)
 
 
+def test_an_mnist_file_as_root_names_its_folder_to_pass(tmp_path):
+    write_mnist(tmp_path / "mnist", "test", 4)
+    with pytest.raises(ValueError, match=rf"t10k-images-idx3-ubyte.gz is a file: .*pass "
+                                         rf"--data.init_args.root={re.escape(str(tmp_path / 'mnist'))}$"):
+        datasets.read_mnist(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz")
+    (tmp_path / "other.bin").write_bytes(b"x")  # not beside MNIST's files: no folder to name
+    with pytest.raises(ValueError, match=r"other.bin is a file: the MNIST root is the folder that holds "
+                                         r"t10k-images-idx3-ubyte.gz and the others$"):
+        datasets.read_mnist(tmp_path / "other.bin")
+
+
+def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
+    write_mnist(tmp_path / "mnist", "test", 4)
+    with pytest.raises(FileNotFoundError) as e:
+        datasets.read_cifar10(tmp_path / "mnist")
+    assert "holds MNIST's files (t10k-images-idx3-ubyte.gz), not CIFAR-10's" in str(e.value)
+    assert str(e.value).endswith("; pass the folder that holds CIFAR-10, or a folder of its own with "
+                                 "--data.init_args.download=true")  # not a download into mnist/
+    write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n_per_batch=2)  # beside it: named
+    beside = re.escape(str(tmp_path / "cifar10"))
+    with pytest.raises(FileNotFoundError, match=rf"not CIFAR-10's; {beside} holds it: pass "
+                                                rf"--data.init_args.root={beside}$"):
+        datasets.read_cifar10(tmp_path / "mnist")
+
+
 def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path):
     """An entry whose notes lack the sub-folders' picture sizes (written by an earlier version) is decoded again,
     so the line about sub-folders of very different sizes is not left out for a folder cached before."""
