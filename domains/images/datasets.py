@@ -107,7 +107,10 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
         download_mnist(root, split)
         img_path = find_mnist_file(root, img_stem)
     if img_path is None and root.is_file():
-        raise ValueError(f"{root} is a file: the MNIST root is the folder that holds {img_stem}.gz and the others")
+        beside = root.parent  # MNIST's files beside the file given: their folder is the root
+        remedy = (f"pass --data.init_args.root={beside}" if any(mnist_available(beside, s) for s in MNIST_FILES)
+                  else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
+        raise ValueError(f"{root} is a file: {remedy}")
     if img_path is None:
         below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
         remedy = (f"{below} holds them: pass --data.init_args.root={below}" if find_mnist_file(below, img_stem)
@@ -270,13 +273,24 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         raise FileNotFoundError(f"CIFAR-10 in {root} is still the archive {archives[0]}: unpack it there "
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
+    mnist = next((p for p in (find_mnist_file(root, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
+    if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST
+        beside = root.parent / "cifar10"
+        remedy = (f"{beside} holds it: pass --data.init_args.root={beside}" if _holds_cifar10(beside) else
+                  "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true")
+        raise FileNotFoundError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not "
+                                f"CIFAR-10's; {remedy}")
     below = root / "cifar10"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not CIFAR-10's own
-    remedy = (f"{below} holds it: pass --data.init_args.root={below}"
-              if below.is_dir() and (_cifar_batch_dir(below) or any(below.glob("*.npz")))
+    remedy = (f"{below} holds it: pass --data.init_args.root={below}" if _holds_cifar10(below)
               else "add --data.init_args.download=true to fetch the batches")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
                             f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "
                             f"'labels'; {remedy}")
+
+
+def _holds_cifar10(folder: Path) -> bool:
+    """Whether folder holds CIFAR-10 as cifar10_source reads it: batches, or an .npz."""
+    return folder.is_dir() and (_cifar_batch_dir(folder) is not None or any(folder.glob("*.npz")))
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:

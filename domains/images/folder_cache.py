@@ -72,8 +72,9 @@ def whole_entry(notes: object, path: Path, size: int, channels: int) -> bool:
     :func:`io.decode_folder` writes: notes of another form (written over, or by hand) stopped a start with a
     KeyError, and pixels of another size, colour or type were served as they were."""
     if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or notes.get("size") != size or \
-            not all(isinstance(notes.get(key), list) for key in ("skipped", "dim", "small")):
-        return False  # an entry written before its notes named the pictures smaller than size is decoded again
+            not all(isinstance(notes.get(key), list) for key in ("skipped", "dim", "small")) or \
+            not isinstance(notes.get("folders"), dict):
+        return False  # an entry written before its notes held "small" or "folders" is decoded again
     return whole_npy(path, (notes["files"] - len(notes["skipped"]), channels, size, size), np.uint8)
 
 

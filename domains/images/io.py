@@ -44,6 +44,9 @@ def warn_if_unscaled(pixels: np.ndarray, where: str | Path) -> None:
 
 SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # integer pictures of more than 8 bits a value
 DIM_16_BIT = 4096  # a 16-bit picture whose values all lie below this uses 12 bits or fewer: it reads nearly black
+# sub-folders whose pictures' median short sides differ this many times over are told of: 64x64 crops beside the
+# whole photos they were cut from (a root one level too high) are not one dataset
+MIXED_SIZES = 4
 
 
 def image_to_array(img: Image.Image, channels: int = 3) -> np.ndarray:
@@ -285,7 +288,8 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
                   channels: int = 3) -> tuple[np.ndarray, dict]:
     """The pictures of ``files`` -> images [N, size, size, C] and what to tell about them (:func:`warn_folder_notes`):
     ``{"files": how many, "skipped": [unreadable ones], "dim": [dim 16-bit ones], "small": [ones smaller than size,
-    upscaled]}``, each "name: why" (the file's path under root; a small one's "name, w×h").
+    upscaled], "folders": {sub-folder: [pictures read, their median short side]}}``, each "name: why" (the file's
+    path under root; a small one's "name, w×h"; the sub-folder "." for root's own files).
 
     Each picture is written into one array as it is read, laid out channel by channel ([N, C, size, size] in memory,
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
@@ -293,7 +297,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
     if not files:
         raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
-    kept, skipped, dim, small = 0, [], [], []
+    kept, skipped, dim, small, sides = 0, [], [], [], {}
     for p in loop_progress(files, f"reading {Path(root).name}", unit="picture", enabled=progress and len(files) >= 500):
         name = p.relative_to(root) if p.is_relative_to(root) else p.name
         try:
@@ -302,6 +306,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
             skipped.append(f"{name}: {str(e).removeprefix(f'{p}: ')}")
             continue
         h, w = arr.shape[:2]
+        sides.setdefault(str(Path(name).parent), []).append(min(h, w))
         if min(h, w) < size:  # its square is upscaled: pixels that interpolation made up
             small.append(f"{name}, {w}×{h}")
         out[kept] = square_array(arr, size)  # [size, size, C]
@@ -310,12 +315,14 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
             dim.append(f"{name}: {dim_note(peak)}")
     if not kept:
         raise ValueError(f"none of the {len(files)} image files in {root} could be read (first: {skipped[0]})")
-    return out[:kept], {"files": len(files), "skipped": skipped, "dim": dim, "small": small, "size": size}
+    folders = {d: [len(found), int(np.median(found))] for d, found in sides.items()}
+    return out[:kept], {"files": len(files), "skipped": skipped, "dim": dim, "small": small, "size": size,
+                        "folders": folders}
 
 
 def warn_folder_notes(root: str | Path, notes: dict) -> None:
-    """One warning for a folder's unreadable files, one for its dim 16-bit pictures and one for its pictures smaller
-    than the size they are read at (:func:`decode_folder`)."""
+    """One warning for a folder's unreadable files, one for its dim 16-bit pictures, one for its pictures smaller
+    than the size they are read at and one for sub-folders of very different picture sizes (:func:`decode_folder`)."""
     skipped, dim, small = notes["skipped"], notes["dim"], notes["small"]
     kept = notes["files"] - len(skipped)
 
@@ -334,3 +341,21 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
     if small:
         size = notes["size"]
         warn_rank_zero(upscaled_among(among(small), f"{size}×{size}", small, kept, "--data.init_args.image_size"))
+    warn_mixed_sizes(root, notes["folders"])
+
+
+def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]]) -> None:
+    """One line when the sub-folders read as one dataset hold pictures of very different sizes (:data:`MIXED_SIZES`):
+    the smallest and the largest named, and the root that reads one of them alone."""
+    if len(folders) < 2:
+        return
+    order = sorted(folders, key=lambda d: folders[d][1])  # by median short side
+    low, high = order[0], order[-1]
+    if folders[high][1] < MIXED_SIZES * folders[low][1]:
+        return
+    among = f" (of {len(folders)} sub-folders)" if len(folders) > 2 else ""
+    pick = max((d for d in (low, high) if d != "."), key=lambda d: folders[d][0])  # "." is root itself
+    warn_rank_zero(f"{root}: its pictures come from sub-folders of very different sizes, read as one dataset: "
+                   f"{low}/ ({folders[low][0]} pictures, median short side {folders[low][1]} px) and {high}/ "
+                   f"({folders[high][0]}, {folders[high][1]} px){among}; if only one is the dataset, pass it as root "
+                   f"(--data.init_args.root={Path(root) / pick})")

@@ -134,6 +134,14 @@ def ffmpeg_version() -> str:
     return imageio_ffmpeg.get_ffmpeg_version()
 
 
+def ffmpeg_release(build: str) -> str:
+    """The release an ffmpeg version string is a build of, as its users know it: "n9.0.2-17-g2a571b6068-20260930"
+    (a static build, 17 commits on the release's branch) and a distribution's "4.4.2-0ubuntu0.22.04.1" -> "9.0.2",
+    "4.4.2"; a git build of no release ("N-113000-g...") whole."""
+    release = re.fullmatch(r"n?(\d+(?:\.\d+)+)(?:-.*)?", build)
+    return release[1] if release else build
+
+
 @functools.lru_cache(maxsize=1)
 def _every_frame_once() -> list[str]:
     """ffmpeg's output option that hands on each decoded frame once. Without it, ffmpeg repeats and drops frames to
@@ -290,8 +298,8 @@ def _decode_reason(err: BaseException) -> tuple[str, bool]:
     if codec:  # a codec ffmpeg names but cannot decode, or one it does not know ("none"), named by its tag
         name = codec[1] or codec[2]
         tag = re.search(r"Video: none \((\w+) /", text) if name == "none" else None
-        return (f"ffmpeg {ffmpeg_version()} has no decoder for its video codec ({tag[1] if tag else name}): "
-                "re-encode it to H.264 (libx264) with a tool that reads it"), False
+        return (f"ffmpeg {ffmpeg_release(ffmpeg_version())} has no decoder for its video codec "
+                f"({tag[1] if tag else name}): re-encode it to H.264 (libx264) with a tool that reads it"), False
     if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish
         return "it is damaged or cut short (ffmpeg: moov atom not found)", True
     if "Invalid data found when processing input" in text:

@@ -580,3 +580,82 @@ def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_pat
         (tmp_path / "bad.png").write_text("not a picture\n")
         io.read_picture_colours(tmp_path / "bad.png")
     assert "a dataset file" not in str(e.value)
+
+
+def write_pictures(folder, n: int, w: int, h: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        pixels = np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)  # [h, w, 3]
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def test_a_root_over_sub_folders_of_very_different_picture_sizes_names_them(tmp_path):
+    """A cats root one level too high read faces64/'s crops and cat_dataset_originals/'s whole photos as one dataset
+    without a word. Reading sub-folders stays; one line names them, and the root to pass for one of them."""
+    write_pictures(tmp_path / "faces", 3, 16, 16)
+    write_pictures(tmp_path / "photos", 2, 120, 90)
+    with pytest.warns(UserWarning) as record:
+        x, _ = io.read_image_folder(tmp_path, 16, progress=False)
+    assert x.shape == (5, 16, 16, 3)  # every picture is still read
+    assert [str(w.message) for w in record] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces/ (3 "
+        f"pictures, median short side 16 px) and photos/ (2, 90 px); if only one is the dataset, pass it as root "
+        f"(--data.init_args.root={tmp_path / 'faces'})"]
+    cache = tmp_path.parent / "cache"
+    for _ in range(2):  # decoded, then read from the cache: told both times
+        with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+            ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16, cache_dir=str(cache))._load_pools()
+
+
+def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
+    write_pictures(tmp_path / "cats", 3, 40, 30)
+    write_pictures(tmp_path / "dogs", 2, 64, 48)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, _ = io.read_image_folder(tmp_path, 16, progress=False)
+    assert x.shape == (5, 16, 16, 3)
+
+
+def test_an_mnist_file_as_root_names_its_folder_to_pass(tmp_path):
+    write_mnist(tmp_path / "mnist", "test", 4)
+    with pytest.raises(ValueError, match=rf"t10k-images-idx3-ubyte.gz is a file: .*pass "
+                                         rf"--data.init_args.root={re.escape(str(tmp_path / 'mnist'))}$"):
+        datasets.read_mnist(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz")
+    (tmp_path / "other.bin").write_bytes(b"x")  # not beside MNIST's files: no folder to name
+    with pytest.raises(ValueError, match=r"other.bin is a file: the MNIST root is the folder that holds "
+                                         r"t10k-images-idx3-ubyte.gz and the others$"):
+        datasets.read_mnist(tmp_path / "other.bin")
+
+
+def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
+    write_mnist(tmp_path / "mnist", "test", 4)
+    with pytest.raises(FileNotFoundError) as e:
+        datasets.read_cifar10(tmp_path / "mnist")
+    assert "holds MNIST's files (t10k-images-idx3-ubyte.gz), not CIFAR-10's" in str(e.value)
+    assert str(e.value).endswith("; pass the folder that holds CIFAR-10, or a folder of its own with "
+                                 "--data.init_args.download=true")  # not a download into mnist/
+    write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n_per_batch=2)  # beside it: named
+    beside = re.escape(str(tmp_path / "cifar10"))
+    with pytest.raises(FileNotFoundError, match=rf"not CIFAR-10's; {beside} holds it: pass "
+                                                rf"--data.init_args.root={beside}$"):
+        datasets.read_cifar10(tmp_path / "mnist")
+
+
+def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path):
+    """An entry whose notes lack the sub-folders' picture sizes (written by an earlier version) is decoded again,
+    so the line about sub-folders of very different sizes is not left out for a folder cached before."""
+    import json
+
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "cats", tmp_path / "cache"
+    write_pictures(folder / "faces", 3, 16, 16)
+    write_pictures(folder / "photos", 2, 120, 90)
+    files = io.list_images(folder)
+    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+        read_folder(folder, files, 16, 3, cache, progress=False)
+    (notes,) = cache.glob("cats_16_3_*.json")
+    notes.write_text(json.dumps({k: v for k, v in json.loads(notes.read_text()).items() if k != "folders"}))
+    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+        read_folder(folder, files, 16, 3, cache, progress=False)
+    assert "folders" in json.loads(notes.read_text())  # written whole again

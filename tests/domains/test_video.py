@@ -2300,3 +2300,23 @@ def test_an_npz_checkpoint_evaluated_on_a_folder_names_other_files_and_resumes_o
         warnings.simplefilter("error")
         check_resume_files(str(run), saved, same, module_spec(same).to_dict(), str(ckpt))
         assert split_mismatch(saved, same) is None
+
+
+def test_an_undecodable_codec_names_the_ffmpeg_release_not_its_build_string(tmp_path, monkeypatch):
+    """The line named ffmpeg by its whole build string, "ffmpeg n9.0.2-17-g2a571b6068-20260930"."""
+    from domains.video import io as video_io
+
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
+    (tmp_path / "odd.mp4").write_bytes(whole.replace(b"avc1", b"zzzz"))
+    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: "n9.0.2-17-g2a571b6068-20260930")
+    with pytest.raises(VideoDecodeError, match=r"odd.mp4: ffmpeg 9.0.2 has no decoder for its video codec \(zzzz\)"):
+        read_video_file(tmp_path / "odd.mp4", size=16)
+
+
+@pytest.mark.parametrize("build, shown", [("n9.0.2-17-g2a571b6068-20260930", "9.0.2"), ("4.4.2", "4.4.2"),
+                                          ("4.4.2-0ubuntu0.22.04.1", "4.4.2"), ("n7.1", "7.1"),
+                                          ("N-113000-g1a2b3c4d5e-20240101", "N-113000-g1a2b3c4d5e-20240101")])
+def test_ffmpeg_release_is_the_version_of_a_release_build_and_a_git_build_whole(build, shown):
+    from domains.video.io import ffmpeg_release
+
+    assert ffmpeg_release(build) == shown
