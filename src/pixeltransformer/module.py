@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import lightning as L
 import torch
-from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 
 from . import versions, written_by
 from .config import NetConfig, ObjectiveConfig, OptimConfig, as_config, plain, unknown_hparams
@@ -473,14 +473,23 @@ class PixelTransformerModule(L.LightningModule):
         half-widths from the range's middle the values reach."""
         if self.spec.num_bins > 1 or self.net_config.value_norm:
             return 0.0
-        low, high, reach = self.spec.value_reach(signal[:, : self.spec.val_dims])  # of values [B, V, *grid]
+        measured = self.spec.value_reach(signal[:, : self.spec.val_dims])  # of values [B, V, *grid]
+        if far := self.far_span("the first training batch's values span", measured, "val_range", reach_limit):
+            warnings.warn(f"{far}, the units one Gaussian without a value frame reads them in: give the data's range "
+                          f"as its val_range ({self.range_option()}), or set model.net.value_norm: true")
+        return measured[2]
+
+    def far_span(self, values: str, measured: tuple[float, float, float], val_range: str = "the model's val_range",
+                 limit: float = FAR_REACH) -> str | None:
+        """The opening of a warning of values far from the model's range, from what ``spec.value_reach`` measured
+        of them (low, high, reach): '<values> [low, high], R times the half-width of <val_range> [lo, hi]', where
+        they reach over ``limit`` half-widths from its middle; else None."""
+        low, high, reach = measured
+        if reach <= limit:
+            return None
         lo, hi = self.spec.val_range
-        if reach > reach_limit:
-            warnings.warn(f"the first training batch's values span [{low:.4g}, {high:.4g}], {reach:.3g} times the "
-                          f"half-width of val_range [{lo:.4g}, {hi:.4g}], the units one Gaussian without a value "
-                          f"frame reads them in: give the data's range as its val_range ({self.range_option()}), "
-                          f"or set model.net.value_norm: true")
-        return reach
+        return (f"{values} [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of {val_range} "
+                f"[{lo:.4g}, {hi:.4g}]")
 
     def range_option(self) -> str:
         """Where the data's val_range is set: the DataModule's option where it takes one (the built-in 1D data),
@@ -881,21 +890,28 @@ class PixelTransformerModule(L.LightningModule):
     def check_values(self, ctx_val: torch.Tensor) -> None:
         """Values [B, K, V] a model can read, as `predict --context` takes them: within the value range when bins
         cover it (the spec's range), else (the range only normalises, as with one Gaussian) any value whose frame
-        float32 can hold, with a warning beyond FAR_REACH half-widths of the range without a value frame."""
+        float32 can hold, with a warning beyond FAR_REACH half-widths of the range without a value frame (in a call
+        in Python, not a running Trainer's)."""
         lo, hi = self.spec.val_range
-        if span := self.spec.outside_bins(ctx_val, slack=1e-4):  # rounding of data resampled or converted to float32
-            levels = " (0-255 levels? divide by 255)" if self.levels_of_255(self.spec.value_reach(ctx_val)) else ""
-            raise ValueError(f"ctx_val spans [{span[0]:.3g}, {span[1]:.3g}], outside the value range [{lo:g}, {hi:g}] "
+        measured = low, high, _ = self.spec.value_reach(ctx_val)  # one read of the values: on a GPU, one wait
+        levels = " (0-255 levels? divide by 255)" if self.levels_of_255(measured) else ""
+        if self.spec.beyond_bins(low, high, slack=1e-4):  # rounding of data resampled or converted to float32
+            raise ValueError(f"ctx_val spans [{low:.3g}, {high:.3g}], outside the value range [{lo:g}, {hi:g}] "
                              f"of {self.spec.domain}/{self.spec.dataset}: scale or clip the values into it{levels}")
-        if self.spec.num_bins == 1 and (far := float(ctx_val.abs().max())) > MAX_ABS_VALUE:
+        if self.spec.num_bins == 1 and (far := max(abs(low), abs(high))) > MAX_ABS_VALUE:
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
-        if self.spec.num_bins == 1 and not self.net_config.value_norm:  # the range only normalises: S is warned of
-            low, high, reach = self.spec.value_reach(ctx_val)  # as a fit's first batch and log_prob's queries are
-            if reach > FAR_REACH:
-                warnings.warn(f"ctx_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the "
-                              f"model's val_range [{lo:.4g}, {hi:.4g}] from its middle, where it never saw values: "
-                              "give them in the units of its val_range", stacklevel=4)
+        # the range only normalises: a user's S is warned of as a fit's first batch and log_prob's queries are; the
+        # completions a running fit, test or predict makes of its own data are not (its fit's first batch warned)
+        if self.spec.num_bins == 1 and not self.net_config.value_norm and not self.trainer_running() and (
+                far := self.far_span("ctx_val spans", measured)):
+            warnings.warn(f"{far} from its middle, where it never saw values: give them in the units of its "
+                          f"val_range{levels}", stacklevel=4)
+
+    def trainer_running(self) -> bool:
+        """Whether a Trainer runs the module now (a fit, validation, test or predict), not a call in Python: Lightning
+        leaves a finished Trainer attached."""
+        return self._trainer is not None and self.trainer.state.status == TrainerStatus.RUNNING
 
     def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
         """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what
@@ -941,18 +957,15 @@ class PixelTransformerModule(L.LightningModule):
         # warned of, not refused: a value beyond the range is one of low density; a value_norm model predicts in the
         # frame of S, where the range only normalises (as warn_far_values), so its values are not measured
         measured = (0.0, 0.0, 0.0) if self.net_config.value_norm else self.spec.value_reach(qry_val)
-        low, high, reach = measured
-        if reach > FAR_REACH:
-            lo, hi = self.spec.val_range
+        if far := self.far_span("qry_val spans", measured):
             if self.levels_of_255(measured):  # measured once: each measure reads every value, on a GPU a wait
                 cause = "0-255 levels? divide by 255"
             elif not torch.equal(self.domain.context_values(qry_val, self.spec), qry_val):  # a domain clamping S
                 cause = "clamp them as S is: m.domain.context_values(qry_val, m.spec)"
             else:
                 cause = "values in other units than the model's? give them in the units of its val_range"
-            warnings.warn(f"qry_val spans [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of the model's "
-                          f"val_range [{lo:.4g}, {hi:.4g}] from its middle: log_prob scores values that far outside "
-                          f"it as all but impossible ({cause})", stacklevel=2)
+            warnings.warn(f"{far} from its middle: log_prob scores values that far outside it as all but impossible "
+                          f"({cause})", stacklevel=2)
         with self.trainer_precision():
             params = predict_params(self.model, ctx_pos, ctx_val, qry_pos, self.net_config.chunk,
                                     _checked=True)  # [B, Q, NP]

@@ -71,10 +71,15 @@ class SignalSpec:
         """(min, max) of values [..., V] when the value bins cannot hold them: a model with bins (num_bins > 1), and
         values beyond val_range by more than ``slack`` times its width; else None (one Gaussian's range only
         normalises)."""
-        lo, hi = self.val_range
         low, high = _span(values)
+        return (low, high) if self.beyond_bins(low, high, slack) else None
+
+    def beyond_bins(self, low: float, high: float, slack: float) -> bool:
+        """Whether values spanning [low, high] lie where the value bins cannot hold them (outside_bins, for a span
+        measured already)."""
+        lo, hi = self.val_range
         margin = slack * (hi - lo)
-        return (low, high) if self.num_bins > 1 and (low < lo - margin or high > hi + margin) else None
+        return self.num_bins > 1 and (low < lo - margin or high > hi + margin)
 
     def value_reach(self, values: torch.Tensor) -> tuple[float, float, float]:
         """(min, max) of values and how far they reach from the middle of val_range, in half-widths of it (1: its

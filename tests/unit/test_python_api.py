@@ -1009,8 +1009,56 @@ def test_s_far_beyond_the_range_of_one_gaussian_without_a_value_frame_is_warned_
                                     sets=dict(min_context=4, max_context=10, num_queries=8)).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        tiny_module.mean_field(x, x * 9, x)  # 9 half-widths: no warning
+        tiny_module.mean_field(x, x * 45, x)  # 9 half-widths: no warning
         framed.mean_field(x, x * 1000, x)
+
+
+def test_s_of_0_255_levels_on_a_one_gaussian_model_of_0_1_values_is_warned_of_as_levels():
+    """0-255 levels as S of a one-Gaussian images model (values in [0, 1]) were told only to come in the units of
+    its val_range, where the bins' refusal and log_prob's warning name the likely slip: divide by 255."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    with pytest.warns(UserWarning, match="no Domain named 'toy'"):
+        m = PixelTransformerModule(spec={**SPEC, "num_bins": 1}, net=dict(width=32, ffn=64),
+                                   sets=dict(min_context=2, max_context=16, num_queries=8)).eval()
+    pos, levels = grid_positions((4, 4))[None], torch.arange(16.0).reshape(1, 16, 1) * 17  # [1, 16, 2], 0..255
+    with pytest.warns(UserWarning, match=r"^ctx_val spans \[0, 255\], 509 times the half-width of the model's "
+                                         r"val_range \[0, 1\] from its middle, where it never saw values: give them "
+                                         r"in the units of its val_range \(0-255 levels\? divide by 255\)$"):
+        m.mean_field(pos, levels, pos)
+
+
+def test_a_fit_and_test_of_data_far_beyond_the_range_warn_once_not_at_each_completion(tmp_path):
+    """The warning of S far beyond one Gaussian's range is for S a user gives: a fit and a test of data in other
+    units than val_range also drew it from their own completions and samples, once a batch and |S| level, saying the
+    model "never saw values" it trained on. Only the fit's first batch warns, naming the remedy; a call in Python
+    after the fit (its trainer finished but attached) still warns."""
+    import lightning as L
+
+    import domains.polynomial.domain  # noqa: F401  (the domain's metrics)
+    from domains.polynomial.data import PolynomialDataModule
+    from pixeltransformer.module import PixelTransformerModule
+
+    np.savez(tmp_path / "a.npz", y=np.random.default_rng(0).standard_normal((12, 16)))  # values in about [-3, 3]
+    data = PolynomialDataModule(dataset="file", root=str(tmp_path / "a.npz"), splits=(-1, 2, 2),
+                                val_range=(-0.05, 0.05), batch_size=2)
+    module = PixelTransformerModule(spec=data.spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1,
+                                                             value_norm=False),
+                                    sets=dict(min_context=2, max_context=8, num_queries=8),
+                                    optim=dict(warmup_steps=0))
+    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
+                        default_root_dir=str(tmp_path / "run"),
+                        callbacks=[SweepEvaluation(levels=(2, 4), num_samples=1, n_autoregressive=4)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(module, datamodule=data)
+        trainer.test(module, datamodule=data, verbose=False)
+    far = [str(w.message) for w in caught if "times the half-width" in str(w.message)]
+    assert len(far) == 1 and far[0].startswith("the first training batch's values span"), far
+    x = torch.linspace(-1, 1, 5).reshape(1, 5, 1)  # [1, 5, 1]
+    with pytest.warns(UserWarning, match=r"^ctx_val spans \[-1, 1\], 20 times the half-width of the model's "):
+        module.mean_field(x, x, x)
 
 
 def test_log_prob_of_a_value_norm_model_does_not_warn_of_values_in_the_frame_of_s(poly_spec):
