@@ -31,7 +31,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, sam
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, same_grid, source_names
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
-from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra
+from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra, signal_channels
 
 DATASETS = ("polynomial", "gp_rbf", "gp_matern", "gp_periodic", "gp_tnp_rbf", "gp_tnp_matern", "gp_tnp_periodic",
             "file")
@@ -474,8 +474,7 @@ class PolynomialDataModule(SignalDataModule):
         return same_split_index(self._split_index_of({**self.split_options(), **options}), self._split_index(), splits)
 
     def signal_channels(self) -> int:
-        """The GP protocol's point sets carry their positions beside the values ([2, N]), which its sampler reads."""
-        return 2 if self.is_protocol else super().signal_channels()
+        return signal_channels(self.spec)
 
     def build_split(self, split: str) -> Dataset:
         if self.is_file:

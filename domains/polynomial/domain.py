@@ -33,7 +33,7 @@ from pixeltransformer.signal import SignalSpec
 
 from .metrics import NLL_UNITS, nll_gap_to_oracle, reference_metrics
 from .oracles import gp_protocol_oracle
-from .protocol import point_set_layout
+from .protocol import point_set_layout, signal_channels
 from .visualize import figure_functions, figure_protocol
 
 
@@ -65,6 +65,9 @@ class PolynomialDomain(Domain):
     def is_protocol(self) -> bool:
         """The GP benchmark's point sets (signal [B, 2, N]: positions, values) rather than dense functions."""
         return self.spec is not None and self.spec.extra.get("protocol") == "tnp"
+
+    def signal_channels(self, spec: SignalSpec) -> int:
+        return signal_channels(spec)
 
     @property
     def pos_scale(self) -> float:

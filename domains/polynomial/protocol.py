@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pixeltransformer.sets import SetBatch, SetSampler
+from pixeltransformer.signal import SignalSpec
 
 from .kernels import PERIODIC_KERNELS, check_kernel, kernel_matrix
 
@@ -154,6 +155,12 @@ class GPProtocolDataset(Dataset):
 # what sets one benchmark apart from another in a checkpoint's protocol_extra (metrics.json's gp_protocol names them):
 # protocol_extra's keys but "protocol", kept in step with it
 BENCHMARK_SETTINGS = ("kernel", "max_points", "noise_std", "lengthscale_range", "scale_range", "period_range")
+
+
+def signal_channels(spec: SignalSpec) -> int:
+    """The channels of a signal of the spec's data: the protocol's point sets [2, N] (positions, values), which its
+    sampler reads, else V."""
+    return 2 if spec.extra.get("protocol") == "tnp" else spec.val_dims
 
 
 def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_range, scale_range,

@@ -235,7 +235,7 @@ class VideoDomain(Domain):
         else:
             path = source[0]
             size = frame_size(path)
-            if size is None:  # an .npz of clips, or a file whose header does not say: the frames as read
+            if size is None:  # a file whose header does not say (an .npz's too): the frames as read
                 size = (read_video_npz(path)[0] if path.suffix.lower() == ".npz"
                         else read_video_file(path, max_frames=1)).shape[1:3]
             what = f"{path.name}'s frames are"

@@ -298,6 +298,8 @@ def _decode_reason(err: BaseException) -> tuple[str, bool]:
     if codec:  # a codec ffmpeg names but cannot decode, or one it does not know ("none"), named by its tag
         name = codec[1] or codec[2]
         tag = re.search(r"Video: none \((\w+) /", text) if name == "none" else None
+        if name == "none" and not tag:  # "Video: none, none": no codec tag at all (zeroed), which is damage
+            return "its video stream names no codec: it is damaged", True
         return (f"ffmpeg {ffmpeg_release(ffmpeg_version())} has no decoder for its video codec "
                 f"({tag[1] if tag else name}): re-encode it to H.264 (libx264) with a tool that reads it"), False
     if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish

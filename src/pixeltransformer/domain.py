@@ -316,6 +316,11 @@ class Domain:
         return (f"a row is [{', '.join(names)}]: on the model's {'x'.join(map(str, sizes))} grid, {axes}, and "
                 f"{', '.join(names[p:])} in [{lo:g}, {hi:g}]")
 
+    def signal_channels(self, spec: SignalSpec) -> int:
+        """How many channels a signal S [B, C, *grid] of the spec's data holds: its V here; a domain whose own set
+        sampler reads a layout of its own (the GP protocol's point sets: positions and values) says more."""
+        return spec.val_dims
+
     def context_values(self, values: torch.Tensor, spec: SignalSpec) -> torch.Tensor:
         """Values of a user's S [..., V] as the model reads them, before they are checked against the spec's range:
         unchanged here (values beyond a range of bins are refused); a domain whose data is clamped into its range

@@ -1021,10 +1021,12 @@ class PixelTransformerModule(L.LightningModule):
             raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
                              f"of S, {2 + self.spec.pos_dims} axes for {self.spec.domain}/{self.spec.dataset}, got "
                              f"{list(x.shape)}{hint}")
-        if x.shape[1] != self.spec.val_dims:  # [B, *grid, V], as pictures and videos are stored, has the axes too
-            last = " (channels last: x.movedim(-1, 1))" if x.shape[-1] == self.spec.val_dims else ""
+        channels = self.domain.signal_channels(self.spec)  # V, or a layout of the domain's own (GP point sets)
+        if x.shape[1] != channels:  # [B, *grid, V], as pictures and videos are stored, has the axes too
+            move = "x.movedim(-1, 1)" if isinstance(signal, torch.Tensor) else "np.moveaxis(x, -1, 1)"  # as given
+            last = f" (channels last: {move})" if x.shape[-1] == channels else ""
             raise ValueError(f"signal must be the ground truth [batch, V, *grid] of the {counted(batch, 'signal')} "
-                             f"of S, V = {self.spec.val_dims} values a point for {self.spec.domain}/"
+                             f"of S, V = {channels} value(s) a point for {self.spec.domain}/"
                              f"{self.spec.dataset}, got {list(x.shape)}{last}")
         return x
 

@@ -246,6 +246,16 @@ def test_a_video_of_a_codec_ffmpeg_cannot_decode_names_the_codec(tmp_path):
         read_video_file(tmp_path / "odd.mp4", size=16)
 
 
+def test_a_video_whose_stream_names_no_codec_is_damaged(tmp_path):
+    """An mp4 whose codec tag is zeroed (a damaged file: ffmpeg's "Video: none, none") was told "has no decoder for its
+    video codec (none): re-encode it", which no tool that reads it could: it is damage, as another copy may mend."""
+    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
+    (tmp_path / "blank.mp4").write_bytes(whole.replace(b"avc1", b"\0" * 4))  # the codec's tag zeroed
+    with pytest.raises(VideoDecodeError, match=r"blank.mp4: its video stream names no codec: it is damaged$") as info:
+        read_video_file(tmp_path / "blank.mp4", size=16)
+    assert info.value.damaged
+
+
 def test_an_empty_video_file_says_it_is_empty(tmp_path):
     """A 0-byte mp4 (a download or copy that never began) read "it is damaged or cut short (ffmpeg: moov atom not
     found)", and a 0-byte GIF pillow's "cannot identify image file": neither said that the file holds nothing. In a

@@ -690,8 +690,9 @@ ERROR_ROWS_ELSEWHERE = {
     '`make sample DOMAIN=images CKPT=digits.ckpt INPUT=digit.png ARGS="--num_context 0"` (also `--num_samples -1`, '
     '`--n_autoregressive -1`: each named alone)':
         ("tests/unit/test_predict_options.py", "test_predict_options_refuse_conflicting_or_bad_options"),
-    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=hevc.mp4` (a codec the ffmpeg that imageio-ffmpeg ships cannot '
-    'decode; in a `DATA=folder` folder: skipped with a warning saying so)':
+    "`make sample DOMAIN=video CKPT=video.ckpt INPUT=odd.mp4` (its video stream tagged `zzzz`, a codec the ffmpeg "
+    "that imageio-ffmpeg ships has no decoder for; in a `DATA=folder` folder: skipped with a warning saying so; a "
+    "stream whose codec tag is blank: `its video stream names no codec: it is damaged`)":
         ("tests/domains/test_video.py", "test_a_video_of_a_codec_ffmpeg_cannot_decode_names_the_codec"),
 }
 

@@ -1161,10 +1161,13 @@ def test_complete_refuses_a_signal_of_channels_last(module):
     m = module
     pos, val = torch.rand(2, 5, 2) * 2 - 1, torch.rand(2, 5, 1)  # [2, 5, 2], [2, 5, 1]
     with pytest.raises(ValueError, match=r"^signal must be the ground truth \[batch, V, \*grid\] of the 2 signals of "
-                                         r"S, V = 1 values a point for toy/t, got \[2, 8, 8, 1\] \(channels last: "
-                                         r"x.movedim\(-1, 1\)\)$"):
+                                         r"S, V = 1 value\(s\) a point for toy/t, got \[2, 8, 8, 1\] \(channels "
+                                         r"last: x.movedim\(-1, 1\)\)$"):
         m.complete(pos, val, (4, 4), signal=torch.rand(2, 8, 8, 1))
-    with pytest.raises(ValueError, match=r"V = 1 values a point for toy/t, got \[2, 3, 8, 8\]$"):
+    for given in (torch.rand(2, 8, 8, 1).tolist(), np.random.rand(2, 8, 8, 1)):  # a list or array has no movedim
+        with pytest.raises(ValueError, match=r"got \[2, 8, 8, 1\] \(channels last: np.moveaxis\(x, -1, 1\)\)$"):
+            m.complete(pos, val, (4, 4), signal=given)
+    with pytest.raises(ValueError, match=r"V = 1 value\(s\) a point for toy/t, got \[2, 3, 8, 8\]$"):
         m.complete(pos, val, (4, 4), signal=torch.rand(2, 3, 8, 8))
 
 
