@@ -100,6 +100,44 @@ def test_a_root_one_level_above_the_data_names_the_folder_to_pass(tmp_path):
     assert f"--data.init_args.root={tmp_path / 'cifar10'}" in str(e.value) and "download" not in str(e.value)
 
 
+def test_a_cifar10_folder_is_named_only_where_it_holds_one_npz_of_images(tmp_path):
+    """cifar10/ below the root is named only when cifar10_source would read it: an .npz holding no 'images', or
+    several, would be refused there, so the line says download; an empty mnist/ below the root says download too."""
+    below = tmp_path / "cifar10"
+    below.mkdir()
+    np.savez(below / "notes.npz", x=np.zeros(3))  # no 'images'
+    for extra in (None, "more.npz"):
+        if extra:
+            np.savez(below / extra, images=np.zeros((2, 4, 4, 3), np.uint8))  # two .npz: not one to read
+        with pytest.raises(FileNotFoundError) as e:
+            datasets.read_cifar10(tmp_path)
+        assert "holds it" not in str(e.value) and str(e.value).endswith("--data.init_args.download=true to fetch "
+                                                                         "the batches")
+    (below / "notes.npz").unlink()  # one .npz of images: named
+    with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(below))} holds it: pass --data.init_args.root="):
+        datasets.read_cifar10(tmp_path)
+    (tmp_path / "mnist").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"add --data.init_args.download=true to fetch them$"):
+        datasets.read_mnist(tmp_path)
+
+
+def test_the_folders_the_data_hints_name_are_shell_words(tmp_path):
+    """A root with a space (/tmp/da ta): the --data.init_args.root= remedies quote the folder, so the option
+    pasted into a shell stays one word."""
+    root = tmp_path / "da ta"
+    write_mnist(root / "mnist", "test", 4)
+    (root / "cifar10").mkdir()
+    np.savez(root / "cifar10" / "c.npz", images=np.zeros((2, 4, 4, 3), np.uint8))
+    cases = [(lambda: datasets.read_mnist(root), root / "mnist"),  # one level too high
+             (lambda: datasets.read_cifar10(root), root / "cifar10"),
+             (lambda: datasets.read_mnist(root / "mnist" / "t10k-images-idx3-ubyte.gz"), root / "mnist"),  # a file
+             (lambda: datasets.read_cifar10(root / "mnist"), root / "cifar10")]  # another dataset's folder
+    for read, folder in cases:
+        with pytest.raises((FileNotFoundError, ValueError)) as e:
+            read()
+        assert f"--data.init_args.root='{folder}'" in str(e.value)
+
+
 def test_read_cifar_batches_folder_and_parent(tmp_path):
     batches = write_cifar_batches(tmp_path / "cifar-10-batches-py", n_per_batch=3)
     for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
