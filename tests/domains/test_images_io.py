@@ -609,11 +609,19 @@ def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_pat
     """`make sample INPUT=cifar10.npz` (or MNIST's .gz IDX file): a dataset, not a picture; the line says to save
     the one picture to complete."""
     np.savez(tmp_path / "c.npz", images=np.zeros((2, 4, 4, 3), np.uint8))
+    (tmp_path / "c.npz").rename(tmp_path / "CIFAR.NPZ")  # the suffix in capitals: a dataset still
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((2, 4, 4), np.uint8))))
-    for name in ("c.npz", "t10k-images-idx3-ubyte.gz"):
-        with pytest.raises(ValueError, match=r"not a readable image .*a dataset file: --input completes one picture; "
-                                             r"save the one to complete as \.png"):
+    from domains.images.domain import ImageDomain
+    from pixeltransformer.signal import SignalSpec
+
+    for name in ("CIFAR.NPZ", "t10k-images-idx3-ubyte.gz"):
+        with pytest.raises(ValueError, match=r"not a readable image .*; a dataset file: a prediction reads one "
+                                             r"picture; save the one wanted as \.png$"):
             io.read_picture_colours(tmp_path / name)
+    spec = SignalSpec(domain="images", dataset="digits", grid_shape=(4, 4), val_dims=1, val_range=(0, 1), num_bins=8)
+    with pytest.raises(ValueError) as e:  # --mask of a dataset: the line names no option of the input
+        ImageDomain().read_mask(tmp_path / "CIFAR.NPZ", spec)
+    assert "a dataset file" in str(e.value) and "--input" not in str(e.value)
     with pytest.raises(ValueError) as e:  # a damaged picture is not named a dataset
         (tmp_path / "bad.png").write_text("not a picture\n")
         io.read_picture_colours(tmp_path / "bad.png")
