@@ -239,10 +239,10 @@ def _decoded(path: str | Path, size: int | None, channels: int, details: bool) -
     except Image.DecompressionBombError as e:  # more pixels than PIL reads (Image.MAX_IMAGE_PIXELS)
         raise ValueError(f"{path}: not a readable image (too large: {e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        # an .npz of pictures or MNIST's IDX file (make sample INPUT=<the dataset>), which no prediction reads whole
-        dataset = path.name.endswith((".npz", ".npy", ".gz", "-ubyte"))
-        remedy = ("; a dataset file: --input completes one picture; save the one to complete as .png" if dataset
-                  else "")
+        # an .npz of pictures or MNIST's IDX file (make sample INPUT=<the dataset>, or a mask), which no prediction
+        # reads whole; worded for an input and a mask alike
+        dataset = path.name.lower().endswith((".npz", ".npy", ".gz", "-ubyte"))
+        remedy = "; a dataset file: a prediction reads one picture; save the one wanted as .png" if dataset else ""
         raise ValueError(f"{path}: not a readable image (expected PNG/JPEG/BMP/WebP; {e}){remedy}") from None
     return picture
 

@@ -476,8 +476,8 @@ class PixelTransformerCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         path = cfg.get("ckpt_path")
         if path and not cfg.get("resume") and (message := reshaped_weights(self.model, self._checkpoint(path))):
-            # a checkpoint of other data (a grey model on colour pictures: other bins) or another model size is
-            # named as such, with its remedy, not as an edited file
+            # a checkpoint of other data (a grey model on colour pictures: other bins) is named as such, with its
+            # remedy, not as an edited file
             self._check_checkpoint(self._checkpoint(path), path, self.subcommand)
             raise CheckpointError(f"{path}: {message}")
 

@@ -100,6 +100,44 @@ def test_a_root_one_level_above_the_data_names_the_folder_to_pass(tmp_path):
     assert f"--data.init_args.root={tmp_path / 'cifar10'}" in str(e.value) and "download" not in str(e.value)
 
 
+def test_a_cifar10_folder_is_named_only_where_it_holds_one_npz_of_images(tmp_path):
+    """cifar10/ below the root is named only when cifar10_source would read it: an .npz holding no 'images', or
+    several, would be refused there, so the line says download; an empty mnist/ below the root says download too."""
+    below = tmp_path / "cifar10"
+    below.mkdir()
+    np.savez(below / "notes.npz", x=np.zeros(3))  # no 'images'
+    for extra in (None, "more.npz"):
+        if extra:
+            np.savez(below / extra, images=np.zeros((2, 4, 4, 3), np.uint8))  # two .npz: not one to read
+        with pytest.raises(FileNotFoundError) as e:
+            datasets.read_cifar10(tmp_path)
+        assert "holds it" not in str(e.value) and str(e.value).endswith("--data.init_args.download=true to fetch "
+                                                                         "the batches")
+    (below / "notes.npz").unlink()  # one .npz of images: named
+    with pytest.raises(FileNotFoundError, match=rf"{re.escape(str(below))} holds it: pass --data.init_args.root="):
+        datasets.read_cifar10(tmp_path)
+    (tmp_path / "mnist").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"add --data.init_args.download=true to fetch them$"):
+        datasets.read_mnist(tmp_path)
+
+
+def test_the_folders_the_data_hints_name_are_shell_words(tmp_path):
+    """A root with a space (/tmp/da ta): the --data.init_args.root= remedies quote the folder, so the option
+    pasted into a shell stays one word."""
+    root = tmp_path / "da ta"
+    write_mnist(root / "mnist", "test", 4)
+    (root / "cifar10").mkdir()
+    np.savez(root / "cifar10" / "c.npz", images=np.zeros((2, 4, 4, 3), np.uint8))
+    cases = [(lambda: datasets.read_mnist(root), root / "mnist"),  # one level too high
+             (lambda: datasets.read_cifar10(root), root / "cifar10"),
+             (lambda: datasets.read_mnist(root / "mnist" / "t10k-images-idx3-ubyte.gz"), root / "mnist"),  # a file
+             (lambda: datasets.read_cifar10(root / "mnist"), root / "cifar10")]  # another dataset's folder
+    for read, folder in cases:
+        with pytest.raises((FileNotFoundError, ValueError)) as e:
+            read()
+        assert f"--data.init_args.root='{folder}'" in str(e.value)
+
+
 def test_read_cifar_batches_folder_and_parent(tmp_path):
     batches = write_cifar_batches(tmp_path / "cifar-10-batches-py", n_per_batch=3)
     for root in (tmp_path, tmp_path / "cifar-10-batches-py"):
@@ -571,11 +609,19 @@ def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_pat
     """`make sample INPUT=cifar10.npz` (or MNIST's .gz IDX file): a dataset, not a picture; the line says to save
     the one picture to complete."""
     np.savez(tmp_path / "c.npz", images=np.zeros((2, 4, 4, 3), np.uint8))
+    (tmp_path / "c.npz").rename(tmp_path / "CIFAR.NPZ")  # the suffix in capitals: a dataset still
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(np.zeros((2, 4, 4), np.uint8))))
-    for name in ("c.npz", "t10k-images-idx3-ubyte.gz"):
-        with pytest.raises(ValueError, match=r"not a readable image .*a dataset file: --input completes one picture; "
-                                             r"save the one to complete as \.png"):
+    from domains.images.domain import ImageDomain
+    from pixeltransformer.signal import SignalSpec
+
+    for name in ("CIFAR.NPZ", "t10k-images-idx3-ubyte.gz"):
+        with pytest.raises(ValueError, match=r"not a readable image .*; a dataset file: a prediction reads one "
+                                             r"picture; save the one wanted as \.png$"):
             io.read_picture_colours(tmp_path / name)
+    spec = SignalSpec(domain="images", dataset="digits", grid_shape=(4, 4), val_dims=1, val_range=(0, 1), num_bins=8)
+    with pytest.raises(ValueError) as e:  # --mask of a dataset: the line names no option of the input
+        ImageDomain().read_mask(tmp_path / "CIFAR.NPZ", spec)
+    assert "a dataset file" in str(e.value) and "--input" not in str(e.value)
     with pytest.raises(ValueError) as e:  # a damaged picture is not named a dataset
         (tmp_path / "bad.png").write_text("not a picture\n")
         io.read_picture_colours(tmp_path / "bad.png")
