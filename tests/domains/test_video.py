@@ -247,8 +247,9 @@ def test_a_video_of_a_codec_ffmpeg_cannot_decode_names_the_codec(tmp_path):
 
 
 def test_a_video_whose_stream_names_no_codec_is_damaged(tmp_path):
-    """An mp4 whose codec tag is zeroed (a damaged file: ffmpeg's "Video: none, none") was told "has no decoder for its
-    video codec (none): re-encode it", which no tool that reads it could: it is damage, as another copy may mend."""
+    """An mp4 whose codec tag is zeroed (a damaged file: ffmpeg's "Video: none, none") was told "has no decoder for
+    its video codec (none): re-encode it", which no tool that reads it could: it is damage, as another copy may
+    mend."""
     whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
     (tmp_path / "blank.mp4").write_bytes(whole.replace(b"avc1", b"\0" * 4))  # the codec's tag zeroed
     with pytest.raises(VideoDecodeError, match=r"blank.mp4: its video stream names no codec: it is damaged$") as info:
