@@ -380,6 +380,19 @@ def reported_by_another_rank() -> bool:
         return False
 
 
+def lost_a_peer(err: BaseException) -> bool:
+    """Whether ``err``, or an error it was raised from, is torch.distributed's or gloo's for a rank that has gone."""
+    dist = sys.modules.get("torch.distributed")  # imported by whoever started DDP; never imported here
+    lost = getattr(dist, "DistError", ()) if dist is not None else ()
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, lost) or "Connection closed by peer" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
     """A warning about what every process of a launch reads alike (the data): from global rank zero alone, the rank
     Lightning's rank_zero_only holds (each launcher sets it), as Lightning warns. Each DDP rank reads the data itself
