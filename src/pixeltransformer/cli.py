@@ -43,7 +43,7 @@ from .data_mismatch import (DataMismatch, check_resume_data, check_resume_files,
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data, source_name
 from .errors import (InputExit, Interrupted, StageInterrupted, counted, ctrl_c_main, debugging, fail, first_line,
-                     is_input_error, parse_error_line, reported_by_another_rank, root_cause, yaml_float)
+                     is_input_error, lost_a_peer, parse_error_line, reported_by_another_rank, root_cause, yaml_float)
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
@@ -1007,7 +1007,7 @@ def cli_main() -> None:
                 fail(f"trainer settings: {first_line(root_cause(err))}")
             if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
                 fail(f"W&B: {first_line(root_cause(err))}{wandb_fallbacks()}")
-            if not (is_input_error(err) or debugging()) and reported_by_another_rank():  # a DDP peer failed first
+            if not (is_input_error(err) or debugging()) and lost_a_peer(err) and reported_by_another_rank():
                 raise InputExit(f"error: another process stopped on bad input ({first_line(err)})") from None
             if not is_input_error(err):
                 raise  # a bug, not bad input: keep the traceback

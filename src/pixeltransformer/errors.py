@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -345,6 +346,8 @@ def is_input_error(err: BaseException) -> bool:
 
 
 REPORTED_KEY = "pixeltransformer/reported"  # in the process group's store: how many ranks printed their error line
+ENDED_KEY = "pixeltransformer/ended"  # in the store: how many ranks other than zero ended on a failed launch
+PEER_WAIT_S = 2.5  # at most this long rank zero keeps the store for the other ranks (Lightning kills within 5 s)
 
 
 def _report_store():
@@ -375,9 +378,46 @@ def reported_by_another_rank() -> bool:
     peer has gone) follows from it and needs no traceback. False outside DDP or without a store to ask."""
     store = _report_store()
     try:
-        return store is not None and store.add(REPORTED_KEY, 0) >= 1
+        reported = store is not None and store.add(REPORTED_KEY, 0) >= 1
+        if reported:
+            store.add(ENDED_KEY, 1)  # rank zero, which waits for it, may go (let_peers_read)
+        return reported
     except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
         return False
+
+
+def let_peers_read() -> None:
+    """Under DDP rank zero holds the store the other ranks ask whether a rank reported: it closes its connections,
+    so that a rank waiting in a collective fails now, and keeps the store until the others have ended (at most
+    PEER_WAIT_S). Any other rank counts itself ended. Outside DDP: nothing."""
+    store = _report_store()
+    if store is None:
+        return
+    dist = sys.modules["torch.distributed"]
+    try:
+        if dist.get_rank() != 0:
+            store.add(ENDED_KEY, 1)
+            return
+        others = dist.get_world_size() - 1
+        dist.destroy_process_group()
+        deadline = time.monotonic() + PEER_WAIT_S
+        while store.add(ENDED_KEY, 0) < others and time.monotonic() < deadline:
+            time.sleep(0.05)
+    except Exception:  # noqa: BLE001 - rank zero has ended, or torch's store moved: exit as before
+        return
+
+
+def lost_a_peer(err: BaseException) -> bool:
+    """Whether ``err``, or an error it was raised from, is torch.distributed's or gloo's for a rank that has gone."""
+    dist = sys.modules.get("torch.distributed")  # imported by whoever started DDP; never imported here
+    lost = getattr(dist, "DistError", ()) if dist is not None else ()
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, lost) or "Connection closed by peer" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
@@ -443,6 +483,7 @@ def fail(err: BaseException | str) -> NoReturn:
     message += hidden_domains(message)
     if first_to_report():
         print(message, file=sys.stderr, flush=True)
+    let_peers_read()
     raise InputExit(message) from None
 
 

@@ -1633,3 +1633,29 @@ def test_the_data_is_checked_for_the_trainer_s_processes_by_every_command_but_pr
             main([sub, "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(ckpt),
                   "--run_root", str(tmp_path / "runs"), "--run_name", sub])
         assert [type(trainer) for trainer in asked] == ([] if sub == "predict" else [L.Trainer]), sub
+
+
+@pytest.mark.parametrize("peer_lost", [True, False])
+def test_only_a_lost_peer_is_silenced_after_another_rank_reported(monkeypatch, peer_lost):
+    """Once a DDP peer printed its bad input's line, the error that follows from losing that peer exits with status 2
+    and no traceback; any other error (a bug racing with the peer's failure) keeps its traceback."""
+    from pixeltransformer import cli
+    from pixeltransformer.errors import InputExit
+
+    def stand_in_main(args, exit_on_error):
+        if peer_lost:  # as gloo's collective reports a rank that exited, under Lightning's wrapper
+            try:
+                raise torch.distributed.DistNetworkError("pair.cc:534] Connection closed by peer [127.0.0.1]:4567")
+            except RuntimeError as lost:
+                raise RuntimeError("the all_reduce failed") from lost
+        raise RuntimeError("the model's shapes disagree")
+
+    monkeypatch.setattr("sys.argv", ["pixeltransformer"])
+    monkeypatch.setattr(cli, "main", stand_in_main)
+    monkeypatch.setattr(cli, "reported_by_another_rank", lambda: True)
+    with pytest.raises(InputExit if peer_lost else RuntimeError) as caught:
+        cli.cli_main()
+    if peer_lost:
+        assert caught.value.code == 2 and "another process stopped on bad input" in str(caught.value)
+    else:
+        assert not isinstance(caught.value, InputExit) and str(caught.value) == "the model's shapes disagree"
