@@ -379,24 +379,42 @@ def reported_by_another_rank() -> bool:
     store = _report_store()
     try:
         reported = store is not None and store.add(REPORTED_KEY, 0) >= 1
-        if reported:
-            store.add(ENDED_KEY, 1)  # rank zero, which waits for it, may go (let_peers_read)
-        return reported
     except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
         return False
+    if reported and sys.modules["torch.distributed"].get_rank() != 0:
+        _end_after_rank_zero(store)
+    return reported
+
+
+def _end_after_rank_zero(store) -> None:
+    """A rank other than zero counts itself ended (rank zero, waiting in let_peers_read, may go), closes its
+    connections and, where rank zero started it (Lightning's ddp), waits until rank zero has gone (at most
+    PEER_WAIT_S): Lightning's observer in rank zero kills it, exit status and all, when another rank exits first.
+    Rank zero's going is read from this process's parent, not from the store: a failed store read prints C++ frames."""
+    dist = sys.modules["torch.distributed"]
+    parent = os.getppid()
+    try:
+        store.add(ENDED_KEY, 1)
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    except Exception:  # noqa: BLE001 - rank zero has gone: its store no longer answers
+        return
+    deadline = time.monotonic() + PEER_WAIT_S
+    while os.getppid() == parent and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def let_peers_read() -> None:
     """Under DDP rank zero holds the store the other ranks ask whether a rank reported: it closes its connections,
     so that a rank waiting in a collective fails now, and keeps the store until the others have ended (at most
-    PEER_WAIT_S). Any other rank counts itself ended. Outside DDP: nothing."""
+    PEER_WAIT_S). Any other rank counts itself ended and exits after rank zero. Outside DDP: nothing."""
     store = _report_store()
     if store is None:
         return
     dist = sys.modules["torch.distributed"]
     try:
         if dist.get_rank() != 0:
-            store.add(ENDED_KEY, 1)
+            _end_after_rank_zero(store)
             return
         others = dist.get_world_size() - 1
         dist.destroy_process_group()
