@@ -31,11 +31,14 @@ INPUT_ERRORS = (ValueError, OSError, FloatingPointError)
 T = TypeVar("T")
 
 
+INPUT_STATUS = 2  # the exit status of a command (or a process of its launch) that printed its bad input's line
+
+
 class InputExit(SystemExit):
     """Exit status 2 after a one-line error; ``str()`` is that line."""
 
     def __init__(self, message: str):
-        super().__init__(2)
+        super().__init__(INPUT_STATUS)
         self.message = message
 
     def __str__(self) -> str:
@@ -345,6 +348,7 @@ def is_input_error(err: BaseException) -> bool:
 
 
 REPORTED_KEY = "pixeltransformer/reported"  # in the process group's store: how many ranks printed their error line
+FAILED_KEY = "pixeltransformer/failed"  # there: how many ranks a launcher started (ddp_spawn) failed (spawned.py)
 
 
 def _report_store():
@@ -376,6 +380,24 @@ def reported_by_another_rank() -> bool:
     store = _report_store()
     try:
         return store is not None and store.add(REPORTED_KEY, 0) >= 1
+    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
+        return False
+
+
+def mark_failed() -> None:
+    """Count this rank's failure in the process group's store (nothing outside DDP)."""
+    store = _report_store()
+    with contextlib.suppress(Exception):  # rank zero, which holds the store, has ended: no rank is left to tell
+        if store is not None:
+            store.add(FAILED_KEY, 1)
+
+
+def another_rank_failed() -> bool:
+    """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has
+    (:func:`mark_failed`): that SIGTERM is no stop of the user's. False outside DDP or without a store to ask."""
+    store = _report_store()
+    try:
+        return store is not None and store.add(FAILED_KEY, 0) >= 1
     except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
         return False
 
