@@ -33,6 +33,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
+from .errors import another_rank_failed
 from .layout import BEST_FILENAME, best_checkpoint_step, next_command, test_command
 from .loopbar import format_duration
 from .media import log_summary
@@ -158,6 +159,8 @@ class RunCheckpoint(ModelCheckpoint):
         self._say_stopping("Ctrl-C", "; Ctrl-C again stops it now, without saving")
 
     def _sigterm(self, signum, frame) -> None:
+        if another_rank_failed():  # torch ends the ranks ddp_spawn started left after one failed: nothing to save
+            raise SystemExit(SIGTERM_STATUS)
         # a second SIGTERM changes nothing: a launcher (torchrun, Lightning's) forwards the one a scheduler also sends
         # to each process
         if not self._terminated:

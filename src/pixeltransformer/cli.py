@@ -52,7 +52,7 @@ from .fit_settings import check_fit_length, check_resume_length, check_step_sett
 from .launch import (check_launch_size, check_node_launch, drawn_seed, first_process, is_ddp_child, joins_a_run,
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
-from .locks import record
+from .locks import record, recorded
 from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
                       reshaped_weights)
 from .memory import start_method
@@ -63,13 +63,15 @@ from .predict import PredictionInputs, PredictionWriter, PredictOptions, one_dev
 from .preflight import SUBCOMMANDS, check_command_line
 from .progress import replace_default_bar
 from .run_config import RunConfig, record_precision, setup_line
-from .runs import (check_new_run, check_run_name, check_run_root, checkpoint_run, domain_of, expand_home, flag_arg,
-                   hold_run_folder, is_run_folder, kept_checkpoint, missing_domain, readable_run_configs,
-                   release_run_folder, resume_checkpoint, run_group, shown_path, with_run_config)
+from .runs import (FIT_LOCK, check_new_run, check_run_name, check_run_root, checkpoint_folder, checkpoint_run,
+                   domain_of, expand_home, flag_arg, hold_run_folder, is_run_folder, kept_checkpoint, kept_unsaved,
+                   missing_domain, readable_run_configs, release_run_folder, resume_checkpoint, run_group, shown_path,
+                   with_run_config)
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
                               overridden_options, parse_error_fields, run_config_setting, setting_source,
                               size_config_options, yaml_spelled)
 from .sets import every_point_sets
+from .spawned import launch_in_one_line, launched_bad_input
 from .splits import SPLITS
 from .trainer_limits import batch_limit, check_val_limit, new_run_out_of_time, nothing_to_train, nothing_trained
 from .version import VersionAction
@@ -117,19 +119,20 @@ class FirstStepMark(Callback):
     (0, or a --ckpt_path's step), the last of those a step sums with gradient accumulation. A fit killed before then
     (SIGKILL, out of memory, in its first batch too: no handler removes its folder, as one of a failed start's errors
     is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused until the folder
-    was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained. A
-    launcher that starts the training processes (ddp_spawn, ddp_fork) gets no mark: the lock is rewritten before they
-    start. Should a launcher it does not know of copy the mark all the same, only the process that holds the lock
-    writes: a pickled copy holds no descriptor (there the number names another file, or none), and a forked one has
-    another pid."""
+    was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained.
+    Where a launcher starts the training processes (ddp_spawn, ddp_fork), their first rank writes it for the process
+    that holds the lock, through the lock's path (a pickled copy holds no descriptor, a forked one shares it), and
+    that process reads it there: it trains no step itself."""
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, lock: Path | None = None):
         self.fd: int | None = fd
+        self.lock = lock  # its path, for the processes a launcher starts (None: this process alone marks it)
         self.pid = os.getpid()  # the process that holds the lock
         self.start: int | None = None  # trainer.global_step as the fit began (None: training has not begun)
+        self.marked = False  # the lock says "host pid"
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "fd": None}  # a pickled copy (ddp_spawn's processes) never writes
+        return {**self.__dict__, "fd": None}  # a pickled copy (ddp_spawn's processes) holds no descriptor
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         self.start = trainer.global_step
@@ -137,19 +140,32 @@ class FirstStepMark(Callback):
     def stepped(self, trainer: Any) -> bool:
         """Whether this fit has completed an optimizer step of its own: the rule that says a run trained, for its lock
         and for the CLI's (:func:`trained`; a --ckpt_path's step is not this fit's)."""
+        if self.start is None and self.lock is not None and os.getpid() == self.pid:  # not begun here: the
+            with contextlib.suppress(OSError):  # processes a launcher started say
+                return recorded(self.lock)[2] != "untrained"
         return self.start is not None and trainer.global_step > self.start
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.fd is not None and os.getpid() == self.pid and self.stepped(trainer):
-            fd, self.fd = self.fd, None
+        if self.marked or not self.stepped(trainer):
+            return
+        if os.getpid() == self.pid and self.fd is not None:
+            self.marked = True
             with contextlib.suppress(OSError):  # a lock file gone meanwhile: nothing left to mark
-                record(fd)
+                record(self.fd)
+        elif os.getpid() != self.pid and self.lock is not None and trainer.is_global_zero:  # a launched process's
+            self.marked = True
+            with contextlib.suppress(OSError):
+                fd = os.open(self.lock, os.O_WRONLY)
+                try:
+                    record(fd, pid=self.pid)
+                finally:
+                    os.close(fd)
 
 
 def trained(cli: Any) -> bool:
-    """Whether a CLI's fit trained: a step of its own (FirstStepMark.stepped, counted from the step it began at), or
-    any step where it has no mark (ddp_spawn, ddp_fork, a resume); the one rule of its lock, the removal of a new
-    run's folder and the line of a Ctrl-C after the fit."""
+    """Whether a CLI's fit trained: a step of its own (FirstStepMark.stepped, counted from the step it began at, or
+    marked in its lock by the processes ddp_spawn or ddp_fork started), or any step where it has no mark (a resume);
+    the one rule of its lock, the removal of a new run's folder and the line of a Ctrl-C after the fit."""
     trainer = getattr(cli, "trainer", None)
     mark = getattr(cli, "_first_step_mark", None)
     return trainer is not None and (mark.stepped(trainer) if mark is not None else trainer.global_step > 0)
@@ -491,15 +507,21 @@ class PixelTransformerCLI(LightningCLI):
             raise DataMismatch(f"{err}{data_hint(spec, subcommand == 'predict', self.model.spec.to_dict())}") \
                 from None
 
-    def _drop_new_run(self) -> None:
+    def _drop_new_run(self, failed: bool = True) -> None:
         """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
         in Lightning: its folder could be neither resumed nor evaluated), leaves nothing behind (rank zero removes
-        it), and says so under the [run] line that named its folder."""
+        it), and says so under the [run] line that named its folder. One that trained keeps its folder (its config and
+        W&B run: runs.remove_unstarted keeps them too); one that ``failed`` without a checkpoint says what that means
+        there."""
         trainer = getattr(self, "trainer", None)
         dev_run = trainer is not None and bool(trainer.fast_dev_run)
         stepped = trained(self)
         if (self.subcommand != "fit" or not self.new_run or self._shown is None
-                or (trainer is not None and ((stepped and not dev_run) or not trainer.is_global_zero))):
+                or (trainer is not None and not trainer.is_global_zero)):
+            return
+        if stepped and not dev_run:
+            if failed and kept_checkpoint(checkpoint_folder(self.run_dir)) is None:
+                print(f"[run] fit: {self._shown} {kept_unsaved(self.run_dir)}", flush=True)
             return
         if dev_run and is_run_folder(self.run_dir):
             # a dev run writes none of these: a run started since under the same name (another process) did
@@ -580,6 +602,7 @@ class PixelTransformerCLI(LightningCLI):
         # the cluster environment's class name, read once: the launch check and the waiting line (_run_subcommand)
         self._environment = type(getattr(trainer.strategy, "cluster_environment", None)).__name__
         check_node_launch(trainer.num_nodes, self._environment)  # a second node no one starts: refused
+        launch_in_one_line(trainer)  # ddp_spawn's processes: bad input in one line
         trainer.callbacks = [ParamSummary(max_depth=cb._max_depth) if type(cb) in (ModelSummary, RichModelSummary)
                              else cb for cb in trainer.callbacks]
         for init in wandb_inits(trainer):
@@ -685,11 +708,8 @@ class PixelTransformerCLI(LightningCLI):
                 (self.run_dir / "wandb_id.txt").write_text(self.wandb_id + "\n")
             if subcommand == "fit" and getattr(self, "_run_lock", None) is not None and \
                     not run:  # its lock says "untrained" until its first step completes
-                if start_method(self.trainer) is not None:
-                    record(self._run_lock)  # ddp_spawn, ddp_fork: processes it starts train, not this one
-                else:
-                    self._first_step_mark = FirstStepMark(self._run_lock)  # _drop_new_run counts steps by it too
-                    self.trainer.callbacks.append(self._first_step_mark)
+                self._first_step_mark = FirstStepMark(self._run_lock, self.run_dir / FIT_LOCK)  # _drop_new_run
+                self.trainer.callbacks.append(self._first_step_mark)  # counts steps by it too
         except BaseException as err:
             if replacing is not None:  # set aside above, then the W&B staging failed (a read-only folder)
                 put_back(replacing)
@@ -746,7 +766,9 @@ class PixelTransformerCLI(LightningCLI):
             if staged is not None:
                 finish_wandb()
                 drop_record(*staged)
-            self._drop_new_run()
+            # a stop by Ctrl-C or SIGTERM has said what it saved (RunCheckpoint)
+            self._drop_new_run(failed=not isinstance(err, (KeyboardInterrupt, SIGTERMException))
+                               and not isinstance(err.__context__, KeyboardInterrupt))
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt), which ends as a Ctrl-C here (StageInterrupted); SIGTERM: its SIGTERMException.
             # Any error marks the trainer interrupted, so the cause is told by the exception itself
@@ -1007,6 +1029,8 @@ def cli_main() -> None:
                 fail(f"trainer settings: {first_line(root_cause(err))}")
             if type(root_cause(err)).__module__.startswith("wandb."):  # no login, no network: W&B's, not a bug here
                 fail(f"W&B: {first_line(root_cause(err))}{wandb_fallbacks()}")
+            if (exit_ := launched_bad_input(err)) is not None:  # ddp_spawn's process printed its line
+                raise exit_ from None
             if not (is_input_error(err) or debugging()) and lost_a_peer(err) and reported_by_another_rank():
                 raise InputExit(f"error: another process stopped on bad input ({first_line(err)})") from None
             if not is_input_error(err):

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import linecache
 import math
+import multiprocessing
 import operator
 import os
 import re
@@ -32,11 +33,14 @@ INPUT_ERRORS = (ValueError, OSError, FloatingPointError)
 T = TypeVar("T")
 
 
+INPUT_STATUS = 2  # the exit status of a command (or a process of its launch) that printed its bad input's line
+
+
 class InputExit(SystemExit):
     """Exit status 2 after a one-line error; ``str()`` is that line."""
 
     def __init__(self, message: str):
-        super().__init__(2)
+        super().__init__(INPUT_STATUS)
         self.message = message
 
     def __str__(self) -> str:
@@ -348,6 +352,7 @@ def is_input_error(err: BaseException) -> bool:
 REPORTED_KEY = "pixeltransformer/reported"  # in the process group's store: how many ranks printed their error line
 ENDED_KEY = "pixeltransformer/ended"  # in the store: how many ranks other than zero ended on a failed launch
 PEER_WAIT_S = 2.5  # at most this long rank zero keeps the store for the other ranks (Lightning kills within 5 s)
+FAILED_KEY = "pixeltransformer/failed"  # there: how many ranks a launcher started (ddp_spawn) failed (spawned.py)
 
 
 def _report_store():
@@ -399,6 +404,8 @@ def _end_after_rank_zero(store) -> None:
             dist.destroy_process_group()
     except Exception:  # noqa: BLE001 - rank zero has gone: its store no longer answers
         return
+    if multiprocessing.parent_process() is not None:  # ddp_spawn's or ddp_fork's rank: its parent is no rank
+        return
     deadline = time.monotonic() + PEER_WAIT_S
     while os.getppid() == parent and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -436,6 +443,24 @@ def lost_a_peer(err: BaseException) -> bool:
             return True
         err = err.__cause__ or err.__context__
     return False
+
+
+def mark_failed() -> None:
+    """Count this rank's failure in the process group's store (nothing outside DDP)."""
+    store = _report_store()
+    with contextlib.suppress(Exception):  # rank zero, which holds the store, has ended: no rank is left to tell
+        if store is not None:
+            store.add(FAILED_KEY, 1)
+
+
+def another_rank_failed() -> bool:
+    """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has
+    (:func:`mark_failed`): that SIGTERM is no stop of the user's. False outside DDP or without a store to ask."""
+    store = _report_store()
+    try:
+        return store is not None and store.add(FAILED_KEY, 0) >= 1
+    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
+        return False
 
 
 def warn_rank_zero(note: str, stacklevel: int = 1) -> None:

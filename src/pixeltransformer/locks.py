@@ -24,12 +24,13 @@ def recorded(lock: Path) -> tuple[str, str, str]:
     return (match[1], match[2], match[3] or "") if match else ("", "", "")
 
 
-def record(fd: int, done: bool = False, blank: bool = False, untrained: bool = False) -> None:
-    """Say in the lock file held through ``fd`` that this process holds it ("host pid", "host pid done" with
-    ``done``, "host pid untrained" with ``untrained``; nothing with ``blank``): the new text is written over the old
-    before the file is cut to its length, so it never reads empty on the way."""
+def record(fd: int, done: bool = False, blank: bool = False, untrained: bool = False, pid: int | None = None) -> None:
+    """Say in the lock file held through ``fd`` that this process (or process ``pid``, which a process it started
+    writes for) holds it ("host pid", "host pid done" with ``done``, "host pid untrained" with ``untrained``; nothing
+    with ``blank``): the new text is written over the old before the file is cut to its length, so it never reads
+    empty on the way."""
     state = " done" if done else " untrained" if untrained else ""
-    text = b"" if blank else f"{socket.gethostname()} {os.getpid()}{state}\n".encode()
+    text = b"" if blank else f"{socket.gethostname()} {pid or os.getpid()}{state}\n".encode()
     os.pwrite(fd, text, 0)
     os.ftruncate(fd, len(text))
 

@@ -188,6 +188,14 @@ def no_checkpoint_yet(run: Path, fit: bool = True) -> tuple[str, str]:
             f"train it again under another --run_name (or delete {run} first)")
 
 
+def kept_unsaved(run: Path) -> str:
+    """What the line under a new run's [run] line says (after its folder) where its fit trained and failed without a
+    checkpoint: the folder stays, its config and W&B run with it (as :func:`remove_unstarted` keeps a fit's that
+    trained), holds its name, and cannot be resumed."""
+    return (f"kept without a checkpoint ({_why_unsaved(run)}), so it cannot be resumed: start it again under another "
+            "--run_name (or delete the folder to reuse the name)")
+
+
 def kept_checkpoint(folder: Path) -> Path | None:
     """The checkpoint to evaluate in a run's checkpoint folder (:func:`checkpoint_folder`): last.ckpt, else the latest
     by name of those a fit with checkpoint.save_last=false keeps (best-step<N>.ckpt); None where it holds none."""

@@ -31,6 +31,9 @@ SMOKE = ["--trainer.max_steps=2", "--trainer.val_check_interval=2", "--data.init
 SMOKE_WANDB = [a for a in SMOKE if a != "--trainer.logger=false"]
 # the core sampler's sizes; a config naming its own sampler class (the GP protocol's) keeps that sampler's
 SETS_SMOKE = ["--model.sets.num_queries=16", "--model.sets.min_context=4", "--model.sets.max_context=16"]
+# the line under the [run] line of a fit that failed after it trained, before its first checkpoint
+KEPT_UNSAVED = ("kept without a checkpoint (its fit stopped before the first save), so it cannot be resumed: start "
+                "it again under another --run_name (or delete the folder to reuse the name)")
 DATA_SMOKE = {
     "polynomial": ["--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
                    "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
@@ -1204,6 +1207,23 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path, capsys):
     first, what, last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")]
     assert (first, last) == (f"[run] fit: {run}", f"[run] fit: {run} not kept: the fit stopped before its first step")
     assert re.fullmatch(r"\[run\] fit polynomial/polynomial: [\d,]+ parameters, on cpu, precision 32-true", what), what
+
+
+def test_a_fit_that_fails_after_training_before_its_first_save_says_its_folder_is_kept(tmp_path, capsys):
+    """Bad input met at step 2, before the first checkpoint (every 4 steps): the folder, which holds what the fit
+    logged, is kept, and a line under the [run] line says that it holds no checkpoint and what the user can do."""
+    cfg = tmp_path / "fail.yaml"
+    cfg.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.RankFails\n"
+                   "      init_args: {rank: 0, step: 2}\n")
+    args = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--config", str(cfg), *SMOKE,
+            *DATA_SMOKE["polynomial"], "--trainer.max_steps=6", "--trainer.val_check_interval=4",
+            "--checkpoint.every_n_train_steps=4", "--run_root", str(tmp_path / "runs"), "--run_name", "x"]
+    with pytest.raises(ValueError, match="rank 0: a bad item at step 2"):
+        main(args)
+    run = tmp_path / "runs" / "polynomial" / "x"
+    assert (run / "config.yaml").is_file() and not list(run.rglob("*.ckpt"))
+    last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")][-1]
+    assert last == f"[run] fit: {run} {KEPT_UNSAVED}", last
 
 
 def test_a_fast_dev_run_says_what_it_runs_too(tmp_path, capsys):

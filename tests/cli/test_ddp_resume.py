@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.cli.test_cli import KEPT_UNSAVED
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--model.net.width=64", "--model.net.ffn=128", "--model.val_levels=[4,10]", "--data.init_args.resolution=64",
         "--data.init_args.val_size=8", "--data.init_args.test_size=8", "--trainer.enable_progress_bar=false",
@@ -258,6 +260,28 @@ def test_bad_input_on_one_ddp_rank_is_one_line(tmp_path, rank):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [f"error: rank {rank}: a bad item at step 2"], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and "frame #0" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_bad_input_on_one_ddp_spawn_rank_is_one_line(tmp_path):
+    """ddp_spawn: one rank alone meets bad input at step 3: its line alone and exit status 2 (torch printed the
+    rank's traceback inside its own and exited 1), no line about a SIGTERM the user did not send (torch's, to the
+    other rank), and the run folder kept as one process keeps a fit that fails after training (it was removed as
+    stopped before its first step)."""
+    probe = tmp_path / "probe.yaml"
+    probe.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.RankFails\n"
+                     "      init_args: {rank: 1, step: 3}\n")
+    proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "fit", "--config", "configs/polynomial.yaml",
+                           "--config", "configs/trainer/ddp.yaml", "--trainer.strategy=ddp_spawn", *TINY,
+                           "--config", str(probe), "--trainer.max_steps=5", "--run_root", str(tmp_path),
+                           "--run_name", "one"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: rank 1: a bad item at step 3"], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "SIGTERM" not in proc.stderr, proc.stderr[-3000:]
+    run = tmp_path / "polynomial" / "one"
+    assert (run / "config.yaml").is_file() and not list(run.rglob("*.ckpt"))
+    last = [line for line in proc.stdout.splitlines() if line.startswith("[run]")][-1]
+    assert last == f"[run] fit: {run} {KEPT_UNSAVED}", last
 
 
 def test_predict_under_ddp_runs_on_one_device(tmp_path):
