@@ -653,6 +653,49 @@ def test_a_root_over_sub_folders_of_very_different_picture_sizes_names_them(tmp_
             ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16, cache_dir=str(cache))._load_pools()
 
 
+def test_picture_sizes_are_grouped_by_the_sub_folder_directly_under_the_root(tmp_path):
+    """faces64/a and faces64/b (16 px) beside originals/ (90 px) were grouped by each picture's own folder and named
+    faces64/a/; the sub-folder directly under the root is the one named, and the root to pass."""
+    write_pictures(tmp_path / "faces64" / "a", 2, 16, 16)
+    write_pictures(tmp_path / "faces64" / "b", 2, 16, 16)
+    write_pictures(tmp_path / "originals", 1, 120, 90)
+    with pytest.warns(UserWarning) as record:
+        io.read_image_folder(tmp_path, 16, progress=False)
+    assert [str(w.message) for w in record] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces64/ (4 "
+        f"pictures, median short side 16 px) and originals/ (1, 90 px); if only one is the dataset, pass it as root "
+        f"(--data.init_args.root={tmp_path / 'faces64'})"]
+
+
+def test_the_roots_own_pictures_beside_a_sub_folder_of_other_sizes_are_named_as_such(tmp_path):
+    """Pictures directly in the root were named ./ and, being the most, the remedy named the other sub-folder as
+    root; no root reads the root's own pictures alone, so moving the sub-folder out is suggested."""
+    write_pictures(tmp_path / "photos", 1, 120, 90)
+    for i in range(3):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"own{i}.png")
+    with pytest.warns(UserWarning) as record:
+        io.read_image_folder(tmp_path, 16, progress=False)
+    assert [str(w.message) for w in record] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: {tmp_path}'s "
+        f"own pictures (3 pictures, median short side 16 px) and photos/ (1, 90 px); if only one is the dataset, "
+        f"move photos/ out of {tmp_path}"]
+
+
+def test_train_val_test_folders_of_mixed_sub_folders_are_told_once_keeping_the_layout(tmp_path):
+    """Checked once a pool, the train/val/test layout told it three times, each suggesting root=<root>/train/faces,
+    which drops the layout: one line for the splits together, whose remedy keeps them."""
+    for split, n in (("train", 3), ("val", 1), ("test", 1)):
+        write_pictures(tmp_path / split / "faces", n + 1, 16, 16)
+        write_pictures(tmp_path / split / "photos", n, 120, 90)
+    with pytest.warns(UserWarning) as record:
+        ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16,
+                        cache_dir=str(tmp_path.parent / "cache"))._load_pools()
+    assert [str(w.message) for w in record if "very different sizes" in str(w.message)] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces/ (8 "
+        f"pictures, median short side 16 px) and photos/ (5, 90 px); if only one is the dataset, move photos/ out of "
+        f"each of its train/, val/, test/ folders"]
+
+
 def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
     write_pictures(tmp_path / "cats", 3, 40, 30)
     write_pictures(tmp_path / "dogs", 2, 64, 48)
