@@ -74,7 +74,9 @@ def whole_entry(notes: object, path: Path, size: int, channels: int) -> bool:
     KeyError, and pixels of another size, colour or type were served as they were."""
     if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or notes.get("size") != size or \
             not all(isinstance(notes.get(key), list) for key in ("skipped", "dim", "small")) or \
-            not isinstance(notes.get("folders"), dict):
+            not isinstance(notes.get("folders"), dict) or \
+            not all(isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
+                    for v in notes["folders"].values()):
         return False  # an entry written before its notes held "small" or "folders" is decoded again
     return whole_npy(path, (notes["files"] - len(notes["skipped"]), channels, size, size), np.uint8)
 

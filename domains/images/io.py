@@ -359,7 +359,7 @@ def sub_folder_sizes(folders: dict[str, list[int]], layout: bool = False) -> dic
         if layout:
             parts = parts[next((i + 1 for i, part in enumerate(parts) if part in SPLITS), 0):]
         groups.setdefault(parts[0] if parts else ".", []).append(found)
-    return {g: [sum(n for n, _ in found), int(np.median(np.repeat([side for _, side in found], [n for n, _ in found])))]
+    return {g: [sum(n for n, _ in found), int(np.median(np.repeat(*zip(*((side, n) for n, side in found)))))]
             for g, found in groups.items()}
 
 

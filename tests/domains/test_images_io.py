@@ -692,8 +692,8 @@ def test_train_val_test_folders_of_mixed_sub_folders_are_told_once_keeping_the_l
                         cache_dir=str(tmp_path.parent / "cache"))._load_pools()
     assert [str(w.message) for w in record if "very different sizes" in str(w.message)] == [
         f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces/ (8 "
-        f"pictures, median short side 16 px) and photos/ (5, 90 px); if only one is the dataset, move photos/ out of "
-        f"each of its train/, val/, test/ folders"]
+        f"pictures, median short side 16 px) and photos/ (5, 90 px); if only one is the dataset, move photos/ out "
+        f"of each of its train/, val/, test/ folders"]
 
 
 def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
@@ -748,3 +748,23 @@ def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_aga
     with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
         read_folder(folder, files, 16, 3, cache, progress=False)
     assert "folders" in json.loads(notes.read_text())  # written whole again
+
+
+def test_a_cache_entry_with_sub_folder_sizes_of_another_form_is_decoded_again(tmp_path):
+    """A hand-edited entry's "folders" of {"a": 5} stopped a start with a TypeError: each value must be [pictures,
+    median short side], else the folder is decoded again."""
+    import json
+
+    from domains.images.folder_cache import read_folder
+
+    folder, cache = tmp_path / "cats", tmp_path / "cache"
+    write_pictures(folder / "faces", 3, 16, 16)
+    write_pictures(folder / "photos", 2, 120, 90)
+    files = io.list_images(folder)
+    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+        read_folder(folder, files, 16, 3, cache, progress=False)
+    (notes,) = cache.glob("cats_16_3_*.json")
+    notes.write_text(json.dumps({**json.loads(notes.read_text()), "folders": {"faces": 5, "photos": [2, 90]}}))
+    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
+        read_folder(folder, files, 16, 3, cache, progress=False)
+    assert json.loads(notes.read_text())["folders"] == {"faces": [3, 16], "photos": [2, 90]}  # written whole again
