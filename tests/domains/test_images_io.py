@@ -629,7 +629,7 @@ def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_pat
 
 
 def write_pictures(folder, n: int, w: int, h: int) -> None:
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         pixels = np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)  # [h, w, 3]
         Image.fromarray(pixels).save(folder / f"{i}.png")
@@ -653,32 +653,25 @@ def test_a_root_over_sub_folders_of_very_different_picture_sizes_names_them(tmp_
             ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16, cache_dir=str(cache))._load_pools()
 
 
-def test_picture_sizes_are_grouped_by_the_sub_folder_directly_under_the_root(tmp_path):
+@pytest.mark.parametrize("folders, told", [
+    ({"faces64/a": (2, 16, 16), "faces64/b": (2, 16, 16), "originals": (1, 120, 90)},
+     "faces64/ (4 pictures, median short side 16 px) and originals/ (1, 90 px); if only one is the dataset, pass it "
+     "as root (--data.init_args.root={root}/faces64)"),
+    ({"": (3, 16, 16), "photos": (1, 120, 90)},
+     "{root}'s own pictures (3 pictures, median short side 16 px) and photos/ (1, 90 px); if only one is the "
+     "dataset, move photos/ out of {root}")])
+def test_sub_folders_of_very_different_sizes_are_named_by_the_folder_directly_under_the_root(tmp_path, folders,
+                                                                                            told):
     """faces64/a and faces64/b (16 px) beside originals/ (90 px) were grouped by each picture's own folder and named
-    faces64/a/; the sub-folder directly under the root is the one named, and the root to pass."""
-    write_pictures(tmp_path / "faces64" / "a", 2, 16, 16)
-    write_pictures(tmp_path / "faces64" / "b", 2, 16, 16)
-    write_pictures(tmp_path / "originals", 1, 120, 90)
+    faces64/a/. Pictures directly in the root were named ./ and, being the most, the remedy named the other
+    sub-folder as root; no root reads the root's own pictures alone, so moving the sub-folder out is suggested."""
+    for folder, (n, w, h) in folders.items():
+        write_pictures(tmp_path / folder, n, w, h)
     with pytest.warns(UserWarning) as record:
         io.read_image_folder(tmp_path, 16, progress=False)
     assert [str(w.message) for w in record] == [
-        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces64/ (4 "
-        f"pictures, median short side 16 px) and originals/ (1, 90 px); if only one is the dataset, pass it as root "
-        f"(--data.init_args.root={tmp_path / 'faces64'})"]
-
-
-def test_the_roots_own_pictures_beside_a_sub_folder_of_other_sizes_are_named_as_such(tmp_path):
-    """Pictures directly in the root were named ./ and, being the most, the remedy named the other sub-folder as
-    root; no root reads the root's own pictures alone, so moving the sub-folder out is suggested."""
-    write_pictures(tmp_path / "photos", 1, 120, 90)
-    for i in range(3):
-        Image.fromarray(np.full((16, 16, 3), 40 * i, dtype=np.uint8)).save(tmp_path / f"own{i}.png")
-    with pytest.warns(UserWarning) as record:
-        io.read_image_folder(tmp_path, 16, progress=False)
-    assert [str(w.message) for w in record] == [
-        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: {tmp_path}'s "
-        f"own pictures (3 pictures, median short side 16 px) and photos/ (1, 90 px); if only one is the dataset, "
-        f"move photos/ out of {tmp_path}"]
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: "
+        f"{told.format(root=tmp_path)}"]
 
 
 def test_train_val_test_folders_of_mixed_sub_folders_are_told_once_keeping_the_layout(tmp_path):

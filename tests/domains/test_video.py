@@ -2313,25 +2313,16 @@ def test_an_npz_checkpoint_evaluated_on_a_folder_names_other_files_and_resumes_o
         assert split_mismatch(saved, same) is None
 
 
-def test_an_undecodable_codec_names_the_ffmpeg_release_not_its_build_string(tmp_path, monkeypatch):
-    """The line named ffmpeg by its whole build string, "ffmpeg n9.0.2-17-g2a571b6068-20260930"."""
+@pytest.mark.parametrize("build, named", [("n9.0.2-17-g2a571b6068-20260930", "ffmpeg 9.0.2"), ("", "ffmpeg")])
+def test_an_undecodable_codec_names_the_ffmpeg_release_not_its_build_string(tmp_path, monkeypatch, build, named):
+    """The line named ffmpeg by its whole build string, "ffmpeg n9.0.2-17-g2a571b6068-20260930", and one of no
+    version "ffmpeg  has no decoder", two spaces round no version."""
     from domains.video import io as video_io
 
     whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
     (tmp_path / "odd.mp4").write_bytes(whole.replace(b"avc1", b"zzzz"))
-    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: "n9.0.2-17-g2a571b6068-20260930")
-    with pytest.raises(VideoDecodeError, match=r"odd.mp4: ffmpeg 9.0.2 has no decoder for its video codec \(zzzz\)"):
-        read_video_file(tmp_path / "odd.mp4", size=16)
-
-
-def test_an_undecodable_codec_under_an_ffmpeg_of_no_version_names_no_version(tmp_path, monkeypatch):
-    """An ffmpeg whose version string is empty was named "ffmpeg  has no decoder", two spaces round no version."""
-    from domains.video import io as video_io
-
-    whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
-    (tmp_path / "odd.mp4").write_bytes(whole.replace(b"avc1", b"zzzz"))
-    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: "")
-    with pytest.raises(VideoDecodeError, match=r"odd.mp4: ffmpeg has no decoder for its video codec \(zzzz\)"):
+    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: build)
+    with pytest.raises(VideoDecodeError, match=rf"odd.mp4: {named} has no decoder for its video codec \(zzzz\)"):
         read_video_file(tmp_path / "odd.mp4", size=16)
 
 
