@@ -723,9 +723,11 @@ def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_
         datasets.read_cifar10(tmp_path / "mnist")
 
 
-def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path):
+@pytest.mark.parametrize("folders", [None, {"faces": 5, "photos": [2, 90]}])
+def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path, folders):
     """An entry whose notes lack the sub-folders' picture sizes (written by an earlier version) is decoded again,
-    so the line about sub-folders of very different sizes is not left out for a folder cached before."""
+    so the line about sub-folders of very different sizes is not left out for a folder cached before. So is one
+    whose sizes are not [pictures, median short side] each: a hand-edited {"faces": 5} stopped a start."""
     import json
 
     from domains.images.folder_cache import read_folder
@@ -737,27 +739,8 @@ def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_aga
     with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
         read_folder(folder, files, 16, 3, cache, progress=False)
     (notes,) = cache.glob("cats_16_3_*.json")
-    notes.write_text(json.dumps({k: v for k, v in json.loads(notes.read_text()).items() if k != "folders"}))
-    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
-        read_folder(folder, files, 16, 3, cache, progress=False)
-    assert "folders" in json.loads(notes.read_text())  # written whole again
-
-
-def test_a_cache_entry_with_sub_folder_sizes_of_another_form_is_decoded_again(tmp_path):
-    """A hand-edited entry's "folders" of {"a": 5} stopped a start with a TypeError: each value must be [pictures,
-    median short side], else the folder is decoded again."""
-    import json
-
-    from domains.images.folder_cache import read_folder
-
-    folder, cache = tmp_path / "cats", tmp_path / "cache"
-    write_pictures(folder / "faces", 3, 16, 16)
-    write_pictures(folder / "photos", 2, 120, 90)
-    files = io.list_images(folder)
-    with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
-        read_folder(folder, files, 16, 3, cache, progress=False)
-    (notes,) = cache.glob("cats_16_3_*.json")
-    notes.write_text(json.dumps({**json.loads(notes.read_text()), "folders": {"faces": 5, "photos": [2, 90]}}))
+    edited = {k: v for k, v in json.loads(notes.read_text()).items() if k != "folders"}
+    notes.write_text(json.dumps(edited if folders is None else {**edited, "folders": folders}))
     with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
         read_folder(folder, files, 16, 3, cache, progress=False)
     assert json.loads(notes.read_text())["folders"] == {"faces": [3, 16], "photos": [2, 90]}  # written whole again
