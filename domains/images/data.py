@@ -340,8 +340,10 @@ class ImageDataModule(SignalDataModule):
             files = io.list_images(self.root)
             self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
             groups = split_folders(files, self.root) or {"all": files}
-            pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir, pool=s), size)
-                     for s, group in groups.items()}
+            sizes: dict[str, list[int]] = {}  # the pools' sub-folders, told once: the split folders together
+            pools = {s: _to_pool(*read_folder(self.root, group, size, self.channels, self.cache_dir, pool=s,
+                                              sizes=sizes), size) for s, group in groups.items()}
+            io.warn_mixed_sizes(self.root, sizes, None if "all" in groups else list(groups))
         elif name == "mnist":
             has_train, has_test = (datasets.mnist_available(self.root, s) for s in ("train", "test"))
             if has_train and has_test:

@@ -32,10 +32,11 @@ def folder_key(root: Path, files: list[Path], size: int, channels: int, digests:
 
 
 def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_dir: Path,
-                progress: bool = True, pool: str = "all") -> io.Arrays:
+                progress: bool = True, pool: str = "all", sizes: dict | None = None) -> io.Arrays:
     """:func:`io.read_image_folder` of ``files`` (the folder's pool ``pool``) through the cache: images
     [N, size, size, C] uint8 (channel by channel in memory, as decoded), labels None, and the same warnings about
-    unreadable or dim files every time. A cache that cannot be written only means decoding again next time (one
+    unreadable or dim files every time (the sub-folders' sizes added to ``sizes`` when given, rather than told:
+    :func:`io.warn_folder_notes`). A cache that cannot be written only means decoding again next time (one
     warning)."""
     digests = FileDigests(cache_dir / "digests.json")  # each file's bytes read once, not at every start
     key = folder_key(root, files, size, channels, digests)
@@ -63,7 +64,7 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
             warnings.warn(not_cached("decoded pictures", cache_dir, err, again))
         else:
             remove_replaced(cache_dir, stem, notes_path, entry)
-    io.warn_folder_notes(root, notes)
+    io.warn_folder_notes(root, notes, sizes)
     return images, None
 
 
@@ -73,7 +74,9 @@ def whole_entry(notes: object, path: Path, size: int, channels: int) -> bool:
     KeyError, and pixels of another size, colour or type were served as they were."""
     if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or notes.get("size") != size or \
             not all(isinstance(notes.get(key), list) for key in ("skipped", "dim", "small")) or \
-            not isinstance(notes.get("folders"), dict):
+            not isinstance(notes.get("folders"), dict) or \
+            not all(isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
+                    for v in notes["folders"].values()):
         return False  # an entry written before its notes held "small" or "folders" is decoded again
     return whole_npy(path, (notes["files"] - len(notes["skipped"]), channels, size, size), np.uint8)
 

@@ -21,6 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError, features
 from pixeltransformer.errors import upscaled_among, warn_rank_zero
 from pixeltransformer.files import data_files, user_path
 from pixeltransformer.loopbar import loop_progress
+from pixeltransformer.splits import SPLITS
 
 # the pictures a folder's files are read as: JPEG under its other names (.jpe, .jfif, as browsers save it) and WebP
 # (where this PIL reads it), which a single picture (--input) was read as already
@@ -320,9 +321,10 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
                         "folders": folders}
 
 
-def warn_folder_notes(root: str | Path, notes: dict) -> None:
+def warn_folder_notes(root: str | Path, notes: dict, sizes: dict | None = None) -> None:
     """One warning for a folder's unreadable files, one for its dim 16-bit pictures, one for its pictures smaller
-    than the size they are read at and one for sub-folders of very different picture sizes (:func:`decode_folder`)."""
+    than the size they are read at and one for sub-folders of very different picture sizes (:func:`decode_folder`),
+    or, given ``sizes``, the sub-folders' sizes added to it (told once for a dataset's split folders)."""
     skipped, dim, small = notes["skipped"], notes["dim"], notes["small"]
     kept = notes["files"] - len(skipped)
 
@@ -341,12 +343,31 @@ def warn_folder_notes(root: str | Path, notes: dict) -> None:
     if small:
         size = notes["size"]
         warn_rank_zero(upscaled_among(among(small), f"{size}×{size}", small, kept, "--data.init_args.image_size"))
-    warn_mixed_sizes(root, notes["folders"])
+    if sizes is None:
+        warn_mixed_sizes(root, notes["folders"])
+    else:
+        sizes.update(notes["folders"])
 
 
-def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]]) -> None:
+def sub_folder_sizes(folders: dict[str, list[int]], layout: bool = False) -> dict[str, list[int]]:
+    """The notes' picture folders (:func:`decode_folder`) grouped by the sub-folder directly under the root, or under
+    the train/, val/ or test/ folder that holds them (``layout``): [pictures, median short side] each, the median of
+    the folders' medians weighted by their pictures ("." for the pictures directly in it)."""
+    groups: dict[str, list[list[int]]] = {}
+    for d, found in folders.items():
+        parts = Path(d).parts
+        if layout:
+            parts = parts[next((i + 1 for i, part in enumerate(parts) if part in SPLITS), 0):]
+        groups.setdefault(parts[0] if parts else ".", []).append(found)
+    return {g: [sum(n for n, _ in found), int(np.median(np.repeat(*zip(*((side, n) for n, side in found)))))]
+            for g, found in groups.items()}
+
+
+def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]], splits: list[str] | None = None) -> None:
     """One line when the sub-folders read as one dataset hold pictures of very different sizes (:data:`MIXED_SIZES`):
-    the smallest and the largest named, and the root that reads one of them alone."""
+    the smallest and the largest named, and the root that reads one of them alone, or, for the root's own pictures
+    or the train/, val/ and test/ folders ``splits``, the sub-folder to move out."""
+    folders = sub_folder_sizes(folders, bool(splits))
     if len(folders) < 2:
         return
     order = sorted(folders, key=lambda d: folders[d][1])  # by median short side
@@ -354,8 +375,19 @@ def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]]) -> None:
     if folders[high][1] < MIXED_SIZES * folders[low][1]:
         return
     among = f" (of {len(folders)} sub-folders)" if len(folders) > 2 else ""
-    pick = max((d for d in (low, high) if d != "."), key=lambda d: folders[d][0])  # "." is root itself
+    own = "the split folders'" if splits else f"{root}'s"
+
+    def named(d: str) -> str:  # "." is the root's (or the split folders') own pictures
+        return f"{own} own pictures" if d == "." else f"{d}/"
+
+    subs = [d for d in (low, high) if d != "."]
+    if splits or "." in (low, high):  # no root reads one alone: the other is moved out
+        other = min(subs, key=lambda d: folders[d][0])
+        where = f"each of its {', '.join(f'{s}/' for s in splits)} folders" if splits else root
+        remedy = f"move {other}/ out of {where}"
+    else:
+        remedy = f"pass it as root (--data.init_args.root={Path(root) / max(subs, key=lambda d: folders[d][0])})"
     warn_rank_zero(f"{root}: its pictures come from sub-folders of very different sizes, read as one dataset: "
-                   f"{low}/ ({folders[low][0]} pictures, median short side {folders[low][1]} px) and {high}/ "
-                   f"({folders[high][0]}, {folders[high][1]} px){among}; if only one is the dataset, pass it as root "
-                   f"(--data.init_args.root={Path(root) / pick})")
+                   f"{named(low)} ({folders[low][0]} pictures, median short side {folders[low][1]} px) and "
+                   f"{named(high)} ({folders[high][0]}, {folders[high][1]} px){among}; if only one is the dataset, "
+                   f"{remedy}")

@@ -146,8 +146,8 @@ def ffmpeg_release(build: str) -> str:
 def _every_frame_once() -> list[str]:
     """ffmpeg's output option that hands on each decoded frame once. Without it, ffmpeg repeats and drops frames to
     a constant rate, so a variable-frame-rate video (phones record them) gave clips of repeated frames."""
-    version = re.match(r"n?(\d+)\.(\d+)", ffmpeg_version())
-    old = version is not None and (int(version[1]), int(version[2])) < (5, 1)  # -fps_mode came with 5.1
+    parts = ffmpeg_release(ffmpeg_version()).split(".")  # "4.4.2"; a git build's or an unknown one's string whole
+    old = all(p.isdigit() for p in parts) and tuple(map(int, parts)) < (5, 1)  # -fps_mode came with 5.1
     return ["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"]
 
 
@@ -300,7 +300,8 @@ def _decode_reason(err: BaseException) -> tuple[str, bool]:
         tag = re.search(r"Video: none \((\w+) /", text) if name == "none" else None
         if name == "none" and not tag:  # "Video: none, none": no codec tag at all (zeroed), which is damage
             return "its video stream names no codec: it is damaged", True
-        return (f"ffmpeg {ffmpeg_release(ffmpeg_version())} has no decoder for its video codec "
+        ffmpeg = f"ffmpeg {ffmpeg_release(ffmpeg_version())}".rstrip()  # no version word where it has none
+        return (f"{ffmpeg} has no decoder for its video codec "
                 f"({tag[1] if tag else name}): re-encode it to H.264 (libx264) with a tool that reads it"), False
     if "moov atom not found" in text:  # an mp4's index, written last: a recording or copy that did not finish
         return "it is damaged or cut short (ffmpeg: moov atom not found)", True

@@ -629,7 +629,7 @@ def test_a_dataset_file_given_as_a_picture_names_how_to_give_one_picture(tmp_pat
 
 
 def write_pictures(folder, n: int, w: int, h: int) -> None:
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         pixels = np.random.default_rng(i).integers(0, 256, (h, w, 3), dtype=np.uint8)  # [h, w, 3]
         Image.fromarray(pixels).save(folder / f"{i}.png")
@@ -651,6 +651,42 @@ def test_a_root_over_sub_folders_of_very_different_picture_sizes_names_them(tmp_
     for _ in range(2):  # decoded, then read from the cache: told both times
         with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
             ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16, cache_dir=str(cache))._load_pools()
+
+
+@pytest.mark.parametrize("folders, told", [
+    ({"faces64/a": (2, 16, 16), "faces64/b": (2, 16, 16), "originals": (1, 120, 90)},
+     "faces64/ (4 pictures, median short side 16 px) and originals/ (1, 90 px); if only one is the dataset, pass it "
+     "as root (--data.init_args.root={root}/faces64)"),
+    ({"": (3, 16, 16), "photos": (1, 120, 90)},
+     "{root}'s own pictures (3 pictures, median short side 16 px) and photos/ (1, 90 px); if only one is the "
+     "dataset, move photos/ out of {root}")])
+def test_sub_folders_of_very_different_sizes_are_named_by_the_folder_directly_under_the_root(tmp_path, folders,
+                                                                                            told):
+    """faces64/a and faces64/b (16 px) beside originals/ (90 px) were grouped by each picture's own folder and named
+    faces64/a/. Pictures directly in the root were named ./ and, being the most, the remedy named the other
+    sub-folder as root; no root reads the root's own pictures alone, so moving the sub-folder out is suggested."""
+    for folder, (n, w, h) in folders.items():
+        write_pictures(tmp_path / folder, n, w, h)
+    with pytest.warns(UserWarning) as record:
+        io.read_image_folder(tmp_path, 16, progress=False)
+    assert [str(w.message) for w in record] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: "
+        f"{told.format(root=tmp_path)}"]
+
+
+def test_train_val_test_folders_of_mixed_sub_folders_are_told_once_keeping_the_layout(tmp_path):
+    """Checked once a pool, the train/val/test layout told it three times, each suggesting root=<root>/train/faces,
+    which drops the layout: one line for the splits together, whose remedy keeps them."""
+    for split, n in (("train", 3), ("val", 1), ("test", 1)):
+        write_pictures(tmp_path / split / "faces", n + 1, 16, 16)
+        write_pictures(tmp_path / split / "photos", n, 120, 90)
+    with pytest.warns(UserWarning) as record:
+        ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16,
+                        cache_dir=str(tmp_path.parent / "cache"))._load_pools()
+    assert [str(w.message) for w in record if "very different sizes" in str(w.message)] == [
+        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces/ (8 "
+        f"pictures, median short side 16 px) and photos/ (5, 90 px); if only one is the dataset, move photos/ out "
+        f"of each of its train/, val/, test/ folders"]
 
 
 def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
@@ -687,9 +723,11 @@ def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_
         datasets.read_cifar10(tmp_path / "mnist")
 
 
-def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path):
+@pytest.mark.parametrize("folders", [None, {"faces": 5, "photos": [2, 90]}])
+def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path, folders):
     """An entry whose notes lack the sub-folders' picture sizes (written by an earlier version) is decoded again,
-    so the line about sub-folders of very different sizes is not left out for a folder cached before."""
+    so the line about sub-folders of very different sizes is not left out for a folder cached before. So is one
+    whose sizes are not [pictures, median short side] each: a hand-edited {"faces": 5} stopped a start."""
     import json
 
     from domains.images.folder_cache import read_folder
@@ -701,7 +739,8 @@ def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_aga
     with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
         read_folder(folder, files, 16, 3, cache, progress=False)
     (notes,) = cache.glob("cats_16_3_*.json")
-    notes.write_text(json.dumps({k: v for k, v in json.loads(notes.read_text()).items() if k != "folders"}))
+    edited = {k: v for k, v in json.loads(notes.read_text()).items() if k != "folders"}
+    notes.write_text(json.dumps(edited if folders is None else {**edited, "folders": folders}))
     with pytest.warns(UserWarning, match="sub-folders of very different sizes"):
         read_folder(folder, files, 16, 3, cache, progress=False)
-    assert "folders" in json.loads(notes.read_text())  # written whole again
+    assert json.loads(notes.read_text())["folders"] == {"faces": [3, 16], "photos": [2, 90]}  # written whole again

@@ -2313,15 +2313,32 @@ def test_an_npz_checkpoint_evaluated_on_a_folder_names_other_files_and_resumes_o
         assert split_mismatch(saved, same) is None
 
 
-def test_an_undecodable_codec_names_the_ffmpeg_release_not_its_build_string(tmp_path, monkeypatch):
-    """The line named ffmpeg by its whole build string, "ffmpeg n9.0.2-17-g2a571b6068-20260930"."""
+@pytest.mark.parametrize("build, named", [("n9.0.2-17-g2a571b6068-20260930", "ffmpeg 9.0.2"), ("", "ffmpeg")])
+def test_an_undecodable_codec_names_the_ffmpeg_release_not_its_build_string(tmp_path, monkeypatch, build, named):
+    """The line named ffmpeg by its whole build string, "ffmpeg n9.0.2-17-g2a571b6068-20260930", and one of no
+    version "ffmpeg  has no decoder", two spaces round no version."""
     from domains.video import io as video_io
 
     whole = write_mp4(tmp_path / "whole.mp4", smooth_frames(20)).read_bytes()
     (tmp_path / "odd.mp4").write_bytes(whole.replace(b"avc1", b"zzzz"))
-    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: "n9.0.2-17-g2a571b6068-20260930")
-    with pytest.raises(VideoDecodeError, match=r"odd.mp4: ffmpeg 9.0.2 has no decoder for its video codec \(zzzz\)"):
+    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: build)
+    with pytest.raises(VideoDecodeError, match=rf"odd.mp4: {named} has no decoder for its video codec \(zzzz\)"):
         read_video_file(tmp_path / "odd.mp4", size=16)
+
+
+@pytest.mark.parametrize("build, old", [("n5.0.3-8-g1a2b3c4d5e-20230101", True), ("4.4.2-0ubuntu0.22.04.1", True),
+                                        ("n5.1", False), ("7.1.1", False), ("N-113000-g1a2b3c4d5e-20240101", False),
+                                        ("", False)])
+def test_the_frame_option_follows_the_release_ffmpeg_is_a_build_of(build, old, monkeypatch):
+    """-fps_mode came with ffmpeg 5.1; an older release takes -vsync, a git build or an unknown one -fps_mode."""
+    from domains.video import io as video_io
+
+    monkeypatch.setattr(video_io, "ffmpeg_version", lambda: build)
+    video_io._every_frame_once.cache_clear()
+    try:
+        assert video_io._every_frame_once() == (["-vsync", "passthrough"] if old else ["-fps_mode", "passthrough"])
+    finally:
+        video_io._every_frame_once.cache_clear()
 
 
 @pytest.mark.parametrize("build, shown", [("n9.0.2-17-g2a571b6068-20260930", "9.0.2"), ("4.4.2", "4.4.2"),
