@@ -215,9 +215,6 @@ def test_the_gp_benchmark_figure_says_which_test_function_it_shows(tmp_path, mon
     spec = SignalSpec(domain="polynomial", dataset="gp_tnp_rbf", grid_shape=(12,), val_dims=1, val_range=(-5.0, 5.0),
                       pos_scale=2.0, extra={"protocol": "tnp", "kernel": "rbf", "noise_std": 0.02})
     module = module_of(spec)
-    # complete(signal=) refuses the benchmark's point sets [1, 2, N] for V = 1 (test_protocol_train_and_eval_write_
-    # gp_protocol fails on it): taken as given here, where the title is what is tested
-    monkeypatch.setattr(module, "api_signal", lambda signal, batch: signal)
     points = torch.stack([torch.linspace(-1, 1, 12), torch.randn(12)]).unsqueeze(0)  # [1, 2, N]
     data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": points[:n], "lengthscale": torch.ones(1),
                                                             "scale": torch.ones(1)})
