@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from pixeltransformer.domain import (Domain, Files, ItemValues, all_observed, fitted_note, grey_levels, mask_line,
-                                     nothing_observed, shape_mismatch, threshold_mask)
+                                     nothing_observed, shape_mismatch, shown_title, threshold_mask)
 from pixeltransformer.errors import share_words, transparent_mask, upscaled
 from pixeltransformer.inference import Completion
 from pixeltransformer.sets import draw_context, read_signal
@@ -73,7 +73,8 @@ class ImageDomain(Domain):
         return {"samples": num_samples, "composition": min(num_samples, 1)}.get(name, 0)
 
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
-        """fig3_means (the mean across |S|), fig4_samples and fig5_composition (only with two images or more)."""
+        """fig3_means (the mean across |S|), fig4_samples and fig5_composition (only with two images or more), each
+        titled with the items it shows, a row each (and the step)."""
         levels = sorted((int(name), c) for name, c in completions.items() if name.isdigit())
         first = levels[0][1]
         signal, res = first.signal.float(), first.grid_shape[0]  # [B, C, H, W], R
@@ -85,12 +86,13 @@ class ImageDomain(Domain):
         dots = {k: display_size(context_image(c.ctx_pos, c.ctx_val, dot_grid, mode="dots", background=UNSEEN), res)
                 for k, c in levels}  # {K: [B, 3, R, R]}
         figure_mean_sweep(gt, {k: c.mean.clamp(0, 1) for k, c in levels}, files["fig3_means"], ctx_by_k=dots,
-                          title=f"E[I | S] for growing |S|; {UNSEEN_NAME}: not in S")
+                          title=shown_title(f"E[I | S] for growing |S|; {UNSEEN_NAME}: not in S", first, suffix))
         drawn = completions.get("samples")
         if drawn is not None and drawn.samples is not None:
             files["fig4_samples"] = out_dir / f"fig4_samples{suffix}.png"
             # only N' values of each sample drawn, where that applies: a second line
-            title = drawn.titled(f"samples of I | S, |S| = {drawn.ctx_pos.shape[1]}", what="")
+            title = drawn.titled(shown_title(f"samples of I | S, |S| = {drawn.ctx_pos.shape[1]}", drawn, suffix),
+                                 what="")
             figure_samples(gt, context_image(drawn.ctx_pos, drawn.ctx_val, res),
                            [drawn.samples[:, j].clamp(0, 1) for j in range(drawn.samples.shape[1])],
                            files["fig4_samples"], title=title)
@@ -100,7 +102,8 @@ class ImageDomain(Domain):
             shown = comp.mean if comp.samples is None else comp.samples[:, 0]  # [B, C, R, R]
             figure_composition(gt, display_size(signal.roll(1, dims=0), res), context_image(comp.ctx_pos, comp.ctx_val, res),
                                shown.clamp(0, 1), files["fig5_composition"],
-                               title=comp.titled(f"S from the halves of two images, |S| = {comp.ctx_pos.shape[1]}",
+                               title=comp.titled(shown_title(f"S from the halves of two images, |S| = "
+                                                             f"{comp.ctx_pos.shape[1]}", comp, suffix),
                                                  what="sample"),
                                completion="mean" if comp.samples is None else "sample")
         return files

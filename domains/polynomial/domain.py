@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pixeltransformer.domain import Domain, Files, ItemValues, first_outside
+from pixeltransformer.domain import Domain, Files, ItemValues, first_outside, shown_title
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, range_as_written
 from pixeltransformer.files import atomic_write
@@ -114,11 +114,12 @@ class PolynomialDomain(Domain):
         return {str(k): (pos[:, :k], val[:, :k]) for k in sorted({min(k, n - 1) for k in levels})}
 
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
-        """One figure per example: a panel per |S| (Fig. 9), or the benchmark's points and band."""
+        """One figure per example: a panel per |S| (Fig. 9), or the benchmark's points and band, titled with the
+        example's split and index (and the step)."""
         count = next(iter(completions.values())).mean.shape[0]
         draw = self.protocol_figure if self.is_protocol else self.functions_figure
         return {"functions": [draw({k: c[i] for k, c in completions.items()},
-                                   Path(out_dir) / f"functions{i}{suffix}.png") for i in range(count)]}
+                                   Path(out_dir) / f"functions{i}{suffix}.png", suffix=suffix) for i in range(count)]}
 
     def predict_grid(self, spec, resolution: int | None) -> tuple[int, ...]:
         """64 evenly spaced points unless --resolution says otherwise, as in the pictures: a sample conditions on
@@ -135,22 +136,25 @@ class PolynomialDomain(Domain):
                 "ctx_x": self.x_units(completion.ctx_pos[0, :, 0]).numpy(),
                 "ctx_y": completion.ctx_val[0, :, 0].numpy()}
 
-    def functions_figure(self, completions: dict[str, Completion], path: Path) -> Path:
-        """Fig. 9 for one function: completions (batch of one) by |S| -> mean, band and samples beside the truth."""
+    def functions_figure(self, completions: dict[str, Completion], path: Path, suffix: str = "") -> Path:
+        """Fig. 9 for one function: completions (batch of one) by |S| -> mean, band and samples beside the truth;
+        titled with the data, the function's split and index and the step of the Pictures callback's ``suffix``."""
         # a panel's samples with only N' of their values drawn (the rest their mean) say so under its |S|
         panels = [self.function_panel(c, c.titled(f"|S| = {c.ctx_pos.shape[1]}")) for c in completions.values()]
-        truth = next(iter(completions.values())).signal
+        first = next(iter(completions.values()))
+        truth = first.signal
         curve = None
         if truth is not None:  # [1, 1, R] on the data's own grid
             curve = (self.grid_x(tuple(truth.shape[2:])).numpy(), truth[0, 0].numpy())
-        return figure_functions(panels, path, truth=curve, title=self.title)
+        return figure_functions(panels, path, truth=curve, title=shown_title(self.title, first, suffix, "; "))
 
     def protocol_figure(self, completions: dict[str, Completion], path: Path,
                         hyper: tuple[torch.Tensor, torch.Tensor] | None = None,
-                        period: torch.Tensor | None = None, spec: SignalSpec | None = None) -> Path:
+                        period: torch.Tensor | None = None, spec: SignalSpec | None = None, suffix: str = "") -> Path:
         """A benchmark function (completions of its first K points, batch of one) by |S|: its points, the model's
         mean +- 2 sigma and, given its (lengthscale [1], scale [1]) and a periodic kernel's period [1], the exact
-        oracle's, of the benchmark of `spec` (the data's; default the domain's)."""
+        oracle's, of the benchmark of `spec` (the data's; default the domain's); titled as
+        :meth:`functions_figure`."""
         spec = spec or self.spec
         s = float(spec.pos_scale)
         panels = []
@@ -171,6 +175,7 @@ class PolynomialDomain(Domain):
         if hyper is not None:
             title += f": lengthscale {float(hyper[0][0]):.2f}, scale {float(hyper[1][0]):.2f}"
             title += "" if period is None else f", period {float(period[0]):.2f}"
+        title = shown_title(title, next(iter(completions.values())), suffix, "; ")  # the function's split and index
         return figure_protocol(x.numpy(), panels, path, title=title)
 
     # ---- evaluation -----------------------------------------------------------------------------------

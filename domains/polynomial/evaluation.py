@@ -245,7 +245,7 @@ class GPProtocolEvaluation(SweepEvaluation):
         domain = pl_module.domain
         contexts = domain.picture_contexts(signal, self.figure_levels, torch.Generator().manual_seed(self.seed))
         completions = {name: pl_module.complete(pos.to(pl_module.device), val.to(pl_module.device),
-                                                (self.figure_points,), signal=signal).cpu()
+                                                (self.figure_points,), signal=signal).cpu().of_split("test")
                        for name, (pos, val) in contexts.items()}
         path = domain.protocol_figure(completions, out_dir / "functions.png",
                                       hyper=(examples["lengthscale"][:1], examples["scale"][:1]),

@@ -168,7 +168,6 @@ class SdfDomain(Domain):
         figures, meshes, truths, t = [], {}, {}, truncation_of(self.spec)
         for k, c in completions.items():
             prob = c.prob_below(0.0)  # [B, R, R, R]
-            title = level_title(k, suffix)
             for i in range(c.mean.shape[0]):
                 draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
                 gt = None if c.signal is None else c.signal[i, 0].numpy()  # [R, R, R]
@@ -177,7 +176,7 @@ class SdfDomain(Domain):
                     meshes[f"shape{i}_gt_mesh"] = truths[i][0]
                 figure, files = shape_pictures(  # the sample columns: only N' of their values drawn, where it applies
                     out, f"shape{i}_S{k}_", gt, c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(),
-                    draws, t, self.formats, title=c[i].titled(title), prob_grid=prob[i].numpy(),
+                    draws, t, self.formats, title=c[i].titled(level_title(c[i], suffix)), prob_grid=prob[i].numpy(),
                     gt_files=truths.get(i))
                 figures.append(figure)
                 meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for name, paths in files.items() if name != "gt"]

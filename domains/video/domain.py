@@ -127,12 +127,12 @@ class VideoDomain(Domain):
         the samples, the mean); the PNGs and mp4s are logged."""
         pngs, mp4s = [], []
         for name, c in completions.items():
-            title = level_title(c.ctx_pos.shape[1], suffix)
             for i in range(c.mean.shape[0]):
                 one = c[i]
-                # the sample rows: only N' of their values drawn, where that applies
+                # the clip's split and index in it; the sample rows: only N' of their values drawn, where that applies
                 files = write_figure10(*self.clips(one), one.mean[0], out_dir / f"video{i}_S{name}{suffix}",
-                                       fps=self.picture_fps(), gif=self.gif, title=one.titled(title, sep="; "))
+                                       fps=self.picture_fps(), gif=self.gif,
+                                       title=one.titled(level_title(one, suffix), sep="; "))
                 pngs.append(files["png"])
                 mp4s.append(files["mp4"])
         return {"video_frames": pngs, "videos": mp4s}

@@ -63,8 +63,10 @@ class Pictures(Callback):
         self.logged_once: set[str] = set()  # the fixed pictures this fit or validate logged (Domain.fixed_picture)
 
     @torch.no_grad()
-    def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "") -> dict:
-        """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files. A
+    def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "",
+             split: str | None = None) -> dict:
+        """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files. The
+        signal holds the first items of ``split``, whose completions say so (Completion.of_split) for the titles. A
         domain that draws nothing (no pictures() of its own, named as the fit starts) is given no completions to draw:
         they would be sampled at every validation for nothing."""
         if not draws_pictures(pl_module.domain):
@@ -88,7 +90,7 @@ class Pictures(Callback):
                 warn_rank_zero(f"the pictures{' at ' + where if where else ''} are not drawn: " + (
                     f"{err.finding}; the training diverges: lower model.optim.lr" if fitting else str(err)))
                 return {}
-            completions[name] = completion.cpu()
+            completions[name] = completion.cpu() if split is None else completion.cpu().of_split(split)
         if overflow is not None:  # one line a draw, whichever contexts ran away
             warn_rank_zero(f"the pictures{' at ' + where if where else ''} are drawn without samples: {overflow}")
         return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
@@ -212,7 +214,7 @@ class Pictures(Callback):
             return
         step = weights_step(trainer)  # a `validate` of a checkpoint: the pictures are named after its step
         files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
-                          Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}")
+                          Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}", split="val")
         fixed = {name for name in files if pl_module.domain.fixed_picture(name)}  # the data alone, no weights drew
         log_files(trainer, {f"val/{name}": paths for name, paths in files.items() if name not in self.logged_once},
                   data_alone={f"val/{name}" for name in fixed})
@@ -226,7 +228,7 @@ class Pictures(Callback):
         stop = sigterm_stop(trainer)
         stop()  # a SIGTERM in the last test batch, which Lightning's test loop does not look at
         with stop_when(stop):  # the pictures' sampling stops within seconds of a SIGTERM
-            files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir)
+            files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir, split="test")
         log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()},
                   data_alone={f"eval/{name}" for name in files if pl_module.domain.fixed_picture(name)})
         named = [Path(path) for paths in files.values()

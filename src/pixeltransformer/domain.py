@@ -85,9 +85,34 @@ def suffix_title(suffix: str) -> str:
     return f"step {int(step.group(1))}" if step else suffix.strip("_")
 
 
-def level_title(num_context: int, suffix: str) -> str:
-    """A picture's title for one |S| at the Pictures callback's ``suffix``: "|S| = 32, step 10" ("|S| = 32")."""
-    return ", ".join(filter(None, (f"|S| = {num_context}", suffix_title(suffix))))
+def items_title(completion: Completion) -> str:
+    """Which items of which split a picture of ``completion`` shows (Completion.of_split), in the order drawn: "val
+    item 0", "test items 0-3", "val items 0, 2"; "" where it shows no split's items (a prediction)."""
+    if completion.split is None or completion.items is None:
+        return ""
+    items = [int(i) for i in completion.items]
+    if len(items) == 1:
+        return f"{completion.split} item {items[0]}"
+    run = items == list(range(items[0], items[0] + len(items)))
+    return f"{completion.split} items " + (f"{items[0]}-{items[-1]}" if run else ", ".join(map(str, items)))
+
+
+def picture_title(completion: Completion, suffix: str, *parts: str) -> str:
+    """A picture's title of ``completion`` at the Pictures callback's ``suffix``: the items it shows, ``parts`` and
+    the step, "val item 0, |S| = 32, step 10" ("|S| = 32" for a completion of no split's items, out of a fit)."""
+    return ", ".join(filter(None, (items_title(completion), *parts, suffix_title(suffix))))
+
+
+def shown_title(title: str, completion: Completion, suffix: str, sep: str = "\n") -> str:
+    """A figure's ``title`` with :func:`picture_title` of ``completion`` after ``sep`` (by default on a line of its
+    own, "val items 0-1, step 10" under the title), where it names anything."""
+    return sep.join(filter(None, (title, picture_title(completion, suffix))))
+
+
+def level_title(completion: Completion, suffix: str) -> str:
+    """A picture's title for the |S| of ``completion`` at the Pictures callback's ``suffix`` (:func:`picture_title`):
+    "val item 0, |S| = 32, step 10"."""
+    return picture_title(completion, suffix, f"|S| = {completion.ctx_pos.shape[1]}")
 
 
 def centre_crop(source: tuple[int, int], size: tuple[int, int]) -> tuple[int, int]:
@@ -240,7 +265,9 @@ class Domain:
     def pictures(self, completions: dict[str, Completion], out_dir: Path, suffix: str = "") -> Files:
         """Draw the completions (one per picture context, on the CPU) into out_dir; return {name: file(s)}. The keys
         are those of :meth:`picture_contexts` (by default |S| as a string, "4", "64", ...), which a domain's pictures
-        may read as numbers."""
+        may read as numbers. Each completion names the split and items it shows (Completion.split, items), which a
+        title says with :func:`picture_title`, :func:`level_title` or :func:`shown_title`, beside the step of
+        ``suffix``."""
         return {}
 
     def fixed_picture(self, name: str) -> bool:

@@ -580,7 +580,8 @@ class Completion:
     band, a probability; see :meth:`std` and :meth:`prob_below`). signal is the ground truth [B, V, *grid'] when
     known, at its own resolution, which may differ from the completion's grid. n_autoregressive is the N' the
     samples were drawn with (None: N' = None, or no samples) and free [B] each signal's grid points not in S (as
-    :meth:`observed` finds them); see :meth:`drawn_note`.
+    :meth:`observed` finds them); see :meth:`drawn_note`. split and items [B] name the split and the item indices in
+    it of signals drawn from a data set (:meth:`of_split`), which a picture's title names; None for others.
     """
 
     grid_shape: tuple[int, ...]
@@ -593,6 +594,8 @@ class Completion:
     signal: torch.Tensor | None = None  # [B, V, *grid']
     n_autoregressive: int | None = None
     free: torch.Tensor | None = None  # [B]
+    split: str | None = None
+    items: torch.Tensor | None = None  # [B]
 
     def observed(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The grid points S lies on and S's values there, as the mean keeps them: [B, N] bool, [B, N, V]."""
@@ -633,7 +636,12 @@ class Completion:
         note = self.drawn_note()
         return f"{title}{sep}{f'{what}: ' if what else ''}{note}" if note else title
 
-    TENSORS = ("ctx_pos", "ctx_val", "mean", "samples", "params", "signal", "free")  # the fields with a batch axis
+    def of_split(self, split: str) -> Completion:
+        """This completion as that of the first items of ``split``, the examples the pictures draw
+        (DataModule.fixed_examples): signal i is item i."""
+        return replace(self, split=split, items=torch.arange(self.mean.shape[0]))  # [B]
+
+    TENSORS = ("ctx_pos", "ctx_val", "mean", "samples", "params", "signal", "free", "items")  # with a batch axis
 
     def _with(self, f) -> Completion:
         """This completion with f applied to each of its TENSORS that is set."""

@@ -54,8 +54,8 @@ def test_image_samples_and_composition_say_when_most_of_a_sample_is_a_mean(tmp_p
     spec = SignalSpec(domain="images", dataset="toy", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0))
     Pictures(levels=(4,), num_samples=2, n_autoregressive=n_ar).draw(module_of(spec), torch.rand(2, 1, 8, 8),
                                                                      tmp_path, "_step000010")
-    fig4 = "samples of I | S, |S| = 32"
-    fig5 = "S from the halves of two images, |S| = 32"
+    fig4 = "samples of I | S, |S| = 32\nstep 10"
+    fig5 = "S from the halves of two images, |S| = 32\nstep 10"
     assert titles[1:] == ([f"{fig4}\n{NOTE}", f"{fig5}\nsample: {NOTE}"] if n_ar else [fig4, fig5]), titles
 
 
@@ -128,3 +128,96 @@ def test_a_predictions_picture_says_when_most_of_a_sample_is_a_mean(tmp_path, mo
     val = torch.rand(1, pos.shape[1], v) * (values[1] - values[0]) + values[0]  # [1, K, V]
     m.domain.write_prediction(m.complete(pos, val, grid, num_samples=1, n_autoregressive=n_ar), tmp_path)
     assert len(titles) == 1 and titles[0].endswith(NOTE) == (n_ar is not None), titles
+
+
+# each domain's spec and signal of 2 items (1 for a clip or a shape, whose completions are slow), the function its
+# pictures are drawn by and the picture options
+DRAWN = {"images": (SignalSpec(domain="images", dataset="toy", grid_shape=(8, 8), val_dims=1, val_range=(0.0, 1.0)),
+                    (2, 1, 8, 8), "image_grid", dict(levels=(4,), num_samples=1)),
+         "video": (SignalSpec(domain="video", dataset="toy", grid_shape=(3, 6, 6), val_dims=3, val_range=(0.0, 1.0)),
+                   (1, 3, 3, 6, 6), "write_figure10", dict(num_examples=1, levels=(10,), num_samples=1)),
+         "sdf": (SignalSpec(domain="sdf", dataset="toy", grid_shape=(4, 4, 4), val_dims=1, val_range=(-0.1, 0.1)),
+                 (1, 1, 4, 4, 4), "shape_pictures", dict(num_examples=1, levels=(6,), num_samples=1)),
+         "polynomial": (SignalSpec(domain="polynomial", dataset="toy", grid_shape=(16,), val_dims=1,
+                                   val_range=(-1.0, 1.0)), (2, 1, 16), "figure_functions", dict(levels=(4,)))}
+
+
+def recorded_titles(monkeypatch, tmp_path, domain: str) -> list[str]:
+    """The titles the domain's pictures are drawn with, as they are drawn (the pictures' own files are not made)."""
+    import importlib
+
+    module = importlib.import_module(f"domains.{domain}.domain")
+    if domain == "images":
+        module = importlib.import_module("domains.images.visualize")  # figs 3-5 are drawn by its image_grid
+    titles = []
+
+    def record(*args, title=None, **kw):
+        titles.append(title)
+        return {"png": tmp_path / "f.png", "mp4": tmp_path / "f.mp4"} if domain == "video" else (
+            (tmp_path / "f.png", {}) if domain == "sdf" else tmp_path / "f.png")
+
+    monkeypatch.setattr(module, DRAWN[domain][2], record)
+    return titles
+
+
+def picture_trainer(tmp_path, module, signal: torch.Tensor, fn: str):
+    """A stand-in for the trainer of a fit at step 10 (fn "fit") or of a test (fn "test") of ``signal``'s items."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": signal[:n]})
+    return SimpleNamespace(is_global_zero=True, sanity_checking=False, fast_dev_run=False, received_sigterm=False,
+                           ckpt_path=None, loggers=[], world_size=1, lightning_module=module, global_step=10,
+                           default_root_dir=str(tmp_path), datamodule=data, callbacks=[],
+                           state=SimpleNamespace(fn=TrainerFn(fn)))
+
+
+# the title (video, SDF) or a line of it (images, functions) that says which items of which split a picture shows
+SHOWN = {("images", "fit"): ["val items 0-1, step 10"] * 3, ("images", "test"): ["test items 0-1"] * 3,
+         ("video", "fit"): ["val item 0, |S| = 10, step 10"], ("video", "test"): ["test item 0, |S| = 10"],
+         ("sdf", "fit"): ["val item 0, |S| = 6, step 10"], ("sdf", "test"): ["test item 0, |S| = 6"],
+         ("polynomial", "fit"): ["toy; val item 0, step 10", "toy; val item 1, step 10"],
+         ("polynomial", "test"): ["toy; test item 0", "toy; test item 1"]}
+
+
+@pytest.mark.parametrize("fn", ["fit", "test"])
+@pytest.mark.parametrize("domain", list(DRAWN))
+def test_a_picture_says_which_items_of_which_split_it_shows(tmp_path, monkeypatch, domain, fn):
+    """A validation's video0_S512_step000200.png said "|S| = 512, step 200" and a test's nothing of the clip it
+    showed: only its file name and the config said it was the first val (or test) clip. Every domain's pictures now
+    name the split, the items (in the order drawn: an image figure's rows, top to bottom) and a fit's step."""
+    spec, shape, _, options = DRAWN[domain]
+    titles = recorded_titles(monkeypatch, tmp_path, domain)
+    module = module_of(spec)
+    torch.manual_seed(0)
+    signal = torch.rand(shape) * (spec.val_range[1] - spec.val_range[0]) + spec.val_range[0]
+    trainer = picture_trainer(tmp_path, module, signal, fn)
+    pictures = Pictures(n_autoregressive=None, **options)
+    if fn == "fit":
+        pictures.on_validation_epoch_end(trainer, module)
+    else:
+        pictures.on_test_end(trainer, module)
+    lines = [line for title in titles for line in title.split("\n") if " item" in line]
+    assert lines == SHOWN[domain, fn], titles
+
+
+def test_the_gp_benchmark_figure_says_which_test_function_it_shows(tmp_path, monkeypatch):
+    """The GP benchmark evaluation's functions.png (the model beside the exact oracle) shows the first test function,
+    which its title now names."""
+    from types import SimpleNamespace
+
+    from domains.polynomial import domain as poly_domain
+    from domains.polynomial.evaluation import GPProtocolEvaluation
+
+    titles = []
+    monkeypatch.setattr(poly_domain, "figure_protocol", lambda x, panels, path, title: titles.append(title) or path)
+    spec = SignalSpec(domain="polynomial", dataset="gp_tnp_rbf", grid_shape=(12,), val_dims=1, val_range=(-5.0, 5.0),
+                      pos_scale=2.0, extra={"protocol": "tnp", "kernel": "rbf", "noise_std": 0.02})
+    module = module_of(spec)
+    points = torch.stack([torch.linspace(-1, 1, 12), torch.randn(12)]).unsqueeze(0)  # [1, 2, N]
+    data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": points[:n], "lengthscale": torch.ones(1),
+                                                            "scale": torch.ones(1)})
+    trainer = SimpleNamespace(datamodule=data, is_global_zero=True, loggers=[])
+    GPProtocolEvaluation(figure_levels=(3,), figure_points=8).on_sweep_end(trainer, module, tmp_path, [])
+    assert titles == ["gp_tnp_rbf: lengthscale 1.00, scale 1.00; test item 0"]
