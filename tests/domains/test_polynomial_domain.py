@@ -166,12 +166,13 @@ def test_pictures_of_predictions_that_overflow_are_left_out(tiny_module, two_fun
     model.optim.lr"; they now say to use an earlier checkpoint."""
     from types import SimpleNamespace
 
-    from lightning.pytorch.trainer.states import TrainerFn
+    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 
     with torch.no_grad():
         tiny_module.model.head.weight.mul_(1e37)
     if validating:
-        tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.VALIDATING), global_rank=0)
+        state = SimpleNamespace(fn=TrainerFn.VALIDATING, status=TrainerStatus.RUNNING)
+        tiny_module._trainer = SimpleNamespace(state=state, global_rank=0)
     pictures = Pictures(levels=(4, 10), num_samples=2, n_autoregressive=None, resolution=16)
     with pytest.warns(UserWarning, match=message):
         assert pictures.draw(tiny_module, two_functions, tmp_path, suffix) == {}
