@@ -55,7 +55,6 @@ from .layout import CONFIGS, next_command
 from .locks import record, recorded
 from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
                       reshaped_weights)
-from .memory import start_method
 from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line

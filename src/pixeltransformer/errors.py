@@ -395,7 +395,7 @@ def _end_after_rank_zero(store) -> None:
     """A rank other than zero counts itself ended (rank zero, waiting in let_peers_read, may go), closes its
     connections and, where rank zero started it (Lightning's ddp), waits until rank zero has gone (at most
     PEER_WAIT_S): Lightning's observer in rank zero kills it, exit status and all, when another rank exits first.
-    Rank zero's going is read from this process's parent, not from the store: a failed store read prints C++ frames."""
+    Rank zero's going is read from this process's parent, not the store: a failed store read prints C++ frames."""
     dist = sys.modules["torch.distributed"]
     parent = os.getppid()
     try:

@@ -240,7 +240,8 @@ def test_fit_draws_the_three_figures(tiny_run):
     cell = 12 * 8  # 12x12 renderings enlarged 8x to reach the 96-pixel cell
     fig3 = np.asarray(Image.open(out / "fig3_means_step000002.png"))
     # 2 examples x (S row + mean row), columns GT + 2 levels, with row titles; a title line names the val items
-    assert fig3.shape == (2 * FIG_TITLE_H + COL_TITLE_H + 4 * (cell + PAD) + PAD, ROW_TITLE_W + 3 * (cell + PAD) + PAD, 3)
+    assert fig3.shape == (2 * FIG_TITLE_H + COL_TITLE_H + 4 * (cell + PAD) + PAD,
+                          ROW_TITLE_W + 3 * (cell + PAD) + PAD, 3)
     head = 3 * FIG_TITLE_H  # Fig. 4's and 5's titles have two more lines: the items, N' = 2 of each sample drawn
     fig4 = np.asarray(Image.open(out / "fig4_samples_step000002.png"))  # GT, S, 2 samples
     assert fig4.shape == (head + COL_TITLE_H + 2 * (cell + PAD) + PAD, 4 * (cell + PAD) + PAD, 3)
