@@ -42,8 +42,8 @@ from .data_mismatch import (DataMismatch, check_resume_data, check_resume_files,
                             same_items, warn_conversion_mismatch, warn_split_mismatch)
 from .datamodule import SignalDataModule, module_spec
 from .datahints import data_hint, own_data, source_name
-from .errors import (InputExit, Interrupted, StageInterrupted, counted, ctrl_c_main, debugging, fail, first_line,
-                     is_input_error, lost_a_peer, parse_error_line, reported_by_another_rank, root_cause, yaml_float)
+from .errors import (Interrupted, StageInterrupted, counted, ctrl_c_main, fail, first_line, is_input_error,
+                     parse_error_line, peer_lost_exit, root_cause, yaml_float)
 from .eval_folders import drop_aside, put_back, recover_all, set_aside
 from .evaluation import (SweepEvaluation, check_one_sweep_per_folder, check_out_dir_apart, eval_folder,
                          evaluation_summary, folder_of_test, swept, sweep_eval_dir)
@@ -1030,8 +1030,8 @@ def cli_main() -> None:
                 fail(f"W&B: {first_line(root_cause(err))}{wandb_fallbacks()}")
             if (exit_ := launched_bad_input(err)) is not None:  # ddp_spawn's process printed its line
                 raise exit_ from None
-            if not (is_input_error(err) or debugging()) and lost_a_peer(err) and reported_by_another_rank():
-                raise InputExit(f"error: another process stopped on bad input ({first_line(err)})") from None
+            if (exit_ := peer_lost_exit(err)) is not None:  # a DDP peer met bad input first and printed its line
+                raise exit_ from None
             if not is_input_error(err):
                 raise  # a bug, not bad input: keep the traceback
             fail(err)  # one line for the user; the traceback only with PIXELTRANSFORMER_DEBUG=1

@@ -349,7 +349,7 @@ def is_input_error(err: BaseException) -> bool:
     return isinstance(root_cause(err), INPUT_ERRORS)
 
 
-REPORTED_KEY = "pixeltransformer/reported"  # in the process group's store: how many ranks printed their error line
+REPORTED_KEY = "pixeltransformer/reported"  # in the process group's store: how many ranks met bad input (fail)
 ENDED_KEY = "pixeltransformer/ended"  # in the store: how many ranks other than zero ended on a failed launch
 PEER_WAIT_S = 2.5  # at most this long rank zero keeps the store for the other ranks (Lightning kills within 5 s)
 FAILED_KEY = "pixeltransformer/failed"  # there: how many ranks a launcher started (ddp_spawn) failed (spawned.py)
@@ -383,19 +383,27 @@ def reported_by_another_rank() -> bool:
     peer has gone) follows from it and needs no traceback. False outside DDP or without a store to ask."""
     store = _report_store()
     try:
-        reported = store is not None and store.add(REPORTED_KEY, 0) >= 1
+        return store is not None and store.add(REPORTED_KEY, 0) >= 1
     except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
         return False
-    if reported and sys.modules["torch.distributed"].get_rank() != 0:
-        _end_after_rank_zero(store)
-    return reported
+
+
+def peer_lost_exit(err: BaseException) -> InputExit | None:
+    """Under DDP, the exit of a rank whose error (a collective that lost its peer) follows from another rank's bad
+    input line: status 2 and no traceback of its own, after it lets the other ranks read the store (rank zero keeps
+    it for them, the others end after rank zero: let_peers_read). None for any other error, or outside DDP."""
+    if is_input_error(err) or debugging() or not lost_a_peer(err) or not reported_by_another_rank():
+        return None
+    let_peers_read()
+    return InputExit(f"error: another process stopped on bad input ({first_line(err)})")
 
 
 def _end_after_rank_zero(store) -> None:
     """A rank other than zero counts itself ended (rank zero, waiting in let_peers_read, may go), closes its
-    connections and, where rank zero started it (Lightning's ddp), waits until rank zero has gone (at most
-    PEER_WAIT_S): Lightning's observer in rank zero kills it, exit status and all, when another rank exits first.
-    Rank zero's going is read from this process's parent, not the store: a failed store read prints C++ frames."""
+    connections and waits until its parent process has gone (at most PEER_WAIT_S): under Lightning's ddp that is
+    rank zero, whose observer kills it, exit status and all, when another rank exits first (under torchrun or srun
+    the parent is the launcher: the whole wait). Read from the parent, not the store: a failed read prints C++
+    frames."""
     dist = sys.modules["torch.distributed"]
     parent = os.getppid()
     try:
@@ -445,8 +453,12 @@ def lost_a_peer(err: BaseException) -> bool:
     return False
 
 
+_FAILED_HERE: list[bool] = []  # this process's rank failed (mark_failed): a SIGTERM it gets next is torch's cleanup
+
+
 def mark_failed() -> None:
-    """Count this rank's failure in the process group's store (nothing outside DDP)."""
+    """Count this rank's failure in the process group's store (nothing outside DDP), and note it in this process."""
+    _FAILED_HERE.append(True)
     store = _report_store()
     with contextlib.suppress(Exception):  # rank zero, which holds the store, has ended: no rank is left to tell
         if store is not None:
@@ -454,8 +466,11 @@ def mark_failed() -> None:
 
 
 def another_rank_failed() -> bool:
-    """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has
-    (:func:`mark_failed`): that SIGTERM is no stop of the user's. False outside DDP or without a store to ask."""
+    """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has,
+    this one included (:func:`mark_failed`; its process group may be gone by then): that SIGTERM is no stop of the
+    user's. False outside DDP or without a store to ask."""
+    if _FAILED_HERE:
+        return True
     store = _report_store()
     try:
         return store is not None and store.add(FAILED_KEY, 0) >= 1

@@ -12,8 +12,7 @@ from typing import Any
 
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
-from .errors import (INPUT_STATUS, InputExit, debugging, fail, first_line, is_input_error, lost_a_peer, mark_failed,
-                     reported_by_another_rank)
+from .errors import INPUT_STATUS, InputExit, fail, is_input_error, mark_failed, peer_lost_exit
 from .memory import start_method
 
 
@@ -40,14 +39,15 @@ class OneLineLauncher(_MultiProcessingLauncher):
             mark_failed()  # before torch stops the other ranks
             if is_input_error(err):
                 fail(err)  # its line, exit status 2 (the traceback with PIXELTRANSFORMER_DEBUG=1)
-            if not debugging() and lost_a_peer(err) and reported_by_another_rank():  # the rank that failed first
-                raise InputExit(f"error: another process stopped on bad input ({first_line(err)})") from None
+            if (exit_ := peer_lost_exit(err)) is not None:  # a rank met bad input first and printed its line
+                raise exit_ from None
             raise
 
 
 def launch_in_one_line(trainer: Any) -> None:
     """Give the trainer's strategy :class:`OneLineLauncher` where Lightning starts its processes itself."""
-    if (method := start_method(trainer)) is not None:
+    launcher = getattr(trainer.strategy, "launcher", None)
+    if type(launcher) is _MultiProcessingLauncher and (method := start_method(trainer)) is not None:  # not XLA's
         trainer.strategy._launcher = OneLineLauncher(trainer.strategy, start_method=method)
 
 
@@ -57,4 +57,4 @@ def launched_bad_input(err: BaseException) -> InputExit | None:
     spawn = sys.modules.get("torch.multiprocessing.spawn")
     if spawn is None or not isinstance(err, spawn.ProcessExitedException) or err.exit_code != INPUT_STATUS:
         return None
-    return InputExit(f"error: process {err.error_index} of the fit stopped on bad input (its line is above)")
+    return InputExit(f"error: process {err.error_index} of the launch stopped on bad input (its line is above)")

@@ -1659,7 +1659,7 @@ def test_the_data_is_checked_for_the_trainer_s_processes_by_every_command_but_pr
 def test_only_a_lost_peer_is_silenced_after_another_rank_reported(monkeypatch, peer_lost):
     """Once a DDP peer printed its bad input's line, the error that follows from losing that peer exits with status 2
     and no traceback; any other error (a bug racing with the peer's failure) keeps its traceback."""
-    from pixeltransformer import cli
+    from pixeltransformer import cli, errors
     from pixeltransformer.errors import InputExit
 
     def stand_in_main(args, exit_on_error):
@@ -1672,7 +1672,7 @@ def test_only_a_lost_peer_is_silenced_after_another_rank_reported(monkeypatch, p
 
     monkeypatch.setattr("sys.argv", ["pixeltransformer"])
     monkeypatch.setattr(cli, "main", stand_in_main)
-    monkeypatch.setattr(cli, "reported_by_another_rank", lambda: True)
+    monkeypatch.setattr(errors, "reported_by_another_rank", lambda: True)
     with pytest.raises(InputExit if peer_lost else RuntimeError) as caught:
         cli.cli_main()
     if peer_lost:

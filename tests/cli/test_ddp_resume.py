@@ -262,22 +262,23 @@ def test_bad_input_on_one_ddp_rank_is_one_line(tmp_path, rank):
     assert "Traceback" not in proc.stderr and "frame #0" not in proc.stderr, proc.stderr[-3000:]
 
 
-def test_bad_input_on_one_ddp_spawn_rank_is_one_line(tmp_path):
+@pytest.mark.parametrize("rank", [0, 1])
+def test_bad_input_on_one_ddp_spawn_rank_is_one_line(tmp_path, rank):
     """ddp_spawn: one rank alone meets bad input at step 3: its line alone and exit status 2 (torch printed the
     rank's traceback inside its own and exited 1), no line about a SIGTERM the user did not send (torch's, to the
-    other rank), and the run folder kept as one process keeps a fit that fails after training (it was removed as
-    stopped before its first step)."""
+    other rank, or to rank zero itself after it failed), and the run folder kept as one process keeps a fit that
+    fails after training (it was removed as stopped before its first step)."""
     probe = tmp_path / "probe.yaml"
     probe.write_text("trainer:\n  callbacks:\n    - class_path: tests.cli.ddp_probe.RankFails\n"
-                     "      init_args: {rank: 1, step: 3}\n")
+                     f"      init_args: {{rank: {rank}, step: 3}}\n")
     proc = subprocess.run([sys.executable, "-m", "pixeltransformer.cli", "fit", "--config", "configs/polynomial.yaml",
                            "--config", "configs/trainer/ddp.yaml", "--trainer.strategy=ddp_spawn", *TINY,
                            "--config", str(probe), "--trainer.max_steps=5", "--run_root", str(tmp_path),
                            "--run_name", "one"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == ["error: rank 1: a bad item at step 3"], proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr and "SIGTERM" not in proc.stderr, proc.stderr[-3000:]
+    assert errors == [f"error: rank {rank}: a bad item at step 3"], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "SIGTERM" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
     run = tmp_path / "polynomial" / "one"
     assert (run / "config.yaml").is_file() and not list(run.rglob("*.ckpt"))
     last = [line for line in proc.stdout.splitlines() if line.startswith("[run]")][-1]
