@@ -676,8 +676,8 @@ def test_sub_folders_of_very_different_sizes_are_named_by_the_folder_directly_un
 
 
 @pytest.mark.parametrize("faces, photos, told", [
-    ("{split}/faces", "{split}/photos", "faces/ (8 pictures, median short side 16 px) and photos/ (5, 90 px); if only "
-     "one is the dataset, move photos/ out of each of its train/, val/, test/ folders"),
+    ("{split}/faces", "{split}/photos", "faces/ (8 pictures, median short side 16 px) and photos/ (5, 90 px); if "
+     "only one is the dataset, move photos/ out of each of its train/, val/, test/ folders"),
     ("{split}/faces", "train/photos", "faces/ (8 pictures, median short side 16 px) and photos/ (3, 90 px); if only "
      "one is the dataset, move photos/ out of its train/ folder"),
     ("faces/{split}", "originals/{split}", "faces/ (8 pictures, median short side 16 px) and originals/ (5, 90 px); "
