@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import pickle
-import shlex
 import shutil
 import tarfile
 import urllib.request
@@ -22,7 +21,7 @@ from pixeltransformer.digests import file_digest
 from pixeltransformer.errors import warn_rank_zero
 from pixeltransformer.files import atomic_write, missing_folders, remove_empty, user_path
 
-from .io import Arrays
+from .io import Arrays, root_option
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -96,11 +95,6 @@ def mnist_available(root: str | Path, split: str) -> bool:
     return find_mnist_file(root, MNIST_FILES[split][0]) is not None
 
 
-def _root_option(folder: Path) -> str:
-    """The option that passes folder as the data root, as one shell word."""
-    return f"--data.init_args.root={shlex.quote(str(folder))}"
-
-
 def read_mnist(root: str | Path, split: str = "test", download: bool = False) -> Arrays:
     """MNIST ``split`` ("train" | "test") from IDX files under root -> images [N, 28, 28, 1], labels [N] (None
     when only the image file is there)."""
@@ -114,12 +108,12 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
         img_path = find_mnist_file(root, img_stem)
     if img_path is None and root.is_file():
         beside = root.parent  # MNIST's files beside the file given: their folder is the root
-        remedy = (f"pass {_root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
+        remedy = (f"pass {root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
                   else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
         raise ValueError(f"{root} is a file: {remedy}")
     if img_path is None:
         below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
-        remedy = (f"{below} holds them: pass {_root_option(below)}" if find_mnist_file(below, img_stem)
+        remedy = (f"{below} holds them: pass {root_option(below)}" if find_mnist_file(below, img_stem)
                   else "add --data.init_args.download=true to fetch them")
         raise FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
                                 f"(and {lbl_stem}[.gz]); {remedy}")
@@ -282,12 +276,12 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
     mnist = next((p for p in (find_mnist_file(root, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
     if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST
         beside = root.parent / "cifar10"
-        remedy = (f"{beside} holds it: pass {_root_option(beside)}" if _holds_cifar10(beside) else
+        remedy = (f"{beside} holds it: pass {root_option(beside)}" if _holds_cifar10(beside) else
                   "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true")
         raise FileNotFoundError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not "
                                 f"CIFAR-10's; {remedy}")
     below = root / "cifar10"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not CIFAR-10's own
-    remedy = (f"{below} holds it: pass {_root_option(below)}" if _holds_cifar10(below)
+    remedy = (f"{below} holds it: pass {root_option(below)}" if _holds_cifar10(below)
               else "add --data.init_args.download=true to fetch the batches")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
                             f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "

@@ -71,11 +71,12 @@ def read_folder(root: Path, files: list[Path], size: int, channels: int, cache_d
 def whole_entry(notes: object, path: Path, size: int, channels: int) -> bool:
     """Whether an entry's notes and its pixels at path ([N, C, size, size] uint8, :func:`cache.whole_npy`) are what
     :func:`io.decode_folder` writes: notes of another form (written over, or by hand) stopped a start with a
-    KeyError, and pixels of another size, colour or type were served as they were."""
+    KeyError (a folder of no pictures, as its sizes were grouped), and pixels of another size, colour or type were
+    served as they were."""
     if not isinstance(notes, dict) or not isinstance(notes.get("files"), int) or notes.get("size") != size or \
             not all(isinstance(notes.get(key), list) for key in ("skipped", "dim", "small")) or \
             not isinstance(notes.get("folders"), dict) or \
-            not all(isinstance(v, list) and len(v) == 2 and all(type(n) is int for n in v)
+            not all(isinstance(v, list) and len(v) == 2 and all(type(n) is int and n >= 1 for n in v)
                     for v in notes["folders"].values()):
         return False  # an entry written before its notes held "small" or "folders" is decoded again
     return whole_npy(path, (notes["files"] - len(notes["skipped"]), channels, size, size), np.uint8)

@@ -11,6 +11,7 @@ scikit-learn's digits) and their downloads are datasets.py's.
 
 from __future__ import annotations
 
+import shlex
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -349,24 +350,43 @@ def warn_folder_notes(root: str | Path, notes: dict, sizes: dict | None = None) 
         sizes.update(notes["folders"])
 
 
+def root_option(folder: Path) -> str:
+    """The option that passes folder as the data root, as one shell word."""
+    return f"--data.init_args.root={shlex.quote(str(folder))}"
+
+
+def folder_group(folder: str, layout: bool = False) -> tuple[str, str | None]:
+    """A picture folder's group, the sub-folder directly under the root ("." for the root's own pictures), and with
+    ``layout`` (train/, val/ and test/ folders, at any depth) the split folder that holds the group: the split part
+    is dropped, so faces/train/ and train/faces/ are both faces/, held by train/ only in the second (None above)."""
+    parts = Path(folder).parts
+    at = next((i for i, part in enumerate(parts) if part in SPLITS), None) if layout else None
+    held = parts[0] if at == 0 else None
+    if at is not None:
+        parts = parts[:at] + parts[at + 1:]
+    return (parts[0] if parts else "."), held
+
+
 def sub_folder_sizes(folders: dict[str, list[int]], layout: bool = False) -> dict[str, list[int]]:
-    """The notes' picture folders (:func:`decode_folder`) grouped by the sub-folder directly under the root, or under
-    the train/, val/ or test/ folder that holds them (``layout``): [pictures, median short side] each, the median of
-    the folders' medians weighted by their pictures ("." for the pictures directly in it)."""
+    """The notes' picture folders (:func:`decode_folder`) grouped by :func:`folder_group`: [pictures, median short
+    side] each, the median of the folders' medians weighted by their pictures."""
     groups: dict[str, list[list[int]]] = {}
     for d, found in folders.items():
-        parts = Path(d).parts
-        if layout:
-            parts = parts[next((i + 1 for i, part in enumerate(parts) if part in SPLITS), 0):]
-        groups.setdefault(parts[0] if parts else ".", []).append(found)
+        groups.setdefault(folder_group(d, layout)[0], []).append(found)
     return {g: [sum(n for n, _ in found), int(np.median(np.repeat(*zip(*((side, n) for n, side in found)))))]
             for g, found in groups.items()}
 
 
 def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]], splits: list[str] | None = None) -> None:
     """One line when the sub-folders read as one dataset hold pictures of very different sizes (:data:`MIXED_SIZES`):
-    the smallest and the largest named, and the root that reads one of them alone, or, for the root's own pictures
-    or the train/, val/ and test/ folders ``splits``, the sub-folder to move out."""
+    the smallest and the largest named, and the root that reads one of them alone (with the train/, val/ and test/
+    folders ``splits`` below it, a folder above them), or, for the root's own pictures or a folder in the split
+    folders, the sub-folder to move out of those that hold it."""
+    held = {s: set() for s in splits or ()}  # each split folder's groups, those it holds
+    for d in folders:
+        group, split = folder_group(d, bool(splits))
+        if split is not None:
+            held.setdefault(split, set()).add(group)
     folders = sub_folder_sizes(folders, bool(splits))
     if len(folders) < 2:
         return
@@ -380,13 +400,18 @@ def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]], splits: li
     def named(d: str) -> str:  # "." is the root's (or the split folders') own pictures
         return f"{own} own pictures" if d == "." else f"{d}/"
 
+    def holders(d: str) -> list[str]:  # the split folders that hold d, in their order
+        return [s for s in held if d in held[s]]
+
     subs = [d for d in (low, high) if d != "."]
-    if splits or "." in (low, high):  # no root reads one alone: the other is moved out
+    keep = max(subs, key=lambda d: folders[d][0])
+    if "." in (low, high) or holders(keep):  # no root reads one alone: the other is moved out
         other = min(subs, key=lambda d: folders[d][0])
-        where = f"each of its {', '.join(f'{s}/' for s in splits)} folders" if splits else root
+        ins = [f"{s}/" for s in holders(other)]
+        where = f"each of its {', '.join(ins)} folders" if len(ins) > 1 else f"its {ins[0]} folder" if ins else root
         remedy = f"move {other}/ out of {where}"
     else:
-        remedy = f"pass it as root (--data.init_args.root={Path(root) / max(subs, key=lambda d: folders[d][0])})"
+        remedy = f"pass it as root ({root_option(Path(root) / keep)})"
     warn_rank_zero(f"{root}: its pictures come from sub-folders of very different sizes, read as one dataset: "
                    f"{named(low)} ({folders[low][0]} pictures, median short side {folders[low][1]} px) and "
                    f"{named(high)} ({folders[high][0]}, {folders[high][1]} px){among}; if only one is the dataset, "

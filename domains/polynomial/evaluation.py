@@ -241,11 +241,11 @@ class GPProtocolEvaluation(SweepEvaluation):
         if "gp_protocol" in self.results:
             print(protocol_headline(self.results["gp_protocol"]), flush=True)
         examples = tested_datamodule(trainer).fixed_examples("test", 1)
-        signal = examples["signal"]  # [1, 2, N]
+        signal, items = examples["signal"], examples.get("index")  # [1, 2, N], [1] (the item it is)
         domain = pl_module.domain
         contexts = domain.picture_contexts(signal, self.figure_levels, torch.Generator().manual_seed(self.seed))
         completions = {name: pl_module.complete(pos.to(pl_module.device), val.to(pl_module.device),
-                                                (self.figure_points,), signal=signal).cpu().of_split("test")
+                                                (self.figure_points,), signal=signal).cpu().of_split("test", items)
                        for name, (pos, val) in contexts.items()}
         path = domain.protocol_figure(completions, out_dir / "functions.png",
                                       hyper=(examples["lengthscale"][:1], examples["scale"][:1]),

@@ -64,11 +64,11 @@ class Pictures(Callback):
 
     @torch.no_grad()
     def draw(self, pl_module: L.LightningModule, signal: torch.Tensor, out_dir: Path, suffix: str = "",
-             split: str | None = None) -> dict:
+             split: str | None = None, items: torch.Tensor | None = None) -> dict:
         """Complete each picture context of signal [B, V, *grid] and let the domain draw them; returns its files. The
-        signal holds the first items of ``split``, whose completions say so (Completion.of_split) for the titles. A
-        domain that draws nothing (no pictures() of its own, named as the fit starts) is given no completions to draw:
-        they would be sampled at every validation for nothing."""
+        signal holds the items ``items`` [B] of ``split`` (without them, its first items), whose completions say so
+        (Completion.of_split) for the titles. A domain that draws nothing (no pictures() of its own, named as the fit
+        starts) is given no completions to draw: they would be sampled at every validation for nothing."""
         if not draws_pictures(pl_module.domain):
             return {}
         grid = self.grid(pl_module, signal)
@@ -90,7 +90,7 @@ class Pictures(Callback):
                 warn_rank_zero(f"the pictures{' at ' + where if where else ''} are not drawn: " + (
                     f"{err.finding}; the training diverges: lower model.optim.lr" if fitting else str(err)))
                 return {}
-            completions[name] = completion.cpu() if split is None else completion.cpu().of_split(split)
+            completions[name] = completion.cpu() if split is None else completion.cpu().of_split(split, items)
         if overflow is not None:  # one line a draw, whichever contexts ran away
             warn_rank_zero(f"the pictures{' at ' + where if where else ''} are drawn without samples: {overflow}")
         return checked_files(pl_module.domain, pl_module.domain.pictures(completions, Path(out_dir), suffix))
@@ -191,12 +191,14 @@ class Pictures(Callback):
         for a domain that draws nothing, whose contexts are never completed."""
         if not draws_pictures(pl_module.domain):
             return
-        signal = self._examples(trainer, split, "cpu")  # [B, V, *grid]
+        signal, _ = self._examples(trainer, split, "cpu")  # [B, V, *grid]
         names = list(self.contexts(pl_module, signal))
         samples = [self.samples(pl_module, name) for name in names]  # each context's, as draw takes them
         self.check_memory(pl_module, signal, names, samples)
 
-    def _examples(self, trainer: L.Trainer, split: str, device) -> torch.Tensor:
+    def _examples(self, trainer: L.Trainer, split: str, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The data module's fixed examples of ``split`` on device, [B, V, *grid], and the items they are, [B] (their
+        "index"; None where the examples carry none)."""
         data = tested_datamodule(trainer, trainer.state.fn)  # trainer.datamodule may be an earlier fit's
         if data is None and trainer.state.fn not in list(TrainerFn):  # no stage runs (a check by hand)
             raise ValueError("Pictures draws the examples of the data module a fit, validation or test reads from, "
@@ -207,14 +209,16 @@ class Pictures(Callback):
             noun = "validation" if stage == "validate" else stage
             raise ValueError(f"Pictures draws the examples of the data module a {noun} reads from, and this {noun} "
                              f"was given dataloaders alone: trainer.{stage}(model, datamodule=...)")
-        return data.fixed_examples(split, self.num_examples)["signal"].to(device)  # [B, V, *grid]
+        examples = data.fixed_examples(split, self.num_examples)
+        return examples["signal"].to(device), examples.get("index")  # [B, V, *grid], [B]
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         step = weights_step(trainer)  # a `validate` of a checkpoint: the pictures are named after its step
-        files = self.draw(pl_module, self._examples(trainer, "val", pl_module.device),
-                          Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}", split="val")
+        signal, items = self._examples(trainer, "val", pl_module.device)
+        files = self.draw(pl_module, signal, Path(trainer.default_root_dir) / "pictures", f"_step{step:06d}",
+                          split="val", items=items)
         fixed = {name for name in files if pl_module.domain.fixed_picture(name)}  # the data alone, no weights drew
         log_files(trainer, {f"val/{name}": paths for name, paths in files.items() if name not in self.logged_once},
                   data_alone={f"val/{name}" for name in fixed})
@@ -228,7 +232,8 @@ class Pictures(Callback):
         stop = sigterm_stop(trainer)
         stop()  # a SIGTERM in the last test batch, which Lightning's test loop does not look at
         with stop_when(stop):  # the pictures' sampling stops within seconds of a SIGTERM
-            files = self.draw(pl_module, self._examples(trainer, "test", pl_module.device), out_dir, split="test")
+            signal, items = self._examples(trainer, "test", pl_module.device)
+            files = self.draw(pl_module, signal, out_dir, split="test", items=items)
         log_files(trainer, {f"eval/{name}": paths for name, paths in files.items()},
                   data_alone={f"eval/{name}" for name in files if pl_module.domain.fixed_picture(name)})
         named = [Path(path) for paths in files.values()

@@ -636,10 +636,11 @@ class Completion:
         note = self.drawn_note()
         return f"{title}{sep}{f'{what}: ' if what else ''}{note}" if note else title
 
-    def of_split(self, split: str) -> Completion:
-        """This completion as that of the first items of ``split``, the examples the pictures draw
-        (DataModule.fixed_examples): signal i is item i."""
-        return replace(self, split=split, items=torch.arange(self.mean.shape[0]))  # [B]
+    def of_split(self, split: str, items: torch.Tensor | None = None) -> Completion:
+        """This completion as that of the examples of ``split`` the pictures draw (DataModule.fixed_examples): signal
+        b is item ``items[b]``, each example's "index" (an indexed dataset's), or without them item b."""
+        items = torch.arange(self.mean.shape[0]) if items is None else torch.as_tensor(items).cpu()  # [B]
+        return replace(self, split=split, items=items)
 
     TENSORS = ("ctx_pos", "ctx_val", "mean", "samples", "params", "signal", "free", "items")  # with a batch axis
 

@@ -4,6 +4,7 @@ import dataclasses
 import gzip
 import pickle
 import re
+import shlex
 import struct
 import tarfile
 import warnings
@@ -674,19 +675,30 @@ def test_sub_folders_of_very_different_sizes_are_named_by_the_folder_directly_un
         f"{told.format(root=tmp_path)}"]
 
 
-def test_train_val_test_folders_of_mixed_sub_folders_are_told_once_keeping_the_layout(tmp_path):
+@pytest.mark.parametrize("faces, photos, told", [
+    ("{split}/faces", "{split}/photos", "faces/ (8 pictures, median short side 16 px) and photos/ (5, 90 px); if "
+     "only one is the dataset, move photos/ out of each of its train/, val/, test/ folders"),
+    ("{split}/faces", "train/photos", "faces/ (8 pictures, median short side 16 px) and photos/ (3, 90 px); if only "
+     "one is the dataset, move photos/ out of its train/ folder"),
+    ("faces/{split}", "originals/{split}", "faces/ (8 pictures, median short side 16 px) and originals/ (5, 90 px); "
+     "if only one is the dataset, pass it as root (--data.init_args.root={faces})")])
+def test_train_val_test_folders_of_mixed_sub_folders_are_told_once_keeping_the_layout(tmp_path, faces, photos, told):
     """Checked once a pool, the train/val/test layout told it three times, each suggesting root=<root>/train/faces,
-    which drops the layout: one line for the splits together, whose remedy keeps them."""
+    which drops the layout: one line for the splits together, whose remedy keeps them. It names only the split
+    folders that hold the folder to move out; folders above the split folders (faces/train/, originals/train/) were
+    all read as the split folders' own pictures and told nothing: the root to pass keeps its split folders, quoted
+    as one shell word."""
+    root = tmp_path / "my cats"
     for split, n in (("train", 3), ("val", 1), ("test", 1)):
-        write_pictures(tmp_path / split / "faces", n + 1, 16, 16)
-        write_pictures(tmp_path / split / "photos", n, 120, 90)
+        write_pictures(root / faces.format(split=split), n + 1, 16, 16)
+        if photos.format(split=split) != photos or split == "train":
+            write_pictures(root / photos.format(split=split), n, 120, 90)
     with pytest.warns(UserWarning) as record:
-        ImageDataModule(dataset="folder", root=str(tmp_path), image_size=16,
-                        cache_dir=str(tmp_path.parent / "cache"))._load_pools()
+        ImageDataModule(dataset="folder", root=str(root), image_size=16,
+                        cache_dir=str(tmp_path / "cache"))._load_pools()
     assert [str(w.message) for w in record if "very different sizes" in str(w.message)] == [
-        f"{tmp_path}: its pictures come from sub-folders of very different sizes, read as one dataset: faces/ (8 "
-        f"pictures, median short side 16 px) and photos/ (5, 90 px); if only one is the dataset, move photos/ out "
-        f"of each of its train/, val/, test/ folders"]
+        f"{root}: its pictures come from sub-folders of very different sizes, read as one dataset: "
+        f"{told.format(faces=shlex.quote(str(root / 'faces')))}"]
 
 
 def test_sub_folders_of_alike_picture_sizes_are_read_without_a_word(tmp_path):
@@ -723,11 +735,13 @@ def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_
         datasets.read_cifar10(tmp_path / "mnist")
 
 
-@pytest.mark.parametrize("folders", [None, {"faces": 5, "photos": [2, 90]}])
+@pytest.mark.parametrize("folders", [None, {"faces": 5, "photos": [2, 90]}, {"faces": [0, 16], "photos": [2, 90]},
+                                     {"faces": [-1, 16], "photos": [2, 90]}, {"faces": [3, 0], "photos": [2, 90]}])
 def test_a_cache_entry_written_before_sub_folder_sizes_were_noted_is_decoded_again(tmp_path, folders):
     """An entry whose notes lack the sub-folders' picture sizes (written by an earlier version) is decoded again,
     so the line about sub-folders of very different sizes is not left out for a folder cached before. So is one
-    whose sizes are not [pictures, median short side] each: a hand-edited {"faces": 5} stopped a start."""
+    whose sizes are not [pictures, median short side] each: a hand-edited {"faces": 5} stopped a start, as did no
+    pictures or fewer ([0, 16], [-1, 16]) as the sizes were grouped; a side of 0 px was told as such."""
     import json
 
     from domains.images.folder_cache import read_folder

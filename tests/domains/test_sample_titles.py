@@ -160,13 +160,15 @@ def recorded_titles(monkeypatch, tmp_path, domain: str) -> list[str]:
     return titles
 
 
-def picture_trainer(tmp_path, module, signal: torch.Tensor, fn: str):
-    """A stand-in for the trainer of a fit at step 10 (fn "fit") or of a test (fn "test") of ``signal``'s items."""
+def picture_trainer(tmp_path, module, signal: torch.Tensor, fn: str, index: torch.Tensor | None = None):
+    """A stand-in for the trainer of a fit at step 10 (fn "fit") or of a test (fn "test") of ``signal``'s items,
+    the examples each with its item's ``index`` where given (as an indexed dataset's)."""
     from types import SimpleNamespace
 
     from lightning.pytorch.trainer.states import TrainerFn
 
-    data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": signal[:n]})
+    data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": signal[:n],
+                                                            **({} if index is None else {"index": index[:n]})})
     return SimpleNamespace(is_global_zero=True, sanity_checking=False, fast_dev_run=False, received_sigterm=False,
                            ckpt_path=None, loggers=[], world_size=1, lightning_module=module, global_step=10,
                            default_root_dir=str(tmp_path), datamodule=data, callbacks=[],
@@ -202,9 +204,24 @@ def test_a_picture_says_which_items_of_which_split_it_shows(tmp_path, monkeypatc
     assert lines == SHOWN[domain, fn], titles
 
 
+@pytest.mark.parametrize("domain, shown", [("images", ["val items 3, 5, step 10"] * 3),
+                                           ("polynomial", ["toy; val item 3, step 10", "toy; val item 5, step 10"])])
+def test_a_picture_names_the_items_its_examples_are(tmp_path, monkeypatch, domain, shown):
+    """The titles numbered the examples 0, 1, ... whatever items the data module's fixed_examples gave; each
+    example's "index" (an indexed dataset's) is the item named."""
+    spec, shape, _, options = DRAWN[domain]
+    titles = recorded_titles(monkeypatch, tmp_path, domain)
+    module = module_of(spec)
+    torch.manual_seed(0)
+    signal = torch.rand(shape) * (spec.val_range[1] - spec.val_range[0]) + spec.val_range[0]
+    trainer = picture_trainer(tmp_path, module, signal, "fit", index=torch.tensor([3, 5]))
+    Pictures(n_autoregressive=None, **options).on_validation_epoch_end(trainer, module)
+    assert [line for title in titles for line in title.split("\n") if " item" in line] == shown, titles
+
+
 def test_the_gp_benchmark_figure_says_which_test_function_it_shows(tmp_path, monkeypatch):
     """The GP benchmark evaluation's functions.png (the model beside the exact oracle) shows the first test function,
-    which its title now names."""
+    which its title now names: the item its "index" says."""
     from types import SimpleNamespace
 
     from domains.polynomial import domain as poly_domain
@@ -217,7 +234,7 @@ def test_the_gp_benchmark_figure_says_which_test_function_it_shows(tmp_path, mon
     module = module_of(spec)
     points = torch.stack([torch.linspace(-1, 1, 12), torch.randn(12)]).unsqueeze(0)  # [1, 2, N]
     data = SimpleNamespace(fixed_examples=lambda split, n: {"signal": points[:n], "lengthscale": torch.ones(1),
-                                                            "scale": torch.ones(1)})
+                                                            "scale": torch.ones(1), "index": torch.tensor([4])})
     trainer = SimpleNamespace(datamodule=data, is_global_zero=True, loggers=[])
     GPProtocolEvaluation(figure_levels=(3,), figure_points=8).on_sweep_end(trainer, module, tmp_path, [])
-    assert titles == ["gp_tnp_rbf: lengthscale 1.00, scale 1.00; test item 0"]
+    assert titles == ["gp_tnp_rbf: lengthscale 1.00, scale 1.00; test item 4"]  # the item fixed_examples gave

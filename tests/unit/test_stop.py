@@ -106,7 +106,7 @@ def test_the_pictures_of_a_stage_are_of_the_data_module_it_reads_from():
                                   (TrainerFn.VALIDATING, "validate_loop", "val", "validation"),
                                   (TrainerFn.FITTING, "fit_loop", "val", "fit")):
         trainer = SimpleNamespace(datamodule=fitted, state=SimpleNamespace(fn=fn), **{loop: loop_reading(read)})
-        assert Pictures(num_examples=1)._examples(trainer, split, "cpu").unique().tolist() == [2.0]
+        assert Pictures(num_examples=1)._examples(trainer, split, "cpu")[0].unique().tolist() == [2.0]
         setattr(trainer, loop, loop_reading(None))
         with pytest.raises(ValueError, match=rf"^Pictures draws the examples of the data module a {noun} reads from, "
                                              rf"and this {noun} was given dataloaders alone: "
