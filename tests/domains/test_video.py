@@ -2327,8 +2327,9 @@ def test_an_undecodable_codec_names_the_ffmpeg_release_not_its_build_string(tmp_
 
 
 @pytest.mark.parametrize("build, old", [("n5.0.3-8-g1a2b3c4d5e-20230101", True), ("4.4.2-0ubuntu0.22.04.1", True),
-                                        ("n5.1", False), ("7.1.1", False), ("N-113000-g1a2b3c4d5e-20240101", False),
-                                        ("", False)])
+                                        ("4.4.git", True), ("4.4.1_2", True), ("4.4.2+dfsg", True),
+                                        ("5.0.1.static", True), ("n5.1", False), ("7.1.1", False),
+                                        ("N-113000-g1a2b3c4d5e-20240101", False), ("", False)])
 def test_the_frame_option_follows_the_release_ffmpeg_is_a_build_of(build, old, monkeypatch):
     """-fps_mode came with ffmpeg 5.1; an older release takes -vsync, a git build or an unknown one -fps_mode."""
     from domains.video import io as video_io
@@ -2342,7 +2343,8 @@ def test_the_frame_option_follows_the_release_ffmpeg_is_a_build_of(build, old, m
 
 
 @pytest.mark.parametrize("build, shown", [("n9.0.2-17-g2a571b6068-20260930", "9.0.2"), ("4.4.2", "4.4.2"),
-                                          ("4.4.2-0ubuntu0.22.04.1", "4.4.2"), ("n7.1", "7.1"),
+                                          ("4.4.2-0ubuntu0.22.04.1", "4.4.2"), ("n7.1", "7.1"), ("4.4.git", "4.4"),
+                                          ("4.4.1_2", "4.4.1"), ("4.4.2+dfsg", "4.4.2"), ("5.0.1.static", "5.0.1"),
                                           ("N-113000-g1a2b3c4d5e-20240101", "N-113000-g1a2b3c4d5e-20240101")])
 def test_ffmpeg_release_is_the_version_of_a_release_build_and_a_git_build_whole(build, shown):
     from domains.video.io import ffmpeg_release
