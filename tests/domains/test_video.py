@@ -102,6 +102,17 @@ def test_asking_the_size_of_a_broken_video_leaves_no_pipe_to_warn_of(tmp_path):
     assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
+def test_an_npz_of_channels_first_clips_says_no_frame_size(tmp_path):
+    """An .npz's videos [N, T, 3, H, W] (channels before rows, which read_video_npz refuses naming the shape) said
+    its frames were 3 tall; only videos [N, T, H, W, 3] says a frame size."""
+    from domains.video.strips import frame_size
+
+    np.savez(tmp_path / "first.npz", videos=np.zeros((1, 4, 3, 8, 10), np.uint8))  # [N, T, 3, H, W]
+    np.savez(tmp_path / "last.npz", videos=np.zeros((1, 4, 8, 10, 3), np.uint8))  # [N, T, H, W, 3]
+    assert frame_size(tmp_path / "first.npz") is None
+    assert frame_size(tmp_path / "last.npz") == (8, 10)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from Linux's /proc")
 def test_reading_a_video_leaves_no_pipe_open_nor_ffmpeg_running(tmp_path):
     """imageio-ffmpeg leaves the pipes of a file read to its end to the garbage collector, which warned (a
