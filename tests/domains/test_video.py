@@ -151,6 +151,7 @@ def test_a_video_of_non_square_pixels_is_read_at_the_aspect_a_player_shows(tmp_p
         got = read_video_file(out, size=size).astype(int)  # [4, h, w, 3]: the centre of the 64x32 picture
         assert got[..., [0, 2]].max() < 100 and got[..., 1].mean() > 230  # the squeezed frames: red and blue 255
 
+
 def test_a_phone_video_stored_sideways_keeps_its_aspect_when_read_at_a_size(tmp_path):
     """A phone stores a portrait video as landscape frames with a display rotation, which ffmpeg applies. Read at a
     size, its frames were scaled to the stored frame's aspect after ffmpeg had turned them upright: squeezed."""
@@ -454,6 +455,7 @@ def test_a_16_bit_grey_strip_reads_its_levels_not_white(tmp_path):
     assert np.array_equal(read_strip(tmp_path / "strip.png")[:, 4, 4], np.repeat(expected[:, None], 3, 1))
     clip = load_user_video(tmp_path / "strip.png", num_frames=4, size=8)  # [3, T, H, W], as --input reads it
     assert torch.allclose(clip[:, :, 4, 4], torch.tensor(expected / 255, dtype=torch.float32).expand(3, -1))
+
 
 def test_folder_strips_are_decoded_when_their_clips_are_read(tmp_path, monkeypatch):
     """A folder of strips was decoded whole into memory before the first step: TinyVideos' tens of thousands of strips
@@ -886,6 +888,7 @@ def test_videos_smaller_than_the_clips_are_named_as_upscaled(tmp_path):
     assert [str(w.message) for w in caught if "upscaled" in str(w.message)] == [
         f"the 3 videos of {tmp_path / 'v.npz'}, 20×20, are smaller than 32×32, so they were upscaled to "
         "interpolated pixels: give a smaller --data.init_args.size"]
+
 
 def test_datamodule_from_npz(tmp_path):
     vids = moving_digits(6, num_frames=12, size=20, seed=0)

@@ -384,6 +384,7 @@ def test_a_prediction_s_figure_names_the_input_s_frames_it_shows(tmp_path, monke
                             tmp_path / "out")
     assert [t.get_text() for t in saved[0].axes[0].get_xticklabels()] == ["frame 0", "frame 4", "frame 8"]
 
+
 def _videos_at(folder: Path, rates: list[float]) -> Path:
     """A folder of short mp4s (5 frames of 12x12), the i-th written by the project's writer at rates[i] fps."""
     folder.mkdir()
