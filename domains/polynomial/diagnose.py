@@ -44,7 +44,7 @@ from .evaluation import protocol_lls
 from .kernels import gaussian_nll
 from .metrics import prior_oracle
 from .oracles import has_bayes_predictor
-from .protocol import GPProtocolDataset, evaluation_sizes, point_set_layout
+from .protocol import GPProtocolDataset, evaluation_sizes, is_protocol, point_set_layout
 from .visualize import figure_gap_by_distance
 
 GROUPS = ((0.0, 0.01), (0.01, 0.05), (0.05, 0.2), (0.2, math.inf))  # distance to the nearest sample, in x units
@@ -136,7 +136,7 @@ def gp_gap_breakdown(module, num_batches: int = 500, batch_size: int = 16, eval_
     ``data_seed`` is the DataModule's seed (``--data.init_args.seed``); its test split is scored."""
     spec = module.spec
     ex = spec.extra
-    if ex.get("protocol") != "tnp":
+    if not is_protocol(spec):
         raise ValueError(f"the GP breakdown needs a gp_tnp_* checkpoint, not {spec.domain}/{spec.dataset}")
     check_breakdown(ex["kernel"])
     if num_batches < 1:
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
                                  f"of 1D functions (polynomial, gp_rbf, gp_matern, gp_periodic, gp_tnp_rbf, "
                                  f"gp_tnp_matern)")
             module = load_module(path, ckpt=ckpt)  # in eval mode
-            tnp = module.spec.extra.get("protocol") == "tnp"
+            tnp = is_protocol(module.spec)
             if tnp:
                 try:
                     check_breakdown(module.spec.extra["kernel"])

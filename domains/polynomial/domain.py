@@ -33,7 +33,7 @@ from pixeltransformer.signal import SignalSpec
 
 from .metrics import NLL_UNITS, nll_gap_to_oracle, reference_metrics
 from .oracles import gp_protocol_oracle
-from .protocol import point_set_layout, signal_channels
+from .protocol import is_protocol, point_set_layout, signal_channels
 from .visualize import figure_functions, figure_protocol
 
 
@@ -64,7 +64,7 @@ class PolynomialDomain(Domain):
     @property
     def is_protocol(self) -> bool:
         """The GP benchmark's point sets (signal [B, 2, N]: positions, values) rather than dense functions."""
-        return self.spec is not None and self.spec.extra.get("protocol") == "tnp"
+        return self.spec is not None and is_protocol(self.spec)
 
     def signal_channels(self, spec: SignalSpec) -> int:
         return signal_channels(spec)
@@ -182,7 +182,7 @@ class PolynomialDomain(Domain):
     def metrics(self, item) -> dict[str, torch.Tensor]:
         """The exact oracle's (generated functions) and a fitted RBF GP's NLL and MSE beside the model's (dense
         functions; the benchmark's evaluation scores its own sets, evaluation.py)."""
-        return {} if item.spec.extra.get("protocol") else reference_metrics(item)
+        return {} if is_protocol(item.spec) else reference_metrics(item)
 
     @property
     def gp_train(self) -> dict | None:

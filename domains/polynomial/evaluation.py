@@ -20,7 +20,7 @@ from pixeltransformer.results_folders import TRAINED_ON
 from pixeltransformer.stop import check_stop, sigterm_stop, stop_when
 
 from .metrics import NLL_UNITS, protocol_scores
-from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, point_set_layout, standard_error
+from .protocol import BENCHMARK_SETTINGS, evaluation_sizes, is_protocol, point_set_layout, standard_error
 
 
 @torch.no_grad()
@@ -117,7 +117,7 @@ class GPProtocolEvaluation(SweepEvaluation):
             raise ValueError("the GP protocol evaluation needs the test's data module (its kernel, its examples): "
                              "trainer.test(model, datamodule=...)")
         spec = dm.spec  # the core's start keeps it as data_spec
-        if spec.extra.get("protocol") != "tnp":
+        if not is_protocol(spec):
             raise ValueError(f"the GP protocol evaluation needs a gp_tnp_* dataset, not {spec.domain}/{spec.dataset}")
         if trainer.world_size > 1:
             raise ValueError("the GP protocol evaluation keeps its batches of 16 whole: run it on one device "

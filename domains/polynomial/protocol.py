@@ -157,10 +157,16 @@ class GPProtocolDataset(Dataset):
 BENCHMARK_SETTINGS = ("kernel", "max_points", "noise_std", "lengthscale_range", "scale_range", "period_range")
 
 
+def is_protocol(spec: SignalSpec) -> bool:
+    """Whether the spec's data is the benchmark's point sets (signal [2, N]: positions, values) rather than dense
+    functions."""
+    return spec.extra.get("protocol") == "tnp"
+
+
 def signal_channels(spec: SignalSpec) -> int:
     """The channels of a signal of the spec's data: the protocol's point sets [2, N] (positions, values), which its
     sampler reads, else V."""
-    return 2 if spec.extra.get("protocol") == "tnp" else spec.val_dims
+    return 2 if is_protocol(spec) else spec.val_dims
 
 
 def protocol_extra(kernel: str, max_points: int, noise_std: float, lengthscale_range, scale_range,

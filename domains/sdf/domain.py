@@ -171,12 +171,13 @@ class SdfDomain(Domain):
             for i in range(c.mean.shape[0]):
                 draws = [] if c.samples is None else list(c.samples[i, :, 0].numpy())  # S x [R, R, R]
                 gt = None if c.signal is None else c.signal[i, 0].numpy()  # [R, R, R]
+                one = c[i]
                 if gt is not None and i not in truths:  # the same at every |S|
                     truths[i] = truth_meshes(gt, Path(out_dir) / f"shape{i}_gt", self.formats)
                     meshes[f"shape{i}_gt_mesh"] = truths[i][0]
                 figure, files = shape_pictures(  # the sample columns: only N' of their values drawn, where it applies
                     out, f"shape{i}_S{k}_", gt, c.ctx_pos[i].numpy(), c.ctx_val[i].numpy(), c.mean[i, 0].numpy(),
-                    draws, t, self.formats, title=c[i].titled(level_title(c[i], suffix)), prob_grid=prob[i].numpy(),
+                    draws, t, self.formats, title=one.titled(level_title(one, suffix)), prob_grid=prob[i].numpy(),
                     gt_files=truths.get(i))
                 figures.append(figure)
                 meshes[f"shape{i}_S{k}_meshes"] = [paths[0] for name, paths in files.items() if name != "gt"]

@@ -24,6 +24,8 @@ from .strips import frame_size, rate_and_size
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
 
+# the units of the psnr and ssim columns, in metrics.json's and summary.json's words
+PSNR_SSIM_UNITS = "psnr in dB, ssim of no unit (1: identical)"
 # metrics.json's words for the video columns; each claim here is what metrics.py computes
 METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetrics SSIM, 11x11 Gaussian window, sigma "
                 "1.5, data_range 1, whole reflect-padded frames with no border crop; none for frames under "
@@ -32,10 +34,10 @@ METRIC_NOTES = ("PSNR/SSIM per frame averaged over frames and clips (torchmetric
                 "values in the mean video; columns: psnr, ssim: the mean video; sample_: the sampled videos "
                 "(n_autoregressive values drawn, the others their mean), averaged over num_samples, on the first "
                 "sample_clips test clips; nn_: the nearest sample of S in normalised (t, y, x), each axis on "
-                "[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps; units: psnr in dB, ssim of "
-                "no unit (1: identical), mse in squared [0, 1] values")
+                f"[-1, 1], so one frame step is as far as (W - 1) / (T - 1) pixel steps; units: {PSNR_SSIM_UNITS}, "
+                "mse in squared [0, 1] values")
 # summary.json's words for its psnr_vs_input and ssim_vs_input
-SUMMARY_UNITS = "psnr in dB, ssim of no unit (1: identical), per frame, averaged over the frames"
+SUMMARY_UNITS = f"{PSNR_SSIM_UNITS}, per frame, averaged over the frames"
 
 
 def taken_note(span: int, step: int, rate: float | None, source: tuple[int, int] | None,

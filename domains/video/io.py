@@ -135,10 +135,10 @@ def ffmpeg_version() -> str:
 
 
 def ffmpeg_release(build: str) -> str:
-    """The release an ffmpeg version string is a build of, as its users know it: "n9.0.2-17-g2a571b6068-20260930"
-    (a static build, 17 commits on the release's branch) and a distribution's "4.4.2-0ubuntu0.22.04.1" -> "9.0.2",
-    "4.4.2"; a git build of no release ("N-113000-g...") whole."""
-    release = re.fullmatch(r"n?(\d+(?:\.\d+)+)(?:-.*)?", build)
+    """The release an ffmpeg version string is a build of, as its users know it: the version it starts with, as in a
+    static build's "n9.0.2-17-g2a571b6068-20260930" (17 commits on the release's branch) and a distribution's
+    "4.4.2-0ubuntu0.22.04.1", "4.4.2+dfsg" -> "9.0.2", "4.4.2"; a git build of no release ("N-113000-g...") whole."""
+    release = re.match(r"n?(\d+(?:\.\d+)+)", build)
     return release[1] if release else build
 
 

@@ -56,13 +56,13 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
 
 def npz_frame_size(path: Path) -> tuple[int, int] | None:
     """The (h, w) of the frames of an .npz's ``videos`` [N, T, H, W, 3], from its header; None where it does not say
-    (read_video_npz names why)."""
+    or gives another shape, as [N, T, 3, H, W] (read_video_npz names why)."""
     try:
         with zipfile.ZipFile(path) as archive:
             shape = npz_member_shape(archive, "videos")
     except (OSError, zipfile.BadZipFile):
         return None
-    return (shape[2], shape[3]) if shape is not None and len(shape) == 5 else None
+    return (shape[2], shape[3]) if shape is not None and len(shape) == 5 and shape[4] == 3 else None
 
 
 def rate_and_size(

@@ -781,13 +781,14 @@ def test_gp_protocol_names_the_kernel_the_model_was_trained_on():
 
 
 def test_gp_protocol_reads_only_the_dataset_a_model_was_trained_on():
-    """gp_protocol records the dataset trained on, not its file or folder: a model fitted here whose spec is a
-    stand-in of its dataset and extra alone is summed up too (the name of its source was worked out, then dropped)."""
+    """A guard: gp_protocol reads no more of a model's spec than its dataset and extra, so a model whose spec is a
+    stand-in holding those alone (no to_dict) is summed up too."""
     from types import SimpleNamespace
 
     real = PolynomialDataModule(dataset="gp_tnp_matern").spec
     stand_in = SimpleNamespace(dataset=real.dataset, extra=real.extra)  # no to_dict
     assert _two_batches_summary("gp_tnp_matern", None, stand_in)["trained_on"] == "gp_tnp_matern"
+
 
 def _scored_on_other_data(tmp_path):
     """A module built on the RBF benchmark and evaluated in Python on two batches of Matern-5/2 data, as

@@ -384,6 +384,7 @@ def test_a_prediction_s_figure_names_the_input_s_frames_it_shows(tmp_path, monke
                             tmp_path / "out")
     assert [t.get_text() for t in saved[0].axes[0].get_xticklabels()] == ["frame 0", "frame 4", "frame 8"]
 
+
 def _videos_at(folder: Path, rates: list[float]) -> Path:
     """A folder of short mp4s (5 frames of 12x12), the i-th written by the project's writer at rates[i] fps."""
     folder.mkdir()
@@ -636,12 +637,19 @@ def test_an_input_smaller_than_the_model_s_frames_is_read_with_a_warning(tmp_pat
     with pytest.warns(UserWarning, match=r"strip.png: its frames of 10×10 are smaller"):
         VideoDomain().read_input(tmp_path / "strip.png", spec)
     np.savez(tmp_path / "clip.npz", videos=moving_digits(1, num_frames=4, size=8, seed=0))  # an .npz said nothing
+    domain = VideoDomain()
     with pytest.warns(UserWarning, match=r"clip.npz: its frames of 8×8 are smaller"):
-        VideoDomain().read_input(tmp_path / "clip.npz", spec)
+        domain.read_input(tmp_path / "clip.npz", spec)
+    landscape = np.zeros((8, 16), np.uint8)
+    landscape[:, :8] = 255  # [8, 16]: the left half white
+    Image.fromarray(landscape).save(tmp_path / "landscape.png")
+    with pytest.warns(UserWarning, match=r"landscape.png: a 16×8 mask for the 8×8 input, of another shape"):
+        domain.read_mask(tmp_path / "landscape.png", spec)  # the .npz's frames' size, from its header, is the input's
     wide = write_video(moving_digits(1, num_frames=4, size=16, seed=0)[0], tmp_path / "wide.gif", upscale_to=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # frames as large as the model's, or larger: read without a word
         VideoDomain().read_input(wide, spec)
+
 
 def test_context_from_mask_and_predict_grid():
     signal = clips(1)[0]  # [3, T, H, W]
