@@ -469,7 +469,7 @@ ROWS = [
      '`make train ARGS="--run_name nockpt"` where runs/polynomial/nockpt exists but never saved a checkpoint',
      lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name nockpt"],
      "run folder {w}/runs/polynomial/nockpt already exists, without checkpoints/last.ckpt (its fit stopped before "
-     "the first save, or is still running), so it cannot be resumed: choose another --run_name"),
+     "the first save, or is still running), so it cannot be resumed: train it again under another --run_name"),
     ("eval-elsewhere",
      '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` on node3 while node7 evaluates it (or was killed '
      'doing so): a lock may hold on one machine alone',
