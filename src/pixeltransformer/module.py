@@ -479,16 +479,16 @@ class PixelTransformerModule(L.LightningModule):
                           f"as its val_range ({self.range_option()}), or set model.net.value_norm: true")
         return measured[2]
 
-    def far_span(self, values: str, measured: tuple[float, float, float], val_range: str = "the model's val_range",
+    def far_span(self, what: str, measured: tuple[float, float, float], range_name: str = "the model's val_range",
                  limit: float = FAR_REACH) -> str | None:
         """The opening of a warning of values far from the model's range, from what ``spec.value_reach`` measured
-        of them (low, high, reach): '<values> [low, high], R times the half-width of <val_range> [lo, hi]', where
+        of them (low, high, reach): '<what> [low, high], R times the half-width of <range_name> [lo, hi]', where
         they reach over ``limit`` half-widths from its middle; else None."""
         low, high, reach = measured
         if reach <= limit:
             return None
         lo, hi = self.spec.val_range
-        return (f"{values} [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of {val_range} "
+        return (f"{what} [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of {range_name} "
                 f"[{lo:.4g}, {hi:.4g}]")
 
     def range_option(self) -> str:
