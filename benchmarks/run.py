@@ -308,9 +308,9 @@ def main(argv: list[str] | None = None) -> dict:
                       help="about a minute on 2 CPU cores: tiny preset, small problems")
     mode.add_argument("--smoke", action="store_true", help="seconds: plumbing check (used by the tests)")
     p.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES),
-                   help="benchmarks to run (default: all four): train: training throughput (queries/s); sampling: "
-                        "autoregressive sampling time (s); memory: peak memory of one call against |S| (MiB, on the "
-                        "CPU); meanfield: mean-field decoding throughput (queries/s)")
+                   help=f"benchmarks to run (default: all {len(BENCHES)}): train: training throughput (queries/s); "
+                        "sampling: autoregressive sampling time (s); memory: peak memory of one call against |S| "
+                        "(MiB, on the CPU); meanfield: mean-field decoding throughput (queries/s)")
     p.add_argument("--presets", nargs="+", default=None,
                    help=f"model presets, of configs/model/<preset>.yaml: {', '.join(known_presets())} (default: "
                         "small paper; quick: tiny); the memory benchmark runs at its own")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
+import multiprocessing
 import os
 import re
 import shlex
@@ -159,7 +160,9 @@ class RunCheckpoint(ModelCheckpoint):
         self._say_stopping("Ctrl-C", "; Ctrl-C again stops it now, without saving")
 
     def _sigterm(self, signum, frame) -> None:
-        if another_rank_failed():  # torch ends the ranks ddp_spawn started left after one failed: nothing to save
+        # torch ends the ranks ddp_spawn started left after one failed: nothing to save. Only its children (of a
+        # multiprocessing parent) hear of that; torchrun's ranks and a scheduler's SIGTERM do not ask the store
+        if multiprocessing.parent_process() is not None and another_rank_failed():
             raise SystemExit(SIGTERM_STATUS)
         # a second SIGTERM changes nothing: a launcher (torchrun, Lightning's) forwards the one a scheduler also sends
         # to each process

@@ -120,8 +120,8 @@ class FirstStepMark(Callback):
     is) left config.yaml, command.txt and wandb/ beside its lock, and the same --run_name was refused until the folder
     was deleted by hand: a new fit removes them (runs.remove_unstarted), and keeps the folder of one that trained.
     Where a launcher starts the training processes (ddp_spawn, ddp_fork), their first rank writes it for the process
-    that holds the lock, through the lock's path (a pickled copy holds no descriptor, a forked one shares it), and
-    that process reads it there: it trains no step itself."""
+    that holds the lock, through the lock's path (as they write every file: ddp_spawn's pickled copy holds no
+    descriptor, and a forked rank opens the path too), and that process reads it there: it trains no step itself."""
 
     def __init__(self, fd: int, lock: Path | None = None):
         self.fd: int | None = fd
@@ -139,9 +139,12 @@ class FirstStepMark(Callback):
     def stepped(self, trainer: Any) -> bool:
         """Whether this fit has completed an optimizer step of its own: the rule that says a run trained, for its lock
         and for the CLI's (:func:`trained`; a --ckpt_path's step is not this fit's)."""
-        if self.start is None and self.lock is not None and os.getpid() == self.pid:  # not begun here: the
-            with contextlib.suppress(OSError):  # processes a launcher started say
-                return recorded(self.lock)[2] != "untrained"
+        # not begun here: the processes a launcher started say, in a lock that names its holder (one gone or blank
+        # says nothing of a step)
+        if self.start is None and self.lock is not None and os.getpid() == self.pid:
+            with contextlib.suppress(OSError):
+                _, pid, state = recorded(self.lock)
+                return pid == str(self.pid) and state != "untrained"
         return self.start is not None and trainer.global_step > self.start
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -344,7 +344,7 @@ class Domain:
                 f"{', '.join(names[p:])} in [{lo:g}, {hi:g}]")
 
     def signal_channels(self, spec: SignalSpec) -> int:
-        """How many channels a signal S [B, C, *grid] of the spec's data holds: its V here; a domain whose own set
+        """How many channels a signal x [B, C, *grid] of the spec's data holds: its V here; a domain whose own set
         sampler reads a layout of its own (the GP protocol's point sets: positions and values) says more."""
         return spec.val_dims
 

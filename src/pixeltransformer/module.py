@@ -479,16 +479,16 @@ class PixelTransformerModule(L.LightningModule):
                           f"as its val_range ({self.range_option()}), or set model.net.value_norm: true")
         return measured[2]
 
-    def far_span(self, values: str, measured: tuple[float, float, float], val_range: str = "the model's val_range",
+    def far_span(self, what: str, measured: tuple[float, float, float], range_name: str = "the model's val_range",
                  limit: float = FAR_REACH) -> str | None:
         """The opening of a warning of values far from the model's range, from what ``spec.value_reach`` measured
-        of them (low, high, reach): '<values> [low, high], R times the half-width of <val_range> [lo, hi]', where
+        of them (low, high, reach): '<what> [low, high], R times the half-width of <range_name> [lo, hi]', where
         they reach over ``limit`` half-widths from its middle; else None."""
         low, high, reach = measured
         if reach <= limit:
             return None
         lo, hi = self.spec.val_range
-        return (f"{values} [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of {val_range} "
+        return (f"{what} [{low:.4g}, {high:.4g}], {reach:.3g} times the half-width of {range_name} "
                 f"[{lo:.4g}, {hi:.4g}]")
 
     def range_option(self) -> str:
@@ -901,17 +901,19 @@ class PixelTransformerModule(L.LightningModule):
         if self.spec.num_bins == 1 and (far := max(abs(low), abs(high))) > MAX_ABS_VALUE:
             raise ValueError(f"ctx_val reaches {far:.3g}: values must lie within +-{as_written(MAX_ABS_VALUE)} "
                              "(beyond that the model's float32 arithmetic overflows)")
-        # the range only normalises: a user's S is warned of as a fit's first batch and log_prob's queries are; the
-        # completions a running fit, test or predict makes of its own data are not (its fit's first batch warned)
-        if self.spec.num_bins == 1 and not self.net_config.value_norm and not self.trainer_running() and (
+        # the range only normalises: a user's S (a call in Python, a predict's input) is warned of as a fit's first
+        # batch and log_prob's queries are; the completions a running fit, validation or test makes of its own data
+        # are not (its fit's first batch warned)
+        if self.spec.num_bins == 1 and not self.net_config.value_norm and not self.completing_own_data() and (
                 far := self.far_span("ctx_val spans", measured)):
             warnings.warn(f"{far} from its middle, where it never saw values: give them in the units of its "
                           f"val_range{levels}", stacklevel=4)
 
-    def trainer_running(self) -> bool:
-        """Whether a Trainer runs the module now (a fit, validation, test or predict), not a call in Python: Lightning
-        leaves a finished Trainer attached."""
-        return self._trainer is not None and self.trainer.state.status == TrainerStatus.RUNNING
+    def completing_own_data(self) -> bool:
+        """Whether a running Trainer's fit, validation or test completes its own data now: not a call in Python
+        (Lightning leaves a finished Trainer attached), nor a predict, whose S the user gave."""
+        return (self._trainer is not None and self.trainer.state.status == TrainerStatus.RUNNING
+                and self.trainer.state.fn != TrainerFn.PREDICTING)
 
     def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
         """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what

@@ -121,7 +121,7 @@ def summaries(found: list[tuple[str, dict[str, Any], dict[str, Any]]]) -> list[s
             header, rows = header[:2] + header[3:], [row[:2] + row[3:] for row in rows]
         out += [f"`{key}` of the sections below, one row each, in their order (mean ± standard error; the gap is "
                 f"the {reference}'s to the model):", ""] + markdown_table(header, rows) + [""]
-        if shared := shared_settings(blocks[(key, first)]):  # the protocol, said once for the table
+        if len(rows) > 1 and (shared := shared_settings(blocks[(key, first)])):  # the protocol, once for the table
             out += [f"The same in every row's `{key}`: {entries(shared)}.", ""]
     return out
 

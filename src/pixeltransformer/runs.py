@@ -179,21 +179,23 @@ def checkpoint_folder(run: Path) -> Path:
     return user_path(dirpath) if readable and isinstance(dirpath, str) and dirpath else run / "checkpoints"
 
 
-def no_checkpoint_yet(run: Path, fit: bool = True) -> tuple[str, str]:
+def no_checkpoint_yet(run: Path) -> tuple[str, str]:
     """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
-    remedy: for a new fit (``fit``), whose --run_name is refused (:func:`check_new_run`), another name; for an
-    evaluation of its checkpoint (:func:`kept_instead`), a fit that trains it again."""
-    return ("its fit stopped before the first save, or is still running",
-            f"choose another --run_name (or, if no fit runs in it, delete {run} to reuse the name)" if fit else
-            f"train it again under another --run_name (or delete {run} first)")
+    remedy (:func:`train_again`), for a new fit whose --run_name is refused (:func:`check_new_run`) and for an
+    evaluation of its checkpoint (:func:`kept_instead`) alike."""
+    return "its fit stopped before the first save, or is still running", train_again(run)
+
+
+def train_again(run: Path) -> str:
+    """The remedy for a run folder that kept no checkpoint, in one wording wherever it is told."""
+    return f"train it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name)"
 
 
 def kept_unsaved(run: Path) -> str:
     """What the line under a new run's [run] line says (after its folder) where its fit trained and failed without a
     checkpoint: the folder stays, its config and W&B run with it (as :func:`remove_unstarted` keeps a fit's that
     trained), holds its name, and cannot be resumed."""
-    return (f"kept without a checkpoint ({_why_unsaved(run)}), so it cannot be resumed: start it again under another "
-            "--run_name (or delete the folder to reuse the name)")
+    return f"kept without a checkpoint ({_why_unsaved(run)}), so it cannot be resumed: {train_again(run)}"
 
 
 def kept_checkpoint(folder: Path) -> Path | None:
@@ -215,7 +217,7 @@ def kept_instead(path: Path) -> str:
     if (who := running_fit(run)) is not None:  # not stopped: it has not reached its first save
         return (f" (the run {run} has saved no checkpoint yet: its fit ({who}) is still running; try again after its "
                 "first save)")
-    why, remedy = no_checkpoint_yet(run, fit=False)
+    why, remedy = no_checkpoint_yet(run)
     return f" (the run {run} kept no checkpoint: {why}; {remedy})"
 
 

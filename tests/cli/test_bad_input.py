@@ -379,6 +379,12 @@ ROWS = [
                 f"ARGS=--data.init_args.root={w}/input/colour.npz"],
      "checkpoint is for images/mnist with grid_shape=[28, 28], but the data is images/cifar10 with grid_shape=[32, "
      "32] (use its own data: DATA=mnist, or the config.yaml of its run folder)"),
+    ("ckpt-other-bins-of-its-data",
+     '`make eval DOMAIN=images CKPT=digits.ckpt ARGS=--data.init_args.num_bins=16` (a digits model of 32 value bins '
+     'on its data binned otherwise)',
+     lambda w: ["make", "eval", "DOMAIN=images", f"CKPT={w}/ckpt/digits.ckpt", "ARGS=--data.init_args.num_bins=16"],
+     "checkpoint is for images/digits with num_bins=32, but the data is images/digits with num_bins=16 (use the "
+     "config.yaml of its run folder: its data is read otherwise)"),
     ("gpu-trainer-without-gpu",
      '`pixeltransformer fit --config configs/polynomial.yaml --config configs/trainer/gpu.yaml` on a machine without a GPU',
      lambda w: ["cli", "fit", *POLY, "--config", str(CONFIGS / "trainer" / "gpu.yaml"), *_runs(w)],
@@ -463,7 +469,7 @@ ROWS = [
      '`make train ARGS="--run_name nockpt"` where runs/polynomial/nockpt exists but never saved a checkpoint',
      lambda w: ["make", "train", f"ARGS=--run_root {w}/runs --run_name nockpt"],
      "run folder {w}/runs/polynomial/nockpt already exists, without checkpoints/last.ckpt (its fit stopped before "
-     "the first save, or is still running), so it cannot be resumed: choose another --run_name"),
+     "the first save, or is still running), so it cannot be resumed: train it again under another --run_name"),
     ("eval-elsewhere",
      '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt` on node3 while node7 evaluates it (or was killed '
      'doing so): a lock may hold on one machine alone',

@@ -32,8 +32,8 @@ SMOKE_WANDB = [a for a in SMOKE if a != "--trainer.logger=false"]
 # the core sampler's sizes; a config naming its own sampler class (the GP protocol's) keeps that sampler's
 SETS_SMOKE = ["--model.sets.num_queries=16", "--model.sets.min_context=4", "--model.sets.max_context=16"]
 # the line under the [run] line of a fit that failed after it trained, before its first checkpoint
-KEPT_UNSAVED = ("kept without a checkpoint (its fit stopped before the first save), so it cannot be resumed: start "
-                "it again under another --run_name (or delete the folder to reuse the name)")
+KEPT_UNSAVED = ("kept without a checkpoint (its fit stopped before the first save), so it cannot be resumed: train "
+                "it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name)")
 DATA_SMOKE = {
     "polynomial": ["--data.init_args.train_size=64", "--data.init_args.val_size=4", "--data.init_args.test_size=4",
                    "--data.init_args.batch_size=4", "--data.init_args.resolution=64"],
@@ -1223,7 +1223,7 @@ def test_a_fit_that_fails_after_training_before_its_first_save_says_its_folder_i
     run = tmp_path / "runs" / "polynomial" / "x"
     assert (run / "config.yaml").is_file() and not list(run.rglob("*.ckpt"))
     last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")][-1]
-    assert last == f"[run] fit: {run} {KEPT_UNSAVED}", last
+    assert last == f"[run] fit: {run} {KEPT_UNSAVED.format(run=run)}", last
 
 
 def test_a_fast_dev_run_says_what_it_runs_too(tmp_path, capsys):

@@ -282,7 +282,7 @@ def test_bad_input_on_one_ddp_spawn_rank_is_one_line(tmp_path, rank):
     run = tmp_path / "polynomial" / "one"
     assert (run / "config.yaml").is_file() and not list(run.rglob("*.ckpt"))
     last = [line for line in proc.stdout.splitlines() if line.startswith("[run]")][-1]
-    assert last == f"[run] fit: {run} {KEPT_UNSAVED}", last
+    assert last == f"[run] fit: {run} {KEPT_UNSAVED.format(run=run)}", last
 
 
 def test_predict_under_ddp_runs_on_one_device(tmp_path):

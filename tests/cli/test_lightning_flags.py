@@ -90,21 +90,26 @@ def test_spawn_strategy_can_send_the_run_to_its_processes(tmp_path):
 
 
 class LockSaysTrained(L.Callback):
-    """Fails a fit whose run folder's lock still says "untrained" once a step has trained (runs.remove_unstarted
-    would delete the config and W&B run of such a fit killed later): on the first rank, as the batch after the first
-    step begins (the first step's end marked it)."""
+    """Fails a fit whose run folder's lock does not say "untrained" before the first step (a fit killed then would
+    keep its folder and hold its --run_name), or still says so once a step has trained (runs.remove_unstarted would
+    delete the config and W&B run of such a fit killed later): on the first rank, as each batch begins (the first
+    step's end marked it)."""
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if not trainer.is_global_zero or trainer.global_step < 1:
+        if not trainer.is_global_zero:
             return
         lock = (Path(trainer.default_root_dir) / ".fit.lock").read_text()
-        assert lock.strip() and not lock.rstrip().endswith(" untrained"), f"the lock says {lock!r} after a step"
+        if trainer.global_step == 0:
+            assert lock.rstrip().endswith(" untrained"), f"the lock says {lock!r} before the first step"
+        else:
+            assert lock.strip() and not lock.rstrip().endswith(" untrained"), f"the lock says {lock!r} after a step"
 
 
 def test_ddp_spawn_processes_print_no_warnings_the_cli_silences(tmp_path):
     """The processes ddp_spawn starts never ran main(): each printed the warnings the CLI silences as not the user's
     to act on (torch 2.13's all_gather and LeafSpec deprecations, with their source file and line). The run's lock
-    says it trained once they train: their first rank writes it for the process that holds it."""
+    says "untrained" until they train a step, and that it trained after: their first rank writes it for the process
+    that holds it."""
     import os
     import subprocess
     import sys

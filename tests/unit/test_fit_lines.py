@@ -65,6 +65,24 @@ def test_a_stopped_fit_names_its_resume_as_one_shell_word(tmp_path):
     assert cb._stopped.endswith(f"continue with --resume {quoted} (make train RESUME={quoted})")
 
 
+def test_a_sigterm_asks_whether_another_rank_failed_only_in_a_spawned_child(tmp_path, monkeypatch):
+    """Only ddp_spawn's children hear of a failed rank (the launcher that spawned them writes it): a SIGTERM under
+    torchrun or from a scheduler made every process ask rank zero's store in its signal handler as well, for a key
+    nothing there writes. The main process marks the stop without asking; a spawned child asks, and ends if one
+    failed."""
+    import pixeltransformer.checkpointing as checkpointing
+
+    asked = []
+    monkeypatch.setattr(checkpointing, "another_rank_failed", lambda: asked.append(1) or True)
+    ckpt = RunCheckpoint(dirpath=str(tmp_path))
+    ckpt._sigterm(15, None)
+    assert ckpt._terminated and not asked
+    monkeypatch.setattr(checkpointing.multiprocessing, "parent_process", lambda: object())
+    with pytest.raises(SystemExit):
+        ckpt._sigterm(15, None)
+    assert asked == [1]
+
+
 @pytest.mark.parametrize("minutes", [0, -1, float("nan")])
 def test_every_minutes_of_zero_or_below_is_refused(minutes):
     """--checkpoint.every_minutes=0 (or below) was taken without a word and wrote last.ckpt after every step."""

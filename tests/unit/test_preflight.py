@@ -56,7 +56,8 @@ def test_a_missing_checkpoint_of_a_run_names_what_the_run_kept(tmp_path):
     with pytest.raises(CheckpointError, match=rf"^checkpoint not found: {re.escape(str(last))} \(the run "
                                               rf"{re.escape(str(run))} kept no checkpoint: its fit stopped before the "
                                               r"first save, or is still running; train it again under another "
-                                              rf"--run_name \(or delete {re.escape(str(run))} first\)\)$"):
+                                              r"--run_name \(or, if no fit runs in it, delete "
+                                              rf"{re.escape(str(run))} to reuse the name\)\)$"):
         preflight(["test", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(last)])
     (run / "checkpoints").mkdir()
     for step in (2, 4):

@@ -1061,6 +1061,26 @@ def test_a_fit_and_test_of_data_far_beyond_the_range_warn_once_not_at_each_compl
         module.mean_field(x, x, x)
 
 
+def test_s_far_beyond_the_range_is_warned_of_in_a_predict_not_in_a_fit_validation_or_test(tiny_module):
+    """The S of `pixeltransformer predict` (`make sample`) is the user's, as a call in Python is: a running predict
+    silenced the warning of S far beyond one Gaussian's range as a running fit, validation or test rightly does of
+    the completions it makes of its own data. Only those three stages are exempt now."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
+
+    x = torch.linspace(-1, 1, 5).reshape(1, 5, 1)  # [1, 5, 1]
+    for fn in (TrainerFn.FITTING, TrainerFn.VALIDATING, TrainerFn.TESTING):
+        tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(status=TrainerStatus.RUNNING, fn=fn))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            tiny_module.mean_field(x, x * 1000, x)
+    tiny_module._trainer = SimpleNamespace(state=SimpleNamespace(status=TrainerStatus.RUNNING,
+                                                                 fn=TrainerFn.PREDICTING))
+    with pytest.warns(UserWarning, match=r"^ctx_val spans \[-1000, 1000\], 200 times the half-width "):
+        tiny_module.mean_field(x, x * 1000, x)
+
+
 def test_log_prob_of_a_value_norm_model_does_not_warn_of_values_in_the_frame_of_s(poly_spec):
     """A value_norm model (configs/polynomial.yaml) predicts in the frame of S: S and queries 100 times larger score
     about log 100 less a value, not "all but impossible", so log_prob does not warn of them, as a fit's first batch

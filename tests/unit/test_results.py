@@ -1335,6 +1335,14 @@ def test_the_summary_says_the_protocol_its_rows_share(tmp_path):
     assert "seed" not in summary
 
 
+def test_a_summary_of_one_row_says_nothing_is_the_same_in_every_row(tmp_path):
+    """A summary of one section said "The same in every row's" of its one row, every setting of it: the section
+    below says them. The line follows a table of two or more rows alone."""
+    write_folder(tmp_path, "gp_a", gp_protocol=GP_BLOCK)
+    summary = render(tmp_path).split("## images")[1].split("### ")[0]
+    assert "| `gp_a` | digits |" in summary and "The same in every row" not in summary, summary
+
+
 def test_a_run_filed_before_trained_on_was_recorded_takes_it_from_its_run_json(tmp_path, capsys):
     """The summary's "trained on" column gave "–" for runs evaluated before metrics.json recorded
     `gp_protocol.trained_on`, RBF-trained models scored on held-out kernels among them, and was left out while no

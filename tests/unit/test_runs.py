@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from pixeltransformer.fit_settings import check_resume_length
+from pixeltransformer.locks import record
 from pixeltransformer.preflight import preflight
 from pixeltransformer.runs import (check_new_run, check_resume_name, check_run_name, check_run_root, expand_home,
                                    hold_run_folder, readable_run_configs, release_run_folder, resume_checkpoint,
@@ -429,6 +430,26 @@ def test_a_folder_a_fit_was_killed_in_before_it_started_is_no_run(tmp_path, caps
     assert capsys.readouterr().out == (f"[run] {run}: removed what a fit stopped before its start left there (its lock "
                                        "and W&B id: it trained nothing), to start this run in its place\n")
     release_run_folder(run, hold_run_folder(run, new=True))  # the new fit takes the name
+
+
+def test_a_lock_that_names_no_holder_is_not_read_as_trained(tmp_path):
+    """The process that holds a new run's lock, whose launched ranks train (ddp_spawn, ddp_fork), reads from the lock
+    whether they stepped: a lock file gone or left blank read as trained, as if "host pid" were written there. Only a
+    lock that names its holder, without "untrained", says so."""
+    from pixeltransformer.cli import FirstStepMark
+
+    run = tmp_path / "runs" / "polynomial" / "w"
+    fd = hold_run_folder(run, new=True)
+    lock, trainer = run / ".fit.lock", SimpleNamespace(global_step=0)
+    mark = FirstStepMark(fd, lock)
+    assert not mark.stepped(trainer)  # "host pid untrained"
+    record(fd, blank=True)
+    assert not mark.stepped(trainer)
+    record(fd)
+    assert mark.stepped(trainer)
+    release_run_folder(run, fd)
+    lock.unlink(missing_ok=True)
+    assert not mark.stepped(trainer)
 
 
 def test_a_folder_a_fit_was_killed_in_before_its_first_step_is_no_run_and_one_that_trained_stays(tmp_path, capsys):
