@@ -663,8 +663,8 @@ def test_a_lock_left_by_a_fit_that_may_still_run_elsewhere_keeps_its_folder(tmp_
     (run / "wandb_id.txt").write_text("abc123\n")
     argv = ["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--run_root", str(tmp_path / "runs"),
             "--run_name", "w"]
-    for record in ("node7 1", ""):  # elsewhere, unsaid
-        (run / ".fit.lock").write_text(f"{record}\n")
+    for held in ("node7 1", ""):  # elsewhere, unsaid
+        (run / ".fit.lock").write_text(f"{held}\n")
         with pytest.raises(FileExistsError, match=r"^run folder .* already exists, without checkpoints/last.ckpt"):
             preflight(argv)
         assert sorted(p.name for p in run.iterdir()) == [".fit.lock", "wandb_id.txt"]
