@@ -1704,6 +1704,8 @@ def test_loops_under_a_trainer_without_progress_print_no_progress(poly_spec, tmp
     import domains.polynomial.domain  # noqa: F401 - the domain that draws the pictures
     from types import SimpleNamespace
 
+    from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
+
     from pixeltransformer.callbacks import Pictures
     from pixeltransformer.module import PixelTransformerModule
     from pixeltransformer.predict import PredictOptions
@@ -1717,8 +1719,9 @@ def test_loops_under_a_trainer_without_progress_print_no_progress(poly_spec, tmp
     batch = {"ctx_pos": s.ctx_pos, "ctx_val": s.ctx_val}
     module.predict_options = PredictOptions(num_samples=1, n_autoregressive=3)
     pictures = Pictures(levels=(4,), num_samples=1, n_autoregressive=2)
+    running = SimpleNamespace(status=TrainerStatus.RUNNING, fn=TrainerFn.PREDICTING)  # as Lightning's, in a loop
     for bar, shown in ((None, False), (object(), True)):
-        module._trainer = SimpleNamespace(progress_bar_callback=bar)
+        module._trainer = SimpleNamespace(progress_bar_callback=bar, state=running)
         try:
             pictures.draw(module, signal, tmp_path)
             module.predict_step(batch)

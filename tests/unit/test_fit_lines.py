@@ -382,7 +382,7 @@ def test_a_tests_pictures_go_to_its_evaluations_out_dir(tmp_path, monkeypatch, t
                               datamodule=data, callbacks=[SweepEvaluation(levels=(2,), out_dir=str(out))],
                               state=SimpleNamespace(fn="test"))
 
-    def draw(self, pl_module, signal, out_dir, suffix="", split=None):
+    def draw(self, pl_module, signal, out_dir, suffix="", split=None, items=None):
         out_dir.mkdir(parents=True)
         (out_dir / "functions0.png").write_bytes(b"png")
         return {"functions0": out_dir / "functions0.png"}
