@@ -912,8 +912,8 @@ class PixelTransformerModule(L.LightningModule):
     def completing_own_data(self) -> bool:
         """Whether a running Trainer's fit, validation or test completes its own data now: not a call in Python
         (Lightning leaves a finished Trainer attached), nor a predict, whose S the user gave."""
-        return (self._trainer is not None and self.trainer.state.status == TrainerStatus.RUNNING
-                and self.trainer.state.fn != TrainerFn.PREDICTING)
+        state = getattr(self._trainer, "state", None)  # None without a Trainer (or with a stand-in of one)
+        return state is not None and state.status == TrainerStatus.RUNNING and state.fn != TrainerFn.PREDICTING
 
     def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
         """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what
