@@ -34,7 +34,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from .errors import another_rank_failed
+from .errors import another_rank_failed, failed_here
 from .layout import BEST_FILENAME, best_checkpoint_step, next_command, test_command
 from .loopbar import format_duration
 from .media import log_summary
@@ -163,6 +163,8 @@ class RunCheckpoint(ModelCheckpoint):
         # torch ends the ranks ddp_spawn started left after one failed: nothing to save. Only its children (of a
         # multiprocessing parent) hear of that; torchrun's ranks and a scheduler's SIGTERM do not ask the store
         if multiprocessing.parent_process() is not None and another_rank_failed():
+            if failed_here():  # this rank failed too and is ending with its own status (its exit handlers may run)
+                return
             raise SystemExit(SIGTERM_STATUS)
         # a second SIGTERM changes nothing: a launcher (torchrun, Lightning's) forwards the one a scheduler also sends
         # to each process

@@ -465,6 +465,11 @@ def mark_failed() -> None:
             store.add(FAILED_KEY, 1)
 
 
+def failed_here() -> bool:
+    """Whether this process's rank failed (:func:`mark_failed`) and is ending."""
+    return bool(_FAILED_HERE)
+
+
 def another_rank_failed() -> bool:
     """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has,
     this one included (:func:`mark_failed`; its process group may be gone by then): that SIGTERM is no stop of the
