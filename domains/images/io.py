@@ -373,8 +373,11 @@ def sub_folder_sizes(folders: dict[str, list[int]], layout: bool = False) -> dic
     groups: dict[str, list[list[int]]] = {}
     for d, found in folders.items():
         groups.setdefault(folder_group(d, layout)[0], []).append(found)
-    return {g: [sum(n for n, _ in found), int(np.median(np.repeat(*zip(*((side, n) for n, side in found)))))]
-            for g, found in groups.items()}
+    summed: dict[str, list[int]] = {}
+    for g, found in groups.items():
+        counts, sides = zip(*found)
+        summed[g] = [sum(counts), int(np.median(np.repeat(sides, counts)))]
+    return summed
 
 
 def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]], splits: list[str] | None = None) -> None:

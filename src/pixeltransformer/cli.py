@@ -768,19 +768,19 @@ class PixelTransformerCLI(LightningCLI):
             if staged is not None:
                 finish_wandb()
                 drop_record(*staged)
-            # a stop by Ctrl-C or SIGTERM has said what it saved (RunCheckpoint)
-            self._drop_new_run(failed=not isinstance(err, (KeyboardInterrupt, SIGTERMException))
-                               and not isinstance(err.__context__, KeyboardInterrupt))
+            ctrl_c = isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt)
+            sigterm = isinstance(err, SIGTERMException)
+            self._drop_new_run(failed=not (ctrl_c or sigterm))  # a stop has said what it saved (RunCheckpoint)
             # Ctrl-C: Lightning says only "Detected KeyboardInterrupt" and exits 1 (a SystemExit raised while it handles
             # the KeyboardInterrupt), which ends as a Ctrl-C here (StageInterrupted); SIGTERM: its SIGTERMException.
             # Any error marks the trainer interrupted, so the cause is told by the exception itself
             if type(err) is KeyboardInterrupt and (kept := self._kept_at_ctrl_c(subcommand, ended, replacing)):
                 raise Interrupted(kept) from None  # outside Lightning: after the work, while the last lines print
-            if isinstance(err, KeyboardInterrupt) or isinstance(err.__context__, KeyboardInterrupt):
+            if ctrl_c:
                 self._say_evaluation_stopped(subcommand, replacing)
-            elif isinstance(err, SIGTERMException):
+            elif sigterm:
                 self._say_evaluation_stopped(subcommand, replacing, "SIGTERM")
-            if isinstance(err, SIGTERMException) and not err.code:
+            if sigterm and not err.code:
                 # Lightning's own SIGTERM stop (a fit's sanity check, checkpointing off, a handler of the user's, an
                 # evaluation) exits 0: a run SIGTERM ended never reports success (RunCheckpoint's stop already says so)
                 err.code = SIGTERM_STATUS

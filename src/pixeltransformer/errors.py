@@ -378,14 +378,19 @@ def first_to_report() -> bool:
         return False
 
 
+def _store_count(key: str) -> int:
+    """The count under ``key`` in the process group's store; 0 outside DDP or without a store to ask."""
+    store = _report_store()
+    try:
+        return 0 if store is None else store.add(key, 0)
+    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
+        return 0
+
+
 def reported_by_another_rank() -> bool:
     """Under DDP, whether a rank has printed its bad input's line: the error this rank meets next (a collective whose
     peer has gone) follows from it and needs no traceback. False outside DDP or without a store to ask."""
-    store = _report_store()
-    try:
-        return store is not None and store.add(REPORTED_KEY, 0) >= 1
-    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
-        return False
+    return _store_count(REPORTED_KEY) >= 1
 
 
 def peer_lost_exit(err: BaseException) -> InputExit | None:
@@ -473,14 +478,8 @@ def failed_here() -> bool:
 def another_rank_failed() -> bool:
     """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has,
     this one included (:func:`mark_failed`; its process group may be gone by then): that SIGTERM is no stop of the
-    user's. False outside DDP or without a store to ask."""
-    if _FAILED_HERE:
-        return True
-    store = _report_store()
-    try:
-        return store is not None and store.add(FAILED_KEY, 0) >= 1
-    except Exception:  # noqa: BLE001 - rank zero, which holds the store, has ended: nothing says why
-        return False
+    user's. True once this process's rank failed; else False outside DDP or without a store to ask."""
+    return failed_here() or _store_count(FAILED_KEY) >= 1
 
 
 def warn_rank_zero(note: str, stacklevel: int = 1) -> None:
