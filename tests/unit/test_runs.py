@@ -178,7 +178,8 @@ def test_a_resume_of_a_run_that_kept_no_checkpoint_says_why(tmp_path, option):
     value = option.split(": ")[1]
     with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(run))}: no checkpoints/last.ckpt in that "
                                                 rf"folder \(its fit ran with trainer.{key}={value}, which keeps no "
-                                                r"checkpoint\): start a new run, with another --run_name$"):
+                                                r"checkpoint\): train it again under another --run_name \(or, if no "
+                                                rf"fit runs in it, delete {re.escape(str(run))} to reuse the name\)$"):
         resume_checkpoint(run)
 
 
@@ -196,7 +197,9 @@ def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
     cause = rf"^cannot read checkpoint {re.escape(str(last))}: not a PyTorch checkpoint, or truncated: "
     with pytest.raises(CheckpointError, match=cause + r"a resume goes on from last\.ckpt alone, and the run kept no "
                                                       r"other checkpoint: copy it again whole \(where it was copied "
-                                                      r"from\), or start a new run, with another --run_name$"):
+                                                      r"from\), or train it again under another --run_name \(or, if "
+                                                      rf"no fit runs in it, delete {re.escape(str(run))} to reuse the "
+                                                      r"name\)$"):
         resume_checkpoint(run)
     (run / "checkpoints" / "best-step000400.ckpt").write_bytes(b"not read")
     config, best = (shlex.quote(str(p)) for p in (run / "config.yaml", run / "checkpoints" / "best-step000400.ckpt"))
