@@ -149,14 +149,15 @@ def _last_ckpt_lost(run: Path, folder: Path) -> str:
             f"{new_run_from(run, others[-1])}")
 
 
-def _why_unsaved(run: Path) -> str:
+def _why_unsaved(run: Path, or_running: bool = False) -> str:
     """Why a run folder holds no checkpoint: the option its config.yaml fitted with that keeps none
-    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save."""
+    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save
+    (``or_running``: "or is still running", where nothing has told whether it runs)."""
     config = run / "config.yaml"
     for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
         if config.is_file() and config_entry(config, "trainer", key)[1] is keeps_none:
             return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
-    return "its fit stopped before the first save"
+    return "its fit stopped before the first save" + (", or is still running" if or_running else "")
 
 
 def runs_below(folder: Path) -> str:
@@ -179,10 +180,11 @@ def checkpoint_folder(run: Path) -> Path:
 
 
 def no_checkpoint_yet(run: Path) -> tuple[str, str]:
-    """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
-    remedy (:func:`train_again`), for a new fit whose --run_name is refused (:func:`check_new_run`) and for an
-    evaluation of its checkpoint (:func:`kept_instead`) alike."""
-    return "its fit stopped before the first save, or is still running", train_again(run)
+    """Why a run folder holds no checkpoint (:func:`_why_unsaved`: the option its config.yaml kept none with, else
+    that its fit stopped before the first save or may still be running in it), and the remedy (:func:`train_again`),
+    for a new fit whose --run_name is refused (:func:`check_new_run`) and for an evaluation of its checkpoint
+    (:func:`kept_instead`) alike."""
+    return _why_unsaved(run, or_running=True), train_again(run)
 
 
 def train_again(run: Path) -> str:
