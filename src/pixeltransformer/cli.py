@@ -65,7 +65,7 @@ from .run_config import RunConfig, record_precision, setup_line
 from .runs import (FIT_LOCK, check_new_run, check_run_name, check_run_root, checkpoint_folder, checkpoint_run,
                    domain_of, expand_home, flag_arg, hold_run_folder, is_run_folder, kept_checkpoint, kept_unsaved,
                    missing_domain, readable_run_configs, release_run_folder, resume_checkpoint, run_group, shown_path,
-                   with_run_config)
+                   train_again, with_run_config)
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
                               overridden_options, parse_error_fields, run_config_setting, setting_source,
                               size_config_options, yaml_spelled)
@@ -832,8 +832,7 @@ class PixelTransformerCLI(LightningCLI):
         elif subcommand == "fit":
             folder = Path(getattr(self.trainer.checkpoint_callback, "dirpath", None) or self.run_dir / "checkpoints")
             # the run folder is kept (command.txt, config.yaml): the same --run_name is refused (check_new_run)
-            again = (f"free some space and start the fit again under another --run_name (or delete {self.run_dir} "
-                     "first), or give another --run_root")
+            again = f"free some space and {train_again(self.run_dir)}, or give another --run_root"
             if (folder / "last.ckpt").is_file():
                 kept = (f"; {folder / 'last.ckpt'} is whole: make room, then continue with --resume "
                         f"{shlex.quote(str(self.run_dir))}")

@@ -477,8 +477,10 @@ def failed_here() -> bool:
 
 def another_rank_failed() -> bool:
     """Under a launcher that stops the ranks left after one failed (ddp_spawn's torch, by SIGTERM), whether one has,
-    this one included (:func:`mark_failed`; its process group may be gone by then): that SIGTERM is no stop of the
-    user's. True once this process's rank failed; else False outside DDP or without a store to ask."""
+    so that its SIGTERM is no stop of the user's. True where this process's rank failed (:func:`failed_here`, noted
+    by :func:`mark_failed` in the process itself: its process group may be gone by then), else where the process
+    group's store counts a failed rank; False outside DDP, or where the store no longer answers (rank zero, which
+    holds it, has ended)."""
     return failed_here() or _store_count(FAILED_KEY) >= 1
 
 

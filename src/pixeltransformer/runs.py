@@ -119,8 +119,7 @@ def resume_checkpoint(run: str | Path) -> Path:
                                     f"{', '.join(p.name for p in others)} (a fit with checkpoint.save_last=false keeps "
                                     f"no last.ckpt): start a new run from one: {new_run_from(run, others[-1])} "
                                     "--checkpoint.save_last=true")
-        raise FileNotFoundError(f"--resume {run}: no {named} ({_why_unsaved(run)}): start a new run, with another "
-                                f"--run_name")
+        raise FileNotFoundError(f"--resume {run}: no {named} ({_why_unsaved(run)}): {train_again(run)}")
     if (why := cannot_write(run)) is not None:  # it failed on the system's line at its lock file
         raise PermissionError(f"--resume {run}: the run folder cannot be written ({why}), and a resume writes its "
                               f"checkpoints there: resume a copy of the run folder on a disk you can write")
@@ -144,20 +143,21 @@ def _last_ckpt_lost(run: Path, folder: Path) -> str:
     again = "copy it again whole (where it was copied from)"
     others = sorted(p for p in folder.glob("*.ckpt") if p.name != "last.ckpt")
     if not others:
-        return (f"a resume goes on from last.ckpt alone, and the run kept no other checkpoint: {again}, or start a "
-                "new run, with another --run_name")
+        return (f"a resume goes on from last.ckpt alone, and the run kept no other checkpoint: {again}, or "
+                f"{train_again(run)}")
     return (f"a resume goes on from last.ckpt alone: {again}, or start a new run from {others[-1].name}: "
             f"{new_run_from(run, others[-1])}")
 
 
-def _why_unsaved(run: Path) -> str:
+def _why_unsaved(run: Path, or_running: bool = False) -> str:
     """Why a run folder holds no checkpoint: the option its config.yaml fitted with that keeps none
-    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save."""
+    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save
+    (``or_running``: "or is still running", where nothing has told whether it runs)."""
     config = run / "config.yaml"
     for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
         if config.is_file() and config_entry(config, "trainer", key)[1] is keeps_none:
             return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
-    return "its fit stopped before the first save"
+    return "its fit stopped before the first save" + (", or is still running" if or_running else "")
 
 
 def runs_below(folder: Path) -> str:
@@ -180,14 +180,17 @@ def checkpoint_folder(run: Path) -> Path:
 
 
 def no_checkpoint_yet(run: Path) -> tuple[str, str]:
-    """Why a run folder holds no checkpoint where nothing says more (a fit may still be running in it), and the
-    remedy (:func:`train_again`), for a new fit whose --run_name is refused (:func:`check_new_run`) and for an
-    evaluation of its checkpoint (:func:`kept_instead`) alike."""
-    return "its fit stopped before the first save, or is still running", train_again(run)
+    """Why a run folder holds no checkpoint (:func:`_why_unsaved`: the option its config.yaml kept none with, else
+    that its fit stopped before the first save or may still be running in it), and the remedy (:func:`train_again`),
+    for a new fit whose --run_name is refused (:func:`check_new_run`) and for an evaluation of its checkpoint
+    (:func:`kept_instead`) alike."""
+    return _why_unsaved(run, or_running=True), train_again(run)
 
 
 def train_again(run: Path) -> str:
-    """The remedy for a run folder that kept no checkpoint, in one wording wherever it is told."""
+    """The remedy for a run folder that kept no checkpoint (or none a resume can read), in one wording wherever it is
+    told: a new fit's refused --run_name (:func:`check_new_run`), a resume's (:func:`resume_checkpoint`), an
+    evaluation's missing checkpoint (:func:`kept_instead`) and a fit's full disk (``free some space and ...``)."""
     return f"train it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name)"
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
 
 from .errors import INPUT_STATUS, InputExit, fail, is_input_error, mark_failed, peer_lost_exit
-from .memory import start_method
 
 
 class _CleanupWarning(logging.Filter):
@@ -47,8 +46,8 @@ class OneLineLauncher(_MultiProcessingLauncher):
 def launch_in_one_line(trainer: Any) -> None:
     """Give the trainer's strategy :class:`OneLineLauncher` where Lightning starts its processes itself."""
     launcher = getattr(trainer.strategy, "launcher", None)
-    if type(launcher) is _MultiProcessingLauncher and (method := start_method(trainer)) is not None:  # not XLA's
-        trainer.strategy._launcher = OneLineLauncher(trainer.strategy, start_method=method)
+    if type(launcher) is _MultiProcessingLauncher:  # Lightning's own, not a subclass (XLA's starts its own way)
+        trainer.strategy._launcher = OneLineLauncher(trainer.strategy, start_method=launcher._start_method)
 
 
 def launched_bad_input(err: BaseException) -> InputExit | None:

@@ -393,8 +393,8 @@ ROWS = [
     ("resume-no-checkpoint",
      '`make train RESUME=runs/polynomial/nockpt` (a run that never saved)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/nockpt"],
-     "no checkpoints/last.ckpt in that folder (its fit stopped before the first save): start a new run, with "
-     "another --run_name"),
+     "no checkpoints/last.ckpt in that folder (its fit stopped before the first save): train it again under "
+     "another --run_name (or, if no fit runs in it, delete {w}/runs/polynomial/nockpt to reuse the name)"),
     ("resume-truncated",
      '`make train RESUME=runs/polynomial/cut` (its last.ckpt cut short; where the run kept a best-step*.ckpt: `a '
      'resume goes on from last.ckpt alone: copy it again whole (where it was copied from), or start a new run from '
@@ -402,8 +402,8 @@ ROWS = [
      'runs/polynomial/cut/checkpoints/best-step000400.ckpt --run_name NEW`)',
      lambda w: ["make", "train", f"RESUME={w}/runs/polynomial/cut"],
      "cut/checkpoints/last.ckpt: not a PyTorch checkpoint, or truncated: a resume goes on from last.ckpt alone, and "
-     "the run kept no other checkpoint: copy it again whole (where it was copied from), or start a new run, with "
-     "another --run_name"),
+     "the run kept no other checkpoint: copy it again whole (where it was copied from), or train it again under "
+     "another --run_name (or, if no fit runs in it, delete {w}/runs/polynomial/cut to reuse the name)"),
     # ---- inputs to predict -------------------------------------------------------------------------------
     ("sample-no-input",
      '`make sample CKPT=digits.ckpt` without INPUT',

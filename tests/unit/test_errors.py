@@ -1,5 +1,6 @@
 """pixeltransformer.errors: a warning about what every DDP rank reads alike comes from rank zero (warn_rank_zero);
-a count's noun in the number of the count (counted, in_number); a number as written (as_written)."""
+a count's noun in the number of the count (counted, in_number); a number as written (as_written); a DDP rank's exit
+after another rank's bad input (peer_lost_exit), and the launcher of ddp_spawn's processes (spawned)."""
 
 import warnings
 
@@ -95,3 +96,57 @@ def test_inputs_upscaled_are_said_in_one_wording_by_every_domain():
     assert upscaled("2 of the 6 pictures read in d are", "8×8 (first: a.png)", False, ": give a smaller size") == (
         "2 of the 6 pictures read in d are smaller than 8×8 (first: a.png), so they were upscaled to interpolated "
         "pixels: give a smaller size")
+
+
+class _Store:
+    """A stand-in for the process group's store: counts by key, as torch's store.add does."""
+
+    def __init__(self, **counts: int):
+        self.counts = dict(counts)
+
+    def add(self, key: str, amount: int) -> int:
+        self.counts[key] = self.counts.get(key, 0) + amount
+        return self.counts[key]
+
+
+def test_a_rank_that_lost_its_peer_after_another_s_bad_input_lets_the_peers_read_the_store(monkeypatch):
+    """peer_lost_exit ends a rank whose collective lost its peer after another rank printed its bad input's line,
+    with status 2 and no line of its own, once it has let the others read the store (let_peers_read: rank zero
+    holds it for them); without a rank that reported, the error is left as it is and the store left alone."""
+    from pixeltransformer import errors
+
+    monkeypatch.delenv(errors.DEBUG_ENV, raising=False)
+    read = []
+    monkeypatch.setattr(errors, "let_peers_read", lambda: read.append(errors._report_store()))
+    lost = RuntimeError("Connection closed by peer [127.0.0.1]:29500")
+    store = _Store()
+    monkeypatch.setattr(errors, "_report_store", lambda: store)
+    assert errors.peer_lost_exit(lost) is None and read == []
+    store.add(errors.REPORTED_KEY, 1)  # another rank printed its line
+    exit_ = errors.peer_lost_exit(lost)
+    assert isinstance(exit_, errors.InputExit) and exit_.code == 2
+    assert str(exit_) == "error: another process stopped on bad input (Connection closed by peer [127.0.0.1]:29500)"
+    assert read == [store]
+
+
+def test_a_subclass_of_lightning_s_process_launcher_is_left_as_it_is():
+    """launch_in_one_line gives Lightning's own ddp_spawn and ddp_fork launcher the one-line exits; a launcher that
+    subclasses it (XLA's) starts its processes its own way and is left unchanged."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.strategies.launchers.multiprocessing import _MultiProcessingLauncher
+
+    from pixeltransformer.spawned import OneLineLauncher, launch_in_one_line
+
+    class XLALike(_MultiProcessingLauncher):
+        pass
+
+    def launcher_after(cls: type) -> _MultiProcessingLauncher:
+        strategy = SimpleNamespace()
+        strategy.launcher = strategy._launcher = cls(strategy, start_method="fork")
+        launch_in_one_line(SimpleNamespace(strategy=strategy))
+        return strategy._launcher
+
+    assert type(launcher_after(XLALike)) is XLALike
+    own = launcher_after(_MultiProcessingLauncher)  # Lightning's own: given the one-line exits, same start method
+    assert type(own) is OneLineLauncher and own._start_method == "fork"

@@ -108,7 +108,9 @@ def test_a_resume_of_a_folder_that_kept_only_its_best_checkpoint_names_it(tmp_pa
         resume_checkpoint(run)
     best.unlink()  # a fit that stopped before its first save: as before
     with pytest.raises(FileNotFoundError, match=r"no checkpoints/last.ckpt in that folder \(its fit stopped before "
-                                                r"the first save\): start a new run, with another --run_name$"):
+                                                r"the first save\): train it again under another --run_name "
+                                                rf"\(or, if no fit runs in it, delete {re.escape(str(run))} to "
+                                                r"reuse the name\)$"):
         resume_checkpoint(run)
 
 
@@ -271,7 +273,8 @@ def test_a_fit_that_cannot_write_its_first_checkpoint_names_the_file_and_the_rem
     cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
     assert PixelTransformerCLI._write_failure(cli, err, "fit", None) == (
         f"cannot write into {run} (No space left on device: {partial}); no checkpoint was kept: free some space and "
-        f"start the fit again under another --run_name (or delete {run} first), or give another --run_root")
+        f"train it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name), or "
+        "give another --run_root")
     (run / "checkpoints" / "last.ckpt").write_bytes(b"step 4")
     assert PixelTransformerCLI._write_failure(cli, err, "fit", None).endswith(
         f"; {run / 'checkpoints' / 'last.ckpt'} is whole: make room, then continue with --resume "
@@ -293,8 +296,8 @@ def test_a_fit_that_kept_a_best_checkpoint_but_not_last_ckpt_says_what_to_do(tmp
     cli = SimpleNamespace(run_dir=run, trainer=SimpleNamespace(checkpoint_callback=None, callbacks=[]))
     assert PixelTransformerCLI._write_failure(cli, err, "fit", None).endswith(
         f"; no last.ckpt was kept, so the run cannot be resumed ({best} is whole: evaluate it with --ckpt_path): "
-        f"free some space and start the fit again under another --run_name (or delete {run} first), or give "
-        "another --run_root")
+        f"free some space and train it again under another --run_name (or, if no fit runs in it, delete {run} to "
+        "reuse the name), or give another --run_root")
 
 
 @pytest.mark.parametrize("code", ["ENOSPC", "EROFS", "EFBIG"])

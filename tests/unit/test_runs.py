@@ -17,8 +17,8 @@ from pixeltransformer.fit_settings import check_resume_length
 from pixeltransformer.locks import record
 from pixeltransformer.preflight import preflight
 from pixeltransformer.runs import (check_new_run, check_resume_name, check_run_name, check_run_root, expand_home,
-                                   hold_run_folder, readable_run_configs, release_run_folder, resume_checkpoint,
-                                   run_group, with_run_config)
+                                   hold_run_folder, kept_instead, readable_run_configs, release_run_folder,
+                                   resume_checkpoint, run_group, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -178,8 +178,29 @@ def test_a_resume_of_a_run_that_kept_no_checkpoint_says_why(tmp_path, option):
     value = option.split(": ")[1]
     with pytest.raises(FileNotFoundError, match=rf"^--resume {re.escape(str(run))}: no checkpoints/last.ckpt in that "
                                                 rf"folder \(its fit ran with trainer.{key}={value}, which keeps no "
-                                                r"checkpoint\): start a new run, with another --run_name$"):
+                                                r"checkpoint\): train it again under another --run_name \(or, if no "
+                                                rf"fit runs in it, delete {re.escape(str(run))} to reuse the name\)$"):
         resume_checkpoint(run)
+
+
+@pytest.mark.parametrize("option", ["enable_checkpointing: false", "barebones: true"])
+def test_a_run_that_kept_no_checkpoint_by_its_config_says_why_to_a_new_fit_and_an_evaluation(tmp_path, option):
+    """A new fit of the --run_name of a run fitted with trainer.enable_checkpointing=false (or barebones), and an
+    evaluation of its checkpoints/last.ckpt, were told that "its fit stopped before the first save, or is still
+    running", of a fit that ran to its end without saving: the option that kept none is named, as a resume names it."""
+    run = tmp_path / "polynomial" / "off"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"seed_everything: 0\ntrainer:\n  {option}\n")
+    key, value = option.split(": ")
+    why = rf"its fit ran with trainer\.{key}={value}, which keeps no checkpoint"
+    remedy = (r"train it again under another --run_name \(or, if no fit runs in it, delete "
+              rf"{re.escape(str(run))} to reuse the name\)")
+    with pytest.raises(FileExistsError, match=rf"^run folder {re.escape(str(run))} already exists, without "
+                                              rf"checkpoints/last\.ckpt \({why}\), so it cannot be resumed: "
+                                              rf"{remedy}$"):
+        check_new_run(run)
+    assert re.fullmatch(rf" \(the run {re.escape(str(run))} kept no checkpoint: {why}; {remedy}\)",
+                        kept_instead(run / "checkpoints" / "last.ckpt"))
 
 
 def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
@@ -196,7 +217,9 @@ def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
     cause = rf"^cannot read checkpoint {re.escape(str(last))}: not a PyTorch checkpoint, or truncated: "
     with pytest.raises(CheckpointError, match=cause + r"a resume goes on from last\.ckpt alone, and the run kept no "
                                                       r"other checkpoint: copy it again whole \(where it was copied "
-                                                      r"from\), or start a new run, with another --run_name$"):
+                                                      r"from\), or train it again under another --run_name \(or, if "
+                                                      rf"no fit runs in it, delete {re.escape(str(run))} to reuse the "
+                                                      r"name\)$"):
         resume_checkpoint(run)
     (run / "checkpoints" / "best-step000400.ckpt").write_bytes(b"not read")
     config, best = (shlex.quote(str(p)) for p in (run / "config.yaml", run / "checkpoints" / "best-step000400.ckpt"))
