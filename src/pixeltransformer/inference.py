@@ -175,14 +175,15 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
 def predict_params(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos: torch.Tensor,
                    chunk: int = 16384, progress: str | None = None, *, _checked: bool = False) -> torch.Tensor:
     """Distribution parameters at every query: [B, K, P], [B, K, V], [B, Q, P] -> [B, Q, NP]; ``progress`` as
-    :func:`decode_chunked` takes it; an S of more points than ``chunk`` also shows its encoder's layers (each point
-    attends to every other). ``_checked``, no option of a user's: the caller refused NaN and Inf in these inputs
-    already (the module's api_inputs), which are then not read again."""
+    :func:`decode_chunked` takes it, which also shows the encoder's layers where S takes over a second to encode
+    (each point attends to every other: 16 384 points, tens of seconds on a CPU, fit one chunk). ``_checked``, no
+    option of a user's: the caller refused NaN and Inf in these inputs already (the module's api_inputs), which are
+    then not read again."""
     check_sets(model, ctx_pos, ctx_val, qry_pos)
     if not _checked:
         check_finite(ctx_pos=ctx_pos, ctx_val=ctx_val, qry_pos=qry_pos)
     (b, k), encoding = ctx_pos.shape[:2], None
-    if progress is not None and k > chunk:
+    if progress is not None:
         encoding = f"encoding S of {k:,} points" + (f" x {counted(b, 'signal')}" if b > 1 else "")
     return decode_chunked(model, model.encode(ctx_pos, ctx_val, progress=encoding), qry_pos, chunk, progress)
 
@@ -516,7 +517,7 @@ def sample(
     if use_cache:
         # the cache holds every row the encoder's and the decoder's attention reads: a step appends one
         cache = model.new_cache(bs, k + n_ar, device, ctx_pos.dtype)
-        encoding = f"encoding S of {k:,} points x {counted(bs, 'chain')}" if progress and k > chunk else None
+        encoding = f"encoding S of {k:,} points x {counted(bs, 'chain')}" if progress else None
         model.encode_append(cache, cpos, cval, progress=encoding)  # S, as predict_params shows its encoding
         stepper = RowStepper(model, cache)  # each step: one row per chain
 
@@ -549,8 +550,7 @@ def sample(
     if rest.shape[1] > 0:
         # keys/values of K+N' rows
         drawn = f" and {n_ar:,} drawn" if n_ar else ""
-        encoding = f"encoding S of {k:,} points{drawn} x {counted(bs, 'chain')}" if progress and k + n_ar > chunk \
-            else None
+        encoding = f"encoding S of {k:,} points{drawn} x {counted(bs, 'chain')}" if progress else None
         mem = model.cached_memory(cache) if use_cache else \
             model.encode(buf_pos, buf_val, observed=observed_rows, progress=encoding)
         rest_pos = torch.gather(qpos, 1, rest.unsqueeze(-1).expand(-1, -1, p))  # [BS, R, P]

@@ -48,6 +48,8 @@ from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, 
 # values this many half-widths of val_range from its middle are far from the model's: warned of in a fit's first
 # batch (one Gaussian) and in log_prob's qry_val
 FAR_REACH = 10.0
+# values whose brightest passes this (a tenth of 255) are taken for a picture's 0-255 levels by levels_of_255
+LEVELS_LEAST_HIGH = 25.5
 MAX_SKIPPED_IN_A_ROW = 50  # model.optim.nonfinite=skip stops a run that skips this many batches in a row
 
 
@@ -918,10 +920,12 @@ class PixelTransformerModule(L.LightningModule):
     def levels_of_255(self, measured: tuple[float, float, float]) -> bool:
         """Whether values look like a picture's 0-255 levels given to a model of values in [0, 1], from what
         ``spec.value_reach`` measured of them (low, high, reach): all in [0, 255], some over FAR_REACH half-widths of
-        the range from its middle (1.5 is a slip of another kind)."""
+        the range from its middle (1.5 is a slip of another kind), the brightest above a tenth of 255
+        (LEVELS_LEAST_HIGH): a picture's levels reach that unless it is all but black, while values a few times the
+        range (a [0, 5] or [0, 10] scale of other units) stay below it, where "divide by 255" would mislead."""
         lo, hi = self.spec.val_range
         low, high, reach = measured
-        return 0 <= lo and hi <= 1 and 0 <= low and high <= 255 and reach > FAR_REACH
+        return 0 <= lo and hi <= 1 and 0 <= low and LEVELS_LEAST_HIGH < high <= 255 and reach > FAR_REACH
 
     def trainer_precision(self) -> contextlib.AbstractContextManager:
         """The precision of the Trainer running the module, for the conveniences: its autocast (bf16-mixed,

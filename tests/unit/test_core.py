@@ -477,25 +477,29 @@ def test_a_completion_over_several_chunks_shows_the_progress_of_its_means(tiny_m
     means at every point before them and at the points not drawn after them, most of its time on a CPU, showed none."""
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=6, generator=torch.Generator().manual_seed(0))
+
+    def shown() -> list[str]:  # the lines but the encodings' (test_a_completion_shows_the_progress_of_its_encoding)
+        return [line for line in capsys.readouterr().err.splitlines() if not line.startswith("[encoding")]
+
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16, progress=True)
-    lines = capsys.readouterr().err.splitlines()
+    lines = shown()
     assert lines[-1].startswith("[mean at 60 points not drawn x 2 chains] 4/4 chunks (100%), ")
     assert lines[0].startswith("[mean at 64 points] 1/4 chunks (25%), ")
     assert any(line.startswith("[sampling 4 steps x 2 chains] 4/4 steps (100%)") for line in lines)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=1, n_autoregressive=4, chunk=16, progress=True)
-    one = capsys.readouterr().err.splitlines()  # one chain, not "1 chains"
+    one = shown()  # one chain, not "1 chains"
     assert one[-1].startswith("[mean at 60 points not drawn x 1 chain] 4/4 chunks")
     assert any(line.startswith("[sampling 4 steps x 1 chain] 4/4 steps") for line in one)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, chunk=16)
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), num_samples=2, n_autoregressive=4, progress=True)  # one chunk
-    assert capsys.readouterr().err.splitlines() == [line for line in lines if line.startswith("[sampling")]
+    assert shown() == [line for line in lines if line.startswith("[sampling")]
 
 
-def test_a_completion_of_an_s_larger_than_a_chunk_shows_the_progress_of_its_encoding(tiny_module, capsys,
-                                                                                       monkeypatch):
+def test_a_completion_shows_the_progress_of_its_encoding(tiny_module, capsys, monkeypatch):
     """`predict --context` of 50 000 rows on the 1D model spent minutes encoding S (every point attends to every
-    other: K^2) before the first chunk of the mean, without a line. An S of more points than a chunk now shows a line
-    per encoder layer, as the mean shows its chunks; a smaller one, none."""
+    other: K^2) before the first chunk of the mean, without a line. Its encoding shows a line per encoder layer, as
+    the mean shows its chunks; so does an S that fits a chunk (16 384 rows on the small images model: 37 s without a
+    line), whose encoding was not shown: only an encoding over a second shows (the loops' delay, DELAY_SECONDS)."""
     monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
     s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=40, generator=torch.Generator().manual_seed(0))
     layers = tiny_module.net_config.encoder_layers
@@ -503,18 +507,19 @@ def test_a_completion_of_an_s_larger_than_a_chunk_shows_the_progress_of_its_enco
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith(f"[encoding S of 40 points] 1/{layers} layers ")
     assert any(line.startswith(f"[encoding S of 40 points] {layers}/{layers} layers (100%)") for line in lines)
-    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=40, progress=True)  # S fits a chunk
-    assert not any(line.startswith("[encoding") for line in capsys.readouterr().err.splitlines())
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=40, progress=True)  # S fits a chunk: shown alike
+    assert any(line.startswith(f"[encoding S of 40 points] {layers}/{layers} layers (100%)")
+               for line in capsys.readouterr().err.splitlines())
     tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16)  # no progress asked
     assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("encoder, words", [("buffered", "encoding S of 40 points x 2 chains"),
                                              ("bidirectional", "encoding S of 40 points and 4 drawn x 2 chains")])
-def test_samples_of_an_s_larger_than_a_chunk_show_the_progress_of_its_encoding(poly_spec, capsys, monkeypatch,
-                                                                               encoder, words):
+def test_samples_show_the_progress_of_their_encoding(poly_spec, capsys, monkeypatch, encoder, words):
     """Sampling encodes S again for its chains (the buffered encoder's cache; the bidirectional encoder's S and its
-    drawn values, for the mean at the points not drawn), which showed no line where the mean's encoding did."""
+    drawn values, for the mean at the points not drawn), which showed no line where the mean's encoding did; as the
+    mean's, it is shown where S fits a chunk too."""
     import domains.polynomial.domain  # noqa: F401 (the spec's domain)
     from pixeltransformer.module import PixelTransformerModule
 
@@ -527,7 +532,8 @@ def test_samples_of_an_s_larger_than_a_chunk_show_the_progress_of_its_encoding(p
     assert any(line.startswith(f"[{words}] {layers}/{layers} layers (100%)")
                for line in capsys.readouterr().err.splitlines())
     m.complete(s.ctx_pos, s.ctx_val, (64,), chunk=64, progress=True, num_samples=2, n_autoregressive=4)  # one chunk
-    assert not any(line.startswith("[encoding") for line in capsys.readouterr().err.splitlines())
+    assert any(line.startswith(f"[{words}] {layers}/{layers} layers (100%)")
+               for line in capsys.readouterr().err.splitlines())
 
 
 def test_training_draws_focused_queries_and_validation_uniform_ones(poly_spec):

@@ -1028,6 +1028,35 @@ def test_s_of_0_255_levels_on_a_one_gaussian_model_of_0_1_values_is_warned_of_as
         m.mean_field(pos, levels, pos)
 
 
+def test_values_a_few_times_a_0_1_range_are_not_taken_for_0_255_levels(module):
+    """Values in [0, 9] given to a model of values in [0, 1] (another unit's scale: 17 half-widths from the middle)
+    were told "0-255 levels? divide by 255" as 0-255 levels are, which would leave them in [0, 0.04]: the hint is for
+    values reaching above a tenth of 255, as a picture's levels do unless it is all but black (0..40 still draws
+    it); smaller values are told of other units, as values outside [0, 255] are."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    pos = grid_positions((4, 4))[None]  # [1, 16, 2]
+    nine, dark = torch.arange(16.0).reshape(1, 16, 1) * 0.6, torch.arange(16.0).reshape(1, 16, 1) * 40 // 15
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[0, 9\], 17 times the half-width of the model's "
+                                         r"val_range \[0, 1\] from its middle: .* \(values in other units than the "
+                                         r"model's\? give them in the units of its val_range\)$"):
+        module.log_prob(pos[:, :4], nine[:, :4] / 9, pos, nine)
+    with pytest.warns(UserWarning, match=r"^qry_val spans \[0, 40\], .* \(0-255 levels\? divide by 255\)$"):
+        module.log_prob(pos[:, :4], dark[:, :4] / 255, pos, dark)
+    with pytest.raises(ValueError, match=r"^ctx_val spans \[0, 9\], outside the value range \[0, 1\] of toy/t: "
+                                         r"scale or clip the values into it$"):
+        module.mean_field(pos, nine, pos)
+    with pytest.warns(UserWarning, match="no Domain named 'toy'"):
+        gaussian = PixelTransformerModule(spec={**SPEC, "num_bins": 1}, net=dict(width=32, ffn=64),
+                                          sets=dict(min_context=2, max_context=16, num_queries=8)).eval()
+    with pytest.warns(UserWarning, match=r"^ctx_val spans \[0, 9\], 17 times the half-width of the model's "
+                                         r"val_range \[0, 1\] from its middle, where it never saw values: give them "
+                                         r"in the units of its val_range$"):
+        gaussian.mean_field(pos, nine, pos)
+    with pytest.warns(UserWarning, match=r"^ctx_val spans \[0, 40\], .* \(0-255 levels\? divide by 255\)$"):
+        gaussian.mean_field(pos, dark, pos)
+
+
 def test_a_fit_and_test_of_data_far_beyond_the_range_warn_once_not_at_each_completion(tmp_path):
     """The warning of S far beyond one Gaussian's range is for S a user gives: a fit and a test of data in other
     units than val_range also drew it from their own completions and samples, once a batch and |S| level, saying the
