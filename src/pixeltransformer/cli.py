@@ -53,8 +53,8 @@ from .launch import (check_launch_size, check_node_launch, drawn_seed, first_pro
                      launched_run_name, predict_in_the_first_process, waiting_line, warn_once)
 from .layout import CONFIGS, next_command
 from .locks import record, recorded
-from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, load_checkpoint,
-                      reshaped_weights)
+from .loading import (CheckpointError, check_accelerator, check_cpu_devices, check_gpu_strategy, lightning_error,
+                      load_checkpoint, reshaped_weights)
 from .module import PixelTransformerModule, check_precision, checkpoint_error
 from .numerics import set_flushing
 from .parselog import DROPPED, PARSE_LOG, class_at, dropped_settings_line
@@ -267,7 +267,7 @@ class PixelTransformerCLI(LightningCLI):
             # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
             self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
             ckpt = self._checkpoint(self.config[sub].ckpt_path)
-            if message := checkpoint_error(ckpt):  # before the run's folder is touched, by file
+            if message := checkpoint_error(ckpt) or lightning_error(ckpt):  # before the run's folder is touched
                 raise CheckpointError(f"{self.config[sub].ckpt_path}: {message}")
             check_resume_length(self.config[sub].resume, ckpt.get("global_step"), self.config[sub].trainer.max_steps)
             self._use_split_layout(ckpt, sub)
@@ -277,7 +277,7 @@ class PixelTransformerCLI(LightningCLI):
             return
         path = self.config[sub].ckpt_path
         ckpt = self._checkpoint(path)
-        if message := checkpoint_error(ckpt):
+        if message := checkpoint_error(ckpt) or lightning_error(ckpt):
             raise CheckpointError(f"{path}: {message}")
         self._check_domain(ckpt, sub)
         if sub == "fit":  # a new run from the checkpoint

@@ -51,6 +51,18 @@ def format_error(fmt: Any) -> str | None:
             f"retrain, or use release 0.1")
 
 
+def lightning_error(ckpt: dict) -> str | None:
+    """The one-line refusal of a checkpoint that Lightning's Trainer cannot restore from (fit, validate, test and
+    predict hand it to Lightning, whose version check failed with a KeyError's traceback): one without the
+    ``pytorch-lightning_version`` every Trainer writes, as a checkpoint written by hand is. None where it records
+    one; ``load_module`` reads such a file as it is."""
+    if "pytorch-lightning_version" in ckpt:
+        return None
+    return ("it records no pytorch-lightning_version, which Lightning reads to restore it (a checkpoint written by "
+            "hand?): add ckpt['pytorch-lightning_version'] = lightning.__version__ and torch.save it again, or read it "
+            "in Python with pixeltransformer.loading.load_module")
+
+
 def checkpoint_in(folder: Path) -> str:
     """": give one in it, as <its last.ckpt>" for a folder given as a checkpoint (a run folder or its checkpoints/;
     a run folder's also names the resume that continues it); where it holds none, why a run's has none

@@ -79,6 +79,9 @@ def build_world(w: Path) -> Path:
     ck = w / "ckpt"
     ck.mkdir()
     torch.save(untrained_checkpoint(images), ck / "digits.ckpt")
+    handmade = untrained_checkpoint(images)
+    del handmade["pytorch-lightning_version"]  # as torch.save of a dict by hand writes it
+    torch.save(handmade, ck / "handmade.ckpt")
     (ck / "empty.ckpt").write_bytes(b"")
     (ck / "truncated.ckpt").write_bytes((run / "checkpoints" / "last.ckpt").read_bytes()[:700])
     torch.save({"weights": torch.zeros(3)}, ck / "tensors.ckpt")
@@ -346,6 +349,12 @@ ROWS = [
      lambda w: ["cli", "test", *POLY, "--ckpt_path", f"{w}/ckpt/lightning.ckpt"],
      "{w}/ckpt/lightning.ckpt: not a PixelTransformer checkpoint (it records no pixeltransformer_format: a "
      "Lightning checkpoint of another model?)"),
+    ("ckpt-hand-written",
+     "`make sample DOMAIN=images CKPT=handmade.ckpt CONTEXT='[[0.5, 0.5, 0.3]]'` (written by hand, without the "
+     "Lightning version a Trainer records)",
+     lambda w: ["make", "sample", "DOMAIN=images", f"CKPT={w}/ckpt/handmade.ckpt", "CONTEXT=[[0.5, 0.5, 0.3]]"],
+     "{w}/ckpt/handmade.ckpt: it records no pytorch-lightning_version, which Lightning reads to restore it (a "
+     "checkpoint written by hand?)"),
     ("ckpt-unknown-option",
      '`pixeltransformer test --config configs/polynomial.yaml --ckpt_path newer.ckpt` (its hyper_parameters name an '
      'option this version does not take: a later version\'s, or edited)',
