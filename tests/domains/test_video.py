@@ -1545,14 +1545,41 @@ def test_an_npz_of_several_clips_to_complete_says_which_it_completes(tmp_path):
     meant, and how to give another, went unsaid."""
     clips = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)  # [N, T, H, W, 3]
     np.savez(tmp_path / "clips.npz", videos=clips)
-    with pytest.warns(UserWarning, match=r"clips\.npz holds 3 clips: completing the first; to complete another, save "
-                                         r"it alone \(videos \[1, T, H, W, 3\]\)$"):
+    with pytest.warns(UserWarning, match=r"clips\.npz holds 3 clips: completing the first \(clip 0\); to complete "
+                                         r"another, give its index as --model\.domain\.init_args\.input_clip=1 "
+                                         r"\(0 to 2\)$"):
         clip = load_user_video(tmp_path / "clips.npz", num_frames=4, size=8)
     assert torch.equal(clip, torch.from_numpy(clips[0]).permute(3, 0, 1, 2).float() / 255)
     np.savez(tmp_path / "one.npz", videos=clips[1:2])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one clip: nothing to say
         load_user_video(tmp_path / "one.npz", num_frames=4, size=8)
+
+
+def test_the_clip_of_an_npz_to_complete_is_picked_by_its_index(tmp_path):
+    """An .npz of several clips gave its first to complete, and no option picked another: the remedy was to save the
+    clip wanted alone. ``clip`` (the domain's input_clip) picks one, without a word; one it does not hold is refused
+    naming those it does, and the option given for a file of one video is refused rather than left unread."""
+    clips = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)  # [N, T, H, W, 3]
+    np.savez(tmp_path / "clips.npz", videos=clips)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # picked: nothing to say
+        clip = load_user_video(tmp_path / "clips.npz", num_frames=4, size=8, clip=2)
+    assert torch.equal(clip, torch.from_numpy(clips[2]).permute(3, 0, 1, 2).float() / 255)
+    with pytest.raises(ValueError, match=r"clips\.npz holds 3 clips, 0 to 2: --model\.domain\.init_args\.input_clip=3 "
+                                         r"is none of them; give one of 0 to 2$"):
+        load_user_video(tmp_path / "clips.npz", num_frames=4, size=8, clip=3)
+    np.savez(tmp_path / "one.npz", videos=clips[1:2])
+    with pytest.raises(ValueError, match=r"one\.npz holds 1 clip: --model\.domain\.init_args\.input_clip=1 is none "
+                                         r"of them; give 0, or leave input_clip out$"):
+        load_user_video(tmp_path / "one.npz", num_frames=4, size=8, clip=1)
+    video = write_video(clips[0], tmp_path / "v.gif", upscale_to=None)
+    with pytest.raises(ValueError, match=r"v\.gif: --model\.domain\.init_args\.input_clip picks a clip of an \.npz "
+                                         r"of clips, but a \.gif file holds one video: leave input_clip out$"):
+        load_user_video(video, num_frames=4, size=8, clip=0)
+    with pytest.raises(ValueError, match=r"^VideoDomain: input_clip must be >= 0 \(the clip of an --input \.npz to "
+                                         r"complete, counted from 0; null: the first\), got -1$"):
+        VideoDomain(input_clip=-1)
 
 
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:
