@@ -1383,6 +1383,36 @@ def test_the_frame_rows_say_which_frame_each_column_is_and_what_each_row_is(tmp_
     assert fig.texts[0].get_text() == "|S| = 64"
 
 
+@pytest.mark.parametrize("frames, side", [(3, 8), (2, 16)])
+def test_the_title_over_clips_of_few_narrow_frames_shows_whole(tmp_path, monkeypatch, frames, side):
+    """Fig. 10 of clips of 3 frames of 8×8 (2 shown) is 3 inches wide: a prediction's title, "|S| = 16; samples: N′ = 2
+    values drawn, the rest their mean", ran past both its sides and was cut. It wraps to the figure's width, each
+    line whole, above the frame labels, and the figure grows by the lines it adds. With one frame shown (2 frames),
+    the row names ("ground truth") were cut at the left too: they keep the room the figure has for them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: saved.append(fig) or save(fig, path, **kw))
+    gt = torch.rand(3, frames, side, side)  # [3, T, H, W]
+    title = "|S| = 16; samples: N′ = 2 values drawn, the rest their mean"
+    png = figure_video_samples(gt, gt, [gt, gt], gt, tmp_path / "fig.png", every=2, title=title)
+    fig = saved[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    shown = fig.texts[0]
+    assert " ".join(shown.get_text().split()) == title  # every word, on its lines
+    labels = fig.axes[0].get_xticklabels()
+    for text in [shown, *labels, *(ax.yaxis.label for ax in fig.axes)]:
+        box = text.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, (text.get_text(), box)
+    assert shown.get_window_extent(renderer).y0 > max(t.get_window_extent(renderer).y1 for t in labels)
+    lines = shown.get_text().count("\n") + 1
+    # five rows of 0.9 in, the frame labels (0.22 in) and the title (0.3 in, 0.15 in each line more) at 150 dpi
+    assert lines > 1 and abs(iio.imread(png).shape[0] - 150 * (5 * 0.9 + 0.22 + 0.3 + 0.15 * (lines - 1))) < 1
+
+
 def test_side_by_side_clips_are_named_over_each_clip(tmp_path):
     """The logged mp4/GIF put truth, S, samples and mean side by side with nothing to tell them apart: a band
     above names each clip, over its own columns, the same in every frame, and the clips keep their pixels below."""
