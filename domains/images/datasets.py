@@ -19,9 +19,9 @@ import numpy as np
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.digests import file_digest
 from pixeltransformer.errors import warn_rank_zero
-from pixeltransformer.files import atomic_write, missing_folders, remove_empty, user_path
+from pixeltransformer.files import atomic_write, missing_folders, remove_empty, root_option, user_path
 
-from .io import Arrays, root_option
+from .io import Arrays
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

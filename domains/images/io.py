@@ -11,7 +11,6 @@ scikit-learn's digits) and their downloads are datasets.py's.
 
 from __future__ import annotations
 
-import shlex
 import warnings
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from pixeltransformer.errors import upscaled_among, warn_rank_zero
-from pixeltransformer.files import data_files, user_path
+from pixeltransformer.files import data_files, root_option, user_path
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.splits import SPLITS
 
@@ -348,11 +347,6 @@ def warn_folder_notes(root: str | Path, notes: dict, sizes: dict | None = None) 
         warn_mixed_sizes(root, notes["folders"])
     else:
         sizes.update(notes["folders"])
-
-
-def root_option(folder: Path) -> str:
-    """The option that passes folder as the data root, as one shell word."""
-    return f"--data.init_args.root={shlex.quote(str(folder))}"
 
 
 def folder_group(folder: str, layout: bool = False) -> tuple[str, str | None]:

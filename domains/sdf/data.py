@@ -27,7 +27,7 @@ from pixeltransformer.data_mismatch import MadeOtherwise
 from pixeltransformer.datamodule import SignalDataModule, module_spec
 from pixeltransformer.digests import FileDigests
 from pixeltransformer.errors import counted, warn_rank_zero
-from pixeltransformer.files import atomic_write, data_files, name_start, user_path, warn_missing_links
+from pixeltransformer.files import atomic_write, data_files, name_start, root_option, user_path, warn_missing_links
 from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, official_split_indices, split_folders, split_indices,
@@ -272,7 +272,7 @@ class SDFDataModule(SignalDataModule):
             if reads_meshes and not root.is_dir():
                 raise ValueError(f"SDFDataModule: {arg} {root} is a file: meshes are read from a folder (searched "
                                  f"recursively): give a folder that holds it, e.g. "
-                                 f"--data.init_args.{arg}={root.parent}")
+                                 f"{root_option(root.parent, arg)}")
 
     def split_options(self) -> dict:
         # procedural chairs: each split its own stream, so only the seed chooses them; files: a pool the sizes split,
@@ -542,12 +542,12 @@ class SDFDataModule(SignalDataModule):
             said = (f"{root} is a folder: voxel grids are read from one .npy, .npy.gz or .npz file of occupancy grids "
                     "[N, R, R, R] or from the .binvox files below a folder")
             if arrays := grid_files(root):  # the shared ModelNet voxels' folder
-                option = f"--data.init_args.{self._root_option('voxels')}"
+                option = self._root_option("voxels")
                 if len(arrays) == 1:
                     raise ValueError(f"{said}; it holds no .binvox file but {grid_files_held(root, arrays)}: give "
-                                     f"{option}={arrays[0]}")
+                                     f"{root_option(arrays[0], option)}")
                 raise ValueError(f"{said}; it holds no .binvox file but {grid_files_held(root, arrays)}: give one as "
-                                 f"{option}=<its path>")
+                                 f"--data.init_args.{option}=<its path>")
             raise ValueError(f"{said}, and it holds none; a folder of meshes (ModelNet's .off files) is dataset: "
                              "meshes (a mixture's mesh_root), with mesh_up_axis: 2 for z-up models such as ModelNet's")
         self._voxel_paths = [str(f.relative_to(root)) for f in files]  # every file found, readable or not
@@ -671,7 +671,7 @@ class SDFDataModule(SignalDataModule):
             if arrays := grid_files(root):  # files of voxel grids (the shared ModelNet voxels' folder): one a root
                 one = len(arrays) == 1
                 raise FileNotFoundError(f"{none} but {grid_files_held(root, arrays)}: read {'it' if one else 'one'} "
-                                        f"with {self._read_as('voxels', arrays[0] if one else Path('<its path>'))}")
+                                        f"with {self._read_as('voxels', arrays[0] if one else None)}")
             raise FileNotFoundError(f"{none}: put the meshes there, or give the folder that holds them with "
                                     f"--data.init_args.{self._root_option('meshes')}=DIR")
         self._mesh_paths = [str(p.relative_to(root)) for p in paths]  # every mesh found, convertible or not
@@ -750,14 +750,15 @@ class SDFDataModule(SignalDataModule):
         warn_rank_zero(f"{root} holds {counts['meshes']} and {counts['voxels']}: {reader} reads the {counts[kind]} "
                        f"alone; {self._read_as(other, root)} would read the {counts[other]}", stacklevel=3)
 
-    def _read_as(self, kind: str, root: Path) -> str:
-        """The options that read ``root`` (a folder or file) as ``kind`` ("meshes" or "voxels"): its root option in a
-        mixture, else the dataset and root. The remedy names the place: without a root, dataset voxels (or meshes)
-        reads its own default, not this one."""
+    def _read_as(self, kind: str, root: Path | None) -> str:
+        """The options that read ``root`` (a folder or file; None: "<its path>", one the user picks) as ``kind``
+        ("meshes" or "voxels"): its root option in a mixture, else the dataset and root, as shell words. The remedy
+        names the place: without a root, dataset voxels (or meshes) reads its own default, not this one."""
         option = self._root_option(kind)
+        given = f"--data.init_args.{option}=<its path>" if root is None else root_option(root, option)
         if self.mixture:
-            return f"--data.init_args.{option}={root} (with a {kind} weight in the mixture)"
-        return f"--data.init_args.dataset={kind} --data.init_args.{option}={root}"
+            return f"{given} (with a {kind} weight in the mixture)"
+        return f"--data.init_args.dataset={kind} {given}"
 
     def _write_stacked(self, path: Path, n: int, make, desc: str) -> None:
         """Write n grids from make(i) -> [R, R, R] into a float16 .npy, atomically.

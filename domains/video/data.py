@@ -514,6 +514,7 @@ class VideoDataModule(SignalDataModule):
 
 # ---- single files for prediction -------------------------------------------------------------------
 VIDEO_INPUTS = f"a video file {VIDEO_TYPES}, an animated .png, a strip {STRIP_TYPES} or a clip .npz"
+INPUT_CLIP = "--model.domain.init_args.input_clip"  # the option that picks the clip of an --input .npz (VideoDomain's)
 
 
 def clips_needed(splits: Sequence[int]) -> int | None:
@@ -567,11 +568,30 @@ def check_synthetic_memory(num_clips: int, num_frames: int, frame_step: int, siz
                      f"{'needs' if num_clips == 1 else 'need'} at least {short.words}; {remedy}")
 
 
+def npz_clip(path: Path, clip: int | None) -> np.ndarray:
+    """The frames [F, H, W, 3] of clip ``clip`` (counted from 0) of an .npz of clips; None: the first, with a warning
+    naming the option that picks another where the file holds more. An index it does not hold is refused."""
+    clips = read_video_npz(path)  # [N, F, H, W, 3]
+    n = len(clips)
+    if clip is None:
+        if n > 1:
+            warnings.warn(f"{path} holds {n} clips: completing the first (clip 0); to complete another, give its index "
+                          f"as {INPUT_CLIP}=1 (0 to {n - 1})", stacklevel=3)
+        return clips[0]  # [F, H, W, 3]
+    if clip >= n:
+        held, give = (("1 clip", "give 0, or leave input_clip out") if n == 1 else
+                      (f"{n} clips, 0 to {n - 1}", f"give one of 0 to {n - 1}"))
+        raise ValueError(f"{path} holds {held}: {INPUT_CLIP}={clip} is none of them; {give}")
+    return clips[clip]  # [F, H, W, 3]
+
+
 def load_user_video(
-    path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32, frame_step: int = 1, start: int = 0
+    path: str | Path, num_frames: int = 17, size: int | tuple[int, int] = 32, frame_step: int = 1, start: int = 0,
+    clip: int | None = None,
 ) -> torch.Tensor:
-    """One clip from a video file, GIF, .npz (its first clip) or a JPEG/PNG strip of square frames stacked top to
-    bottom (TinyVideos', as a folder of videos reads them) -> FloatTensor [3, T, H, W] in [0, 1]."""
+    """One clip from a video file, GIF, .npz (clip ``clip`` of it, counted from 0; None: its first, :func:`npz_clip`)
+    or a JPEG/PNG strip of square frames stacked top to bottom (TinyVideos', as a folder of videos reads them)
+    -> FloatTensor [3, T, H, W] in [0, 1]. ``clip`` is refused for any file but an .npz, which alone holds several."""
     path = Path(path)
     suffix = path.suffix.lower()
     strip = is_strip_file(path)
@@ -579,12 +599,11 @@ def load_user_video(
     span = clip_span(num_frames, frame_step)
     if start < 0:  # before decoding, which stops where the clip ends
         raise ValueError(f"{path}: start must be >= 0 (the clip's first frame), got {start}")
+    if clip is not None and suffix != ".npz":  # an option given and never read
+        raise ValueError(f"{path}: {INPUT_CLIP} picks a clip of an .npz of clips, but a {suffix or 'suffixless'} file "
+                         "holds one video: leave input_clip out")
     if suffix == ".npz":
-        clips = read_video_npz(path)  # [N, F, H, W, 3]
-        if len(clips) > 1:
-            warnings.warn(f"{path} holds {len(clips)} clips: completing the first; to complete another, save it alone "
-                          "(videos [1, T, H, W, 3])", stacklevel=2)
-        frames = clips[0]  # [F, H, W, 3]
+        frames = npz_clip(path, clip)  # [F, H, W, 3]
     elif strip and not_strip is None:
         frames = read_strip(path)  # [F, W, W, 3], resized with the clip below
     else:  # decoded as far as the clip reaches

@@ -20,7 +20,7 @@ from .clips import clip_span, read_video_npz
 from .data import load_user_video, mask_strip, read_mask_frames
 from .io import PICTURE_FPS, read_video_file, transparent_share, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
-from .strips import frame_size, rate_and_size
+from .strips import frame_size, npz_clips_shape, rate_and_size
 from .visualize import context_video, on_grid, to_frames, write_figure10
 
 
@@ -90,6 +90,8 @@ class VideoDomain(Domain):
             grows with |S|^2 and autoregressive sampling re-encodes the set at every step, so a mask observing
             more pixels is subsampled to this many (with a warning; a fixed seed picks them).
         gif: write a GIF next to each Fig. 10 mp4.
+        input_clip: the clip of a predict --input .npz of several clips to complete, counted from 0 (null: the first,
+            with a warning naming this option); refused for an input file of one video.
     """
 
     name = "video"
@@ -98,13 +100,17 @@ class VideoDomain(Domain):
     input_help = ("a video file (mp4, avi, mov, mkv, webm), a GIF, an animated PNG or WebP, a JPEG/PNG strip of "
                   "square frames or an .npz of clips")
 
-    def __init__(self, max_context: int = 4096, gif: bool = True):
+    def __init__(self, max_context: int = 4096, gif: bool = True, input_clip: int | None = None):
         if max_context < 1:
             raise ValueError(f"VideoDomain: max_context must be >= 1, got {max_context}")
-        self.max_context, self.gif = max_context, gif
+        if input_clip is not None and input_clip < 0:
+            raise ValueError(f"VideoDomain: input_clip must be >= 0 (the clip of an --input .npz to complete, counted "
+                             f"from 0; null: the first), got {input_clip}")
+        self.max_context, self.gif, self.input_clip = max_context, gif, input_clip
+        self.clip_read: int | None = None  # the clip of an .npz read_input read last (None: another kind of file)
         self.input_fps: float | None = None  # the rate of the clip read_input read last, which its prediction keeps
-        # the file and frame_step of that clip, read again at a prediction's own grid (--resolution) to score it
-        self.input_file: tuple[Path, int] | None = None
+        # the file, frame_step and clip of an .npz of that clip, read again at a prediction's own grid (--resolution)
+        self.input_file: tuple[Path, int, int | None] | None = None
         self.input_size: tuple[int, int] | None = None  # the (h, w) of that clip's frames, for its mask's shape
         self.input_note: str | None = None  # which frames of that input the clip takes, in words, for summary.json
 
@@ -151,16 +157,24 @@ class VideoDomain(Domain):
         return {**sweep_summary(rows, items), "metric_notes": METRIC_NOTES}
 
     # ---- a user's files ---------------------------------------------------------------------------------
+    def input_options(self) -> dict:
+        """The clip of an .npz --input that was completed (input_clip, or 0 where it was not given); none of another
+        file or of --context rows alone. Used up: the next prediction's input says its own."""
+        read, self.clip_read = self.clip_read, None
+        return {} if read is None else {"input_clip": read}
+
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
-        clip = load_user_video(path, t, (h, w), frame_step=step)  # [3, T, H, W]
+        clip = load_user_video(path, t, (h, w), frame_step=step, clip=self.input_clip)  # [3, T, H, W]
+        npz = path.suffix.lower() == ".npz"
+        self.clip_read = (self.input_clip or 0) if npz else None
         span = clip_span(t, step)  # the frames of the file the clip takes every step-th of
         rate, source = rate_and_size(path, span)
         if source is not None and (source[0] < h or source[1] < w):  # S would be drawn from pixels interpolation made
             warnings.warn(upscaled(f"{path}: its frames of {source[1]}×{source[0]} are", f"the model's {w}×{h}",
                                    False, ", and S is drawn from them"), stacklevel=2)
-        self.input_file, self.input_size = (path, step), source
+        self.input_file, self.input_size = (path, step, self.clip_read), source
         if share := transparent_share(path, span):  # as a picture given to an images model says it
             warnings.warn(f"{path}: {share_words(share)} of the pixels of its first "
                           f"{span} frames are (partly) transparent, composited onto white", stacklevel=2)
@@ -171,8 +185,9 @@ class VideoDomain(Domain):
                           f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
         fps = self.picture_fps()
         played = f"{fps:g} fps" + (", the rate of the clips the model was trained on" if fps != PICTURE_FPS else "")
-        self.input_note = (f"{path}: {taken_note(span, step, rate, source, (h, w), played)}, read as the model's {t} "
-                           f"frames of {w}×{h}{crop_note(source, (h, w))}")
+        which = f"clip {self.clip_read} of {npz_clips_shape(path)[0]}, " if npz else ""  # an .npz holds several
+        self.input_note = (f"{path}: {which}{taken_note(span, step, rate, source, (h, w), played)}, read as the "
+                           f"model's {t} frames of {w}×{h}{crop_note(source, (h, w))}")
         print(f"[predict] {self.input_note}", flush=True)
         return clip
 
@@ -224,7 +239,7 @@ class VideoDomain(Domain):
         return t, round(h * resolution / min(h, w)), round(w * resolution / min(h, w))
 
     @staticmethod
-    def truth_on_grid(c: Completion, source: tuple[Path, int] | None) -> tuple[torch.Tensor, bool, str]:
+    def truth_on_grid(c: Completion, source: tuple[Path, int, int | None] | None) -> tuple[torch.Tensor, bool, str]:
         """The input clip on a completion's grid other than the model's (``--resolution``), to show and score the
         prediction against: the input file read again at the grid's frame size -> [3, T, H', W'], True and what it is
         in words. Where the file's frames (without a file: the clip the model observed) have fewer pixels than the
@@ -246,7 +261,7 @@ class VideoDomain(Domain):
                 return on_grid(signal, c.grid_shape), True, "the input clip read on the grid"  # [3, T, H', W']
             with warnings.catch_warnings():  # read_input said them of this file
                 warnings.simplefilter("ignore", UserWarning)
-                truth = load_user_video(source[0], t, (h, w), frame_step=source[1])  # [3, T, H', W']
+                truth = load_user_video(source[0], t, (h, w), frame_step=source[1], clip=source[2])  # [3, T, H', W']
             return truth, True, f"{source[0].name} read at the grid's {w}×{h}"
         h0, w0 = signal.shape[2:]
         fits = [r for r in range(2, min(h, w)) if round(h0 * r / min(h0, w0)) <= size[0]

@@ -54,15 +54,21 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
     return rate_and_size(path, rate=None)[1]
 
 
-def npz_frame_size(path: Path) -> tuple[int, int] | None:
-    """The (h, w) of the frames of an .npz's ``videos`` [N, T, H, W, 3], from its header; None where it does not say
-    or gives another shape, as [N, T, 3, H, W] (read_video_npz names why)."""
+def npz_clips_shape(path: Path) -> tuple[int, ...] | None:
+    """The shape [N, T, H, W, 3] of an .npz's ``videos``, from its header; None where it does not say or gives another
+    shape, as [N, T, 3, H, W] (read_video_npz names why)."""
     try:
         with zipfile.ZipFile(path) as archive:
             shape = npz_member_shape(archive, "videos")
     except (OSError, zipfile.BadZipFile):
         return None
-    return (shape[2], shape[3]) if shape is not None and len(shape) == 5 and shape[4] == 3 else None
+    return shape if shape is not None and len(shape) == 5 and shape[4] == 3 else None
+
+
+def npz_frame_size(path: Path) -> tuple[int, int] | None:
+    """The (h, w) of the frames of an .npz's ``videos`` [N, T, H, W, 3], from its header (:func:`npz_clips_shape`)."""
+    shape = npz_clips_shape(path)
+    return None if shape is None else (shape[2], shape[3])
 
 
 def rate_and_size(

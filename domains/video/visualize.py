@@ -88,6 +88,38 @@ def frame_labels(num_frames: int, every: int, frame_step: int = 1) -> list[str]:
     return [f"frame {t * frame_step}" for t in range(0, num_frames, every)]
 
 
+TITLE_LINE_IN = 9 * 1.2 / 72  # inches a line of the title adds: 9 points, matplotlib's line spacing 1.2
+
+
+def wrapped(text: str, fig, fontsize: float, margin: float = 0.03) -> str:
+    """``text`` broken into lines between its words where they would run past ``fig``'s width, less ``margin`` of it
+    at each side, at ``fontsize`` points (its own line breaks kept): a title longer than a figure of narrow clips was
+    cut at both sides. A word wider than that room stays whole, on a line of its own."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    room = fig.bbox.width * (1 - 2 * margin)
+    probe = fig.text(0, 0, "", fontsize=fontsize)
+
+    def fits(line: str) -> bool:
+        probe.set_text(line)
+        return probe.get_window_extent(renderer).width <= room
+
+    lines = []
+    for part in text.split("\n"):
+        words = part.split(" ")
+        line = words[0]
+        for word in words[1:]:
+            if fits(f"{line} {word}"):
+                line = f"{line} {word}"
+            else:
+                lines.append(line)
+                line = word
+        lines.append(line)
+    probe.remove()
+    return "\n".join(lines)
+
+
 def figure_video_samples(
     gt: torch.Tensor | None,
     ctx_vis: torch.Tensor,
@@ -102,7 +134,7 @@ def figure_video_samples(
     """The paper's Fig. 10 layout as a PNG: one row of frames each for the ground truth, the context S,
     every sample, and the mean prediction (all [3, T, H, W]; no ground-truth row when gt is None), each frame
     labelled above the first row with its index (frame_labels: the video's, the clip's frames ``frame_step`` of it
-    apart) and, given ``title``, a title. Returns the path."""
+    apart) and, given ``title``, a title, wrapped to the figure's width (:func:`wrapped`). Returns the path."""
     from matplotlib.figure import Figure
 
     rows = ([] if gt is None else [("ground truth", gt)]) + [(context_label, ctx_vis)]
@@ -116,9 +148,14 @@ def figure_video_samples(
     h, w, _ = strips[0][1].shape
     _, num_frames, _, frame_w = _check_video(ctx_vis, "ctx_vis").shape
     labels = frame_labels(num_frames, every, frame_step)
-    row_in, head_in = 0.9, 0.22 + (0.3 if title else 0.0)  # inches per row; above them the frame labels and title
+    row_in, names_in = 0.9, 1.2  # inches per row, and left of the rows for their names
+    width = names_in + row_in * w / h
+    fig = Figure(figsize=(width, row_in), dpi=150)  # its height once the title's lines are known
+    title = wrapped(title, fig, fontsize=9) if title else None
+    # above the rows: the frame labels, and the title's first line and each line more
+    head_in = 0.22 + (0.3 + TITLE_LINE_IN * title.count("\n") if title else 0.0)
     height = row_in * len(strips) + head_in
-    fig = Figure(figsize=(1.2 + row_in * w / h, height), dpi=150)
+    fig.set_size_inches(width, height)
     for i, (label, strip) in enumerate(strips):
         ax = fig.add_subplot(len(strips), 1, i + 1)
         ax.imshow(strip, interpolation="nearest")
@@ -131,8 +168,9 @@ def figure_video_samples(
             ax.tick_params(axis="x", length=0, pad=2)
     if title:
         fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
-    fig.subplots_adjust(left=0.1, right=0.99, top=1 - head_in / height, bottom=0.01 * row_in * len(strips) / height,
-                        hspace=0.08)
+    # the names' room in inches, not a share of the width, which left a figure of one narrow frame too little of it
+    fig.subplots_adjust(left=(names_in - 0.1) / width, right=1 - 0.05 / width, top=1 - head_in / height,
+                        bottom=0.01 * row_in * len(strips) / height, hspace=0.08)
     return atomic_write(path, fig.savefig)  # beside it, then renamed: never a cut-off picture under the name
 
 

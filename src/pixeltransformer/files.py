@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import tempfile
@@ -37,6 +38,12 @@ def user_path(value: str | os.PathLike) -> Path:
 def is_root_option(name: str) -> bool:
     """Whether a data module's option names a place its data is read from: ``root`` or ``*_root``."""
     return name == "root" or name.endswith("_root")
+
+
+def root_option(path: str | os.PathLike, option: str = "root") -> str:
+    """The data option ``option`` (``root``, ``mesh_root`` ...) that passes ``path``, as one shell word: a path with
+    a space in it quoted, so that a command a line gives runs as printed."""
+    return f"--data.init_args.{option}={shlex.quote(str(path))}"
 
 
 def env_folder(name: str) -> Path | None:

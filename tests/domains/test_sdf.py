@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -732,6 +733,44 @@ def test_a_folder_of_voxel_grid_files_names_them_by_kind_npz_too(tmp_path):
         SDFDataModule(**kw).setup("fit")
     assert str(err.value).endswith("it holds no .binvox file but 2 .npy files, 1 .npz file (a.npy, b.npy, "
                                    "chairs.npz): give one as --data.init_args.root=<its path>"), str(err.value)
+
+
+def _given_options(message: str) -> list[str]:
+    """The shell words of the command a line gives, from its first --data option on."""
+    return shlex.split(message[message.index("--data.init_args."):])
+
+
+def test_the_root_a_line_gives_is_one_shell_word_with_a_space_in_it(tmp_path):
+    """The options a line gives for a data folder or file put its path in unquoted: a root with a space in it (a
+    "My Drive" folder) gave a command the shell split into two words, neither of them the folder."""
+    spaced = tmp_path / "my shapes"
+    grids = spaced / "vox" / "chairs.npy"
+    grids.parent.mkdir(parents=True)
+    np.save(grids, _voxel_stack(3))
+    with pytest.raises(ValueError) as err:  # a voxel file where a folder of meshes goes
+        SDFDataModule(dataset="meshes", root=str(grids)).check_data_roots("fit")
+    assert _given_options(str(err.value)) == ["--data.init_args.dataset=voxels", f"--data.init_args.root={grids}"]
+    (spaced / "one").mkdir()
+    mesh = save_npz(spaced / "one" / "chair.npz", trimesh.creation.box())  # a mesh file: its folder
+    with pytest.raises(ValueError) as err:
+        SDFDataModule(dataset="meshes", root=str(mesh)).check_data_roots("fit")
+    assert _given_options(str(err.value)) == [f"--data.init_args.root={mesh.parent}"]
+    kw = dict(resolution=8, cache_dir=str(tmp_path / "c"))
+    with pytest.raises(ValueError) as err:  # a folder of one file of voxel grids: that file
+        SDFDataModule(dataset="voxels", root=str(grids.parent), **kw).setup("fit")
+    assert _given_options(str(err.value)) == [f"--data.init_args.root={grids}"]
+    binvox = spaced / "bv"
+    binvox.mkdir()
+    (binvox / "chair.binvox").write_bytes(b"#binvox 1\n")
+    with pytest.raises(FileNotFoundError) as err:  # a folder of .binvox files read as meshes
+        SDFDataModule(dataset="meshes", root=str(binvox), **kw).setup("fit")
+    assert _given_options(str(err.value)) == ["--data.init_args.dataset=voxels", f"--data.init_args.root={binvox}"]
+    folder = spaced / "both"  # meshes and .binvox files: the line that names the other kind's options
+    _both_kinds(folder)
+    with pytest.warns(UserWarning, match="would read the 3 .binvox voxel files") as caught:
+        SDFDataModule(dataset="meshes", root=str(folder), splits=(1, 1, 1), **kw).setup("fit")
+    said = next(str(w.message) for w in caught if "would read" in str(w.message))
+    assert _given_options(said)[:2] == ["--data.init_args.dataset=voxels", f"--data.init_args.root={folder}"]
 
 
 def test_a_refused_shape_folder_is_read_again_once_filled(tmp_path):

@@ -1383,6 +1383,36 @@ def test_the_frame_rows_say_which_frame_each_column_is_and_what_each_row_is(tmp_
     assert fig.texts[0].get_text() == "|S| = 64"
 
 
+@pytest.mark.parametrize("frames, side", [(3, 8), (2, 16)])
+def test_the_title_over_clips_of_few_narrow_frames_shows_whole(tmp_path, monkeypatch, frames, side):
+    """Fig. 10 of clips of 3 frames of 8×8 (2 shown) is 3 inches wide: a prediction's title, "|S| = 16; samples: N′ = 2
+    values drawn, the rest their mean", ran past both its sides and was cut. It wraps to the figure's width, each
+    line whole, above the frame labels, and the figure grows by the lines it adds. With one frame shown (2 frames),
+    the row names ("ground truth") were cut at the left too: they keep the room the figure has for them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    saved, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: saved.append(fig) or save(fig, path, **kw))
+    gt = torch.rand(3, frames, side, side)  # [3, T, H, W]
+    title = "|S| = 16; samples: N′ = 2 values drawn, the rest their mean"
+    png = figure_video_samples(gt, gt, [gt, gt], gt, tmp_path / "fig.png", every=2, title=title)
+    fig = saved[0]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    shown = fig.texts[0]
+    assert " ".join(shown.get_text().split()) == title  # every word, on its lines
+    labels = fig.axes[0].get_xticklabels()
+    for text in [shown, *labels, *(ax.yaxis.label for ax in fig.axes)]:
+        box = text.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1, (text.get_text(), box)
+    assert shown.get_window_extent(renderer).y0 > max(t.get_window_extent(renderer).y1 for t in labels)
+    lines = shown.get_text().count("\n") + 1
+    # five rows of 0.9 in, the frame labels (0.22 in) and the title (0.3 in, 0.15 in each line more) at 150 dpi
+    assert lines > 1 and abs(iio.imread(png).shape[0] - 150 * (5 * 0.9 + 0.22 + 0.3 + 0.15 * (lines - 1))) < 1
+
+
 def test_side_by_side_clips_are_named_over_each_clip(tmp_path):
     """The logged mp4/GIF put truth, S, samples and mean side by side with nothing to tell them apart: a band
     above names each clip, over its own columns, the same in every frame, and the clips keep their pixels below."""
@@ -1545,14 +1575,41 @@ def test_an_npz_of_several_clips_to_complete_says_which_it_completes(tmp_path):
     meant, and how to give another, went unsaid."""
     clips = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)  # [N, T, H, W, 3]
     np.savez(tmp_path / "clips.npz", videos=clips)
-    with pytest.warns(UserWarning, match=r"clips\.npz holds 3 clips: completing the first; to complete another, save "
-                                         r"it alone \(videos \[1, T, H, W, 3\]\)$"):
+    with pytest.warns(UserWarning, match=r"clips\.npz holds 3 clips: completing the first \(clip 0\); to complete "
+                                         r"another, give its index as --model\.domain\.init_args\.input_clip=1 "
+                                         r"\(0 to 2\)$"):
         clip = load_user_video(tmp_path / "clips.npz", num_frames=4, size=8)
     assert torch.equal(clip, torch.from_numpy(clips[0]).permute(3, 0, 1, 2).float() / 255)
     np.savez(tmp_path / "one.npz", videos=clips[1:2])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # one clip: nothing to say
         load_user_video(tmp_path / "one.npz", num_frames=4, size=8)
+
+
+def test_the_clip_of_an_npz_to_complete_is_picked_by_its_index(tmp_path):
+    """An .npz of several clips gave its first to complete, and no option picked another: the remedy was to save the
+    clip wanted alone. ``clip`` (the domain's input_clip) picks one, without a word; one it does not hold is refused
+    naming those it does, and the option given for a file of one video is refused rather than left unread."""
+    clips = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)  # [N, T, H, W, 3]
+    np.savez(tmp_path / "clips.npz", videos=clips)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # picked: nothing to say
+        clip = load_user_video(tmp_path / "clips.npz", num_frames=4, size=8, clip=2)
+    assert torch.equal(clip, torch.from_numpy(clips[2]).permute(3, 0, 1, 2).float() / 255)
+    with pytest.raises(ValueError, match=r"clips\.npz holds 3 clips, 0 to 2: --model\.domain\.init_args\.input_clip=3 "
+                                         r"is none of them; give one of 0 to 2$"):
+        load_user_video(tmp_path / "clips.npz", num_frames=4, size=8, clip=3)
+    np.savez(tmp_path / "one.npz", videos=clips[1:2])
+    with pytest.raises(ValueError, match=r"one\.npz holds 1 clip: --model\.domain\.init_args\.input_clip=1 is none "
+                                         r"of them; give 0, or leave input_clip out$"):
+        load_user_video(tmp_path / "one.npz", num_frames=4, size=8, clip=1)
+    video = write_video(clips[0], tmp_path / "v.gif", upscale_to=None)
+    with pytest.raises(ValueError, match=r"v\.gif: --model\.domain\.init_args\.input_clip picks a clip of an \.npz "
+                                         r"of clips, but a \.gif file holds one video: leave input_clip out$"):
+        load_user_video(video, num_frames=4, size=8, clip=0)
+    with pytest.raises(ValueError, match=r"^VideoDomain: input_clip must be >= 0 \(the clip of an --input \.npz to "
+                                         r"complete, counted from 0; null: the first\), got -1$"):
+        VideoDomain(input_clip=-1)
 
 
 def _noise_gifs(folder: Path, videos: int, frames: int, side: int) -> None:

@@ -174,6 +174,30 @@ def test_predict_with_json_context_and_bad_input(run, input_video, tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_predict_completes_the_clip_of_an_npz_that_input_clip_picks(run, tmp_path):
+    """make sample of an .npz of several clips completed the first, and no option picked another:
+    --model.domain.init_args.input_clip does, and prediction.json and summary.json say which clip was completed."""
+    clips = moving_digits(3, num_frames=GRID[0], size=GRID[1], seed=1)  # [3, T, H, W, 3]
+    np.savez(tmp_path / "three.npz", videos=clips)
+    out = tmp_path / "picked"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # picked: no warning of the first taken
+        predict(run, "--input", str(tmp_path / "three.npz"), "--num_context", "20", "--num_samples", "0", "--out",
+                str(out), "--model.domain.init_args.input_clip=2")
+    record = json.loads((out / "prediction.json").read_text())
+    assert record["input_options"] == {"input_clip": 2}
+    assert json.loads((out / "summary.json").read_text())["input"].startswith(f"{tmp_path / 'three.npz'}: clip 2 of 3,")
+    picked = torch.from_numpy(clips[2]).permute(3, 0, 1, 2).float() / 255  # [3, T, H, W]
+    for row in record["context"]:  # each observed pixel: clip 2's
+        t, y, x = (round((p + 1) / 2 * (n - 1)) for p, n in zip(row[:3], GRID))
+        assert torch.allclose(torch.tensor(row[3:]), picked[:, t, y, x], atol=1e-6)
+    with pytest.raises(ValueError, match=r"three\.npz holds 3 clips, 0 to 2: --model\.domain\.init_args\."
+                                         r"input_clip=3 is none of them"):
+        predict(run, "--input", str(tmp_path / "three.npz"), "--num_samples", "0", "--out", str(tmp_path / "bad"),
+                "--model.domain.init_args.input_clip=3")
+    assert not (tmp_path / "bad").exists()
+
+
 # ---- the Domain's parts, without a CLI ---------------------------------------------------------------------
 def clips(b: int = 2, grid: tuple[int, int, int] = GRID) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
@@ -620,8 +644,8 @@ def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path
     c = Completion(spec.grid_shape, pos, flatten_grid(signal)[:, :5], signal, None, None, None, signal)
     domain.write_prediction(c, tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["input"] == (f"{tmp_path / 'two.npz'}: frames 0-2 of 16×16 (the file records no frame rate: the "
-                                "videos written play at 8 fps), read as the model's 3 frames of 12×12")
+    assert summary["input"] == (f"{tmp_path / 'two.npz'}: clip 0 of 2, frames 0-2 of 16×16 (the file records no frame "
+                                "rate: the videos written play at 8 fps), read as the model's 3 frames of 12×12")
     assert summary["units"] == "psnr in dB, ssim of no unit (1: identical), per frame, averaged over the frames"
 
 
