@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# A CPU build of torch is pinned here; every pip call below keeps it (see constraints.txt).
+# torch's version is pinned here; every pip call below keeps it (see constraints.txt). Which build comes (CPU or CUDA)
+# is the index's: TORCH_INDEX= names one (PyTorch's CPU index gives the CPU build where PyPI's default is CUDA's).
 TORCH_PIN := torch==2.13.0
+TORCH_INDEX ?=
 DOMAIN ?= polynomial
 DATA ?=
 ARGS ?=
@@ -86,11 +88,11 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q $(TORCH_PIN) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv (CPU torch pinned) and install the project
+install: $(VENV)/.installed ## create .venv (torch pinned; TORCH_INDEX=URL: its build) and install the project
 
 train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
 	$(CLI) fit $(if $(RESUME),--resume $(call shq,$(RESUME)),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
