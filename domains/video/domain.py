@@ -17,7 +17,7 @@ from pixeltransformer.inference import Completion
 from pixeltransformer.signal import SignalSpec
 
 from .clips import clip_span, read_video_npz
-from .data import load_user_video, mask_strip, read_mask_frames
+from .data import INPUT_CLIP, load_user_video, mask_strip, read_mask_frames
 from .io import PICTURE_FPS, read_video_file, transparent_share, uneven_delays, write_video
 from .metrics import SSIM_MIN_SIDE, psnr_per_frame, ssim_per_frame, sweep_metrics, sweep_summary
 from .strips import frame_size, npz_clips_shape, rate_and_size
@@ -163,6 +163,13 @@ class VideoDomain(Domain):
         read, self.clip_read = self.clip_read, None
         return {} if read is None else {"input_clip": read}
 
+    def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """As the base reads rows, input_clip refused where no .npz --input was read (it picks nothing there)."""
+        if self.input_clip is not None and self.clip_read is None:  # an option given and never read
+            raise ValueError(f"{INPUT_CLIP} picks the clip of an .npz --input to complete, but {source} gives S as "
+                             "rows with no such input: leave input_clip out")
+        return super().context_from_rows(rows, spec, source)
+
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         t, h, w = spec.grid_shape
         step = int(spec.extra.get("frame_step", 1))
@@ -185,7 +192,8 @@ class VideoDomain(Domain):
                           f"their mean rate, {self.input_fps:.3g} fps", stacklevel=2)
         fps = self.picture_fps()
         played = f"{fps:g} fps" + (", the rate of the clips the model was trained on" if fps != PICTURE_FPS else "")
-        which = f"clip {self.clip_read} of {npz_clips_shape(path)[0]}, " if npz else ""  # an .npz holds several
+        held = npz_clips_shape(path) if npz else None  # [N, F, H, W, 3] from the header; None: it does not say
+        which = f"clip {self.clip_read}{'' if held is None else f' of {held[0]}'}, " if npz else ""  # of several
         self.input_note = (f"{path}: {which}{taken_note(span, step, rate, source, (h, w), played)}, read as the "
                            f"model's {t} frames of {w}×{h}{crop_note(source, (h, w))}")
         print(f"[predict] {self.input_note}", flush=True)

@@ -93,8 +93,8 @@ TITLE_LINE_IN = 9 * 1.2 / 72  # inches a line of the title adds: 9 points, matpl
 
 def wrapped(text: str, fig, fontsize: float, margin: float = 0.03) -> str:
     """``text`` broken into lines between its words where they would run past ``fig``'s width, less ``margin`` of it
-    at each side, at ``fontsize`` points (its own line breaks kept): a title longer than a figure of narrow clips was
-    cut at both sides. A word wider than that room stays whole, on a line of its own."""
+    at each side, at ``fontsize`` points (its own line breaks kept), so that a title longer than a figure of narrow
+    clips shows whole. A word wider than that room stays whole, on a line of its own."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     renderer = FigureCanvasAgg(fig).get_renderer()
@@ -168,7 +168,7 @@ def figure_video_samples(
             ax.tick_params(axis="x", length=0, pad=2)
     if title:
         fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
-    # the names' room in inches, not a share of the width, which left a figure of one narrow frame too little of it
+    # the names' room in inches, not a share of the width: a figure of one narrow frame still holds them whole
     fig.subplots_adjust(left=(names_in - 0.1) / width, right=1 - 0.05 / width, top=1 - head_in / height,
                         bottom=0.01 * row_in * len(strips) / height, hspace=0.08)
     return atomic_write(path, fig.savefig)  # beside it, then renamed: never a cut-off picture under the name

@@ -267,7 +267,7 @@ class PixelTransformerCLI(LightningCLI):
             # is the folder's last.ckpt, wherever the folder is now (module.check_checkpoint compares the two)
             self.config[sub].ckpt_path = str(resume_checkpoint(self.config[sub].resume))
             ckpt = self._checkpoint(self.config[sub].ckpt_path)
-            if message := checkpoint_error(ckpt) or lightning_error(ckpt):  # before the run's folder is touched
+            if message := checkpoint_error(ckpt) or lightning_error(ckpt, fit=True):  # before the run folder is touched
                 raise CheckpointError(f"{self.config[sub].ckpt_path}: {message}")
             check_resume_length(self.config[sub].resume, ckpt.get("global_step"), self.config[sub].trainer.max_steps)
             self._use_split_layout(ckpt, sub)
@@ -277,7 +277,7 @@ class PixelTransformerCLI(LightningCLI):
             return
         path = self.config[sub].ckpt_path
         ckpt = self._checkpoint(path)
-        if message := checkpoint_error(ckpt) or lightning_error(ckpt):
+        if message := checkpoint_error(ckpt) or lightning_error(ckpt, fit=sub == "fit"):
             raise CheckpointError(f"{path}: {message}")
         self._check_domain(ckpt, sub)
         if sub == "fit":  # a new run from the checkpoint

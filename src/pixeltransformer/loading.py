@@ -51,16 +51,21 @@ def format_error(fmt: Any) -> str | None:
             f"retrain, or use release 0.1")
 
 
-def lightning_error(ckpt: dict) -> str | None:
+def lightning_error(ckpt: dict, fit: bool = False) -> str | None:
     """The one-line refusal of a checkpoint that Lightning's Trainer cannot restore from (fit, validate, test and
-    predict hand it to Lightning, whose version check failed with a KeyError's traceback): one without the
-    ``pytorch-lightning_version`` every Trainer writes, as a checkpoint written by hand is. None where it records
-    one; ``load_module`` reads such a file as it is."""
-    if "pytorch-lightning_version" in ckpt:
-        return None
-    return ("it records no pytorch-lightning_version, which Lightning reads to restore it (a checkpoint written by "
-            "hand?): add ckpt['pytorch-lightning_version'] = lightning.__version__ and torch.save it again, or read it "
-            "in Python with pixeltransformer.loading.load_module")
+    predict hand it to Lightning, whose version check raises a KeyError): one without the
+    ``pytorch-lightning_version`` every Trainer writes, as a checkpoint written by hand is; for a ``fit`` (a resume,
+    or a new run from it) also one without the optimizer states it goes on from, as
+    ``checkpoint.save_weights_only=true`` saves. None where Lightning can restore it; ``load_module`` reads either."""
+    if "pytorch-lightning_version" not in ckpt:
+        remedy = ("a fit goes on from a checkpoint a Trainer saved whole" if fit else
+                  "add ckpt['pytorch-lightning_version'] = lightning.__version__ and torch.save it again")
+        return ("it records no pytorch-lightning_version, which Lightning reads to restore it (a checkpoint written "
+                f"by hand?): {remedy}, or read it in Python with pixeltransformer.loading.load_module")
+    if fit and "optimizer_states" not in ckpt:
+        return ("it holds the weights alone (saved with checkpoint.save_weights_only=true?), and a fit goes on from "
+                "its optimizer states too: evaluate it with test or predict, or fit from a checkpoint saved whole")
+    return None
 
 
 def checkpoint_in(folder: Path) -> str:

@@ -922,7 +922,7 @@ class PixelTransformerModule(L.LightningModule):
         ``spec.value_reach`` measured of them (low, high, reach): all in [0, 255], some over FAR_REACH half-widths of
         the range from its middle (1.5 is a slip of another kind), the brightest above a tenth of 255
         (LEVELS_LEAST_HIGH): a picture's levels reach that unless it is all but black, while values a few times the
-        range (a [0, 5] or [0, 10] scale of other units) stay below it, where "divide by 255" would mislead."""
+        range (a [0, 9] scale of other units) stay below it, where "divide by 255" would mislead."""
         lo, hi = self.spec.val_range
         low, high, reach = measured
         return 0 <= lo and hi <= 1 and 0 <= low and LEVELS_LEAST_HIGH < high <= 255 and reach > FAR_REACH

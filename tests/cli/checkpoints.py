@@ -15,7 +15,8 @@ def untrained_checkpoint(spec: dict, net: dict | None = None, **extra) -> dict:
                                     sets=dict(max_context=16, num_queries=8), val_levels=(4,))
     return {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
             "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0,
-            "pytorch-lightning_version": lightning.__version__, **extra}
+            "pytorch-lightning_version": lightning.__version__, "optimizer_states": [], "lr_schedulers": [],
+            **extra}  # the keys a Trainer writes (no optimizer's states: nothing has stepped)
 
 
 def fit_checkpoint(dm) -> dict:

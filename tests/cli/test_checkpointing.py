@@ -843,7 +843,7 @@ def test_a_config_file_s_checkpoint_path_in_the_home_folder_is_evaluated(tmp_pat
     monkeypatch.setenv("HOME", str(tmp_path))
     run = tmp_path / "polynomial" / "r"
     (run / "checkpoints").mkdir(parents=True)
-    torch.save(untrained_checkpoint(poly_spec.to_dict(), **{"pytorch-lightning_version": L.__version__}),
+    torch.save(untrained_checkpoint(poly_spec.to_dict()),
                run / "checkpoints" / "last.ckpt")
     given = tmp_path / "ckpt.yaml"
     given.write_text("ckpt_path: ~/polynomial/r/checkpoints/last.ckpt\n")

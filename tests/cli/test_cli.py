@@ -1679,3 +1679,32 @@ def test_only_a_lost_peer_is_silenced_after_another_rank_reported(monkeypatch, p
         assert caught.value.code == 2 and "another process stopped on bad input" in str(caught.value)
     else:
         assert not isinstance(caught.value, InputExit) and str(caught.value) == "the model's shapes disagree"
+
+
+def test_a_fit_from_a_checkpoint_lightning_cannot_restore_is_refused_before_its_run_folder(tmp_path, monkeypatch):
+    """A fit from a checkpoint of weights alone (checkpoint.save_weights_only=true) ended in Lightning's "Trying to
+    restore optimizer state but checkpoint contains only the model" traceback, and one written by hand (without the
+    Lightning version every Trainer records) in a KeyError's: both are one line now, before any run folder; an
+    evaluation of the weights alone is not refused."""
+    from pixeltransformer.loading import CheckpointError, lightning_error
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
+            "val_range": [-5.0, 5.0], "num_bins": 1}
+    weights = untrained_checkpoint(spec, net=dict(value_norm=True, distance_bias=False))
+    del weights["optimizer_states"], weights["lr_schedulers"]
+    handmade = {k: v for k, v in weights.items() if k != "pytorch-lightning_version"}
+    assert lightning_error(weights) is None  # test, validate and predict read the weights alone
+    for name, ckpt, said in (
+            ("weights.ckpt", weights, r"it holds the weights alone \(saved with checkpoint\.save_weights_only="
+                                      r"true\?\), and a fit goes on from its optimizer states too: evaluate it with "
+                                      r"test or predict, or fit from a checkpoint saved whole$"),
+            ("handmade.ckpt", handmade, r"it records no pytorch-lightning_version, which Lightning reads to restore "
+                                        r"it \(a checkpoint written by hand\?\): a fit goes on from a checkpoint a "
+                                        r"Trainer saved whole, or read it in Python with "
+                                        r"pixeltransformer\.loading\.load_module$")):
+        torch.save(ckpt, tmp_path / name)
+        with pytest.raises(CheckpointError, match=rf"^{re.escape(str(tmp_path / name))}: {said}"):
+            main(["fit", "--config", str(REPO / "configs/polynomial.yaml"), "--ckpt_path", str(tmp_path / name),
+                  "--run_root", str(tmp_path / "runs"), "--run_name", "r"])
+        assert not (tmp_path / "runs").exists()

@@ -632,6 +632,31 @@ def test_a_prediction_at_a_finer_resolution_is_scored_against_the_input_at_that_
     assert gt.shape[:3] == (3, 36 * 4, 36 * 4)  # enlarged 4 times to reach 128 pixels
 
 
+def test_a_finer_resolution_scores_the_clip_input_clip_picked(tmp_path):
+    """The input read again at a finer --resolution is the clip input_clip picked of an .npz, not its first; and
+    input_clip given with --context rows alone (no .npz to pick from) is refused, as for a file of one video."""
+    clips = moving_digits(3, num_frames=3, size=24, seed=4)  # [3, T, 24, 24, 3]
+    path = tmp_path / "three.npz"
+    np.savez(path, videos=clips)
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    domain = VideoDomain(gif=False, input_clip=2)
+    fine = (3, 24, 24)
+    pos = grid_positions(spec.grid_shape)[:5].unsqueeze(0)  # [1, 5, 3]
+    for clip, perfect in ((2, True), (0, False)):
+        signal = domain.read_input(path, spec)[None]  # [1, 3, T, 12, 12]; a prediction uses up what it read
+        mean = load_user_video(path, 3, fine[1:], clip=clip)[None]  # [1, 3, T, 24, 24]
+        c = Completion(fine, pos, flatten_grid(signal)[:, :5], mean, None, None, None, signal)
+        domain.write_prediction(c, tmp_path / f"clip{clip}")
+        psnr = json.loads((tmp_path / f"clip{clip}" / "summary.json").read_text())["psnr_vs_input"]["mean"]
+        assert (psnr == 100.0) is perfect, (clip, psnr)
+    rows = torch.tensor([[0.0, 0.0, 0.0, 0.5, 0.5, 0.5]])  # [1, 6]: (t, y, x, r, g, b)
+    with pytest.raises(ValueError, match=r"^--model\.domain\.init_args\.input_clip picks the clip of an \.npz --input "
+                                         r"to complete, but --context gives S as rows with no such input: leave "
+                                         r"input_clip out$"):
+        VideoDomain(input_clip=1).context_from_rows(rows, spec, "--context")
+    assert VideoDomain().context_from_rows(rows, spec, "--context")[0].shape == (1, 3)
+
+
 def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path):
     """Which frames of the input a prediction shows (from which clip of an .npz, of what size, what crop) was said on
     the console alone: summary.json, kept beside the videos, did not say what they show."""

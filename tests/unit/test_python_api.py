@@ -1036,7 +1036,8 @@ def test_values_a_few_times_a_0_1_range_are_not_taken_for_0_255_levels(module):
     from pixeltransformer.module import PixelTransformerModule
 
     pos = grid_positions((4, 4))[None]  # [1, 16, 2]
-    nine, dark = torch.arange(16.0).reshape(1, 16, 1) * 0.6, torch.arange(16.0).reshape(1, 16, 1) * 40 // 15
+    levels = torch.arange(16.0).reshape(1, 16, 1)  # [1, 16, 1]
+    nine, dark = levels * 0.6, levels * 40 // 15  # [1, 16, 1] each: [0, 9], and dark 0-255 levels up to 40
     with pytest.warns(UserWarning, match=r"^qry_val spans \[0, 9\], 17 times the half-width of the model's "
                                          r"val_range \[0, 1\] from its middle: .* \(values in other units than the "
                                          r"model's\? give them in the units of its val_range\)$"):

@@ -161,10 +161,7 @@ def test_a_size_config_given_with_a_checkpoint_of_another_size_is_said_to_be_unu
     tiny = str(REPO / "configs" / "model" / "tiny.yaml")
     spec = {"domain": "polynomial", "dataset": "polynomial", "grid_shape": [64], "val_dims": 1,
             "val_range": [-5.0, 5.0], "num_bins": 1}
-    import lightning
-
-    torch.save(untrained_checkpoint(spec, net={"width": 32, "ffn": 64},
-                                    **{"pytorch-lightning_version": lightning.__version__}), tmp_path / "small.ckpt")
+    torch.save(untrained_checkpoint(spec, net={"width": 32, "ffn": 64}), tmp_path / "small.ckpt")
     assert size_config_options(["test", "--config", "configs/polynomial.yaml", "--config", tiny]) == {
         f"model.net.{key}": tiny for key in ("width", "encoder_layers", "decoder_layers", "heads", "ffn")}
     monkeypatch.setenv("WANDB_MODE", "disabled")
