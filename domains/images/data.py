@@ -243,30 +243,41 @@ class ImageDataModule(SignalDataModule):
 
     def prepare_data(self) -> None:
         """Download MNIST or CIFAR-10 where asked and missing (a prediction from a user's file downloads nothing)."""
-        if self.predicts_a_file:
+        if self.predicts_a_file or not self.download or self.dataset_name not in ("mnist", "cifar10"):
             return
-        if self.download and self.dataset_name == "mnist":
-            if not datasets.mnist_available(self.root, "test"):
-                datasets.download_mnist(self.root, "test")
-            if not datasets.mnist_available(self.root, "train"):
-                datasets.download_mnist(self.root, "train")
-        elif self.download and self.dataset_name == "cifar10":
-            try:
-                datasets.cifar10_source(self.root)
-            except FileNotFoundError:
-                datasets.download_cifar10(self.root)
+        found = self._dataset_found()  # a file, or the other dataset's folder, is refused: nothing is fetched into it
+        if self.dataset_name == "mnist":
+            for split in ("test", "train"):
+                if not datasets.mnist_available(self.root, split):
+                    datasets.download_mnist(self.root, split)
+        elif not found:
+            datasets.download_cifar10(self.root)
 
     def check_data_roots(self, stage: str | None = None) -> None:
-        """The default data place holds something (SignalDataModule), and a root given exists, unless download=true
-        is to fetch MNIST or CIFAR-10 into it: refused in the readers' own line before a run starts, rather than once
-        the run has begun (an evaluation had started its W&B run in the run folder)."""
+        """The default data place holds something (SignalDataModule), a folder of pictures given exists and is a
+        folder, and MNIST or CIFAR-10 is where it is given, unless download=true is to fetch it there: refused in the
+        readers' own line before a run starts, rather than once the run has begun (a fit had made its run folder, an
+        evaluation had started its W&B run in it). What a folder of pictures holds is checked as it is read."""
         super().check_data_roots(stage)
-        if self.root is None or not self.read_by("root", stage) or self.root.exists():
-            return  # digits need no root; what a folder holds is checked as it is read
-        if self.download and self.dataset_name in ("mnist", "cifar10"):
-            return
-        locate = {"folder": io.list_images, "mnist": datasets.read_mnist, "cifar10": datasets.cifar10_source}
-        locate[self.dataset_name](self.root)  # each refuses a root that does not exist in one line
+        if self.root is None or not self.read_by("root", stage):
+            return  # digits need no root
+        if self.dataset_name != "folder":
+            self._dataset_found()
+        elif not self.root.is_dir():
+            io.list_images(self.root)  # refuses a root that does not exist, or is a file, in one line
+
+    def _dataset_found(self) -> bool:
+        """Whether MNIST or CIFAR-10 is at the root (no file read but an .npz's names): False where it is missing and
+        download=true is to fetch it there; the reader's one line otherwise, and for a root that is a file or holds
+        the other dataset, with download=true too."""
+        locate = {"mnist": datasets.locate_mnist, "cifar10": datasets.cifar10_source}[self.dataset_name]
+        try:
+            locate(self.root)
+        except FileNotFoundError:
+            if not self.download:
+                raise
+            return False
+        return True
 
     def source_path(self) -> Path | None:
         """A folder of pictures (the cat faces too); MNIST and CIFAR-10 are named by their dataset, wherever they lie,

@@ -103,20 +103,12 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
     root = user_path(root)
     img_stem, lbl_stem = MNIST_FILES[split]
     img_path = find_mnist_file(root, img_stem)
-    if img_path is None and download:
+    if img_path is None:
+        missing = _mnist_missing(root, split)
+        if not download or not isinstance(missing, FileNotFoundError):  # a file, or CIFAR-10's folder: no download
+            raise missing
         download_mnist(root, split)
         img_path = find_mnist_file(root, img_stem)
-    if img_path is None and root.is_file():
-        beside = root.parent  # MNIST's files beside the file given: their folder is the root
-        remedy = (f"pass {root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
-                  else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
-        raise ValueError(f"{root} is a file: {remedy}")
-    if img_path is None:
-        below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
-        remedy = (f"{below} holds them: pass {root_option(below)}" if find_mnist_file(below, img_stem)
-                  else "add --data.init_args.download=true to fetch them")
-        raise FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
-                                f"(and {lbl_stem}[.gz]); {remedy}")
     images = read_idx(img_path, 3)  # [N, 28, 28]
     lbl_path = find_mnist_file(root, lbl_stem)
     labels = None
@@ -129,6 +121,37 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
         if labels.max(initial=0) > 9:
             raise ValueError(f"{lbl_path}: labels must be digits 0..9, found {labels.max()}")
     return images[..., None], labels
+
+
+def locate_mnist(root: str | Path) -> None:
+    """Refuses, in :func:`read_mnist`'s line, a root without the images of either MNIST split (no file is read)."""
+    root = user_path(root)
+    if not any(mnist_available(root, s) for s in MNIST_FILES):
+        raise _mnist_missing(root, "test")
+
+
+def _mnist_missing(root: Path, split: str) -> Exception:
+    """Why MNIST ``split``'s images are not under root, with the remedy: a FileNotFoundError where a download into
+    root would fetch them, a ValueError where root is a file or holds CIFAR-10 (nothing is fetched into it)."""
+    img_stem, lbl_stem = MNIST_FILES[split]
+    if root.is_file():
+        beside = root.parent  # MNIST's files beside the file given: their folder is the root
+        remedy = (f"pass {root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
+                  else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
+        return ValueError(f"{root} is a file: {remedy}")
+    cifar = cifar10_held(root)
+    if cifar is not None:  # another dataset's folder: a download would put MNIST beside CIFAR-10
+        beside = root.parent / "mnist"
+        remedy = (f"{beside} holds it: pass {root_option(beside)}" if any(mnist_available(beside, s) for s in
+                                                                           MNIST_FILES) else
+                  "pass the folder that holds MNIST, or a folder of its own with --data.init_args.download=true")
+        return ValueError(f"MNIST {split} images not found in {root}: it holds CIFAR-10's data ({cifar}), not "
+                          f"MNIST's IDX files; {remedy}")
+    below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
+    remedy = (f"{below} holds them: pass {root_option(below)}" if find_mnist_file(below, img_stem)
+              else "add --data.init_args.download=true to fetch them")
+    return FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
+                             f"(and {lbl_stem}[.gz]); {remedy}")
 
 
 def read_idx_header(path: str | Path) -> tuple[int, ...]:
@@ -274,30 +297,33 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
     mnist = next((p for p in (find_mnist_file(root, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
-    if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST
-        beside = root.parent / "cifar10"
-        remedy = (f"{beside} holds it: pass {root_option(beside)}" if _holds_cifar10(beside) else
+    if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST (a ValueError:
+        beside = root.parent / "cifar10"  # download=true fetches nothing into it)
+        remedy = (f"{beside} holds it: pass {root_option(beside)}" if cifar10_held(beside) else
                   "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true")
-        raise FileNotFoundError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not "
-                                f"CIFAR-10's; {remedy}")
+        raise ValueError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not CIFAR-10's; "
+                         f"{remedy}")
     below = root / "cifar10"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not CIFAR-10's own
-    remedy = (f"{below} holds it: pass {root_option(below)}" if _holds_cifar10(below)
+    remedy = (f"{below} holds it: pass {root_option(below)}" if cifar10_held(below)
               else "add --data.init_args.download=true to fetch the batches")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
                             f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "
                             f"'labels'; {remedy}")
 
 
-def _holds_cifar10(folder: Path) -> bool:
-    """Whether folder holds CIFAR-10 as cifar10_source reads it: batches, or one .npz with ``images`` (its names
-    read, not its arrays)."""
+def cifar10_held(folder: Path) -> str | None:
+    """What in folder CIFAR-10 would be read from, as cifar10_source reads it (its batches' folder, or one .npz
+    with ``images``: its names read, not its arrays), or None."""
     if not folder.is_dir():
-        return False
+        return None
+    batches = _cifar_batch_dir(folder)
+    if batches is not None:
+        return "its batch files" if batches == folder else f"{batches.name}/"
     npz = list(folder.glob("*.npz"))
     try:
-        return _cifar_batch_dir(folder) is not None or (len(npz) == 1 and "images" in read_npz(npz[0], ())[0])
+        return npz[0].name if len(npz) == 1 and "images" in read_npz(npz[0], ())[0] else None
     except (ValueError, OSError):  # an unreadable .npz: not one to name
-        return False
+        return None
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:

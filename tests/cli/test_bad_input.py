@@ -556,10 +556,9 @@ def test_a_start_that_fails_after_wandb_began_leaves_nothing(world):
 @pytest.mark.parametrize("root", ["nope", "input"], ids=["root-missing", "root-without-mnist"])
 def test_an_evaluation_given_a_root_without_its_data_writes_nothing(world, root):
     """With W&B offline (the default), `make eval` of an MNIST run given a --data.init_args.root without MNIST leaves
-    the run folder as it was. A root that does not exist stops before the evaluation starts (MNIST's grey bins read
-    no pixels when the model is made, so the data was first read once the evaluation ran, after W&B had written
-    wandb/offline-run-*/ into the run folder). A root that exists is read once the evaluation runs: its W&B record
-    goes with it."""
+    the run folder as it was. A root that does not exist, or one without MNIST's files, stops before the evaluation
+    starts (MNIST's grey bins read no pixels when the model is made, so the data was first read once the evaluation
+    ran, after W&B had written wandb/offline-run-*/ into the run folder)."""
     before = snapshot(world)
     command = ["make", "eval", "DOMAIN=images", "DATA=mnist", f"CKPT={world}/runs/images/mnist/checkpoints/last.ckpt",
                f"ARGS=--data.init_args.root={world}/{root}"]

@@ -723,15 +723,15 @@ def test_an_mnist_file_as_root_names_its_folder_to_pass(tmp_path):
 
 def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
     write_mnist(tmp_path / "mnist", "test", 4)
-    with pytest.raises(FileNotFoundError) as e:
-        datasets.read_cifar10(tmp_path / "mnist")
+    with pytest.raises(ValueError) as e:  # not a FileNotFoundError: download=true fetches nothing into it
+        datasets.read_cifar10(tmp_path / "mnist", download=True)
     assert "holds MNIST's files (t10k-images-idx3-ubyte.gz), not CIFAR-10's" in str(e.value)
     assert str(e.value).endswith("; pass the folder that holds CIFAR-10, or a folder of its own with "
                                  "--data.init_args.download=true")  # not a download into mnist/
     write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n_per_batch=2)  # beside it: named
     beside = re.escape(str(tmp_path / "cifar10"))
-    with pytest.raises(FileNotFoundError, match=rf"not CIFAR-10's; {beside} holds it: pass "
-                                                rf"--data.init_args.root={beside}$"):
+    with pytest.raises(ValueError, match=rf"not CIFAR-10's; {beside} holds it: pass "
+                                         rf"--data.init_args.root={beside}$"):
         datasets.read_cifar10(tmp_path / "mnist")
 
 
