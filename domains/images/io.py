@@ -367,12 +367,12 @@ def folder_group(folder: str, layout: bool = False) -> tuple[str, str | None]:
     return (parts[0] if parts else "."), held
 
 
-def sub_folder_sizes(folders: dict[str, list[int]], layout: bool = False) -> dict[str, list[int]]:
-    """The notes' picture folders (:func:`decode_folder`) grouped by :func:`folder_group`: [pictures, median short
-    side] each, the median of the folders' medians weighted by their pictures."""
+def sub_folder_sizes(folders: dict[str, list[int]], group_of: dict[str, str]) -> dict[str, list[int]]:
+    """The notes' picture folders (:func:`decode_folder`) grouped as ``group_of`` names them (:func:`folder_group`):
+    [pictures, median short side] each, the median of the folders' medians weighted by their pictures."""
     groups: dict[str, list[list[int]]] = {}
     for d, found in folders.items():
-        groups.setdefault(folder_group(d, layout)[0], []).append(found)
+        groups.setdefault(group_of[d], []).append(found)
     summed: dict[str, list[int]] = {}
     for g, found in groups.items():
         counts, sides = zip(*found)
@@ -385,12 +385,12 @@ def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]], splits: li
     the smallest and the largest named, and the root that reads one of them alone (with the train/, val/ and test/
     folders ``splits`` below it, a folder above them), or, for the root's own pictures or a folder in the split
     folders, the sub-folder to move out of those that hold it."""
+    placed = {d: folder_group(d, bool(splits)) for d in folders}  # folder -> (its group, the split folder holding it)
     held = {s: set() for s in splits or ()}  # each split folder's groups, those it holds
-    for d in folders:
-        group, split = folder_group(d, bool(splits))
+    for group, split in placed.values():
         if split is not None:
             held.setdefault(split, set()).add(group)
-    folders = sub_folder_sizes(folders, bool(splits))
+    folders = sub_folder_sizes(folders, {d: group for d, (group, _) in placed.items()})
     if len(folders) < 2:
         return
     order = sorted(folders, key=lambda d: folders[d][1])  # by median short side
