@@ -153,6 +153,15 @@ ROWS = [
      '`make train DOMAIN=images DATA=mnist` without data/mnist',
      lambda w: ["make", "train", "DOMAIN=images", "DATA=mnist", f"ARGS=--run_root {w}/runs"],
      "no data at {w}/data/mnist: put it there, set PIXELTRANSFORMER_DATA"),
+    ("data-download-into-mnist",
+     '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=data/mnist '
+     '--data.init_args.download=true"` (a folder of MNIST\'s files; the other way round, MNIST into a CIFAR-10 '
+     'folder, alike)',
+     lambda w: ["make", "train", "DOMAIN=images", "DATA=cifar10",  # uniform bins: no pixel read before the download
+                f"ARGS=--data.init_args.root={w}/input/blank_mnist --data.init_args.download=true "
+                f"--data.init_args.bins=uniform --data.init_args.num_bins=64 --run_root {w}/runs"],
+     "CIFAR-10 not found in {w}/input/blank_mnist: it holds MNIST's files (t10k-images-idx3-ubyte), not CIFAR-10's; "
+     "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true"),
     ("data-mesh-folder-missing",
      '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=/tmp/nope"`',
      lambda w: ["make", "train", "DOMAIN=sdf",
