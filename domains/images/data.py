@@ -217,6 +217,7 @@ class ImageDataModule(SignalDataModule):
         self.cache_dir = user_path(cache_dir) if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
+        self._listed: list[Path] | None = None  # a folder's picture files, listed once (_folder_files)
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
         self._built: dict[str, UInt8ImageDataset] = {}
@@ -254,17 +255,33 @@ class ImageDataModule(SignalDataModule):
             datasets.download_cifar10(self.root)
 
     def check_data_roots(self, stage: str | None = None) -> None:
-        """The default data place holds something (SignalDataModule), a folder of pictures given exists and is a
-        folder, and MNIST or CIFAR-10 is where it is given, unless download=true is to fetch it there: refused in the
-        readers' own line before a run starts, rather than once the run has begun (a fit had made its run folder, an
-        evaluation had started its W&B run in it). What a folder of pictures holds is checked as it is read."""
+        """The default data place holds something (SignalDataModule), a folder of pictures is a folder that holds
+        picture files, and MNIST or CIFAR-10 is where it is given, unless download=true is to fetch it there: refused
+        in the readers' own line before a run starts, rather than once the run has begun (a fit had made its run
+        folder, an evaluation had started its W&B run in it). Whether the pictures can be read is told as they are."""
         super().check_data_roots(stage)
         if self.root is None or not self.read_by("root", stage):
             return  # digits need no root
         if self.dataset_name != "folder":
             self._dataset_found()
-        elif not self.root.is_dir():
-            io.list_images(self.root)  # refuses a root that does not exist, or is a file, in one line
+        elif not self._folder_files():
+            raise self._no_pictures()
+
+    def _folder_files(self) -> list[Path]:
+        """A folder's picture files (:func:`io.list_images`, which refuses a root that does not exist or is a file in
+        one line), listed once: by the check before a run starts and by the read."""
+        if self._listed is None:
+            self._listed = io.list_images(self.root)
+        return self._listed
+
+    def _no_pictures(self) -> ValueError:
+        """A folder without pictures, naming the dataset that reads the MNIST or CIFAR-10 files it holds."""
+        line = io.no_images(self.root)
+        if (mnist := datasets.mnist_held(self.root)) is not None:
+            line += f"; it holds MNIST's files ({mnist.name}): read them with --data.init_args.dataset=mnist"
+        elif (cifar := datasets.cifar10_held(self.root)) is not None:
+            line += f"; it holds CIFAR-10's data ({cifar}): read it with --data.init_args.dataset=cifar10"
+        return ValueError(line)
 
     def _dataset_found(self) -> bool:
         """Whether MNIST or CIFAR-10 is at the root (no file read but an .npz's names): False where it is missing and
@@ -348,7 +365,7 @@ class ImageDataModule(SignalDataModule):
         if name == "digits":
             pools = {"all": _to_pool(*datasets.read_digits(), size, name)}
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
-            files = io.list_images(self.root)
+            files = self._folder_files()
             self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
             groups = split_folders(files, self.root) or {"all": files}
             sizes: dict[str, list[int]] = {}  # the pools' sub-folders, told once: the split folders together

@@ -91,6 +91,11 @@ def find_mnist_file(root: str | Path, stem: str) -> Path | None:
     return None
 
 
+def mnist_held(folder: Path) -> Path | None:
+    """The first of MNIST's files (images or labels, of either split) under folder, or None."""
+    return next((p for p in (find_mnist_file(folder, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
+
+
 def mnist_available(root: str | Path, split: str) -> bool:
     return find_mnist_file(root, MNIST_FILES[split][0]) is not None
 
@@ -283,6 +288,11 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
     if root.is_file() and root.name.lower().endswith((".tar.gz", ".tgz", ".tar")):
         raise ValueError(f"{root} is an archive: unpack it (tar -xzf {root.name}) and pass the folder it makes, "
                          f"{CIFAR_DIR}/ or {CIFAR_BIN_DIR}/, or the folder that holds it")
+    if root.is_file():  # MNIST's .gz, one batch of the official ones: no folder to look in, or download into
+        if root.name.removesuffix(".bin") in CIFAR_TRAIN + CIFAR_TEST:
+            raise ValueError(f"{root} is a file: pass {root_option(root.parent)}")
+        raise ValueError(f"{root} is a file: the CIFAR-10 root is the folder of its batches ({CIFAR_DIR}/ or the "
+                         "folder that holds it), or one .npz of 'images' and 'labels'")
     batch_dir = _cifar_batch_dir(root)
     if batch_dir is not None:
         return "batches", batch_dir
@@ -296,7 +306,7 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         raise FileNotFoundError(f"CIFAR-10 in {root} is still the archive {archives[0]}: unpack it there "
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
-    mnist = next((p for p in (find_mnist_file(root, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
+    mnist = mnist_held(root)
     if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST (a ValueError:
         beside = root.parent / "cifar10"  # download=true fetches nothing into it)
         remedy = (f"{beside} holds it: pass {root_option(beside)}" if cifar10_held(beside) else

@@ -276,6 +276,11 @@ def list_images(root: str | Path) -> list[Path]:
     return data_files(root, IMAGE_SUFFIXES, unread=UNREAD_PICTURES)
 
 
+def no_images(root: str | Path) -> str:
+    """The line for a folder that holds no picture file."""
+    return f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)"
+
+
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
                       files: list[Path] | None = None, channels: int = 3) -> Arrays:
     """Every picture (:data:`IMAGE_SUFFIXES`) under root (or those of ``files``, from :func:`list_images`) -> images
@@ -297,7 +302,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
     took twice that, and a DataModule's channel-first copy (``torch.permute(0, 3, 1, 2)``) a third time."""
     if not files:
-        raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
+        raise ValueError(no_images(root))
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
     kept, skipped, dim, small, sides = 0, [], [], [], {}
     for p in loop_progress(files, f"reading {Path(root).name}", unit="picture", enabled=progress and len(files) >= 500):

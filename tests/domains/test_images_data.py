@@ -528,6 +528,26 @@ def test_an_mnist_root_holding_cifar10_says_so_rather_than_suggest_a_download(tm
         ImageDataModule("mnist", root=str(cifar)).dataset("train")
 
 
+def test_a_folder_without_pictures_is_refused_before_a_run_starts(tmp_path):
+    """A folder of pictures that holds none is refused where the command line asks, before a run starts: with grey or
+    uniform bins, which read no pixels when the model is made, it was met once the fit read its data, after the run
+    folder was made. One that holds MNIST's or CIFAR-10's files names the dataset that reads them."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = rf"^no images in {{}}: expected \.png/.* files \(searched recursively\)"
+    with pytest.raises(ValueError, match=none.format(re.escape(str(empty))) + "$"):
+        ImageDataModule("folder", root=str(empty), channels=1).check_data_roots("fit")
+    mnist, cifar = tmp_path / "mnist", tmp_path / "cifar10"
+    write_mnist(mnist, "test", 4)
+    cifar.mkdir()
+    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    for root, holds in ((mnist, r"MNIST's files \(t10k-images-idx3-ubyte\.gz\): read them with "
+                                r"--data.init_args.dataset=mnist"),
+                        (cifar, r"CIFAR-10's data \(sample\.npz\): read it with --data.init_args.dataset=cifar10")):
+        with pytest.raises(ValueError, match=none.format(re.escape(str(root))) + f"; it holds {holds}$"):
+            ImageDataModule("folder", root=str(root), bins="uniform", num_bins=64).check_data_roots("fit")
+
+
 def test_read_input_crops_and_resizes_to_the_model(tmp_path):
     arr = np.zeros((20, 40, 4), np.uint8)
     arr[..., 0], arr[..., 3] = 200, 255  # opaque red, wide

@@ -721,6 +721,22 @@ def test_an_mnist_file_as_root_names_its_folder_to_pass(tmp_path):
         datasets.read_mnist(tmp_path / "other.bin")
 
 
+def test_a_cifar_root_that_is_a_file_says_so_rather_than_suggest_a_download_into_it(tmp_path):
+    """A CIFAR-10 root that is a file, neither an .npz nor an archive (MNIST's .gz, one batch of the official ones),
+    says so, naming the folder to pass for a batch; download=true fetches nothing into it."""
+    write_mnist(tmp_path / "mnist", "test", 4)
+    gz = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(gz))} is a file: the CIFAR-10 root is the folder of its "
+                                         r"batches \(cifar-10-batches-py/ or the folder that holds it\), or one "
+                                         r"\.npz of 'images' and 'labels'$"):
+        datasets.read_cifar10(gz, download=True)
+    batches = tmp_path / "cifar10" / "cifar-10-batches-py"
+    write_cifar_batches(batches, n_per_batch=2)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(batches / 'data_batch_1'))} is a file: pass "
+                                         rf"--data.init_args.root={re.escape(str(batches))}$"):
+        datasets.cifar10_source(batches / "data_batch_1")
+
+
 def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
     write_mnist(tmp_path / "mnist", "test", 4)
     with pytest.raises(ValueError) as e:  # not a FileNotFoundError: download=true fetches nothing into it
