@@ -18,10 +18,10 @@ import numpy as np
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.digests import file_digest
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import atomic_write, missing_folders, remove_empty, user_path
 
-from .io import Arrays, root_option
+from .io import Arrays, pictures_in, root_option
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -153,7 +153,10 @@ def _mnist_missing(root: Path, split: str) -> Exception:
         return ValueError(f"MNIST {split} images not found in {root}: it holds CIFAR-10's data ({cifar}), not "
                           f"MNIST's IDX files; {remedy}")
     below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
-    remedy = (f"{below} holds them: pass {root_option(below)}" if find_mnist_file(below, img_stem)
+    held_below = find_mnist_file(below, img_stem) is not None
+    if not held_below and (pictures := _pictures_held(root, "MNIST")) is not None:
+        return ValueError(f"MNIST {split} images not found in {root}: {pictures}")
+    remedy = (f"{below} holds them: pass {root_option(below)}" if held_below
               else "add --data.init_args.download=true to fetch them")
     return FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
                              f"(and {lbl_stem}[.gz]); {remedy}")
@@ -314,11 +317,26 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         raise ValueError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not CIFAR-10's; "
                          f"{remedy}")
     below = root / "cifar10"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not CIFAR-10's own
-    remedy = (f"{below} holds it: pass {root_option(below)}" if cifar10_held(below)
+    held_below = cifar10_held(below) is not None
+    if not held_below and (pictures := _pictures_held(root, "CIFAR-10")) is not None:
+        raise ValueError(f"CIFAR-10 not found in {root}: {pictures}")
+    remedy = (f"{below} holds it: pass {root_option(below)}" if held_below
               else "add --data.init_args.download=true to fetch the batches")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
                             f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "
                             f"'labels'; {remedy}")
+
+
+def _pictures_held(folder: Path, dataset: str) -> str | None:
+    """Where a folder given as ``dataset``'s root holds pictures: what it holds and the dataset that reads them (a
+    download would put ``dataset`` beside them), else None."""
+    pictures = pictures_in(folder)
+    if not pictures:
+        return None
+    more = ", ..." if len(pictures) > 1 else ""
+    return (f"it holds {counted(len(pictures), 'picture')} ({pictures[0].name}{more}), not {dataset}'s files; read "
+            f"them with --data.init_args.dataset=folder, or pass the folder that holds {dataset}, or a folder of its "
+            "own with --data.init_args.download=true")
 
 
 def cifar10_held(folder: Path) -> str | None:

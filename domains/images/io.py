@@ -276,6 +276,15 @@ def list_images(root: str | Path) -> list[Path]:
     return data_files(root, IMAGE_SUFFIXES, unread=UNREAD_PICTURES)
 
 
+def pictures_in(folder: Path) -> list[Path]:
+    """The picture files directly in folder (not its sub-folders; hidden ones aside), sorted: a quick look at what a
+    folder given for another dataset holds."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                  and p.is_file())
+
+
 def no_images(root: str | Path) -> str:
     """The line for a folder that holds no picture file."""
     return f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)"

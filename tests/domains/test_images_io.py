@@ -737,6 +737,22 @@ def test_a_cifar_root_that_is_a_file_says_so_rather_than_suggest_a_download_into
         datasets.cifar10_source(batches / "data_batch_1")
 
 
+def test_an_mnist_or_cifar_root_at_a_folder_of_pictures_names_the_folder_dataset_rather_than_a_download(
+        tmp_path, monkeypatch):
+    """An MNIST or CIFAR-10 root at a folder of pictures (one's own digits as PNG) says what it holds and names the
+    dataset that reads it, rather than suggest a download into it; download=true fetches nothing into it."""
+    monkeypatch.setattr(datasets, "_fetch", lambda *args: pytest.fail("a download was started"))
+    write_pictures(tmp_path / "digits", 3, 28, 28)
+    names = sorted(p.name for p in (tmp_path / "digits").iterdir())
+    holds = (rf"it holds 3 pictures \({re.escape(names[0])}, \.\.\.\), not {{}}'s files; read them with "
+             r"--data.init_args.dataset=folder, or pass the folder that holds {}, or a folder of its own with "
+             r"--data.init_args.download=true$")
+    with pytest.raises(ValueError, match=r"^MNIST test images not found in .*digits: " + holds.format(*["MNIST"] * 2)):
+        datasets.read_mnist(tmp_path / "digits", download=True)
+    with pytest.raises(ValueError, match=r"^CIFAR-10 not found in .*digits: " + holds.format(*["CIFAR-10"] * 2)):
+        datasets.read_cifar10(tmp_path / "digits", download=True)
+
+
 def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
     write_mnist(tmp_path / "mnist", "test", 4)
     with pytest.raises(ValueError) as e:  # not a FileNotFoundError: download=true fetches nothing into it
