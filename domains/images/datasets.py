@@ -137,7 +137,8 @@ def locate_mnist(root: str | Path) -> None:
 
 def _mnist_missing(root: Path, split: str) -> Exception:
     """Why MNIST ``split``'s images are not under root, with the remedy: a FileNotFoundError where a download into
-    root would fetch them, a ValueError where root is a file or holds CIFAR-10 (nothing is fetched into it)."""
+    root would fetch them, a ValueError where root is a file or holds CIFAR-10 or pictures (nothing is fetched into
+    it)."""
     img_stem, lbl_stem = MNIST_FILES[split]
     if root.is_file():
         beside = root.parent  # MNIST's files beside the file given: their folder is the root
@@ -147,8 +148,8 @@ def _mnist_missing(root: Path, split: str) -> Exception:
     cifar = cifar10_held(root)
     if cifar is not None:  # another dataset's folder: a download would put MNIST beside CIFAR-10
         beside = root.parent / "mnist"
-        remedy = (f"{beside} holds it: pass {root_option(beside)}" if any(mnist_available(beside, s) for s in
-                                                                           MNIST_FILES) else
+        held_beside = any(mnist_available(beside, s) for s in MNIST_FILES)
+        remedy = (f"{beside} holds it: pass {root_option(beside)}" if held_beside else
                   "pass the folder that holds MNIST, or a folder of its own with --data.init_args.download=true")
         return ValueError(f"MNIST {split} images not found in {root}: it holds CIFAR-10's data ({cifar}), not "
                           f"MNIST's IDX files; {remedy}")
