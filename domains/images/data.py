@@ -217,6 +217,7 @@ class ImageDataModule(SignalDataModule):
         self.cache_dir = user_path(cache_dir) if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
+        self._listed: list[Path] | None = None  # a folder's picture files, listed once (_folder_files)
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
         self._built: dict[str, UInt8ImageDataset] = {}
@@ -243,30 +244,57 @@ class ImageDataModule(SignalDataModule):
 
     def prepare_data(self) -> None:
         """Download MNIST or CIFAR-10 where asked and missing (a prediction from a user's file downloads nothing)."""
-        if self.predicts_a_file:
+        if self.predicts_a_file or not self.download or self.dataset_name not in ("mnist", "cifar10"):
             return
-        if self.download and self.dataset_name == "mnist":
-            if not datasets.mnist_available(self.root, "test"):
-                datasets.download_mnist(self.root, "test")
-            if not datasets.mnist_available(self.root, "train"):
-                datasets.download_mnist(self.root, "train")
-        elif self.download and self.dataset_name == "cifar10":
-            try:
-                datasets.cifar10_source(self.root)
-            except FileNotFoundError:
-                datasets.download_cifar10(self.root)
+        found = self._dataset_found()  # a file, or the other dataset's folder, is refused: nothing is fetched into it
+        if self.dataset_name == "mnist":
+            for split in ("test", "train"):
+                if not datasets.mnist_available(self.root, split):
+                    datasets.download_mnist(self.root, split)
+        elif not found:
+            datasets.download_cifar10(self.root)
 
     def check_data_roots(self, stage: str | None = None) -> None:
-        """The default data place holds something (SignalDataModule), and a root given exists, unless download=true
-        is to fetch MNIST or CIFAR-10 into it: refused in the readers' own line before a run starts, rather than once
-        the run has begun (an evaluation had started its W&B run in the run folder)."""
+        """The default data place holds something (SignalDataModule), a folder of pictures is a folder that holds
+        picture files, and MNIST or CIFAR-10 is where it is given, unless download=true is to fetch it there: refused
+        in the readers' own line before a run starts, rather than once the run has begun (a fit had made its run
+        folder, an evaluation had started its W&B run in it). Whether the pictures can be read is told as they are."""
         super().check_data_roots(stage)
-        if self.root is None or not self.read_by("root", stage) or self.root.exists():
-            return  # digits need no root; what a folder holds is checked as it is read
-        if self.download and self.dataset_name in ("mnist", "cifar10"):
-            return
-        locate = {"folder": io.list_images, "mnist": datasets.read_mnist, "cifar10": datasets.cifar10_source}
-        locate[self.dataset_name](self.root)  # each refuses a root that does not exist in one line
+        if self.root is None or not self.read_by("root", stage):
+            return  # digits need no root
+        if self.dataset_name != "folder":
+            self._dataset_found()
+        elif not self._folder_files():
+            raise self._no_pictures()
+
+    def _folder_files(self) -> list[Path]:
+        """A folder's picture files (:func:`io.list_images`, which refuses a root that does not exist or is a file in
+        one line), listed once: by the check before a run starts and by the read."""
+        if self._listed is None:
+            self._listed = io.list_images(self.root)
+        return self._listed
+
+    def _no_pictures(self) -> ValueError:
+        """A folder without pictures, naming the dataset that reads the MNIST or CIFAR-10 files it holds."""
+        line = io.no_images(self.root)
+        if (mnist := datasets.mnist_held(self.root)) is not None:
+            line += f"; it holds MNIST's files ({mnist.name}): read them with --data.init_args.dataset=mnist"
+        elif (cifar := datasets.cifar10_held(self.root)) is not None:
+            line += f"; it holds CIFAR-10's data ({cifar}): read it with --data.init_args.dataset=cifar10"
+        return ValueError(line)
+
+    def _dataset_found(self) -> bool:
+        """Whether MNIST or CIFAR-10 is at the root (no file read but an .npz's names): False where it is missing and
+        download=true is to fetch it there; the reader's one line otherwise, and for a root that is a file or holds
+        the other dataset, with download=true too."""
+        locate = {"mnist": datasets.locate_mnist, "cifar10": datasets.cifar10_source}[self.dataset_name]
+        try:
+            locate(self.root)
+        except FileNotFoundError:
+            if not self.download:
+                raise
+            return False
+        return True
 
     def source_path(self) -> Path | None:
         """A folder of pictures (the cat faces too); MNIST and CIFAR-10 are named by their dataset, wherever they lie,
@@ -337,7 +365,7 @@ class ImageDataModule(SignalDataModule):
         if name == "digits":
             pools = {"all": _to_pool(*datasets.read_digits(), size, name)}
         elif name == "folder":  # one pool, or the train/, val/ and test/ folders a dataset ships (cat_combined)
-            files = io.list_images(self.root)
+            files = self._folder_files()
             self._pool_files = [str(f.relative_to(self.root)) for f in files]  # every file found, readable or not
             groups = split_folders(files, self.root) or {"all": files}
             sizes: dict[str, list[int]] = {}  # the pools' sub-folders, told once: the split folders together

@@ -18,10 +18,10 @@ import numpy as np
 
 from pixeltransformer.arrays import read_npz
 from pixeltransformer.digests import file_digest
-from pixeltransformer.errors import warn_rank_zero
+from pixeltransformer.errors import counted, warn_rank_zero
 from pixeltransformer.files import atomic_write, missing_folders, remove_empty, root_option, user_path
 
-from .io import Arrays
+from .io import Arrays, pictures_in
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -91,6 +91,11 @@ def find_mnist_file(root: str | Path, stem: str) -> Path | None:
     return None
 
 
+def mnist_held(folder: Path) -> Path | None:
+    """The first of MNIST's files (images or labels, of either split) under folder, or None."""
+    return next((p for p in (find_mnist_file(folder, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
+
+
 def mnist_available(root: str | Path, split: str) -> bool:
     return find_mnist_file(root, MNIST_FILES[split][0]) is not None
 
@@ -103,20 +108,12 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
     root = user_path(root)
     img_stem, lbl_stem = MNIST_FILES[split]
     img_path = find_mnist_file(root, img_stem)
-    if img_path is None and download:
+    if img_path is None:
+        missing = _mnist_missing(root, split)
+        if not download or not isinstance(missing, FileNotFoundError):  # a file, or CIFAR-10's folder: no download
+            raise missing
         download_mnist(root, split)
         img_path = find_mnist_file(root, img_stem)
-    if img_path is None and root.is_file():
-        beside = root.parent  # MNIST's files beside the file given: their folder is the root
-        remedy = (f"pass {root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
-                  else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
-        raise ValueError(f"{root} is a file: {remedy}")
-    if img_path is None:
-        below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
-        remedy = (f"{below} holds them: pass {root_option(below)}" if find_mnist_file(below, img_stem)
-                  else "add --data.init_args.download=true to fetch them")
-        raise FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
-                                f"(and {lbl_stem}[.gz]); {remedy}")
     images = read_idx(img_path, 3)  # [N, 28, 28]
     lbl_path = find_mnist_file(root, lbl_stem)
     labels = None
@@ -129,6 +126,41 @@ def read_mnist(root: str | Path, split: str = "test", download: bool = False) ->
         if labels.max(initial=0) > 9:
             raise ValueError(f"{lbl_path}: labels must be digits 0..9, found {labels.max()}")
     return images[..., None], labels
+
+
+def locate_mnist(root: str | Path) -> None:
+    """Refuses, in :func:`read_mnist`'s line, a root without the images of either MNIST split (no file is read)."""
+    root = user_path(root)
+    if not any(mnist_available(root, s) for s in MNIST_FILES):
+        raise _mnist_missing(root, "test")
+
+
+def _mnist_missing(root: Path, split: str) -> Exception:
+    """Why MNIST ``split``'s images are not under root, with the remedy: a FileNotFoundError where a download into
+    root would fetch them, a ValueError where root is a file or holds CIFAR-10 or pictures (nothing is fetched into
+    it)."""
+    img_stem, lbl_stem = MNIST_FILES[split]
+    if root.is_file():
+        beside = root.parent  # MNIST's files beside the file given: their folder is the root
+        remedy = (f"pass {root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
+                  else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
+        return ValueError(f"{root} is a file: {remedy}")
+    cifar = cifar10_held(root)
+    if cifar is not None:  # another dataset's folder: a download would put MNIST beside CIFAR-10
+        beside = root.parent / "mnist"
+        held_beside = any(mnist_available(beside, s) for s in MNIST_FILES)
+        remedy = (f"{beside} holds it: pass {root_option(beside)}" if held_beside else
+                  "pass the folder that holds MNIST, or a folder of its own with --data.init_args.download=true")
+        return ValueError(f"MNIST {split} images not found in {root}: it holds CIFAR-10's data ({cifar}), not "
+                          f"MNIST's IDX files; {remedy}")
+    below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
+    held_below = find_mnist_file(below, img_stem) is not None
+    if not held_below and (pictures := _pictures_held(root, "MNIST")) is not None:
+        return ValueError(f"MNIST {split} images not found in {root}: {pictures}")
+    remedy = (f"{below} holds them: pass {root_option(below)}" if held_below
+              else "add --data.init_args.download=true to fetch them")
+    return FileNotFoundError(f"MNIST {split} images not found in {root}: expected {img_stem}.gz or {img_stem} "
+                             f"(and {lbl_stem}[.gz]); {remedy}")
 
 
 def read_idx_header(path: str | Path) -> tuple[int, ...]:
@@ -260,6 +292,11 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
     if root.is_file() and root.name.lower().endswith((".tar.gz", ".tgz", ".tar")):
         raise ValueError(f"{root} is an archive: unpack it (tar -xzf {root.name}) and pass the folder it makes, "
                          f"{CIFAR_DIR}/ or {CIFAR_BIN_DIR}/, or the folder that holds it")
+    if root.is_file():  # MNIST's .gz, one batch of the official ones: no folder to look in, or download into
+        if root.name.removesuffix(".bin") in CIFAR_TRAIN + CIFAR_TEST:
+            raise ValueError(f"{root} is a file: pass {root_option(root.parent)}")
+        raise ValueError(f"{root} is a file: the CIFAR-10 root is the folder of its batches ({CIFAR_DIR}/ or the "
+                         "folder that holds it), or one .npz of 'images' and 'labels'")
     batch_dir = _cifar_batch_dir(root)
     if batch_dir is not None:
         return "batches", batch_dir
@@ -273,31 +310,49 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         raise FileNotFoundError(f"CIFAR-10 in {root} is still the archive {archives[0]}: unpack it there "
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
-    mnist = next((p for p in (find_mnist_file(root, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
-    if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST
-        beside = root.parent / "cifar10"
-        remedy = (f"{beside} holds it: pass {root_option(beside)}" if _holds_cifar10(beside) else
+    mnist = mnist_held(root)
+    if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST (a ValueError:
+        beside = root.parent / "cifar10"  # download=true fetches nothing into it)
+        remedy = (f"{beside} holds it: pass {root_option(beside)}" if cifar10_held(beside) else
                   "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true")
-        raise FileNotFoundError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not "
-                                f"CIFAR-10's; {remedy}")
+        raise ValueError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not CIFAR-10's; "
+                         f"{remedy}")
     below = root / "cifar10"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not CIFAR-10's own
-    remedy = (f"{below} holds it: pass {root_option(below)}" if _holds_cifar10(below)
+    held_below = cifar10_held(below) is not None
+    if not held_below and (pictures := _pictures_held(root, "CIFAR-10")) is not None:
+        raise ValueError(f"CIFAR-10 not found in {root}: {pictures}")
+    remedy = (f"{below} holds it: pass {root_option(below)}" if held_below
               else "add --data.init_args.download=true to fetch the batches")
     raise FileNotFoundError(f"CIFAR-10 not found in {root}: expected {CIFAR_DIR}/ with data_batch_1..5 and "
                             f"test_batch (or {CIFAR_BIN_DIR}/ with the .bin batches), or one .npz with 'images' and "
                             f"'labels'; {remedy}")
 
 
-def _holds_cifar10(folder: Path) -> bool:
-    """Whether folder holds CIFAR-10 as cifar10_source reads it: batches, or one .npz with ``images`` (its names
-    read, not its arrays)."""
+def _pictures_held(folder: Path, dataset: str) -> str | None:
+    """Where a folder given as ``dataset``'s root holds pictures: what it holds and the dataset that reads them (a
+    download would put ``dataset`` beside them), else None."""
+    pictures = pictures_in(folder)
+    if not pictures:
+        return None
+    more = ", ..." if len(pictures) > 1 else ""
+    return (f"it holds {counted(len(pictures), 'picture')} ({pictures[0].name}{more}), not {dataset}'s files; read "
+            f"them with --data.init_args.dataset=folder, or pass the folder that holds {dataset}, or a folder of its "
+            "own with --data.init_args.download=true")
+
+
+def cifar10_held(folder: Path) -> str | None:
+    """What in folder CIFAR-10 would be read from, as cifar10_source reads it (its batches' folder, or one .npz
+    with ``images``: its names read, not its arrays), or None."""
     if not folder.is_dir():
-        return False
+        return None
+    batches = _cifar_batch_dir(folder)
+    if batches is not None:
+        return "its batch files" if batches == folder else f"{batches.name}/"
     npz = list(folder.glob("*.npz"))
     try:
-        return _cifar_batch_dir(folder) is not None or (len(npz) == 1 and "images" in read_npz(npz[0], ())[0])
+        return npz[0].name if len(npz) == 1 and "images" in read_npz(npz[0], ())[0] else None
     except (ValueError, OSError):  # an unreadable .npz: not one to name
-        return False
+        return None
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:

@@ -275,6 +275,20 @@ def list_images(root: str | Path) -> list[Path]:
     return data_files(root, IMAGE_SUFFIXES, unread=UNREAD_PICTURES)
 
 
+def pictures_in(folder: Path) -> list[Path]:
+    """The picture files directly in folder (not its sub-folders; hidden ones aside), sorted: a quick look at what a
+    folder given for another dataset holds."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                  and p.is_file())
+
+
+def no_images(root: str | Path) -> str:
+    """The line for a folder that holds no picture file."""
+    return f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)"
+
+
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,
                       files: list[Path] | None = None, channels: int = 3) -> Arrays:
     """Every picture (:data:`IMAGE_SUFFIXES`) under root (or those of ``files``, from :func:`list_images`) -> images
@@ -296,7 +310,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
     seen as [N, size, size, C]), so a folder takes its pixels' bytes once: gathering the pictures and stacking them
     took twice that, and a DataModule's channel-first copy (``torch.permute(0, 3, 1, 2)``) a third time."""
     if not files:
-        raise ValueError(f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)")
+        raise ValueError(no_images(root))
     out = np.empty((len(files), channels, size, size), dtype=np.uint8).transpose(0, 2, 3, 1)  # [N, size, size, C]
     kept, skipped, dim, small, sides = 0, [], [], [], {}
     for p in loop_progress(files, f"reading {Path(root).name}", unit="picture", enabled=progress and len(files) >= 500):
@@ -361,12 +375,12 @@ def folder_group(folder: str, layout: bool = False) -> tuple[str, str | None]:
     return (parts[0] if parts else "."), held
 
 
-def sub_folder_sizes(folders: dict[str, list[int]], layout: bool = False) -> dict[str, list[int]]:
-    """The notes' picture folders (:func:`decode_folder`) grouped by :func:`folder_group`: [pictures, median short
-    side] each, the median of the folders' medians weighted by their pictures."""
+def sub_folder_sizes(folders: dict[str, list[int]], group_of: dict[str, str]) -> dict[str, list[int]]:
+    """The notes' picture folders (:func:`decode_folder`) grouped as ``group_of`` names them (:func:`folder_group`):
+    [pictures, median short side] each, the median of the folders' medians weighted by their pictures."""
     groups: dict[str, list[list[int]]] = {}
     for d, found in folders.items():
-        groups.setdefault(folder_group(d, layout)[0], []).append(found)
+        groups.setdefault(group_of[d], []).append(found)
     summed: dict[str, list[int]] = {}
     for g, found in groups.items():
         counts, sides = zip(*found)
@@ -379,12 +393,12 @@ def warn_mixed_sizes(root: str | Path, folders: dict[str, list[int]], splits: li
     the smallest and the largest named, and the root that reads one of them alone (with the train/, val/ and test/
     folders ``splits`` below it, a folder above them), or, for the root's own pictures or a folder in the split
     folders, the sub-folder to move out of those that hold it."""
+    placed = {d: folder_group(d, bool(splits)) for d in folders}  # folder -> (its group, the split folder holding it)
     held = {s: set() for s in splits or ()}  # each split folder's groups, those it holds
-    for d in folders:
-        group, split = folder_group(d, bool(splits))
+    for group, split in placed.values():
         if split is not None:
             held.setdefault(split, set()).add(group)
-    folders = sub_folder_sizes(folders, bool(splits))
+    folders = sub_folder_sizes(folders, {d: group for d, (group, _) in placed.items()})
     if len(folders) < 2:
         return
     order = sorted(folders, key=lambda d: folders[d][1])  # by median short side

@@ -156,6 +156,15 @@ ROWS = [
      '`make train DOMAIN=images DATA=mnist` without data/mnist',
      lambda w: ["make", "train", "DOMAIN=images", "DATA=mnist", f"ARGS=--run_root {w}/runs"],
      "no data at {w}/data/mnist: put it there, set PIXELTRANSFORMER_DATA"),
+    ("data-download-into-mnist",
+     '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=data/mnist '
+     '--data.init_args.download=true"` (a folder of MNIST\'s files; the other way round, MNIST into a CIFAR-10 '
+     'folder, alike)',
+     lambda w: ["make", "train", "DOMAIN=images", "DATA=cifar10",  # uniform bins: no pixel read before the download
+                f"ARGS=--data.init_args.root={w}/input/blank_mnist --data.init_args.download=true "
+                f"--data.init_args.bins=uniform --data.init_args.num_bins=64 --run_root {w}/runs"],
+     "CIFAR-10 not found in {w}/input/blank_mnist: it holds MNIST's files (t10k-images-idx3-ubyte), not CIFAR-10's; "
+     "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true"),
     ("data-mesh-folder-missing",
      '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=/tmp/nope"`',
      lambda w: ["make", "train", "DOMAIN=sdf",
@@ -565,10 +574,9 @@ def test_a_start_that_fails_after_wandb_began_leaves_nothing(world):
 @pytest.mark.parametrize("root", ["nope", "input"], ids=["root-missing", "root-without-mnist"])
 def test_an_evaluation_given_a_root_without_its_data_writes_nothing(world, root):
     """With W&B offline (the default), `make eval` of an MNIST run given a --data.init_args.root without MNIST leaves
-    the run folder as it was. A root that does not exist stops before the evaluation starts (MNIST's grey bins read
-    no pixels when the model is made, so the data was first read once the evaluation ran, after W&B had written
-    wandb/offline-run-*/ into the run folder). A root that exists is read once the evaluation runs: its W&B record
-    goes with it."""
+    the run folder as it was. A root that does not exist, or one without MNIST's files, stops before the evaluation
+    starts (MNIST's grey bins read no pixels when the model is made, so the data was first read once the evaluation
+    ran, after W&B had written wandb/offline-run-*/ into the run folder)."""
     before = snapshot(world)
     command = ["make", "eval", "DOMAIN=images", "DATA=mnist", f"CKPT={world}/runs/images/mnist/checkpoints/last.ckpt",
                f"ARGS=--data.init_args.root={world}/{root}"]

@@ -469,6 +469,85 @@ def test_a_root_that_does_not_exist_is_refused_before_a_run_starts(tmp_path):
     assert not nope.exists()
 
 
+def test_a_root_of_the_wrong_files_is_refused_before_a_run_starts(tmp_path):
+    """A root that exists but holds the wrong thing is refused where the command line asks too, before a run starts:
+    an MNIST file given as the MNIST root or as a folder of pictures, a CIFAR-10 root at MNIST's files (with uniform
+    bins, which read no pixels when the model is made). They were met once the fit read its data, after the run
+    folder was made."""
+    mnist = tmp_path / "mnist"
+    write_mnist(mnist, "test", 4)
+    gz = mnist / "t10k-images-idx3-ubyte.gz"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(gz))} is a file: pass "
+                                         rf"--data.init_args.root={re.escape(str(mnist))}$"):
+        ImageDataModule("mnist", root=str(gz)).check_data_roots("fit")
+    with pytest.raises(NotADirectoryError, match=rf"^{re.escape(str(gz))} is a file: expected a folder of \.png"):
+        ImageDataModule("folder", root=str(gz)).check_data_roots("fit")
+    with pytest.raises(ValueError, match=rf"^CIFAR-10 not found in {re.escape(str(mnist))}: it holds MNIST's files"):
+        ImageDataModule("cifar10", root=str(mnist), bins="uniform", num_bins=64).check_data_roots("fit")
+    ImageDataModule("mnist", root=str(mnist)).check_data_roots("fit")  # its own data: nothing to say
+
+
+def test_a_download_into_another_datasets_folder_is_refused_before_it_starts(tmp_path, monkeypatch):
+    """download=true with a CIFAR-10 root at a folder of MNIST's files, or an MNIST root at a folder of CIFAR-10's,
+    is refused in one line that says what the folder holds, before any download (it fetched the other dataset into
+    it), both before a run starts and where the data module prepares its data."""
+    def no_download(*args, **kwargs):
+        pytest.fail("a download was started")
+
+    from domains.images import datasets
+    for name in ("_fetch", "download_mnist", "download_cifar10"):
+        monkeypatch.setattr(datasets, name, no_download)
+    mnist, cifar = tmp_path / "mnist", tmp_path / "cifar10"
+    write_mnist(mnist, "test", 4)
+    cifar.mkdir()
+    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    before = sorted(tmp_path.rglob("*"))
+    for dataset, root, holds in (("cifar10", mnist, "CIFAR-10 not found in {}: it holds MNIST's files"),
+                                 ("mnist", cifar, "MNIST test images not found in {}: it holds CIFAR-10's")):
+        dm = ImageDataModule(dataset, root=str(root), download=True, bins="uniform", num_bins=64)
+        for ask in (dm.check_data_roots, dm.prepare_data):
+            with pytest.raises(ValueError, match="^" + re.escape(holds.format(root))):
+                ask()
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_an_mnist_root_holding_cifar10_says_so_rather_than_suggest_a_download(tmp_path):
+    """An MNIST root at a folder of CIFAR-10's data says it holds CIFAR-10, not MNIST (a download would put MNIST
+    beside it), and names MNIST's folder beside it where there is one."""
+    cifar = tmp_path / "cifar10"
+    cifar.mkdir()
+    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    said = (rf"^MNIST test images not found in {re.escape(str(cifar))}: it holds CIFAR-10's data \(sample\.npz\), "
+            r"not MNIST's IDX files; ")
+    with pytest.raises(ValueError, match=said + r"pass the folder that holds MNIST, or a folder of its own with "
+                                                r"--data.init_args.download=true$"):
+        ImageDataModule("mnist", root=str(cifar)).check_data_roots("fit")
+    write_mnist(tmp_path / "mnist", "test", 4)
+    beside = re.escape(str(tmp_path / "mnist"))
+    with pytest.raises(ValueError, match=said + rf"{beside} holds it: pass --data.init_args.root={beside}$"):
+        ImageDataModule("mnist", root=str(cifar)).dataset("train")
+
+
+def test_a_folder_without_pictures_is_refused_before_a_run_starts(tmp_path):
+    """A folder of pictures that holds none is refused where the command line asks, before a run starts: with grey or
+    uniform bins, which read no pixels when the model is made, it was met once the fit read its data, after the run
+    folder was made. One that holds MNIST's or CIFAR-10's files names the dataset that reads them."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    none = rf"^no images in {{}}: expected \.png/.* files \(searched recursively\)"
+    with pytest.raises(ValueError, match=none.format(re.escape(str(empty))) + "$"):
+        ImageDataModule("folder", root=str(empty), channels=1).check_data_roots("fit")
+    mnist, cifar = tmp_path / "mnist", tmp_path / "cifar10"
+    write_mnist(mnist, "test", 4)
+    cifar.mkdir()
+    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    for root, holds in ((mnist, r"MNIST's files \(t10k-images-idx3-ubyte\.gz\): read them with "
+                                r"--data.init_args.dataset=mnist"),
+                        (cifar, r"CIFAR-10's data \(sample\.npz\): read it with --data.init_args.dataset=cifar10")):
+        with pytest.raises(ValueError, match=none.format(re.escape(str(root))) + f"; it holds {holds}$"):
+            ImageDataModule("folder", root=str(root), bins="uniform", num_bins=64).check_data_roots("fit")
+
+
 def test_read_input_crops_and_resizes_to_the_model(tmp_path):
     arr = np.zeros((20, 40, 4), np.uint8)
     arr[..., 0], arr[..., 3] = 200, 255  # opaque red, wide

@@ -721,17 +721,49 @@ def test_an_mnist_file_as_root_names_its_folder_to_pass(tmp_path):
         datasets.read_mnist(tmp_path / "other.bin")
 
 
+def test_a_cifar_root_that_is_a_file_says_so_rather_than_suggest_a_download_into_it(tmp_path):
+    """A CIFAR-10 root that is a file, neither an .npz nor an archive (MNIST's .gz, one batch of the official ones),
+    says so, naming the folder to pass for a batch; download=true fetches nothing into it."""
+    write_mnist(tmp_path / "mnist", "test", 4)
+    gz = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(gz))} is a file: the CIFAR-10 root is the folder of its "
+                                         r"batches \(cifar-10-batches-py/ or the folder that holds it\), or one "
+                                         r"\.npz of 'images' and 'labels'$"):
+        datasets.read_cifar10(gz, download=True)
+    batches = tmp_path / "cifar10" / "cifar-10-batches-py"
+    write_cifar_batches(batches, n_per_batch=2)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(batches / 'data_batch_1'))} is a file: pass "
+                                         rf"--data.init_args.root={re.escape(str(batches))}$"):
+        datasets.cifar10_source(batches / "data_batch_1")
+
+
+def test_an_mnist_or_cifar_root_at_a_folder_of_pictures_names_the_folder_dataset_rather_than_a_download(
+        tmp_path, monkeypatch):
+    """An MNIST or CIFAR-10 root at a folder of pictures (one's own digits as PNG) says what it holds and names the
+    dataset that reads it, rather than suggest a download into it; download=true fetches nothing into it."""
+    monkeypatch.setattr(datasets, "_fetch", lambda *args: pytest.fail("a download was started"))
+    write_pictures(tmp_path / "digits", 3, 28, 28)
+    names = sorted(p.name for p in (tmp_path / "digits").iterdir())
+    holds = (rf"it holds 3 pictures \({re.escape(names[0])}, \.\.\.\), not {{}}'s files; read them with "
+             r"--data.init_args.dataset=folder, or pass the folder that holds {}, or a folder of its own with "
+             r"--data.init_args.download=true$")
+    with pytest.raises(ValueError, match=r"^MNIST test images not found in .*digits: " + holds.format(*["MNIST"] * 2)):
+        datasets.read_mnist(tmp_path / "digits", download=True)
+    with pytest.raises(ValueError, match=r"^CIFAR-10 not found in .*digits: " + holds.format(*["CIFAR-10"] * 2)):
+        datasets.read_cifar10(tmp_path / "digits", download=True)
+
+
 def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
     write_mnist(tmp_path / "mnist", "test", 4)
-    with pytest.raises(FileNotFoundError) as e:
-        datasets.read_cifar10(tmp_path / "mnist")
+    with pytest.raises(ValueError) as e:  # not a FileNotFoundError: download=true fetches nothing into it
+        datasets.read_cifar10(tmp_path / "mnist", download=True)
     assert "holds MNIST's files (t10k-images-idx3-ubyte.gz), not CIFAR-10's" in str(e.value)
     assert str(e.value).endswith("; pass the folder that holds CIFAR-10, or a folder of its own with "
                                  "--data.init_args.download=true")  # not a download into mnist/
     write_cifar_batches(tmp_path / "cifar10" / "cifar-10-batches-py", n_per_batch=2)  # beside it: named
     beside = re.escape(str(tmp_path / "cifar10"))
-    with pytest.raises(FileNotFoundError, match=rf"not CIFAR-10's; {beside} holds it: pass "
-                                                rf"--data.init_args.root={beside}$"):
+    with pytest.raises(ValueError, match=rf"not CIFAR-10's; {beside} holds it: pass "
+                                         rf"--data.init_args.root={beside}$"):
         datasets.read_cifar10(tmp_path / "mnist")
 
 

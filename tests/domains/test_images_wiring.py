@@ -19,7 +19,7 @@ from domains.images.baselines.vae import ConvVAE
 from domains.images.data import ImageDataModule
 from domains.images.evaluation import ImageEvaluation
 from domains.images.visualize import COL_TITLE_H, FIG_TITLE_H, PAD, ROW_TITLE_W
-from images_fixtures import write_folder
+from images_fixtures import write_folder, write_mnist
 from wrote_lines import unnamed_files
 from pixeltransformer.cli import main
 from pixeltransformer.module import PixelTransformerModule
@@ -620,6 +620,24 @@ def test_make_classifier_without_its_data_names_its_own_options(tmp_path, monkey
     with pytest.raises(ZeroDivisionError):  # --download reaches the data, which fetches what is missing
         pretrained.main(["--data", "mnist", "--download", "--cache_dir", str(tmp_path / "c"), "--device", "cpu"])
     assert seen["download"] is True
+
+
+def test_make_classifier_given_another_datasets_folder_names_its_own_data_option(tmp_path, capsys):
+    """`make classifier DATA=cats ARGS="--root data/mnist"` (or MNIST at a folder of pictures) names the dataset that
+    reads the folder as the command's own --data, not `make train`'s --data.init_args.dataset."""
+    from domains.images.baselines import pretrained
+
+    write_mnist(tmp_path / "mnist", "test", 4)
+    write_folder(tmp_path / "pictures", 2)
+    Image.new("RGB", (8, 8)).save(tmp_path / "pictures" / "top.png")  # one directly in it
+    for data, root, said in (("cats", "mnist", "): read them with --data mnist\n"),
+                             ("mnist", "pictures", "; read them with --data cats, or pass the folder that holds MNIST, "
+                                                   "or a folder of its own with --download\n")):
+        with pytest.raises(SystemExit) as exit_info:
+            pretrained.main(["--data", data, "--root", str(tmp_path / root), "--cache_dir", str(tmp_path / "c"),
+                             "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "--data.init_args" not in err and err.endswith(said), err
 
 
 def test_the_baselines_train_on_the_data_module_the_test_reads_not_the_fit_s(monkeypatch):

@@ -95,7 +95,8 @@ def load_vae(dm: ImageDataModule, cache_dir: str | Path | None = None, epochs: i
 
 
 # the data's lines name the options of `make train`; this command's own are these
-OWN_OPTIONS = {"--data.init_args.root": "--root", "--data.init_args.download=true": "--download"}
+OWN_OPTIONS = {"--data.init_args.root": "--root", "--data.init_args.download=true": "--download",
+               **{f"--data.init_args.dataset={theirs}": f"--data {ours}" for ours, theirs in DATASET_OF.items()}}
 
 
 def own_options(line: str) -> str:
