@@ -534,7 +534,7 @@ def test_a_folder_without_pictures_is_refused_before_a_run_starts(tmp_path):
     folder was made. One that holds MNIST's or CIFAR-10's files names the dataset that reads them."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    none = rf"^no images in {{}}: expected \.png/.* files \(searched recursively\)"
+    none = r"^no images in {}: expected \.png/.* files \(searched recursively\)"
     with pytest.raises(ValueError, match=none.format(re.escape(str(empty))) + "$"):
         ImageDataModule("folder", root=str(empty), channels=1).check_data_roots("fit")
     mnist, cifar = tmp_path / "mnist", tmp_path / "cifar10"
