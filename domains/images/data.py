@@ -217,7 +217,7 @@ class ImageDataModule(SignalDataModule):
         self.cache_dir = user_path(cache_dir) if cache_dir else cache_root("images", "folders")
         self._pools: dict[str, Pool] | None = None
         self._pool_files: list[str] | None = None  # a folder's files under root, as _load_pools found them
-        self._listed: list[Path] | None = None  # a folder's picture files, listed once (_folder_files)
+        self._listed: list[Path] | None = None  # a folder's picture files, kept once found (_folder_files)
         self._index: dict[str, tuple[str, torch.Tensor]] | None = None
         self._spec: SignalSpec | None = None
         self._built: dict[str, UInt8ImageDataset] = {}
@@ -246,12 +246,12 @@ class ImageDataModule(SignalDataModule):
         """Download MNIST or CIFAR-10 where asked and missing (a prediction from a user's file downloads nothing)."""
         if self.predicts_a_file or not self.download or self.dataset_name not in ("mnist", "cifar10"):
             return
-        found = self._dataset_found()  # a file, or the other dataset's folder, is refused: nothing is fetched into it
         if self.dataset_name == "mnist":
+            self._dataset_found()  # a file, or the other dataset's data, is refused: nothing is fetched into it
             for split in ("test", "train"):
                 if not datasets.mnist_available(self.root, split):
                     datasets.download_mnist(self.root, split)
-        elif not found:
+        elif not self._dataset_found():  # the same refusals; True where CIFAR-10 is already there
             datasets.download_cifar10(self.root)
 
     def check_data_roots(self, stage: str | None = None) -> None:
@@ -269,22 +269,24 @@ class ImageDataModule(SignalDataModule):
 
     def _folder_files(self) -> list[Path]:
         """A folder's picture files (:func:`io.list_images`, which refuses a root that does not exist or is a file in
-        one line), listed once: by the check before a run starts and by the read."""
-        if self._listed is None:
+        one line), listed once they are found: by the check before a run starts and by the read. A folder that held
+        none is listed again, so the same module reads it once pictures are added."""
+        if not self._listed:
             self._listed = io.list_images(self.root)
         return self._listed
 
     def _no_pictures(self) -> ValueError:
         """A folder without pictures, naming the dataset that reads the MNIST or CIFAR-10 files it holds."""
-        line = io.no_images(self.root)
         if (mnist := datasets.mnist_held(self.root)) is not None:
-            line += f"; it holds MNIST's files ({mnist.name}): read them with --data.init_args.dataset=mnist"
+            held = f"MNIST's files ({mnist.name}): read them with --data.init_args.dataset=mnist"
         elif (cifar := datasets.cifar10_held(self.root)) is not None:
-            line += f"; it holds CIFAR-10's data ({cifar}): read it with --data.init_args.dataset=cifar10"
-        return ValueError(line)
+            held = f"{cifar}: read it with --data.init_args.dataset=cifar10"
+        else:
+            held = None
+        return ValueError(io.no_images(self.root, held))
 
     def _dataset_found(self) -> bool:
-        """Whether MNIST or CIFAR-10 is at the root (no file read but an .npz's names): False where it is missing and
+        """Whether MNIST or CIFAR-10 is at the root (no file read but an .npz's header): False where it is missing and
         download=true is to fetch it there; the reader's one line otherwise, and for a root that is a file or holds
         the other dataset, with download=true too."""
         locate = {"mnist": datasets.locate_mnist, "cifar10": datasets.cifar10_source}[self.dataset_name]

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pixeltransformer.arrays import read_npz
+from pixeltransformer.arrays import npz_shape, read_npz
 from pixeltransformer.digests import file_digest
-from pixeltransformer.errors import counted, warn_rank_zero
+from pixeltransformer.errors import warn_rank_zero
 from pixeltransformer.files import atomic_write, missing_folders, remove_empty, root_option, user_path
 
 from .io import Arrays, pictures_in
@@ -91,9 +91,11 @@ def find_mnist_file(root: str | Path, stem: str) -> Path | None:
     return None
 
 
-def mnist_held(folder: Path) -> Path | None:
-    """The first of MNIST's files (images or labels, of either split) under folder, or None."""
-    return next((p for p in (find_mnist_file(folder, s) for pair in MNIST_FILES.values() for s in pair) if p), None)
+def mnist_held(folder: Path, below: bool = True) -> Path | None:
+    """The first of MNIST's files (images or labels, of either split) under folder, or None. below=False: only those
+    directly in folder, where a download of CIFAR-10 into it would write beside them (not MNIST/raw/, its own)."""
+    stems = (s for pair in MNIST_FILES.values() for s in pair)
+    return next((p for p in (find_mnist_file(folder, s) for s in stems) if p and (below or p.parent == folder)), None)
 
 
 def mnist_available(root: str | Path, split: str) -> bool:
@@ -145,14 +147,14 @@ def _mnist_missing(root: Path, split: str) -> Exception:
         remedy = (f"pass {root_option(beside)}" if any(mnist_available(beside, s) for s in MNIST_FILES)
                   else f"the MNIST root is the folder that holds {img_stem}.gz and the others")
         return ValueError(f"{root} is a file: {remedy}")
-    cifar = cifar10_held(root)
-    if cifar is not None:  # another dataset's folder: a download would put MNIST beside CIFAR-10
+    cifar = cifar10_held(root, below=False)
+    if cifar is not None:  # another dataset's data in root: a download would put MNIST beside it
         beside = root.parent / "mnist"
         held_beside = any(mnist_available(beside, s) for s in MNIST_FILES)
         remedy = (f"{beside} holds it: pass {root_option(beside)}" if held_beside else
                   "pass the folder that holds MNIST, or a folder of its own with --data.init_args.download=true")
-        return ValueError(f"MNIST {split} images not found in {root}: it holds CIFAR-10's data ({cifar}), not "
-                          f"MNIST's IDX files; {remedy}")
+        return ValueError(f"MNIST {split} images not found in {root}: it holds {cifar}, not MNIST's IDX files; "
+                          f"{remedy}")
     below = root / "mnist"  # root is the folder of every dataset ($PIXELTRANSFORMER_DATA), not MNIST's own
     held_below = find_mnist_file(below, img_stem) is not None
     if not held_below and (pictures := _pictures_held(root, "MNIST")) is not None:
@@ -310,8 +312,8 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
         raise FileNotFoundError(f"CIFAR-10 in {root} is still the archive {archives[0]}: unpack it there "
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
-    mnist = mnist_held(root)
-    if mnist is not None:  # another dataset's folder: a download would put CIFAR-10 beside MNIST (a ValueError:
+    mnist = mnist_held(root, below=False)
+    if mnist is not None:  # MNIST's files in root: a download would put CIFAR-10 beside them (a ValueError:
         beside = root.parent / "cifar10"  # download=true fetches nothing into it)
         remedy = (f"{beside} holds it: pass {root_option(beside)}" if cifar10_held(beside) else
                   "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true")
@@ -331,28 +333,35 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
 def _pictures_held(folder: Path, dataset: str) -> str | None:
     """Where a folder given as ``dataset``'s root holds pictures: what it holds and the dataset that reads them (a
     download would put ``dataset`` beside them), else None."""
-    pictures = pictures_in(folder)
+    pictures = pictures_in(folder)  # the first two: the look stops there
     if not pictures:
         return None
-    more = ", ..." if len(pictures) > 1 else ""
-    return (f"it holds {counted(len(pictures), 'picture')} ({pictures[0].name}{more}), not {dataset}'s files; read "
-            f"them with --data.init_args.dataset=folder, or pass the folder that holds {dataset}, or a folder of its "
-            "own with --data.init_args.download=true")
+    first = pictures[0].relative_to(folder).as_posix()
+    what, them = (f"pictures ({first}, ...)", "them") if len(pictures) > 1 else (f"a picture ({first})", "it")
+    return (f"it holds {what}, not {dataset}'s files; read {them} with --data.init_args.dataset=folder, or pass the "
+            f"folder that holds {dataset}, or a folder of its own with --data.init_args.download=true")
 
 
-def cifar10_held(folder: Path) -> str | None:
-    """What in folder CIFAR-10 would be read from, as cifar10_source reads it (its batches' folder, or one .npz
-    with ``images``: its names read, not its arrays), or None."""
+def cifar10_held(folder: Path, below: bool = True) -> str | None:
+    """What in folder CIFAR-10 would be read from, as cifar10_source reads it, or None: "CIFAR-10's data (...)" for
+    its batches' folder or one .npz of 32x32 RGB ``images``, "an .npz of images (...)" for one of other images, which
+    dataset=cifar10 reads too (only the .npz's header is read). below=False:
+    batches directly in folder alone, where a download of MNIST into it would write beside them (not
+    cifar-10-batches-py/, their own)."""
     if not folder.is_dir():
         return None
     batches = _cifar_batch_dir(folder)
-    if batches is not None:
-        return "its batch files" if batches == folder else f"{batches.name}/"
+    if batches == folder:
+        return "CIFAR-10's data (its batch files)"
+    if batches is not None and below:
+        return f"CIFAR-10's data ({batches.name}/)"
     npz = list(folder.glob("*.npz"))
-    try:
-        return npz[0].name if len(npz) == 1 and "images" in read_npz(npz[0], ())[0] else None
-    except (ValueError, OSError):  # an unreadable .npz: not one to name
+    shape = npz_shape(npz[0], "images") if len(npz) == 1 else None
+    if shape is None:  # no .npz of images, or one that does not read: not one to name
         return None
+    if tuple(shape[1:]) == (32, 32, 3):
+        return f"CIFAR-10's data ({npz[0].name})"
+    return f"an .npz of images ({npz[0].name})"
 
 
 def read_cifar10(root: str | Path, split: str = "train", download: bool = False) -> Arrays:

@@ -275,18 +275,19 @@ def list_images(root: str | Path) -> list[Path]:
     return data_files(root, IMAGE_SUFFIXES, unread=UNREAD_PICTURES)
 
 
-def pictures_in(folder: Path) -> list[Path]:
-    """The picture files directly in folder (not its sub-folders; hidden ones aside), sorted: a quick look at what a
-    folder given for another dataset holds."""
+def pictures_in(folder: Path, limit: int = 2) -> list[Path]:
+    """The first ``limit`` picture files under folder, its sub-folders too (train/, val/, test/), as
+    :func:`list_images` finds them; none where folder is not a folder. A quick look at what a folder given for another
+    dataset holds: the walk stops at them, so a root such as a home folder stays cheap."""
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-                  and p.is_file())
+    return data_files(folder, IMAGE_SUFFIXES, missing=[], limit=limit)
 
 
-def no_images(root: str | Path) -> str:
-    """The line for a folder that holds no picture file."""
-    return f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)"
+def no_images(root: str | Path, held: str | None = None) -> str:
+    """The line for a folder that holds no picture file; ``held``: what it holds instead, and what reads it."""
+    return (f"no images in {root}: expected {'/'.join(IMAGE_SUFFIXES)} files (searched recursively)"
+            + (f"; it holds {held}" if held else ""))
 
 
 def read_image_folder(root: str | Path, size: int = 64, progress: bool = True,

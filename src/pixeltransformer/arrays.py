@@ -32,6 +32,16 @@ def npz_member_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...] | N
         return None
 
 
+def npz_shape(path: str | Path, name: str) -> tuple[int, ...] | None:
+    """The shape of array ``name`` of the .npz at ``path``, from its header alone (:func:`npz_member_shape`); None
+    where the file is not a readable zip or does not hold it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return npz_member_shape(archive, name)
+    except (OSError, zipfile.BadZipFile):
+        return None
+
+
 def read_npz(path: str | Path, names: Iterable[str]) -> tuple[list[str], dict[str, np.ndarray]]:
     """The names of every array the .npz at ``path`` holds, and those of ``names`` among them, read whole (the others
     are not read). FileNotFoundError for a missing file; a ValueError naming the file for anything else."""

@@ -14,7 +14,7 @@ from PIL import Image
 from domains.images import io
 from domains.images.data import ImageDataModule
 from domains.images.domain import ImageDomain
-from images_fixtures import SHARED, write_folder, write_mnist
+from images_fixtures import SHARED, write_cifar_batches, write_folder, write_mnist
 from pixeltransformer.domain import context_columns
 
 
@@ -546,6 +546,47 @@ def test_a_folder_without_pictures_is_refused_before_a_run_starts(tmp_path):
                         (cifar, r"CIFAR-10's data \(sample\.npz\): read it with --data.init_args.dataset=cifar10")):
         with pytest.raises(ValueError, match=none.format(re.escape(str(root))) + f"; it holds {holds}$"):
             ImageDataModule("folder", root=str(root), bins="uniform", num_bins=64).check_data_roots("fit")
+
+
+def test_a_folder_filled_after_it_was_refused_is_read_by_the_same_module(tmp_path):
+    """A folder refused for holding no pictures is listed again on the next check: the empty listing was kept, so the
+    same data module refused the folder once pictures were added, and so did its read."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    dm = ImageDataModule("folder", root=str(folder), image_size=8, bins="uniform", num_bins=64)
+    with pytest.raises(ValueError, match="^no images in "):
+        dm.check_data_roots("fit")
+    write_folder(folder, 2)
+    dm.check_data_roots("fit")
+    assert len(dm._load_pools()["all"][0]) == 2  # [N, 3, 8, 8]: the read lists the folder as it is now
+
+
+def test_a_folder_dataset_at_an_npz_of_other_images_does_not_call_it_cifar10(tmp_path):
+    """A folder without pictures that holds one .npz of images not 32x32 RGB names it as what it is, an .npz of
+    images that dataset=cifar10 reads, not CIFAR-10's data."""
+    np.savez(tmp_path / "faces.npz", images=np.zeros((4, 64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"; it holds an \.npz of images \(faces\.npz\): read it with "
+                                         r"--data.init_args.dataset=cifar10$"):
+        ImageDataModule("folder", root=str(tmp_path), bins="uniform", num_bins=64).check_data_roots("fit")
+
+
+def test_a_download_beside_the_other_datasets_own_folder_goes_ahead(tmp_path, monkeypatch):
+    """torchvision's shared root holds MNIST/raw/ and cifar-10-batches-py/ side by side: a download of one of them
+    there writes into a place of its own (CIFAR-10 into cifar-10-batches-py/, MNIST into the root) and mixes
+    nothing, so the other's sub-folder does not refuse it, before a run starts or where the data is prepared."""
+    from domains.images import datasets
+    fetched = []
+    monkeypatch.setattr(datasets, "_fetch", lambda *args: pytest.fail("nothing is fetched from the network"))
+    monkeypatch.setattr(datasets, "download_cifar10", lambda root: fetched.append(("cifar10", root)))
+    monkeypatch.setattr(datasets, "download_mnist", lambda root, split: fetched.append(("mnist", split)))
+    mnist_root, cifar_root = tmp_path / "with_mnist", tmp_path / "with_cifar"
+    write_mnist(mnist_root / "MNIST" / "raw", "test", 4)
+    write_cifar_batches(cifar_root / "cifar-10-batches-py", n_per_batch=2)
+    for dataset, root in (("cifar10", mnist_root), ("mnist", cifar_root)):
+        dm = ImageDataModule(dataset, root=str(root), download=True, bins="uniform", num_bins=64)
+        dm.check_data_roots("fit")
+        dm.prepare_data()
+    assert [name for name, _ in fetched] == ["cifar10", "mnist", "mnist"]
 
 
 def test_read_input_crops_and_resizes_to_the_model(tmp_path):

@@ -744,13 +744,40 @@ def test_an_mnist_or_cifar_root_at_a_folder_of_pictures_names_the_folder_dataset
     monkeypatch.setattr(datasets, "_fetch", lambda *args: pytest.fail("a download was started"))
     write_pictures(tmp_path / "digits", 3, 28, 28)
     names = sorted(p.name for p in (tmp_path / "digits").iterdir())
-    holds = (rf"it holds 3 pictures \({re.escape(names[0])}, \.\.\.\), not {{}}'s files; read them with "
+    holds = (rf"it holds pictures \({re.escape(names[0])}, \.\.\.\), not {{}}'s files; read them with "
              r"--data.init_args.dataset=folder, or pass the folder that holds {}, or a folder of its own with "
              r"--data.init_args.download=true$")
     with pytest.raises(ValueError, match=r"^MNIST test images not found in .*digits: " + holds.format(*["MNIST"] * 2)):
         datasets.read_mnist(tmp_path / "digits", download=True)
     with pytest.raises(ValueError, match=r"^CIFAR-10 not found in .*digits: " + holds.format(*["CIFAR-10"] * 2)):
         datasets.read_cifar10(tmp_path / "digits", download=True)
+
+
+def test_an_mnist_or_cifar_root_at_pictures_in_split_folders_is_not_downloaded_into(tmp_path, monkeypatch):
+    """A folder whose pictures are in sub-folders (train/, val/, test/) was not noticed: download=true fetched MNIST
+    or CIFAR-10 into the folder of pictures. The look stops at the first pictures it finds."""
+    monkeypatch.setattr(datasets, "_fetch", lambda *args: pytest.fail("a download was started"))
+    for split in ("train", "val", "test"):
+        write_pictures(tmp_path / "cats" / split, 2, 8, 8)
+    holds = (r"it holds pictures \(test/0\.png, \.\.\.\), not {}'s files; read them with "
+             r"--data.init_args.dataset=folder")
+    with pytest.raises(ValueError, match=r"^MNIST test images not found in .*cats: " + holds.format("MNIST")):
+        datasets.read_mnist(tmp_path / "cats", download=True)
+    with pytest.raises(ValueError, match=r"^CIFAR-10 not found in .*cats: " + holds.format("CIFAR-10")):
+        datasets.read_cifar10(tmp_path / "cats", download=True)
+    assert [p.name for p in io.pictures_in(tmp_path / "cats")] == ["0.png", "1.png"]  # two found: the walk stops
+
+
+def test_an_mnist_root_at_an_npz_of_other_images_does_not_call_it_cifar10(tmp_path):
+    """An .npz of images that are not CIFAR-10's 32x32 RGB (the cat faces' 64x64) is named as an .npz of images, not
+    as CIFAR-10's data; a 32x32 RGB one is CIFAR-10's."""
+    np.savez(tmp_path / "faces.npz", images=np.zeros((4, 64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"^MNIST test images not found in .*: it holds an \.npz of images "
+                                         r"\(faces\.npz\), not MNIST's IDX files; "):
+        datasets.read_mnist(tmp_path)
+    np.savez(tmp_path / "faces.npz", images=np.zeros((4, 32, 32, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"it holds CIFAR-10's data \(faces\.npz\), not MNIST's IDX files; "):
+        datasets.read_mnist(tmp_path)
 
 
 def test_a_cifar_root_holding_mnist_says_so_rather_than_suggest_a_download_into_it(tmp_path):
