@@ -8,14 +8,13 @@ one place the two are told apart by the kind of file).
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-from pixeltransformer.arrays import npz_member_shape
+from pixeltransformer.arrays import npz_shape
 from pixeltransformer.errors import first_line
 from pixeltransformer.files import by_stamp
 
@@ -57,11 +56,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
 def npz_clips_shape(path: Path) -> tuple[int, ...] | None:
     """The shape [N, T, H, W, 3] of an .npz's ``videos``, from its header; None where it does not say or gives another
     shape, as [N, T, 3, H, W] (read_video_npz names why)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            shape = npz_member_shape(archive, "videos")
-    except (OSError, zipfile.BadZipFile):
-        return None
+    shape = npz_shape(path, "videos")
     return shape if shape is not None and len(shape) == 5 and shape[4] == 3 else None
 
 
