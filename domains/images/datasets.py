@@ -313,8 +313,9 @@ def cifar10_source(root: str | Path) -> tuple[str, Path]:
                                 f"(tar -xzf {archives[0]}), or add --data.init_args.download=true, which unpacks "
                                 f"{CIFAR_ARCHIVE}")
     mnist = mnist_held(root, below=False)
-    if mnist is not None:  # MNIST's files in root: a download would put CIFAR-10 beside them (a ValueError:
-        beside = root.parent / "cifar10"  # download=true fetches nothing into it)
+    # MNIST's files in root: a download would put CIFAR-10 beside them (a ValueError: download=true fetches nothing)
+    if mnist is not None:
+        beside = root.parent / "cifar10"
         remedy = (f"{beside} holds it: pass {root_option(beside)}" if cifar10_held(beside) else
                   "pass the folder that holds CIFAR-10, or a folder of its own with --data.init_args.download=true")
         raise ValueError(f"CIFAR-10 not found in {root}: it holds MNIST's files ({mnist.name}), not CIFAR-10's; "
@@ -345,9 +346,8 @@ def _pictures_held(folder: Path, dataset: str) -> str | None:
 def cifar10_held(folder: Path, below: bool = True) -> str | None:
     """What in folder CIFAR-10 would be read from, as cifar10_source reads it, or None: "CIFAR-10's data (...)" for
     its batches' folder or one .npz of 32x32 RGB ``images``, "an .npz of images (...)" for one of other images, which
-    dataset=cifar10 reads too (only the .npz's header is read). below=False:
-    batches directly in folder alone, where a download of MNIST into it would write beside them (not
-    cifar-10-batches-py/, their own)."""
+    dataset=cifar10 reads too (only the .npz's header is read). below=False: batches directly in folder alone, where
+    a download of MNIST into it would write beside them (not cifar-10-batches-py/, their own)."""
     if not folder.is_dir():
         return None
     batches = _cifar_batch_dir(folder)

@@ -276,12 +276,17 @@ def list_images(root: str | Path) -> list[Path]:
 
 
 def pictures_in(folder: Path, limit: int = 2) -> list[Path]:
-    """The first ``limit`` picture files under folder, its sub-folders too (train/, val/, test/), as
+    """The first ``limit`` picture files in folder itself or below its split folders (train/, val/, test/), as
     :func:`list_images` finds them; none where folder is not a folder. A quick look at what a folder given for another
-    dataset holds: the walk stops at them, so a root such as a home folder stays cheap."""
+    dataset holds, where a download would write: a shared data root's sub-folders (cats/, another dataset's) are not
+    walked."""
     if not folder.is_dir():
         return []
-    return data_files(folder, IMAGE_SUFFIXES, missing=[], limit=limit)
+    found = data_files(folder, IMAGE_SUFFIXES, missing=[], limit=limit, below=False)
+    for split in sorted(SPLITS):  # in name order, as a walk of the folder reads them
+        if len(found) < limit and (folder / split).is_dir():
+            found += data_files(folder / split, IMAGE_SUFFIXES, missing=[], limit=limit - len(found))
+    return found
 
 
 def no_images(root: str | Path, held: str | None = None) -> str:

@@ -193,7 +193,8 @@ class VideoDomain(Domain):
         fps = self.picture_fps()
         played = f"{fps:g} fps" + (", the rate of the clips the model was trained on" if fps != PICTURE_FPS else "")
         held = npz_clips_shape(path) if npz else None  # [N, F, H, W, 3] from the header; None: it does not say
-        which = f"clip {self.clip_read}{'' if held is None else f' of {held[0]}'}, " if npz else ""  # of several
+        count = "" if held is None else f" of {held[0]}"
+        which = f"clip {self.clip_read}{count}, " if npz else ""  # which clip of an .npz
         self.input_note = (f"{path}: {which}{taken_note(span, step, rate, source, (h, w), played)}, read as the "
                            f"model's {t} frames of {w}×{h}{crop_note(source, (h, w))}")
         print(f"[predict] {self.input_note}", flush=True)

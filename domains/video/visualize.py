@@ -88,7 +88,8 @@ def frame_labels(num_frames: int, every: int, frame_step: int = 1) -> list[str]:
     return [f"frame {t * frame_step}" for t in range(0, num_frames, every)]
 
 
-TITLE_LINE_IN = 9 * 1.2 / 72  # inches a line of the title adds: 9 points, matplotlib's line spacing 1.2
+TITLE_PT = 9  # the title's font size, in points
+TITLE_LINE_IN = TITLE_PT * 1.2 / 72  # inches a line of the title adds (matplotlib's line spacing: 1.2)
 
 
 def wrapped(text: str, fig, fontsize: float, margin: float = 0.03) -> str:
@@ -151,7 +152,7 @@ def figure_video_samples(
     row_in, names_in = 0.9, 1.2  # inches per row, and left of the rows for their names
     width = names_in + row_in * w / h
     fig = Figure(figsize=(width, row_in), dpi=150)  # its height once the title's lines are known
-    title = wrapped(title, fig, fontsize=9) if title else None
+    title = wrapped(title, fig, fontsize=TITLE_PT) if title else None
     # above the rows: the frame labels, and the title's first line and each line more
     head_in = 0.22 + (0.3 + TITLE_LINE_IN * title.count("\n") if title else 0.0)
     height = row_in * len(strips) + head_in
@@ -167,7 +168,7 @@ def figure_video_samples(
             ax.set_xticks([j * (frame_w + 1) + (frame_w - 1) / 2 for j in range(len(labels))], labels, fontsize=7)
             ax.tick_params(axis="x", length=0, pad=2)
     if title:
-        fig.suptitle(title, fontsize=9, y=1 - 0.12 / height)
+        fig.suptitle(title, fontsize=TITLE_PT, y=1 - 0.12 / height)
     # the names' room in inches, not a share of the width: a figure of one narrow frame still holds them whole
     fig.subplots_adjust(left=(names_in - 0.1) / width, right=1 - 0.05 / width, top=1 - head_in / height,
                         bottom=0.01 * row_in * len(strips) / height, hspace=0.08)

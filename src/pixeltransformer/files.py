@@ -150,7 +150,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
 
 
 def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] = (),
-               missing: list[Path] | None = None, limit: int | None = None) -> list[Path]:
+               missing: list[Path] | None = None, limit: int | None = None, below: bool = True) -> list[Path]:
     """Every file below root (recursively) whose suffix is one of ``suffixes`` (lower case, with the dot), sorted so
     that the order is the same on every machine. Hidden files and folders are left out: macOS copies carry an
     AppleDouble ``._name.jpg`` beside every file, and viewers keep ``.thumbnails/``; neither is data. Linked folders
@@ -161,8 +161,8 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
     out with one warning that counts them by suffix and names the first, rather than without a word. ``missing``: a
     list the links to missing files are added to instead of being warned of, for a caller that reads some of the
     suffixes alone and says only of those (:func:`warn_missing_links`). ``limit``: the walk stops once it has found
-    that many files, the first in its order (a folder's own files, then its sub-folders' in name order), so a quick
-    look whether a folder holds any (a home folder) stays cheap."""
+    that many files, the first in its order (a folder's own files, then its sub-folders' in name order): a quick look
+    whether a folder holds any. ``below=False``: root's own files alone, not its sub-folders'."""
     root, suffixes, unread = Path(root), tuple(suffixes), tuple(unread)
     found, seen, broken, others = [], set(), [], []
     for folder, dirs, files in os.walk(root, followlinks=True):
@@ -171,9 +171,8 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
             dirs[:] = []
             continue
         seen.add(real)
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # in order: the same way wins on every machine
-        if limit is not None and len(found) >= limit:
-            break
+        # in order: the same way wins on every machine
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if below else []
         for name in sorted(files):
             suffix = Path(name).suffix.lower()
             if name.startswith(".") or suffix not in suffixes:
@@ -187,6 +186,8 @@ def data_files(root: str | Path, suffixes: Iterable[str], unread: Iterable[str] 
                     break
             elif path.is_symlink() and not path.exists():
                 broken.append(path)
+        if limit is not None and len(found) >= limit:
+            break
     if missing is None:
         warn_missing_links(root, broken, stacklevel=2)
     else:

@@ -16,7 +16,7 @@ def untrained_checkpoint(spec: dict, net: dict | None = None, **extra) -> dict:
     return {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
             "pixeltransformer_format": CHECKPOINT_FORMAT, "global_step": 0,
             "pytorch-lightning_version": lightning.__version__, "optimizer_states": [], "lr_schedulers": [],
-            **extra}  # the keys a Trainer writes (no optimizer's states: nothing has stepped)
+            **extra}  # the keys a Trainer writes (empty lists: Lightning restores no optimizer or scheduler state)
 
 
 def fit_checkpoint(dm) -> dict:

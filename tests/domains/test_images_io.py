@@ -768,6 +768,24 @@ def test_an_mnist_or_cifar_root_at_pictures_in_split_folders_is_not_downloaded_i
     assert [p.name for p in io.pictures_in(tmp_path / "cats")] == ["0.png", "1.png"]  # two found: the walk stops
 
 
+def test_a_download_into_a_shared_data_root_with_pictures_in_another_folder_goes_ahead(tmp_path, monkeypatch):
+    """A shared data root (MNIST and CIFAR-10 downloaded beside a folder of cat pictures, data/cats/) is no folder of
+    pictures: a download into it goes ahead; only pictures in the root itself or its split folders stop it."""
+    class Fetched(Exception):
+        pass
+
+    def fetch(*args):
+        raise Fetched
+
+    monkeypatch.setattr(datasets, "_fetch", fetch)
+    write_pictures(tmp_path / "cats", 2, 8, 8)
+    with pytest.raises(Fetched):
+        datasets.read_mnist(tmp_path, download=True)
+    with pytest.raises(Fetched):
+        datasets.read_cifar10(tmp_path, download=True)
+    assert io.pictures_in(tmp_path) == []
+
+
 def test_an_mnist_root_at_an_npz_of_other_images_does_not_call_it_cifar10(tmp_path):
     """An .npz of images that are not CIFAR-10's 32x32 RGB (the cat faces' 64x64) is named as an .npz of images, not
     as CIFAR-10's data; a 32x32 RGB one is CIFAR-10's."""
