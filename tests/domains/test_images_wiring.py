@@ -631,7 +631,7 @@ def test_make_classifier_given_another_datasets_folder_names_its_own_data_option
     write_folder(tmp_path / "pictures", 2)
     Image.new("RGB", (8, 8)).save(tmp_path / "pictures" / "top.png")  # one directly in it
     for data, root, said in (("cats", "mnist", "): read them with --data mnist\n"),
-                             ("mnist", "pictures", "; read them with --data cats, or pass the folder that holds MNIST, "
+                             ("mnist", "pictures", "; read it with --data cats, or pass the folder that holds MNIST, "
                                                    "or a folder of its own with --download\n")):
         with pytest.raises(SystemExit) as exit_info:
             pretrained.main(["--data", data, "--root", str(tmp_path / root), "--cache_dir", str(tmp_path / "c"),
