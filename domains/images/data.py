@@ -39,6 +39,7 @@ from .folder_cache import read_folder
 
 DEFAULT_ROOTS = {"mnist": "mnist", "cifar10": "cifar10", "folder": "cats/faces64"}  # below data_dir()
 NATIVE = {"digits": (8, 1), "mnist": (28, 1), "cifar10": (32, 3)}  # (size, channels)
+FOLDER_DEFAULT = (64, 3)  # a folder's pictures: (size, channels) where they are not given
 DATASETS = ("digits", "mnist", "cifar10", "folder")
 NUM_CLASSES = {"digits": 10, "mnist": 10, "cifar10": 10}
 
@@ -184,26 +185,30 @@ class ImageDataModule(SignalDataModule):
         if splits is not None and len(splits) != 3:
             raise ValueError(f"splits must be (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(s) for s in splits)
-        native, self.channels = NATIVE.get(dataset, (64, 3))
+        native, self.channels = NATIVE.get(dataset, FOLDER_DEFAULT)
         if channels is not None and channels != self.channels:
             if dataset != "folder":
-                raise ValueError(f"channels={channels}: {dataset} images have {self.channels}; only a folder's "
-                                 "pictures can be read in another")
+                raise ValueError(f"--data.init_args.channels={channels}: {dataset} images have {self.channels}; "
+                                 "only a folder's pictures can be read in another")
             if channels not in (1, 3):
-                raise ValueError(f"channels must be 1 (grey) or 3 (RGB), got {channels}")
+                raise ValueError(f"--data.init_args.channels must be 1 (grey) or 3 (RGB), what a folder's pictures "
+                                 f"are read as, got {channels}: give 1 or 3, or leave it out ({self.channels})")
             self.channels = channels
         if dataset == "mnist" and image_size is None:
             native = self._mnist_native_size()
         self.image_size = int(image_size) if image_size is not None else native
         if self.image_size < 2:
-            raise ValueError(f"image_size must be >= 2, got {self.image_size}")
+            raise ValueError(f"--data.init_args.image_size must be >= 2 (the side of the square the pictures are read "
+                             f"at), got {self.image_size}: give 2 or more, or leave it out (the dataset's own size, "
+                             f"{FOLDER_DEFAULT[0]} for a folder)")
         self.bins = bins or ("uniform" if self.channels == 1 else "kmeans")
         if self.bins not in ("uniform", "kmeans"):
             raise ValueError(f"bins must be 'uniform' or 'kmeans', got {self.bins!r}")
         default_nb = 256 if self.bins == "kmeans" else (32 if self.channels == 1 else 512)
         self.num_bins = int(num_bins) if num_bins is not None else default_nb
         if self.num_bins < 1:
-            raise ValueError(f"num_bins must be >= 1, got {self.num_bins}")
+            raise ValueError(f"--data.init_args.num_bins must be >= 1 (the bins each value of a pixel is read in), "
+                             f"got {self.num_bins}: give 1 or more, or leave it out ({default_nb} here)")
         if self.bins == "uniform" and self.channels > 1:
             per_axis = round(self.num_bins ** (1 / self.channels))
             if per_axis**self.channels != self.num_bins:
