@@ -276,7 +276,8 @@ class ImageDataModule(SignalDataModule):
         """A folder's picture files (:func:`io.list_images`, which refuses a root that does not exist or is a file in
         one line), listed once they are found: by the check before a run starts and by the read. A folder that held
         none is listed again, so the same module reads it once pictures are added."""
-        if not self._listed:
+        found = self._listed is not None and len(self._listed) > 0
+        if not found:  # never listed, or listed empty: an empty listing is not kept, so pictures added since are read
             self._listed = io.list_images(self.root)
         return self._listed
 
