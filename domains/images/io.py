@@ -357,7 +357,9 @@ def warn_folder_notes(root: str | Path, notes: dict, sizes: dict | None = None) 
         return found[0] if len(found) == 1 else f"first: {found[0]}"
 
     if skipped:
-        warn_rank_zero(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]})")
+        them = "it" if len(skipped) == 1 else "them"
+        warn_rank_zero(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]}): "
+                       f"remove or replace {them}")
     if dim:
         warn_rank_zero(f"{among(dim)} 16-bit and nearly black ({first(dim)})")
     if small:

@@ -279,12 +279,18 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     (tmp_path / "notes.txt").write_text("ignored: not a picture suffix")
     # named by its place under the folder, once: not its name and then its whole path
     with pytest.warns(UserWarning, match=r"skipped 1 of 6 unreadable files in \S+ \(first: b/broken.png: not a readable "
-                                         r"image \(expected PNG/JPEG/BMP/WebP; "):
+                                         r"image \(expected PNG/JPEG/BMP/WebP; .*\)\): remove or replace it$"):
         x, y = io.read_image_folder(tmp_path, 16, progress=False)
     assert x.shape == (5, 16, 16, 3) and x.dtype == np.uint8 and y is None
     # Sorted by full path, so the order is the same on every machine.
     names = [f"{p.parent.name}/{p.name}" for p in io.list_images(tmp_path)]
     assert names == ["a/img1.png", "a/img3.jpg", "b/broken.png", "b/img0.jpg", "b/img2.png", "b/img4.png"]
+    whole = (tmp_path / "a" / "img1.png").read_bytes()
+    (tmp_path / "a" / "cut.png").write_bytes(whole[: len(whole) // 2])  # a copy cut short: met as it is decoded
+    with pytest.warns(UserWarning, match=r"skipped 2 of 7 unreadable files in \S+ \(first: a/cut.png: not a readable "
+                                         r"image \(.*truncated\)\): remove or replace them$"):
+        x, _ = io.read_image_folder(tmp_path, 16, progress=False)
+    assert x.shape == (5, 16, 16, 3)
 
 
 def test_image_folder_leaves_out_hidden_files_and_folders(tmp_path):
