@@ -48,6 +48,14 @@ def write_cifar_batches(folder: Path, n_per_batch: int = 4, seed: int = 0) -> di
     return out
 
 
+def write_cifar_npz(folder: Path, n: int = 4) -> Path:
+    """A CIFAR-10-like .npz, ``folder``/sample.npz (the folder made): n black 32x32 RGB pictures [n, 32, 32, 3] uint8
+    and labels 0..n-1; returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "sample.npz"
+    np.savez(path, images=np.zeros((n, 32, 32, 3), np.uint8), labels=np.arange(n))
+    return path
+
 def write_folder(root: Path, n: int = 5, seed: int = 0) -> list[np.ndarray]:
     """n colour pictures of mixed sizes/formats in nested folders; returns the arrays as written."""
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ from PIL import Image
 from domains.images import io
 from domains.images.data import ImageDataModule
 from domains.images.domain import ImageDomain
-from images_fixtures import SHARED, write_cifar_batches, write_folder, write_mnist
+from images_fixtures import SHARED, write_cifar_batches, write_cifar_npz, write_folder, write_mnist
 from pixeltransformer.domain import context_columns
 
 
@@ -500,8 +500,7 @@ def test_a_download_into_another_datasets_folder_is_refused_before_it_starts(tmp
         monkeypatch.setattr(datasets, name, no_download)
     mnist, cifar = tmp_path / "mnist", tmp_path / "cifar10"
     write_mnist(mnist, "test", 4)
-    cifar.mkdir()
-    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    write_cifar_npz(cifar)
     before = sorted(tmp_path.rglob("*"))
     for dataset, root, holds in (("cifar10", mnist, "CIFAR-10 not found in {}: it holds MNIST's files"),
                                  ("mnist", cifar, "MNIST test images not found in {}: it holds CIFAR-10's")):
@@ -516,8 +515,7 @@ def test_an_mnist_root_holding_cifar10_says_so_rather_than_suggest_a_download(tm
     """An MNIST root at a folder of CIFAR-10's data says it holds CIFAR-10, not MNIST (a download would put MNIST
     beside it), and names MNIST's folder beside it where there is one."""
     cifar = tmp_path / "cifar10"
-    cifar.mkdir()
-    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    write_cifar_npz(cifar)
     said = (rf"^MNIST test images not found in {re.escape(str(cifar))}: it holds CIFAR-10's data \(sample\.npz\), "
             r"not MNIST's IDX files; ")
     with pytest.raises(ValueError, match=said + r"pass the folder that holds MNIST, or a folder of its own with "
@@ -540,8 +538,7 @@ def test_a_folder_without_pictures_is_refused_before_a_run_starts(tmp_path):
         ImageDataModule("folder", root=str(empty), channels=1).check_data_roots("fit")
     mnist, cifar = tmp_path / "mnist", tmp_path / "cifar10"
     write_mnist(mnist, "test", 4)
-    cifar.mkdir()
-    np.savez(cifar / "sample.npz", images=np.zeros((4, 32, 32, 3), np.uint8), labels=np.arange(4))
+    write_cifar_npz(cifar)
     for root, holds in ((mnist, r"MNIST's files \(t10k-images-idx3-ubyte\.gz\): read them with "
                                 r"--data.init_args.dataset=mnist"),
                         (cifar, r"CIFAR-10's data \(sample\.npz\): read it with --data.init_args.dataset=cifar10")):
