@@ -324,7 +324,7 @@ def decode_folder(root: str | Path, files: list[Path], size: int, progress: bool
         try:
             arr, peak = read_picture(p, channels=channels)  # [h, w, C], the file's size
         except ValueError as e:  # the reader's line names the file by its whole path, not repeated after its name
-            skipped.append(f"{name}: {str(e).removeprefix(f'{p}: ')}")
+            skipped.append(f"{name}: {str(e).removeprefix(f'{p}: ').replace(f' {str(p)!r}', '')}")  # PIL's names it
             continue
         h, w = arr.shape[:2]
         sides.setdefault(str(Path(name).parent), []).append(min(h, w))
@@ -357,9 +357,9 @@ def warn_folder_notes(root: str | Path, notes: dict, sizes: dict | None = None) 
         return found[0] if len(found) == 1 else f"first: {found[0]}"
 
     if skipped:
-        them = "it" if len(skipped) == 1 else "them"
-        warn_rank_zero(f"skipped {len(skipped)} of {notes['files']} unreadable files in {root} (first: {skipped[0]}): "
-                       f"remove or replace {them}")
+        one = len(skipped) == 1
+        warn_rank_zero(f"{len(skipped)} of the {notes['files']} files in {root} {'is' if one else 'are'} unreadable, "
+                       f"skipped ({first(skipped)}): remove or replace {'it' if one else 'them'}")
     if dim:
         warn_rank_zero(f"{among(dim)} 16-bit and nearly black ({first(dim)})")
     if small:

@@ -340,7 +340,7 @@ def test_a_picture_folder_is_decoded_once_and_then_read_from_the_cache(tmp_path,
     def pool(size: int = 8) -> torch.Tensor:
         dm = ImageDataModule("folder", root=str(folder), image_size=size, splits=(8, 2, 2), bins="uniform",
                              cache_dir=str(cache))
-        with pytest.warns(UserWarning, match=r"skipped 1 of 13 unreadable files in .*pics \(first: bad.png: "):
+        with pytest.warns(UserWarning, match=r"1 of the 13 files in .*pics is unreadable, skipped \(bad.png: "):
             dm.setup("fit")
         return torch.cat([dm.dataset(s).images for s in ("train", "val", "test")])  # [12, 3, size, size]
 
