@@ -163,8 +163,14 @@ class VideoDomain(Domain):
         read, self.clip_read = self.clip_read, None
         return {} if read is None else {"input_clip": read}
 
+    def start_prediction(self) -> None:
+        """What read_input read for an earlier prediction, forgotten where that one ended before its files and record
+        used it up: this prediction's clip, rate and note are its own input's, none for --context rows alone."""
+        self.clip_read = self.input_fps = self.input_file = self.input_size = self.input_note = None
+
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """As the base reads rows, input_clip refused where no .npz --input was read (it picks nothing there)."""
+        """As the base reads rows, input_clip refused where this prediction read no .npz --input (it picks nothing
+        there)."""
         if self.input_clip is not None and self.clip_read is None:  # an option given and never read
             raise ValueError(f"{INPUT_CLIP} picks the clip of an .npz --input to complete, but {source} gives S as "
                              "rows with no such input: leave input_clip out")

@@ -305,6 +305,11 @@ class Domain:
         none by default."""
         return {}
 
+    def start_prediction(self) -> None:
+        """Called as each prediction starts, before read_input and context_from_rows: a domain that keeps what
+        read_input read until the prediction's files and record ask for it (write_prediction, input_options) forgets
+        here what an earlier prediction left that ended before them; nothing by default."""
+
     def read_input(self, path: Path, spec: SignalSpec) -> torch.Tensor:
         """A user's file -> a dense signal [V, *grid] on the model's grid."""
         raise ValueError(f"the {self.name or 'this'} domain reads no input files; give S with --context")

@@ -288,6 +288,7 @@ def prediction_item(domain: Domain, spec: SignalSpec, options: PredictOptions,
     check_predict_grid(domain, spec, options.resolution)
     check_resolution(domain, spec, options, device)  # the grid and samples the options ask of this domain's model
     item: dict[str, Any] = {"name": options.name}
+    domain.start_prediction()  # what an earlier prediction read is none of this one's input
     signal = domain.read_input(user_path(options.input), spec) if options.input else None  # [V, *grid]
     if signal is not None:
         item["signal"] = checked_input(domain, signal, spec)  # [V, *grid]

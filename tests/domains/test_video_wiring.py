@@ -657,6 +657,33 @@ def test_a_finer_resolution_scores_the_clip_input_clip_picked(tmp_path):
     assert VideoDomain().context_from_rows(rows, spec, "--context")[0].shape == (1, 3)
 
 
+def test_a_prediction_reads_input_clip_of_its_own_input_not_an_earlier_one_s(tmp_path):
+    """What read_input read of an .npz was kept until the prediction's record used it up: a domain used again after
+    a prediction that ended before its record saw that clip, so --context rows alone with input_clip were not
+    refused, and a prediction of rows alone recorded the clip and summary.json the file it did not read."""
+    from pixeltransformer.predict import PredictOptions, prediction_item
+
+    np.savez(tmp_path / "three.npz", videos=moving_digits(3, num_frames=3, size=12, seed=0))
+    spec = VideoDataModule(num_frames=3, size=12, bins="uniform", num_bins=8).spec
+    npz, rows = PredictOptions(input=str(tmp_path / "three.npz")), PredictOptions(context="[[0, 0, 0, 0.5, 0.5, 0.5]]")
+    picked = VideoDomain(gif=False, input_clip=1)
+    assert "signal" in prediction_item(picked, spec, npz)  # no record follows: the completion failed, say
+    with pytest.raises(ValueError, match=r"^--model\.domain\.init_args\.input_clip picks the clip of an \.npz --input "
+                                         r"to complete, but --context gives S as rows with no such input: leave "
+                                         r"input_clip out$"):
+        prediction_item(picked, spec, rows)
+    domain = VideoDomain(gif=False)
+    with pytest.warns(UserWarning, match="holds 3 clips: completing the first"):
+        prediction_item(domain, spec, npz)
+    item = prediction_item(domain, spec, rows)
+    c = Completion(spec.grid_shape, item["ctx_pos"][None], item["ctx_val"][None], torch.zeros(1, 3, *spec.grid_shape),
+                   None, None, None)
+    domain.write_prediction(c, tmp_path / "rows")
+    summary = json.loads((tmp_path / "rows" / "summary.json").read_text())
+    assert "input" not in summary and summary["fps"] == 8.0
+    assert domain.input_options() == {}
+
+
 def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path):
     """Which frames of the input a prediction shows (from which clip of an .npz, of what size, what crop) was said on
     the console alone: summary.json, kept beside the videos, did not say what they show."""

@@ -314,6 +314,18 @@ ERROR_ROWS_ELSEWHERE = {
     "2, a mask video white only in its odd frames: `the mask's 192 white pixels (grey level 128 or more) lie only in "
     "frames the clip skips (frame_step 2 takes frames 0, 2, 4, ...): paint them white in the frames it takes`)":
         ("tests/domains/test_video.py", "test_a_video_mask_that_observes_no_pixel_says_why"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clips.npz ARGS="--model.domain.init_args.input_clip=-1"`':
+        ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clips.npz ARGS="--model.domain.init_args.input_clip=3"` (an .npz '
+    "of 3 clips; of 1 clip: `clips.npz holds 1 clip: --model.domain.init_args.input_clip=1 is none of them; give 0, or "
+    "leave input_clip out`)":
+        ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.gif ARGS="--model.domain.init_args.input_clip=0"` (a file '
+    "of one video: a video file, a GIF, an animated PNG or WebP, a strip)":
+        ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
+    "`make sample DOMAIN=video CKPT=video.ckpt CONTEXT='[[0, 0, 0, 0.5, 0.5, 0.5]]' "
+    'ARGS="--model.domain.init_args.input_clip=1"` (S as rows, with no .npz to pick a clip of)':
+        ("tests/domains/test_video_wiring.py", "test_a_finer_resolution_scores_the_clip_input_clip_picked"),
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
         ("tests/domains/test_polynomial_domain.py", "test_a_train_fraction_of_no_batch_is_refused_naming_the_split"),
