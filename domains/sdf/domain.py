@@ -330,6 +330,10 @@ class SdfDomain(Domain):
             print(self.up_note, file=sys.stderr)
         return torch.from_numpy(np.clip(grid.astype(np.float32), -t, t)).unsqueeze(0)  # [1, R, R, R]
 
+    def start_prediction(self) -> None:
+        """The frame and up-axis note of an earlier prediction's --input forgotten: --context rows alone record none."""
+        self.input_frame = self.up_note = None
+
     def input_options(self) -> dict:
         frame = {} if self.input_frame is None else {"input_frame": self.input_frame}
         return {"input_up_axis": self.input_up_axis, **frame}

@@ -540,6 +540,22 @@ def test_a_voxel_file_as_training_reads_them_is_an_input_of_one_shape(tmp_path, 
     assert voxel_scale(16, 0.05) == 15 / 17  # one empty voxel a face: 16 / 17 <= 0.95
 
 
+def test_a_prediction_of_rows_alone_records_no_frame_of_an_earlier_input(tmp_path):
+    """input_frame (where the cube of an --input lies in its file's units) was kept after the prediction that read the
+    file: a domain used again for --context rows alone recorded that file's frame in prediction.json's input_options."""
+    from pixeltransformer.predict import PredictOptions, prediction_item
+
+    spec = SignalSpec(domain="sdf", dataset="voxels", grid_shape=(16,) * 3, val_dims=1, val_range=(-T, T), num_bins=8,
+                      extra={"margin": 0.05})
+    ball = (grid_positions((16,) * 3).norm(dim=-1) < 0.5).view(16, 16, 16).numpy().astype(np.uint8)  # [16, 16, 16]
+    np.save(tmp_path / "ball.npy", ball)
+    domain = SdfDomain(input_up_axis=1)
+    prediction_item(domain, spec, PredictOptions(input=str(tmp_path / "ball.npy"), num_context=8))
+    assert "input_frame" in domain.input_options()
+    prediction_item(domain, spec, PredictOptions(context="[[0, 0, 0, 0.1]]"))
+    assert domain.input_options() == {"input_up_axis": 1}
+
+
 def test_predict_refuses_more_context_than_the_input_s_points(tmp_path):
     """--num_context 100000 on a 32^3 model was drawn at continuous positions without a bound and the completion
     died in a traceback, "DefaultCPUAllocator: can't allocate memory: you tried to allocate 39321600000 bytes"; S is
