@@ -183,7 +183,7 @@ class ImageDataModule(SignalDataModule):
             fetch = "add --data.init_args.download=true to fetch it" if dataset in ("mnist", "cifar10") else ""
             self.root = self.default_data_root(DEFAULT_ROOTS[dataset], how=fetch, required=not download)
         if splits is not None and len(splits) != 3:
-            raise ValueError(f"splits must be (train, val, test), got {splits}")
+            raise ValueError(f"--data.init_args.splits must be three sizes, (train, val, test), got {splits}")
         self.splits = None if splits is None else tuple(int(s) for s in splits)
         native, self.channels = NATIVE.get(dataset, FOLDER_DEFAULT)
         if channels is not None and channels != self.channels:
@@ -191,24 +191,24 @@ class ImageDataModule(SignalDataModule):
                 raise ValueError(f"--data.init_args.channels={channels}: {dataset} images have {self.channels}; "
                                  "only a folder's pictures can be read in another")
             if channels not in (1, 3):
-                raise ValueError(f"--data.init_args.channels must be 1 (grey) or 3 (RGB), what a folder's pictures "
-                                 f"are read as, got {channels}: give 1 or 3, or leave it out ({self.channels})")
+                raise ValueError(f"--data.init_args.channels (what a folder's pictures are read as) must be 1 (grey) "
+                                 f"or 3 (RGB), got {channels}: give 1 or 3, or leave it out ({self.channels} here)")
             self.channels = channels
         if dataset == "mnist" and image_size is None:
             native = self._mnist_native_size()
         self.image_size = int(image_size) if image_size is not None else native
-        if self.image_size < 2:
+        if self.image_size < 2:  # MNIST's own size is read from its files, which need not be read to refuse this
+            own = "the dataset's own size" + ("" if dataset == "mnist" else f", {native} here")
             raise ValueError(f"--data.init_args.image_size must be >= 2 (the side of the square the pictures are read "
-                             f"at), got {self.image_size}: give 2 or more, or leave it out (the dataset's own size, "
-                             f"{FOLDER_DEFAULT[0]} for a folder)")
+                             f"at), got {self.image_size}: give 2 or more, or leave it out ({own})")
         self.bins = bins or ("uniform" if self.channels == 1 else "kmeans")
         if self.bins not in ("uniform", "kmeans"):
-            raise ValueError(f"bins must be 'uniform' or 'kmeans', got {self.bins!r}")
+            raise ValueError(f"--data.init_args.bins must be 'uniform' or 'kmeans', got {self.bins!r}")
         default_nb = 256 if self.bins == "kmeans" else (32 if self.channels == 1 else 512)
         self.num_bins = int(num_bins) if num_bins is not None else default_nb
         if self.num_bins < 1:
-            raise ValueError(f"--data.init_args.num_bins must be >= 1 (the bins each value of a pixel is read in), "
-                             f"got {self.num_bins}: give 1 or more, or leave it out ({default_nb} here)")
+            raise ValueError(f"--data.init_args.num_bins must be >= 1 (the bins a pixel's grey level or RGB colour is "
+                             f"read in), got {self.num_bins}: give 1 or more, or leave it out ({default_nb} here)")
         if self.bins == "uniform" and self.channels > 1:
             per_axis = round(self.num_bins ** (1 / self.channels))
             if per_axis**self.channels != self.num_bins:
@@ -276,8 +276,7 @@ class ImageDataModule(SignalDataModule):
         """A folder's picture files (:func:`io.list_images`, which refuses a root that does not exist or is a file in
         one line), listed once they are found: by the check before a run starts and by the read. A folder that held
         none is listed again, so the same module reads it once pictures are added."""
-        found = self._listed is not None and len(self._listed) > 0
-        if not found:  # never listed, or listed empty: an empty listing is not kept, so pictures added since are read
+        if not self._listed:  # never listed (None), or listed empty ([]): listed again, so pictures added are read
             self._listed = io.list_images(self.root)
         return self._listed
 

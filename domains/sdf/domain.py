@@ -232,8 +232,7 @@ class SdfDomain(Domain):
         centre 0 and scale 1 (the file's grid is the cube); an occupancy grid's (.npy, .npy.gz, .npz) is its grid's
         cube, padded."""
         t = truncation_of(spec)
-        self.input_frame = None  # the file's map into the cube, set below: none for context rows
-        self.up_note = None  # the up axis taken where input_up_axis is not given (up_axis), said once the file is read
+        self.start_prediction()  # input_frame (the file's map into the cube) and up_note are set below for this file
         name, suffix = path.name.lower(), path.suffix.lower()
         kind, arrays = file_kind(path)  # the data roots' rule, an .npz's index read once
         if kind == "neither":  # an .npz of SDF samples, say: no reader reads it, as the data roots refuse it

@@ -169,8 +169,7 @@ class VideoDomain(Domain):
         self.clip_read = self.input_fps = self.input_file = self.input_size = self.input_note = None
 
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """As the base reads rows, input_clip refused where this prediction read no .npz --input (it picks nothing
-        there)."""
+        """As the base reads rows, input_clip refused where this prediction read no .npz --input (nothing to pick)."""
         if self.input_clip is not None and self.clip_read is None:  # an option given and never read
             raise ValueError(f"{INPUT_CLIP} picks the clip of an .npz --input to complete, but {source} gives S as "
                              "rows with no such input: leave input_clip out")

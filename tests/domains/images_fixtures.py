@@ -56,6 +56,7 @@ def write_cifar_npz(folder: Path, n: int = 4) -> Path:
     np.savez(path, images=np.zeros((n, 32, 32, 3), np.uint8), labels=np.arange(n))
     return path
 
+
 def write_folder(root: Path, n: int = 5, seed: int = 0) -> list[np.ndarray]:
     """n colour pictures of mixed sizes/formats in nested folders; returns the arrays as written."""
     rng = np.random.default_rng(seed)

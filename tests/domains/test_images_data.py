@@ -208,8 +208,8 @@ def test_a_folder_of_grey_pictures_read_as_grey(tmp_path):
         pytest.approx(sorted(float(a.sum()) / (255 if items[0].is_floating_point() else 1) for a in written))
     rgb = ImageDataModule("folder", root=str(tmp_path), image_size=12, splits=(4, 1, 1), num_bins=8)
     assert rgb.spec.val_dims == 3 and rgb.dataset("train")[0]["signal"].shape == (3, 12, 12)  # the default
-    with pytest.raises(ValueError, match=r"^--data.init_args.channels must be 1 \(grey\) or 3 \(RGB\), what a folder's "
-                                         r"pictures are read as, got 2: give 1 or 3, or leave it out \(3\)$"):
+    with pytest.raises(ValueError, match=r"^--data.init_args.channels \(what a folder's pictures are read as\) must be "
+                                         r"1 \(grey\) or 3 \(RGB\), got 2: give 1 or 3, or leave it out \(3 here\)$"):
         ImageDataModule("folder", root=str(tmp_path), channels=2)
     with pytest.raises(ValueError, match="^--data.init_args.channels=3: digits images have 1; only a folder's "):
         ImageDataModule("digits", channels=3)
@@ -1092,20 +1092,23 @@ def test_a_folder_cache_entry_of_another_decoding_version_stays(tmp_path, monkey
     assert len(list(cache.glob("pics_8_3_*.npy"))) == 2
 
 
-@pytest.mark.parametrize("option, value, said", [
-    ("image_size", 1, r"image_size must be >= 2 \(the side of the square the pictures are read at\), got 1: give 2 "
-                      r"or more, or leave it out \(the dataset's own size, 64 for a folder\)"),
-    ("num_bins", 0, r"num_bins must be >= 1 \(the bins each value of a pixel is read in\), got 0: give 1 or more, or "
-                    r"leave it out \(256 here\)"),
-    ("num_bins", -3, r"num_bins must be >= 1 .*, got -3: .*, or leave it out \(256 here\)")])
-def test_image_size_and_num_bins_below_their_least_name_the_option(tmp_path, option, value, said):
-    """image_size and num_bins out of range were refused as "image_size must be >= 2, got 1", naming neither the
-    option as it is given nor what to give; the line names both, as the module's other lines do."""
+@pytest.mark.parametrize("dataset, option, value, said", [
+    ("folder", "image_size", 1, r"image_size must be >= 2 \(the side of the square the pictures are read at\), got 1: "
+                                r"give 2 or more, or leave it out \(the dataset's own size, 64 here\)"),
+    ("digits", "image_size", 1, r"image_size must be >= 2 .*, got 1: .* \(the dataset's own size, 8 here\)"),
+    ("folder", "num_bins", 0, r"num_bins must be >= 1 \(the bins a pixel's grey level or RGB colour is read in\), got "
+                              r"0: give 1 or more, or leave it out \(256 here\)"),
+    ("folder", "num_bins", -3, r"num_bins must be >= 1 .*, got -3: .*, or leave it out \(256 here\)"),
+    ("digits", "num_bins", 0, r"num_bins must be >= 1 .*, got 0: .* \(32 here\)"),  # grey: 32 uniform bins
+    ("folder", "bins", "knn", r"bins must be 'uniform' or 'kmeans', got 'knn'"),
+    ("folder", "splits", (8, 2), r"splits must be three sizes, \(train, val, test\), got \(8, 2\)")])
+def test_options_out_of_range_name_the_option(tmp_path, dataset, option, value, said):
+    """image_size and num_bins out of range were refused as "image_size must be >= 2, got 1" (bins and splits alike),
+    naming neither the option as it is given nor what to give; the line names both, as the module's other lines do."""
     write_folder(tmp_path, 3)
+    root = {"root": str(tmp_path)} if dataset == "folder" else {}
     with pytest.raises(ValueError, match=rf"^--data.init_args.{said}$"):
-        ImageDataModule("folder", root=str(tmp_path), **{option: value})
-    with pytest.raises(ValueError, match=r"^--data.init_args.num_bins must be >= 1 .*, got 0: .* \(32 here\)$"):
-        ImageDataModule("digits", num_bins=0)  # grey: 32 uniform bins by default
+        ImageDataModule(dataset, **root, **{option: value})
 
 
 @pytest.mark.parametrize("pixels", [0, -5])

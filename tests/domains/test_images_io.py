@@ -280,7 +280,8 @@ def test_read_image_folder_skips_and_counts_corrupt(tmp_path):
     # named by its place under the folder, once: not its name and then its whole path
     # PIL's own message names the file again by its whole path: said once
     with pytest.warns(UserWarning, match=r"1 of the 6 files in \S+ is unreadable, skipped \(b/broken.png: not a "
-                                         r"readable image \(expected PNG/JPEG/BMP/WebP; [^/']*\)\): remove or replace it$"):
+                                         r"readable image \(expected PNG/JPEG/BMP/WebP; [^/']*\)\): remove or "
+                                         r"replace it$"):
         x, y = io.read_image_folder(tmp_path, 16, progress=False)
     assert x.shape == (5, 16, 16, 3) and x.dtype == np.uint8 and y is None
     # Sorted by full path, so the order is the same on every machine.
@@ -327,7 +328,7 @@ def test_an_image_too_large_for_pil_is_unreadable_and_skipped_in_a_folder(tmp_pa
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "bomb.png")
     with pytest.raises(ValueError, match=r"^\S*bomb.png: not a readable image \(too large: Image size \(256 pixels\)"):
         io.open_image(tmp_path / "bomb.png")
-    with pytest.warns(UserWarning, match="1 of the 2 files in .* is unreadable, skipped .bomb.png: not a readable image"):
+    with pytest.warns(UserWarning, match="1 of the 2 files in .* is unreadable, skipped .bomb.png: not a readable "):
         x, _ = io.read_image_folder(tmp_path, 8, progress=False)
     assert x.shape == (1, 8, 8, 3)
 

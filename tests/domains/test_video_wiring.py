@@ -675,13 +675,17 @@ def test_a_prediction_reads_input_clip_of_its_own_input_not_an_earlier_one_s(tmp
     domain = VideoDomain(gif=False)
     with pytest.warns(UserWarning, match="holds 3 clips: completing the first"):
         prediction_item(domain, spec, npz)
+    prediction_item(domain, spec, rows)
+    assert domain.input_options() == {}  # no clip of the .npz
+    write_video(moving_digits(1, num_frames=3, size=12, seed=1)[0], tmp_path / "ten.mp4", fps=10, upscale_to=None)
+    prediction_item(domain, spec, PredictOptions(input=str(tmp_path / "ten.mp4")))
+    assert domain.input_fps == 10.0
     item = prediction_item(domain, spec, rows)
     c = Completion(spec.grid_shape, item["ctx_pos"][None], item["ctx_val"][None], torch.zeros(1, 3, *spec.grid_shape),
                    None, None, None)
     domain.write_prediction(c, tmp_path / "rows")
     summary = json.loads((tmp_path / "rows" / "summary.json").read_text())
-    assert "input" not in summary and summary["fps"] == 8.0
-    assert domain.input_options() == {}
+    assert "input" not in summary and summary["fps"] == 8.0  # not the mp4's 10 fps: no file's rate but the data's
 
 
 def test_a_prediction_s_summary_says_which_frames_of_its_input_it_shows(tmp_path):
