@@ -512,9 +512,10 @@ class PixelTransformerCLI(LightningCLI):
     def _drop_new_run(self, failed: bool = True) -> None:
         """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
         in Lightning: its folder could be neither resumed nor evaluated), leaves nothing behind (rank zero removes
-        it), and says so under the [run] line that named its folder. One that trained keeps its folder (its config and
-        W&B run: runs.remove_unstarted keeps them too); one that ``failed`` without a checkpoint says what that means
-        there."""
+        it), and says so under the [run] line that named its folder; a fit refused before its folder was made (bad
+        input, whose one line says what to do) adds nothing to that line. One that trained keeps its folder (its config
+        and W&B run: runs.remove_unstarted keeps them too); one that ``failed`` without a checkpoint says what that
+        means there."""
         trainer = getattr(self, "trainer", None)
         dev_run = trainer is not None and bool(trainer.fast_dev_run)
         stepped = trained(self)
@@ -530,8 +531,11 @@ class PixelTransformerCLI(LightningCLI):
             print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
             return
         finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
+        made = self.run_dir.exists()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
+        if not made and not dev_run:  # refused before anything was written: the refusal's line alone says what to do
+            return
         why = "a fast_dev_run keeps no run folder" if dev_run else "the fit stopped before its first step"
         print(f"[run] fit: {self._shown} not kept: {why}", flush=True)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable, Generator
 from dataclasses import asdict, dataclass
 
 import torch
@@ -41,6 +42,19 @@ class MemoryKV:
     keys: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     values: list[torch.Tensor]  # per decoder layer [B, H, M, key_dim]
     frame: torch.Tensor | None = None  # [B, 1, V + 1] the set's mean and log scale (model.net.value_norm)
+
+
+# where an encoding shows its progress on a CPU, an encoder layer's attention over S takes this many query rows at a
+# time once S holds twice as many: at |S| = 65 536 a layer took minutes between two lines. Each query row reads every
+# key whatever rows come with it, so the rows come out as one call gives them (to the bit)
+ENCODE_ROWS = 4096
+
+
+def row_spans(total: int, rows: int) -> list[tuple[int, int]]:
+    """[(start, stop)] of `total` rows `rows` at a time, the last span taking the rest (none shorter than `rows`):
+    one span where total < 2 rows."""
+    starts = range(0, max(1, total - rows + 1), rows)
+    return [(a, starts[i + 1] if i + 1 < len(starts) else total) for i, a in enumerate(starts)]
 
 
 def buffer_mask(total: int, observed: int, device: torch.device | str | None = None) -> torch.Tensor:
@@ -333,6 +347,26 @@ class Attention(nn.Module):
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and mask is None,
                                                   scale=self.head_dim ** -0.5)  # [B, H, N, W]
 
+    def attend_in_spans(self, x: torch.Tensor, x_pos: PosLike | None, spans: list[tuple[int, int]]
+                        ) -> Generator[int, None, torch.Tensor]:
+        """Self-attention of tokens [B, N, D] without causality or mask, as forward(x, x) computes it, its queries
+        attended a span of rows at a time: yields each span's stop, and returns [B, N, D]. Keys, values and the
+        query projection are computed for every row at once, as the one call does."""
+        k, v = self.keys_values(x, x_pos)  # [B, H, N, key_dim]
+        projected = self.q(x)  # [B, N, D]
+        pos = as_positions(x_pos)
+        if self.distance:  # built once for every row; each span's Positions slices it
+            self._need_pos(pos).scaled_query_channels(self)
+        o = None  # [B, H, N, W], filled a span at a time
+        for start, stop in spans:
+            part = self.attend_heads(x[:, start:stop], k, v, x_pos=None if pos is None else pos.rows(start, stop),
+                                     projected=projected[:, start:stop])  # [B, H, n, W]
+            if o is None:
+                o = part.new_empty(part.shape[0], part.shape[1], x.shape[1], part.shape[3])
+            o[:, :, start:stop] = part
+            yield stop
+        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
+
     def with_sink(self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Keys/values [B, H, M, W] -> [B, H, M + 1, W] with the sink row last; a mask [N, M] -> [N, M + 1],
@@ -384,6 +418,17 @@ class Block(nn.Module):
         if src is None:
             src, src_pos = h, x_pos
         x = x + self.attn(h, src, causal, x_pos, src_pos, mask)  # [B, N, D]
+        return x + self.mlp(self.norm2(x))  # [B, N, D]
+
+    def forward_in_spans(self, x: torch.Tensor, x_pos: PosLike | None, spans: list[tuple[int, int]],
+                         keep: Callable[[torch.Tensor], None] | None = None) -> Generator[int, None, torch.Tensor]:
+        """forward(x) without causality or mask, its attention's queries a span of rows at a time
+        (Attention.attend_in_spans): yields each span's stop, and returns [B, N, D]. `keep`: given the layer's
+        normed inputs [B, N, D] (what a row cache stores)."""
+        h = self.norm1(x)  # [B, N, D]
+        if keep is not None:
+            keep(h)
+        x = x + (yield from self.attn.attend_in_spans(h, x_pos, spans))  # [B, N, D]
         return x + self.mlp(self.norm2(x))  # [B, N, D]
 
     def cross(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, x_pos: PosLike | None = None) -> torch.Tensor:
@@ -519,10 +564,42 @@ class PixelTransformer(nn.Module):
         x = self.embed_context(ctx_pos, ctx_val, frame)  # [B, K, D]
         causal = self.encoder_kind == "incremental"
         mask = buffer_mask(k, m, x.device) if m < k else None  # [K, K] or None
+        if mask is None and (spans := self._progress_spans(k, progress, x.device)):
+            return self.encoder_norm(self._encode_in_spans(x, pos, spans, progress))  # [B, K, D]
         for block in loop_progress(self.encoder, progress or "", unit="layer", enabled=progress is not None,
                                    leave=False):
             x = block(x, causal=causal, x_pos=pos, mask=mask)  # [B, K, D]
         return self.encoder_norm(x)  # [B, K, D]
+
+    def _progress_spans(self, n: int, progress: str | None, device: torch.device) -> list[tuple[int, int]]:
+        """The spans of rows (row_spans) that an encoding of n rows of S, shown in progress lines on a CPU, attends
+        at a time, where there are several: a layer over a large S takes minutes there (on a GPU seconds, in one
+        call). [] for one call a layer: a causal encoder's, or where nothing is shown."""
+        if progress is None or device.type != "cpu" or self.encoder_kind == "incremental":
+            return []
+        spans = row_spans(n, ENCODE_ROWS)
+        return spans if len(spans) > 1 else []
+
+    def _encode_in_spans(self, x: torch.Tensor, pos: Positions, spans: list[tuple[int, int]], progress: str,
+                         keep: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+        """The encoder's layers over S [B, K, D] -> [B, K, D] (bidirectional: no causality, no mask), each layer's
+        attention a span of rows at a time (Block.forward_in_spans), with a progress line by chunks that names the
+        layer and the share of it done: a layer over a large S takes minutes on a CPU. `keep`: given each layer's
+        index and normed inputs."""
+        out: list[torch.Tensor] = []
+
+        def chunks() -> Generator[int, None, None]:
+            y = x
+            for i, block in enumerate(self.encoder):
+                y = yield from block.forward_in_spans(y, pos, spans, None if keep is None else
+                                                      lambda h, i=i: keep(i, h))
+            out.append(y)
+
+        k, layers = x.shape[1], len(self.encoder)
+        bar = loop_progress(chunks(), progress, total=layers * len(spans), unit="chunk", leave=False)
+        for done, stop in enumerate(bar):
+            bar.set_postfix(layer=f"{done // len(spans) + 1}/{layers} ({100 * stop / k:.0f}%)")
+        return out[0]  # [B, K, D]
 
     def memory_kv(self, rows: torch.Tensor, ctx_pos: PosLike, frame: torch.Tensor | None = None) -> MemoryKV:
         """Encoder rows [B, K, D] at positions [B, K, P] -> the decoder's keys/values, projected once."""
@@ -615,19 +692,24 @@ class PixelTransformer(nn.Module):
         if pos_embed is None:
             pos_embed = self.ctx_pos_proj(self.fourier(pos.pos))  # [B, n, D]
         x = pos_embed + self.ctx_val_proj(ctx_val, cache.frame)  # [B, n, D]
-        for i, block in enumerate(loop_progress(self.encoder, progress or "", unit="layer",
-                                                enabled=progress is not None, leave=False)):
-            h = block.norm1(x)  # [B, n, D]
-            block.attn.store_rows(h, pos, cache.rows[i], start)
-            if start == 0:  # S (buffered) or a causal first block (incremental): as encode_rows computes it
-                att = block.attn(h, h, causal=self.encoder_kind == "incremental" and n > 1, x_pos=pos, src_pos=pos)
-            else:  # new rows see the cache and, causally, each other
-                mask = None if n == 1 else torch.ones(n, start + n, dtype=torch.bool, device=x.device).tril(start)
-                # mask: [n, start + n] or None
-                att = block.attn.out(block.attn.attend_rows(block.attn.q(h), cache.rows[i][:, :, : start + n], pos,
-                                                            mask))  # [B, n, D]
-            x = x + att
-            x = x + block.mlp(block.norm2(x))  # [B, n, D]
+        if start == 0 and (spans := self._progress_spans(n, progress, x.device)):  # as encode_rows shows a large S
+            x = self._encode_in_spans(x, pos, spans, progress,
+                                      lambda i, h: self.encoder[i].attn.store_rows(h, pos, cache.rows[i], start))
+        else:
+            for i, block in enumerate(loop_progress(self.encoder, progress or "", unit="layer",
+                                                    enabled=progress is not None, leave=False)):
+                h = block.norm1(x)  # [B, n, D]
+                block.attn.store_rows(h, pos, cache.rows[i], start)
+                if start == 0:  # S (buffered) or a causal first block (incremental): as encode_rows computes it
+                    att = block.attn(h, h, causal=self.encoder_kind == "incremental" and n > 1, x_pos=pos,
+                                     src_pos=pos)
+                else:  # new rows see the cache and, causally, each other
+                    mask = None if n == 1 else torch.ones(n, start + n, dtype=torch.bool,
+                                                          device=x.device).tril(start)  # [n, start + n] or None
+                    att = block.attn.out(block.attn.attend_rows(block.attn.q(h), cache.rows[i][:, :, : start + n],
+                                                                pos, mask))  # [B, n, D]
+                x = x + att
+                x = x + block.mlp(block.norm2(x))  # [B, n, D]
         memory = self.encoder_norm(x)  # [B, n, D]
         # every decoder layer reads these rows; all have the first one's distance channels and row width
         self.decoder[0].attn.store_rows(memory, pos, cache.memory_rows, start)

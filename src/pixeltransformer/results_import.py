@@ -222,7 +222,7 @@ def not_evaluated(run_dir: Path) -> str:
     if run_dir.name == "checkpoints":
         return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
     # here: importing runs reads torch, as default_command says
-    from .runs import checkpoint_folder, is_run_folder, kept_checkpoint
+    from .runs import checkpoint_folder, is_run_folder, kept_checkpoint, train_again
 
     runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
     if runs and not is_run_folder(run_dir):  # <run_root>/<domain>
@@ -273,7 +273,7 @@ def not_evaluated(run_dir: Path) -> str:
     if not kept:  # killed, or stopped waiting for other nodes
         named = "checkpoints/" if folder == run_dir / "checkpoints" else f"{folder}/"
         return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
-                f"{named}last.ckpt (train it again)")
+                f"{named}last.ckpt; {train_again(run_dir)}")
     return f"{run_dir}: no eval/metrics.json ({again})"
 
 

@@ -190,7 +190,8 @@ def no_checkpoint_yet(run: Path) -> tuple[str, str]:
 def train_again(run: Path) -> str:
     """The remedy for a run folder that kept no checkpoint (or none a resume can read), in one wording wherever it is
     told: a new fit's refused --run_name (:func:`check_new_run`), a resume's (:func:`resume_checkpoint`), an
-    evaluation's missing checkpoint (:func:`kept_instead`) and a fit's full disk (``free some space and ...``)."""
+    evaluation's missing checkpoint (:func:`kept_instead`), a fit's full disk (``free some space and ...``) and the
+    results' import of a run that has nothing to evaluate (results_import.not_evaluated)."""
     return f"train it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name)"
 
 

@@ -514,6 +514,68 @@ def test_a_completion_shows_the_progress_of_its_encoding(tiny_module, capsys, mo
     assert capsys.readouterr().err == ""
 
 
+def test_a_large_s_shows_each_encoder_layer_by_chunks_of_rows(tiny_module, capsys, monkeypatch):
+    """`predict` at |S| = 65 536 on a CPU showed its first line after a whole encoder layer, minutes in. Where S holds
+    two chunks of model.ENCODE_ROWS rows or more (16 here: rows 0-15 and 16-39), each layer attends a chunk of query
+    rows at a time, and the lines count the chunks, naming the layer and the share of it done. The mean is the one
+    call's to the bit; without progress a layer is one call, and shows nothing."""
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    s = tiny_module.draw_sets(torch.randn(1, 1, 64), num_context=40, generator=torch.Generator().manual_seed(0))
+    layers = tiny_module.net_config.encoder_layers
+    whole = tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True).mean  # [1, 1, 64]
+    capsys.readouterr()
+    monkeypatch.setattr("pixeltransformer.model.ENCODE_ROWS", 16, raising=False)
+    chunked = tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True).mean  # [1, 1, 64]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[encoding")]
+    assert len(lines) == 2 * layers, lines
+    assert lines[0].startswith(f"[encoding S of 40 points] 1/{2 * layers} chunks ({100 / (2 * layers):.0f}%), ")
+    assert lines[0].endswith(f" left, layer=1/{layers} (40%)") and lines[1].endswith(f"layer=1/{layers} (100%)")
+    assert lines[-1].startswith(f"[encoding S of 40 points] {2 * layers}/{2 * layers} chunks (100%)")
+    assert lines[-1].endswith(f"layer={layers}/{layers} (100%)")
+    assert torch.equal(chunked, whole)
+    tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("encoder, words", [("buffered", "encoding S of 40 points x 2 chains"),
+                                             ("bidirectional", "encoding S of 40 points and 4 drawn x 2 chains")])
+def test_samples_of_a_large_s_show_each_encoder_layer_by_chunks_of_rows(poly_spec, capsys, monkeypatch, encoder,
+                                                                         words):
+    """Sampling's encodings of S (the buffered encoder's cache, the bidirectional encoder's S and its drawn values)
+    show the chunks of a large S as the mean's does; the samples are the one call's to the bit."""
+    import domains.polynomial.domain  # noqa: F401 (the spec's domain)
+    from pixeltransformer.module import PixelTransformerModule
+
+    monkeypatch.setattr("pixeltransformer.loopbar.DELAY_SECONDS", 0.0)
+    m = PixelTransformerModule(spec=poly_spec, net=dict(width=64, ffn=128, encoder=encoder, attention_sink=True),
+                               sets=dict(min_context=4, max_context=10, num_queries=8, grid_points=True)).eval()
+    s = m.draw_sets(torch.randn(1, 1, 64), num_context=40, generator=torch.Generator().manual_seed(0))
+    layers = m.net_config.encoder_layers
+
+    def completed():
+        return m.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True, num_samples=2, n_autoregressive=4)
+
+    whole = completed()
+    capsys.readouterr()
+    monkeypatch.setattr("pixeltransformer.model.ENCODE_ROWS", 16, raising=False)
+    chunked = completed()
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"[{words}]")]
+    assert lines[0].startswith(f"[{words}] 1/{2 * layers} chunks "), lines
+    assert lines[-1].startswith(f"[{words}] {2 * layers}/{2 * layers} chunks (100%)")
+    assert lines[-1].endswith(f"layer={layers}/{layers} (100%)")
+    assert torch.equal(chunked.mean, whole.mean) and torch.equal(chunked.samples, whole.samples)
+
+
+def test_row_spans_leave_no_short_last_span():
+    from pixeltransformer.model import row_spans
+
+    assert row_spans(40, 16) == [(0, 16), (16, 40)]
+    assert row_spans(31, 16) == [(0, 31)]
+    assert row_spans(32, 16) == [(0, 16), (16, 32)]
+    assert row_spans(5, 16) == [(0, 5)]
+    assert row_spans(69_000, 4096)[-1] == (61_440, 69_000) and len(row_spans(69_000, 4096)) == 16
+
+
 @pytest.mark.parametrize("encoder, words", [("buffered", "encoding S of 40 points x 2 chains"),
                                              ("bidirectional", "encoding S of 40 points and 4 drawn x 2 chains")])
 def test_samples_show_the_progress_of_their_encoding(poly_spec, capsys, monkeypatch, encoder, words):

@@ -680,8 +680,8 @@ ERROR_ROWS_ELSEWHERE = {
     "overridden, an option file, data roots of one's own; with `checkpoint.save_last=false` the line names the "
     "checkpoint it kept, `--ckpt_path runs/sdf/x/checkpoints/best-step000700.ckpt`, then the folder to give, "
     "`runs/sdf/x/eval-best-step000700`; a run whose fit stopped before its first checkpoint: `runs/sdf/x: no "
-    "eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote checkpoints/last.ckpt (train "
-    "it again)`)":
+    "eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote checkpoints/last.ckpt; train "
+    "it again under another --run_name (or, if no fit runs in it, delete runs/sdf/x to reuse the name)`)":
         ("tests/unit/test_results.py", "test_a_run_never_evaluated_is_named_with_the_test_line_its_fit_printed"),
     "`make results RUNS=runs/sdf/x` after the evaluation the fit's closing line offers (`--ckpt_path "
     "runs/sdf/x/checkpoints/best-step000700.ckpt`, into `eval-best-step000700/`; where the run's checkpoints were "

@@ -956,8 +956,10 @@ def test_a_run_never_evaluated_is_named_with_the_test_line_its_fit_printed(tmp_p
     (run_dir / "checkpoints" / "last.ckpt").unlink()
     with pytest.raises(ResultsError) as err:
         results_import.locate_run(run_dir)
+    # the remedy as every other line on a run without a checkpoint words it: its name is refused to a new fit
     assert str(err.value) == (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped "
-                              f"before it wrote checkpoints/last.ckpt (train it again)")
+                              f"before it wrote checkpoints/last.ckpt; train it again under another --run_name (or, if "
+                              f"no fit runs in it, delete {run_dir} to reuse the name)")
 
 
 def test_a_run_with_other_checkpoints_than_last_is_named_with_the_one_it_kept(tmp_path):

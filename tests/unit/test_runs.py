@@ -628,6 +628,25 @@ def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(t
         os.close(fd)
 
 
+def test_a_fit_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys):
+    """Bad input refused after the [run] line named the folder, before anything was written (a data root that does
+    not exist): the refusal's one line says what to do; a line saying that a folder never made was "not kept" was
+    noise under it. A fit whose folder was made (its lock, config.yaml) and then removed still says so."""
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "runs" / "polynomial" / "x"
+    trainer = SimpleNamespace(global_step=0, fast_dev_run=False, is_global_zero=True)
+    cli = SimpleNamespace(subcommand="fit", new_run=True, _shown=run, trainer=trainer, run_dir=run,
+                          _new_folders=[run, run.parent, tmp_path / "runs"], _first_step_mark=None)
+    PixelTransformerCLI._drop_new_run(cli)
+    assert capsys.readouterr().out == "" and not (tmp_path / "runs").exists()
+    (run / "config.yaml").parent.mkdir(parents=True)
+    (run / "config.yaml").write_text("trainer: {}\n")
+    PixelTransformerCLI._drop_new_run(cli)
+    assert capsys.readouterr().out == f"[run] fit: {run} not kept: the fit stopped before its first step\n"
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_copy_of_the_first_step_mark_sent_to_another_process_never_writes(tmp_path):
     """ddp_spawn pickles the trainer's callbacks for each process it starts: the mark's copy wrote through the number
     of the descriptor this process holds the lock by, which names another file there (or none), and the lock said
