@@ -530,6 +530,8 @@ class PixelTransformerCLI(LightningCLI):
             # a dev run writes none of these: a run started since under the same name (another process) did
             print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
             return
+        if not dev_run and not getattr(self, "_held_run", False) and is_run_folder(self.run_dir):
+            return  # refused before it held the folder, which another fit has made since: nothing there is this one's
         finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         made = self.run_dir.exists()
         shutil.rmtree(self.run_dir, ignore_errors=True)
@@ -667,6 +669,7 @@ class PixelTransformerCLI(LightningCLI):
         if subcommand == "fit" and first_process() and not self.trainer.fast_dev_run:
             try:  # held until the process ends: a second fit in the folder is refused (a dev run writes nothing)
                 self._run_lock = hold_run_folder(self.run_dir, new=not run)
+                self._held_run = True  # what is in the folder from now on is this fit's (_drop_new_run)
             except FileExistsError:
                 self.new_run = False  # the folder is another fit's: nothing in it is this one's to remove
                 raise

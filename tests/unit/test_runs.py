@@ -611,7 +611,7 @@ def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(t
     (run / "config.yaml").write_text("trainer: {}\n")
     mark, trainer = FirstStepMark(fd), SimpleNamespace(global_step=1000, fast_dev_run=False, is_global_zero=True)
     cli = SimpleNamespace(subcommand="fit", new_run=True, _shown=run, trainer=trainer, run_dir=run, _new_folders=[],
-                          _first_step_mark=mark)
+                          _first_step_mark=mark, _held_run=True)
     try:
         PixelTransformerCLI._drop_new_run(cli)  # stopped before training began (its sanity check)
         assert not run.exists()
@@ -631,7 +631,8 @@ def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(t
 def test_a_fit_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys):
     """Bad input refused after the [run] line named the folder, before anything was written (a data root that does
     not exist): the refusal's one line says what to do; a line saying that a folder never made was "not kept" was
-    noise under it. A fit whose folder was made (its lock, config.yaml) and then removed still says so."""
+    noise under it. A fit whose folder was made (its lock, config.yaml) and then removed still says so; a folder
+    another fit made after this one started is not this one's to remove."""
     from pixeltransformer.cli import PixelTransformerCLI
 
     run = tmp_path / "runs" / "polynomial" / "x"
@@ -642,6 +643,10 @@ def test_a_fit_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys)
     assert capsys.readouterr().out == "" and not (tmp_path / "runs").exists()
     (run / "config.yaml").parent.mkdir(parents=True)
     (run / "config.yaml").write_text("trainer: {}\n")
+    # refused before it held the folder, which another fit made since: that fit's, kept as it is (it was removed)
+    PixelTransformerCLI._drop_new_run(cli)
+    assert capsys.readouterr().out == "" and (run / "config.yaml").read_text() == "trainer: {}\n"
+    cli._held_run = True  # this fit's own folder
     PixelTransformerCLI._drop_new_run(cli)
     assert capsys.readouterr().out == f"[run] fit: {run} not kept: the fit stopped before its first step\n"
     assert not (tmp_path / "runs").exists()
