@@ -267,11 +267,13 @@ def out_problem(out: Path) -> str | None:
     """Why the record cannot be written at `out`, asked before the run (None: it can). The JSON is written after
     every benchmark has run and the picture beside it at `out` with .png: a folder or an unwritable place lost the
     whole run to a traceback at the end, a folder's name with .png beside it was deleted, and a .png name had its
-    JSON replaced by the picture."""
+    JSON replaced by the picture; a name without .json (README.md) was replaced by the record."""
     if out.is_dir():
         return f"--out {out} is a folder; name the JSON file to write, e.g. --out {out / 'bench.json'}"
     if out.suffix.lower() == ".png":
         return f"--out {out}: the picture is written beside the record with .png, over this JSON; name a .json file"
+    if out.suffix.lower() != ".json":  # --out README.md had the README replaced by the record
+        return f"--out {out}: the record is JSON, written over any file of that name: name a .json file"
     if out.with_suffix(".png").is_dir():
         return f"--out {out}: the picture beside it, {out.with_suffix('.png')}, is a folder; name another --out"
     above = nearest_existing(out.parent)

@@ -245,8 +245,12 @@ class PolynomialDataModule(SignalDataModule):
             if size < 0 and dataset != "file":  # a file's curves are split by ``splits``, which take -1
                 raise ValueError(f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; "
                                  f"-1, the rest, is for the splits of a file's curves), got {size}")
-        if val_range is not None and not (len(val_range) == 2 and val_range[0] < val_range[1]):
-            raise ValueError(f"--data.init_args.val_range must be [low, high] with low < high, got {val_range}")
+        # beyond MAX_ABS_VALUE the value normalisation underflows float32, and the first training loss was NaN
+        if val_range is not None and not (len(val_range) == 2 and -MAX_ABS_VALUE <= val_range[0] < val_range[1]
+                                          <= MAX_ABS_VALUE):
+            raise ValueError(f"--data.init_args.val_range must be [low, high], finite numbers within "
+                             f"+-{as_written(MAX_ABS_VALUE)} (the model's float32 arithmetic) with low < high, got "
+                             f"[{', '.join(str(v) for v in val_range)}]")
         self.given_val_range = None if val_range is None else (float(val_range[0]), float(val_range[1]))
         if dataset != "file" and (root is not None or splits is not None):
             given = "root" if root is not None else "splits"
@@ -269,6 +273,9 @@ class PolynomialDataModule(SignalDataModule):
                 raise ValueError(f"--data.init_args.{name} must be [low, high], finite numbers with 0 < low <= high, "
                                  f"got [{low}, {high}]")
         # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need observation noise
+        if self.is_protocol and not math.isfinite(noise_std):
+            raise ValueError(f"--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation "
+                             f"noise; the protocol's 0.02), got {noise_std}")
         if self.is_protocol and not noise_std > 0:
             raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
                              f"the benchmark's covariance of a function's points is singular")

@@ -31,9 +31,10 @@ from pixeltransformer.loopbar import loop_progress
 from pixeltransformer.sets import grid_positions
 from pixeltransformer.signal import SignalSpec
 
+from .kernels import KERNELS
 from .metrics import NLL_UNITS, nll_gap_to_oracle, reference_metrics
 from .oracles import gp_protocol_oracle
-from .protocol import is_protocol, point_set_layout, signal_channels
+from .protocol import ProtocolSetSampler, is_protocol, point_set_layout, signal_channels
 from .visualize import figure_functions, figure_protocol
 
 
@@ -68,6 +69,20 @@ class PolynomialDomain(Domain):
 
     def signal_channels(self, spec: SignalSpec) -> int:
         return signal_channels(spec)
+
+    def sampler_problem(self, sampler, spec: SignalSpec) -> str | None:
+        """The benchmark's point sets [2, N] are read by its own sampler only, which reads nothing else."""
+        protocol, own = is_protocol(spec), isinstance(sampler, ProtocolSetSampler)
+        if protocol and not own:
+            return (f"{spec.dataset} data are the GP benchmark's point sets, which only its own set sampler reads: "
+                    f"give --config configs/polynomial/{spec.dataset}.yaml (make train DATA={spec.dataset}), whose "
+                    f"model.sets is {ProtocolSetSampler.__module__}.{ProtocolSetSampler.__name__}")
+        if own and not protocol:
+            names = ", ".join(f"gp_tnp_{kernel}" for kernel in KERNELS)
+            return (f"model.sets {type(sampler).__name__} draws the GP benchmark's sets from its point sets ({names} "
+                    f"data), not from {spec.dataset} data: give the data one of those datasets, or leave out the "
+                    f"gp_tnp_* config")
+        return None
 
     @property
     def pos_scale(self) -> float:

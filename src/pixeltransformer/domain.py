@@ -18,7 +18,7 @@ import math
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 import numpy as np
 import torch
@@ -352,6 +352,12 @@ class Domain:
         """How many channels a signal x [B, C, *grid] of the spec's data holds: its V here; a domain whose own set
         sampler reads a layout of its own (the GP protocol's point sets: positions and values) says more."""
         return spec.val_dims
+
+    def sampler_problem(self, sampler: Any, spec: SignalSpec) -> str | None:
+        """One line when the module's set sampler cannot draw sets from the spec's signals (a layout only the
+        domain's own sampler reads, or the domain's sampler on plain signals), naming the config that pairs them; None
+        (the default) where it can: the core's samplers read any signal [V, *grid]."""
+        return None
 
     def context_values(self, values: torch.Tensor, spec: SignalSpec) -> torch.Tensor:
         """Values of a user's S [..., V] as the model reads them, before they are checked against the spec's range:

@@ -238,6 +238,9 @@ class PixelTransformerModule(L.LightningModule):
         self.restore_fit_counts()  # an evaluation that raised had no teardown
         trainer = self._trainer
         debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
+        # the stages whose steps draw sets with the module's sampler: one it cannot read was a shape traceback there
+        if stage in ("fit", "validate", "test") and (refusal := self.domain.sampler_problem(self.sampler, self.spec)):
+            raise ValueError(refusal)
         if stage in ("fit", "validate") and trainer is not None and not debugging:
             check_val_limit(trainer.limit_val_batches, python=True)  # the command line refused it before the run
         if stage == "fit" and (refusal := every_point_sets(self.sampler, self.spec)):

@@ -199,11 +199,18 @@ ROWS = [
      "gp_rbf: the covariance of 1024 points on [-2, 2] with lengthscale 2 and variance 1e+06 is not positive definite "
      "in float64 (its nugget, 1e-08, is lost to rounding): lower --data.init_args.variance, lengthscale or resolution"),
     ("data-gp-no-noise",
-     '`make train DOMAIN=polynomial DATA=gp_tnp_rbf ARGS="--data.init_args.noise_std=0"`',
+     '`make train DOMAIN=polynomial DATA=gp_tnp_rbf ARGS="--data.init_args.noise_std=0"` (inf or nan: `must be a '
+     'finite number > 0 (the benchmark\'s observation noise; the protocol\'s 0.02), got inf`)',
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
                 str(CONFIGS / "polynomial" / "gp_tnp_rbf.yaml"), "--data.init_args.noise_std=0", *_runs(w)],
      "--data.init_args.noise_std must be > 0, got 0.0: without observation noise the benchmark's covariance of a "
      "function's points is singular"),
+    ("data-value-range-float32",
+     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_range=[-1e30,1e30]"` (beyond ±1e15; in Python, also '
+     'inf or nan)',
+     lambda w: ["cli", "fit", *POLY, "--data.init_args.val_range=[-1e30,1e30]", *_runs(w)],
+     "--data.init_args.val_range must be [low, high], finite numbers within +-1000000000000000 (the model's float32 "
+     "arithmetic) with low < high, got [-1e+30, 1e+30]"),
     ("data-val-items",
      '`--data.init_args.val_items=0` (how many val items validate)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.val_items=0", *_runs(w)],

@@ -469,13 +469,16 @@ def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, m
     (["--out", "{tmp}/folder"], "is a folder; name the JSON file to write"),
     (["--out", "{tmp}/bench.png"], "the picture is written beside the record with .png"),
     (["--out", "{blocked}/bench.json"], "a_file is a file, not a folder"),
+    (["--out", "{tmp}/README.md"], "the record is JSON, written over any file of that name: name a "
+                                                 ".json file"),
 ])
 def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, blocked, capsys, monkeypatch, args,
                                                                        cause):
     """An unknown preset was a traceback once the run reached it; --compile without the training benchmark was
     ignored, and --presets with --only memory (which runs at its own preset); an --out that could not take the
     record (a folder, a file's subfolder) was a traceback after every benchmark had run, and a folder's name with
-    .png beside it (someone's picture) was deleted; --out x.png had the picture written over the JSON."""
+    .png beside it (someone's picture) was deleted; --out x.png had the picture written over the JSON, and --out
+    README.md the record over the README."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder.png").write_bytes(b"someone's picture")
     monkeypatch.setattr(bench_run, "run", lambda *a, **k: pytest.fail("the run started"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -287,6 +288,19 @@ def test_a_prior_without_spread_is_refused_in_one_line(option, dataset, value):
 
     with pytest.raises(ValueError, match=rf"^--data.init_args.{option} must be a finite number > 0, got {value}$"):
         PolynomialDataModule(dataset=dataset, **{option: value})
+
+
+@pytest.mark.parametrize("val_range", [(-1e30, 1e30), (0.0, 2e15), (-float("inf"), 1.0), (0.0, float("nan"))])
+def test_a_value_range_beyond_the_models_float32_range_is_refused(val_range):
+    """val_range [-1e30, 1e30] was taken, and the fit stopped at step 0 on a NaN loss, "look at the data, the model's
+    options and trainer.precision", naming not the range; Python's (-inf, 1) was taken as well."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    message = ("--data.init_args.val_range must be [low, high], finite numbers within +-1000000000000000 (the "
+               f"model's float32 arithmetic) with low < high, got [{val_range[0]}, {val_range[1]}]")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        PolynomialDataModule(val_range=val_range)
+    assert PolynomialDataModule(val_range=(-1e15, 1e15)).spec.val_range == (-1e15, 1e15)  # the bound itself trains
 
 
 def test_polynomials_beyond_the_models_float32_range_are_refused(tmp_path):

@@ -314,14 +314,39 @@ def test_protocol_datamodule_spec_and_bad_input():
     ("scale_range", (0.1, math.inf), "--data.init_args.scale_range must be [low, high], finite numbers with "
                                      "0 < low <= high, got [0.1, inf]"),
     ("max_points", 6, "--data.init_args.max_points must be a whole number >= 10 (a benchmark function's context and "
-                      "target points; the protocol's 50), got 6")])
+                      "target points; the protocol's 50), got 6"),
+    ("noise_std", math.inf, "--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation "
+                            "noise; the protocol's 0.02), got inf"),
+    ("noise_std", math.nan, "--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation "
+                            "noise; the protocol's 0.02), got nan")])
 def test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option(option, value, message):
     """A reversed range read "need 0 < low <= high for lengthscale_range (0.6, 0.1) and scale_range (0.1, 1.0)",
     naming neither the option nor which of the two was wrong, and max_points=6 "max_points must be >= 10"; a scale
     range up to .inf was taken, and the first function drawn stopped on numpy's "high - low range exceeds valid
-    bounds"."""
+    bounds"; noise_std .inf was told to "raise --data.init_args.noise_std" at the first function drawn."""
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         PolynomialDataModule(dataset="gp_tnp_rbf", **{option: value})
+
+
+@pytest.mark.parametrize("dataset, sets, message", [
+    ("gp_tnp_rbf", None, "gp_tnp_rbf data are the GP benchmark's point sets, which only its own set sampler reads: "
+                         "give --config configs/polynomial/gp_tnp_rbf.yaml (make train DATA=gp_tnp_rbf), whose "
+                         "model.sets is domains.polynomial.protocol.ProtocolSetSampler"),
+    ("gp_rbf", ProtocolSetSampler(), "model.sets ProtocolSetSampler draws the GP benchmark's sets from its point sets "
+                                     "(gp_tnp_rbf, gp_tnp_matern, gp_tnp_periodic data), not from gp_rbf data: give "
+                                     "the data one of those datasets, or leave out the gp_tnp_* config")])
+def test_a_set_sampler_that_cannot_read_the_data_is_refused_before_a_step(dataset, sets, message):
+    """--data.init_args.dataset=gp_tnp_rbf over configs/polynomial.yaml (its grid sampler) stopped at the first
+    training step on a traceback, "mat1 and mat2 shapes cannot be multiplied"; the benchmark's sampler on dense GP
+    draws at "the GP protocol expects point sets [B, 2, N]", naming neither the sampler nor the config. The stages
+    that draw sets with it (fit, validate, test: the plain test NLL) refuse it as they start; predict draws none."""
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = PolynomialDataModule(dataset=dataset, val_range=(-3, 3)).spec
+    module = PixelTransformerModule(spec=spec, domain="polynomial", sets=sets)
+    for stage in ("fit", "validate", "test"):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            module.setup(stage)
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "periodic"])
