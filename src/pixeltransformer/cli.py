@@ -472,9 +472,14 @@ class PixelTransformerCLI(LightningCLI):
             if isinstance(self.model, PixelTransformerModule):
                 self.model.cli_options = True  # its notes name --model... options, not the module's arguments
                 self._check_weights()
-            if self.subcommand == "fit" and isinstance(self.model, PixelTransformerModule) and \
-                    (refusal := every_point_sets(self.model.sampler, self.model.spec)):
-                raise ValueError(refusal)  # before the run folder is made (the module's setup refuses it in Python)
+            if isinstance(self.model, PixelTransformerModule):  # before the run folder is made (the module's setup
+                # refuses both in Python)
+                model = self.model
+                if self.subcommand in ("fit", "validate", "test") and \
+                        (refusal := model.domain.sampler_problem(model.sampler, model.spec)):
+                    raise ValueError(refusal)
+                if self.subcommand == "fit" and (refusal := every_point_sets(model.sampler, model.spec)):
+                    raise ValueError(refusal)
             if self.subcommand != "predict":
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)
@@ -530,8 +535,9 @@ class PixelTransformerCLI(LightningCLI):
             # a dev run writes none of these: a run started since under the same name (another process) did
             print(f"[run] fit: {self._shown} kept: a run started there while this fast_dev_run ran", flush=True)
             return
-        if not dev_run and not getattr(self, "_held_run", False) and is_run_folder(self.run_dir):
-            return  # refused before it held the folder, which another fit has made since: nothing there is this one's
+        if not dev_run and not getattr(self, "_held_run", False) and (
+                is_run_folder(self.run_dir) or (self.run_dir / FIT_LOCK).exists()):
+            return  # refused before it held the folder, which another fit holds since: nothing there is this one's
         finish_wandb()  # else its teardown at exit writes wandb/offline-run-*/ into the removed folder
         made = self.run_dir.exists()
         shutil.rmtree(self.run_dir, ignore_errors=True)

@@ -46,7 +46,8 @@ class MemoryKV:
 
 # where an encoding shows its progress on a CPU, an encoder layer's attention over S takes this many query rows at a
 # time once S holds twice as many: at |S| = 65 536 a layer took minutes between two lines. Each query row reads every
-# key whatever rows come with it, so the rows come out as one call gives them (to the bit)
+# key whatever rows come with it, so the rows come out as one call gives them (to the bit, measured on an AVX2 CPU:
+# keep it a multiple of 256, the CPU attention kernel's block of query rows, so the spans' blocks are the call's)
 ENCODE_ROWS = 4096
 
 
@@ -362,8 +363,8 @@ class Attention(nn.Module):
             part = self.attend_heads(x[:, start:stop], k, v, x_pos=None if pos is None else pos.rows(start, stop),
                                      projected=projected[:, start:stop])  # [B, H, n, W]
             if o is None:
-                o = part.new_empty(part.shape[0], part.shape[1], x.shape[1], part.shape[3])
-            o[:, :, start:stop] = part
+                o = part.new_empty(part.shape[0], part.shape[1], x.shape[1], part.shape[3])  # [B, H, N, W]
+            o[:, :, start:stop] = part  # [B, H, n, W] into its rows
             yield stop
         return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
 
@@ -592,7 +593,7 @@ class PixelTransformer(nn.Module):
             y = x
             for i, block in enumerate(self.encoder):
                 y = yield from block.forward_in_spans(y, pos, spans, None if keep is None else
-                                                      lambda h, i=i: keep(i, h))
+                                                      lambda h, i=i: keep(i, h))  # [B, K, D]
             out.append(y)
 
         k, layers = x.shape[1], len(self.encoder)
@@ -695,6 +696,7 @@ class PixelTransformer(nn.Module):
         if start == 0 and (spans := self._progress_spans(n, progress, x.device)):  # as encode_rows shows a large S
             x = self._encode_in_spans(x, pos, spans, progress,
                                       lambda i, h: self.encoder[i].attn.store_rows(h, pos, cache.rows[i], start))
+            # x: [B, n, D]
         else:
             for i, block in enumerate(loop_progress(self.encoder, progress or "", unit="layer",
                                                     enabled=progress is not None, leave=False)):

@@ -205,6 +205,14 @@ ROWS = [
                 str(CONFIGS / "polynomial" / "gp_tnp_rbf.yaml"), "--data.init_args.noise_std=0", *_runs(w)],
      "--data.init_args.noise_std must be > 0, got 0.0: without observation noise the benchmark's covariance of a "
      "function's points is singular"),
+    ("data-gp-without-its-sampler",
+     '`make train DOMAIN=polynomial ARGS="--data.init_args.dataset=gp_tnp_rbf"` (the benchmark\'s data under the '
+     'default config\'s set sampler; its sampler over other data: `model.sets ProtocolSetSampler draws the GP '
+     'benchmark\'s sets from its point sets ..., not from gp_rbf data`)',
+     lambda w: ["cli", "fit", *POLY, "--data.init_args.dataset=gp_tnp_rbf", *_runs(w)],
+     "gp_tnp_rbf data are the GP benchmark's point sets, which only its own set sampler reads: give --config "
+     "configs/polynomial/gp_tnp_rbf.yaml (make train DATA=gp_tnp_rbf), whose model.sets is "
+     "domains.polynomial.protocol.ProtocolSetSampler"),
     ("data-value-range-float32",
      '`make train DOMAIN=polynomial ARGS="--data.init_args.val_range=[-1e30,1e30]"` (beyond ±1e15; in Python, also '
      'inf or nan)',

@@ -230,11 +230,6 @@ def test_every_option_named_exists():
 # errors.md rows whose test is not a row of tests/cli/test_bad_input.py's table: it calls the CLI in the test's own
 # process, or the command fails once its run folder has begun (which the table's "changes no file" does not allow)
 ERROR_ROWS_ELSEWHERE = {
-    '`make train DOMAIN=polynomial ARGS="--data.init_args.dataset=gp_tnp_rbf"` (the benchmark\'s data under the '
-    'default config\'s set sampler; its sampler over other data: `model.sets ProtocolSetSampler draws the GP '
-    'benchmark\'s sets from its point sets ..., not from gp_rbf data`)':
-        ("tests/domains/test_polynomial_protocol.py",
-         "test_a_set_sampler_that_cannot_read_the_data_is_refused_before_a_step"),
     '`make train DOMAIN=video ARGS="--data.init_args.num_frames=100 --data.init_args.size=256"` (1000 synthetic '
     'clips) with 16 GiB of memory available':
         ("tests/domains/test_video.py",

@@ -641,11 +641,17 @@ def test_a_fit_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys)
                           _new_folders=[run, run.parent, tmp_path / "runs"], _first_step_mark=None)
     PixelTransformerCLI._drop_new_run(cli)
     assert capsys.readouterr().out == "" and not (tmp_path / "runs").exists()
-    (run / "config.yaml").parent.mkdir(parents=True)
-    (run / "config.yaml").write_text("trainer: {}\n")
-    # refused before it held the folder, which another fit made since: that fit's, kept as it is (it was removed)
-    PixelTransformerCLI._drop_new_run(cli)
-    assert capsys.readouterr().out == "" and (run / "config.yaml").read_text() == "trainer: {}\n"
+    # refused before it held the folder, which another fit holds since (its lock alone, its config.yaml not yet
+    # written, or both): that fit's, kept as it is (it was removed, lock and all)
+    other = hold_run_folder(run, new=True)
+    try:
+        PixelTransformerCLI._drop_new_run(cli)
+        assert capsys.readouterr().out == "" and (run / ".fit.lock").is_file()
+        (run / "config.yaml").write_text("trainer: {}\n")
+        PixelTransformerCLI._drop_new_run(cli)
+        assert capsys.readouterr().out == "" and (run / "config.yaml").read_text() == "trainer: {}\n"
+    finally:
+        release_run_folder(run, other)
     cli._held_run = True  # this fit's own folder
     PixelTransformerCLI._drop_new_run(cli)
     assert capsys.readouterr().out == f"[run] fit: {run} not kept: the fit stopped before its first step\n"
