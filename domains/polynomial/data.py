@@ -422,6 +422,12 @@ class PolynomialDataModule(SignalDataModule):
                 raise
             raise ValueError(f"{self.root}: {err}; {splits_hint('curves')}") from None
 
+    def empty_split_cause(self, split: str) -> str:
+        """A generated split of size 0: the option that says so and what to give (a file's curves: "")."""
+        if self.is_file or self.sizes[split] != 0:
+            return ""
+        return f": --data.init_args.{split}_size=0 generates no function; give 1 or more"
+
     def split_options(self) -> dict:
         options = super().split_options()
         return {**options, "splits": self.splits} if self.is_file else options

@@ -173,7 +173,8 @@ def test_ddp_bad_input_is_one_line_once(tmp_path):
                            "--run_name", "bad"], cwd=REPO, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == ["error: PolynomialDataModule: the val split is empty"], proc.stderr[-3000:]
+    assert errors == ["error: PolynomialDataModule: the val split is empty: --data.init_args.val_size=0 generates no "
+                      "function; give 1 or more"], proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and not (tmp_path / "polynomial").exists()
 
 

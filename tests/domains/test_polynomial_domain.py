@@ -650,3 +650,15 @@ def test_a_dense_gp_sweep_scores_with_the_prior_of_the_data_tested(tmp_path):
         trainer.test(module, datamodule=matern, verbose=False)
     assert evaluation.seen == {"gp_matern"}
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["dataset"] == "gp_matern"
+
+
+@pytest.mark.parametrize("split", ["train", "val", "test"])
+def test_an_empty_generated_split_names_its_size_option(split):
+    """`--data.init_args.val_size=0` stopped a fit on "PolynomialDataModule: the val split is empty", naming neither
+    the option nor what to give; the line names both. A file's curves, split by ``splits``, say nothing more."""
+    from domains.polynomial.data import PolynomialDataModule
+
+    dm = PolynomialDataModule(dataset="polynomial", resolution=16, **{f"{split}_size": 0})
+    with pytest.raises(ValueError, match=rf"^PolynomialDataModule: the {split} split is empty: --data\.init_args\."
+                                         rf"{split}_size=0 generates no function; give 1 or more$"):
+        dm.dataset(split)
