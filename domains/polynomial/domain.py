@@ -61,6 +61,7 @@ class PolynomialDomain(Domain):
     name = "polynomial"
     row_names = ("x", "y")
     input_help = "observations as --context rows [x, y]"
+    samplers = (ProtocolSetSampler,)  # a GP benchmark checkpoint loaded in Python draws the benchmark's sets again
 
     @property
     def is_protocol(self) -> bool:
@@ -75,13 +76,14 @@ class PolynomialDomain(Domain):
         protocol, own = is_protocol(spec), isinstance(sampler, ProtocolSetSampler)
         if protocol and not own:
             return (f"{spec.dataset} data are the GP benchmark's point sets, which only its own set sampler reads: "
-                    f"give --config configs/polynomial/{spec.dataset}.yaml (make train DATA={spec.dataset}), whose "
-                    f"model.sets is {ProtocolSetSampler.__module__}.{ProtocolSetSampler.__name__}")
+                    f"give --config configs/polynomial/{spec.dataset}.yaml (make train or make eval "
+                    f"DATA={spec.dataset}), whose model.sets is {ProtocolSetSampler.__module__}."
+                    f"{ProtocolSetSampler.__name__} (in Python: sets=ProtocolSetSampler())")
         if own and not protocol:
             names = ", ".join(f"gp_tnp_{kernel}" for kernel in KERNELS)
             return (f"model.sets {type(sampler).__name__} draws the GP benchmark's sets from its point sets ({names} "
                     f"data), not from {spec.dataset} data: give the data one of those datasets, or leave out the "
-                    f"gp_tnp_* config")
+                    f"gp_tnp_* config (in Python: sets)")
         return None
 
     @property

@@ -69,7 +69,6 @@ from .runs import (FIT_LOCK, check_new_run, check_run_name, check_run_root, chec
 from .setting_sources import (config_setting, config_unsetting, given_model_options, gives_logger_name, moved_note,
                               overridden_options, parse_error_fields, run_config_setting, setting_source,
                               size_config_options, yaml_spelled)
-from .sets import every_point_sets
 from .spawned import launch_in_one_line, launched_bad_input
 from .splits import SPLITS
 from .trainer_limits import batch_limit, check_val_limit, new_run_out_of_time, nothing_to_train, nothing_trained
@@ -472,14 +471,8 @@ class PixelTransformerCLI(LightningCLI):
             if isinstance(self.model, PixelTransformerModule):
                 self.model.cli_options = True  # its notes name --model... options, not the module's arguments
                 self._check_weights()
-            if isinstance(self.model, PixelTransformerModule):  # before the run folder is made (the module's setup
-                # refuses both in Python)
-                model = self.model
-                if self.subcommand in ("fit", "validate", "test") and \
-                        (refusal := model.domain.sampler_problem(model.sampler, model.spec)):
-                    raise ValueError(refusal)
-                if self.subcommand == "fit" and (refusal := every_point_sets(model.sampler, model.spec)):
-                    raise ValueError(refusal)
+                if refusal := self.model.sampler_refusal(self.subcommand, self.model.spec):
+                    raise ValueError(refusal)  # before the run folder is made (the module's setup refuses it too)
             if self.subcommand != "predict":
                 # missing data: one line before a run starts (predict reads none; an evaluation, what it reads)
                 self.datamodule.check_data_roots(self.subcommand)

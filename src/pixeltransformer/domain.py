@@ -18,14 +18,14 @@ import math
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, ClassVar, Iterable
 
 import numpy as np
 import torch
 
 from .errors import as_written, counted, in_number, listed
 from .layout import built_in_domain, folder_name_fault
-from .sets import grid_positions, read_signal
+from .sets import SetSampler, grid_positions, read_signal
 
 if TYPE_CHECKING:
     from .evaluation import SweepItem
@@ -220,6 +220,8 @@ class Domain:
         row_names: the entries of one ``--context`` row, for messages (default x0, x1, ..., value).
         verdict_keys: the entries of :meth:`summary` that are verdicts (a method beating another), which the core
             leaves null, and says why, where too few test items were evaluated to judge them.
+        samplers: the domain's own set sampler classes (SetSampler subclasses), which a module rebuilt from a
+            checkpoint that records one (load_from_checkpoint) gets again, with its init_args.
     """
 
     name: ClassVar[str] = ""
@@ -227,6 +229,7 @@ class Domain:
     input_help: ClassVar[str] = "a signal file"
     row_names: ClassVar[tuple[str, ...]] = ()  # a context row's entries, for messages, e.g. ("y", "x", "value")
     verdict_keys: ClassVar[tuple[str, ...]] = ()  # summary's verdicts, e.g. ("psnr_rises_with_context",)
+    samplers: ClassVar[tuple[type[SetSampler], ...]] = ()  # e.g. the GP benchmark's ProtocolSetSampler
     registry: ClassVar[dict[str, type[Domain]]] = {}
     spec: SignalSpec | None = None  # the data's spec, set by the module that owns the domain (units, dataset)
 
@@ -353,7 +356,7 @@ class Domain:
         sampler reads a layout of its own (the GP protocol's point sets: positions and values) says more."""
         return spec.val_dims
 
-    def sampler_problem(self, sampler: Any, spec: SignalSpec) -> str | None:
+    def sampler_problem(self, sampler: SetSampler, spec: SignalSpec) -> str | None:
         """One line when the module's set sampler cannot draw sets from the spec's signals (a layout only the
         domain's own sampler reads, or the domain's sampler on plain signals), naming the config that pairs them; None
         (the default) where it can: the core's samplers read any signal [V, *grid]."""

@@ -164,7 +164,8 @@ class PixelTransformerModule(L.LightningModule):
         self.net_config = as_config(NetConfig, net, "net")
         self.objective_config = as_config(ObjectiveConfig, objective, "objective")
         self.optim_config = as_config(OptimConfig, optim, "optim")
-        self.sampler = as_sampler(sets)  # training; validation draws the same sets with uniform queries
+        # training; validation draws the same sets with uniform queries
+        self.sampler = as_sampler(sets, self.domain.samplers)
         self.save_hyperparameters({"spec": self.spec.to_dict(), "domain": self.domain.name or self.spec.domain,
                                    "net": plain(self.net_config),
                                    "objective": plain(self.objective_config), "sets": sampler_hparams(self.sampler),
@@ -238,23 +239,31 @@ class PixelTransformerModule(L.LightningModule):
         self.restore_fit_counts()  # an evaluation that raised had no teardown
         trainer = self._trainer
         debugging = trainer is not None and (trainer.fast_dev_run or trainer.overfit_batches)  # they set the limit
-        # the stages whose steps draw sets with the module's sampler: one it cannot read was a shape traceback there
-        if stage in ("fit", "validate", "test") and (refusal := self.domain.sampler_problem(self.sampler, self.spec)):
-            raise ValueError(refusal)
+        # the stage's own: trainer.datamodule may be an earlier fit's, where the stage was given dataloaders alone
+        datamodule = tested_datamodule(trainer, stage) if trainer is not None else None
+        data = module_spec(datamodule) if stage != "predict" and isinstance(datamodule, SignalDataModule) else None
+        for spec in (self.spec,) if data is None or data == self.spec else (self.spec, data):  # the data's too
+            if refusal := self.sampler_refusal(stage, spec):
+                raise ValueError(refusal)
         if stage in ("fit", "validate") and trainer is not None and not debugging:
             check_val_limit(trainer.limit_val_batches, python=True)  # the command line refused it before the run
-        if stage == "fit" and (refusal := every_point_sets(self.sampler, self.spec)):
-            raise ValueError(refusal)
         if stage == "fit" and (note := denser_than_signal(self.sampler, self.spec, python=not self.cli_options)) \
                 and self.global_rank == 0:
             warnings.warn(note, stacklevel=2)
-        # the stage's own: trainer.datamodule may be an earlier fit's, where the stage was given dataloaders alone
-        datamodule = tested_datamodule(trainer, stage) if trainer is not None else None
         if stage in STAGE_ROWS and callable(getattr(datamodule, STAGE_ROWS[stage], None)):
             self.check_stage_memory(trainer, datamodule, stage)
         if stage != "predict" and isinstance(datamodule, SignalDataModule):
             self.name_data_source(datamodule)
         self._flushing_started = start_flushing()
+
+    def sampler_refusal(self, stage: str, spec: SignalSpec) -> str | None:
+        """One line where the module's set sampler cannot serve a stage on data of ``spec``: the stages whose steps
+        draw sets with it (fit, validate, test) where it cannot read the data (Domain.sampler_problem: a shape
+        traceback there), and a fit where it would draw every point (every_point_sets); None where it can. The CLI
+        asks before the run folder is made, setup as the stage starts (in Python)."""
+        if stage in ("fit", "validate", "test") and (refusal := self.domain.sampler_problem(self.sampler, spec)):
+            return refusal
+        return every_point_sets(self.sampler, spec) if stage == "fit" else None
 
     def name_data_source(self, datamodule: SignalDataModule) -> None:
         """The name of the file or folder the data is read from, in this module's spec as the command line links it

@@ -232,11 +232,12 @@ def sampler_hparams(sampler: SetSampler) -> dict[str, Any]:
     return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": sampler.init_args()}
 
 
-def as_sampler(sets: SetSampler | dict | None) -> SetSampler:
+def as_sampler(sets: SetSampler | dict | None, own: tuple[type[SetSampler], ...] = ()) -> SetSampler:
     """The module's training sampler from a SetSampler, None (the defaults) or a dict: the core SetSampler's
-    init_args, flat or under {"class_path", "init_args"}. A dict naming another class (a checkpoint's record of a
-    domain's sampler) gives the default SetSampler: the class is not imported from a file's text, and a rebuilt
-    module only needs its sampler to train, where the config names it again."""
+    init_args, flat or under {"class_path", "init_args"}. A dict naming one of ``own`` (the domain's own samplers,
+    Domain.samplers: a checkpoint's record of one) rebuilds it; naming another class, the default SetSampler: no
+    class is imported from a file's text, and a rebuilt module only needs such a sampler to train, where the config
+    names it again."""
     if sets is None:
         return SetSampler()
     if isinstance(sets, SetSampler):
@@ -246,7 +247,9 @@ def as_sampler(sets: SetSampler | dict | None) -> SetSampler:
     if "class_path" not in sets:
         return SetSampler(**sets)
     if sets["class_path"] != CORE_SAMPLER:
-        return SetSampler()
+        known = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in own}
+        return known[sets["class_path"]](**(sets.get("init_args") or {})) if sets["class_path"] in known else \
+            SetSampler()
     return SetSampler(**(sets.get("init_args") or {}))
 
 

@@ -211,8 +211,8 @@ ROWS = [
      'benchmark\'s sets from its point sets ..., not from gp_rbf data`)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.dataset=gp_tnp_rbf", *_runs(w)],
      "gp_tnp_rbf data are the GP benchmark's point sets, which only its own set sampler reads: give --config "
-     "configs/polynomial/gp_tnp_rbf.yaml (make train DATA=gp_tnp_rbf), whose model.sets is "
-     "domains.polynomial.protocol.ProtocolSetSampler"),
+     "configs/polynomial/gp_tnp_rbf.yaml (make train or make eval DATA=gp_tnp_rbf), whose model.sets is "
+     "domains.polynomial.protocol.ProtocolSetSampler (in Python: sets=ProtocolSetSampler())"),
     ("data-value-range-float32",
      '`make train DOMAIN=polynomial ARGS="--data.init_args.val_range=[-1e30,1e30]"` (beyond ±1e15; in Python, also '
      'inf or nan)',

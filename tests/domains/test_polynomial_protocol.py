@@ -9,6 +9,7 @@ import math
 import re
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -330,16 +331,19 @@ def test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option(option,
 
 @pytest.mark.parametrize("dataset, sets, message", [
     ("gp_tnp_rbf", None, "gp_tnp_rbf data are the GP benchmark's point sets, which only its own set sampler reads: "
-                         "give --config configs/polynomial/gp_tnp_rbf.yaml (make train DATA=gp_tnp_rbf), whose "
-                         "model.sets is domains.polynomial.protocol.ProtocolSetSampler"),
+                         "give --config configs/polynomial/gp_tnp_rbf.yaml (make train or make eval DATA=gp_tnp_rbf), "
+                         "whose model.sets is domains.polynomial.protocol.ProtocolSetSampler (in Python: "
+                         "sets=ProtocolSetSampler())"),
     ("gp_rbf", ProtocolSetSampler(), "model.sets ProtocolSetSampler draws the GP benchmark's sets from its point sets "
                                      "(gp_tnp_rbf, gp_tnp_matern, gp_tnp_periodic data), not from gp_rbf data: give "
-                                     "the data one of those datasets, or leave out the gp_tnp_* config")])
+                                     "the data one of those datasets, or leave out the gp_tnp_* config (in Python: "
+                                     "sets)")])
 def test_a_set_sampler_that_cannot_read_the_data_is_refused_before_a_step(dataset, sets, message):
     """--data.init_args.dataset=gp_tnp_rbf over configs/polynomial.yaml (its grid sampler) stopped at the first
     training step on a traceback, "mat1 and mat2 shapes cannot be multiplied"; the benchmark's sampler on dense GP
     draws at "the GP protocol expects point sets [B, 2, N]", naming neither the sampler nor the config. The stages
     that draw sets with it (fit, validate, test: the plain test NLL) refuse it as they start; predict draws none."""
+    import domains.polynomial.domain  # noqa: F401  (registers the domain whose check this is)
     from pixeltransformer.module import PixelTransformerModule
 
     spec = PolynomialDataModule(dataset=dataset, val_range=(-3, 3)).spec
@@ -347,6 +351,26 @@ def test_a_set_sampler_that_cannot_read_the_data_is_refused_before_a_step(datase
     for stage in ("fit", "validate", "test"):
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             module.setup(stage)
+
+
+def test_a_benchmark_checkpoint_rebuilt_in_python_draws_its_own_sets_and_is_checked_against_the_data_given():
+    """A module rebuilt from a GP benchmark checkpoint's hyperparameters (load_from_checkpoint) got the core's
+    SetSampler: its evaluation on the benchmark's data was refused, naming a config. It gets the benchmark's sampler
+    again; and a stage given other data than the module's (trainer.test(module, datamodule=...)) is checked against
+    that data's spec too, which stopped on a shape traceback."""
+    import domains.polynomial.domain  # noqa: F401  (registers the domain whose check this is)
+    from pixeltransformer.module import PixelTransformerModule
+
+    data = PolynomialDataModule(dataset="gp_tnp_rbf")
+    trained = PixelTransformerModule(spec=data.spec, domain="polynomial", sets=ProtocolSetSampler())
+    rebuilt = PixelTransformerModule(**trained.hparams)
+    assert type(rebuilt.sampler) is ProtocolSetSampler
+    rebuilt.setup("test")  # no refusal: its own sets
+    dense = PolynomialDataModule(dataset="gp_rbf", val_range=(-3, 3))
+    rebuilt._trainer = SimpleNamespace(fast_dev_run=False, overfit_batches=0, datamodule=dense)
+    with pytest.raises(ValueError, match=r"^model\.sets ProtocolSetSampler draws the GP benchmark's sets .* not from "
+                                         r"gp_rbf data"):
+        rebuilt.setup("test")
 
 
 @pytest.mark.parametrize("kernel", ["rbf", "periodic"])
