@@ -245,7 +245,7 @@ class PolynomialDataModule(SignalDataModule):
             if size < 0 and dataset != "file":  # a file's curves are split by ``splits``, which take -1
                 raise ValueError(f"--data.init_args.{split}_size must be >= 0 (the number of functions generated; "
                                  f"-1, the rest, is for the splits of a file's curves), got {size}")
-        # beyond MAX_ABS_VALUE the value normalisation underflows float32, and the first training loss was NaN
+        # beyond MAX_ABS_VALUE a set's value frame overflows float32, and the first training loss was NaN
         if val_range is not None and not (len(val_range) == 2 and -MAX_ABS_VALUE <= val_range[0] < val_range[1]
                                           <= MAX_ABS_VALUE):
             raise ValueError(f"--data.init_args.val_range must be [low, high], finite numbers within "

@@ -694,9 +694,8 @@ class PixelTransformer(nn.Module):
             pos_embed = self.ctx_pos_proj(self.fourier(pos.pos))  # [B, n, D]
         x = pos_embed + self.ctx_val_proj(ctx_val, cache.frame)  # [B, n, D]
         if start == 0 and (spans := self._progress_spans(n, progress, x.device)):  # as encode_rows shows a large S
-            x = self._encode_in_spans(x, pos, spans, progress,
+            x = self._encode_in_spans(x, pos, spans, progress,  # [B, n, D]
                                       lambda i, h: self.encoder[i].attn.store_rows(h, pos, cache.rows[i], start))
-            # x: [B, n, D]
         else:
             for i, block in enumerate(loop_progress(self.encoder, progress or "", unit="layer",
                                                     enabled=progress is not None, leave=False)):
