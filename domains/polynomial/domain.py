@@ -28,7 +28,7 @@ from pixeltransformer.errors import as_written, range_as_written
 from pixeltransformer.files import atomic_write
 from pixeltransformer.inference import Completion
 from pixeltransformer.loopbar import loop_progress
-from pixeltransformer.sets import grid_positions
+from pixeltransformer.sets import SetSampler, grid_positions
 from pixeltransformer.signal import SignalSpec
 
 from .kernels import KERNELS
@@ -71,7 +71,7 @@ class PolynomialDomain(Domain):
     def signal_channels(self, spec: SignalSpec) -> int:
         return signal_channels(spec)
 
-    def sampler_problem(self, sampler, spec: SignalSpec) -> str | None:
+    def sampler_problem(self, sampler: SetSampler, spec: SignalSpec) -> str | None:
         """The benchmark's point sets [2, N] are read by its own sampler only, which reads nothing else."""
         protocol, own = is_protocol(spec), isinstance(sampler, ProtocolSetSampler)
         if protocol and not own:
@@ -83,7 +83,7 @@ class PolynomialDomain(Domain):
             names = ", ".join(f"gp_tnp_{kernel}" for kernel in KERNELS)
             return (f"model.sets {type(sampler).__name__} draws the GP benchmark's sets from its point sets ({names} "
                     f"data), not from {spec.dataset} data: give the data one of those datasets, or leave out the "
-                    f"gp_tnp_* config (in Python: sets)")
+                    f"gp_tnp_* config (in Python: another sets=, or none)")
         return None
 
     @property

@@ -358,7 +358,7 @@ class Domain:
 
     def sampler_problem(self, sampler: SetSampler, spec: SignalSpec) -> str | None:
         """One line when the module's set sampler cannot draw sets from the spec's signals (a layout only the
-        domain's own sampler reads, or the domain's sampler on plain signals), naming the config that pairs them; None
+        domain's own sampler reads, or the domain's sampler on plain signals), naming the remedy; None
         (the default) where it can: the core's samplers read any signal [V, *grid]."""
         return None
 

@@ -236,8 +236,8 @@ def as_sampler(sets: SetSampler | dict | None, own: tuple[type[SetSampler], ...]
     """The module's training sampler from a SetSampler, None (the defaults) or a dict: the core SetSampler's
     init_args, flat or under {"class_path", "init_args"}. A dict naming one of ``own`` (the domain's own samplers,
     Domain.samplers: a checkpoint's record of one) rebuilds it; naming another class, the default SetSampler: no
-    class is imported from a file's text, and a rebuilt module only needs such a sampler to train, where the config
-    names it again."""
+    class is imported from a file's text, and a rebuilt module only needs such a sampler for its stages' sets,
+    where the config names it again."""
     if sets is None:
         return SetSampler()
     if isinstance(sets, SetSampler):

@@ -214,8 +214,8 @@ ROWS = [
      "configs/polynomial/gp_tnp_rbf.yaml (make train or make eval DATA=gp_tnp_rbf), whose model.sets is "
      "domains.polynomial.protocol.ProtocolSetSampler (in Python: sets=ProtocolSetSampler())"),
     ("data-value-range-float32",
-     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_range=[-1e30,1e30]"` (beyond ±1e15; in Python, also '
-     'inf or nan)',
+     '`make train DOMAIN=polynomial ARGS="--data.init_args.val_range=[-1e30,1e30]"` (beyond ±1e15, also '
+     '`.inf` or `.nan`)',
      lambda w: ["cli", "fit", *POLY, "--data.init_args.val_range=[-1e30,1e30]", *_runs(w)],
      "--data.init_args.val_range must be [low, high], finite numbers within +-1000000000000000 (the model's float32 "
      "arithmetic) with low < high, got [-1e+30, 1e+30]"),

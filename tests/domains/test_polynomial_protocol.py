@@ -337,7 +337,7 @@ def test_a_benchmark_prior_that_is_no_prior_is_refused_naming_the_option(option,
     ("gp_rbf", ProtocolSetSampler(), "model.sets ProtocolSetSampler draws the GP benchmark's sets from its point sets "
                                      "(gp_tnp_rbf, gp_tnp_matern, gp_tnp_periodic data), not from gp_rbf data: give "
                                      "the data one of those datasets, or leave out the gp_tnp_* config (in Python: "
-                                     "sets)")])
+                                     "another sets=, or none)")])
 def test_a_set_sampler_that_cannot_read_the_data_is_refused_before_a_step(dataset, sets, message):
     """--data.init_args.dataset=gp_tnp_rbf over configs/polynomial.yaml (its grid sampler) stopped at the first
     training step on a traceback, "mat1 and mat2 shapes cannot be multiplied"; the benchmark's sampler on dense GP
@@ -355,7 +355,7 @@ def test_a_set_sampler_that_cannot_read_the_data_is_refused_before_a_step(datase
 
 def test_a_benchmark_checkpoint_rebuilt_in_python_draws_its_own_sets_and_is_checked_against_the_data_given():
     """A module rebuilt from a GP benchmark checkpoint's hyperparameters (load_from_checkpoint) got the core's
-    SetSampler: its evaluation on the benchmark's data was refused, naming a config. It gets the benchmark's sampler
+    SetSampler: its evaluation on the benchmark's data stopped on a shape traceback. It gets the benchmark's sampler
     again; and a stage given other data than the module's (trainer.test(module, datamodule=...)) is checked against
     that data's spec too, which stopped on a shape traceback."""
     import domains.polynomial.domain  # noqa: F401  (registers the domain whose check this is)

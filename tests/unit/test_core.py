@@ -524,7 +524,7 @@ def test_a_large_s_shows_each_encoder_layer_by_chunks_of_rows(tiny_module, capsy
     layers = tiny_module.net_config.encoder_layers
     whole = tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True).mean  # [1, 1, 64]
     capsys.readouterr()
-    monkeypatch.setattr("pixeltransformer.model.ENCODE_ROWS", 16, raising=False)
+    monkeypatch.setattr("pixeltransformer.model.ENCODE_ROWS", 16)
     chunked = tiny_module.complete(s.ctx_pos, s.ctx_val, (64,), chunk=16, progress=True).mean  # [1, 1, 64]
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[encoding")]
     assert len(lines) == 2 * layers, lines
@@ -557,7 +557,7 @@ def test_samples_of_a_large_s_show_each_encoder_layer_by_chunks_of_rows(poly_spe
 
     whole = completed()
     capsys.readouterr()
-    monkeypatch.setattr("pixeltransformer.model.ENCODE_ROWS", 16, raising=False)
+    monkeypatch.setattr("pixeltransformer.model.ENCODE_ROWS", 16)
     chunked = completed()
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(f"[{words}]")]
     assert lines[0].startswith(f"[{words}] 1/{2 * layers} chunks "), lines

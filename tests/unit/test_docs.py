@@ -325,7 +325,8 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
     "`make sample DOMAIN=video CKPT=video.ckpt CONTEXT='[[0, 0, 0, 0.5, 0.5, 0.5]]' "
     'ARGS="--model.domain.init_args.input_clip=1"` (S as rows, with no .npz to pick a clip of)':
-        ("tests/domains/test_video_wiring.py", "test_a_prediction_reads_input_clip_of_its_own_input_not_an_earlier_one_s"),
+        ("tests/domains/test_video_wiring.py",
+         "test_a_prediction_reads_input_clip_of_its_own_input_not_an_earlier_one_s"),
     '`--trainer.limit_train_batches 0.1` on a fit whose train split is one batch (`--data.init_args.train_size 64`, '
     'batch_size 64)':
         ("tests/domains/test_polynomial_domain.py", "test_a_train_fraction_of_no_batch_is_refused_naming_the_split"),
