@@ -286,7 +286,7 @@ class Attention(nn.Module):
 
     def _attend_rows_with_sink(self, q: torch.Tensor, qt: torch.Tensor, rows: torch.Tensor, x_pos: PosLike | None,
                                mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """attend_rows' weighted sum of rows when every head also reads the sink (with_sink): written out, as the
+        """attend_rows' weighted sum of rows when every head also reads the sink (sources): written out, as the
         sink is a key of head space, not of row space. q [B, n, D], qt [B, 1, H n, W] -> the rows' weighted sum
         [B, 1, H n, W] and the weight the rows kept [B, H, n, 1]."""
         b, n, d = q.shape
@@ -325,8 +325,7 @@ class Attention(nn.Module):
     def attend(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                x_pos: PosLike | None = None, mask: torch.Tensor | None = None,
                projected: torch.Tensor | None = None) -> torch.Tensor:
-        o = self.attend_heads(x, k, v, causal, x_pos, mask, projected)  # [B, H, N, W]
-        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
+        return self.combine(self.attend_heads(x, k, v, causal, x_pos, mask, projected), x.dtype)  # [B, N, D]
 
     def attend_heads(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool = False,
                      x_pos: PosLike | None = None, mask: torch.Tensor | None = None,
@@ -334,13 +333,15 @@ class Attention(nn.Module):
         """attend() before the heads are combined: [B, H, N, W], W = the keys' width; the channels past
         head_dim are the values' zero padding."""
         q = self.queries(x, x_pos, projected)  # [B, H, N, key_dim]; fp32 with the distance bias
-        if self.distance:  # keys/values may come in another dtype (cached_memory's); the bias needs fp32
-            k, v = k.float(), v.float()
-            q = q[..., : k.shape[-1]]  # a cache without the padding channels: they are zeros in q and k alike
-        if self.sink:
-            if causal and mask is None:  # top-left aligned, as SDPA's is_causal
-                mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()  # [N, M]
-            k, v, mask = self.with_sink(k, v, mask)  # [B, H, M + 1, *], [N, M + 1]
+        if self.sink and causal and mask is None:  # top-left aligned, as SDPA's is_causal
+            mask = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()  # [N, M]
+        return self.kernel(q, *self.sources(k, v, mask), causal)  # [B, H, N, W]
+
+    def kernel(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+               causal: bool = False) -> torch.Tensor:
+        """Queries [B, H, N, key_dim] against keys and values from sources() [B, H, M, W] -> [B, H, N, W]."""
+        if self.distance:  # a cache without the padding channels: they are zeros in q and k alike
+            q = q[..., : k.shape[-1]]
         # autocast would cast the kernel's inputs to half precision (scaled_dot_product_attention is on its list)
         # and round the bias's cancelling terms inside it: with the distance bias the attention runs in fp32
         half = self.distance and torch.is_autocast_enabled(q.device.type)
@@ -351,27 +352,28 @@ class Attention(nn.Module):
     def attend_in_spans(self, x: torch.Tensor, x_pos: PosLike | None, spans: list[tuple[int, int]]
                         ) -> Generator[int, None, torch.Tensor]:
         """Self-attention of tokens [B, N, D] without causality or mask, as forward(x, x) computes it, its queries
-        attended a span of rows at a time: yields each span's stop, and returns [B, N, D]. Keys, values and the
-        query projection are computed for every row at once, as the one call does."""
-        k, v = self.keys_values(x, x_pos)  # [B, H, N, key_dim]
+        attended a span of rows at a time: yields each span's stop, and returns [B, N, D]. Keys, values (the sink
+        row joined) and the query projection are computed for every row at once, as the one call does."""
+        k, v, _ = self.sources(*self.keys_values(x, x_pos))  # [B, H, N (+ 1), key_dim]
         projected = self.q(x)  # [B, N, D]
         pos = as_positions(x_pos)
-        if self.distance:  # built once for every row; each span's Positions slices it
+        if self.distance:  # each span's Positions slices them
             self._need_pos(pos).scaled_query_channels(self)
-        o = None  # [B, H, N, W], filled a span at a time
+        parts = []  # per span [B, H, n, W]
         for start, stop in spans:
-            part = self.attend_heads(x[:, start:stop], k, v, x_pos=None if pos is None else pos.rows(start, stop),
-                                     projected=projected[:, start:stop])  # [B, H, n, W]
-            if o is None:
-                o = part.new_empty(part.shape[0], part.shape[1], x.shape[1], part.shape[3])  # [B, H, N, W]
-            o[:, :, start:stop] = part  # [B, H, n, W] into its rows
+            parts.append(self.kernel(self.queries(x[:, start:stop], None if pos is None else pos.rows(start, stop),
+                                                  projected[:, start:stop]), k, v))  # [B, H, n, W]
             yield stop
-        return self.combine(o[..., : self.head_dim].to(x.dtype))  # [B, N, D]
+        return self.combine(torch.cat(parts, dim=2), x.dtype)  # [B, N, D]
 
-    def with_sink(self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Keys/values [B, H, M, W] -> [B, H, M + 1, W] with the sink row last; a mask [N, M] -> [N, M + 1],
-        every query reading the sink."""
+    def sources(self, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Keys/values [B, H, M, W] and a mask [N, M] as kernel() reads them: fp32 with the distance bias (they may
+        come in another dtype, cached_memory's); with the sink, its row last (M + 1), which every query reads."""
+        if self.distance:
+            k, v = k.float(), v.float()
+        if not self.sink:
+            return k, v, mask
         b, h, _, w = k.shape
         pad = (0, w - self.head_dim)
         sink_k = F.pad(self.sink_key.to(k.dtype), pad)  # [H, W]
@@ -385,8 +387,8 @@ class Attention(nn.Module):
             mask = F.pad(mask, (0, 1), value=True)  # [N, M + 1]
         return torch.cat([k, sink_k], dim=2), torch.cat([v, sink_v], dim=2), mask
 
-    def combine(self, o: torch.Tensor) -> torch.Tensor:
-        return self.out(o.transpose(1, 2).flatten(2))  # [B, H, N, Dh] -> [B, N, D]
+    def combine(self, o: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.out(o[..., : self.head_dim].to(dtype).transpose(1, 2).flatten(2))  # [B, H, N, W] -> [B, N, D]
 
     def forward(self, x: torch.Tensor, src: torch.Tensor, causal: bool = False, x_pos: PosLike | None = None,
                 src_pos: PosLike | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:

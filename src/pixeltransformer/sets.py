@@ -223,13 +223,17 @@ class SetSampler:
         return SetBatch(ctx_pos, ctx_val, qry_pos, qry_val)
 
 
-CORE_SAMPLER = f"{SetSampler.__module__}.{SetSampler.__qualname__}"
+def class_path(cls: type) -> str:
+    """The dotted name a config's ``class_path`` gives a class: ``module.QualifiedName``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+CORE_SAMPLER = class_path(SetSampler)
 
 
 def sampler_hparams(sampler: SetSampler) -> dict[str, Any]:
     """A sampler as {"class_path", "init_args"} in plain types, the form the CLI and checkpoints use."""
-    cls = type(sampler)
-    return {"class_path": f"{cls.__module__}.{cls.__qualname__}", "init_args": sampler.init_args()}
+    return {"class_path": class_path(type(sampler)), "init_args": sampler.init_args()}
 
 
 def as_sampler(sets: SetSampler | dict | None, own: tuple[type[SetSampler], ...] = ()) -> SetSampler:
@@ -247,7 +251,7 @@ def as_sampler(sets: SetSampler | dict | None, own: tuple[type[SetSampler], ...]
     if "class_path" not in sets:
         return SetSampler(**sets)
     if sets["class_path"] != CORE_SAMPLER:
-        known = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in own}
+        known = {class_path(cls): cls for cls in own}
         return known[sets["class_path"]](**(sets.get("init_args") or {})) if sets["class_path"] in known else \
             SetSampler()
     return SetSampler(**(sets.get("init_args") or {}))

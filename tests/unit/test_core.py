@@ -566,6 +566,31 @@ def test_samples_of_a_large_s_show_each_encoder_layer_by_chunks_of_rows(poly_spe
     assert torch.equal(chunked.mean, whole.mean) and torch.equal(chunked.samples, whole.samples)
 
 
+@pytest.mark.parametrize("sigma_range", [None, (0.05, 1.0)])
+@pytest.mark.parametrize("sink", [False, True])
+def test_attention_in_spans_is_the_one_call_to_the_bit(sigma_range, sink):
+    """Attention.attend_in_spans (a large S shown on a CPU) gives forward(x, x)'s rows to the bit, with and without the
+    distance bias and the sink (its row joined to the keys once for every span)."""
+    from pixeltransformer.model import Attention
+
+    torch.manual_seed(0)
+    att = Attention(width=32, heads=4, pos_dims=2, sigma_range=sigma_range, sink=sink)
+    with torch.no_grad():  # a sink that takes weight and adds a value
+        for p in att.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x, pos = torch.randn(2, 40, 32), torch.rand(2, 40, 2) * 2 - 1  # [B, N, D], [B, N, P]
+    spans = att.attend_in_spans(x, pos, [(0, 16), (16, 40)])
+    stops = []
+    while True:
+        try:
+            stops.append(next(spans))
+        except StopIteration as done:
+            got = done.value  # [B, N, D]
+            break
+    assert stops == [16, 40]
+    assert torch.equal(got, att(x, x, x_pos=pos, src_pos=pos))
+
+
 def test_row_spans_leave_no_short_last_span():
     from pixeltransformer.model import row_spans
 

@@ -48,7 +48,7 @@ def test_distance_bias_is_the_gaussian_log_kernel():
     d2 = torch.cdist(xp, sp).pow(2).unsqueeze(1)  # [B, 1, N, M]
     sigma = att.log_sigma.exp().view(1, -1, 1, 1)  # [1, H, 1, 1]
     logits = q @ k.transpose(-1, -2) / 8 ** 0.5 - d2 / (2 * sigma**2)  # [B, H, N, M]
-    want = att.combine(logits.softmax(-1) @ v)  # [B, N, D]
+    want = att.combine(logits.softmax(-1) @ v, x.dtype)  # [B, N, D]
     assert torch.allclose(got, want, atol=1e-5)
     assert att.key_dim % 8 == 0
     # a narrow head attends mostly to the nearest key; without the bias it would not
