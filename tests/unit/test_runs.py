@@ -628,6 +628,22 @@ def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(t
         os.close(fd)
 
 
+def test_a_fast_dev_run_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys):
+    """A fast_dev_run refused once its trainer was built (bad data, a checkpoint of other data), before anything was
+    written: the refusal's line alone, as for any fit; one that ran (or was stopped) says it keeps no run folder."""
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "runs" / "polynomial" / "x"
+    trainer = SimpleNamespace(global_step=0, fast_dev_run=True, is_global_zero=True)
+    cli = SimpleNamespace(subcommand="fit", new_run=True, _shown=run, trainer=trainer, run_dir=run,
+                          _new_folders=[run, run.parent, tmp_path / "runs"], _first_step_mark=None)
+    PixelTransformerCLI._drop_new_run(cli)  # refused
+    assert capsys.readouterr().out == "" and not (tmp_path / "runs").exists()
+    trainer.global_step = 1
+    PixelTransformerCLI._drop_new_run(cli, failed=False)  # ran its batch
+    assert capsys.readouterr().out == f"[run] fit: {run} not kept: a fast_dev_run keeps no run folder\n"
+
+
 def test_a_fit_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys):
     """Bad input refused after the [run] line named the folder, before anything was written (a data root that does
     not exist): the refusal's one line says what to do; a line saying that a folder never made was "not kept" was
