@@ -151,13 +151,21 @@ def _last_ckpt_lost(run: Path, folder: Path) -> str:
 
 def _why_unsaved(run: Path, or_running: bool = False) -> str:
     """Why a run folder holds no checkpoint: the option its config.yaml fitted with that keeps none
-    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save
-    (``or_running``: "or is still running", where nothing has told whether it runs)."""
+    (:func:`kept_none_by_config`), else that its fit stopped before the first save (``or_running``: "or is still
+    running", where nothing has told whether it runs)."""
+    return kept_none_by_config(run) or \
+        "its fit stopped before the first save" + (", or is still running" if or_running else "")
+
+
+def kept_none_by_config(run: Path) -> str | None:
+    """"its fit ran with trainer.<key>=<value>, which keeps no checkpoint" where a run folder's config.yaml fitted
+    with an option that keeps none (trainer.barebones, trainer.enable_checkpointing=false); None where it did not (its
+    fit stopped before the first save, or is still running), or there is no config.yaml."""
     config = run / "config.yaml"
     for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
         if config.is_file() and config_entry(config, "trainer", key)[1] is keeps_none:
             return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
-    return "its fit stopped before the first save" + (", or is still running" if or_running else "")
+    return None
 
 
 def runs_below(folder: Path) -> str:

@@ -18,7 +18,7 @@ from pixeltransformer.locks import record
 from pixeltransformer.preflight import preflight
 from pixeltransformer.runs import (check_new_run, check_resume_name, check_run_name, check_run_root, expand_home,
                                    hold_run_folder, kept_instead, readable_run_configs, release_run_folder,
-                                   resume_checkpoint, run_group, with_run_config)
+                                   resume_checkpoint, run_group, running_fit, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,6 +201,39 @@ def test_a_run_that_kept_no_checkpoint_by_its_config_says_why_to_a_new_fit_and_a
         check_new_run(run)
     assert re.fullmatch(rf" \(the run {re.escape(str(run))} kept no checkpoint: {why}; {remedy}\)",
                         kept_instead(run / "checkpoints" / "last.ckpt"))
+
+
+@pytest.mark.parametrize("option", ["enable_checkpointing: false", "barebones: true"])
+def test_a_run_that_kept_no_checkpoint_by_its_config_says_why_to_the_results(tmp_path, option):
+    """`make results RUNS=<run>` of a run never evaluated that kept no checkpoint by its config (fitted to its end
+    with trainer.enable_checkpointing=false, or barebones) was told that "its fit stopped before it wrote
+    checkpoints/last.ckpt": the option that kept none is named, as a resume names it. A fit that stopped before its
+    first save, or one still running before it, is named as such."""
+    from pixeltransformer.results_folders import ResultsError
+    from pixeltransformer.results_import import locate_run
+
+    run = tmp_path / "polynomial" / "off"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"seed_everything: 0\ntrainer:\n  {option}\n")
+    key, value = option.split(": ")
+    remedy = f"train it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name)"
+    with pytest.raises(ResultsError) as err:
+        locate_run(run)
+    assert str(err.value) == (f"{run}: no eval/metrics.json, and no checkpoint to evaluate: its fit ran with "
+                              f"trainer.{key}={value}, which keeps no checkpoint; {remedy}")
+    (run / "config.yaml").write_text("seed_everything: 0\n")
+    with pytest.raises(ResultsError) as err:
+        locate_run(run)
+    assert str(err.value) == (f"{run}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before "
+                              f"it wrote checkpoints/last.ckpt; {remedy}")
+    fd = hold_run_folder(run, new=False)  # a fit that runs there now, before its first save
+    try:
+        with pytest.raises(ResultsError) as err:
+            locate_run(run)
+        assert str(err.value) == (f"{run}: no eval/metrics.json, and no checkpoint to evaluate yet: its fit "
+                                  f"({running_fit(run)}) is still running: evaluate it after its first save")
+    finally:
+        release_run_folder(run, fd)
 
 
 def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
