@@ -43,6 +43,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing
 
+from .common import creates_files
+
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -283,6 +285,8 @@ def main(argv: list[str] | None = None) -> None:
         if json_path.is_dir() or not above.is_dir():
             parser.error(f"--json {json_path}: {'a folder' if json_path.is_dir() else f'{above} is a file'}; "
                          "name the JSON file to write")
+        if not creates_files(above):
+            parser.error(f"--json {json_path}: not writable here; name another --json")
     torch.set_num_threads(args.threads)
     env = {"date": dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "load_start": os.getloadavg(), "tflops": args.tflops}
