@@ -4,8 +4,6 @@ device every contender runs on (CPU in fp32, or a GPU in bf16 autocast with flas
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,19 +26,6 @@ DEFAULT_ENCODER = "buffered"
 SIZES = Path(__file__).resolve().parents[1] / "configs" / "model"
 # the encoders that sample with a cache (model.RowCache), timed end to end
 CACHED_ENCODERS = ("buffered", "incremental")
-
-
-def creates_files(folder: Path) -> bool:
-    """Whether a file can be made in the existing ``folder``, tried with one removed at once: os.access lets root
-    write anywhere, where a file system that makes no files of a user's (/sys, /proc) still refuses them. A record
-    written at the end of a run of minutes asks it first."""
-    try:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(name)
-    return True
 
 
 @dataclass

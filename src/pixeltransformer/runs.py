@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -367,11 +368,19 @@ def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: s
 
 
 def cannot_write(folder: Path) -> str | None:
-    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission"),
-    without writing there; None when it can."""
-    if os.access(folder, os.W_OK | os.X_OK):
-        return None
-    return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission",
+    the system's words where a file made there is refused); None when it can. Where os.access says yes, a file is
+    made there and removed at once: os.access lets root write anywhere, where a file system that makes no files of
+    a user's (/sys, /proc) refuses them."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+    except OSError as err:
+        return (err.strerror or "no file can be made there").lower()
+    os.close(fd)
+    os.unlink(name)
+    return None
 
 
 # the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a

@@ -826,6 +826,16 @@ def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path
         check_run_root(tmp_path / "ro", "images")
 
 
+def test_a_run_root_where_no_file_can_be_made_is_refused_for_root_too(tmp_path):
+    """os.access lets root write anywhere: --run_root /sys/runs (a file system that makes no files of a user's, root
+    included) passed the check, and the fit stopped after its [run] lines on "[Errno 1] Operation not permitted:
+    '/sys/runs'"; it is refused in one line naming the remedy, and a folder that can be written is left as it was."""
+    with pytest.raises(PermissionError, match=r"^--run_root /sys/runs: /sys cannot be written \(.+\): runs go to "
+                                              r"<run_root>/<domain>/<run_name>; give another --run_root$"):
+        check_run_root("/sys/runs", "polynomial")
+    assert check_run_root(tmp_path / "runs", "polynomial") == tmp_path / "runs" and not any(tmp_path.iterdir())
+
+
 def test_the_domain_of_configs_beside_options_given_as_yaml_text_is_known():
     """A --config of YAML text beside configs/polynomial.yaml left the domain unknown, so a read-only run_root whose
     domain folder can be written was refused for its run_root."""
