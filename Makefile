@@ -80,7 +80,7 @@ home = $(filter ~/%,$(firstword $(1)))
 .PHONY: help install train eval sample test test-unit test-slow bench classifier clean
 
 help: ## list the targets
-	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online|disabled)"
+	@echo "PixelTransformer targets (variables: DOMAIN=$(DOMAIN) DATA=$(DATA) ARGS=... CKPT=... RESUME=... INPUT=... CONTEXT=... OUT=... RUNS=... WANDB=offline|online|disabled VENV=$(VENV))"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 	@echo "DATA= of each DOMAIN (configs/<domain>/<dataset>.yaml; other files there are options: ARGS=\"--config ...\"):"
 	@$(foreach d,$(DOMAINS),echo "  $(d): $(or $(call datasets,$(d)),none)";)

@@ -42,6 +42,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing
+from pixeltransformer.runs import cannot_write
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -283,6 +284,8 @@ def main(argv: list[str] | None = None) -> None:
         if json_path.is_dir() or not above.is_dir():
             parser.error(f"--json {json_path}: {'a folder' if json_path.is_dir() else f'{above} is a file'}; "
                          "name the JSON file to write")
+        if cannot_write(above):
+            parser.error(f"--json {json_path}: not writable here; name another --json")
     torch.set_num_threads(args.threads)
     env = {"date": dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "load_start": os.getloadavg(), "tflops": args.tflops}

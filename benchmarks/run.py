@@ -29,6 +29,7 @@ from pixeltransformer.errors import OneLineParser
 from pixeltransformer.files import nearest_existing, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results_bench import RATIO_NOTE, bench_provenance
+from pixeltransformer.runs import cannot_write
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
@@ -279,7 +280,7 @@ def out_problem(out: Path) -> str | None:
     above = nearest_existing(out.parent)
     if not above.is_dir():
         return f"--out {out}: {above} is a file, not a folder; name another --out"
-    if not os.access(above, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+    if cannot_write(above) or (out.exists() and not os.access(out, os.W_OK)):
         return f"--out {out}: not writable here; name another --out"
     return None
 

@@ -511,9 +511,9 @@ class PixelTransformerCLI(LightningCLI):
         """A new run that stopped before its first step, or a fast_dev_run (which saves no checkpoint or config, as
         in Lightning: its folder could be neither resumed nor evaluated), leaves nothing behind (rank zero removes
         it), and says so under the [run] line that named its folder; a fit refused before its folder was made (bad
-        input, whose one line says what to do) adds nothing to that line. One that trained keeps its folder (its config
-        and W&B run: runs.remove_unstarted keeps them too); one that ``failed`` without a checkpoint says what that
-        means there."""
+        input, whose one line says what to do; a fast_dev_run that ``failed``, which makes none) adds nothing to that
+        line. One that trained keeps its folder (its config and W&B run: runs.remove_unstarted keeps them too); one
+        that ``failed`` without a checkpoint says what that means there."""
         trainer = getattr(self, "trainer", None)
         dev_run = trainer is not None and bool(trainer.fast_dev_run)
         stepped = trained(self)
@@ -535,8 +535,8 @@ class PixelTransformerCLI(LightningCLI):
         made = self.run_dir.exists()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
-        if not made and not dev_run:  # refused before anything was written: the refusal's line alone says what to do
-            return
+        if not made and (failed or not dev_run):  # refused before anything was written (a fast_dev_run, which writes
+            return  # nothing, that failed too): the refusal's line alone says what to do
         why = "a fast_dev_run keeps no run folder" if dev_run else "the fit stopped before its first step"
         print(f"[run] fit: {self._shown} not kept: {why}", flush=True)
 
@@ -752,7 +752,7 @@ class PixelTransformerCLI(LightningCLI):
                     publish_record(staged[0])
             ended = not self.trainer.interrupted
             if subcommand == "fit" and self.trainer.fast_dev_run:
-                self._drop_new_run()
+                self._drop_new_run(failed=False)
                 if run and self.trainer.is_global_zero:  # Lightning's line alone said it
                     self._say_dev_run_of_a_resume()
             elif subcommand == "fit" and not self.trainer.interrupted and self.trainer.is_global_zero:

@@ -222,7 +222,7 @@ def not_evaluated(run_dir: Path) -> str:
     if run_dir.name == "checkpoints":
         return f"{run_dir}: a run's checkpoints, not a run folder: {give_run(run_dir.parent)}"
     # here: importing runs reads torch, as default_command says
-    from .runs import checkpoint_folder, is_run_folder, kept_checkpoint, train_again
+    from .runs import checkpoint_folder, is_run_folder, kept_checkpoint, kept_none_by_config, running_fit, train_again
 
     runs = sorted(p.name for p in run_dir.iterdir() if is_run_folder(p))
     if runs and not is_run_folder(run_dir):  # <run_root>/<domain>
@@ -270,10 +270,14 @@ def not_evaluated(run_dir: Path) -> str:
         shown = " or ".join(evaluated[:3]) + (", ..." if len(evaluated) > 3 else "")
         return (f"{run_dir}: no eval/metrics.json (the evaluation of last.ckpt): give its evaluation "
                 f"{in_number(len(evaluated), 'folder')} {shown}" + (f", or {again}" if again else ""))
-    if not kept:  # killed, or stopped waiting for other nodes
+    if not kept:
+        why = kept_none_by_config(run_dir)  # fitted with checkpoints off: it ended without one
+        if why is None and (who := running_fit(run_dir)) is not None:  # not stopped: before its first save
+            return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate yet: its fit ({who}) is still "
+                    "running: evaluate it after its first save")
         named = "checkpoints/" if folder == run_dir / "checkpoints" else f"{folder}/"
-        return (f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before it wrote "
-                f"{named}last.ckpt; {train_again(run_dir)}")
+        why = why or f"its fit stopped before it wrote {named}last.ckpt"  # killed, or stopped waiting for other nodes
+        return f"{run_dir}: no eval/metrics.json, and no checkpoint to evaluate: {why}; {train_again(run_dir)}"
     return f"{run_dir}: no eval/metrics.json ({again})"
 
 

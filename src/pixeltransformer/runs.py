@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -151,13 +152,21 @@ def _last_ckpt_lost(run: Path, folder: Path) -> str:
 
 def _why_unsaved(run: Path, or_running: bool = False) -> str:
     """Why a run folder holds no checkpoint: the option its config.yaml fitted with that keeps none
-    (trainer.barebones, trainer.enable_checkpointing=false), else that its fit stopped before the first save
-    (``or_running``: "or is still running", where nothing has told whether it runs)."""
+    (:func:`kept_none_by_config`), else that its fit stopped before the first save (``or_running``: "or is still
+    running", where nothing has told whether it runs)."""
+    return kept_none_by_config(run) or \
+        "its fit stopped before the first save" + (", or is still running" if or_running else "")
+
+
+def kept_none_by_config(run: Path) -> str | None:
+    """"its fit ran with trainer.<key>=<value>, which keeps no checkpoint" where a run folder's config.yaml fitted
+    with an option that keeps none (trainer.barebones, trainer.enable_checkpointing=false); None where it did not (its
+    fit stopped before the first save, or is still running), or there is no config.yaml."""
     config = run / "config.yaml"
     for key, keeps_none in (("barebones", True), ("enable_checkpointing", False)):
         if config.is_file() and config_entry(config, "trainer", key)[1] is keeps_none:
             return f"its fit ran with trainer.{key}={str(keeps_none).lower()}, which keeps no checkpoint"
-    return "its fit stopped before the first save" + (", or is still running" if or_running else "")
+    return None
 
 
 def runs_below(folder: Path) -> str:
@@ -359,11 +368,19 @@ def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: s
 
 
 def cannot_write(folder: Path) -> str | None:
-    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission"),
-    without writing there; None when it can."""
-    if os.access(folder, os.W_OK | os.X_OK):
-        return None
-    return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission",
+    the system's words where a file made there is refused); None when it can. Where os.access says yes, a file is
+    made there and removed at once: os.access lets root write anywhere, where a file system that makes no files of
+    a user's (/sys, /proc) refuses them."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+    except OSError as err:
+        return (err.strerror or "no file can be made there").lower()
+    os.close(fd)
+    os.unlink(name)
+    return None
 
 
 # the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a

@@ -471,14 +471,17 @@ def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, m
     (["--out", "{blocked}/bench.json"], "a_file is a file, not a folder"),
     (["--out", "{tmp}/README.md"], "the record is JSON, written over any file of that name: name a "
                                                  ".json file"),
+    # a place no one can make a file in, root included (whom os.access lets write anywhere)
+    (["--out", "/sys/bench.json"], "--out /sys/bench.json: not writable here; name another --out"),
+    (["--out", "/proc/bench/bench.json"], "--out /proc/bench/bench.json: not writable here; name another --out"),
 ])
 def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, blocked, capsys, monkeypatch, args,
                                                                        cause):
     """An unknown preset was a traceback once the run reached it; --compile without the training benchmark was
     ignored, and --presets with --only memory (which runs at its own preset); an --out that could not take the
-    record (a folder, a file's subfolder) was a traceback after every benchmark had run, and a folder's name with
-    .png beside it (someone's picture) was deleted; --out x.png had the picture written over the JSON, and --out
-    README.md the record over the README."""
+    record (a folder, a file's subfolder, a folder no file can be made in) was a traceback after every benchmark
+    had run, and a folder's name with .png beside it (someone's picture) was deleted; --out x.png had the picture
+    written over the JSON, and --out README.md the record over the README."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder.png").write_bytes(b"someone's picture")
     monkeypatch.setattr(bench_run, "run", lambda *a, **k: pytest.fail("the run started"))
@@ -522,10 +525,13 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
                                          (["--threads", "0"], "--threads must be >= 1, got 0"),
                                          (["--tflops", "0"], "--tflops must be > 0, got 0.0"),
                                          (["--json", "{tmp}"], "a folder; name the JSON file to write"),
-                                         (["--json", "{blocked}/feed.json"], "a_file is a file")])
+                                         (["--json", "{blocked}/feed.json"], "a_file is a file"),
+                                         (["--json", "/sys/feed.json"], "--json /sys/feed.json: not writable here; "
+                                                                        "name another --json")])
 def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, blocked, capsys, monkeypatch, args, cause):
     """`python -m benchmarks.feed --batches 0` failed once its first config was built and timed ("no median for
-    empty data"), and a --json that is a folder after every config had been timed, the records lost."""
+    empty data"), and a --json that is a folder, or in a folder no file can be made in, after every config had been
+    timed, the records lost."""
     from benchmarks import feed
 
     monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))

@@ -1250,6 +1250,20 @@ def test_bad_data_found_after_the_run_line_before_its_folder_adds_no_run_line(tm
     assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [f"[run] fit: {run}"]
 
 
+def test_a_fast_dev_run_refused_before_its_folder_adds_no_run_line(tmp_path, capsys):
+    """A fast_dev_run whose data is refused once its trainer is built (an MNIST root without MNIST's files): nothing
+    was written, and the refusal's line alone says what to do; "not kept: a fast_dev_run keeps no run folder" under
+    it spoke of a run that never began."""
+    args = ["fit", "--config", str(REPO / "configs/images.yaml"), "--config", str(REPO / "configs/images/mnist.yaml"),
+            *SMOKE, *DATA_SMOKE["images"], f"--data.init_args.root={tmp_path / 'none'}", "--trainer.fast_dev_run=true",
+            "--run_root", str(tmp_path / "runs"), "--run_name", "x"]
+    with pytest.raises(FileNotFoundError, match="MNIST test images not found"):
+        main(args)
+    run = tmp_path / "runs" / "images" / "x"
+    assert not (tmp_path / "runs").exists()
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("[run]")] == [f"[run] fit: {run}"]
+
+
 @pytest.mark.parametrize("option", ["--trainer.max_steps=0", "--trainer.max_epochs=0", "--trainer.max_steps=-3"])
 def test_a_fit_of_no_steps_is_refused_before_its_folder(tmp_path, capsys, option):
     """max_steps=0 (or max_epochs=0) stopped the fit before its first step and left a run folder without a

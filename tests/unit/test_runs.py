@@ -18,7 +18,7 @@ from pixeltransformer.locks import record
 from pixeltransformer.preflight import preflight
 from pixeltransformer.runs import (check_new_run, check_resume_name, check_run_name, check_run_root, expand_home,
                                    hold_run_folder, kept_instead, readable_run_configs, release_run_folder,
-                                   resume_checkpoint, run_group, with_run_config)
+                                   resume_checkpoint, run_group, running_fit, with_run_config)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -201,6 +201,39 @@ def test_a_run_that_kept_no_checkpoint_by_its_config_says_why_to_a_new_fit_and_a
         check_new_run(run)
     assert re.fullmatch(rf" \(the run {re.escape(str(run))} kept no checkpoint: {why}; {remedy}\)",
                         kept_instead(run / "checkpoints" / "last.ckpt"))
+
+
+@pytest.mark.parametrize("option", ["enable_checkpointing: false", "barebones: true"])
+def test_a_run_that_kept_no_checkpoint_by_its_config_says_why_to_the_results(tmp_path, option):
+    """`make results RUNS=<run>` of a run never evaluated that kept no checkpoint by its config (fitted to its end
+    with trainer.enable_checkpointing=false, or barebones) was told that "its fit stopped before it wrote
+    checkpoints/last.ckpt": the option that kept none is named, as a resume names it. A fit that stopped before its
+    first save, or one still running before it, is named as such."""
+    from pixeltransformer.results_folders import ResultsError
+    from pixeltransformer.results_import import locate_run
+
+    run = tmp_path / "polynomial" / "off"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"seed_everything: 0\ntrainer:\n  {option}\n")
+    key, value = option.split(": ")
+    remedy = f"train it again under another --run_name (or, if no fit runs in it, delete {run} to reuse the name)"
+    with pytest.raises(ResultsError) as err:
+        locate_run(run)
+    assert str(err.value) == (f"{run}: no eval/metrics.json, and no checkpoint to evaluate: its fit ran with "
+                              f"trainer.{key}={value}, which keeps no checkpoint; {remedy}")
+    (run / "config.yaml").write_text("seed_everything: 0\n")
+    with pytest.raises(ResultsError) as err:
+        locate_run(run)
+    assert str(err.value) == (f"{run}: no eval/metrics.json, and no checkpoint to evaluate: its fit stopped before "
+                              f"it wrote checkpoints/last.ckpt; {remedy}")
+    fd = hold_run_folder(run, new=False)  # a fit that runs there now, before its first save
+    try:
+        with pytest.raises(ResultsError) as err:
+            locate_run(run)
+        assert str(err.value) == (f"{run}: no eval/metrics.json, and no checkpoint to evaluate yet: its fit "
+                                  f"({running_fit(run)}) is still running: evaluate it after its first save")
+    finally:
+        release_run_folder(run, fd)
 
 
 def test_a_resume_of_a_damaged_last_ckpt_says_what_else_the_run_kept(tmp_path):
@@ -628,6 +661,22 @@ def test_a_fit_from_a_checkpoint_stopped_before_its_first_step_keeps_no_folder(t
         os.close(fd)
 
 
+def test_a_fast_dev_run_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys):
+    """A fast_dev_run refused once its trainer was built (bad data, a checkpoint of other data), before anything was
+    written: the refusal's line alone, as for any fit; one that ran (or was stopped) says it keeps no run folder."""
+    from pixeltransformer.cli import PixelTransformerCLI
+
+    run = tmp_path / "runs" / "polynomial" / "x"
+    trainer = SimpleNamespace(global_step=0, fast_dev_run=True, is_global_zero=True)
+    cli = SimpleNamespace(subcommand="fit", new_run=True, _shown=run, trainer=trainer, run_dir=run,
+                          _new_folders=[run, run.parent, tmp_path / "runs"], _first_step_mark=None)
+    PixelTransformerCLI._drop_new_run(cli)  # refused
+    assert capsys.readouterr().out == "" and not (tmp_path / "runs").exists()
+    trainer.global_step = 1
+    PixelTransformerCLI._drop_new_run(cli, failed=False)  # ran its batch
+    assert capsys.readouterr().out == f"[run] fit: {run} not kept: a fast_dev_run keeps no run folder\n"
+
+
 def test_a_fit_refused_before_its_folder_was_made_adds_no_line(tmp_path, capsys):
     """Bad input refused after the [run] line named the folder, before anything was written (a data root that does
     not exist): the refusal's one line says what to do; a line saying that a folder never made was "not kept" was
@@ -775,6 +824,16 @@ def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path
     assert check_run_root(tmp_path / "ro", "polynomial") == tmp_path / "ro"
     with pytest.raises(PermissionError, match="cannot be written"):
         check_run_root(tmp_path / "ro", "images")
+
+
+def test_a_run_root_where_no_file_can_be_made_is_refused_for_root_too(tmp_path):
+    """os.access lets root write anywhere: --run_root /sys/runs (a file system that makes no files of a user's, root
+    included) passed the check, and the fit stopped after its [run] lines on "[Errno 1] Operation not permitted:
+    '/sys/runs'"; it is refused in one line naming the remedy, and a folder that can be written is left as it was."""
+    with pytest.raises(PermissionError, match=r"^--run_root /sys/runs: /sys cannot be written \(.+\): runs go to "
+                                              r"<run_root>/<domain>/<run_name>; give another --run_root$"):
+        check_run_root("/sys/runs", "polynomial")
+    assert check_run_root(tmp_path / "runs", "polynomial") == tmp_path / "runs" and not any(tmp_path.iterdir())
 
 
 def test_the_domain_of_configs_beside_options_given_as_yaml_text_is_known():
