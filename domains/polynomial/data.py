@@ -273,12 +273,10 @@ class PolynomialDataModule(SignalDataModule):
                 raise ValueError(f"--data.init_args.{name} must be [low, high], finite numbers with 0 < low <= high, "
                                  f"got [{low}, {high}]")
         # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need observation noise
-        if self.is_protocol and not math.isfinite(noise_std):
+        if self.is_protocol and not 0 < noise_std < math.inf:  # nan too
+            why = ": without observation noise the benchmark's covariance of a function's points is singular"
             raise ValueError(f"--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation "
-                             f"noise; the protocol's 0.02), got {noise_std}")
-        if self.is_protocol and not noise_std > 0:
-            raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
-                             f"the benchmark's covariance of a function's points is singular")
+                             f"noise; the protocol's 0.02), got {noise_std}{why if noise_std <= 0 else ''}")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std, period_range=tuple(period_range))
         if self.is_protocol and not whole_number(max_points, 10):

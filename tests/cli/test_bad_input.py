@@ -203,8 +203,8 @@ ROWS = [
      'finite number > 0 (the benchmark\'s observation noise; the protocol\'s 0.02), got inf`)',
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
                 str(CONFIGS / "polynomial" / "gp_tnp_rbf.yaml"), "--data.init_args.noise_std=0", *_runs(w)],
-     "--data.init_args.noise_std must be > 0, got 0.0: without observation noise the benchmark's covariance of a "
-     "function's points is singular"),
+     "--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation noise; the protocol's "
+     "0.02), got 0.0: without observation noise the benchmark's covariance of a function's points is singular"),
     ("data-gp-without-its-sampler",
      '`make train DOMAIN=polynomial ARGS="--data.init_args.dataset=gp_tnp_rbf"` (the benchmark\'s data under the '
      'default config\'s set sampler; its sampler over other data: `model.sets ProtocolSetSampler draws the GP '

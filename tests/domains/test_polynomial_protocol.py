@@ -486,7 +486,8 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
     traceback at the first batch), and the Bayes predictor scored every context point NaN (Matern-5/2 too). Now
     refused as the data module is built; a noise too small for a function's covariance (1e-8) names the function and
     the options, as do dense GP draws whose absolute nugget is lost to rounding."""
-    with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0: without observation noise"):
+    with pytest.raises(ValueError, match=r"noise_std must be a finite number > 0 \(the benchmark's observation noise; "
+                                         r"the protocol's 0\.02\), got 0\.0: without observation noise"):
         PolynomialDataModule(dataset="gp_tnp_rbf", noise_std=0.0)
     with pytest.raises(ValueError, match=r"gp_tnp_rbf: function 0's covariance .* noise_std 1e-08\) is not positive "
                                          r"definite in float64: raise --data.init_args.noise_std"):
