@@ -29,6 +29,7 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, sam
                                      splits_with_train_of)
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, same_grid, source_names
+from .evaluation import GPProtocolEvaluation
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra, signal_channels
@@ -421,10 +422,19 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"{self.root}: {err}; {splits_hint('curves')}") from None
 
     def empty_split_cause(self, split: str) -> str:
-        """A generated split of size 0: the option that says so and what to give (a file's curves: "")."""
+        """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a benchmark
+        test split that the GP protocol evaluation reads, a multiple of its batch of functions too (it refused the
+        next size given, 1, only then)."""
         if self.is_file or self.sizes[split] != 0:
             return ""
-        return f": --data.init_args.{split}_size=0 generates no function; give 1 or more"
+        cause = f": --data.init_args.{split}_size=0 generates no function; give"
+        callbacks = getattr(getattr(self, "trainer", None), "callbacks", None) or ()
+        batches = [c.batch_size for c in callbacks if isinstance(c, GPProtocolEvaluation)] if split == "test" else []
+        if not batches:
+            return f"{cause} 1 or more"
+        b = math.lcm(*batches)  # whole batches of every such evaluation
+        return (f"{cause} {b} or more, a multiple of {b}: the GP protocol evaluation scores whole batches of {b} "
+                "functions")
 
     def split_options(self) -> dict:
         options = super().split_options()

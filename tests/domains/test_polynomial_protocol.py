@@ -307,6 +307,27 @@ def test_protocol_datamodule_spec_and_bad_input():
         PolynomialDataModule(dataset="gp_tnp_cosine")
 
 
+def test_an_empty_benchmark_test_split_names_the_evaluation_s_whole_batches_too():
+    """test_size 0 was told "give 1 or more", and test_size 1 then "a multiple of 16": one line says both where the GP
+    protocol evaluation reads the test split (of its batch_size), and "1 or more" where nothing asks whole batches."""
+    from types import SimpleNamespace
+
+    def setup(*callbacks):
+        dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=0)
+        dm.trainer = SimpleNamespace(callbacks=list(callbacks))
+        dm.setup("test")
+
+    start = r"^PolynomialDataModule: the test split is empty: --data\.init_args\.test_size=0 generates no function; "
+    with pytest.raises(ValueError, match=start + r"give 16 or more, a multiple of 16: the GP protocol evaluation "
+                                               r"scores whole batches of 16 functions$"):
+        setup(GPProtocolEvaluation())
+    with pytest.raises(ValueError, match=start + r"give 8 or more, a multiple of 8: the GP protocol evaluation "
+                                               r"scores whole batches of 8 functions$"):
+        setup(GPProtocolEvaluation(batch_size=8))
+    with pytest.raises(ValueError, match=start + r"give 1 or more$"):
+        setup()
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("lengthscale_range", (0.6, 0.1), "--data.init_args.lengthscale_range must be [low, high], finite numbers with "
                                       "0 < low <= high, got [0.6, 0.1]"),
