@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, counted, range_as_written, whole_number
+from pixeltransformer.memory import in_bytes, point_count, shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
@@ -76,6 +77,25 @@ class PolynomialDataset(Dataset):
         return {"signal": y.float().unsqueeze(0), "coefs": self.coefs[i]}  # signal [1, R]
 
 
+COVARIANCE_BLOCK = 1 << 22  # the covariance's entries a block of rows holds as GPDataset makes it (32 MiB a copy)
+
+
+def check_covariance_memory(kernel: str, resolution: int) -> None:
+    """Refuse dense GP draws whose covariance of ``resolution`` points and its Cholesky factor, float64 [R, R] each
+    and held together, could not be held in the memory at hand, in one line naming the largest resolution that fits:
+    torch's "can't allocate memory" (800 TB at 10^7 points) came in a traceback. The kernel's working copies add a
+    block of rows (COVARIANCE_BLOCK entries) each."""
+    def need(r: int) -> int:
+        return 2 * 8 * r * r  # bytes
+
+    if (short := shortfall(need(resolution))) is None:
+        return
+    most = short.most(resolution, need)
+    fits = f"at most --data.init_args.resolution {most}" if most >= 2 else "no --data.init_args.resolution fits"
+    raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points (--data.init_args.resolution) "
+                     f"and its Cholesky factor, float64 [R, R] each, need at least {short.words}; {fits}")
+
+
 class GPDataset(Dataset):
     """Draws from a zero-mean GP on x in [-x_max, x_max] (RBF, Matern-5/2 or periodic), exact on the grid. Every value
     carries an independent N(0, GP_NUGGET) term (the Cholesky factor's jitter); the oracle predicts it too.
@@ -88,9 +108,23 @@ class GPDataset(Dataset):
                  x_max: float, seed: int, period: float | None = None):
         if seed < 0 or size < 0:
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
+        check_covariance_memory(kernel, resolution)
         x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
-        cov = kernel_matrix(kernel, x, x, lengthscale, variance, period)  # [R, R]
-        chol, info = torch.linalg.cholesky_ex(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        try:
+            cov = torch.empty(resolution, resolution, dtype=torch.float64)  # [R, R]
+            rows = max(1, COVARIANCE_BLOCK // resolution)  # the kernel's working copies: a block of rows at a time
+            for start in range(0, resolution, rows):
+                cov[start : start + rows] = kernel_matrix(kernel, x[start : start + rows], x, lengthscale, variance,
+                                                          period)  # [rows, R]
+            cov.diagonal().add_(GP_NUGGET)  # in place: no other [R, R] matrix
+            chol, info = torch.linalg.cholesky_ex(cov)  # [R, R]
+        except RuntimeError as err:  # memory taken by others since check_covariance_memory
+            if "can't allocate memory" not in str(err):
+                raise
+            raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points "
+                             f"(--data.init_args.resolution) and its Cholesky factor, float64 [R, R] each "
+                             f"({in_bytes(8 * resolution**2)}), could not be allocated; give a smaller "
+                             f"--data.init_args.resolution") from None
         if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
             raise ValueError(f"gp_{kernel}: the covariance of {resolution} points on [-{x_max:g}, {x_max:g}] with "
                              f"lengthscale {lengthscale:g} and variance {variance:g} is not positive definite in "

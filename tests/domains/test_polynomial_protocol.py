@@ -518,6 +518,42 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
         GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
 
 
+def test_gp_draws_of_a_grid_too_large_for_the_memory_are_refused_naming_the_most_that_fit(monkeypatch):
+    """--data.init_args.resolution 10000000 of gp_rbf asked torch for a covariance of 800 TB: "DefaultCPUAllocator:
+    can't allocate memory", wrapped in jsonargparse's "Call to compute_fn of link ..." and a traceback. A grid whose
+    covariance and Cholesky factor (float64 [R, R] each) exceed the memory at hand is refused before either is made,
+    naming the largest resolution that fits (the kernel's working copies are made a block of rows at a time); an
+    allocation that fails past the check (memory taken meanwhile) is one line too."""
+    import domains.polynomial.data as data
+    import pixeltransformer.memory as memory
+
+    def need(r):  # the covariance and its Cholesky factor, float64 [R, R] each
+        return 2 * 8 * r * r
+
+    monkeypatch.setattr(memory, "available_memory", lambda: need(1000))
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    assert GPDataset(2, "rbf", 0.4, 1.0, 1000, 2.0, 0).chol.shape == (1000, 1000)
+    have = f"more than the {memory.in_bytes(need(1000))} of memory available now"
+    with pytest.raises(ValueError, match=rf"^gp_rbf: the covariance of 1,001 points \(--data\.init_args\.resolution\) "
+                                         rf"and its Cholesky factor, float64 \[R, R\] each, need at least "
+                                         rf"{memory.in_bytes(need(1001))}: {have}; at most "
+                                         rf"--data\.init_args\.resolution 1000$"):
+        GPDataset(2, "rbf", 0.4, 1.0, 1001, 2.0, 0)
+    with pytest.raises(ValueError, match=r"^gp_matern: the covariance of 10,000,000 points .* need at least 1\.42 PiB: "
+                                         r".*; at most --data\.init_args\.resolution 1000$"):
+        PolynomialDataModule(dataset="gp_matern", resolution=10**7).spec
+
+    def no_memory(*args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 8000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(data, "kernel_matrix", no_memory)
+    with pytest.raises(ValueError, match=r"^gp_rbf: the covariance of 1,000 points \(--data\.init_args\.resolution\) "
+                                         r"and its Cholesky factor, float64 \[R, R\] each \(7\.63 MiB\), could not be "
+                                         r"allocated; give a smaller --data\.init_args\.resolution$"):
+        GPDataset(2, "rbf", 0.4, 1.0, 1000, 2.0, 0)
+
+
 def test_noise_std_and_split_sizes_are_checked_only_for_the_data_that_uses_them(tmp_path):
     """noise_std is the benchmark's observation noise; polynomials and the dense GP draws do not use it, nor does a
     file of curves use the generated split sizes: a config that gave them 0 or -1 was refused, naming the
