@@ -24,11 +24,13 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, counted, range_as_written, whole_number
+from pixeltransformer.memory import in_bytes, point_count, shortfall
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, same_grid, source_names
+from .evaluation import GPProtocolEvaluation
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra, signal_channels
@@ -75,6 +77,25 @@ class PolynomialDataset(Dataset):
         return {"signal": y.float().unsqueeze(0), "coefs": self.coefs[i]}  # signal [1, R]
 
 
+COVARIANCE_BLOCK = 1 << 22  # the covariance's entries a block of rows holds as GPDataset makes it (32 MiB a copy)
+
+
+def check_covariance_memory(kernel: str, resolution: int) -> None:
+    """Refuse dense GP draws whose covariance of ``resolution`` points and its Cholesky factor, float64 [R, R] each
+    and held together, could not be held in the memory at hand, in one line naming the largest resolution that fits:
+    torch's "can't allocate memory" (800 TB at 10^7 points) came in a traceback. The kernel's working copies add a
+    block of rows (COVARIANCE_BLOCK entries) each."""
+    def need(r: int) -> int:
+        return 2 * 8 * r * r  # bytes
+
+    if (short := shortfall(need(resolution))) is None:
+        return
+    most = short.most(resolution, need)
+    fits = f"at most --data.init_args.resolution {most}" if most >= 2 else "no --data.init_args.resolution fits"
+    raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points (--data.init_args.resolution) "
+                     f"and its Cholesky factor, float64 [R, R] each, need at least {short.words}; {fits}")
+
+
 class GPDataset(Dataset):
     """Draws from a zero-mean GP on x in [-x_max, x_max] (RBF, Matern-5/2 or periodic), exact on the grid. Every value
     carries an independent N(0, GP_NUGGET) term (the Cholesky factor's jitter); the oracle predicts it too.
@@ -87,9 +108,23 @@ class GPDataset(Dataset):
                  x_max: float, seed: int, period: float | None = None):
         if seed < 0 or size < 0:
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
+        check_covariance_memory(kernel, resolution)
         x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
-        cov = kernel_matrix(kernel, x, x, lengthscale, variance, period)  # [R, R]
-        chol, info = torch.linalg.cholesky_ex(cov + GP_NUGGET * torch.eye(resolution, dtype=torch.float64))  # [R, R]
+        try:
+            cov = torch.empty(resolution, resolution, dtype=torch.float64)  # [R, R]
+            rows = max(1, COVARIANCE_BLOCK // resolution)  # the kernel's working copies: a block of rows at a time
+            for start in range(0, resolution, rows):
+                cov[start : start + rows] = kernel_matrix(kernel, x[start : start + rows], x, lengthscale, variance,
+                                                          period)  # [rows, R]
+            cov.diagonal().add_(GP_NUGGET)  # in place: no other [R, R] matrix
+            chol, info = torch.linalg.cholesky_ex(cov)  # [R, R]
+        except RuntimeError as err:  # memory taken by others since check_covariance_memory
+            if "can't allocate memory" not in str(err):
+                raise
+            raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points "
+                             f"(--data.init_args.resolution) and its Cholesky factor, float64 [R, R] each "
+                             f"({in_bytes(8 * resolution**2)}), could not be allocated; give a smaller "
+                             f"--data.init_args.resolution") from None
         if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
             raise ValueError(f"gp_{kernel}: the covariance of {resolution} points on [-{x_max:g}, {x_max:g}] with "
                              f"lengthscale {lengthscale:g} and variance {variance:g} is not positive definite in "
@@ -273,12 +308,10 @@ class PolynomialDataModule(SignalDataModule):
                 raise ValueError(f"--data.init_args.{name} must be [low, high], finite numbers with 0 < low <= high, "
                                  f"got [{low}, {high}]")
         # the benchmark's draws of 49 close points, its oracle and its Bayes predictor need observation noise
-        if self.is_protocol and not math.isfinite(noise_std):
+        if self.is_protocol and not 0 < noise_std < math.inf:  # nan too
+            why = ": without observation noise the benchmark's covariance of a function's points is singular"
             raise ValueError(f"--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation "
-                             f"noise; the protocol's 0.02), got {noise_std}")
-        if self.is_protocol and not noise_std > 0:
-            raise ValueError(f"--data.init_args.noise_std must be > 0, got {noise_std}: without observation noise "
-                             f"the benchmark's covariance of a function's points is singular")
+                             f"noise; the protocol's 0.02), got {noise_std}{why if noise_std <= 0 else ''}")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std, period_range=tuple(period_range))
         if self.is_protocol and not whole_number(max_points, 10):
@@ -423,10 +456,19 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"{self.root}: {err}; {splits_hint('curves')}") from None
 
     def empty_split_cause(self, split: str) -> str:
-        """A generated split of size 0: the option that says so and what to give (a file's curves: "")."""
+        """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a benchmark
+        test split that the GP protocol evaluation reads, a multiple of its batch of functions too (it refused the
+        next size given, 1, only then)."""
         if self.is_file or self.sizes[split] != 0:
             return ""
-        return f": --data.init_args.{split}_size=0 generates no function; give 1 or more"
+        cause = f": --data.init_args.{split}_size=0 generates no function; give"
+        callbacks = getattr(getattr(self, "trainer", None), "callbacks", None) or ()
+        batches = [c.batch_size for c in callbacks if isinstance(c, GPProtocolEvaluation)] if split == "test" else []
+        if not batches:
+            return f"{cause} 1 or more"
+        b = math.lcm(*batches)  # whole batches of every such evaluation
+        return (f"{cause} {b} or more, a multiple of {b}: the GP protocol evaluation scores whole batches of {b} "
+                "functions")
 
     def split_options(self) -> dict:
         options = super().split_options()

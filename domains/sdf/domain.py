@@ -232,7 +232,10 @@ class SdfDomain(Domain):
         centre 0 and scale 1 (the file's grid is the cube); an occupancy grid's (.npy, .npy.gz, .npz) is its grid's
         cube, padded."""
         t = truncation_of(spec)
-        self.start_prediction()  # input_frame (the file's map into the cube) and up_note are set below for this file
+        # the core called start_prediction already; read_input called alone (from Python, or on one domain for
+        # several files, as the tests do) needs it too: input_frame and up_note are set below only where this file
+        # has them, and a frame or note left by an earlier file would be recorded and printed as this one's
+        self.start_prediction()
         name, suffix = path.name.lower(), path.suffix.lower()
         kind, arrays = file_kind(path)  # the data roots' rule, an .npz's index read once
         if kind == "neither":  # an .npz of SDF samples, say: no reader reads it, as the data roots refuse it

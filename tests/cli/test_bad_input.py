@@ -198,13 +198,20 @@ ROWS = [
                 "--data.init_args.lengthscale=2", "--data.init_args.resolution=1024", *_runs(w)],
      "gp_rbf: the covariance of 1024 points on [-2, 2] with lengthscale 2 and variance 1e+06 is not positive definite "
      "in float64 (its nugget, 1e-08, is lost to rounding): lower --data.init_args.variance, lengthscale or resolution"),
+    ("data-gp-resolution-beyond-memory",
+     '`make train DOMAIN=polynomial DATA=gp_rbf ARGS="--data.init_args.resolution=10000000"` (its functions drawn '
+     'from a covariance of 800 TB) with 20 GiB of memory available',
+     lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
+                str(CONFIGS / "polynomial" / "gp_rbf.yaml"), "--data.init_args.resolution=10000000", *_runs(w)],
+     "gp_rbf: the covariance of 10,000,000 points (--data.init_args.resolution) and its Cholesky factor, float64 "
+     "[R, R] each, need at least 1.42 PiB: more than "),
     ("data-gp-no-noise",
      '`make train DOMAIN=polynomial DATA=gp_tnp_rbf ARGS="--data.init_args.noise_std=0"` (inf or nan: `must be a '
      'finite number > 0 (the benchmark\'s observation noise; the protocol\'s 0.02), got inf`)',
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
                 str(CONFIGS / "polynomial" / "gp_tnp_rbf.yaml"), "--data.init_args.noise_std=0", *_runs(w)],
-     "--data.init_args.noise_std must be > 0, got 0.0: without observation noise the benchmark's covariance of a "
-     "function's points is singular"),
+     "--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation noise; the protocol's "
+     "0.02), got 0.0: without observation noise the benchmark's covariance of a function's points is singular"),
     ("data-gp-without-its-sampler",
      '`make train DOMAIN=polynomial ARGS="--data.init_args.dataset=gp_tnp_rbf"` (the benchmark\'s data under the '
      'default config\'s set sampler; its sampler over other data: `model.sets ProtocolSetSampler draws the GP '

@@ -307,6 +307,27 @@ def test_protocol_datamodule_spec_and_bad_input():
         PolynomialDataModule(dataset="gp_tnp_cosine")
 
 
+def test_an_empty_benchmark_test_split_names_the_evaluation_s_whole_batches_too():
+    """test_size 0 was told "give 1 or more", and test_size 1 then "a multiple of 16": one line says both where the GP
+    protocol evaluation reads the test split (of its batch_size), and "1 or more" where nothing asks whole batches."""
+    from types import SimpleNamespace
+
+    def setup(*callbacks):
+        dm = PolynomialDataModule(dataset="gp_tnp_rbf", val_range=(-3, 3), test_size=0)
+        dm.trainer = SimpleNamespace(callbacks=list(callbacks))
+        dm.setup("test")
+
+    start = r"^PolynomialDataModule: the test split is empty: --data\.init_args\.test_size=0 generates no function; "
+    with pytest.raises(ValueError, match=start + r"give 16 or more, a multiple of 16: the GP protocol evaluation "
+                                               r"scores whole batches of 16 functions$"):
+        setup(GPProtocolEvaluation())
+    with pytest.raises(ValueError, match=start + r"give 8 or more, a multiple of 8: the GP protocol evaluation "
+                                               r"scores whole batches of 8 functions$"):
+        setup(GPProtocolEvaluation(batch_size=8))
+    with pytest.raises(ValueError, match=start + r"give 1 or more$"):
+        setup()
+
+
 @pytest.mark.parametrize("option, value, message", [
     ("lengthscale_range", (0.6, 0.1), "--data.init_args.lengthscale_range must be [low, high], finite numbers with "
                                       "0 < low <= high, got [0.6, 0.1]"),
@@ -486,7 +507,8 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
     traceback at the first batch), and the Bayes predictor scored every context point NaN (Matern-5/2 too). Now
     refused as the data module is built; a noise too small for a function's covariance (1e-8) names the function and
     the options, as do dense GP draws whose absolute nugget is lost to rounding."""
-    with pytest.raises(ValueError, match="noise_std must be > 0, got 0.0: without observation noise"):
+    with pytest.raises(ValueError, match=r"noise_std must be a finite number > 0 \(the benchmark's observation noise; "
+                                         r"the protocol's 0\.02\), got 0\.0: without observation noise"):
         PolynomialDataModule(dataset="gp_tnp_rbf", noise_std=0.0)
     with pytest.raises(ValueError, match=r"gp_tnp_rbf: function 0's covariance .* noise_std 1e-08\) is not positive "
                                          r"definite in float64: raise --data.init_args.noise_std"):
@@ -494,6 +516,42 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"gp_rbf: the covariance of 1024 points on \[-2, 2\] with lengthscale 2 and "
                                          r"variance 1e\+06 is not positive definite"):
         GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
+
+
+def test_gp_draws_of_a_grid_too_large_for_the_memory_are_refused_naming_the_most_that_fit(monkeypatch):
+    """--data.init_args.resolution 10000000 of gp_rbf asked torch for a covariance of 800 TB: "DefaultCPUAllocator:
+    can't allocate memory", wrapped in jsonargparse's "Call to compute_fn of link ..." and a traceback. A grid whose
+    covariance and Cholesky factor (float64 [R, R] each) exceed the memory at hand is refused before either is made,
+    naming the largest resolution that fits (the kernel's working copies are made a block of rows at a time); an
+    allocation that fails past the check (memory taken meanwhile) is one line too."""
+    import domains.polynomial.data as data
+    import pixeltransformer.memory as memory
+
+    def need(r):  # the covariance and its Cholesky factor, float64 [R, R] each
+        return 2 * 8 * r * r
+
+    monkeypatch.setattr(memory, "available_memory", lambda: need(1000))
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    assert GPDataset(2, "rbf", 0.4, 1.0, 1000, 2.0, 0).chol.shape == (1000, 1000)
+    have = f"more than the {memory.in_bytes(need(1000))} of memory available now"
+    with pytest.raises(ValueError, match=rf"^gp_rbf: the covariance of 1,001 points \(--data\.init_args\.resolution\) "
+                                         rf"and its Cholesky factor, float64 \[R, R\] each, need at least "
+                                         rf"{memory.in_bytes(need(1001))}: {have}; at most "
+                                         rf"--data\.init_args\.resolution 1000$"):
+        GPDataset(2, "rbf", 0.4, 1.0, 1001, 2.0, 0)
+    with pytest.raises(ValueError, match=r"^gp_matern: the covariance of 10,000,000 points .* need at least 1\.42 PiB: "
+                                         r".*; at most --data\.init_args\.resolution 1000$"):
+        PolynomialDataModule(dataset="gp_matern", resolution=10**7).spec
+
+    def no_memory(*args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 8000000 bytes. Error code 12 (Cannot allocate memory)")
+
+    monkeypatch.setattr(data, "kernel_matrix", no_memory)
+    with pytest.raises(ValueError, match=r"^gp_rbf: the covariance of 1,000 points \(--data\.init_args\.resolution\) "
+                                         r"and its Cholesky factor, float64 \[R, R\] each \(7\.63 MiB\), could not be "
+                                         r"allocated; give a smaller --data\.init_args\.resolution$"):
+        GPDataset(2, "rbf", 0.4, 1.0, 1000, 2.0, 0)
 
 
 def test_noise_std_and_split_sizes_are_checked_only_for_the_data_that_uses_them(tmp_path):

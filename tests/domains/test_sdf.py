@@ -1872,17 +1872,27 @@ def test_a_mixture_s_evaluation_reads_its_eval_source_alone(tmp_path, monkeypatc
         given.check_data_roots("test")
 
 
-def test_a_mesh_file_given_as_mesh_root_names_its_folder(tmp_path):
+def test_a_mesh_file_given_as_mesh_root_names_its_folder(tmp_path, monkeypatch):
     """voxel_root takes a file, so a mixture's mesh_root was given one chair.obj: it was refused as
-    'chair.obj: no mesh files (...) in it or its sub-folders', of a file that is a mesh. It names the folder now."""
+    'chair.obj: no mesh files (...) in it or its sub-folders', of a file that is a mesh. It names the folder now.
+    Under configs/sdf/shapenet.yaml's mixture, as docs/errors.md's row says: the voxels' default place, where it
+    holds nothing, is named first, and the mesh file once the voxels are given."""
     chair = tmp_path / "chairs" / "chair.obj"
     chair.parent.mkdir()
     trimesh.creation.box().export(chair)
-    dm = SDFDataModule(dataset="mixture", mixture={"meshes": 1, "procedural": 1}, mesh_root=str(chair))
-    with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.obj is a file: meshes are read from "
-                                         r"a folder \(searched recursively\): give a folder that holds it, e.g. "
-                                         r"--data\.init_args\.mesh_root=.*chairs$"):
-        dm.check_data_roots("fit")
+    np.save(tmp_path / "vox.npy", np.ones((2, 1, 4, 4, 4), dtype=np.uint8))
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "no-data"))  # the voxels' default place is empty
+    mixture = {"procedural": 0.2, "voxels": 0.5, "meshes": 0.3}  # configs/sdf/shapenet.yaml's
+    with pytest.raises(FileNotFoundError, match=r"^no data at .*modelnet10_chair_train_vox32\.npy\.gz: .*, or pass "
+                                                r"--data\.init_args\.voxel_root$"):
+        SDFDataModule(dataset="mixture", mixture=mixture, mesh_root=str(chair)).check_data_roots("fit")
+    for given in (dict(mixture=mixture, voxel_root=str(tmp_path / "vox.npy")),
+                  dict(mixture={"meshes": 1, "procedural": 1})):
+        dm = SDFDataModule(dataset="mixture", mesh_root=str(chair), **given)
+        with pytest.raises(ValueError, match=r"^SDFDataModule: mesh_root .*chair\.obj is a file: meshes are read from "
+                                             r"a folder \(searched recursively\): give a folder that holds it, e.g. "
+                                             r"--data\.init_args\.mesh_root=.*chairs$"):
+            dm.check_data_roots("fit")
 
 
 def test_datamodule_mixture_trains_on_sources_and_tests_on_held_out_meshes(tmp_path, monkeypatch):

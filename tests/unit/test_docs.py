@@ -277,7 +277,9 @@ ERROR_ROWS_ELSEWHERE = {
     "a config file indented with tabs: `--config mine.yaml` holding `model:` then `<tab>net:`":
         ("tests/unit/test_preflight.py", "test_a_config_file_that_is_not_a_mapping_of_options_is_named_with_its_cause"),
     '`make train DOMAIN=sdf DATA=shapenet ARGS="--data.init_args.mesh_root=chairs/chair.obj"` (one mesh file, as '
-    "voxel_root takes one file)":
+    "voxel_root takes one file), with the mixture's voxels in place: without data/shapenet_chairs/modelnet10_vox32, "
+    "`error: no data at .../modelnet10_chair_train_vox32.npy.gz: ..., or pass --data.init_args.voxel_root` comes "
+    "first":
         ("tests/domains/test_sdf.py", "test_a_mesh_file_given_as_mesh_root_names_its_folder"),
     '`make train DOMAIN=sdf ARGS="--data.init_args.dataset=meshes --data.init_args.root=chairs"` (an empty folder, '
     "or one of no mesh file)":
