@@ -159,12 +159,13 @@ class VideoDomain(Domain):
     # ---- a user's files ---------------------------------------------------------------------------------
     def input_options(self) -> dict:
         """The clip of an .npz --input that was completed (input_clip, or 0 where it was not given); none of another
-        file or of --context rows alone (start_prediction forgets an earlier prediction's)."""
-        return {} if self.clip_read is None else {"input_clip": self.clip_read}
+        file or of --context rows alone. Used up: the next prediction's input says its own."""
+        read, self.clip_read = self.clip_read, None
+        return {} if read is None else {"input_clip": read}
 
     def start_prediction(self) -> None:
-        """What read_input read for an earlier prediction (its clip, rate, file and note), forgotten, whether or not
-        that one's files and record used it: this prediction's are its own input's, none for --context rows alone."""
+        """What read_input read for an earlier prediction, forgotten where that one ended before its files and record
+        used it up: this prediction's clip, rate and note are its own input's, none for --context rows alone."""
         self.clip_read = self.input_fps = self.input_file = self.input_size = self.input_note = None
 
     def context_from_rows(self, rows: torch.Tensor, spec: SignalSpec, source: str) -> tuple[torch.Tensor, torch.Tensor]:
