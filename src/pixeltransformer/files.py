@@ -131,6 +131,12 @@ def staging_folder(parent: str | Path, name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{name_start(name)}.{_writer()}.", suffix=".partial", dir=parent))
 
 
+def temporary_beside(path: Path) -> Path:
+    """A new temporary file's name beside ``path``: ``.<stem>.<writer>.<random>.tmp<suffix>``, which names its writer
+    (remove_stale_temporaries removes it where that process was killed before it could)."""
+    return path.with_name(f".{path.stem}.{_writer()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it over ``path``. Parent folders
     are created; on failure the temporary file is removed and ``path`` is left as it was. What writers killed before
@@ -139,7 +145,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent)
     # the suffix is kept, so writers that pick a format from the file name (numpy, PIL, trimesh) still can
-    tmp = path.with_name(f".{path.stem}.{_writer()}.{secrets.token_hex(4)}.tmp{path.suffix}")
+    tmp = temporary_beside(path)
     try:
         write(tmp)
         os.replace(tmp, path)

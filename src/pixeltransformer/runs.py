@@ -8,19 +8,19 @@ parsed config.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
 import shlex
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import counted, import_failure
-from .files import is_root_option, nearest_existing, user_path
+from .files import is_root_option, nearest_existing, temporary_beside, user_path
 from .layout import built_in_domain, config_shown, folder_name_fault, next_command
 from .loading import UnreadableCheckpoint, load_checkpoint
 from .locks import holder, holder_ended, is_lock_file, record, recorded
@@ -369,17 +369,20 @@ def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: s
 
 def cannot_write(folder: Path) -> str | None:
     """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission",
-    the system's words where a file made there is refused); None when it can. Where os.access says yes, a file is
-    made there and removed at once: os.access lets root write anywhere, where a file system that makes no files of
-    a user's (/sys, /proc) refuses them."""
+    "no file can be made there"); None when it can. Where os.access says yes, a file is made there and removed at
+    once: os.access lets root write anywhere, where a file system that makes no files of a user's (/sys, /proc)
+    refuses them (ENOENT, EPERM: named by what the user sees, as the folder exists)."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+    probe = temporary_beside(folder / "write-probe")
     try:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
-    except OSError as err:
-        return (err.strerror or "no file can be made there").lower()
-    os.close(fd)
-    os.unlink(name)
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as err:  # ENOSPC, EDQUOT, EROFS say more in the system's words
+        known = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) and err.strerror
+        return known.lower() if known else "no file can be made there"
+    finally:
+        with contextlib.suppress(OSError):  # none to remove where it was refused
+            os.unlink(probe)
     return None
 
 
