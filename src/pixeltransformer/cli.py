@@ -535,8 +535,10 @@ class PixelTransformerCLI(LightningCLI):
         made = self.run_dir.exists()
         shutil.rmtree(self.run_dir, ignore_errors=True)
         remove_empty(self._new_folders)  # runs/<domain>/ when this was the domain's first run
-        if not made and (failed or not dev_run):  # refused before anything was written (a fast_dev_run, which writes
-            return  # nothing, that failed too): the refusal's line alone says what to do
+        # refused before anything was written (also a fast_dev_run that failed: it writes nothing): the refusal's
+        # line alone says what to do
+        if not made and (failed or not dev_run):
+            return
         why = "a fast_dev_run keeps no run folder" if dev_run else "the fit stopped before its first step"
         print(f"[run] fit: {self._shown} not kept: {why}", flush=True)
 

@@ -341,7 +341,7 @@ class Attention(nn.Module):
                causal: bool = False) -> torch.Tensor:
         """Queries [B, H, N, key_dim] against keys and values from sources() [B, H, M, W] -> [B, H, N, W]."""
         if self.distance:  # a cache without the padding channels: they are zeros in q and k alike
-            q = q[..., : k.shape[-1]]
+            q = q[..., : k.shape[-1]]  # [B, H, N, W]
         # autocast would cast the kernel's inputs to half precision (scaled_dot_product_attention is on its list)
         # and round the bias's cancelling terms inside it: with the distance bias the attention runs in fp32
         half = self.distance and torch.is_autocast_enabled(q.device.type)
@@ -357,7 +357,7 @@ class Attention(nn.Module):
         k, v, _ = self.sources(*self.keys_values(x, x_pos))  # [B, H, N (+ 1), key_dim]
         projected = self.q(x)  # [B, N, D]
         pos = as_positions(x_pos)
-        if self.distance:  # each span's Positions slices them
+        if self.distance:  # the query channels of every row, built once: each span's Positions slices them
             self._need_pos(pos).scaled_query_channels(self)
         parts = []  # per span [B, H, n, W]
         for start, stop in spans:
@@ -371,7 +371,7 @@ class Attention(nn.Module):
         """Keys/values [B, H, M, W] and a mask [N, M] as kernel() reads them: fp32 with the distance bias (they may
         come in another dtype, cached_memory's); with the sink, its row last (M + 1), which every query reads."""
         if self.distance:
-            k, v = k.float(), v.float()
+            k, v = k.float(), v.float()  # [B, H, M, W]
         if not self.sink:
             return k, v, mask
         b, h, _, w = k.shape
