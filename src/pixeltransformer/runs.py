@@ -8,7 +8,6 @@ parsed config.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import re
@@ -369,17 +368,18 @@ def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: s
 
 def cannot_write(folder: Path) -> str | None:
     """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission",
-    "no file can be made there"); None when it can. Where os.access says yes, a file is made there and removed at
-    once: os.access lets root write anywhere, where a file system that makes no files of a user's (/sys, /proc)
-    refuses them (ENOENT, EPERM: named by what the user sees, as the folder exists)."""
+    "no file can be made there"); None when it can. os.access lets root write anywhere, where a file system of no
+    storage (/proc, /sys: statvfs counts no blocks) makes no files of a user's: there a file is made and removed at
+    once to tell. Elsewhere nothing is written (the folder's modification time stays)."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
+    if os.statvfs(folder).f_blocks:
+        return None
     probe = temporary_beside(folder / "write-probe")
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except OSError as err:  # ENOSPC, EDQUOT, EROFS say more in the system's words
-        known = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS) and err.strerror
-        return known.lower() if known else "no file can be made there"
+    except OSError:  # ENOENT in /proc, EPERM in /sys: the folder is there, a file cannot be
+        return "no file can be made there"
     finally:
         with contextlib.suppress(OSError):  # none to remove where it was refused
             os.unlink(probe)

@@ -829,11 +829,15 @@ def test_a_read_only_run_root_with_a_writable_domain_folder_is_accepted(tmp_path
 def test_a_run_root_where_no_file_can_be_made_is_refused_for_root_too(tmp_path):
     """os.access lets root write anywhere: --run_root /sys/runs (a file system that makes no files of a user's, root
     included) passed the check, and the fit stopped after its [run] lines on "[Errno 1] Operation not permitted:
-    '/sys/runs'"; it is refused in one line naming the remedy, and a folder that can be written is left as it was."""
-    with pytest.raises(PermissionError, match=r"^--run_root /sys/runs: /sys cannot be written \(.+\): runs go to "
+    '/sys/runs'"; it is refused in one line naming the remedy, and a folder that can be written is left as it was,
+    its modification time too (a refused fit changes nothing)."""
+    with pytest.raises(PermissionError, match=r"^--run_root /sys/runs: /sys cannot be written \(no file can be made "
+                                              r"there\): runs go to "
                                               r"<run_root>/<domain>/<run_name>; give another --run_root$"):
         check_run_root("/sys/runs", "polynomial")
+    touched = tmp_path.stat().st_mtime_ns
     assert check_run_root(tmp_path / "runs", "polynomial") == tmp_path / "runs" and not any(tmp_path.iterdir())
+    assert tmp_path.stat().st_mtime_ns == touched
 
 
 def test_the_domain_of_configs_beside_options_given_as_yaml_text_is_known():
