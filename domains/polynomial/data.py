@@ -14,6 +14,7 @@ checkpoint reads and writes values and positions in the data's own units.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -77,23 +78,58 @@ class PolynomialDataset(Dataset):
         return {"signal": y.float().unsqueeze(0), "coefs": self.coefs[i]}  # signal [1, R]
 
 
-COVARIANCE_BLOCK = 1 << 22  # the covariance's entries a block of rows holds as GPDataset makes it (32 MiB a copy)
+COVARIANCE_BLOCK = 1 << 22  # the covariance's entries a block of rows holds as gp_factor makes it (32 MiB a copy)
+
+
+def covariance_words(kernel: str, resolution: int) -> str:
+    """The start of the lines that refuse a dense GP's grid: what it makes and the option that sizes it."""
+    return (f"gp_{kernel}: the covariance of {point_count(resolution)} points (--data.init_args.resolution) and its "
+            "Cholesky factor, float64 [R, R] each")
+
+
+def covariance_bytes(resolution: int) -> int:
+    """What gp_factor holds at its peak: the covariance and its factor, float64 [R, R] each, and the kernel's working
+    copies (up to 6, Matern-5/2's) of a block of rows."""
+    return 2 * 8 * resolution**2 + 6 * 8 * min(resolution**2, max(resolution, COVARIANCE_BLOCK))
 
 
 def check_covariance_memory(kernel: str, resolution: int) -> None:
-    """Refuse dense GP draws whose covariance of ``resolution`` points and its Cholesky factor, float64 [R, R] each
-    and held together, could not be held in the memory at hand, in one line naming the largest resolution that fits:
-    torch's "can't allocate memory" (800 TB at 10^7 points) came in a traceback. The kernel's working copies add a
-    block of rows (COVARIANCE_BLOCK entries) each."""
-    def need(r: int) -> int:
-        return 2 * 8 * r * r  # bytes
-
-    if (short := shortfall(need(resolution))) is None:
+    """Refuse dense GP draws whose covariance could not be made in the memory at hand (covariance_bytes), in one
+    line naming the largest resolution that fits: torch's "can't allocate memory" (800 TB at 10^7 points) came in a
+    traceback."""
+    if (short := shortfall(covariance_bytes(resolution))) is None:
         return
-    most = short.most(resolution, need)
+    most = short.most(resolution, covariance_bytes)
     fits = f"at most --data.init_args.resolution {most}" if most >= 2 else "no --data.init_args.resolution fits"
-    raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points (--data.init_args.resolution) "
-                     f"and its Cholesky factor, float64 [R, R] each, need at least {short.words}; {fits}")
+    raise ValueError(f"{covariance_words(kernel, resolution)}, need at least {short.words}; {fits}")
+
+
+@functools.lru_cache(maxsize=1)  # the splits of one data module share their grid's factor: made once, held once
+def gp_factor(kernel: str, lengthscale: float, variance: float, resolution: int, x_max: float,
+              period: float | None) -> torch.Tensor:
+    """The Cholesky factor [R, R] float64 of a GP's covariance on ``resolution`` points of [-x_max, x_max], its
+    nugget GP_NUGGET added; refused in one line where it cannot be held or is not positive definite."""
+    check_covariance_memory(kernel, resolution)
+    x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
+    try:
+        cov = torch.empty(resolution, resolution, dtype=torch.float64)  # [R, R]
+        rows = max(1, COVARIANCE_BLOCK // resolution)  # the kernel's working copies: a block of rows at a time
+        for start in range(0, resolution, rows):
+            cov[start : start + rows] = kernel_matrix(kernel, x[start : start + rows], x, lengthscale, variance,
+                                                      period)  # [rows, R]
+        cov.diagonal().add_(GP_NUGGET)  # in place: no other [R, R] matrix
+        chol, info = torch.linalg.cholesky_ex(cov)  # [R, R]
+    except RuntimeError as err:  # memory taken by others since check_covariance_memory
+        if "can't allocate memory" not in str(err):
+            raise
+        raise ValueError(f"{covariance_words(kernel, resolution)} ({in_bytes(8 * resolution**2)}), could not be "
+                         "allocated; give a smaller --data.init_args.resolution") from None
+    if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
+        raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points on [-{x_max:g}, "
+                         f"{x_max:g}] with lengthscale {lengthscale:g} and variance {variance:g} is not positive "
+                         f"definite in float64 (its nugget, {GP_NUGGET:g}, is lost to rounding): lower "
+                         f"--data.init_args.variance, lengthscale or resolution")
+    return chol
 
 
 class GPDataset(Dataset):
@@ -108,29 +144,7 @@ class GPDataset(Dataset):
                  x_max: float, seed: int, period: float | None = None):
         if seed < 0 or size < 0:
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
-        check_covariance_memory(kernel, resolution)
-        x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
-        try:
-            cov = torch.empty(resolution, resolution, dtype=torch.float64)  # [R, R]
-            rows = max(1, COVARIANCE_BLOCK // resolution)  # the kernel's working copies: a block of rows at a time
-            for start in range(0, resolution, rows):
-                cov[start : start + rows] = kernel_matrix(kernel, x[start : start + rows], x, lengthscale, variance,
-                                                          period)  # [rows, R]
-            cov.diagonal().add_(GP_NUGGET)  # in place: no other [R, R] matrix
-            chol, info = torch.linalg.cholesky_ex(cov)  # [R, R]
-        except RuntimeError as err:  # memory taken by others since check_covariance_memory
-            if "can't allocate memory" not in str(err):
-                raise
-            raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points "
-                             f"(--data.init_args.resolution) and its Cholesky factor, float64 [R, R] each "
-                             f"({in_bytes(8 * resolution**2)}), could not be allocated; give a smaller "
-                             f"--data.init_args.resolution") from None
-        if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
-            raise ValueError(f"gp_{kernel}: the covariance of {resolution} points on [-{x_max:g}, {x_max:g}] with "
-                             f"lengthscale {lengthscale:g} and variance {variance:g} is not positive definite in "
-                             f"float64 (its nugget, {GP_NUGGET:g}, is lost to rounding): lower "
-                             f"--data.init_args.variance, lengthscale or resolution")
-        self.chol = chol
+        self.chol = gp_factor(kernel, lengthscale, variance, resolution, x_max, period)  # [R, R]
         self.size, self.seed = size, seed
 
     def __len__(self) -> int:
@@ -311,7 +325,7 @@ class PolynomialDataModule(SignalDataModule):
         if self.is_protocol and not 0 < noise_std < math.inf:  # nan too
             why = ": without observation noise the benchmark's covariance of a function's points is singular"
             raise ValueError(f"--data.init_args.noise_std must be a finite number > 0 (the benchmark's observation "
-                             f"noise; the protocol's 0.02), got {noise_std}{why if noise_std <= 0 else ''}")
+                             f"noise; the protocol's 0.02), got {noise_std}{why if noise_std == 0 else ''}")
         self.protocol = dict(max_points=max_points, lengthscale_range=tuple(lengthscale_range),
                              scale_range=tuple(scale_range), noise_std=noise_std, period_range=tuple(period_range))
         if self.is_protocol and not whole_number(max_points, 10):
@@ -457,8 +471,8 @@ class PolynomialDataModule(SignalDataModule):
 
     def empty_split_cause(self, split: str) -> str:
         """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a benchmark
-        test split that the GP protocol evaluation reads, a multiple of its batch of functions too (it refused the
-        next size given, 1, only then)."""
+        test split that the GP protocol evaluation reads, a multiple of its batch of functions too (said at once,
+        not once 1 was given and refused in turn)."""
         if self.is_file or self.sizes[split] != 0:
             return ""
         cause = f": --data.init_args.{split}_size=0 generates no function; give"

@@ -196,7 +196,7 @@ ROWS = [
      lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--config",
                 str(CONFIGS / "polynomial" / "gp_rbf.yaml"), "--data.init_args.variance=1e6",
                 "--data.init_args.lengthscale=2", "--data.init_args.resolution=1024", *_runs(w)],
-     "gp_rbf: the covariance of 1024 points on [-2, 2] with lengthscale 2 and variance 1e+06 is not positive definite "
+     "gp_rbf: the covariance of 1,024 points on [-2, 2] with lengthscale 2 and variance 1e+06 is not positive definite "
      "in float64 (its nugget, 1e-08, is lost to rounding): lower --data.init_args.variance, lengthscale or resolution"),
     ("data-gp-resolution-beyond-memory",
      '`make train DOMAIN=polynomial DATA=gp_rbf ARGS="--data.init_args.resolution=10000000"` (its functions drawn '

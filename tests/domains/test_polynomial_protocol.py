@@ -513,7 +513,7 @@ def test_gp_draws_without_enough_noise_are_refused_in_one_line():
     with pytest.raises(ValueError, match=r"gp_tnp_rbf: function 0's covariance .* noise_std 1e-08\) is not positive "
                                          r"definite in float64: raise --data.init_args.noise_std"):
         GPProtocolDataset(4, "rbf", 0, noise_std=1e-8)[0]
-    with pytest.raises(ValueError, match=r"gp_rbf: the covariance of 1024 points on \[-2, 2\] with lengthscale 2 and "
+    with pytest.raises(ValueError, match=r"gp_rbf: the covariance of 1,024 points on \[-2, 2\] with lengthscale 2 and "
                                          r"variance 1e\+06 is not positive definite"):
         GPDataset(4, "rbf", 2.0, 1e6, 1024, 2.0, 0)
 
@@ -527,8 +527,8 @@ def test_gp_draws_of_a_grid_too_large_for_the_memory_are_refused_naming_the_most
     import domains.polynomial.data as data
     import pixeltransformer.memory as memory
 
-    def need(r):  # the covariance and its Cholesky factor, float64 [R, R] each
-        return 2 * 8 * r * r
+    def need(r):  # the covariance and its Cholesky factor, float64 [R, R] each, and 6 working blocks of rows
+        return 2 * 8 * r * r + 6 * 8 * min(r * r, max(r, data.COVARIANCE_BLOCK))
 
     monkeypatch.setattr(memory, "available_memory", lambda: need(1000))
     monkeypatch.setattr(memory, "address_space", lambda: None)
@@ -548,10 +548,24 @@ def test_gp_draws_of_a_grid_too_large_for_the_memory_are_refused_naming_the_most
                            "you tried to allocate 8000000 bytes. Error code 12 (Cannot allocate memory)")
 
     monkeypatch.setattr(data, "kernel_matrix", no_memory)
+    data.gp_factor.cache_clear()  # the grid of 1000 points above was factored: made again
     with pytest.raises(ValueError, match=r"^gp_rbf: the covariance of 1,000 points \(--data\.init_args\.resolution\) "
                                          r"and its Cholesky factor, float64 \[R, R\] each \(7\.63 MiB\), could not be "
                                          r"allocated; give a smaller --data\.init_args\.resolution$"):
         GPDataset(2, "rbf", 0.4, 1.0, 1000, 2.0, 0)
+
+
+def test_the_splits_of_one_gp_grid_share_one_cholesky_factor():
+    """Each split's GPDataset made and held its own Cholesky factor of the same covariance: three [R, R] matrices and
+    three factorisations for one grid, where the memory check counted one. The splits (seeds) share one."""
+    import domains.polynomial.data as data
+
+    data.gp_factor.cache_clear()
+    train, val = (GPDataset(4, "matern", 0.3, 1.0, 64, 2.0, seed) for seed in (0, 1))
+    assert train.chol is val.chol
+    assert not torch.equal(train.draw([0]), val.draw([0]))  # the seeds still draw their own functions
+    other = GPDataset(4, "matern", 0.5, 1.0, 64, 2.0, 0)  # another grid's covariance: its own factor
+    assert other.chol is not train.chol and not torch.equal(other.chol, train.chol)
 
 
 def test_noise_std_and_split_sizes_are_checked_only_for_the_data_that_uses_them(tmp_path):
