@@ -14,7 +14,6 @@ checkpoint reads and writes values and positions in the data's own units.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Sequence
 
@@ -104,11 +103,19 @@ def check_covariance_memory(kernel: str, resolution: int) -> None:
     raise ValueError(f"{covariance_words(kernel, resolution)}, need at least {short.words}; {fits}")
 
 
-@functools.lru_cache(maxsize=1)  # the splits of one data module share their grid's factor: made once, held once
+FACTORS: dict[tuple, torch.Tensor] = {}  # the grid's factor made last: the splits of one data module share it
+
+
 def gp_factor(kernel: str, lengthscale: float, variance: float, resolution: int, x_max: float,
               period: float | None) -> torch.Tensor:
     """The Cholesky factor [R, R] float64 of a GP's covariance on ``resolution`` points of [-x_max, x_max], its
-    nugget GP_NUGGET added; refused in one line where it cannot be held or is not positive definite."""
+    nugget GP_NUGGET added; refused in one line where it cannot be held or is not positive definite. The last one
+    made is kept (FACTORS) until another grid's is asked for: that one is let go first, so the memory check does
+    not count it."""
+    key = (kernel, lengthscale, variance, resolution, x_max, period)
+    if key in FACTORS:
+        return FACTORS[key]
+    FACTORS.clear()
     check_covariance_memory(kernel, resolution)
     x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
     try:
@@ -129,6 +136,7 @@ def gp_factor(kernel: str, lengthscale: float, variance: float, resolution: int,
                          f"{x_max:g}] with lengthscale {lengthscale:g} and variance {variance:g} is not positive "
                          f"definite in float64 (its nugget, {GP_NUGGET:g}, is lost to rounding): lower "
                          f"--data.init_args.variance, lengthscale or resolution")
+    FACTORS[key] = chol
     return chol
 
 

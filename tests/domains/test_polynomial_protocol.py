@@ -548,7 +548,7 @@ def test_gp_draws_of_a_grid_too_large_for_the_memory_are_refused_naming_the_most
                            "you tried to allocate 8000000 bytes. Error code 12 (Cannot allocate memory)")
 
     monkeypatch.setattr(data, "kernel_matrix", no_memory)
-    data.gp_factor.cache_clear()  # the grid of 1000 points above was factored: made again
+    data.FACTORS.clear()  # the grid of 1000 points above was factored: made again
     with pytest.raises(ValueError, match=r"^gp_rbf: the covariance of 1,000 points \(--data\.init_args\.resolution\) "
                                          r"and its Cholesky factor, float64 \[R, R\] each \(7\.63 MiB\), could not be "
                                          r"allocated; give a smaller --data\.init_args\.resolution$"):
@@ -560,12 +560,13 @@ def test_the_splits_of_one_gp_grid_share_one_cholesky_factor():
     three factorisations for one grid, where the memory check counted one. The splits (seeds) share one."""
     import domains.polynomial.data as data
 
-    data.gp_factor.cache_clear()
+    data.FACTORS.clear()
     train, val = (GPDataset(4, "matern", 0.3, 1.0, 64, 2.0, seed) for seed in (0, 1))
     assert train.chol is val.chol
     assert not torch.equal(train.draw([0]), val.draw([0]))  # the seeds still draw their own functions
     other = GPDataset(4, "matern", 0.5, 1.0, 64, 2.0, 0)  # another grid's covariance: its own factor
     assert other.chol is not train.chol and not torch.equal(other.chol, train.chol)
+    assert list(data.FACTORS.values()) == [other.chol]  # the first grid's let go: one factor held
 
 
 def test_noise_std_and_split_sizes_are_checked_only_for_the_data_that_uses_them(tmp_path):
