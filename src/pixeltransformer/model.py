@@ -266,7 +266,7 @@ class Attention(nn.Module):
         qt = qt.reshape(b, 1, h * n, -1)  # [B, 1, H n, W]: head-major query rows
         if mask is not None:
             mask = mask.repeat(h, 1)  # [H n, M]
-        half = self.distance and torch.is_autocast_enabled(q.device.type)  # fp32, as in attend_heads
+        half = self.distance and torch.is_autocast_enabled(q.device.type)  # fp32, as in kernel
         with torch.autocast(q.device.type, enabled=False) if half else contextlib.nullcontext():
             if self.sink:
                 o, kept = self._attend_rows_with_sink(q, qt, rows, x_pos, mask)  # [B, 1, H n, W], [B, H, n, 1]

@@ -380,9 +380,8 @@ def cannot_write(folder: Path) -> str | None:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except OSError:  # ENOENT in /proc, EPERM in /sys: the folder is there, a file cannot be
         return "no file can be made there"
-    finally:
-        with contextlib.suppress(OSError):  # none to remove where it was refused
-            os.unlink(probe)
+    with contextlib.suppress(OSError):  # removed meanwhile
+        os.unlink(probe)
     return None
 
 
