@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ObjectiveConfig
+from .errors import class_path
 from .signal import SignalSpec
 
 
@@ -143,7 +144,7 @@ class BinnedGaussian(nn.Module):
         by a grey model), and parameters of another width stopped deep in an index."""
         for name, x in (("params", params), ("value", value)):
             if x is not None and not isinstance(x, torch.Tensor):  # numpy stopped in "has no attribute 'unsqueeze'"
-                raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__} "
+                raise TypeError(f"{name} must be a torch.Tensor, got {class_path(type(x))} "
                                 "(convert it with torch.as_tensor; m.mean_field and m.log_prob take numpy arrays)")
         if params.shape[-1:] != (self.params_width,):
             raise ValueError(f"params must be [..., {self.params_width}], the model's outputs (m.predict_params or "

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Iterable
 import numpy as np
 import torch
 
-from .errors import as_written, counted, in_number, listed
+from .errors import as_written, class_path, counted, in_number, listed
 from .layout import built_in_domain, folder_name_fault
 from .sets import SetSampler, grid_positions, read_signal
 
@@ -241,13 +241,13 @@ class Domain:
         # the name is a folder of the run's path, as the run name is: "my/density" put runs two folders deep
         fault = folder_name_fault(cls.name) if isinstance(cls.name, str) else ("must be a str", "")
         if fault:
-            raise ValueError(f"Domain name {cls.name!r} of {cls.__module__}.{cls.__qualname__} {fault[0]}: the name "
-                             f"is its run folder (<run_root>/<name>/){'; ' + fault[1] if fault[1] else ''}")
+            raise ValueError(f"Domain name {cls.name!r} of {class_path(cls)} {fault[0]}: the name is its run folder "
+                             f"(<run_root>/<name>/){'; ' + fault[1] if fault[1] else ''}")
         known = Domain.registry.get(cls.name)
-        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
+        if known is not None and class_path(known) != class_path(cls):
             # a checkpoint records the name alone: two classes of one name would load each other's checkpoints
-            raise ValueError(f"Domain name {cls.name!r} of {cls.__module__}.{cls.__qualname__} is taken by "
-                             f"{known.__module__}.{known.__qualname__}: give the new domain a name of its own")
+            raise ValueError(f"Domain name {cls.name!r} of {class_path(cls)} is taken by {class_path(known)}: give the "
+                             "new domain a name of its own")
         Domain.registry[cls.name] = cls  # the same class imported again (a reload) replaces itself
 
     # ---- pictures -------------------------------------------------------------------------------------
@@ -403,7 +403,7 @@ def check_method_names(cls: type) -> None:
             continue
         near = difflib.get_close_matches(attr, CONTRACT_METHODS, n=1, cutoff=0.88)
         if near and getattr(cls, near[0]) is getattr(Domain, near[0]) and not attr.startswith(f"{near[0]}_"):
-            raise ValueError(f"{cls.__module__}.{cls.__qualname__}.{attr} is no Domain method: the core calls "
+            raise ValueError(f"{class_path(cls)}.{attr} is no Domain method: the core calls "
                              f"{near[0]}, so {attr} would never run (a helper of your own: name it _{attr})")
 
 

@@ -150,6 +150,12 @@ def import_failure(class_path: str, cause: str) -> str:
     return f"{class_path}: {cause}{where}"
 
 
+def class_path(cls: type) -> str:
+    """A class's dotted name, as a config's ``class_path`` gives it and the messages name it:
+    ``module.QualifiedName``."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def in_number(n: int, noun: str, plural: str | None = None) -> str:
     """A noun in the number a count of ``n`` takes: "frame" for 1, else ``plural`` or the noun and an s ("frames"),
     an es after a hissing sound ("batches", "meshes", "classes", "boxes"; "epochs")."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
-from .errors import counted, import_failure
+from .errors import class_path, counted, import_failure
 from .files import is_root_option, nearest_existing, temporary_beside, user_path
 from .layout import built_in_domain, config_shown, folder_name_fault, next_command
 from .loading import UnreadableCheckpoint, load_checkpoint
@@ -87,8 +87,8 @@ def check_own_name(cls: Any) -> None:
     if not isinstance(name, str) or not name or named_by is None:
         return
     if built_in_domain(name) and not named_by.__module__.startswith(f"domains.{name}."):
-        raise ValueError(f"{named_by.__module__}.{named_by.__qualname__}: the domain name {name!r} is a built-in "
-                         f"domain's ({config_shown(f'{name}.yaml')}): give yours a name of its own")
+        raise ValueError(f"{class_path(named_by)}: the domain name {name!r} is a built-in domain's "
+                         f"({config_shown(f'{name}.yaml')}): give yours a name of its own")
 
 
 def resume_checkpoint(run: str | Path) -> Path:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from .errors import counted
+from .errors import class_path, counted
 from .layout import config_shown
 
 if TYPE_CHECKING:
@@ -221,11 +221,6 @@ class SetSampler:
         ctx_val = read_signal(signal, ctx_pos)  # [B, K, V]
         qry_val = read_signal(signal, qry_pos)  # [B, Q, V]
         return SetBatch(ctx_pos, ctx_val, qry_pos, qry_val)
-
-
-def class_path(cls: type) -> str:
-    """The dotted name a config's ``class_path`` gives a class: ``module.QualifiedName``."""
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 CORE_SAMPLER = class_path(SetSampler)
