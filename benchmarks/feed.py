@@ -41,8 +41,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import nearest_existing
-from pixeltransformer.runs import cannot_write
+from pixeltransformer.runs import check_writable_below
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -280,12 +279,13 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--tflops must be > 0, got {args.tflops}")
     if args.json is not None:
         json_path = Path(args.json)
-        above = nearest_existing(json_path.parent)
-        if json_path.is_dir() or not above.is_dir():
-            parser.error(f"--json {json_path}: {'a folder' if json_path.is_dir() else f'{above} is a file'}; "
-                         "name the JSON file to write")
-        if cannot_write(above):
-            parser.error(f"--json {json_path}: not writable here; name another --json")
+        if json_path.is_dir():
+            parser.error(f"--json {json_path}: a folder; name the JSON file to write")
+        try:  # the runs' own check and wording: the folder it stops at, and why it cannot be written
+            check_writable_below(json_path.parent, f"--json {json_path}", "; name the JSON file to write",
+                                 "; name another --json")
+        except OSError as err:
+            parser.error(str(err))
     torch.set_num_threads(args.threads)
     env = {"date": dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "load_start": os.getloadavg(), "tflops": args.tflops}

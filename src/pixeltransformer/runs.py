@@ -371,9 +371,10 @@ def cannot_write(folder: Path) -> str | None:
     "no file can be made there"); None when it can. os.access lets root write anywhere, where a file system of no
     storage (/proc, /sys: statvfs counts no blocks) makes no files of a user's: there a file is made and removed at
     once to tell. Elsewhere nothing is written (the folder's modification time stays)."""
+    fs = os.statvfs(folder)
     if not os.access(folder, os.W_OK | os.X_OK):
-        return "a read-only file system" if os.statvfs(folder).f_flag & os.ST_RDONLY else "no write permission"
-    if os.statvfs(folder).f_blocks:
+        return "a read-only file system" if fs.f_flag & os.ST_RDONLY else "no write permission"
+    if fs.f_blocks:
         return None
     probe = temporary_beside(folder / "write-probe")
     try:

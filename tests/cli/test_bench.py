@@ -3,6 +3,7 @@ the reference baseline's own behaviour."""
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -526,19 +527,21 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
                                          (["--tflops", "0"], "--tflops must be > 0, got 0.0"),
                                          (["--json", "{tmp}"], "a folder; name the JSON file to write"),
                                          (["--json", "{blocked}/feed.json"], "a_file is a file"),
-                                         (["--json", "/sys/feed.json"], "--json /sys/feed.json: not writable here; "
-                                                                        "name another --json")])
+                                         # the reason runs.cannot_write gives (it differs for root and others)
+                                         (["--json", "/sys/feed.json"], "--json /sys/feed.json: /sys cannot be "
+                                                                        "written ({why}); name another --json")])
 def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, blocked, capsys, monkeypatch, args, cause):
     """`python -m benchmarks.feed --batches 0` failed once its first config was built and timed ("no median for
     empty data"), and a --json that is a folder, or in a folder no file can be made in, after every config had been
-    timed, the records lost."""
+    timed, the records lost. An unwritable folder is named with the reason, as the runs' own check words it."""
     from benchmarks import feed
+    from pixeltransformer.runs import cannot_write
 
     monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))
     with pytest.raises(SystemExit) as refused:
         feed.main(["--only", "polynomial", *[a.format(tmp=tmp_path, blocked=blocked) for a in args]])
     assert refused.value.code == 2
-    assert cause in capsys.readouterr().err.strip().splitlines()[-1]
+    assert cause.format(why=cannot_write(Path("/sys"))) in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("args, cause", [(["--device", "mps"], "argument --device: invalid choice: 'mps'"),
