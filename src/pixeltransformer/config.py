@@ -16,6 +16,18 @@ from .layout import config_shown
 T = TypeVar("T")
 
 ENCODERS = ("bidirectional", "buffered", "incremental")  # model.net.encoder (see model.py)
+# how Python gives an option of each group the notes name (the command line: --<group>.<key>)
+PYTHON_FORMS = {"trainer": "Trainer({key}={value})", "model.optim": "optim=OptimConfig({key}={value})"}
+
+
+def option_as_given(option: str, python: bool, value: str | None = None) -> str:
+    """An option as its reader gives it: the command line's flag (``--model.optim.warmup_steps 0``), or (``python``)
+    the argument of a Trainer or module built in Python (``optim=OptimConfig(warmup_steps=0)``); without ``value``,
+    the option alone (``--trainer.max_steps``, ``Trainer(max_steps=...)``)."""
+    if not python:
+        return f"--{option}" if value is None else f"--{option} {value}"
+    group, _, key = option.rpartition(".")
+    return PYTHON_FORMS[group].format(key=key, value="..." if value is None else value)
 
 
 def is_number(value: Any) -> bool:
@@ -183,29 +195,33 @@ class OptimConfig:
         if self.nonfinite not in ("error", "skip"):
             raise ValueError(f"model.optim.nonfinite must be 'error' or 'skip', got {self.nonfinite!r}")
 
-    def short_fit_note(self, total_steps: int | float, epochs: int | None = None) -> str | None:
+    def short_fit_note(self, total_steps: int | float, epochs: int | None = None, python: bool = False) -> str | None:
         """The line saying that a fit of ``total_steps`` optimizer steps ends inside the warmup (the shipped 200 steps
         of warmup in a 100-step try): its learning rate never reaches lr and never decays; or that a fit of no step
         count (inf: trainer.max_time or no limit stops it) has no last step to decay to; None otherwise. ``epochs``:
-        the trainer.max_epochs that ends the fit before its max_steps, the option a longer fit is given then."""
+        the trainer.max_epochs that ends the fit before its max_steps, the option a longer fit is given then. The
+        remedy names the options as the command line gives them, or (``python``) as a Trainer and module built in
+        Python take them (:func:`option_as_given`)."""
         if math.isinf(total_steps) and self.min_lr_ratio < 1:
             return ("this fit has no step count (trainer.max_steps=-1, and trainer.max_epochs=-1 or trainer.max_time "
                     "stops it): the learning rate warms up to lr and stays there, without the cosine decay; give "
-                    "--trainer.max_steps for the decay")
+                    f"{option_as_given('trainer.max_steps', python)} for the decay")
         if total_steps >= self.warmup_steps or total_steps < 1:
             return None
         peak = self.lr * total_steps / self.warmup_steps
+        warmup = "model.optim.warmup_steps"
         if total_steps == 1:  # "warmup_steps below 1" would mean 0, no warmup: named as such
             # a fit of epochs (max_steps -1, or above what they train) is longer with more of them, not with max_steps
-            longer = (f"--trainer.max_steps above {self.warmup_steps}" if epochs is None else
-                      f"--trainer.max_epochs above {self.warmup_steps} (trainer.max_epochs={epochs} ends this fit, "
-                      "at 1 step an epoch)")
-            return (f"model.optim.warmup_steps={self.warmup_steps} is longer than this 1-step fit: its one step runs "
-                    f"at 1/{self.warmup_steps} of lr ({peak:.3g}) and the learning rate never reaches its peak; give "
-                    f"--model.optim.warmup_steps 0 to take the step at lr, or a {longer} to warm up and decay")
-        return (f"model.optim.warmup_steps={self.warmup_steps} is more than the fit's {total_steps} steps: the "
-                f"learning rate rises to {total_steps}/{self.warmup_steps} of lr ({peak:.3g}) and never decays; give "
-                f"--model.optim.warmup_steps below {total_steps} for the whole schedule")
+            longer = (f"{option_as_given('trainer.max_steps', python)} above {self.warmup_steps}" if epochs is None
+                      else f"{option_as_given('trainer.max_epochs', python)} above {self.warmup_steps} "
+                      f"(trainer.max_epochs={epochs} ends this fit, at 1 step an epoch)")
+            return (f"{warmup}={self.warmup_steps} is longer than this 1-step fit: its one step runs at "
+                    f"1/{self.warmup_steps} of lr ({peak:.3g}) and the learning rate never reaches its peak; give "
+                    f"{option_as_given(warmup, python, '0')} to take the step at lr, or a {longer} to warm up and "
+                    "decay")
+        return (f"{warmup}={self.warmup_steps} is more than the fit's {total_steps} steps: the learning rate rises "
+                f"to {total_steps}/{self.warmup_steps} of lr ({peak:.3g}) and never decays; give "
+                f"{option_as_given(warmup, python)} below {total_steps} for the whole schedule")
 
     def rebuilt_schedule_note(self, step: int, restored: float, rate: float, total_steps: int | float) -> str | None:
         """The line saying that a fit from a checkpoint at ``step`` goes on at another learning rate (``rate``) than

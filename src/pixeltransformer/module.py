@@ -618,8 +618,8 @@ class PixelTransformerModule(L.LightningModule):
         total = self._schedule_steps()
         warmup, floor = cfg.warmup_steps, cfg.min_lr_ratio
         # said by a fit's first process (a benchmark's stand-in trainer, without ranks, builds its schedule quietly)
-        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(total, ending_epochs(
-                self._trainer, total))):
+        if getattr(self._trainer, "is_global_zero", False) and (note := cfg.short_fit_note(
+                total, ending_epochs(self._trainer, total), python=not self.cli_options)):
             print(f"[pixeltransformer] {note}", flush=True)
 
         def schedule(step: int) -> float:

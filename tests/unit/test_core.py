@@ -1559,7 +1559,8 @@ def test_an_evaluation_with_bad_options_is_refused_when_built(options, message):
 
 def test_a_fit_shorter_than_its_warmup_says_its_learning_rate_never_reaches_lr(poly_spec, capsys):
     """200 warmup steps (the default) in a 50-step fit: the learning rate only rose to a quarter of lr and the cosine
-    decay never began, without a word."""
+    decay never began, without a word. The remedy names the option as its reader gives it: a module built in Python
+    its argument, not the command line's flag (which it was told before)."""
     from types import SimpleNamespace
 
     from pixeltransformer.module import PixelTransformerModule
@@ -1569,7 +1570,12 @@ def test_a_fit_shorter_than_its_warmup_says_its_learning_rate_never_reaches_lr(p
     sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
     assert capsys.readouterr().out.strip() == (
         "[pixeltransformer] model.optim.warmup_steps=200 is more than the fit's 50 steps: the learning rate rises to "
-        "50/200 of lr (0.00025) and never decays; give --model.optim.warmup_steps below 50 for the whole schedule")
+        "50/200 of lr (0.00025) and never decays; give optim=OptimConfig(warmup_steps=...) below 50 for the whole "
+        "schedule")
+    m.cli_options = True  # built by the command line
+    m.configure_optimizers()
+    assert capsys.readouterr().out.strip().endswith(
+        "give --model.optim.warmup_steps below 50 for the whole schedule")
     for _ in range(49):
         sched.optimizer.step(), sched.step()
     assert sched.get_last_lr()[0] == pytest.approx(2.5e-4)  # the fit's last step: a quarter of lr, as the line says
@@ -1586,12 +1592,18 @@ def test_a_one_step_fit_is_not_told_to_warm_up_for_below_one_step(poly_spec, cap
     from pixeltransformer.module import PixelTransformerModule
 
     m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=200))
+    m.cli_options = True  # built by the command line: its flags
     m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True)
     sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
     assert capsys.readouterr().out.strip() == (
         "[pixeltransformer] model.optim.warmup_steps=200 is longer than this 1-step fit: its one step runs at 1/200 "
         "of lr (5e-06) and the learning rate never reaches its peak; give --model.optim.warmup_steps 0 to take the "
         "step at lr, or a --trainer.max_steps above 200 to warm up and decay")
+    m.cli_options = False  # built in Python: the arguments of the module and the Trainer
+    m.configure_optimizers()
+    assert capsys.readouterr().out.strip().endswith(
+        "give optim=OptimConfig(warmup_steps=0) to take the step at lr, or a Trainer(max_steps=...) above 200 to "
+        "warm up and decay")
     assert sched.get_last_lr()[0] == pytest.approx(5e-6)  # the one step's rate, as the line says
     m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=0))
     m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True)
@@ -1608,12 +1620,16 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
     from pixeltransformer.module import PixelTransformerModule
 
     m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=2))
+    m.cli_options = True  # built by the command line: its flags
     m._trainer = SimpleNamespace(estimated_stepping_batches=float("inf"), is_global_zero=True)
     sched = m.configure_optimizers()["lr_scheduler"]["scheduler"]
     assert capsys.readouterr().out.strip() == (
         "[pixeltransformer] this fit has no step count (trainer.max_steps=-1, and trainer.max_epochs=-1 or "
         "trainer.max_time stops it): the learning rate warms up to lr and stays there, without the cosine decay; "
         "give --trainer.max_steps for the decay")
+    m.cli_options = False  # built in Python: the Trainer's argument
+    m.configure_optimizers()
+    assert capsys.readouterr().out.strip().endswith("give Trainer(max_steps=...) for the decay")
     rates = []
     for _ in range(1000):
         rates.append(sched.get_last_lr()[0])
@@ -1832,6 +1848,7 @@ def test_a_one_step_fit_of_epochs_is_told_to_give_more_epochs(poly_spec, capsys)
     from pixeltransformer.module import PixelTransformerModule
 
     m = PixelTransformerModule(spec=poly_spec, optim=dict(lr=1e-3, warmup_steps=200))
+    m.cli_options = True  # built by the command line: its flags (test_a_one_step_fit_is_not_told_... : Python's)
     for max_steps in (-1, 1000):  # no step limit, or one the epoch ends before
         m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=1,
                                      max_steps=max_steps)
@@ -1842,6 +1859,12 @@ def test_a_one_step_fit_of_epochs_is_told_to_give_more_epochs(poly_spec, capsys)
     m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=-1, max_steps=1)
     m.configure_optimizers()
     assert capsys.readouterr().out.strip().endswith("or a --trainer.max_steps above 200 to warm up and decay")
+    m.cli_options = False  # built in Python: the Trainer's argument
+    m._trainer = SimpleNamespace(estimated_stepping_batches=1, is_global_zero=True, max_epochs=1, max_steps=-1)
+    m.configure_optimizers()
+    assert capsys.readouterr().out.strip().endswith(
+        "or a Trainer(max_epochs=...) above 200 (trainer.max_epochs=1 ends this fit, at 1 step an epoch) to warm up "
+        "and decay")
 
 
 def test_a_fit_with_overfit_batches_says_its_validation_scores_part_of_the_val_split(poly_spec, capsys):
