@@ -71,6 +71,18 @@ ifneq ($(and $(filter train,$(MAKECMDGOALS)),$(RESUME),$(DATA)),)
   $(info make train: DATA=$(DATA) is not used; a resume continues the run with its own config.yaml and data (RESUME=))
 endif
 
+# The environment the targets run in. The project's own .venv is made, and brought up to date after a change of
+# pyproject.toml or constraints.txt, by the first target that needs it; a VENV= of your own is used as it is (pip
+# runs in it only when asked: make install VENV=...), and one whose Python has no pixeltransformer stops here.
+OWN_VENV := $(filter $(abspath .venv),$(abspath $(VENV)))
+VENV_READY := $(if $(OWN_VENV),$(VENV)/.installed)
+VENV_GOALS := train eval sample test test-unit test-slow bench results classifier
+ifneq ($(and $(if $(OWN_VENV),,yours),$(filter $(VENV_GOALS),$(MAKECMDGOALS))),)
+  ifneq ($(shell $(PY) -c 'import importlib.util as u; print(bool(u.find_spec("pixeltransformer")))' 2>/dev/null),True)
+    $(error VENV=$(VENV) has no pixeltransformer: install the project into it with make install VENV=$(VENV), or give another VENV)
+  endif
+endif
+
 # a path or JSON as one shell word, whatever its spaces and quotes: 'it'\''s.obj'; a leading ~/ is left to the
 # shell, which makes it the home folder: ~/'my runs/x.ckpt'
 shq = $(if $(call home,$(1)),~/)'$(subst ','\'',$(if $(call home,$(1)),$(subst <<~/,,<<$(1)),$(1)))'
@@ -92,34 +104,34 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv (torch pinned; TORCH_INDEX=URL: its build) and install the project
+install: $(VENV)/.installed ## create .venv, or VENV=path (torch pinned; TORCH_INDEX=URL: its build), and install the project
 
-train: $(VENV)/.installed ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
+train: $(VENV_READY) ## train DOMAIN (polynomial|images|sdf|video) [DATA=dataset] [ARGS="--trainer.max_steps=50"] [RESUME=run folder]
 	$(CLI) fit $(if $(RESUME),--resume $(call shq,$(RESUME)),--config configs/$(DOMAIN).yaml $(DATA_CONFIG)) $(ARGS)
 
-eval: $(VENV)/.installed ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
+eval: $(VENV_READY) ## evaluate CKPT on DOMAIN's fixed test set: metrics.json + plots in <run>/eval
 	$(CLI) test --config configs/$(DOMAIN).yaml $(DATA_CONFIG) --ckpt_path $(call shq,$(CKPT)) $(ARGS)
 
-sample: $(VENV)/.installed ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
+sample: $(VENV_READY) ## complete INPUT (or CONTEXT) with CKPT: pictures, meshes, videos in <run>/predict [ARGS="--num_context 64 --num_samples 3"]
 	WANDB_MODE=disabled $(PY) -m pixeltransformer predict --config configs/$(DOMAIN).yaml --ckpt_path $(call shq,$(CKPT)) $(if $(INPUT),--input $(call shq,$(INPUT)),) $(if $(CONTEXT),--context $(call shq,$(CONTEXT)),) $(if $(OUT),--out $(call shq,$(OUT)),) $(ARGS)
 
-test: $(VENV)/.installed ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
+test: $(VENV_READY) ## every tier but the slow tests: tests/unit, tests/domains, tests/cli (W&B disabled)
 	WANDB_MODE=disabled $(PY) -m pytest -q
 
-test-unit: $(VENV)/.installed ## the unit tier (tests/unit): pure functions, under a minute
+test-unit: $(VENV_READY) ## the unit tier (tests/unit): pure functions, under a minute
 	WANDB_MODE=disabled $(PY) -m pytest -q tests/unit
 
-test-slow: $(VENV)/.installed ## the slow tests: DDP against one process, resume after kill, determinism, Ctrl-C under DDP
+test-slow: $(VENV_READY) ## the slow tests: DDP against one process, resume after kill, determinism, Ctrl-C under DDP
 	WANDB_MODE=disabled $(PY) -m pytest -q -m slow
 
-bench: $(VENV)/.installed ## benchmarks: training throughput, AR sampling, memory, mean-field (JSON + table)
+bench: $(VENV_READY) ## benchmarks: training throughput, AR sampling, memory, mean-field (JSON + table)
 	WANDB_MODE=disabled $(PY) -m benchmarks.run $(ARGS)
 
 .PHONY: results
-results: $(VENV)/.installed ## regenerate docs/results.md from docs/metrics/ [RUNS="runs/<domain>/<run> ..." imports those runs first]
+results: $(VENV_READY) ## regenerate docs/results.md from docs/metrics/ [RUNS="runs/<domain>/<run> ..." imports those runs first]
 	$(PY) -m pixeltransformer.results $(if $(RUNS),--runs $(call shq,$(RUNS)),) $(ARGS)
 
-classifier: $(VENV)/.installed ## train and cache the images evaluation's classifier and VAE [DATA=digits (the default)|mnist|cifar10|cats] [ARGS="--root path --download"]
+classifier: $(VENV_READY) ## train and cache the images evaluation's classifier and VAE [DATA=digits (the default)|mnist|cifar10|cats] [ARGS="--root path --download"]
 	$(PY) -m domains.images.baselines.pretrained $(if $(DATA),--data $(DATA),) $(ARGS)
 
 # clean deletes Python's own files (*.pyc), then the emptied folders: a run or data folder named __pycache__ stays

@@ -208,3 +208,37 @@ def test_make_help_says_what_the_classifier_trains_on_without_data():
     line = next(line for line in make("help", dry=False).stdout.splitlines() if line.startswith("  make classifier"))
     assert "[DATA=digits (the default)|mnist|cifar10|cats]" in line
     assert set(line.split("[DATA=")[1].split("]")[0].replace(" (the default)", "").split("|")) == set(DATASET_OF)
+
+
+def fake_venv(folder: Path, with_package: bool) -> Path:
+    """A virtualenv of the user's own: its bin/python runs this Python, and (``with_package`` False) without
+    site-packages or PYTHONPATH, where pixeltransformer is not found."""
+    python = folder / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {'' if with_package else '-I -S '}\"$@\"\n")
+    python.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("goal", ["train", "test-unit", "bench"])
+def test_make_uses_a_venv_of_your_own_as_it_is(tmp_path, goal):
+    """`make train VENV=<your virtualenv>` ran pip in it without being asked: pip upgraded, torch replaced by the
+    pinned one, the project installed in editable mode from this checkout. It is used as it is; where its Python
+    has no pixeltransformer, one line names `make install VENV=...`, which installs into it when asked. The
+    project's own .venv is still made and kept up to date by the first target that needs it."""
+    def dry(*variables: str) -> subprocess.CompletedProcess:  # -W: as after a change of pyproject.toml
+        return subprocess.run(["make", "-n", "-s", "--no-print-directory", "-W", "pyproject.toml", *variables],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+
+    mine = fake_venv(tmp_path / "mine", with_package=True)
+    proc = dry(goal, f"VENV={mine}")
+    assert proc.returncode == 0 and "pip" not in proc.stdout and "venv" not in proc.stdout.replace(str(mine), ""), \
+        proc.stdout + proc.stderr
+    empty = fake_venv(tmp_path / "empty", with_package=False)
+    proc = dry(goal, f"VENV={empty}")
+    assert proc.returncode == 2 and "pip" not in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        f"*** VENV={empty} has no pixeltransformer: install the project into it with make install VENV={empty}, "
+        "or give another VENV.  Stop."), proc.stderr
+    assert "-m pip install" in dry("install", f"VENV={empty}").stdout  # asked for
+    assert "-m pip install" in dry(goal, "VENV=.venv").stdout  # the project's own
