@@ -546,6 +546,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/cli/test_cli.py", "test_without_wandb_installed_a_run_s_config_is_refused_naming_the_package"),
     "`make train WANDB=onlin` (not a W&B mode)":
         ("tests/unit/test_makefile.py", "test_make_refuses_an_unknown_wandb_mode"),
+    "`make train VENV=/opt/envs/mine` (a virtualenv of your own whose Python has no pixeltransformer; a VENV= that "
+    "has it is used as it is, never installed into)":
+        ("tests/unit/test_makefile.py", "test_make_uses_a_venv_of_your_own_as_it_is"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),
     '`make train RESUME=runs/polynomial/r ARGS="--trainer.max_steps=100"` (the run is at step 134)':
