@@ -30,7 +30,6 @@ from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, sam
                                      splits_with_train_of)
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, same_grid, source_names
-from .evaluation import GPProtocolEvaluation
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra, signal_channels
@@ -478,14 +477,16 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"{self.root}: {err}; {splits_hint('curves')}") from None
 
     def empty_split_cause(self, split: str) -> str:
-        """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a benchmark
-        test split that the GP protocol evaluation reads, a multiple of its batch of functions too (said at once,
-        not once 1 was given and refused in turn)."""
+        """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a test split
+        that an evaluation of the trainer reads in whole batches (its ``test_items_multiple``: the GP protocol
+        evaluation's functions a batch), a multiple of them too (said at once, not once 1 was given and refused in
+        turn). Read off the callbacks by that name, as the core reads their ``test_items_cap``: the data does not
+        depend on the evaluation."""
         if self.is_file or self.sizes[split] != 0:
             return ""
         cause = f": --data.init_args.{split}_size=0 generates no function; give"
         callbacks = getattr(getattr(self, "trainer", None), "callbacks", None) or ()
-        batches = [c.batch_size for c in callbacks if isinstance(c, GPProtocolEvaluation)] if split == "test" else []
+        batches = [b for c in callbacks if (b := getattr(c, "test_items_multiple", None))] if split == "test" else []
         if not batches:
             return f"{cause} 1 or more"
         b = math.lcm(*batches)  # whole batches of every such evaluation

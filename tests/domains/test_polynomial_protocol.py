@@ -1009,3 +1009,17 @@ def test_the_evaluation_refuses_test_dataloaders_without_their_data_module(tmp_p
     gp = written["gp_protocol"]
     assert written["dataset"] == gp["dataset"] == "gp_tnp_matern" and gp["benchmark"]["kernel"] == "matern"
     assert gp["trained_on"] == "gp_tnp_rbf" and gp["num_batches"] == 2
+
+
+def test_the_data_module_does_not_import_the_evaluation():
+    """The data module read the trainer's GPProtocolEvaluation callbacks, importing evaluation.py (the sweep, the
+    core's evaluation and its media) with the data: the evaluation says what it needs of the test split, as an
+    attribute the data module reads off any callback."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, domains.polynomial.data; print('domains.polynomial.evaluation' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
