@@ -15,7 +15,8 @@ checkpoint reads and writes values and positions in the data's own units.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,13 +25,13 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, counted, range_as_written, whole_number
-from pixeltransformer.memory import in_bytes, point_count, shortfall
+from pixeltransformer.memory import (copies_to_start, falls_as_allocated, in_bytes, local_ranks, point_count,
+                                     shortfall, start_method)
 from pixeltransformer.signal import SignalSpec
 from pixeltransformer.splits import (SPLIT_LAYOUT, SPLITS, pool_split_index, same_split_index, splits_hint,
                                      splits_with_train_of)
 
 from .curves import EVEN_TOLERANCE, Curves, curve_sources, read_curves, same_grid, source_names
-from .evaluation import GPProtocolEvaluation
 from .kernels import GP_NUGGET, PERIODIC_KERNELS, kernel_matrix
 from .learned_gp import MAX_CURVES, learn_rbf_prior
 from .protocol import PERIOD_RANGE, GPProtocolDataset, protocol_extra, signal_channels
@@ -42,12 +43,65 @@ NORMAL_BLOCK = 16  # the normals torch transforms together on the CPU: a polynom
 GENERATED_VAL_RANGE = (-5.0, 5.0)  # the generated functions' nominal value range, unless given
 VALUE_QUANTILES = (0.005, 0.995)  # a file's value range: these quantiles of its training values ...
 VALUE_MARGIN = 0.1  # ... widened by this fraction of their span on each side
+RESOLUTION = "--data.init_args.resolution"  # the option that sizes a dense grid, as its memory refusals name it
+CHECKPOINT_GRID = None  # in place of that option: a checkpoint's grid, which no option of the command changes
+
+
+def check_memory(start: str, count: int, need: Callable[[int], int], option: str | None = RESOLUTION, least: int = 2,
+                 ranks: int = 1, held: int = 0, where: str = "", own_space: bool = True) -> None:
+    """Refuse, in one line, data whose lower bound ``need(count)`` (bytes, growing with ``count``: a grid's points,
+    or the functions drawn at once) cannot be held in the memory at hand (:func:`memory.shortfall`), which ``ranks``
+    processes of this machine that each make it share: ``start`` (what is made), the need and the memory (``where``:
+    for whom, after the need), and the most ``option`` that fits, at least ``least`` (CHECKPOINT_GRID: none, the
+    grid is a checkpoint's). ``held``: the bytes of ``need(count)`` this process holds already, which the memory
+    available now is out of where it falls as allocated (:func:`memory.falls_as_allocated`), and which a smaller
+    ``count`` would shrink too; ``own_space`` False: the memory is for processes still to start."""
+    now = held if falls_as_allocated() else 0
+    if (short := shortfall(need(count) - now, ranks=ranks, own_space=own_space)) is None:
+        return
+    if option is CHECKPOINT_GRID:
+        remedy = "no option changes the checkpoint's grid: run it where more memory is free"
+    else:
+        most = replace(short, memory=short.memory + now).most(count, need, low=least - 1)
+        remedy = f"at most {option} {most}" if most >= least else f"no {option} fits"
+    raise ValueError(f"{start}, need at least {replace(short, where=where).words}; {remedy}")
+
+
+def sized_by(option: str | None) -> str:
+    """What sets a grid's points, as a memory refusal names it: the option, or the checkpoint's grid."""
+    return "the checkpoint's grid" if option is CHECKPOINT_GRID else option
+
+
+def polynomial_bytes(resolution: int, degree: int, functions: int) -> int:
+    """What polynomials on a grid of ``resolution`` points hold at least, float64 [R] each: the grid, its degree + 1
+    powers (PolynomialDataset) and ``functions`` drawn on it at once."""
+    return 8 * resolution * (1 + degree + 1 + functions)
+
+
+def check_polynomial_memory(resolution: int, degree: int, functions: int, ranks: int = 1,
+                            option: str | None = RESOLUTION, functions_option: str | None = None) -> None:
+    """Refuse polynomials whose grid, powers and ``functions`` drawn at once (:func:`polynomial_bytes`) could not be
+    held, in one line naming the most points that fit (:func:`check_memory`): torch's "can't allocate memory" for the
+    powers (56 GB at 10^9 points) came in a traceback, after the grid was made. ``functions_option``: the option
+    that sets ``functions``, whose most that fit the line names instead (the grid is then a checkpoint's)."""
+    given = f" ({functions_option})" if functions_option else ""
+    words = (f"polynomial: the grid of {point_count(resolution)} points ({sized_by(option)}), its {degree + 1} powers "
+             f"and {counted(functions, 'function')} drawn on it at once{given}, float64 [R] each")
+    if functions_option is None:
+        check_memory(words, resolution, lambda r: polynomial_bytes(r, degree, functions), option, ranks=ranks)
+    else:
+        check_memory(words, functions, lambda n: polynomial_bytes(resolution, degree, n), functions_option, least=1,
+                     ranks=ranks)
 
 
 class PolynomialDataset(Dataset):
     """f(x) = sum_i a_i x^i with a_i ~ N(0, coef_std^2), evaluated on the grid; item i is fixed by (seed, i)."""
 
-    def __init__(self, size: int, degree: int, coef_std: float, resolution: int, seed: int):
+    def __init__(self, size: int, degree: int, coef_std: float, resolution: int, seed: int, drawn: int = 1,
+                 ranks: int = 1, option: str | None = RESOLUTION):
+        # the memory of the grid, its powers and the functions its user draws at once (``drawn``; an item is one), in
+        # each of the ``ranks`` processes of this machine that make it: ``option`` sizes the grid (check_memory)
+        check_polynomial_memory(resolution, degree, drawn, ranks, option)
         # torch's CPU normal draw transforms its uniforms NORMAL_BLOCK at a time and draws a partial last block (or a
         # draw of fewer) anew: a draw of whole blocks keeps function i the same whatever the split's size
         count = size * (degree + 1)
@@ -80,10 +134,10 @@ class PolynomialDataset(Dataset):
 COVARIANCE_BLOCK = 1 << 22  # the covariance's entries a block of rows holds as gp_factor makes it (32 MiB a copy)
 
 
-def covariance_words(kernel: str, resolution: int) -> str:
-    """The start of the lines that refuse a dense GP's grid: what it makes and the option that sizes it."""
-    return (f"gp_{kernel}: the covariance of {point_count(resolution)} points (--data.init_args.resolution) and its "
-            "Cholesky factor, float64 [R, R] each")
+def covariance_words(kernel: str, resolution: int, option: str | None = RESOLUTION) -> str:
+    """The start of the lines that refuse a dense GP's grid: what it makes and what sizes it (``option``)."""
+    return (f"gp_{kernel}: the covariance of {point_count(resolution)} points ({sized_by(option)}) and its Cholesky "
+            "factor, float64 [R, R] each")
 
 
 def covariance_bytes(resolution: int) -> int:
@@ -92,31 +146,28 @@ def covariance_bytes(resolution: int) -> int:
     return 2 * 8 * resolution**2 + 6 * 8 * min(resolution**2, max(resolution, COVARIANCE_BLOCK))
 
 
-def check_covariance_memory(kernel: str, resolution: int) -> None:
-    """Refuse dense GP draws whose covariance could not be made in the memory at hand (covariance_bytes), in one
-    line naming the largest resolution that fits: torch's "can't allocate memory" (800 TB at 10^7 points) came in a
-    traceback."""
-    if (short := shortfall(covariance_bytes(resolution))) is None:
-        return
-    most = short.most(resolution, covariance_bytes)
-    fits = f"at most --data.init_args.resolution {most}" if most >= 2 else "no --data.init_args.resolution fits"
-    raise ValueError(f"{covariance_words(kernel, resolution)}, need at least {short.words}; {fits}")
+def check_covariance_memory(kernel: str, resolution: int, ranks: int = 1, option: str | None = RESOLUTION) -> None:
+    """Refuse dense GP draws whose covariance could not be made in the memory at hand (covariance_bytes), which the
+    ``ranks`` processes of this machine that each make one share, in one line naming the largest resolution that
+    fits (check_memory): torch's "can't allocate memory" (800 TB at 10^7 points) came in a traceback."""
+    check_memory(covariance_words(kernel, resolution, option), resolution, covariance_bytes, option, ranks=ranks)
 
 
 FACTORS: dict[tuple, torch.Tensor] = {}  # the grid's factor made last: the splits of one data module share it
 
 
 def gp_factor(kernel: str, lengthscale: float, variance: float, resolution: int, x_max: float,
-              period: float | None) -> torch.Tensor:
+              period: float | None, ranks: int = 1, option: str | None = RESOLUTION) -> torch.Tensor:
     """The Cholesky factor [R, R] float64 of a GP's covariance on ``resolution`` points of [-x_max, x_max], its
-    nugget GP_NUGGET added; refused in one line where it cannot be held or is not positive definite. The last one
-    made is kept (FACTORS) until another grid's is asked for: that one is let go first, so the memory check does
-    not count it."""
+    nugget GP_NUGGET added; refused in one line where it cannot be held (by each of ``ranks`` processes of this
+    machine, which each make their own; ``option`` sizes the grid) or is not positive definite. The last one made is
+    kept (FACTORS) until another grid's is asked for: that one is let go first, so the memory check does not count
+    it."""
     key = (kernel, lengthscale, variance, resolution, x_max, period)
     if key in FACTORS:
         return FACTORS[key]
     FACTORS.clear()
-    check_covariance_memory(kernel, resolution)
+    check_covariance_memory(kernel, resolution, ranks, option)
     x = torch.linspace(-x_max, x_max, resolution, dtype=torch.float64)  # [R]
     try:
         cov = torch.empty(resolution, resolution, dtype=torch.float64)  # [R, R]
@@ -129,8 +180,9 @@ def gp_factor(kernel: str, lengthscale: float, variance: float, resolution: int,
     except RuntimeError as err:  # memory taken by others since check_covariance_memory
         if "can't allocate memory" not in str(err):
             raise
-        raise ValueError(f"{covariance_words(kernel, resolution)} ({in_bytes(8 * resolution**2)}), could not be "
-                         "allocated; give a smaller --data.init_args.resolution") from None
+        remedy = "run it where more memory is free" if option is CHECKPOINT_GRID else f"give a smaller {option}"
+        raise ValueError(f"{covariance_words(kernel, resolution, option)} ({in_bytes(8 * resolution**2)}), could "
+                         f"not be allocated; {remedy}") from None
     if info != 0:  # the nugget is absolute: a large variance over many close points leaves it below rounding
         raise ValueError(f"gp_{kernel}: the covariance of {point_count(resolution)} points on [-{x_max:g}, "
                          f"{x_max:g}] with lengthscale {lengthscale:g} and variance {variance:g} is not positive "
@@ -149,10 +201,12 @@ class GPDataset(Dataset):
     call (``__getitems__``), so one product with the Cholesky factor draws the whole batch."""
 
     def __init__(self, size: int, kernel: str, lengthscale: float, variance: float, resolution: int,
-                 x_max: float, seed: int, period: float | None = None):
+                 x_max: float, seed: int, period: float | None = None, ranks: int = 1,
+                 option: str | None = RESOLUTION):
         if seed < 0 or size < 0:
             raise ValueError(f"need seed >= 0 and size >= 0, got {seed}, {size}")
-        self.chol = gp_factor(kernel, lengthscale, variance, resolution, x_max, period)  # [R, R]
+        # made by each of the ``ranks`` processes of this machine; ``option`` sizes the grid (gp_factor)
+        self.chol = gp_factor(kernel, lengthscale, variance, resolution, x_max, period, ranks, option)  # [R, R]
         self.size, self.seed = size, seed
 
     def __len__(self) -> int:
@@ -340,6 +394,41 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"--data.init_args.max_points must be a whole number >= 10 (a benchmark function's "
                              f"context and target points; the protocol's 50), got {max_points}")
 
+    def ranks(self) -> int:
+        """The processes of this machine that each make this data (:func:`memory.local_ranks`): the trainer's, or
+        before it those a launcher started here."""
+        return local_ranks(getattr(self, "trainer", None))
+
+    def check_processes(self, trainer: Any) -> None:
+        """Dense GP draws: each process makes its own Cholesky factor of the grid (gp_factor), checked as the model's
+        spec made it for the processes a launcher had started on this machine. Lightning's own DDP starts the
+        trainer's processes once it runs, each then making one: checked here, before a run folder is made, in the
+        process that starts them, for those that make one: ddp's scripts started again (every rank but this one,
+        whose factor is kept), every ddp_spawn (or forkserver) interpreter (a module's FACTORS is not sent to them),
+        none of ddp_fork's (they share this process's, or all make one where it made none)."""
+        super().check_processes(trainer)
+        if self.is_file or self.is_protocol or self.dataset_name == "polynomial":
+            return
+        held = int((self.kernel, self.lengthscale, self.variance, self.resolution, self.x_max,
+                    self.gp_period) in FACTORS)
+        start = start_method(trainer)
+        if start == "fork":
+            makers = 0 if held else local_ranks(trainer)
+        else:  # spawn's new interpreters, or ddp's scripts started again (copies_to_start)
+            makers = local_ranks(trainer) if start is not None else copies_to_start(trainer)
+        if makers == 0:
+            return
+
+        def need(r: int) -> int:  # the factor held here, and one made in each process
+            return held * 8 * r**2 + makers * covariance_bytes(r)
+
+        also = "this process's factor and " if held and not falls_as_allocated() else ""
+        each = "which makes its own" if makers == 1 else "each making its own"
+        check_memory(covariance_words(self.kernel, self.resolution), self.resolution, need,
+                     held=held * 8 * self.resolution**2, own_space=False,
+                     where=f" for {also}{counted(makers, 'process')} that Lightning's DDP starts on this machine, "
+                           f"{each}")
+
     @property
     def is_protocol(self) -> bool:
         return self.dataset_name.startswith("gp_tnp_")
@@ -406,14 +495,14 @@ class PolynomialDataModule(SignalDataModule):
             if self.is_file:
                 pool, rows = self._split_index()["train"]
                 curves = self._load()[pool]  # [N, L], the float32 values the model reads; its train split: rows
-            elif self.dataset_name == "polynomial":
+            elif self.dataset_name == "polynomial":  # its functions drawn at once
                 drawn = PolynomialDataset(MAX_CURVES, self.degree, self.coef_std, self.resolution,
-                                          split_seed(self.seed, "train"))
+                                          split_seed(self.seed, "train"), drawn=MAX_CURVES, ranks=self.ranks())
                 curves = drawn.coefs.double() @ drawn.powers  # [N, R]
             else:
                 curves = GPDataset(MAX_CURVES, self.kernel, self.lengthscale, self.variance, self.resolution,
-                                   self.x_max, split_seed(self.seed, "train"), self.gp_period).draw(
-                                       list(range(MAX_CURVES)))  # [N, R]
+                                   self.x_max, split_seed(self.seed, "train"), self.gp_period,
+                                   ranks=self.ranks()).draw(list(range(MAX_CURVES)))  # [N, R]
             positions = torch.linspace(-1, 1, curves.shape[1], dtype=torch.float64)  # [L], as the model sees them
             self._gp_train = learn_rbf_prior(curves, positions, rows=rows)
         return self._gp_train
@@ -478,14 +567,16 @@ class PolynomialDataModule(SignalDataModule):
             raise ValueError(f"{self.root}: {err}; {splits_hint('curves')}") from None
 
     def empty_split_cause(self, split: str) -> str:
-        """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a benchmark
-        test split that the GP protocol evaluation reads, a multiple of its batch of functions too (said at once,
-        not once 1 was given and refused in turn)."""
+        """A generated split of size 0: the option that says so and what to give (a file's curves: ""); a test split
+        that an evaluation of the trainer reads in whole batches (its ``test_items_multiple``: the GP protocol
+        evaluation's functions a batch), a multiple of them too (said at once, not once 1 was given and refused in
+        turn). Read off the callbacks by that name, as the core reads their ``test_items_cap``: the data does not
+        depend on the evaluation."""
         if self.is_file or self.sizes[split] != 0:
             return ""
         cause = f": --data.init_args.{split}_size=0 generates no function; give"
         callbacks = getattr(getattr(self, "trainer", None), "callbacks", None) or ()
-        batches = [c.batch_size for c in callbacks if isinstance(c, GPProtocolEvaluation)] if split == "test" else []
+        batches = [b for c in callbacks if (b := getattr(c, "test_items_multiple", None))] if split == "test" else []
         if not batches:
             return f"{cause} 1 or more"
         b = math.lcm(*batches)  # whole batches of every such evaluation
@@ -563,7 +654,8 @@ class PolynomialDataModule(SignalDataModule):
             return GPProtocolDataset(self.sizes[split], self.kernel, seed, p["max_points"], self.x_max,
                                      p["lengthscale_range"], p["scale_range"], p["noise_std"], p["period_range"])
         if self.dataset_name == "polynomial":
-            return PolynomialDataset(self.sizes[split], self.degree, self.coef_std, self.resolution, seed)
+            return PolynomialDataset(self.sizes[split], self.degree, self.coef_std, self.resolution, seed,
+                                     ranks=self.ranks())
         return GPDataset(self.sizes[split], self.kernel, self.lengthscale, self.variance, self.resolution, self.x_max,
-                         seed, self.gp_period)
+                         seed, self.gp_period, ranks=self.ranks())
 

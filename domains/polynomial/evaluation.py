@@ -105,6 +105,13 @@ class GPProtocolEvaluation(SweepEvaluation):
 
     test_items_option = "max_batches x batch_size"  # the cap, as the [data] line names it
 
+    @property
+    def test_items_multiple(self) -> int:
+        """The test split holds whole benchmark batches: a multiple of batch_size functions, which the data module's
+        line on an empty test split names (PolynomialDataModule.empty_split_cause reads it off the trainer's
+        callbacks)."""
+        return self.batch_size
+
     def level_list(self, spec) -> list[int]:
         """The |S| levels below a function's N points (spec.num_points): S of all N leaves no target, so larger
         levels are left out and listed in metrics.json as dropped_levels (they were left out of the rows unnamed)."""

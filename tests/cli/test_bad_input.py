@@ -205,6 +205,13 @@ ROWS = [
                 str(CONFIGS / "polynomial" / "gp_rbf.yaml"), "--data.init_args.resolution=10000000", *_runs(w)],
      "gp_rbf: the covariance of 10,000,000 points (--data.init_args.resolution) and its Cholesky factor, float64 "
      "[R, R] each, need at least 1.42 PiB: more than "),
+    ("data-polynomial-resolution-beyond-memory",
+     '`make train DOMAIN=polynomial ARGS="--data.init_args.resolution=1000000000"` (the powers of its grid alone '
+     '56 GB) with 20 GiB of memory available',
+     lambda w: ["cli", "fit", "--config", str(CONFIGS / "polynomial.yaml"), "--data.init_args.resolution=1000000000",
+                *_runs(w)],
+     "polynomial: the grid of 1e+09 points (--data.init_args.resolution), its 7 powers and 256 functions drawn on it "
+     "at once, float64 [R] each, need at least 1.92 TiB: more than "),
     ("data-gp-no-noise",
      '`make train DOMAIN=polynomial DATA=gp_tnp_rbf ARGS="--data.init_args.noise_std=0"` (inf or nan: `must be a '
      'finite number > 0 (the benchmark\'s observation noise; the protocol\'s 0.02), got inf`)',

@@ -5,6 +5,7 @@ import dataclasses
 import pytest
 
 from domains.polynomial.diagnose import format_table, gap_by_distance
+from polynomial_memory import set_memory
 
 
 @pytest.fixture
@@ -403,3 +404,52 @@ def test_a_periodic_benchmark_checkpoint_is_refused_before_any_is_scored(tmp_pat
                                          r"predictor, which the periodic kernel has none of; give a gp_tnp_rbf or "
                                          r"gp_tnp_matern checkpoint$"):
         diagnose.gp_gap_breakdown(benchmark("periodic"))
+
+
+def refusal(capsys, *argv: str) -> str:
+    """The one line the diagnosis of ``argv`` stops with (status 2)."""
+    from domains.polynomial.diagnose import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    assert exc.value.code == 2
+    return capsys.readouterr().err.strip()
+
+
+def test_a_grid_too_large_for_the_memory_names_what_the_diagnosis_takes(tmp_path, fake_loading, capsys, monkeypatch):
+    """The diagnosis draws its functions on the checkpoint's own grid: where the GP's covariance did not fit, its
+    line ended "at most --data.init_args.resolution N", an option the diagnosis does not take. It names the
+    checkpoint's grid, which no option changes; a polynomial checkpoint's functions drawn at once, --functions."""
+    import torch
+
+    import domains.polynomial.data as data
+    from pixeltransformer.module import PixelTransformerModule
+
+    spec = data.PolynomialDataModule(dataset="gp_rbf", resolution=128, val_range=(-3, 3)).spec
+    torch.manual_seed(0)
+    gp = PixelTransformerModule(spec=spec, net=dict(width=32, ffn=64, encoder_layers=1, decoder_layers=1),
+                                sets=dict(min_context=3, max_context=10, num_queries=8, grid_points=True)).eval()
+    set_memory(monkeypatch, 100_000)  # less than 128 points' covariance
+    data.FACTORS.clear()  # the spec's factor: made again by the diagnosis
+    fake_loading(lambda path: gp)
+    err = refusal(capsys, str(tmp_path / "a.ckpt"), "--levels", "4", "--functions", "8", "--queries", "10")
+    assert err.startswith("error: gp_rbf: the covariance of 128 points (the checkpoint's grid) and its Cholesky "
+                          "factor, float64 [R, R] each, need at least "), err
+    assert "--data.init_args" not in err and err.endswith("; no option changes the checkpoint's grid: run it where "
+                                                          "more memory is free"), err
+
+
+def test_polynomial_functions_too_many_for_the_memory_name_the_most_functions(tiny_module, tmp_path, fake_loading,
+                                                                              capsys, monkeypatch):
+    """A polynomial checkpoint's --functions are drawn at once on its grid: where they do not fit, the line names the
+    most that do, not --data.init_args.resolution."""
+    from domains.polynomial.diagnose import main
+
+    set_memory(monkeypatch, 8 * 64 * (1 + 7 + 100))  # the grid, its 7 powers and 100 functions, float64
+    fake_loading(lambda path: tiny_module)
+    err = refusal(capsys, str(tmp_path / "a.ckpt"), "--levels", "4", "--functions", "512", "--queries", "10")
+    assert err.startswith("error: polynomial: the grid of 64 points (the checkpoint's grid), its 7 powers and 512 "
+                          "functions drawn on it at once (--functions), float64 [R] each, need at least "), err
+    assert err.endswith("; at most --functions 100"), err
+    main([str(tmp_path / "a.ckpt"), "--levels", "4", "--functions", "100", "--queries", "10"])
+    assert "|S| = 4" in capsys.readouterr().out

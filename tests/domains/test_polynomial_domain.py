@@ -14,6 +14,7 @@ import torch
 
 from domains.polynomial.data import PolynomialDataset
 from domains.polynomial.domain import PolynomialDomain
+from polynomial_memory import set_memory
 from domains.polynomial.metrics import nll_gap_to_oracle, reference_metrics
 from pixeltransformer.callbacks import Pictures
 from pixeltransformer.errors import StageInterrupted
@@ -662,3 +663,31 @@ def test_an_empty_generated_split_names_its_size_option(split):
     with pytest.raises(ValueError, match=rf"^PolynomialDataModule: the {split} split is empty: --data\.init_args\."
                                          rf"{split}_size=0 generates no function; give 1 or more$"):
         dm.dataset(split)
+
+
+def test_polynomials_on_a_grid_too_large_for_the_memory_are_refused_naming_the_most_that_fit(monkeypatch):
+    """--data.init_args.resolution 1000000000 of polynomial data asked torch for the grid's powers, 56 GB at degree
+    6: "DefaultCPUAllocator: can't allocate memory" wrapped in jsonargparse's link error and a traceback, after
+    allocating the grid itself (8 GB). The model's spec reads the first MAX_CURVES training functions at once
+    (float64 [N, R], for the learned GP baseline), the most the data holds: a grid whose points, powers and those
+    functions exceed the memory at hand is refused in one line before any is made, naming the most that fit; the
+    Python API's PolynomialDataset (an item drawn at a time) too."""
+    import pixeltransformer.memory as memory
+    from domains.polynomial.data import PolynomialDataModule, PolynomialDataset
+    from domains.polynomial.learned_gp import MAX_CURVES
+
+    def need(r, functions=MAX_CURVES):  # the grid [R], its powers [7, R] and the functions [N, R], float64
+        return 8 * r * (1 + 7 + functions)
+
+    set_memory(monkeypatch, need(1000))
+    assert PolynomialDataModule(resolution=1000).spec.grid_shape == (1000,)
+    have = f"more than the {memory.in_bytes(need(1000))} of memory available now"
+    with pytest.raises(ValueError, match=rf"^polynomial: the grid of 1,001 points \(--data\.init_args\.resolution\), "
+                                         rf"its 7 powers and {MAX_CURVES} functions drawn on it at once, float64 \[R\] "
+                                         rf"each, need at least {re.escape(memory.in_bytes(need(1001)))}: {have}; at "
+                                         rf"most --data\.init_args\.resolution 1000$"):
+        PolynomialDataModule(resolution=1001).spec
+    with pytest.raises(ValueError, match=r"^polynomial: the grid of 1e\+09 points .* its 3 powers and 1 function "
+                                         r"drawn .* need at least 37\.3 GiB: .*; at most --data\.init_args\."
+                                         r"resolution 52800$"):
+        PolynomialDataset(4, 2, 1.0, 10**9, seed=0)

@@ -21,6 +21,7 @@ from domains.polynomial.evaluation import GPProtocolEvaluation
 from domains.polynomial.kernels import GP_NUGGET, kernel_matrix
 from domains.polynomial.oracles import gp_oracle, gp_predictive, gp_protocol_bayes_log_lik, gp_protocol_oracle
 from domains.polynomial.protocol import GPProtocolDataset, ProtocolSetSampler, evaluation_sizes, protocol_sizes
+from polynomial_memory import set_memory
 from tests.unit.stand_ins import Stopped, fake_trainer, loop_reading, stop_after
 from wrote_lines import unnamed_files
 
@@ -1009,3 +1010,85 @@ def test_the_evaluation_refuses_test_dataloaders_without_their_data_module(tmp_p
     gp = written["gp_protocol"]
     assert written["dataset"] == gp["dataset"] == "gp_tnp_matern" and gp["benchmark"]["kernel"] == "matern"
     assert gp["trained_on"] == "gp_tnp_rbf" and gp["num_batches"] == 2
+
+
+def test_gp_draws_are_checked_again_for_the_processes_lightning_s_ddp_starts(monkeypatch):
+    """Each process of a distributed run makes its own Cholesky factor, but the check counted one: the grid was
+    checked when the model's spec made the factor, before the Trainer, when nothing told of the processes
+    Lightning's DDP starts once the fit begins (each then made its own, past the memory). check_processes, which
+    the command line asks before a run folder is made, counts them: ddp's scripts started again (all but this one,
+    whose factor is made and kept), ddp_spawn's new interpreters (every one: a module's factor is not sent to them),
+    none of ddp_fork's (they share this process's). The line names the processes; the most named fits."""
+    import domains.polynomial.data as data
+    import pixeltransformer.memory as memory
+
+    def need(r):  # one process's factor as it is made: covariance_bytes
+        return 2 * 8 * r * r + 6 * 8 * min(r * r, max(r, data.COVARIANCE_BLOCK))
+
+    def total(r, makers):  # the factor this process holds, and each one the trainer's processes make
+        return 8 * r * r + makers * need(r)
+
+    r = 1000
+    machine = int(2.5 * need(r)) + 8 * r * r  # beside the factor held here, 2 more fit and 3 do not
+    # the memory available now, which the factor held here (FACTORS) is out of
+    set_memory(monkeypatch, lambda: machine - sum(f.nbytes for f in data.FACTORS.values()))
+
+    def trainer(devices: int, **launcher) -> SimpleNamespace:
+        return SimpleNamespace(world_size=devices, num_devices=devices,
+                               strategy=SimpleNamespace(launcher=SimpleNamespace(**launcher)))
+
+    dm = PolynomialDataModule(dataset="gp_rbf", resolution=r, train_size=8, val_size=4, test_size=4)
+    dm.spec  # as the command line makes it before its Trainer: the factor made here
+    for fits in (trainer(1), trainer(2), trainer(3), trainer(2, _start_method="spawn"),
+                 trainer(8, _start_method="fork"), SimpleNamespace(world_size=2, num_devices=1)):
+        dm.check_processes(fits)
+    most = max(n for n in range(2, r + 1) if total(n, 3) <= machine)
+    available = machine - 8 * r * r
+    for refused, makers in ((trainer(4), 3), (trainer(3, _start_method="spawn"), 3),
+                            (trainer(3, _start_method="forkserver"), 3)):
+        with pytest.raises(ValueError, match=rf"^gp_rbf: the covariance of 1,000 points \(--data\.init_args\."
+                                             rf"resolution\) and its Cholesky factor, float64 \[R, R\] each, need at "
+                                             rf"least {re.escape(memory.in_bytes(makers * need(r)))} for {makers} "
+                                             rf"processes that Lightning's DDP starts on this machine, each making "
+                                             rf"its own: more than the {re.escape(memory.in_bytes(available))} of "
+                                             rf"memory available now; at most --data\.init_args\.resolution {most}$"):
+            dm.check_processes(refused)
+    with monkeypatch.context() as env:  # a rank a launcher started: its processes made their own, counted there
+        env.setenv("LOCAL_RANK", "1")
+        dm.check_processes(trainer(4))
+    smaller = PolynomialDataModule(dataset="gp_rbf", resolution=most, train_size=8, val_size=4, test_size=4)
+    smaller.spec
+    smaller.check_processes(trainer(4))
+
+
+def test_gp_draws_count_the_processes_a_launcher_started_on_this_machine(monkeypatch):
+    """Under torchrun (or SLURM) every process on this machine makes the factor at once, as the model's spec is made:
+    the check counted this one alone. Each has its share of the memory, which the line names."""
+    import domains.polynomial.data as data
+
+    r = 1200
+    need = 2 * 8 * r * r + 6 * 8 * min(r * r, max(r, data.COVARIANCE_BLOCK))
+    set_memory(monkeypatch, 3 * need)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    data.FACTORS.clear()
+    with pytest.raises(ValueError, match=r"^gp_matern: the covariance of 1,200 points .* need at least \S+ \S+: more "
+                                         r"than \S+ \S+, the share of each of this machine's 4 processes in the "
+                                         r"\S+ \S+ of memory available now; at most --data\.init_args\.resolution "
+                                         r"\d+$"):
+        PolynomialDataModule(dataset="gp_matern", resolution=r).spec
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    assert PolynomialDataModule(dataset="gp_matern", resolution=r).gp_train()
+
+
+def test_the_data_module_does_not_import_the_evaluation():
+    """The data module read the trainer's GPProtocolEvaluation callbacks, importing evaluation.py (the sweep, the
+    core's evaluation and its media) with the data: the evaluation says what it needs of the test split, as an
+    attribute the data module reads off any callback."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import sys, domains.polynomial.data; print('domains.polynomial.evaluation' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+    assert out.stdout.strip() == "False", out.stderr[-2000:]
