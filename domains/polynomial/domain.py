@@ -24,7 +24,7 @@ import torch
 
 from pixeltransformer.domain import Domain, Files, ItemValues, first_outside, shown_title
 from pixeltransformer.encoding import MAX_ABS_VALUE
-from pixeltransformer.errors import as_written, range_as_written
+from pixeltransformer.errors import as_written, class_path, range_as_written
 from pixeltransformer.files import atomic_write
 from pixeltransformer.inference import Completion
 from pixeltransformer.loopbar import loop_progress
@@ -77,8 +77,8 @@ class PolynomialDomain(Domain):
         if protocol and not own:
             return (f"{spec.dataset} data are the GP benchmark's point sets, which only its own set sampler reads: "
                     f"give --config configs/polynomial/{spec.dataset}.yaml (make train or make eval "
-                    f"DATA={spec.dataset}), whose model.sets is {ProtocolSetSampler.__module__}."
-                    f"{ProtocolSetSampler.__name__} (in Python: sets=ProtocolSetSampler())")
+                    f"DATA={spec.dataset}), whose model.sets is {class_path(ProtocolSetSampler)} "
+                    f"(in Python: sets=ProtocolSetSampler())")
         if own and not protocol:
             names = ", ".join(f"gp_tnp_{kernel}" for kernel in KERNELS)
             return (f"model.sets {type(sampler).__name__} draws the GP benchmark's sets from its point sets ({names} "
