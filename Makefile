@@ -73,13 +73,20 @@ endif
 
 # The environment the targets run in. The project's own .venv is made, and brought up to date after a change of
 # pyproject.toml or constraints.txt, by the first target that needs it; a VENV= of your own is used as it is (pip
-# runs in it only when asked: make install VENV=...), and one whose Python has no pixeltransformer stops here.
+# runs in it only when asked: make install VENV=...), and one without a Python, or whose Python has no
+# pixeltransformer or another checkout's (whose core would run this checkout's domains), stops here.
 OWN_VENV := $(filter $(abspath .venv),$(abspath $(VENV)))
 VENV_READY := $(if $(OWN_VENV),$(VENV)/.installed)
 VENV_GOALS := train eval sample test test-unit test-slow bench results classifier
-ifneq ($(and $(if $(OWN_VENV),,yours),$(filter $(VENV_GOALS),$(MAKECMDGOALS))),)
-  ifneq ($(shell $(PY) -c 'import importlib.util as u; print(bool(u.find_spec("pixeltransformer")))' 2>/dev/null),True)
+HERE_PACKAGE := $(realpath $(dir $(abspath $(firstword $(MAKEFILE_LIST))))src/pixeltransformer/__init__.py)
+ifneq ($(and $(if $(OWN_VENV),,yours),$(filter $(VENV_GOALS),$(MAKECMDGOALS)),$(if $(filter install,$(MAKECMDGOALS)),,run)),)
+  VENV_PACKAGE := $(shell if test -x $(PY); then $(PY) -c 'import importlib.util as u, os; s = u.find_spec("pixeltransformer"); print(os.path.realpath(s.origin) if s and s.origin else "none")' 2>/dev/null || echo none; else echo nopython; fi)
+  ifeq ($(VENV_PACKAGE),nopython)
+    $(error VENV=$(VENV) has no bin/python: give a virtualenv's folder, or create one with make install VENV=$(VENV))
+  else ifeq ($(VENV_PACKAGE),none)
     $(error VENV=$(VENV) has no pixeltransformer: install the project into it with make install VENV=$(VENV), or give another VENV)
+  else ifneq ($(VENV_PACKAGE),$(HERE_PACKAGE))
+    $(error VENV=$(VENV) runs the pixeltransformer of $(patsubst %/src/pixeltransformer/__init__.py,%,$(VENV_PACKAGE)), not this checkout's: install this one into it with make install VENV=$(VENV), or give another VENV)
   endif
 endif
 

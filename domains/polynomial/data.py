@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from pixeltransformer.datamodule import SignalDataModule
 from pixeltransformer.encoding import MAX_ABS_VALUE
 from pixeltransformer.errors import as_written, counted, range_as_written, whole_number
+from pixeltransformer.launch import is_ddp_child
 from pixeltransformer.memory import (copies_to_start, falls_as_allocated, in_bytes, local_ranks, point_count,
                                      shortfall, start_method)
 from pixeltransformer.signal import SignalSpec
@@ -404,8 +405,9 @@ class PolynomialDataModule(SignalDataModule):
         spec made it for the processes a launcher had started on this machine. Lightning's own DDP starts the
         trainer's processes once it runs, each then making one: checked here, before a run folder is made, in the
         process that starts them, for those that make one: ddp's scripts started again (every rank but this one,
-        whose factor is kept), every ddp_spawn (or forkserver) interpreter (a module's FACTORS is not sent to them),
-        none of ddp_fork's (they share this process's, or all make one where it made none)."""
+        whose factor is kept, or made at setup where none is held), every ddp_spawn (or forkserver) interpreter (a
+        module's FACTORS is not sent to them), none of ddp_fork's (they share this process's, or all make one where
+        it made none)."""
         super().check_processes(trainer)
         if self.is_file or self.is_protocol or self.dataset_name == "polynomial":
             return
@@ -414,8 +416,10 @@ class PolynomialDataModule(SignalDataModule):
         start = start_method(trainer)
         if start == "fork":
             makers = 0 if held else local_ranks(trainer)
-        else:  # spawn's new interpreters, or ddp's scripts started again (copies_to_start)
-            makers = local_ranks(trainer) if start is not None else copies_to_start(trainer)
+        elif start is not None:  # spawn's new interpreters
+            makers = local_ranks(trainer)
+        else:  # ddp's scripts started again (copies_to_start), and this process where it holds none (yet)
+            makers = copies_to_start(trainer) + (0 if held or is_ddp_child() else 1)
         if makers == 0:
             return
 

@@ -473,8 +473,10 @@ def test_a_run_of_fewer_benchmarks_never_writes_over_the_full_record(tmp_path, m
     (["--out", "{tmp}/README.md"], "the record is JSON, written over any file of that name: name a "
                                                  ".json file"),
     # a place no one can make a file in, root included (whom os.access lets write anywhere)
-    (["--out", "/sys/bench.json"], "--out /sys/bench.json: /sys cannot be written (no file can be made there); name another --out"),
-    (["--out", "/proc/bench/bench.json"], "--out /proc/bench/bench.json: /proc cannot be written (no file can be made there); name another --out"),
+    (["--out", "/sys/bench.json"], "--out /sys/bench.json: /sys cannot be written (no file can be made there); "
+                                   "name another --out"),
+    (["--out", "/proc/bench/bench.json"], "--out /proc/bench/bench.json: /proc cannot be written (no file can be "
+                                          "made there); name another --out"),
 ])
 def test_a_bad_preset_or_output_is_refused_in_one_line_before_the_run(tmp_path, blocked, capsys, monkeypatch, args,
                                                                        cause):

@@ -1059,6 +1059,10 @@ def test_gp_draws_are_checked_again_for_the_processes_lightning_s_ddp_starts(mon
     smaller = PolynomialDataModule(dataset="gp_rbf", resolution=most, train_size=8, val_size=4, test_size=4)
     smaller.spec
     smaller.check_processes(trainer(4))
+    data.FACTORS.clear()  # none held here: ddp's rank 0 makes one at setup as each script started again does
+    dm.check_processes(trainer(2))
+    with pytest.raises(ValueError, match=r"need at least \S+ \S+ for 3 processes that Lightning's DDP starts"):
+        dm.check_processes(trainer(3))
 
 
 def test_gp_draws_count_the_processes_a_launcher_started_on_this_machine(monkeypatch):

@@ -547,7 +547,11 @@ ERROR_ROWS_ELSEWHERE = {
     "`make train WANDB=onlin` (not a W&B mode)":
         ("tests/unit/test_makefile.py", "test_make_refuses_an_unknown_wandb_mode"),
     "`make train VENV=/opt/envs/mine` (a virtualenv of your own whose Python has no pixeltransformer; a VENV= that "
-    "has it is used as it is, never installed into)":
+    "has this checkout's is used as it is, never installed into)":
+        ("tests/unit/test_makefile.py", "test_make_uses_a_venv_of_your_own_as_it_is"),
+    "`make train VENV=../other/.venv` (another clone's virtualenv: its core would run this clone's domains)":
+        ("tests/unit/test_makefile.py", "test_make_uses_a_venv_of_your_own_as_it_is"),
+    "`make train VENV=/opt/envs/mne` (no bin/python there)":
         ("tests/unit/test_makefile.py", "test_make_uses_a_venv_of_your_own_as_it_is"),
     '`make train ARGS="--run_name ../escape"` (a path, not a name)':
         ("tests/unit/test_runs.py", "test_a_run_name_is_one_folder_name_and_a_run_root_a_folder"),

@@ -210,12 +210,15 @@ def test_make_help_says_what_the_classifier_trains_on_without_data():
     assert set(line.split("[DATA=")[1].split("]")[0].replace(" (the default)", "").split("|")) == set(DATASET_OF)
 
 
-def fake_venv(folder: Path, with_package: bool) -> Path:
+def fake_venv(folder: Path, with_package: bool, path: Path | None = None) -> Path:
     """A virtualenv of the user's own: its bin/python runs this Python, and (``with_package`` False) without
-    site-packages or PYTHONPATH, where pixeltransformer is not found."""
+    site-packages or PYTHONPATH, where pixeltransformer is not found; ``path``: with that folder as its only
+    PYTHONPATH (another checkout's src)."""
     python = folder / "bin" / "python"
     python.parent.mkdir(parents=True)
-    python.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} {'' if with_package else '-I -S '}\"$@\"\n")
+    flags = "" if with_package else "-S " if path else "-I -S "
+    env = f"PYTHONPATH={shlex.quote(str(path))} " if path else ""
+    python.write_text(f"#!/bin/sh\n{env}exec {shlex.quote(sys.executable)} {flags}\"$@\"\n")
     python.chmod(0o755)
     return folder
 
@@ -241,4 +244,18 @@ def test_make_uses_a_venv_of_your_own_as_it_is(tmp_path, goal):
         f"*** VENV={empty} has no pixeltransformer: install the project into it with make install VENV={empty}, "
         "or give another VENV.  Stop."), proc.stderr
     assert "-m pip install" in dry("install", f"VENV={empty}").stdout  # asked for
+    assert "-m pip install" in dry("install", goal, f"VENV={empty}").stdout  # asked for, before the goal
+    proc = dry(goal, f"VENV={tmp_path / 'typo'}")  # no Python there: not told to install into a mistyped folder
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith(
+        f"*** VENV={tmp_path / 'typo'} has no bin/python: give a virtualenv's folder, or create one with make install "
+        f"VENV={tmp_path / 'typo'}.  Stop."), proc.stderr
+    other = tmp_path / "other" / "src" / "pixeltransformer"  # another clone's package: its core, this clone's domains
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    theirs = fake_venv(tmp_path / "theirs", with_package=False, path=other.parent)
+    proc = dry(goal, f"VENV={theirs}")
+    assert proc.returncode == 2 and "pip" not in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        f"*** VENV={theirs} runs the pixeltransformer of {tmp_path.resolve() / 'other'}, not this checkout's: install "
+        f"this one into it with make install VENV={theirs}, or give another VENV.  Stop."), proc.stderr
     assert "-m pip install" in dry(goal, "VENV=.venv").stdout  # the project's own
