@@ -25,7 +25,8 @@ from pathlib import Path
 
 from . import layout
 from .errors import OneLineParser, counted, ctrl_c_main
-from .files import user_path, write_json
+from .files import nearest_existing, user_path, write_json
+from .layout import folder_name_fault
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
 from .results_import import (check_kept_figures, check_published, check_same_run, import_located, import_name,
@@ -77,6 +78,8 @@ def main(argv: list[str] | None = None) -> str:
     a.run += split_runs(a.runs) if a.runs is not None else []
     if a.name and len(a.run) != 1:
         p.error("--name needs exactly one --run")
+    if fault := check_paths(a):
+        p.error(fault)
     overrides = {k: getattr(a, k) for k in RUN_KEYS if getattr(a, k)}
     # every run and the bench record are checked before the first is copied: a bad one leaves docs/ as it was
     located = [locate_run(run_dir) for run_dir in a.run]
@@ -129,6 +132,28 @@ def main(argv: list[str] | None = None) -> str:
     if note := pictures_left_out(a.out, a.metrics_dir, a.figures_dir, uncopied):
         print(note)
     return page
+
+
+def check_paths(a) -> str | None:
+    """Why the options' paths cannot take what the command writes, checked before a run is imported or the page
+    written; None where they can. A --name of a path ('..', '.', 'a/b') put the run's folder outside docs/metrics, in
+    its root or below another folder there (every later page failed on it); a --metrics-dir that is not there, with
+    nothing to import into it, wrote an empty page over docs/results.md; an --out that is a folder, or a file where a
+    folder goes, failed on the system's error after the import."""
+    if a.name and (fault := folder_name_fault(a.name)):
+        cause, remedy = fault
+        return f"--name {a.name!r} {cause}: {remedy or 'the run is imported into <metrics-dir>/<name>'}"
+    if not (a.run or a.bench) and not a.metrics_dir.exists():
+        return (f"--metrics-dir {a.metrics_dir}: no such folder (the page would be empty: give the folder of the "
+                "measured results, docs/metrics)")
+    if a.out.is_dir():
+        return f"--out {a.out}: a folder, not the page's file: give a file, as {a.out / 'results.md'}"
+    folders = [("--metrics-dir", a.metrics_dir, a.metrics_dir), ("--out", a.out, a.out.parent)]
+    folders += [("--figures-dir", a.figures_dir, a.figures_dir)] if a.copy_figure or a.bench else []
+    for option, given, folder in folders:
+        if not (existing := nearest_existing(folder)).is_dir():
+            return f"{option} {given}: {existing} is a file, not a folder"
+    return None
 
 
 PUBLISHED_FIGURES = Path("docs/figures")  # the repository's pictures, beside docs/metrics

@@ -702,6 +702,15 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/unit/test_results.py", "test_a_folder_that_is_no_run_folder_is_named_as_such"),
     '`make results RUNS="/data/my runs/images/x runs/images/y"` (a path with spaces, unquoted, among others)':
         ("tests/unit/test_results.py", "test_runs_with_spaces_in_their_paths_are_imported"),
+    "`python -m pixeltransformer.results --run runs/images/x --name ..` (also `.` or `a/b`: a path, not one folder "
+    "name)":
+        ("tests/unit/test_results.py", "test_a_name_that_is_no_folder_name_is_refused_before_anything_is_written"),
+    "`python -m pixeltransformer.results --metrics-dir docs/metric` (no such folder, nothing imported; a file: "
+    "`docs/metric is a file, not a folder`)":
+        ("tests/unit/test_results.py", "test_a_metrics_dir_that_is_no_folder_leaves_the_page_alone"),
+    '`make results RUNS=runs/images/x ARGS="--out docs"` (a folder; also `--figures-dir` a file with '
+    '`--copy-figure`: `... is a file, not a folder`)':
+        ("tests/unit/test_results.py", "test_an_out_that_is_a_folder_is_refused_before_a_run_is_imported"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '
     'of 16)':
         ("tests/domains/test_polynomial_protocol.py",

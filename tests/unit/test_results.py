@@ -1380,3 +1380,65 @@ def test_a_malformed_block_of_measurements_is_refused_in_one_line(tmp_path, caps
     one line, and no page is written."""
     folder = write_folder(tmp_path, "gp", gp_protocol=block)
     assert refusal(tmp_path, capsys) == f"error: {folder / 'metrics.json'}: {says}"
+
+
+def a_run(tmp_path: Path) -> Path:
+    """An evaluated run folder, runs/images/m1, with its curve."""
+    run_dir = tmp_path / "runs" / "images" / "m1"
+    (run_dir / "eval").mkdir(parents=True)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": ROWS}))
+    (run_dir / "eval" / "metrics_vs_context.png").write_bytes(b"png")
+    return run_dir
+
+
+def refused_up_front(tmp_path: Path, capsys, *args: str) -> str:
+    """results.cli(args) refused in one line (exit 2), with nothing written below tmp_path/docs."""
+    before = sorted(p for p in (tmp_path / "docs").rglob("*")) if (tmp_path / "docs").exists() else []
+    page = tmp_path / "docs" / "results.md"
+    old = page.read_text() if page.is_file() else None
+    with pytest.raises(SystemExit) as exc:
+        results.cli(["--configs-dir", str(tmp_path / "configs"), *args])
+    assert exc.value.code == 2
+    assert (sorted(p for p in (tmp_path / "docs").rglob("*")) if (tmp_path / "docs").exists() else []) == before
+    assert (page.read_text() if page.is_file() else None) == old
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b"])
+def test_a_name_that_is_no_folder_name_is_refused_before_anything_is_written(tmp_path, capsys, name):
+    """--name .. wrote into docs/, --name . into the root of docs/metrics, --name a/b a folder that every later
+    `make results` failed on."""
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(a_run(tmp_path)), "--name", name)
+    assert f"--name {name!r} must be one folder name" in err
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_metrics_dir_that_is_no_folder_leaves_the_page_alone(tmp_path, capsys, kind):
+    """A misspelt --metrics-dir wrote an empty page over docs/results.md."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "results.md").write_text("# Results\n\nthe published page\n")
+    metrics = tmp_path / "docs" / "metric"
+    if kind == "file":
+        metrics.write_text("")
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(metrics))
+    assert (f"--metrics-dir {metrics}: no such folder" if kind == "missing"
+                else f"--metrics-dir {metrics}: {metrics} is a file, not a folder") in err, err
+
+
+def test_an_out_that_is_a_folder_is_refused_before_a_run_is_imported(tmp_path, capsys):
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(a_run(tmp_path)), "--out", str(tmp_path / "docs"))
+    assert f"--out {tmp_path / 'docs'}: a folder" in err
+
+
+def test_a_figures_dir_that_is_a_file_is_refused_before_a_run_is_imported(tmp_path, capsys):
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    (tmp_path / "docs" / "figures").write_text("")
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(a_run(tmp_path)), "--copy-figure")
+    assert f"--figures-dir {tmp_path / 'docs' / 'figures'}: {tmp_path / 'docs' / 'figures'} is a file, not a folder" \
+        in err
