@@ -18,6 +18,7 @@ results_bench) and runs imported by results_import.
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import shutil
 import sys
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> str:
     return page
 
 
-def check_paths(a) -> str | None:
+def check_paths(a: argparse.Namespace) -> str | None:
     """Why the options' paths cannot take what the command writes, checked before a run is imported or the page
     written; None where they can. A --name of a path ('..', '.', 'a/b') put the run's folder outside docs/metrics, in
     its root or below another folder there (every later page failed on it); a --metrics-dir that is not there, with
