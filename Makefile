@@ -78,15 +78,24 @@ endif
 OWN_VENV := $(filter $(abspath .venv),$(abspath $(VENV)))
 VENV_READY := $(if $(OWN_VENV),$(VENV)/.installed)
 VENV_GOALS := train eval sample test test-unit test-slow bench results classifier
-HERE_PACKAGE := $(realpath $(dir $(abspath $(firstword $(MAKEFILE_LIST))))src/pixeltransformer/__init__.py)
-ifneq ($(and $(if $(OWN_VENV),,yours),$(filter $(VENV_GOALS),$(MAKECMDGOALS)),$(if $(filter install,$(MAKECMDGOALS)),,run)),)
-  VENV_PACKAGE := $(shell if test -x $(PY); then $(PY) -c 'import importlib.util as u, os; s = u.find_spec("pixeltransformer"); print(os.path.realpath(s.origin) if s and s.origin else "none")' 2>/dev/null || echo none; else echo nopython; fi)
+HERE_PACKAGE := $(realpath src/pixeltransformer/__init__.py)
+CHECK_VENV := $(and $(if $(OWN_VENV),,yours),$(filter $(VENV_GOALS),$(MAKECMDGOALS)),\
+  $(if $(filter install,$(MAKECMDGOALS)),,run))
+ifneq ($(CHECK_VENV),)
+  FIND_PACKAGE := import importlib.util as u, os; s = u.find_spec("pixeltransformer"); \
+    print(os.path.realpath(s.origin) if s and s.origin else "none")
+  VENV_PACKAGE := $(shell if test -x $(PY); then $(PY) -c '$(FIND_PACKAGE)' 2>/dev/null || echo none; \
+    else echo nopython; fi)
+  # a checkout's folder, or an installed copy's package folder
+  VENV_HOLDS = $(patsubst %/src/pixeltransformer,%,$(patsubst %/__init__.py,%,$(VENV_PACKAGE)))
   ifeq ($(VENV_PACKAGE),nopython)
     $(error VENV=$(VENV) has no bin/python: give a virtualenv's folder, or create one with make install VENV=$(VENV))
   else ifeq ($(VENV_PACKAGE),none)
-    $(error VENV=$(VENV) has no pixeltransformer: install the project into it with make install VENV=$(VENV), or give another VENV)
+    $(error VENV=$(VENV) has no pixeltransformer: install the project into it with make install VENV=$(VENV), \
+      or give another VENV)
   else ifneq ($(VENV_PACKAGE),$(HERE_PACKAGE))
-    $(error VENV=$(VENV) runs the pixeltransformer of $(patsubst %/src/pixeltransformer/__init__.py,%,$(VENV_PACKAGE)), not this checkout's: install this one into it with make install VENV=$(VENV), or give another VENV)
+    $(error VENV=$(VENV) runs the pixeltransformer of $(VENV_HOLDS), not this checkout's: \
+      install this one into it with make install VENV=$(VENV), or give another VENV)
   endif
 endif
 

@@ -751,12 +751,17 @@ def test_every_bad_input_row_is_a_test_and_every_test_a_row():
 
 
 def test_makefile_errors_quoted_in_errors_md_name_their_line():
-    """`Makefile:N: *** message.  Stop.` in docs/errors.md: line N of the Makefile is the $(error ...) that prints it."""
+    """`Makefile:N: *** message.  Stop.` in docs/errors.md: line N of the Makefile is the $(error ...) that prints it
+    (its first line, where a backslash continues it)."""
     makefile = (REPO / "Makefile").read_text().splitlines()
     quoted = [m for _, see in error_table() for m in re.findall(r"Makefile:(\d+): \*\*\* (.+?)\.  Stop\.", see)]
     assert quoted
     for number, message in quoted:
-        line = makefile[int(number) - 1].strip()
+        at = int(number) - 1
+        line = makefile[at].strip()
+        while line.endswith("\\"):  # make joins a continued line to the next with one space
+            at += 1
+            line = line[:-1].rstrip() + " " + makefile[at].strip()
         assert line.startswith("$(error ") and line.endswith(")"), (number, line)
         template = line[len("$(error "):-1]
         while re.search(r"\$\([^()]*\)", template):  # a variable or function, innermost first: any text
