@@ -36,7 +36,7 @@ from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .memory import completion_bytes, local_ranks, point_count, shortfall
 from .progress import shows_progress
-from .runs import COMMAND_FILE, checkpoint_run, is_run_folder
+from .runs import COMMAND_FILE, check_writable_below, checkpoint_run, is_run_folder
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec
@@ -300,10 +300,13 @@ def check_out_dir_apart(callbacks, run_dir: Path) -> None:
     """Refuse an evaluation sweep whose out_dir is a run folder, the one it evaluates or another run's
     (:func:`is_run_folder`): the evaluation's record replaced the run's command.txt, the command line of each of its
     fits, with the test's, or lay among the run's own files. An earlier evaluation's folder (a fit's files there:
-    none) is taken."""
+    none) is taken. A folder that cannot be made or written (a file on its path, a read-only one) is refused too:
+    it failed at the pictures, once the whole test had run."""
     for cb in callbacks:
         if not (isinstance(cb, SweepEvaluation) and cb.out_dir):
             continue
+        remedy = "; give out_dir another folder, or null for the run's own evaluation folder (nothing was written)"
+        check_writable_below(Path(cb.out_dir), f"the evaluation callback's out_dir {cb.out_dir}", remedy, remedy)
         out = Path(cb.out_dir).resolve()
         if out == user_path(run_dir).resolve():
             which = "the run folder itself"

@@ -525,6 +525,33 @@ def test_an_evaluation_out_dir_that_is_another_run_s_folder_is_refused(tmp_path)
     check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(earlier))], run)
 
 
+def test_an_evaluation_out_dir_that_cannot_be_written_is_refused_before_the_test(tmp_path):
+    """`--trainer.callbacks.out_dir <a file>/x` failed with "Not a directory" at the pictures, once the whole test had
+    run. A file on the out_dir's path, or a folder this user cannot write, is refused in one line before the test."""
+    import os
+
+    from pixeltransformer.evaluation import check_out_dir_apart
+    from pixeltransformer.evaluation import SweepEvaluation
+
+    run = tmp_path / "runs" / "polynomial" / "r"
+    run.mkdir(parents=True)
+    (tmp_path / "afile").write_text("x\n")
+    remedy = "; give out_dir another folder, or null for the run's own evaluation folder (nothing was written)"
+    for given in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        with pytest.raises(NotADirectoryError) as err:
+            check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(given))], run)
+        assert str(err.value) == (f"the evaluation callback's out_dir {given}: {tmp_path / 'afile'} is a file, "
+                                  f"not a folder{remedy}")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if not os.access(locked, os.W_OK):  # root writes anywhere
+        with pytest.raises(PermissionError, match=f"^the evaluation callback's out_dir {locked / 'e'}: {locked} "
+                                                  "cannot be written \\(no write permission\\); give out_dir"):
+            check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(locked / "e"))], run)
+    check_out_dir_apart([SweepEvaluation(levels=(2,), out_dir=str(tmp_path / "new" / "eval"))], run)
+    assert not (tmp_path / "new").exists()
+
+
 def test_an_out_dir_refused_as_a_run_s_folder_names_what_it_holds(tmp_path):
     """An out_dir refused as another run's folder (its checkpoints/) was said to hold a command.txt the evaluation
     would replace when it held none. The line says what the evaluation would do there by what the folder holds."""
