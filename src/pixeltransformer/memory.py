@@ -21,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from .allocator import free_heap
-from .launch import is_ddp_child, processes_on_this_machine
+from .launch import first_on_its_node, is_ddp_child, processes_on_this_machine
 from .signal import SignalSpec
 
 
@@ -249,7 +249,10 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1, own_space
     container's memory limit where that is less: :func:`container_memory`), else where the system does
     not report that this machine's total, else ASSUMED_MEMORY. ``ranks``: the processes of a distributed run on
     this machine that each hold such a completion at once, which share its memory (each may take its part) but not a
-    GPU's: each CUDA rank has its own device. Off a GPU, what is left under this process's address-space limit
+    GPU's: each CUDA rank has its own device. The first process on this machine (:func:`launch.first_on_its_node`)
+    checks the share of each; another, which may check once others filled theirs (Lightning's ddp starts them after
+    its first made its data), checks its own need against what is left now: a share of what was left refused runs
+    that fit, in those processes alone, which the others then waited for. Off a GPU, what is left under this process's address-space limit
     (:func:`address_space`, each process's own) where that is less than its part; ``own_space`` False: the memory is
     for processes still to start, each under its own limit, which this one's does not bound."""
     if cuda := on_cuda(device):
@@ -263,7 +266,7 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1, own_space
     else:
         memory, words = ASSUMED_MEMORY, "the {} of memory assumed where the system does not report it"
     words = words.format(in_bytes(memory))
-    if ranks > 1 and not cuda:
+    if ranks > 1 and not cuda and first_on_its_node():  # the others take what is left as they reach it
         memory //= ranks
         words = f"{in_bytes(memory)}, the share of each of this machine's {ranks} processes in {words}"
     if not cuda and own_space and (space := address_space()) is not None and space[0] < memory:  # each process's own

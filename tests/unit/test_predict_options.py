@@ -680,6 +680,28 @@ def test_the_ranks_of_a_gpu_run_do_not_share_a_device_s_memory(monkeypatch):
                                               "in the 100 GiB of memory available now")
 
 
+def test_a_machine_s_later_processes_check_their_own_need_against_what_is_left(monkeypatch):
+    """Under torchrun or SLURM (or Lightning's ddp, whose later processes start once its first made its data) each
+    process divided the memory available as it checked by the processes on the machine, though those before it had
+    filled part of it: a run that fits was refused in some processes alone, which the others then waited for. The
+    first process on the machine checks the share of each; another its own need against what is left."""
+    import pixeltransformer.memory as memory
+
+    for name in ("SLURM_NTASKS", "SLURM_LOCALID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(memory, "available_memory", lambda: 60 * 2**30)  # 40 of 100 GiB filled by the others
+    monkeypatch.setattr(memory, "address_space", lambda: None)
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert memory.memory_at_hand(ranks=4) == (15 * 2**30, "15 GiB, the share of each of this machine's 4 processes "
+                                              "in the 60 GiB of memory available now")
+    for launch in ({"LOCAL_RANK": "2"}, {"LOCAL_RANK": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "2"}):
+        with monkeypatch.context() as env:
+            for name, value in launch.items():
+                env.setenv(name, value)
+            assert memory.memory_at_hand(ranks=4) == (60 * 2**30, "the 60 GiB of memory available now")
+            assert memory.shortfall(25 * 2**30, ranks=4) is None
+
+
 @pytest.mark.parametrize("text, problem", [
     ("[[0.1, 0.2, 0.5]]", "row 1 has 3"),
     ("[[0.1, 0.2, 0.5, 0.5, 0.5], [0.3, 0.2, 0.5, 0.5]]", "row 2 has 4"),
