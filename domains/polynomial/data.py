@@ -99,10 +99,11 @@ class PolynomialDataset(Dataset):
     """f(x) = sum_i a_i x^i with a_i ~ N(0, coef_std^2), evaluated on the grid; item i is fixed by (seed, i)."""
 
     def __init__(self, size: int, degree: int, coef_std: float, resolution: int, seed: int, drawn: int = 1,
-                 ranks: int = 1, option: str | None = RESOLUTION):
+                 ranks: int = 1, option: str | None = RESOLUTION, functions_option: str | None = None):
         # the memory of the grid, its powers and the functions its user draws at once (``drawn``; an item is one), in
-        # each of the ``ranks`` processes of this machine that make it: ``option`` sizes the grid (check_memory)
-        check_polynomial_memory(resolution, degree, drawn, ranks, option)
+        # each of the ``ranks`` processes of this machine that make it: ``option`` sizes the grid, or
+        # ``functions_option`` the functions drawn (check_polynomial_memory)
+        check_polynomial_memory(resolution, degree, drawn, ranks, option, functions_option)
         # torch's CPU normal draw transforms its uniforms NORMAL_BLOCK at a time and draws a partial last block (or a
         # draw of fewer) anew: a draw of whole blocks keeps function i the same whatever the split's size
         count = size * (degree + 1)

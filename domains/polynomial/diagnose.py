@@ -39,7 +39,7 @@ from pixeltransformer.errors import OneLineParser, ctrl_c_main, listed
 from pixeltransformer.files import missing_folders, remove_empty
 
 from . import domain  # noqa: F401  registers the Domain a checkpoint names (load_module finds it by name)
-from .data import CHECKPOINT_GRID, GPDataset, PolynomialDataset, check_polynomial_memory, split_seed
+from .data import CHECKPOINT_GRID, GPDataset, PolynomialDataset, split_seed
 from .evaluation import protocol_lls
 from .kernels import gaussian_nll
 from .metrics import prior_oracle
@@ -86,10 +86,8 @@ def gap_by_distance(module, num_context: int, num_functions: int = 512, num_quer
     ex = spec.extra
     # drawn on the checkpoint's grid, which no option of the diagnosis changes: its memory refusals say so
     if spec.dataset == "polynomial":  # every function at once: --functions
-        check_polynomial_memory(res, ex["degree"], num_functions, option=CHECKPOINT_GRID,
-                                functions_option="--functions")
         functions = PolynomialDataset(num_functions, ex["degree"], ex["coef_std"], res, seed + num_context,
-                                      drawn=num_functions, option=CHECKPOINT_GRID)
+                                      drawn=num_functions, option=CHECKPOINT_GRID, functions_option="--functions")
     else:  # the grid [-x_max, x_max] the GP draws were trained on, x_max the spec's pos_scale
         functions = GPDataset(num_functions, ex["kernel"], ex["lengthscale"], ex["variance"], res, spec.pos_scale,
                               seed + num_context, ex.get("period"), option=CHECKPOINT_GRID)
