@@ -14,6 +14,7 @@ import dataclasses
 import math
 from typing import Any
 
+from .config import option_as_given
 from .errors import counted, in_number
 from .loopbar import format_duration
 from .progress import time_limit_left
@@ -38,13 +39,14 @@ def ending_epochs(trainer: Any, total_steps: int | float) -> int | None:
     return epochs if not isinstance(max_steps, int) or max_steps < 0 or max_steps > total_steps else None
 
 
-def no_validation_note(trainer: Any) -> str | None:
+def no_validation_note(trainer: Any, python: bool = False) -> str | None:
     """The line saying that a fit of steps never reaches its trainer.val_check_interval (a 10-step try of a config
     that validates every 200), or its check_val_every_n_epoch (a 1-epoch fit that validates every 2): no val/nll,
     no pictures and no best checkpoint; None when it validates, when validation is off (limit_val_batches=0), for a
     schedule not known in batches (:func:`~pixeltransformer.validation_schedule.schedule`: an interval of time) and
     for a fit of no step or epoch limit. A fit of epochs (`--trainer.max_epochs 1 --trainer.limit_train_batches
-    0.1`) ends at the epochs' batches where they come before max_steps."""
+    0.1`) ends at the epochs' batches where they come before max_steps. The remedy is named as the command line
+    gives it, or (``python``) as a Trainer built in Python takes it."""
     known, max_steps = schedule(trainer), getattr(trainer, "max_steps", -1)
     if getattr(trainer, "limit_val_batches", None) == 0 or known is None:
         return None  # an interval of time ("00:00:10:00") validates when the time is up
@@ -60,16 +62,17 @@ def no_validation_note(trainer: Any) -> str | None:
     if end <= start or known.validations(start, end):  # a multiple of the interval among the batches it trains
         return None
     option, value, trained = "val_check_interval", f"{interval} training batches", f"{end - start}"
-    remedy = f"val_check_interval={end - start} or fewer"
+    remedy, fewer = f"{end - start}", " or fewer"
     if every is not None and every > 1 and known.validations(start, end, every=1):
         epochs = (end - start) / per_epoch
-        option, value, trained, remedy = "check_val_every_n_epoch", every, \
-            f"{epochs:g} {in_number(epochs, 'epoch')}", "check_val_every_n_epoch=1"
+        option, value, trained, remedy, fewer = "check_val_every_n_epoch", every, \
+            f"{epochs:g} {in_number(epochs, 'epoch')}", "1", ""
     elif every is not None and type(interval) is not int:  # within one epoch, short of its first validation
         value = f"{interval} of an epoch ({known.batch} training batches)"  # 1.0: the epoch's end
+    give = option_as_given(f"trainer.{option}", True, remedy) if python else f"--trainer.{option}={remedy}"
     return (f"trainer.{option}={value} is more than this fit's {trained} (steps {trainer.global_step} to {last}): it "
             f"never validates, so it logs no val/nll, draws no pictures and keeps no best checkpoint (last.ckpt "
-            f"only); give --trainer.{remedy} to validate")
+            f"only); give {give}{fewer} to validate")
 
 
 def batches_words(limit: int | float) -> str:

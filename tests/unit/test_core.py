@@ -1695,18 +1695,24 @@ def test_a_fit_without_a_step_count_holds_lr_after_its_warmup(poly_spec, capsys)
 def test_a_fit_shorter_than_its_validation_interval_says_it_never_validates(poly_spec, capsys, trainer, note):
     """`pixeltransformer fit --config configs/images.yaml --trainer.max_steps=10` (the images config validates every
     200 steps) ended with no validation without a word: its W&B run held train/* alone, no val/nll, no pictures,
-    and its folder no best checkpoint."""
+    and its folder no best checkpoint. A fit of a plain Trainer is told the Trainer's argument, not a flag."""
     from types import SimpleNamespace
 
     from pixeltransformer.module import PixelTransformerModule
 
     m = PixelTransformerModule(spec=poly_spec)
+    m.cli_options = True  # a module the command line built
     m._trainer = SimpleNamespace(**{"is_global_zero": True, "val_check_interval": 200, "val_check_batch": 200,
                                     "check_val_every_n_epoch": None, "limit_val_batches": 1.0, "global_step": 0,
                                     "accumulate_grad_batches": 1, "optimizers": [], "lr_scheduler_configs": [],
                                     **trainer})
     m.on_train_start()
     assert capsys.readouterr().out.strip() == ("" if note is None else f"[pixeltransformer] {note}")
+    m.cli_options = False  # one built in Python: the Trainer's argument
+    m.on_train_start()
+    python = None if note is None else re.sub(r"--trainer\.(\w+)=(\d+)", r"Trainer(\1=\2)", note)
+    assert capsys.readouterr().out.strip() == ("" if note is None else f"[pixeltransformer] {python}")
+    assert python is None or "--" not in python
 
 
 @pytest.mark.parametrize("fn, hook", [("test", "on_test_start"), ("validate", "on_validation_start")])
