@@ -233,16 +233,6 @@ def first_at_position(qry_pos: torch.Tensor) -> torch.Tensor:
 SEED_LIMIT = 2**63 // 1_000_003 - 1
 
 
-def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
-    """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them, each >= 1; None if the
-    sequence is anything else."""
-    try:
-        shape = tuple(as_int(g) for g in grid)
-    except TypeError:  # not a sequence
-        return None
-    return shape if len(shape) == pos_dims and None not in shape and min(shape) >= 1 else None
-
-
 def missing_axis(shape: list[int], name: str, width: int, listed: bool = False) -> str:
     """What the shape of input ``name`` lacks to be [batch, points, width], for a refusal's end: "one signal: give it
     a batch axis, x[None]" for [points, width]; for a width of one, [batch, points] without the position or value axis

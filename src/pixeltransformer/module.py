@@ -32,7 +32,7 @@ from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import as_written, counted, range_as_written
 from .evaluation import gather_item_values, left_out_line, tested_datamodule
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
-                        grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
+                        grid_index_hint, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
 from .memory import (completion_bytes, eval_step_bytes, local_ranks, point_count, sample_bytes, shortfall,
                      train_step_bytes)
@@ -41,7 +41,7 @@ from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
 from .rank_states import RANK_SEED_OFFSET, rank_generator_state, ranks_note, state_digest
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, denser_than_signal, every_point_sets, fixed_sets,
-                   grid_positions, log_uniform_int, sampler_hparams)
+                   grid_positions, grid_sizes, log_uniform_int, sampler_hparams)
 from .signal import SignalSpec
 from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, overfit_note
 
