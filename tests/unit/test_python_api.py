@@ -1549,6 +1549,34 @@ def test_the_training_step_bound_is_below_what_a_real_step_saves_for_backward(po
     assert 0 < bound <= _saved_for_backward(step)
 
 
+def test_complete_names_the_most_samples_that_fit_where_the_grid_fits_without_them(module, monkeypatch):
+    """m.complete(..., num_samples=10**9) (a typo) blamed the grid ("grid_shape (4, 4) means 16 points, whose
+    completion ... needs at least ...") and named no most that fit, where `predict --num_samples` names it: the line
+    is now that one's, in the Python call's words. A grid too large without samples is still named as the grid.
+    Completing is stubbed: the check decides before anything is computed."""
+    from pixeltransformer import memory as memory_py
+    from pixeltransformer import module as module_py
+
+    m = module
+    pos, val = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1)  # [3, 5, 2], [3, 5, 1]
+    done = []
+    monkeypatch.setattr(module_py, "complete", lambda *args, num_samples, **kw: done.append(num_samples))
+    memory = 3 * memory_py.completion_bytes(m.spec, 16, 1000)  # 3 signals' 4x4 grids with 1000 samples each: fit
+    monkeypatch.setattr(memory_py, "available_memory", lambda: memory)
+    need = memory_py.in_bytes(3 * memory_py.completion_bytes(m.spec, 16, 10**9))
+    message = (f"num_samples 1000000000 on 16 points (a 4×4 grid) of 3 signals need at least {need}: more than the "
+               f"{memory_py.in_bytes(memory)} of memory available now; at most num_samples 1000")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        m.complete(pos, val, (4, 4), num_samples=10**9)
+    with pytest.raises(ValueError, match="at most num_samples 1000$"):
+        m.complete(pos, val, (4, 4), num_samples=1001)
+    m.complete(pos, val, (4, 4), num_samples=1000)
+    assert done == [1000]
+    with pytest.raises(ValueError, match=r"^grid_shape \(1000, 1000\) means 1,000,000 points, whose completion of 3 "
+                                         r"signals needs at least .*: more than .* of memory available now$"):
+        m.complete(pos, val, (1000, 1000), num_samples=2)  # not even one sample fits: the grid is named
+
+
 def test_grid_positions_names_sizes_it_cannot_lay_out(module):
     """grid_positions((0, 4)) and ((-1, 4)) gave the 4 points of one row, silently (linspace of no point, a zeros
     of one); a size 4.5, one int or no size stopped in torch's words ("linspace() received an invalid combination of
