@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ObjectiveConfig
-from .errors import class_path
+from .errors import check_type
 from .signal import SignalSpec
 
 
@@ -143,9 +143,9 @@ class BinnedGaussian(nn.Module):
         a value of another V broadcast against the bins, giving a number per query without a word (an RGB value scored
         by a grey model), and parameters of another width stopped deep in an index."""
         for name, x in (("params", params), ("value", value)):
-            if x is not None and not isinstance(x, torch.Tensor):  # numpy stopped in "has no attribute 'unsqueeze'"
-                raise TypeError(f"{name} must be a torch.Tensor, got {class_path(type(x))} "
-                                "(convert it with torch.as_tensor; m.mean_field and m.log_prob take numpy arrays)")
+            if x is not None:  # numpy stopped in "has no attribute 'unsqueeze'"
+                check_type(name, x, torch.Tensor,
+                           "convert it with torch.as_tensor; m.mean_field and m.log_prob take numpy arrays")
         if params.shape[-1:] != (self.params_width,):
             raise ValueError(f"params must be [..., {self.params_width}], the model's outputs (m.predict_params or "
                              f"m(ctx_pos, ctx_val, qry_pos)); got {list(params.shape)}")

@@ -156,6 +156,14 @@ def class_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def check_type(name: str, value, cls: type, remedy: str) -> None:
+    """One line for an input ``name`` that is not a ``cls``, in the one wording every call says it in: "<name> must be
+    a <cls's class path>, got <value's> (<remedy>)" (numpy's array where a tensor goes stopped deep in torch, in words
+    naming no input)."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name} must be a {class_path(cls)}, got {class_path(type(value))} ({remedy})")
+
+
 def in_number(n: int, noun: str, plural: str | None = None) -> str:
     """A noun in the number a count of ``n`` takes: "frame" for 1, else ``plural`` or the noun and an s ("frames"),
     an es after a hissing sound ("batches", "meshes", "classes", "boxes"; "epochs")."""

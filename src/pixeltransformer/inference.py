@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .distribution import BinnedGaussian
-from .errors import as_int, check_count, class_path, counted, first_line
+from .errors import as_int, check_count, check_type, counted, first_line
 from .kernels import native_cpu_kernels
 from .loopbar import loop_progress
 from .model import MemoryKV
@@ -141,9 +141,9 @@ def check_sets(model: nn.Module, ctx_pos: torch.Tensor, ctx_val: torch.Tensor, q
     """One line naming S and queries whose shapes or dtypes do not fit each other or the model (a ctx_val of one
     signal beside ctx_pos of two was broadcast to both, silently; other mismatches stopped deep in the model)."""
     for name, x in (("ctx_pos", ctx_pos), ("ctx_val", ctx_val), ("qry_pos", qry_pos)):
-        if not isinstance(x, torch.Tensor):  # numpy stopped in "'str' object has no attribute 'type'", deep in torch
-            raise TypeError(f"{name} must be a torch.Tensor, got {class_path(type(x))} (the "
-                            "module's log_prob, mean_field, sample and complete take numpy arrays and convert them)")
+        # numpy stopped in "'str' object has no attribute 'type'", deep in torch
+        check_type(name, x, torch.Tensor, "the module's log_prob, mean_field, sample and complete take numpy arrays "
+                   "and convert them")
     p, v = getattr(model, "pos_dims", None), getattr(model, "val_dims", None)
     shapes = [list(x.shape) for x in (ctx_pos, ctx_val, qry_pos)]
     if any(len(shape) != 3 for shape in shapes) or ctx_pos.shape[:2] != ctx_val.shape[:2] \
@@ -231,16 +231,6 @@ def first_at_position(qry_pos: torch.Tensor) -> torch.Tensor:
 
 # one seed spreads over a batch as 1_000_003 * seed + i, and torch seeds are 64-bit
 SEED_LIMIT = 2**63 // 1_000_003 - 1
-
-
-def grid_sizes(grid, pos_dims: int) -> tuple[int, ...] | None:
-    """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them, each >= 1; None if the
-    sequence is anything else."""
-    try:
-        shape = tuple(as_int(g) for g in grid)
-    except TypeError:  # not a sequence
-        return None
-    return shape if len(shape) == pos_dims and None not in shape and min(shape) >= 1 else None
 
 
 def missing_axis(shape: list[int], name: str, width: int, listed: bool = False) -> str:

@@ -308,6 +308,12 @@ def point_count(points: int) -> str:
     return f"{points:,}" if points < 10**9 else f"{points:.3g}"
 
 
+def grid_points(grid: tuple[int, ...]) -> str:
+    """A grid's points for a message: "4,096 points (a 64×64 grid)", its sizes named where it has more than one."""
+    shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
+    return f"{point_count(math.prod(grid))} points{shape}"
+
+
 def largest_fitting(limit: int, need: Callable[[int], int], memory: int, low: int = 1) -> int:
     """The largest whole number below ``limit`` (a resolution, a number of samples) whose ``need`` (bytes, growing
     with it) fits in ``memory``, searched above ``low`` (1: a resolution; 0: samples, where none is a choice);
@@ -343,6 +349,14 @@ class Shortfall:
         fits (:meth:`most`), or "give <otherwise>" where not even 1 does."""
         most = self.most(limit, need)
         return f"at most {option} {most}, or {otherwise}" if need(most) <= self.memory else f"give {otherwise}"
+
+    def too_many_samples(self, option: str, num_samples: int, need: Callable[[int], int], where: str) -> str | None:
+        """The refusal of ``num_samples`` samples that do not fit where fewer do: "<option> <num_samples> <where>
+        need at least <words>; at most <option> <n>", n the most samples whose ``need`` fits (:meth:`most`), as
+        `predict --num_samples` and the module's ``complete`` and ``sample`` say it; None where not even one sample
+        fits, and the grid or the queries (``where``: "on 64 points", "at 16 queries of 3 signals") are too many."""
+        most = self.most(num_samples, need, low=0)
+        return f"{option} {num_samples} {where} need at least {self.words}; at most {option} {most}" if most else None
 
 
 def shortfall(need: int, device: torch.device | None = None, ranks: int = 1,

@@ -32,16 +32,16 @@ from .encoding import MAX_ABS_POSITION, MAX_ABS_VALUE
 from .errors import as_written, counted, range_as_written
 from .evaluation import gather_item_values, left_out_line, tested_datamodule
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
-                        grid_index_hint, grid_sizes, mean_field, missing_axis, predict_params, sample)
+                        grid_index_hint, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
-from .memory import (completion_bytes, eval_step_bytes, local_ranks, point_count, sample_bytes, shortfall,
+from .memory import (completion_bytes, eval_step_bytes, grid_points, local_ranks, point_count, sample_bytes, shortfall,
                      train_step_bytes)
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
 from .rank_states import RANK_SEED_OFFSET, rank_generator_state, ranks_note, state_digest
 from .sets import (SetBatch, SetSampler, as_sampler, batch_keys, denser_than_signal, every_point_sets, fixed_sets,
-                   grid_positions, log_uniform_int, sampler_hparams)
+                   grid_positions, grid_sizes, log_uniform_int, sampler_hparams)
 from .signal import SignalSpec
 from .trainer_limits import check_val_limit, ending_epochs, no_validation_note, overfit_note
 
@@ -1052,12 +1052,22 @@ class PixelTransformerModule(L.LightningModule):
                           device: torch.device | None = None) -> None:
         """Refuse a grid whose completion of ``batch`` signals could not be held in the memory available on
         ``device`` (a typo, (100000,) * 3 for (100,) * 3, stopped deep in torch's allocator), as `predict
-        --resolution` is refused; the completion is held where its tensors are (a GPU's memory for CUDA tensors)."""
+        --resolution` is refused; the completion is held where its tensors are (a GPU's memory for CUDA tensors).
+        Where the grid fits with fewer samples, the samples are named with the most that fit, as `predict
+        --num_samples` names them."""
 
         points = math.prod(shape)
-        if (short := shortfall(batch * completion_bytes(self.spec, points, num_samples), device)) is not None:
-            raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "
-                             f"{counted(batch, 'signal')} needs at least {short.words}")
+
+        def need(samples: int) -> int:
+            return batch * completion_bytes(self.spec, points, samples)
+
+        if (short := shortfall(need(num_samples), device)) is None:
+            return
+        where = f"on {grid_points(shape)} of {counted(batch, 'signal')}"
+        if line := short.too_many_samples("num_samples", num_samples, need, where):
+            raise ValueError(line)
+        raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "
+                         f"{counted(batch, 'signal')} needs at least {short.words}")
 
     def check_sample_memory(self, batch: int, queries: int, num_samples: int,
                             device: torch.device | None = None) -> None:
@@ -1070,10 +1080,10 @@ class PixelTransformerModule(L.LightningModule):
 
         if (short := shortfall(need(num_samples), device)) is None:
             return
-        most = short.most(num_samples, need)
-        remedy = f"at most num_samples {most}" if need(most) <= short.memory else "give fewer queries or signals a call"
-        raise ValueError(f"num_samples {num_samples} at {queries} queries of {counted(batch, 'signal')} "
-                         f"need at least {short.words}; {remedy}")
+        where = f"at {queries} queries of {counted(batch, 'signal')}"
+        raise ValueError(short.too_many_samples("num_samples", num_samples, need, where) or
+                         f"num_samples {num_samples} {where} need at least {short.words}; give fewer queries or "
+                         "signals a call")
 
     def check_stage_memory(self, trainer: Any, datamodule: Any, stage: str) -> None:
         """:meth:`check_train_memory` of the batch a fit's training step takes, or :meth:`check_eval_memory` of the

@@ -37,12 +37,12 @@ from .config import is_number
 from .domain import Domain, checked_context, context_columns
 from .errors import as_written, check_count
 from .files import missing_folders, remove_empty, staging_folder, user_path, write_json
-from .inference import check_temperature, grid_sizes, item_seeds
+from .inference import check_temperature, item_seeds
 from .loopbar import quiet_loops
-from .memory import host_held, in_bytes, point_count, shortfall
+from .memory import grid_points, host_held, in_bytes, shortfall
 from .progress import shows_progress
 from .runs import check_writable_below
-from .sets import draw_context
+from .sets import draw_context, grid_sizes
 from .signal import SignalSpec
 
 
@@ -251,23 +251,21 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
         points = math.prod(grid)
         return grid, points, held(spec, points, samples)
 
-    grid, points, need = needs(options.resolution)
+    grid, _, need = needs(options.resolution)
     if (short := shortfall(need)) is None:
         return
-    shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
     # the samples, not the resolution, are too many: the grid holds the default number of samples
     usual = min(options.num_samples, DEFAULT_SAMPLES)
     if options.resolution is None or needs(options.resolution, usual)[2] <= short.memory:
-        most = short.most(options.num_samples, lambda s: needs(options.resolution, s)[2], low=0)
-        if most >= 1:
-            raise ValueError(f"--num_samples {options.num_samples} on {point_count(points)} points{shape} need at "
-                             f"least {short.words}; at most --num_samples {most}")
+        if line := short.too_many_samples("--num_samples", options.num_samples,
+                                          lambda s: needs(options.resolution, s)[2], f"on {grid_points(grid)}"):
+            raise ValueError(line)
     if options.resolution is None:  # the model's own grid, without samples
-        raise ValueError(f"the model's grid of {point_count(points)} points{shape} needs at least "
+        raise ValueError(f"the model's grid of {grid_points(grid)} needs at least "
                          f"{in_bytes(need)} to complete: more than {short.have}; give a smaller --resolution")
     lo = short.most(options.resolution, lambda r: needs(r)[2])
     most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
-    raise ValueError(f"--resolution {options.resolution} means {point_count(points)} points{shape}, whose completion "
+    raise ValueError(f"--resolution {options.resolution} means {grid_points(grid)}, whose completion "
                      f"needs at least {short.words}; {most}")
 
 

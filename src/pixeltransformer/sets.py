@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from .errors import class_path, counted
+from .errors import as_int, check_count, check_type, class_path, counted
 from .layout import config_shown
 
 if TYPE_CHECKING:
@@ -35,12 +35,52 @@ class SetBatch:
         return self.ctx_pos.shape[1]
 
 
+SIGNAL = "[B, V, *grid]"  # the layout of a batch of dense signals: channels first, 1 to 3 grid axes
+TO_TENSOR = f"convert it with torch.as_tensor: a batch {SIGNAL}, channels first"  # the remedy for numpy's signals
+
+
+def grid_sizes(grid, pos_dims: int | None = None) -> tuple[int, ...] | None:
+    """A grid's sizes as ints (whole numbers of any type as_int takes): ``pos_dims`` of them (None: one or more),
+    each >= 1; None if the sequence is anything else."""
+    try:
+        shape = tuple(as_int(g) for g in grid)
+    except TypeError:  # not a sequence
+        return None
+    fits = len(shape) == pos_dims if pos_dims is not None else len(shape) >= 1
+    return shape if fits and None not in shape and min(shape) >= 1 else None
+
+
+def check_signal(signal, where: str) -> None:
+    """One line for a ``where``'s (draw_context's, a SetSampler's) signal that is not a batch of dense signals
+    [B, V, *grid] of floating-point values, which stopped deep in torch (numpy's array, an integer signal in
+    grid_sample's "not implemented for 'Long'", a grid of 4 axes), or was misread without a word (one picture [H, W]
+    as a batch of signals of no grid axis). A channels-last batch [B, *grid, V] has a valid shape and is read as
+    channels first, its last axis as a grid axis: the layout is documented, not guessed."""
+    check_type(f"{where}: signal", signal, torch.Tensor, TO_TENSOR)
+    shape = list(signal.shape)
+    if not 3 <= len(shape) <= 5 or 0 in shape:
+        hint = {1: " (one curve's values? signal[None, None])",
+                2: " (one signal without its batch axis? [V, *grid]: signal[None]; a grey picture [H, W]: "
+                   "signal[None, None])"}.get(len(shape), "")
+        empty = ", with no empty axis" if 3 <= len(shape) <= 5 else ""
+        raise ValueError(f"{where}: signal must be a batch {SIGNAL} of 1 to 3 grid axes, channels first{empty}, got "
+                         f"{shape}{hint}")
+    if not signal.is_floating_point():  # grid_sample reads floats alone
+        raise ValueError(f"{where}: signal must hold floating-point values, got {signal.dtype} (signal.float(); "
+                         "0-255 levels: signal.float() / 255)")
+
+
 def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | None = None,
                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Positions of every grid point, row-major over the grid: [N, P]; float32 whatever torch's default dtype (a
-    notebook may set float64), float64 where asked (positions turned into a data's own units keep their digits)."""
+    notebook may set float64), float64 where asked (positions turned into a data's own units keep their digits).
+    ``grid_shape``: one whole-number size >= 1 per position axis, as (8, 8)."""
+    # a size 0 or -1 gave a row of points, silently; 4.5 or 4 stopped in torch's words
+    if (sizes := grid_sizes(grid_shape)) is None:
+        raise ValueError(f"grid_positions: grid_shape must be one or more whole-number sizes >= 1 (one per position "
+                         f"axis, as (8, 8)), got {grid_shape!r}")
     factory = dict(device=device, dtype=dtype)
-    axes = [torch.linspace(-1.0, 1.0, n, **factory) if n > 1 else torch.zeros(1, **factory) for n in grid_shape]
+    axes = [torch.linspace(-1.0, 1.0, n, **factory) if n > 1 else torch.zeros(1, **factory) for n in sizes]
     mesh = torch.meshgrid(*axes, indexing="ij")
     return torch.stack([m.reshape(-1) for m in mesh], dim=-1)  # [N, P]
 
@@ -197,7 +237,8 @@ class SetSampler:
 
     def __call__(self, signal: torch.Tensor, generator: torch.Generator, num_context: int | None = None,
                  num_queries: int | None = None) -> SetBatch:
-        """Draw one SetBatch from signal [B, V, *grid]; K from the log-uniform law unless given."""
+        """Draw one SetBatch from signal [B, V, *grid] (channels first); K from the log-uniform law unless given."""
+        check_signal(signal, "SetSampler")
         b = signal.shape[0]
         grid_shape = tuple(signal.shape[2:])
         k = num_context if num_context is not None else self.draw_k(generator, math.prod(grid_shape))
@@ -268,27 +309,42 @@ def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos
 
 def item_seed(salt: int, key: int, num_context: int) -> int:
     """The seed of one signal's random draws at one |S|, from its key (its index in the split): the same whatever
-    batch, batch size or number of ranks it is drawn in."""
-    return 1_000_003 * (salt + 1) + 10_007 * int(key) + num_context
+    batch, batch size or number of ranks it is drawn in. A key that is not a whole number is refused (4.5 was read
+    as 4)."""
+    if (index := as_int(key)) is None:
+        raise ValueError(f"item_seed: key must be a whole number (the signal's index in the split), got {key!r}")
+    return 1_000_003 * (salt + 1) + 10_007 * index + num_context
 
 
 def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequence[int] | None = None,
                  on_grid: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """The one way to pick K observed samples of each signal [B, V, *grid] -> ctx_pos [B, K, P], ctx_val [B, K, V].
 
-    on_grid: K distinct grid points, their exact values; otherwise K uniform continuous positions in [-1, 1]^P,
-    read by interpolation. generator: one torch.Generator for the whole batch, or one int seed per signal (then a
-    signal's set does not depend on its batch); None draws from torch's global generator.
+    signal: a tensor of floating-point values, channels first (a batch of pictures stored [B, H, W, C] is
+    x.movedim(-1, 1), one signal [V, *grid] is x[None]); a shape that cannot be one is refused, a channels-last one
+    is read as its shape says. on_grid: K distinct grid points, their exact values; otherwise K uniform continuous
+    positions in [-1, 1]^P, read by interpolation. generator: one torch.Generator for the whole batch, or one
+    whole-number seed per signal (then a signal's set does not depend on its batch); None draws from torch's global
+    generator.
     """
+    check_signal(signal, "draw_context")
     b, grid_shape = signal.shape[0], tuple(signal.shape[2:])
     total = math.prod(grid_shape)
-    if k < 1 or (on_grid and k > total):
-        raise ValueError(f"|S| must be between 1 and the {total} grid points of a {grid_shape} signal, got {k}"
-                         if on_grid else f"|S| must be >= 1, got {k}")
+    if as_int(k) is None or k < 1 or (on_grid and k > total):
+        raise ValueError(f"draw_context: k (|S|) must be a whole number from 1 to the {total} grid points of a "
+                         f"{grid_shape} signal, got {k!r}" if on_grid else
+                         f"draw_context: k (|S|) must be a whole number >= 1, got {k!r}")
+    k = as_int(k)
     if generator is None or isinstance(generator, torch.Generator):
         gens = [generator] * b if generator is None else [generator]
     else:
-        seeds = [int(s) for s in generator]
+        try:
+            seeds = [as_int(s) for s in generator]
+        except TypeError:  # not a sequence
+            seeds = [None]
+        if None in seeds:  # a seed 1.5 was read as 1
+            raise ValueError(f"draw_context: generator must be a torch.Generator, None or one whole-number seed per "
+                             f"signal, got {generator!r}")
         if len(seeds) != b:
             raise ValueError(f"draw_context: {counted(len(seeds), 'seed')} for a batch of {counted(b, 'signal')}")
         gens = [torch.Generator(device=signal.device).manual_seed(s) for s in seeds]
@@ -304,15 +360,24 @@ def draw_context(signal: torch.Tensor, k: int, generator: torch.Generator | Sequ
         else:
             u = torch.rand(rows, k, len(grid_shape), generator=gen, device=device, dtype=torch.float32)  # [b', K, P]
             pos.append(u * 2 - 1)  # [b', K, P]
-    dtype = signal.dtype if signal.is_floating_point() else None  # float64 signals read at float64 positions
-    ctx_pos = torch.cat(pos).to(signal.device, dtype)  # [B, K, P]
+    ctx_pos = torch.cat(pos).to(signal.device, signal.dtype)  # [B, K, P]: float64 signals read at float64 positions
     return ctx_pos, read_signal(signal, ctx_pos)  # [B, K, P], [B, K, V]
 
 
 def fixed_sets(sampler: SetSampler, signal: torch.Tensor, keys: list[int], num_context: int,
                num_queries: int | None = None, salt: int = 0) -> SetBatch:
     """Sets drawn with one generator per signal, seeded by its key (e.g. its index in the split), so an
-    evaluation draws the same sets whatever the batch size or the number of DDP ranks."""
+    evaluation draws the same sets whatever the batch size or the number of DDP ranks: one whole-number key per
+    signal of ``signal`` (the layout the sampler reads: [B, V, *grid] for the core's), ``num_context`` and
+    ``num_queries`` whole numbers >= 1 (None: the sampler's |Q|)."""
+    check_type("fixed_sets: signal", signal, torch.Tensor, TO_TENSOR)
+    num_context = check_count(num_context, 1, "fixed_sets: num_context (|S|) must be a whole number >= 1")
+    if num_queries is not None:
+        num_queries = check_count(num_queries, 1, "fixed_sets: num_queries must be None (the sampler's) or a whole "
+                                  "number >= 1")
+    if len(keys) != signal.shape[0]:  # fewer keys drew the sets of the first signals alone, silently
+        raise ValueError(f"fixed_sets: {counted(len(keys), 'key')} for a batch of {counted(signal.shape[0], 'signal')}:"
+                         " give one key per signal (its index in the split)")
     parts = []
     for b, key in enumerate(keys):
         gen = torch.Generator(device=signal.device).manual_seed(item_seed(salt, key, num_context))

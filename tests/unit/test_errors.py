@@ -150,3 +150,28 @@ def test_a_subclass_of_lightning_s_process_launcher_is_left_as_it_is():
     assert type(launcher_after(XLALike)) is XLALike
     own = launcher_after(_MultiProcessingLauncher)  # Lightning's own: given the one-line exits, same start method
     assert type(own) is OneLineLauncher and own._start_method == "fork"
+
+
+def test_an_input_that_is_not_a_tensor_is_named_in_one_wording_by_every_call(tiny_module):
+    """"must be a torch.Tensor" was worded apart in inference.check_sets and BinnedGaussian.check_params (and the
+    sets' helpers did not say it: numpy's arrays stopped in torch's words); one helper says it for every call."""
+    import numpy as np
+    import torch
+
+    from pixeltransformer.errors import check_type
+    from pixeltransformer.inference import check_sets
+    from pixeltransformer.sets import draw_context
+
+    with pytest.raises(TypeError, match=r"^x must be a torch.Tensor, got numpy.ndarray \(convert it\)$"):
+        check_type("x", np.zeros(2), torch.Tensor, "convert it")
+    check_type("x", torch.zeros(2), torch.Tensor, "convert it")  # a tensor passes
+    pos, val = np.zeros((1, 3, 1), np.float32), np.zeros((1, 3, 1), np.float32)  # [1, 3, 1] each
+    lines = []
+    for call in (lambda: check_sets(tiny_module.model, pos, val, pos), lambda: tiny_module.dist.check_params(pos),
+                 lambda: draw_context(pos, 2)):
+        with pytest.raises(TypeError) as caught:
+            call()
+        lines.append(str(caught.value))
+    assert [line.split(" (")[0] for line in lines] == ["ctx_pos must be a torch.Tensor, got numpy.ndarray",
+                                                      "params must be a torch.Tensor, got numpy.ndarray",
+                                                      "draw_context: signal must be a torch.Tensor, got numpy.ndarray"]

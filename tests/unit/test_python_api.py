@@ -1547,3 +1547,111 @@ def test_the_training_step_bound_is_below_what_a_real_step_saves_for_backward(po
 
     bound = memory.train_step_bytes(m.net_config, batch, context, queries, 2 if "16" in precision else 4)
     assert 0 < bound <= _saved_for_backward(step)
+
+
+def test_complete_names_the_most_samples_that_fit_where_the_grid_fits_without_them(module, monkeypatch):
+    """m.complete(..., num_samples=10**9) (a typo) blamed the grid ("grid_shape (4, 4) means 16 points, whose
+    completion ... needs at least ...") and named no most that fit, where `predict --num_samples` names it: the line
+    is now that one's, in the Python call's words. A grid too large without samples is still named as the grid.
+    Completing is stubbed: the check decides before anything is computed."""
+    from pixeltransformer import memory as memory_py
+    from pixeltransformer import module as module_py
+
+    m = module
+    pos, val = torch.rand(3, 5, 2) * 2 - 1, torch.rand(3, 5, 1)  # [3, 5, 2], [3, 5, 1]
+    done = []
+    monkeypatch.setattr(module_py, "complete", lambda *args, num_samples, **kw: done.append(num_samples))
+    memory = 3 * memory_py.completion_bytes(m.spec, 16, 1000)  # 3 signals' 4x4 grids with 1000 samples each: fit
+    monkeypatch.setattr(memory_py, "available_memory", lambda: memory)
+    need = memory_py.in_bytes(3 * memory_py.completion_bytes(m.spec, 16, 10**9))
+    message = (f"num_samples 1000000000 on 16 points (a 4×4 grid) of 3 signals need at least {need}: more than the "
+               f"{memory_py.in_bytes(memory)} of memory available now; at most num_samples 1000")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        m.complete(pos, val, (4, 4), num_samples=10**9)
+    with pytest.raises(ValueError, match="at most num_samples 1000$"):
+        m.complete(pos, val, (4, 4), num_samples=1001)
+    m.complete(pos, val, (4, 4), num_samples=1000)
+    assert done == [1000]
+    with pytest.raises(ValueError, match=r"^grid_shape \(1000, 1000\) means 1,000,000 points, whose completion of 3 "
+                                         r"signals needs at least .*: more than .* of memory available now$"):
+        m.complete(pos, val, (1000, 1000), num_samples=2)  # not even one sample fits: the grid is named
+
+
+def test_grid_positions_names_sizes_it_cannot_lay_out(module):
+    """grid_positions((0, 4)) and ((-1, 4)) gave the 4 points of one row, silently (linspace of no point, a zeros
+    of one); a size 4.5, one int or no size stopped in torch's words ("linspace() received an invalid combination of
+    arguments", "'int' object is not iterable", "meshgrid expects a non-empty TensorList")."""
+    for sizes in [(0, 4), (-1, 4), (4.5,), 4, (), (True, 4), ("4",)]:
+        expected = (r"^grid_positions: grid_shape must be one or more whole-number sizes >= 1 \(one per position "
+                    rf"axis, as \(8, 8\)\), got {re.escape(repr(sizes))}$")
+        with pytest.raises(ValueError, match=expected):
+            grid_positions(sizes)
+    assert grid_positions(torch.Size([1, 3])).tolist() == [[0.0, -1.0], [0.0, 0.0], [0.0, 1.0]]
+    assert grid_positions((np.int64(2),)).tolist() == [[-1.0], [1.0]]
+
+
+def test_draw_context_names_a_signal_or_a_count_it_cannot_read(module):
+    """draw_context ended in torch's traceback on an integer signal ("grid_sampler_2d_cpu_kernel_impl" not
+    implemented for 'Long'), numpy's array ("'numpy.ndarray' object has no attribute 'is_floating_point'"), k=4.5
+    ("slice indices must be integers") and a grid of 4 axes, and read one picture [H, W] as a grid of no axis
+    ("between 1 and the 1 grid points of a () signal") and a seed 1.5 as 1, silently. A channels-last batch cannot be
+    told from a channels-first one by its shape: the documented convention is channels first."""
+    signal = torch.rand(2, 1, 4, 4)  # [B, V, 4, 4]
+    with pytest.raises(ValueError, match=r"^draw_context: signal must hold floating-point values, got torch.int64 "
+                                         r"\(signal.float\(\); 0-255 levels: signal.float\(\) / 255\)$"):
+        draw_context(torch.randint(0, 255, (2, 1, 4, 4)), 3, [1, 2])
+    with pytest.raises(TypeError, match=r"^draw_context: signal must be a torch.Tensor, got numpy.ndarray \(convert "
+                                        r"it with torch.as_tensor: a batch \[B, V, \*grid\], channels first\)$"):
+        draw_context(signal.numpy(), 3, [1, 2])
+    with pytest.raises(ValueError, match=r"^draw_context: signal must be a batch \[B, V, \*grid\] of 1 to 3 grid "
+                                         r"axes, channels first, got \[4, 4\] \(one signal without its batch axis\? "
+                                         r"\[V, \*grid\]: signal\[None\]; a grey picture \[H, W\]: "
+                                         r"signal\[None, None\]\)$"):
+        draw_context(signal[0, 0], 3)
+    with pytest.raises(ValueError, match=r"^draw_context: signal must be a batch \[B, V, \*grid\] of 1 to 3 grid "
+                                         r"axes, channels first, got \[1, 1, 2, 2, 2, 2\]$"):
+        draw_context(torch.rand(1, 1, 2, 2, 2, 2), 3)
+    with pytest.raises(ValueError, match=r"^draw_context: signal must be a batch \[B, V, \*grid\] of 1 to 3 grid "
+                                         r"axes, channels first, with no empty axis, got \[0, 1, 4, 4\]$"):
+        draw_context(torch.rand(0, 1, 4, 4), 3, [])
+    with pytest.raises(ValueError, match=r"^draw_context: k \(\|S\|\) must be a whole number from 1 to the 16 grid "
+                                         r"points of a \(4, 4\) signal, got 4.5$"):
+        draw_context(signal, 4.5, [1, 2])
+    with pytest.raises(ValueError, match=r"^draw_context: k \(\|S\|\) must be a whole number >= 1, got 0$"):
+        draw_context(signal, 0, [1, 2], on_grid=False)
+    with pytest.raises(ValueError, match=r"^draw_context: generator must be a torch.Generator, None or one "
+                                         r"whole-number seed per signal, got \[1.5, 2\]$"):
+        draw_context(signal, 3, [1.5, 2])
+    pos, val = draw_context(signal, np.int64(3), [np.int64(1), torch.tensor(2)])  # numpy's and torch's whole numbers
+    assert pos.shape == (2, 3, 2) and val.shape == (2, 3, 1)
+
+
+def test_fixed_sets_and_item_seed_name_keys_that_do_not_fit_the_batch(module):
+    """fixed_sets drew the sets of the first 2 signals of 3 given 2 keys, silently (a batch of 2 came back), and 4
+    keys for 3 signals stopped in "cannot reshape tensor of 0 elements"; a num_context of 4.5 in "manual_seed
+    expected a long", numpy's array in "has no attribute 'dim'", an integer signal in grid_sample's words; item_seed
+    read a key 4.5 as 4."""
+    from pixeltransformer.sets import SetSampler, fixed_sets
+
+    sampler, signal = SetSampler(1, 4, 4, grid_points=True), torch.rand(3, 1, 4, 4)  # [B, V, 4, 4]
+    with pytest.raises(ValueError, match=r"^fixed_sets: 2 keys for a batch of 3 signals: give one key per signal "
+                                         r"\(its index in the split\)$"):
+        fixed_sets(sampler, signal, [0, 1], 3)
+    with pytest.raises(ValueError, match=r"^fixed_sets: 4 keys for a batch of 3 signals"):
+        fixed_sets(sampler, signal, [0, 1, 2, 3], 3)
+    with pytest.raises(ValueError, match=r"^fixed_sets: num_context \(\|S\|\) must be a whole number >= 1, got 4.5$"):
+        fixed_sets(sampler, signal, [0, 1, 2], 4.5)
+    with pytest.raises(ValueError, match=r"^fixed_sets: num_queries must be None \(the sampler's\) or a whole number "
+                                         r">= 1, got 2.5$"):
+        fixed_sets(sampler, signal, [0, 1, 2], 3, 2.5)
+    with pytest.raises(TypeError, match=r"^fixed_sets: signal must be a torch.Tensor, got numpy.ndarray \(convert "
+                                        r"it with torch.as_tensor: a batch \[B, V, \*grid\], channels first\)$"):
+        fixed_sets(sampler, signal.numpy(), [0, 1, 2], 3)
+    with pytest.raises(ValueError, match=r"^SetSampler: signal must hold floating-point values, got torch.int64"):
+        fixed_sets(sampler, signal.long(), [0, 1, 2], 3)
+    with pytest.raises(ValueError, match=r"^item_seed: key must be a whole number \(the signal's index in the "
+                                         r"split\), got 4.5$"):
+        item_seed(1, 4.5, 3)
+    assert item_seed(1, np.int64(4), 3) == item_seed(1, 4, 3)
+    sets = fixed_sets(sampler, signal, np.arange(3), 3)  # keys as an array
+    assert sets.ctx_pos.shape == (3, 3, 2) and sets.qry_val.shape == (3, 4, 1)
