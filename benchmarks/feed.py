@@ -40,8 +40,9 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from pixeltransformer.errors import OneLineParser
-from pixeltransformer.runs import check_writable_below
+from pixeltransformer.errors import (OneLineParser, debugging, fail, first_line, is_input_error, listed,
+                                     root_cause)
+from pixeltransformer.files import writable_problem
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,8 +234,29 @@ def mean_step_flops(module, signal: torch.Tensor, batch_size: int) -> dict:
             "k_mean": float((grid * p).sum()), "ops_per_step": step_flops(module, signal[:1], hi, ops=True)}
 
 
-def measure(case: str, batches: int, tflops: float, run_root: Path, extra: list[str]) -> dict:
-    dm, module = build(case, run_root, extra)
+def build_all(cases: list[str], run_root: Path, extra: list[str]) -> dict[str, tuple]:
+    """Every config's DataModule and module (:func:`build`), before the first is measured: a config without its
+    data ended the command on a traceback once the configs before it had been measured (minutes), their rows lost.
+    Bad input (a missing dataset, a bad --set) is one line, exit status 2, naming the first config it stopped and
+    the others that are stopped too; a bug keeps its traceback."""
+    built, failed = {}, {}
+    for case in cases:
+        try:
+            built[case] = build(case, run_root, extra)
+        except Exception as err:
+            if not is_input_error(err) or debugging():
+                raise
+            failed[case] = first_line(root_cause(err))
+    if failed:
+        (case, line), *others = failed.items()
+        also = f"; {listed(name for name, _ in others)} cannot be built either" if others else ""
+        fail(f"{case}: {line}{also} (--set gives every config an option, --only leaves configs out)")
+    return built
+
+
+def measure(case: str, dm, module, batches: int, tflops: float) -> dict:
+    """The times of one config's data side, beside its GPU step's (the module docstring), of its DataModule and
+    module as :func:`build` made them."""
     module.train()
     dm.setup("fit")
     size = dm.batch_size
@@ -281,18 +303,19 @@ def main(argv: list[str] | None = None) -> None:
         json_path = Path(args.json)
         if json_path.is_dir():
             parser.error(f"--json {json_path}: a folder; name the JSON file to write")
-        try:  # the runs' own check and wording: the folder it stops at, and why it cannot be written
-            check_writable_below(json_path.parent, f"--json {json_path}", "; name the JSON file to write",
-                                 "; name another --json")
-        except OSError as err:
-            parser.error(str(err))
+        # the runs' own check and wording: the folder it stops at, and why it cannot be written
+        if problem := writable_problem(json_path.parent, f"--json {json_path}", "; name another --json",
+                                       file=json_path):
+            parser.error(problem)
     torch.set_num_threads(args.threads)
+    args.only = list(dict.fromkeys(args.only))  # a config given twice is measured once
+    built = build_all(args.only, Path(args.run_root), args.set)
     env = {"date": dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
            "threads": args.threads, "cpus": os.cpu_count(), "load_start": os.getloadavg(), "tflops": args.tflops}
     rows = []
     for case in args.only:
         t0 = time.perf_counter()
-        row = measure(case, args.batches, args.tflops, Path(args.run_root), args.set)
+        row = measure(case, *built.pop(case), args.batches, args.tflops)
         row["wall_s"] = time.perf_counter() - t0
         rows.append(row)
         print(f"{case:26s} B={row['batch_size']:<3d} sent {row['sent_dtype']:8s} {row['h2d_bytes'] / 1e6:8.3f} MB  "

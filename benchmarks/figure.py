@@ -22,6 +22,7 @@ matplotlib.use("Agg")  # files only: no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pixeltransformer.errors import OneLineParser  # noqa: E402
+from pixeltransformer.files import writable_problem  # noqa: E402
 
 from .timing import percent_text, seconds_text  # noqa: E402
 
@@ -177,12 +178,16 @@ def main(argv: list[str] | None = None) -> Path:
     if a.out is not None and (a.out.is_dir() or a.out.suffix.lower() != ".png"):
         p.error(f"{a.out}: {'a folder' if a.out.is_dir() else 'not a .png file name'}; name the PNG to write, "
                 f"e.g. {a.out / 'bench.png' if a.out.is_dir() else a.out.with_suffix('.png')}")
+    out = a.out or a.record.with_suffix(".png")
+    # before the picture is drawn: a file on its path ended on mkdir's FileExistsError traceback
+    if problem := writable_problem(out.parent, str(out), "; name the PNG to write elsewhere", file=out):
+        p.error(problem)
     try:
         results = json.loads(a.record.read_text())
     except (OSError, json.JSONDecodeError) as err:
         p.error(f"{a.record}: not a readable bench record ({err})")
     try:
-        out = draw(results, a.out or a.record.with_suffix(".png"))
+        draw(results, out)
     except (KeyError, ValueError) as err:
         p.error(f"{a.record}: not a bench record this version draws ({err})")
     print(out, file=sys.stdout)

@@ -26,10 +26,9 @@ import torch
 
 from pixeltransformer import cpu_name
 from pixeltransformer.errors import OneLineParser
-from pixeltransformer.files import write_json
+from pixeltransformer.files import writable_problem, write_json
 from pixeltransformer.numerics import flushed_subnormals, flushing
 from pixeltransformer.results_bench import RATIO_NOTE, bench_provenance
-from pixeltransformer.runs import check_writable_below
 
 from .common import Device, presets as known_presets
 from .figure import draw, figure_panels
@@ -277,13 +276,8 @@ def out_problem(out: Path) -> str | None:
         return f"--out {out}: the record is JSON, written over any file of that name: name a .json file"
     if out.with_suffix(".png").is_dir():
         return f"--out {out}: the picture beside it, {out.with_suffix('.png')}, is a folder; name another --out"
-    try:  # the runs' own check and wording: the folder it stops at, and why it cannot be written
-        check_writable_below(out.parent, f"--out {out}", "; name another --out", "; name another --out")
-    except OSError as err:
-        return str(err)
-    if out.exists() and not os.access(out, os.W_OK):
-        return f"--out {out}: the file cannot be written (no write permission); name another --out"
-    return None
+    # the runs' own check and wording: the folder it stops at, and why it cannot be written
+    return writable_problem(out.parent, f"--out {out}", "; name another --out", file=out)
 
 
 def command_args(a: argparse.Namespace) -> list[str]:

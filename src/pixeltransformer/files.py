@@ -1,6 +1,7 @@
 """How the project writes files and finds them: atomic writes, a staging folder renamed into place, the folders a
-failed command made and leaves empty, the folder an environment variable names, a data folder's files listed, and
-a file's stamp, by which an answer read from it is kept until it changes (:func:`file_stamp`, :func:`by_stamp`).
+failed command made and leaves empty, whether a folder can be written before the work that writes there, the folder
+an environment variable names, a data folder's files listed, and a file's stamp, by which an answer read from it is
+kept until it changes (:func:`file_stamp`, :func:`by_stamp`).
 
 A file is written next to its target under a temporary name and renamed over it, so a job killed in the middle
 of a write leaves the previous file (or none) instead of a truncated one, and two processes writing the same
@@ -9,6 +10,7 @@ cache entry each leave a whole file.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -225,6 +227,53 @@ def nearest_existing(path: Path) -> Path:
 def missing_folders(path: Path) -> list[Path]:
     """path and those of its parents that do not exist yet, innermost first: what mkdir(parents=True) would make."""
     return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: str) -> None:
+    """That the folders up to ``path`` can be made, and written, by this user, checked at the nearest existing one
+    before the work that writes there: NotADirectoryError ``<said>: <it> is a file, not a folder<not_a_folder>``
+    (mkdir's "File exists" only once the work was done) or PermissionError ``<said>: <it> cannot be written
+    (<why>)<unwritable>``."""
+    existing = nearest_existing(path)
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{said}: {existing} is a file, not a folder{not_a_folder}")
+    if (why := cannot_write(existing)) is not None:
+        raise PermissionError(f"{said}: {existing} cannot be written ({why}){unwritable}")
+
+
+def writable_problem(path: Path, said: str, remedy: str, file: Path | None = None) -> str | None:
+    """Why a command cannot write into the folder ``path`` (made where missing), as :func:`check_writable_below`
+    words it with ``remedy`` after either cause; None where it can. ``file``: the file the command writes there,
+    which, where it is there already, must be writable too (``<said>: the file cannot be written (no write
+    permission)<remedy>``). For the commands that check the place of what they write before their work, and refuse
+    in one line."""
+    try:
+        check_writable_below(path, said, remedy, remedy)
+    except OSError as err:
+        return str(err)
+    if file is not None and file.exists() and not os.access(file, os.W_OK):
+        return f"{said}: the file cannot be written (no write permission){remedy}"
+    return None
+
+
+def cannot_write(folder: Path) -> str | None:
+    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission",
+    "no file can be made there"); None when it can. os.access lets root write anywhere, where a file system of no
+    storage (/proc, /sys: statvfs counts no blocks) makes no files of a user's: there a file is made and removed at
+    once to tell. Elsewhere nothing is written (the folder's modification time stays)."""
+    fs = os.statvfs(folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "a read-only file system" if fs.f_flag & os.ST_RDONLY else "no write permission"
+    if fs.f_blocks:
+        return None
+    probe = temporary_beside(folder / "write-probe")
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError:  # ENOENT in /proc, EPERM in /sys: the folder is there, a file cannot be
+        return "no file can be made there"
+    with contextlib.suppress(OSError):  # removed meanwhile
+        os.unlink(probe)
+    return None
 
 
 def remove_empty(folders: Iterable[Path]) -> None:

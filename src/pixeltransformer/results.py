@@ -26,13 +26,16 @@ from pathlib import Path
 
 from . import layout
 from .errors import OneLineParser, counted, ctrl_c_main
-from .files import nearest_existing, user_path, write_json
+from .files import user_path, writable_problem, write_json
 from .layout import folder_name_fault
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
 from .results_import import (check_kept_figures, check_published, check_same_run, import_located, import_name,
                              locate_run)
 from .results_page import render
+
+
+METRICS = Path("docs/metrics")  # the measured results, in the repository's root
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> str:
                    help="copy an imported run's eval/metrics_vs_context.png to <figures-dir>/<name>_metrics.png; a "
                         "new evaluation of a published run replaces its curve there without it")
     # a trial import leaves the repository's page alone: copies of docs/metrics and docs/figures, a page elsewhere
-    p.add_argument("--metrics-dir", type=Path, default=Path("docs/metrics"),
+    p.add_argument("--metrics-dir", type=Path, default=None,
                    help="the measured-results folders imported into and read (default docs/metrics)")
     p.add_argument("--figures-dir", type=Path, default=None,
                    help="the pictures shown under the tables, where imported curves go: the folder figures/ beside "
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> str:
                    help="the page written, its links relative to its folder: results.md beside --metrics-dir unless "
                         "given (default docs/results.md)")
     a = p.parse_args(argv)
+    a.metrics_given, a.metrics_dir = a.metrics_dir is not None, a.metrics_dir or METRICS
     # a trial import's curves and page go beside its metrics, never into the repository's docs/figures or page
     a.figures_dir = a.figures_dir or a.metrics_dir.parent / "figures"
     a.out = a.out or a.metrics_dir.parent / "results.md"
@@ -94,6 +98,9 @@ def main(argv: list[str] | None = None) -> str:
         named[name] = found[1]
         check_same_run(a.metrics_dir / name, found)
         check_kept_figures(a.metrics_dir / name, a.figures_dir, a.out.parent)
+        if a.copy_figure and not (found[1] / "metrics_vs_context.png").is_file():  # the page had none, without a word
+            raise ResultsError(f"--copy-figure: {found[1]} holds no metrics_vs_context.png to copy: import it without "
+                               "--copy-figure, or evaluate the run again to draw its curve")
     bench_folder = None  # the record's folder in docs/metrics: the CPU's or the GPU's
     if a.bench is not None:
         bench = read_json(a.bench)
@@ -144,16 +151,25 @@ def check_paths(a: argparse.Namespace) -> str | None:
     if a.name and (fault := folder_name_fault(a.name)):
         cause, remedy = fault
         return f"--name {a.name!r} {cause}: {remedy or 'the run is imported into <metrics-dir>/<name>'}"
-    if not (a.run or a.bench) and not a.metrics_dir.exists():
+    imports = bool(a.run or a.bench)
+    if not imports and not a.metrics_dir.exists() and not a.metrics_given:  # run in another folder than the root
+        return (f"{METRICS}: no such folder here (the measured results the page is written from): run it in the "
+                "repository's root, or give --metrics-dir")
+    if not imports and not a.metrics_dir.exists():
         return (f"--metrics-dir {a.metrics_dir}: no such folder (the page would be empty: give the folder of the "
-                "measured results, docs/metrics)")
+                f"measured results, {METRICS})")
     if a.out.is_dir():
         return f"--out {a.out}: a folder, not the page's file: give a file, as {a.out / 'results.md'}"
-    folders = [("--metrics-dir", a.metrics_dir, a.metrics_dir), ("--out", a.out, a.out.parent)]
-    folders += [("--figures-dir", a.figures_dir, a.figures_dir)] if a.copy_figure or a.bench else []
-    for option, given, folder in folders:
-        if not (existing := nearest_existing(folder)).is_dir():
-            return f"{option} {given}: {existing} is a file, not a folder"
+    if not imports and not a.metrics_dir.is_dir():  # only read
+        return f"--metrics-dir {a.metrics_dir}: {a.metrics_dir} is a file, not a folder"
+    # the places written, checked as a run folder's: the folder it stops at, and why it cannot be written
+    written = [("--metrics-dir", a.metrics_dir, a.metrics_dir)] if imports else []
+    written += [("--out", a.out, a.out.parent)]
+    written += [("--figures-dir", a.figures_dir, a.figures_dir)] if a.copy_figure or a.bench else []
+    for option, given, folder in written:
+        if problem := writable_problem(folder, f"{option} {given}", f"; give another {option}",
+                                       file=a.out if option == "--out" else None):
+            return problem
     return None
 
 

@@ -8,6 +8,7 @@ their files through it.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,4 +105,7 @@ def read_metrics(folder: Path) -> dict[str, Any]:
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                 raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}; a table "
                                    "cell must be a number or null")
+            if isinstance(value, float) and math.isnan(value):  # published as "–", a value not measured
+                raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is NaN, which no evaluation "
+                                   "writes (it writes null for a metric it could not score): evaluate the run again")
     return metrics

@@ -19,7 +19,7 @@ from typing import Any
 
 from .config_files import config_entry, given_configs, settings, with_setting
 from .errors import class_path, counted, import_failure
-from .files import is_root_option, nearest_existing, temporary_beside, user_path
+from .files import cannot_write, check_writable_below, is_root_option, user_path
 from .layout import built_in_domain, config_shown, folder_name_fault, next_command
 from .loading import UnreadableCheckpoint, load_checkpoint
 from .locks import holder, holder_ended, is_lock_file, record, recorded
@@ -352,38 +352,6 @@ def check_run_root(root: str | Path, domain: str | None = None) -> Path:
                          " (runs go to <run_root>/<domain>/<run_name>): give another --run_root",
                          ": runs go to <run_root>/<domain>/<run_name>; give another --run_root")
     return root
-
-
-def check_writable_below(path: Path, said: str, not_a_folder: str, unwritable: str) -> None:
-    """That the folders up to ``path`` can be made, and written, by this user, checked at the nearest existing one
-    before the work that writes there: NotADirectoryError ``<said>: <it> is a file, not a folder<not_a_folder>``
-    (mkdir's "File exists" only once the work was done) or PermissionError ``<said>: <it> cannot be written
-    (<why>)<unwritable>``."""
-    existing = nearest_existing(path)
-    if not existing.is_dir():
-        raise NotADirectoryError(f"{said}: {existing} is a file, not a folder{not_a_folder}")
-    if (why := cannot_write(existing)) is not None:
-        raise PermissionError(f"{said}: {existing} cannot be written ({why}){unwritable}")
-
-
-def cannot_write(folder: Path) -> str | None:
-    """Why this user cannot write into an existing ``folder`` ("a read-only file system", "no write permission",
-    "no file can be made there"); None when it can. os.access lets root write anywhere, where a file system of no
-    storage (/proc, /sys: statvfs counts no blocks) makes no files of a user's: there a file is made and removed at
-    once to tell. Elsewhere nothing is written (the folder's modification time stays)."""
-    fs = os.statvfs(folder)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return "a read-only file system" if fs.f_flag & os.ST_RDONLY else "no write permission"
-    if fs.f_blocks:
-        return None
-    probe = temporary_beside(folder / "write-probe")
-    try:
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except OSError:  # ENOENT in /proc, EPERM in /sys: the folder is there, a file cannot be
-        return "no file can be made there"
-    with contextlib.suppress(OSError):  # removed meanwhile
-        os.unlink(probe)
-    return None
 
 
 # the options that name a run folder, checkpoint or config file: a "~" the shell leaves in them (--run_root=~/runs, a

@@ -154,6 +154,47 @@ def test_bench_picture_command_refuses_an_out_that_is_not_a_png_file(tmp_path, c
     assert (tmp_path / "b.PNG").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("out, cause", [("{blocked}/x.png", "{blocked} is a file, not a folder"),
+                                        ("{blocked}/sub/x.png", "{blocked} is a file, not a folder"),
+                                        ("/sys/x.png", "/sys cannot be written ({why})")])
+def test_bench_picture_command_refuses_an_out_it_cannot_write(tmp_path, blocked, capsys, out, cause):
+    """`python -m benchmarks.figure rec.json <a file>/x.png` drew the picture and ended on mkdir's FileExistsError
+    traceback: the place is checked first, with the runs' own wording."""
+    from pixeltransformer.files import cannot_write
+
+    record = tmp_path / "bench.json"
+    record.write_text((Path(__file__).resolve().parents[2] / "docs/metrics/bench/bench.json").read_text())
+    out = out.format(blocked=blocked)
+    with pytest.raises(SystemExit) as refused:
+        bench_figure.main([str(record), out])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err.strip()
+    said = cause.format(blocked=blocked, why=cannot_write(Path("/sys")))
+    assert err == f"python -m benchmarks.figure: error: {out}: {said}; name the PNG to write elsewhere"
+
+
+def test_feed_refuses_a_config_without_its_data_before_it_measures_any(tmp_path, capsys, monkeypatch):
+    """`python -m benchmarks.feed` without a config's dataset measured the configs before it (minutes), then ended
+    on a traceback whose last line said what was missing, and none of the rows measured reached --json. Every config
+    is built (its data found) before the first is measured, and a missing dataset is one line, exit status 2."""
+    from benchmarks import feed
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PIXELTRANSFORMER_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))
+    with pytest.raises(SystemExit) as refused:
+        feed.main(["--only", "polynomial", "images/cifar10", "--json", str(tmp_path / "feed.json"), "--run_root",
+                   str(tmp_path / "runs")])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err.strip()
+    line = err.splitlines()[-1]  # after any of Lightning's log lines
+    assert line.startswith(f"error: images/cifar10: no data at {tmp_path / 'data' / 'cifar10'}: put it there"), err
+    assert line.endswith("(--set gives every config an option, --only leaves configs out)"), err
+    # no traceback of jsonargparse's wrapping the line (Lightning's logging may report a stream another test closed)
+    assert "compute_fn" not in err and err.count("no data at") == 1, err
+    assert not (tmp_path / "feed.json").exists()
+
+
 def test_ratio_keys_from_results():
     results = {
         "train": [{"preset": "small", "speedup": 2.5, "ours": {}, "reference": {}},
@@ -529,7 +570,7 @@ def test_a_record_names_the_command_that_made_it(tmp_path):
                                          (["--tflops", "0"], "--tflops must be > 0, got 0.0"),
                                          (["--json", "{tmp}"], "a folder; name the JSON file to write"),
                                          (["--json", "{blocked}/feed.json"], "a_file is a file"),
-                                         # the reason runs.cannot_write gives (it differs for root and others)
+                                         # the reason files.cannot_write gives (it differs for root and others)
                                          (["--json", "/sys/feed.json"], "--json /sys/feed.json: /sys cannot be "
                                                                         "written ({why}); name another --json")])
 def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, blocked, capsys, monkeypatch, args, cause):
@@ -537,7 +578,7 @@ def test_feed_refuses_bad_options_before_it_builds_anything(tmp_path, blocked, c
     empty data"), and a --json that is a folder, or in a folder no file can be made in, after every config had been
     timed, the records lost. An unwritable folder is named with the reason, as the runs' own check words it."""
     from benchmarks import feed
-    from pixeltransformer.runs import cannot_write
+    from pixeltransformer.files import cannot_write
 
     monkeypatch.setattr(feed, "measure", lambda *a, **k: pytest.fail("a config was measured"))
     with pytest.raises(SystemExit) as refused:

@@ -715,6 +715,17 @@ ERROR_ROWS_ELSEWHERE = {
     '`make results RUNS=runs/images/x ARGS="--out docs"` (a folder; also `--figures-dir` a file with '
     '`--copy-figure`: `... is a file, not a folder`)':
         ("tests/unit/test_results.py", "test_an_out_that_is_a_folder_is_refused_before_a_run_is_imported"),
+    '`make results RUNS=runs/images/x ARGS="--metrics-dir /mnt/ro/metrics"` (a read-only file system; a folder you '
+    'may not write: `no write permission`; also `--out`, and `--figures-dir` with `--copy-figure` or `--bench`)':
+        ("tests/unit/test_results.py", "test_a_folder_that_cannot_be_written_is_refused_before_a_run_is_imported"),
+    "`python -m pixeltransformer.results` in another folder than the repository's root (no docs/metrics there)":
+        ("tests/unit/test_results.py", "test_results_run_outside_the_repository_says_where_to_run_it"),
+    "`make results RUNS=runs/images/x ARGS=--copy-figure` (its evaluation folder holds no curve)":
+        ("tests/unit/test_results.py",
+         "test_copy_figure_of_an_evaluation_without_its_curve_is_refused_before_anything_is_written"),
+    '`make results RUNS=runs/images/x` with `"mse": NaN` in a row of its eval/metrics.json (also in a published '
+    'docs/metrics/x/metrics.json)':
+        ("tests/unit/test_results.py", "test_a_nan_metric_is_refused_at_import_naming_the_metric_and_the_file"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '
     'of 16)':
         ("tests/domains/test_polynomial_protocol.py",

@@ -628,3 +628,16 @@ def test_a_user_s_path_has_its_tilde_as_the_home_folder_and_its_other_text_as_gi
     assert user_path("~/runs/x.ckpt") == tmp_path / "runs" / "x.ckpt"
     assert user_path(Path("~")) == tmp_path
     assert user_path("a~/b") == Path("a~/b") and user_path("runs") == Path("runs")
+
+
+def test_writable_problem_names_the_folder_it_stops_at_and_why(tmp_path, blocked):
+    """One line for the commands that check where they write before their work (results, the benchmarks): None
+    where the folders can be made and written; the file on the way, or the folder that cannot be written, with the
+    reason and the command's remedy."""
+    from pixeltransformer.files import cannot_write, writable_problem
+
+    assert writable_problem(tmp_path / "new" / "deeper", "--out x", "; r") is None
+    assert writable_problem(blocked / "sub", "--out x", "; r") == f"--out x: {blocked} is a file, not a folder; r"
+    assert writable_problem(Path("/sys/x"), "--out x", "; r") == \
+        f"--out x: /sys cannot be written ({cannot_write(Path('/sys'))}); r"
+    assert cannot_write(tmp_path) is None

@@ -745,8 +745,11 @@ def test_a_metrics_json_whose_cells_are_not_numbers_is_refused_in_one_line(tmp_p
     is now named in one line, with its row, and nothing is written."""
     folder = write_folder(tmp_path, "digits", rows=rows)
     assert refusal(tmp_path, capsys) == f"error: {folder / 'metrics.json'}: {says}"
+    null = write_folder(tmp_path / "null", "digits", rows=[{"num_context": 4, "mse": 0.5, "psnr": None}])
+    assert "| 4 | 0.5000 | – |" in render(null.parents[1])  # null: not measured
     nan = write_folder(tmp_path / "nan", "digits", rows=[{"num_context": 4, "mse": float("nan"), "psnr": None}])
-    assert "| 4 | – | – |" in render(nan.parents[1])  # NaN (JSON's NaN) and null stay "–"
+    with pytest.raises(ResultsError, match=r'rows\[0\]\["mse"\] \(\|S\| = 4\) is NaN, which no evaluation writes'):
+        render(nan.parents[1])  # a published folder's NaN (JSON's NaN) too: not "–", the mark of a value not measured
 
 
 @pytest.mark.parametrize("run, says", [
@@ -1442,3 +1445,54 @@ def test_a_figures_dir_that_is_a_file_is_refused_before_a_run_is_imported(tmp_pa
                            "--run", str(a_run(tmp_path)), "--copy-figure")
     assert f"--figures-dir {tmp_path / 'docs' / 'figures'}: {tmp_path / 'docs' / 'figures'} is a file, not a folder" \
         in err
+
+
+def test_copy_figure_of_an_evaluation_without_its_curve_is_refused_before_anything_is_written(tmp_path, capsys):
+    """--copy-figure of an evaluation folder without metrics_vs_context.png imported the run and said nothing of the
+    curve it was asked to copy: the page had no picture, without a word."""
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    run_dir = a_run(tmp_path)
+    (run_dir / "eval" / "metrics_vs_context.png").unlink()
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(run_dir), "--copy-figure")
+    assert err == (f"error: --copy-figure: {run_dir / 'eval'} holds no metrics_vs_context.png to copy: import it "
+                   "without --copy-figure, or evaluate the run again to draw its curve"), err
+
+
+def test_a_nan_metric_is_refused_at_import_naming_the_metric_and_the_file(tmp_path, capsys):
+    """A NaN in an evaluation's rows (a broken run: the sweep writes null for a metric it could not score) was
+    published as "–", the mark of a value not measured."""
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    run_dir = a_run(tmp_path)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": [
+        {"num_context": 4, "nll": -1.5, "mse": float("nan")}]}))
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(run_dir))
+    assert err == (f"error: {run_dir / 'eval' / 'metrics.json'}: rows[0][\"mse\"] (|S| = 4) is NaN, which no "
+                   "evaluation writes (it writes null for a metric it could not score): evaluate the run again"), err
+
+
+def test_results_run_outside_the_repository_says_where_to_run_it(tmp_path, capsys, monkeypatch):
+    """Run in another folder, `python -m pixeltransformer.results` named docs/metrics, which it had not been given,
+    as the folder to give."""
+    monkeypatch.chdir(tmp_path)
+    err = refused_up_front(tmp_path, capsys)
+    assert err == ("python -m pixeltransformer.results: error: docs/metrics: no such folder here (the measured "
+                   "results the page is written from): run it in the repository's root, or give --metrics-dir"), err
+
+
+@pytest.mark.parametrize("option, given", [("--metrics-dir", "/sys/metrics"), ("--out", "/proc/x/results.md"),
+                                           ("--figures-dir", "/sys/figures")])
+def test_a_folder_that_cannot_be_written_is_refused_before_a_run_is_imported(tmp_path, capsys, option, given):
+    """A place the command cannot write failed on the system's PermissionError once the run was imported (--out:
+    docs/metrics then held the new run and the page did not)."""
+    from pixeltransformer.files import cannot_write
+
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    args = {"--metrics-dir": str(tmp_path / "docs" / "metrics"), "--out": str(tmp_path / "docs" / "results.md"),
+            "--figures-dir": str(tmp_path / "docs" / "figures"), option: given}
+    err = refused_up_front(tmp_path, capsys, *[w for pair in args.items() for w in pair], "--run",
+                           str(a_run(tmp_path)), "--copy-figure")
+    top = Path("/" + Path(given).parts[1])
+    assert err == (f"python -m pixeltransformer.results: error: {option} {given}: {top} cannot be written "
+                   f"({cannot_write(top)}); give another {option}"), err
