@@ -30,13 +30,13 @@ from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
 from .errors import check_count, counted, in_number, whole_number
 from .eval_folders import nosweep_folder
-from .files import user_path, write_json
+from .files import check_writable_below, user_path, write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
 from .memory import completion_bytes, local_ranks, point_count, shortfall
 from .progress import shows_progress
-from .runs import COMMAND_FILE, check_writable_below, checkpoint_run, is_run_folder
+from .runs import COMMAND_FILE, checkpoint_run, is_run_folder
 from .sets import (SetSampler, batch_keys, draw_context, fixed_sets, flatten_grid, item_seed, nearest_neighbour_fill,
                    unflatten_grid)
 from .signal import SignalSpec

@@ -36,12 +36,11 @@ from .checkpointing import SIGTERM_STATUS, give_back_sigterm
 from .config import is_number
 from .domain import Domain, checked_context, context_columns
 from .errors import as_written, check_count
-from .files import missing_folders, remove_empty, staging_folder, user_path, write_json
+from .files import check_writable_below, missing_folders, remove_empty, staging_folder, user_path, write_json
 from .inference import check_temperature, item_seeds
 from .loopbar import quiet_loops
 from .memory import grid_points, host_held, in_bytes, shortfall
 from .progress import shows_progress
-from .runs import check_writable_below
 from .sets import draw_context, grid_sizes
 from .signal import SignalSpec
 
