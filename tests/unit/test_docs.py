@@ -322,6 +322,11 @@ ERROR_ROWS_ELSEWHERE = {
     "of 3 clips; of 1 clip: `clips.npz holds 1 clip: --model.domain.init_args.input_clip=1 is none of them; give 0, or "
     "leave input_clip out`)":
         ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.npz` (an .npz of 0 clips; with `input_clip`, and as '
+    "`DATA=beach`'s `--data.init_args.root`, alike; of frames of 0×0 pixels: `videos [2, 17, 0, 0, 3] holds frames of "
+    "0×0 pixels: give clips of frames of 1×1 pixels or more`)":
+        ("tests/domains/test_video.py",
+         "test_an_npz_of_no_clips_or_of_frames_of_no_pixels_is_refused_in_one_line_wherever_it_is_read"),
     '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.gif ARGS="--model.domain.init_args.input_clip=0"` (a file '
     "of one video: a video file, a GIF, an animated PNG or WebP, a strip)":
         ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
