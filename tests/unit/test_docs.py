@@ -332,6 +332,10 @@ ERROR_ROWS_ELSEWHERE = {
     "numbers, 3.0, read as classes)":
         ("tests/domains/test_images_io.py",
          "test_labels_that_are_not_whole_numbers_are_refused_naming_the_file_and_the_array"),
+    "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=triangle.obj` (a mesh of one triangle, or of faces in one plane: "
+    "`its 2 faces lie in one plane, ...`; before it is converted, as voxels of no inside are refused)":
+        ("tests/domains/test_sdf.py",
+         "test_a_mesh_of_no_volume_given_to_complete_is_refused_as_a_grid_without_an_inside_is"),
     '`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.npz` (an .npz of 0 clips; with `input_clip`, and as '
     "`DATA=beach`'s `--data.init_args.root`, alike; of frames of 0×0 pixels: `videos [2, 17, 0, 0, 3] holds frames of "
     "0×0 pixels: give clips of frames of 1×1 pixels or more`)":
