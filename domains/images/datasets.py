@@ -231,26 +231,50 @@ def _read_cifar_bin(path: Path) -> Arrays:
     return records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels  # [N, 32, 32, 3]
 
 
+def whole_labels(labels: np.ndarray, path: Path) -> np.ndarray:
+    """An .npz's ``labels`` as int64 class indices; labels of text (or another kind than numbers) and labels that are
+    not whole numbers (3.7, NaN: int64 would cut them without a word) are refused naming the file and the array.
+    Floats of whole numbers read as the classes they are."""
+    why = None
+    if labels.dtype.kind not in "biuf":
+        why = f"got {'text' if labels.dtype.kind in 'US' else 'values'} ({labels.dtype.str})"
+    elif labels.dtype.kind == "f" and not (whole := np.isfinite(labels) & (labels == np.round(labels))).all():
+        first = int(np.flatnonzero(~whole.ravel())[0])  # counted from 0; said from 1
+        why = f"but label {first + 1} of {labels.size} is {labels.ravel()[first]:g}"
+    if why is not None:
+        raise ValueError(f"{path}: 'labels' must hold whole numbers (the class of each picture), {why}: give each "
+                         "picture's class as 0, 1, 2, ..., or leave 'labels' out")
+    return labels.astype(np.int64)
+
+
 def read_image_npz(path: str | Path, rgb: str | None = None) -> Arrays:
     """An .npz with uint8 ``images`` [N, H, W, C] (or [N, C, H, W] with C <= 3) and optional ``labels`` [N] (Keras's
-    column [N, 1] read as [N]; their values are the classifier baseline's to judge). Where ``rgb`` names a dataset
-    of RGB pictures, grey ones are refused with a remedy that repeats them."""
+    column [N, 1] read as [N]; whole numbers, :func:`whole_labels`, whose classes are the classifier baseline's to
+    judge). Where ``rgb`` names a dataset of RGB pictures, grey ones are refused with a remedy that repeats them; an
+    .npz of no pictures, or of pictures of no pixels, is refused in one line."""
     path = Path(path)
     files, arrays = read_npz(path, ("images", "labels"))
     if "images" not in arrays:
         raise ValueError(f"{path}: expected an array 'images' [N, H, W, C], found {files}")
     images = stored = arrays["images"]
-    labels = arrays["labels"].astype(np.int64) if "labels" in arrays else None
+    labels = arrays.get("labels")
     if labels is not None and labels.ndim == 2 and labels.shape[1] == 1:  # Keras's [N, 1]
         labels = labels[:, 0]  # [N]
+    if labels is not None:
+        labels = whole_labels(labels, path)  # [N] int64
     if images.ndim == 3:  # grayscale without a channel axis
         images = images[..., None]
     if images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3):
         images = images.transpose(0, 2, 3, 1)
     if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.dtype != np.uint8:
         raise ValueError(f"{path}: 'images' must be uint8 [N, H, W, 1|3], got {images.dtype} {images.shape}")
+    n, h, w = images.shape[:3]
+    held = f"{path}: 'images' {list(stored.shape)} holds"
+    if n == 0:
+        raise ValueError(f"{held} no pictures: give an .npz of one picture or more, 'images' [N, H, W, C] with N >= 1")
+    if h == 0 or w == 0:
+        raise ValueError(f"{held} pictures of {w}×{h} pixels: give pictures of 1×1 pixels or more")
     if rgb and images.shape[-1] != 3:  # [N, H, W], [N, H, W, 1] and [N, 1, H, W] alike reshape to [N, H, W, 1]
-        n, h, w = images.shape[:3]
         raise ValueError(f"{path}: 'images' {list(stored.shape)} are grey pictures, but {rgb} is RGB: give "
                          f"[N, H, W, 3] (grey repeated: np.repeat(images.reshape({n}, {h}, {w}, 1), 3, -1)), or save "
                          "them as picture files for --data.init_args.dataset=folder --data.init_args.channels=1")

@@ -311,10 +311,10 @@ class SdfDomain(Domain):
             # the margin the training meshes had (a model trained before the spec held it: 0.05, every grid's then)
             cache = SDFCache(cache_root("sdf", "meshes"), margin=float(spec.extra.get("margin", MARGIN)), truncation=t,
                              shell_voxels=float(spec.extra.get("shell_voxels", 0.75)), up_axis=up)
+            centre, scale = cache.frame(path)  # [3], float; first: a mesh of no volume is refused unconverted
             grid = cache.grid(path, spec.grid_shape[0])  # [R, R, R]
             if self.input_up_axis == 2:
                 print(f"{path}: {TURNED}", file=sys.stderr)
-            centre, scale = cache.frame(path)  # [3], float
             self.input_frame = frame_record(centre, scale, "the mesh file's")
             shapes = {"procedural": " as the procedural training chairs were", "meshes": " as the training meshes "
                       "were"}.get(spec.dataset, f" (it was trained on {trained_on(spec)})")  # no meshes of its own

@@ -24,7 +24,7 @@ import trimesh
 from scipy import ndimage
 
 from pixeltransformer.arrays import read_npz
-from pixeltransformer.errors import counted
+from pixeltransformer.errors import counted, in_number
 from pixeltransformer.loopbar import loop_progress
 
 from .procedural import MARGIN, grid_points
@@ -47,6 +47,9 @@ BIG_MESH_FACES = 100_000
 STAGES = ("distances", "signs near the surface and of the far regions", "signs of leaked regions")
 # the voxel files no mesh file is taken for (an .npz holds either)
 VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
+# a mesh no thicker than this share of its size across its thinnest direction lies in one plane (check_volume): the
+# rounding of a plane's vertices written as text, not a shape any grid holds
+FLAT = 1e-6
 # what an .npz of neither a mesh nor voxel grids is told (file_kind)
 NEITHER = f"a mesh's .npz holds 'vertices' and 'faces', one of voxel grids {GRID_ARRAYS}"
 
@@ -155,6 +158,21 @@ def _why_no_faces(path: Path) -> str:
     if points:
         return f"no faces ({points} vertices but no triangles: a point cloud, not a mesh)"
     return f"not a mesh: no vertices or faces found (expected {', '.join(MESH_SUFFIXES)})"
+
+
+def check_volume(v: np.ndarray, f: np.ndarray, path: str | Path) -> None:
+    """Refuse a mesh (vertices [N, 3], faces [F, 3]) that lies in one plane (one triangle, a flat sheet), no thicker
+    across its thinnest direction than FLAT of its size: it encloses no volume, and its SDF grid holds nothing inside
+    but the shell mesh_to_sdf thickens a sheet into, from which S draws an empty shape. A mesh to complete is checked
+    (SDFCache.frame); training meshes are not, where a flat part beside others is a ShapeNet chair's seat."""
+    centred = v - v.mean(0)  # [N, 3]
+    thinnest = np.linalg.eigh(centred.T @ centred)[1][:, 0]  # [3] the direction the vertices spread least along
+    across = centred @ thinnest  # [N]
+    if np.ptp(across) <= FLAT * float(np.ptp(v, axis=0).max()):
+        faces = f"{counted(len(f), 'face')} {in_number(len(f), 'lies', 'lie')}"
+        raise ValueError(f"{path}: its {faces} in one plane, so it encloses no volume: its SDF would be only the thin "
+                         "shell the conversion gives a sheet, and S an empty shape; give a mesh of a solid (closed, or "
+                         "open around the volume it bounds)")
 
 
 def mesh_frame(v: np.ndarray, margin: float = MARGIN) -> tuple[np.ndarray, float]:

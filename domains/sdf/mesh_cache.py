@@ -22,8 +22,8 @@ from pixeltransformer.errors import counted, in_number, warn_rank_zero
 from pixeltransformer.files import atomic_write, user_path
 from pixeltransformer.loopbar import loop_progress
 
-from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, NEITHER, SIGN_TYPES, arrays_held, file_kind, load_mesh,
-                   mesh_frame, mesh_to_sdf, normalise_mesh)
+from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, NEITHER, SIGN_TYPES, arrays_held, check_volume, file_kind,
+                   load_mesh, mesh_frame, mesh_to_sdf, normalise_mesh)
 from .voxels import turn_y_up
 
 
@@ -105,8 +105,12 @@ class SDFCache:
 
     def frame(self, path: str | Path) -> tuple[np.ndarray, float]:
         """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
-        ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it."""
-        return mesh_frame(turn_y_up(load_mesh(path)[0], self.up_axis), self.margin)
+        ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it. Asked
+        of a mesh to complete before its grid: one of no volume is refused here (:func:`mesh.check_volume`), before
+        it is converted."""
+        v, f = load_mesh(path)
+        check_volume(v, f, path)
+        return mesh_frame(turn_y_up(v, self.up_axis), self.margin)
 
     def _sdf(self, path: Path, resolution: int, progress: bool = True, plain: bool = False) -> np.ndarray:
         """The SDF grid of one mesh; ``progress``: a big mesh says its stages (mesh_to_sdf's name), ``plain``: in

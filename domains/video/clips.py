@@ -304,7 +304,8 @@ def read_video_folder(
 
 
 def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
-    """Clips stored as ``videos`` [N, T, H, W, 3] uint8 in an .npz -> that array."""
+    """Clips stored as ``videos`` [N, T, H, W, 3] uint8 in an .npz -> that array; one of no clips, or of frames of no
+    pixels, is refused in one line here, for training, a spec and a prediction alike."""
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path} is a folder: this dataset reads one .npz of clips (a folder of videos: "
@@ -319,4 +320,10 @@ def read_video_npz(path: str | Path, key: str = "videos") -> np.ndarray:
         raise ValueError(f"{path}: {key} must be [N, T, H, W, 3], got shape {videos.shape}")
     if videos.dtype != np.uint8:
         raise ValueError(f"{path}: {key} must be uint8 (0..255), got {videos.dtype}")
+    n, _, h, w, _ = videos.shape
+    held = f"{path}: {key} {list(videos.shape)} holds"  # every caller's refusal of clips of nothing to read
+    if n == 0:
+        raise ValueError(f"{held} no clips: give an .npz of one clip or more, {key} [N, T, H, W, 3] with N >= 1")
+    if h == 0 or w == 0:
+        raise ValueError(f"{held} frames of {w}×{h} pixels: give clips of frames of 1×1 pixels or more")
     return videos

@@ -268,6 +268,48 @@ def test_a_cifar_npz_of_other_labels_reads_them_as_they_are(tmp_path):
     assert dm.num_classes == 10 and len(dm.dataset("train")) == 3
 
 
+def test_an_npz_of_no_pictures_or_of_pictures_of_no_pixels_is_refused_in_one_line(tmp_path):
+    """An .npz of 0 pictures, or of pictures of 0x0 pixels, ended the spec in a traceback (torch's max() of no
+    values, interpolate's sizes): refused as the file is read, naming it and its 'images' array."""
+    cases = {"none.npz": ((0, 32, 32, 3), "'images' [0, 32, 32, 3] holds no pictures: give an .npz of one picture or "
+                                          "more, 'images' [N, H, W, C] with N >= 1"),
+             "flat.npz": ((5, 0, 0, 3), "'images' [5, 0, 0, 3] holds pictures of 0×0 pixels: give pictures of 1×1 "
+                                        "pixels or more")}
+    for name, (shape, said) in cases.items():
+        path = tmp_path / name
+        np.savez(path, images=np.zeros(shape, np.uint8), labels=np.zeros(shape[0], np.int64))
+        line = f"^{re.escape(f'{path}: {said}')}$"
+        with pytest.raises(ValueError, match=line):
+            datasets.read_cifar10(path)
+        dm = ImageDataModule("cifar10", root=str(path), splits=(3, 1, 1), num_bins=8)
+        with pytest.raises(ValueError, match=line):
+            dm.spec
+
+
+def test_labels_that_are_not_whole_numbers_are_refused_naming_the_file_and_the_array(tmp_path):
+    """Labels of text met int() unnamed ("invalid literal for int() with base 10: np.str_('cat')"), and labels of
+    3.7 were cut to 3 without a word. Both are refused naming the file and 'labels'; float labels of whole numbers
+    (np.savez of a float column) read as the classes they are."""
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    path = tmp_path / "labels.npz"
+    refused = {"text": (np.array(["cat", "dog", "cat", "cat", "dog"]),
+                        "'labels' must hold whole numbers (the class of each picture), got text (<U3): give each "
+                        "picture's class as 0, 1, 2, ..., or leave 'labels' out"),
+               "fractions": (np.array([0, 1, 3.7, 2, 1]),
+                             "'labels' must hold whole numbers (the class of each picture), but label 3 of 5 is 3.7: "
+                             "give each picture's class as 0, 1, 2, ..., or leave 'labels' out"),
+               "nan": (np.array([0, 1, 2, np.nan, 1]),
+                       "'labels' must hold whole numbers (the class of each picture), but label 4 of 5 is nan: give "
+                       "each picture's class as 0, 1, 2, ..., or leave 'labels' out")}
+    for labels, said in refused.values():
+        np.savez(path, images=rgb, labels=labels)
+        with pytest.raises(ValueError, match=f"^{re.escape(f'{path}: {said}')}$"):
+            datasets.read_cifar10(path)
+    np.savez(path, images=rgb, labels=np.array([0.0, 1.0, 9.0, 2.0, 1.0]))
+    images, read = datasets.read_cifar10(path)
+    assert read.dtype == np.int64 and read.tolist() == [0, 1, 9, 2, 1]
+
+
 def test_missing_cifar(tmp_path):
     with pytest.raises(FileNotFoundError, match="data_batch_1..5"):
         datasets.read_cifar10(tmp_path)

@@ -2481,6 +2481,33 @@ def test_predict_says_the_up_axis_it_reads_a_mesh_with_and_the_option_for_the_ot
     assert "input_up_axis" not in capsys.readouterr().err
 
 
+def test_a_mesh_of_no_volume_given_to_complete_is_refused_as_a_grid_without_an_inside_is(tmp_path, monkeypatch):
+    """A mesh of one triangle, or of faces in one plane, encloses no volume: converted, its SDF was the thin shell
+    the conversion gives a sheet, S held no inside, and an empty shape was completed without a word, where voxels of
+    no inside are refused. It is refused in one line naming the file, before it is converted (nothing cached)."""
+    from domains.sdf.domain import SdfDomain
+    from pixeltransformer.signal import SignalSpec
+
+    monkeypatch.setenv("PIXELTRANSFORMER_CACHE", str(tmp_path / "cache"))  # where predict caches a user's mesh
+    spec = SignalSpec(domain="sdf", dataset="meshes", grid_shape=(8,) * 3, val_dims=1, val_range=(-0.1, 0.1),
+                      num_bins=8, extra={"truncation": 0.1, "shell_voxels": 0.75, "mesh_up_axis": 1, "margin": 0.3})
+    tilted = trimesh.creation.box(extents=(1.0, 1.0, 0.2))  # its top, 2 triangles, in a plane no axis lies along
+    tilted = trimesh.Trimesh(tilted.vertices, tilted.faces[tilted.face_normals[:, 2] > 0.5], process=False)
+    tilted.apply_transform(trimesh.transformations.rotation_matrix(0.6, (1.0, 2.0, 0.5)))
+    tilted.export(tmp_path / "sheet.obj")
+    (tmp_path / "triangle.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    for name, faces in (("triangle.obj", "its 1 face lies"), ("sheet.obj", "its 2 faces lie")):
+        path = tmp_path / name
+        said = (f"{path}: {faces} in one plane, so it encloses no volume: its SDF would be only the thin shell the "
+                "conversion gives a sheet, and S an empty shape; give a mesh of a solid (closed, or open around the "
+                "volume it bounds)")
+        with pytest.raises(ValueError, match=f"^{re.escape(said)}$"):
+            SdfDomain().read_input(path, spec)
+    assert not list((tmp_path / "cache").rglob("*.npy"))  # refused before a conversion
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(tmp_path / "box.obj")  # a solid: read as before
+    assert (SdfDomain().read_input(tmp_path / "box.obj", spec) < 0).any()
+
+
 def test_converting_a_big_mesh_says_its_progress(tmp_path, monkeypatch, capsys):
     """A mesh of hundreds of thousands of faces converted for minutes without a line: the loop over meshes spoke
     only between meshes, and not at all after the last (its final line was never reached). A big mesh's conversion

@@ -232,6 +232,31 @@ def test_read_npz_and_its_errors(tmp_path):
         read_video_folder(tmp_path / "v.npz", num_frames=5, size=8)
 
 
+def test_an_npz_of_no_clips_or_of_frames_of_no_pixels_is_refused_in_one_line_wherever_it_is_read(tmp_path):
+    """An .npz of 0 clips ended a prediction in an IndexError, an input_clip given for it named its clips "0 to -1",
+    and training on it warned of "the 0 videos" before refusing them as too short; one of 0x0 frames ended a
+    prediction and the spec in a ZeroDivisionError. The reader every caller shares refuses both in one line naming
+    the file and the array, before a prediction, a spec or a warning."""
+    cases = {"none.npz": ((0, 4, 8, 8, 3), "videos [0, 4, 8, 8, 3] holds no clips: give an .npz of one clip or more, "
+                                           "videos [N, T, H, W, 3] with N >= 1"),
+             "flat.npz": ((2, 4, 0, 0, 3), "videos [2, 4, 0, 0, 3] holds frames of 0×0 pixels: give clips of frames "
+                                           "of 1×1 pixels or more")}
+    for name, (shape, said) in cases.items():
+        path = tmp_path / name
+        np.savez(path, videos=np.zeros(shape, np.uint8))
+        line = f"^{re.escape(f'{path}: {said}')}$"
+        with pytest.raises(ValueError, match=line):
+            read_video_npz(path)
+        for clip in (None, 0):  # predict --input, with input_clip or without
+            with pytest.raises(ValueError, match=line):
+                load_user_video(path, num_frames=4, size=8, clip=clip)
+        dm = VideoDataModule(dataset="npz", root=str(path), num_frames=4, size=8, splits=(-1, 1, 1), num_bins=8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # refused before a warning of its clips: the spec's k-means bins read them
+            with pytest.raises(ValueError, match=line):
+                dm.spec
+
+
 def test_undecodable_file_is_a_one_line_error(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"this is not a video" * 50)

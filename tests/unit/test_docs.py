@@ -322,6 +322,25 @@ ERROR_ROWS_ELSEWHERE = {
     "of 3 clips; of 1 clip: `clips.npz holds 1 clip: --model.domain.init_args.input_clip=1 is none of them; give 0, or "
     "leave input_clip out`)":
         ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
+    '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=none.npz"` (`images` [0, 32, 32, 3]; of '
+    "pictures of 0×0 pixels: `'images' [5, 0, 0, 3] holds pictures of 0×0 pixels: give pictures of 1×1 pixels or "
+    "more`)":
+        ("tests/domains/test_images_io.py",
+         "test_an_npz_of_no_pictures_or_of_pictures_of_no_pixels_is_refused_in_one_line"),
+    '`make train DOMAIN=images DATA=cifar10 ARGS="--data.init_args.root=labels.npz"` (`labels` of 3.7, or NaN; of '
+    "text: `'labels' must hold whole numbers (the class of each picture), got text (<U3): ...`; floats of whole "
+    "numbers, 3.0, read as classes)":
+        ("tests/domains/test_images_io.py",
+         "test_labels_that_are_not_whole_numbers_are_refused_naming_the_file_and_the_array"),
+    "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=triangle.obj` (a mesh of one triangle, or of faces in one plane: "
+    "`its 2 faces lie in one plane, ...`; before it is converted, as voxels of no inside are refused)":
+        ("tests/domains/test_sdf.py",
+         "test_a_mesh_of_no_volume_given_to_complete_is_refused_as_a_grid_without_an_inside_is"),
+    '`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.npz` (an .npz of 0 clips; with `input_clip`, and as '
+    "`DATA=beach`'s `--data.init_args.root`, alike; of frames of 0×0 pixels: `videos [2, 17, 0, 0, 3] holds frames of "
+    "0×0 pixels: give clips of frames of 1×1 pixels or more`)":
+        ("tests/domains/test_video.py",
+         "test_an_npz_of_no_clips_or_of_frames_of_no_pixels_is_refused_in_one_line_wherever_it_is_read"),
     '`make sample DOMAIN=video CKPT=video.ckpt INPUT=clip.gif ARGS="--model.domain.init_args.input_clip=0"` (a file '
     "of one video: a video file, a GIF, an animated PNG or WebP, a strip)":
         ("tests/domains/test_video.py", "test_the_clip_of_an_npz_to_complete_is_picked_by_its_index"),
