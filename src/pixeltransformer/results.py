@@ -147,12 +147,13 @@ def check_paths(a: argparse.Namespace) -> str | None:
     written; None where they can. A --name of a path ('..', '.', 'a/b') put the run's folder outside docs/metrics, in
     its root or below another folder there (every later page failed on it); a --metrics-dir that is not there, with
     nothing to import into it, wrote an empty page over docs/results.md; an --out that is a folder, or a file where a
-    folder goes, failed on the system's error after the import."""
+    folder goes, failed on the system's error after the import. Run outside the repository's root without
+    --metrics-dir, an import made docs/metrics and a page of that one run there."""
     if a.name and (fault := folder_name_fault(a.name)):
         cause, remedy = fault
         return f"--name {a.name!r} {cause}: {remedy or 'the run is imported into <metrics-dir>/<name>'}"
     imports = bool(a.run or a.bench)
-    if not imports and not a.metrics_dir.exists() and not a.metrics_given:  # run in another folder than the root
+    if not a.metrics_dir.exists() and not a.metrics_given:  # run in another folder than the root: an import made one
         return (f"{METRICS}: no such folder here (the measured results the page is written from): run it in the "
                 "repository's root, or give --metrics-dir")
     if not imports and not a.metrics_dir.exists():

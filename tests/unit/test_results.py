@@ -1474,11 +1474,14 @@ def test_a_nan_metric_is_refused_at_import_naming_the_metric_and_the_file(tmp_pa
 
 def test_results_run_outside_the_repository_says_where_to_run_it(tmp_path, capsys, monkeypatch):
     """Run in another folder, `python -m pixeltransformer.results` named docs/metrics, which it had not been given,
-    as the folder to give."""
+    as the folder to give; with a run to import it made that folder there."""
     monkeypatch.chdir(tmp_path)
     err = refused_up_front(tmp_path, capsys)
     assert err == ("python -m pixeltransformer.results: error: docs/metrics: no such folder here (the measured "
                    "results the page is written from): run it in the repository's root, or give --metrics-dir"), err
+    # an import there made docs/metrics and a page of that one run, without a word
+    assert refused_up_front(tmp_path, capsys, "--run", str(a_run(tmp_path))) == err
+    assert not (tmp_path / "docs").exists()
 
 
 @pytest.mark.parametrize("option, given", [("--metrics-dir", "/sys/metrics"), ("--out", "/proc/x/results.md"),
