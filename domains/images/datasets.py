@@ -238,7 +238,7 @@ def whole_labels(labels: np.ndarray, path: Path) -> np.ndarray:
     why = None
     if labels.dtype.kind not in "biuf":
         why = f"got {'text' if labels.dtype.kind in 'US' else 'values'} ({labels.dtype.str})"
-    elif labels.dtype.kind == "f" and not (whole := np.isfinite(labels) & (labels == np.round(labels))).all():
+    elif labels.dtype.kind == "f" and not (whole := np.isfinite(labels) & (labels == np.round(labels))).all():  # [N]
         first = int(np.flatnonzero(~whole.ravel())[0])  # counted from 0; said from 1
         why = f"but label {first + 1} of {labels.size} is {labels.ravel()[first]:g}"
     if why is not None:

@@ -48,8 +48,9 @@ STAGES = ("distances", "signs near the surface and of the far regions", "signs o
 # the voxel files no mesh file is taken for (an .npz holds either)
 VOXEL_FILES = tuple(suffix for suffix in VOXEL_SUFFIXES if suffix not in MESH_SUFFIXES)
 # a mesh no thicker than this share of its size across its thinnest direction lies in one plane (check_volume): the
-# rounding of a plane's vertices written as text, not a shape any grid holds
-FLAT = 1e-6
+# rounding of a plane's vertices written as text (6 decimals, Blender's OBJ, of a sheet 1 cm or more across), far
+# thinner than a voxel of any grid
+FLAT = 1e-4
 # what an .npz of neither a mesh nor voxel grids is told (file_kind)
 NEITHER = f"a mesh's .npz holds 'vertices' and 'faces', one of voxel grids {GRID_ARRAYS}"
 

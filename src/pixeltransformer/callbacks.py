@@ -22,7 +22,7 @@ from .evaluation import sweep_eval_dir, tested_datamodule
 from .inference import PredictionOverflow, SampleOverflow, check_n_autoregressive
 from .loopbar import loop_progress
 from .media import log_files, weights_step
-from .memory import host_held, kept_bytes, point_count, shortfall
+from .memory import grid_words, host_held, kept_bytes, shortfall
 from .predict import check_predict_grid
 from .progress import shows_progress
 from .stop import check_stop, sigterm_stop, stop_when
@@ -130,9 +130,8 @@ class Pictures(Callback):
         if (short := shortfall(need(self.resolution))) is None:
             return
         grid = self.grid(pl_module, signal)
-        shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
         most = short.most(self.resolution, need)
-        raise ValueError(f"Pictures: resolution {self.resolution} means {point_count(math.prod(grid))} points{shape} "
+        raise ValueError(f"Pictures: resolution {self.resolution} means {grid_words(grid)} "
                          f"for each of {batch} completions ({signal.shape[0]} examples x {len(names)} contexts), which "
                          f"need at least {short.words}; "
                          + (f"at most resolution {most}, or null (the data's grid)" if most >= 2 else

@@ -252,9 +252,11 @@ def memory_at_hand(device: torch.device | None = None, ranks: int = 1, own_space
     GPU's: each CUDA rank has its own device. The first process on this machine (:func:`launch.first_on_its_node`)
     checks the share of each; another, which may check once others filled theirs (Lightning's ddp starts them after
     its first made its data), checks its own need against what is left now: a share of what was left refused runs
-    that fit, in those processes alone, which the others then waited for. Off a GPU, what is left under this process's address-space limit
-    (:func:`address_space`, each process's own) where that is less than its part; ``own_space`` False: the memory is
-    for processes still to start, each under its own limit, which this one's does not bound."""
+    that fit, in those processes alone, which the others then waited for. Where all start at once (torchrun, srun)
+    the first may still check after the others filled theirs, and refuse near the limit: then it alone. Off a GPU,
+    what is left under this process's address-space limit (:func:`address_space`, each process's own) where that is
+    less than its part; ``own_space`` False: the memory is for processes still to start, each under its own limit,
+    which this one's does not bound."""
     if cuda := on_cuda(device):
         memory, words = device_memory(device), f"the {{}} of memory free on {device} now"
     elif (memory := available_memory()) is not None:
@@ -308,7 +310,7 @@ def point_count(points: int) -> str:
     return f"{points:,}" if points < 10**9 else f"{points:.3g}"
 
 
-def grid_points(grid: tuple[int, ...]) -> str:
+def grid_words(grid: tuple[int, ...]) -> str:
     """A grid's points for a message: "4,096 points (a 64×64 grid)", its sizes named where it has more than one."""
     shape = f" (a {'×'.join(map(str, grid))} grid)" if len(grid) > 1 else ""
     return f"{point_count(math.prod(grid))} points{shape}"

@@ -34,8 +34,8 @@ from .evaluation import gather_item_values, left_out_line, tested_datamodule
 from .inference import (Completion, as_input, check_finite, check_sampling, check_sets, check_weights, complete,
                         grid_index_hint, mean_field, missing_axis, predict_params, sample)
 from .loading import CHECKPOINT_FORMAT, CheckpointError, format_error, nonfinite, reshaped_weights
-from .memory import (completion_bytes, eval_step_bytes, grid_points, local_ranks, point_count, sample_bytes, shortfall,
-                     train_step_bytes)
+from .memory import (completion_bytes, eval_step_bytes, grid_words, local_ranks, point_count, sample_bytes,
+                     shortfall, train_step_bytes)
 from .model import PixelTransformer
 from .numerics import start_flushing, stop_flushing
 from .progress import shows_progress
@@ -1063,7 +1063,7 @@ class PixelTransformerModule(L.LightningModule):
 
         if (short := shortfall(need(num_samples), device)) is None:
             return
-        where = f"on {grid_points(shape)} of {counted(batch, 'signal')}"
+        where = f"on {grid_words(shape)} of {counted(batch, 'signal')}"
         if line := short.too_many_samples("num_samples", num_samples, need, where):
             raise ValueError(line)
         raise ValueError(f"grid_shape {shape} means {point_count(points)} points, whose completion of "

@@ -39,7 +39,7 @@ from .errors import as_written, check_count
 from .files import check_writable_below, missing_folders, remove_empty, staging_folder, user_path, write_json
 from .inference import check_temperature, item_seeds
 from .loopbar import quiet_loops
-from .memory import grid_points, host_held, in_bytes, shortfall
+from .memory import grid_words, host_held, in_bytes, shortfall
 from .progress import shows_progress
 from .sets import draw_context, grid_sizes
 from .signal import SignalSpec
@@ -257,14 +257,14 @@ def check_resolution(domain: Domain, spec: SignalSpec, options: PredictOptions,
     usual = min(options.num_samples, DEFAULT_SAMPLES)
     if options.resolution is None or needs(options.resolution, usual)[2] <= short.memory:
         if line := short.too_many_samples("--num_samples", options.num_samples,
-                                          lambda s: needs(options.resolution, s)[2], f"on {grid_points(grid)}"):
+                                          lambda s: needs(options.resolution, s)[2], f"on {grid_words(grid)}"):
             raise ValueError(line)
     if options.resolution is None:  # the model's own grid, without samples
-        raise ValueError(f"the model's grid of {grid_points(grid)} needs at least "
+        raise ValueError(f"the model's grid of {grid_words(grid)} needs at least "
                          f"{in_bytes(need)} to complete: more than {short.have}; give a smaller --resolution")
     lo = short.most(options.resolution, lambda r: needs(r)[2])
     most = f"at most --resolution {lo}" if lo >= 2 else "no --resolution fits"
-    raise ValueError(f"--resolution {options.resolution} means {grid_points(grid)}, whose completion "
+    raise ValueError(f"--resolution {options.resolution} means {grid_words(grid)}, whose completion "
                      f"needs at least {short.words}; {most}")
 
 

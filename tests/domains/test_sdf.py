@@ -2496,7 +2496,16 @@ def test_a_mesh_of_no_volume_given_to_complete_is_refused_as_a_grid_without_an_i
     tilted.apply_transform(trimesh.transformations.rotation_matrix(0.6, (1.0, 2.0, 0.5)))
     tilted.export(tmp_path / "sheet.obj")
     (tmp_path / "triangle.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-    for name, faces in (("triangle.obj", "its 1 face lies"), ("sheet.obj", "its 2 faces lie")):
+    # a 10 cm sheet of 5 x 5 vertices written with 6 decimals (Blender's OBJ): the rounding lifts it off its plane
+    u, v = np.meshgrid(np.linspace(0, 0.1, 5), np.linspace(0, 0.1, 5), indexing="ij")  # [5, 5] each
+    flat = np.stack([u.ravel(), v.ravel(), np.zeros(25)], 1)  # [25, 3]
+    turned = flat @ trimesh.transformations.rotation_matrix(0.6, (1.0, 2.0, 0.5))[:3, :3].T  # [25, 3]
+    quads = [(5 * i + j, 5 * i + j + 1, 5 * i + j + 6, 5 * i + j + 5) for i in range(4) for j in range(4)]
+    faces = [(a, b, c) for a, b, c, d in quads] + [(a, c, d) for a, b, c, d in quads]  # 32 triangles
+    (tmp_path / "blender.obj").write_text("".join(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in turned)
+                                          + "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces))
+    for name, faces in (("triangle.obj", "its 1 face lies"), ("sheet.obj", "its 2 faces lie"),
+                        ("blender.obj", "its 32 faces lie")):
         path = tmp_path / name
         said = (f"{path}: {faces} in one plane, so it encloses no volume: its SDF would be only the thin shell the "
                 "conversion gives a sheet, and S an empty shape; give a mesh of a solid (closed, or open around the "

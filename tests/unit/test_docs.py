@@ -363,7 +363,8 @@ ERROR_ROWS_ELSEWHERE = {
     '`make eval CKPT=runs/polynomial/r/checkpoints/last.ckpt ARGS="--trainer.callbacks.out_dir notes.txt/eval"` '
     "(a file on its path; a folder you cannot write ends `/srv cannot be written (no write permission); give out_dir "
     "...`)":
-        ("tests/unit/test_fit_lines.py", "test_an_evaluation_out_dir_that_cannot_be_written_is_refused_before_the_test"),
+        ("tests/unit/test_fit_lines.py",
+         "test_an_evaluation_out_dir_that_cannot_be_written_is_refused_before_the_test"),
     '`make classifier DATA=cifar10 ARGS="--root few.npz --no_vae"` (a labelled train split with fewer than 5 images '
     'of some class; without `--no_vae` the command prints this reason, `cifar10: no classifier: ...`, and goes on to '
     "the VAE; `labels` outside 0..9, a CIFAR-100-like .npz's 0..99: `the train split's labels span 0..99, but the "

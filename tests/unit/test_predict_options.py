@@ -672,6 +672,9 @@ def test_the_ranks_of_a_gpu_run_do_not_share_a_device_s_memory(monkeypatch):
     """Each CUDA rank has a device of its own: the local ranks divide the host's memory, not a GPU's."""
     import pixeltransformer.memory as memory
 
+    for name in ("LOCAL_RANK", "SLURM_NTASKS", "SLURM_LOCALID"):  # the machine's first process divides it
+        monkeypatch.delenv(name, raising=False)
+
     monkeypatch.setattr(memory, "available_memory", lambda: 100 * 2**30)
     monkeypatch.setattr(memory, "device_memory", lambda device: 80 * 2**30)
     assert memory.memory_at_hand(torch.device("cuda", 1), ranks=4) == (80 * 2**30,
