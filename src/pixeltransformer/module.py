@@ -663,7 +663,8 @@ class PixelTransformerModule(L.LightningModule):
         (:func:`no_validation_note`); so does one whose validation trainer.overfit_batches limits
         (:func:`overfit_note`)."""
         if getattr(self._trainer, "is_global_zero", False) and (
-                note := no_validation_note(self.trainer, python=not self.cli_options) or overfit_note(self.trainer)):
+                note := no_validation_note(self.trainer, python=not self.cli_options) or
+                overfit_note(self.trainer, python=not self.cli_options)):
             print(f"[pixeltransformer] {note}", flush=True)
 
     def configure_gradient_clipping(self, optimizer: torch.optim.Optimizer, gradient_clip_val: float | None = None,

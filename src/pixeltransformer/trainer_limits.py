@@ -80,16 +80,19 @@ def batches_words(limit: int | float) -> str:
     return counted(limit, "batch") if isinstance(limit, int) else f"{limit:g} of the batches"
 
 
-def overfit_note(trainer: Any) -> str | None:
+def overfit_note(trainer: Any, python: bool = False) -> str | None:
     """The line saying that trainer.overfit_batches limits the validation too (Lightning sets limit_val_batches to
     it): val/nll and the best checkpoint scored the first batches of the val split alone, without a word; None
-    without it. A fit that never validates gets :func:`no_validation_note` in its place (``_say_no_validation``)."""
+    without it. A fit that never validates gets :func:`no_validation_note` in its place (``_say_no_validation``).
+    The validation it names is the command line's, or (``python``) a Trainer's built in Python."""
     overfit = getattr(trainer, "overfit_batches", 0)
     if not overfit:
         return None
+    how = ("Trainer().validate(module, datamodule, ckpt_path=CKPT)" if python else
+           "pixeltransformer validate --ckpt_path CKPT")
     return (f"trainer.overfit_batches={overfit} validates {batches_words(overfit)} of the val split on each device "
-            "as well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
-            "validate a checkpoint without it: pixeltransformer validate --ckpt_path CKPT")
+            f"as well: val/nll and the best checkpoint score those items alone, not the whole split; to score it, "
+            f"validate a checkpoint without it: {how}")
 
 
 def check_val_limit(limit: Any, python: bool = False) -> None:

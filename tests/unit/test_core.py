@@ -1882,15 +1882,19 @@ def test_a_fit_with_overfit_batches_says_its_validation_scores_part_of_the_val_s
     from pixeltransformer.module import PixelTransformerModule
 
     m = PixelTransformerModule(spec=poly_spec)
+    m.cli_options = True  # a module the command line built
     trainer = dict(is_global_zero=True, overfit_batches=1, limit_val_batches=1, val_check_interval=1,
                    val_check_batch=1, check_val_every_n_epoch=None, max_steps=4, max_epochs=-1,
                    accumulate_grad_batches=1, num_training_batches=1, global_step=0)
     m._trainer = SimpleNamespace(**trainer)
     m._say_no_validation()
-    assert capsys.readouterr().out == (
-        "[pixeltransformer] trainer.overfit_batches=1 validates 1 batch of the val split on each device as well: "
-        "val/nll and the best checkpoint score those items alone, not the whole split; to score it, validate a "
-        "checkpoint without it: pixeltransformer validate --ckpt_path CKPT\n")
+    said = ("[pixeltransformer] trainer.overfit_batches=1 validates 1 batch of the val split on each device as well: "
+            "val/nll and the best checkpoint score those items alone, not the whole split; to score it, validate a "
+            "checkpoint without it: {}\n")
+    assert capsys.readouterr().out == said.format("pixeltransformer validate --ckpt_path CKPT")
+    m.cli_options = False  # one built in Python: a Trainer's validate
+    m._say_no_validation()
+    assert capsys.readouterr().out == said.format("Trainer().validate(module, datamodule, ckpt_path=CKPT)")
     m._trainer = SimpleNamespace(**{**trainer, "overfit_batches": 0.5, "limit_val_batches": 0.5})
     m._say_no_validation()
     assert "trainer.overfit_batches=0.5 validates 0.5 of the batches of the val split" in capsys.readouterr().out
