@@ -459,14 +459,19 @@ def let_peers_read() -> None:
         return
 
 
+PEER_GONE = ("Connection closed by peer", "Connection reset by peer")  # gloo's words for a rank that has gone
+
+
 def lost_a_peer(err: BaseException) -> bool:
-    """Whether ``err``, or an error it was raised from, is torch.distributed's or gloo's for a rank that has gone."""
+    """Whether ``err``, or an error it was raised from, is torch.distributed's or gloo's for a rank that has gone: a
+    connection it closed, or reset where it exited with bytes still unread (gloo's plain RuntimeError "Read error
+    ... Connection reset by peer", met under load, printed a traceback after the other rank's line)."""
     dist = sys.modules.get("torch.distributed")  # imported by whoever started DDP; never imported here
     lost = getattr(dist, "DistError", ()) if dist is not None else ()
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        if isinstance(err, lost) or "Connection closed by peer" in str(err):
+        if isinstance(err, lost) or any(words in str(err) for words in PEER_GONE):
             return True
         err = err.__cause__ or err.__context__
     return False

@@ -127,6 +127,11 @@ def test_a_rank_that_lost_its_peer_after_another_s_bad_input_lets_the_peers_read
     assert isinstance(exit_, errors.InputExit) and exit_.code == 2
     assert str(exit_) == "error: another process stopped on bad input (Connection closed by peer [127.0.0.1]:29500)"
     assert read == [store]
+    # under load the peer's exit resets the connection: gloo's plain RuntimeError, which printed a traceback
+    reset = RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:11137: Connection reset by peer. "
+                         "This is typically caused by a remote worker hanging or bugs in the application.")
+    assert isinstance(errors.peer_lost_exit(reset), errors.InputExit)
+    assert errors.peer_lost_exit(RuntimeError("Read error: timed out")) is None  # not a peer that has gone
 
 
 def test_a_subclass_of_lightning_s_process_launcher_is_left_as_it_is():
