@@ -94,11 +94,11 @@ class ProtocolSetSampler(SetSampler):
                  num_queries: int | None = None) -> SetBatch:
         pos, val = point_set_layout(signal)  # [B, N, 1] each
         n = pos.shape[1]
-        if num_context is None:
+        nc, nt = self.given_sizes(num_context, num_queries)  # int() read |S| = 4.5 as 4, silently
+        if nc is None:
             nc, nt = protocol_sizes(generator, n + 1)
-        else:
-            nc = int(num_context)
-            nt = int(num_queries) if num_queries is not None else self.level_queries(nc, n)
+        elif nt is None:
+            nt = self.level_queries(nc, n)
         if nc < 1 or nt < 1 or nc + nt > n:
             raise ValueError(f"|S| = {nc} and {nt} targets do not fit the {n} points of a protocol function: "
                              f"give 1 <= |S| < {n} and 1 to {n} - |S| targets")

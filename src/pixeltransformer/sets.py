@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from .errors import as_int, check_count, check_type, class_path, counted
+from .errors import as_int, check_count, check_type, class_path, counted, listed
 from .layout import config_shown
 
 if TYPE_CHECKING:
@@ -50,12 +50,22 @@ def grid_sizes(grid, pos_dims: int | None = None) -> tuple[int, ...] | None:
     return shape if fits and None not in shape and min(shape) >= 1 else None
 
 
-def check_signal(signal, where: str) -> None:
-    """One line for a ``where``'s (draw_context's, a SetSampler's) signal that is not a batch of dense signals
-    [B, V, *grid] of floating-point values, which stopped deep in torch (numpy's array, an integer signal in
-    grid_sample's "not implemented for 'Long'", a grid of 4 axes), or was misread without a word (one picture [H, W]
-    as a batch of signals of no grid axis). A channels-last batch [B, *grid, V] has a valid shape and is read as
-    channels first, its last axis as a grid axis: the layout is documented, not guessed."""
+def checked_grid(grid_shape, where: str) -> tuple[int, ...]:
+    """A grid's sizes as ints (:func:`grid_sizes`), else one line naming ``where`` (a size 0 or -1 gave a row of
+    points, silently; 4.5 or "4" stopped in torch's words)."""
+    if (sizes := grid_sizes(grid_shape)) is None:
+        raise ValueError(f"{where}: grid_shape must be one or more whole-number sizes >= 1 (one per position axis, as "
+                         f"(8, 8)), got {grid_shape!r}")
+    return sizes
+
+
+def check_signal(signal, where: str, floating: bool = True) -> None:
+    """One line for a ``where``'s (draw_context's, a SetSampler's, read_signal's) signal that is not a batch of dense
+    signals [B, V, *grid] of floating-point values (any values where not ``floating``: flatten_grid's), which stopped
+    deep in torch (numpy's array, an integer signal in grid_sample's "not implemented for 'Long'", a grid of 4 axes),
+    or was misread without a word (one picture [H, W] as a batch of signals of no grid axis). A channels-last batch
+    [B, *grid, V] has a valid shape and is read as channels first, its last axis as a grid axis: the layout is
+    documented, not guessed. Shapes and dtype only: no wait for a device."""
     check_type(f"{where}: signal", signal, torch.Tensor, TO_TENSOR)
     shape = list(signal.shape)
     if not 3 <= len(shape) <= 5 or 0 in shape:
@@ -65,9 +75,36 @@ def check_signal(signal, where: str) -> None:
         empty = ", with no empty axis" if 3 <= len(shape) <= 5 else ""
         raise ValueError(f"{where}: signal must be a batch {SIGNAL} of 1 to 3 grid axes, channels first{empty}, got "
                          f"{shape}{hint}")
-    if not signal.is_floating_point():  # grid_sample reads floats alone
+    if floating and not signal.is_floating_point():  # grid_sample reads floats alone
         raise ValueError(f"{where}: signal must hold floating-point values, got {signal.dtype} (signal.float(); "
                          "0-255 levels: signal.float() / 255)")
+
+
+def check_layouts(where: str, named: dict[str, tuple[Any, str]], known: dict[str, int] | None = None,
+                  of: str = "") -> None:
+    """One line for ``where``'s tensors that do not fit their layouts, ``named`` {name: (tensor, "[B, K, P]")}: each
+    a torch.Tensor with one axis per letter, the axes of one letter of one size, the size ``known`` gives a letter
+    where it gives one (``of``: whose sizes those are, as "signal [2, 1, 8, 8]"). Such tensors stopped deep in torch
+    (grid_sample, cdist, gather) or were read as other shapes, silently (one set of positions beside 2 signals).
+    Shapes only: no wait for a device."""
+    for name, (x, _) in named.items():
+        check_type(f"{where}: {name}", x, torch.Tensor, "convert it with torch.as_tensor")
+    sizes, fits = dict(known or {}), True
+    for x, layout in named.values():
+        letters = layout.strip("[]").split(", ")
+        fits = fits and x.dim() == len(letters) and all(sizes.setdefault(a, n) == n for a, n in zip(letters, x.shape))
+    if fits:
+        return
+    given = " and ".join(f"{a} = {n}" for a, n in (known or {}).items())
+    given = f" with {given}" + (f" ({of})" if of else "") if given else ""
+    shapes = [str(list(x.shape)) for x, _ in named.values()]
+    if len(named) == 1:
+        (name, (_, layout)), = named.items()
+        raise ValueError(f"{where}: {name} must be {layout}{given}, got {shapes[0]}")
+    letters = [a for _, layout in named.values() for a in layout.strip("[]").split(", ")]
+    shared = [a for i, a in enumerate(letters) if letters.count(a) > 1 and a not in letters[:i]]
+    raise ValueError(f"{where}: {listed(f'{name} {layout}' for name, (_, layout) in named.items())} must agree on "
+                     f"{listed(shared)}{given}; got {', '.join(shapes)}")
 
 
 def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | None = None,
@@ -75,10 +112,7 @@ def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | Non
     """Positions of every grid point, row-major over the grid: [N, P]; float32 whatever torch's default dtype (a
     notebook may set float64), float64 where asked (positions turned into a data's own units keep their digits).
     ``grid_shape``: one whole-number size >= 1 per position axis, as (8, 8)."""
-    # a size 0 or -1 gave a row of points, silently; 4.5 or 4 stopped in torch's words
-    if (sizes := grid_sizes(grid_shape)) is None:
-        raise ValueError(f"grid_positions: grid_shape must be one or more whole-number sizes >= 1 (one per position "
-                         f"axis, as (8, 8)), got {grid_shape!r}")
+    sizes = checked_grid(grid_shape, "grid_positions")
     factory = dict(device=device, dtype=dtype)
     axes = [torch.linspace(-1.0, 1.0, n, **factory) if n > 1 else torch.zeros(1, **factory) for n in sizes]
     mesh = torch.meshgrid(*axes, indexing="ij")
@@ -86,24 +120,34 @@ def grid_positions(grid_shape: tuple[int, ...], device: torch.device | str | Non
 
 
 def flatten_grid(signal: torch.Tensor) -> torch.Tensor:
-    """[B, V, *grid] -> [B, N, V], row-major like :func:`grid_positions`."""
+    """[B, V, *grid] -> [B, N, V], row-major like :func:`grid_positions`; values of any dtype."""
+    check_signal(signal, "flatten_grid", floating=False)
     return signal.flatten(2).transpose(1, 2)  # [B, N, V]
 
 
 def unflatten_grid(values: torch.Tensor, grid_shape: tuple[int, ...]) -> torch.Tensor:
-    """[..., N, V] -> [..., V, *grid]."""
-    return values.transpose(-1, -2).reshape(*values.shape[:-2], values.shape[-1], *grid_shape)
+    """[..., N, V] -> [..., V, *grid], N the points of ``grid_shape``."""
+    check_type("unflatten_grid: values", values, torch.Tensor, "convert it with torch.as_tensor")
+    n = math.prod(grid := checked_grid(grid_shape, "unflatten_grid"))
+    if values.dim() < 2 or values.shape[-2] != n:  # a reshape's "shape '[2, 3, 4, 5]' is invalid for input of size 72"
+        raise ValueError(f"unflatten_grid: values must be [..., N, V] with N = {n}, the points of grid_shape "
+                         f"{grid_shape}, got {list(values.shape)}")
+    return values.transpose(-1, -2).reshape(*values.shape[:-2], values.shape[-1], *grid)  # [..., V, *grid]
 
 
 def read_signal(signal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Read a dense signal [B, V, *grid] at continuous positions [B, N, P] -> values [B, N, V].
+    """Read a dense signal [B, V, *grid] at continuous positions [B, N, P] (P its grid axes, in its dtype) -> values
+    [B, N, V].
 
     Linear interpolation along every axis, clamped at the border.
     """
+    check_signal(signal, "read_signal")
     b, v = signal.shape[:2]
-    p = pos.shape[-1]
-    if signal.dim() - 2 != p:
-        raise ValueError(f"read_signal: signal has {signal.dim() - 2} grid axes but positions have {p} dims")
+    p = signal.dim() - 2
+    check_layouts("read_signal", {"pos": (pos, "[B, N, P]")}, {"B": b, "P": p}, f"signal {list(signal.shape)}")
+    if pos.dtype != signal.dtype:  # grid_sample's "expected scalar type Float but found Double"
+        raise ValueError(f"read_signal: pos must hold {signal.dtype} values, as the signal does; got {pos.dtype} "
+                         "(pos.to(signal.dtype))")
     # grid_sample wants (x, y[, z]) = the reversed axis order, and no 1D mode: lift 1D to 2D.
     coords = pos.clamp(-1.0, 1.0).flip(-1)  # [B, N, P]
     if p == 1:
@@ -208,6 +252,18 @@ class SetSampler:
             return self
         return SetSampler(self.min_context, self.max_context, self.num_queries, self.grid_points)
 
+    def given_sizes(self, num_context, num_queries) -> tuple[int | None, int | None]:
+        """A call's num_context (|S|) and num_queries as ints, None kept (the sampler's own); one that is not a whole
+        number (of any type as_int takes) is refused in one line naming the sampler: 4.5 stopped in torch's "slice
+        indices must be integers", or was read as 4 where a sampler took int() of it. Each sampler bounds them."""
+        sizes = []
+        for name, value in (("num_context (|S|)", num_context), ("num_queries", num_queries)):
+            if value is not None and as_int(value) is None:
+                raise ValueError(f"{type(self).__name__}: {name} must be None (the sampler's own) or a whole number, "
+                                 f"got {value!r}")
+            sizes.append(None if value is None else as_int(value))
+        return sizes[0], sizes[1]
+
     def positions(self, b: int, n: int, grid_shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:
         """n positions per signal: [B, n, P] (grid points or continuous)."""
         p = len(grid_shape)
@@ -239,6 +295,7 @@ class SetSampler:
                  num_queries: int | None = None) -> SetBatch:
         """Draw one SetBatch from signal [B, V, *grid] (channels first); K from the log-uniform law unless given."""
         check_signal(signal, "SetSampler")
+        num_context, num_queries = self.given_sizes(num_context, num_queries)
         b = signal.shape[0]
         grid_shape = tuple(signal.shape[2:])
         k = num_context if num_context is not None else self.draw_k(generator, math.prod(grid_shape))
@@ -299,6 +356,10 @@ def nearest_neighbour_fill(ctx_pos: torch.Tensor, ctx_val: torch.Tensor, qry_pos
 
     Nearest in the normalised positions ([-1, 1] per axis). Points equidistant in exact arithmetic, common on a grid,
     are a tie that the float32 rounding of the positions and of cdist breaks; which of them is taken is arbitrary."""
+    check_layouts("nearest_neighbour_fill", {"ctx_pos": (ctx_pos, "[B, K, P]"), "ctx_val": (ctx_val, "[B, K, V]"),
+                                             "qry_pos": (qry_pos, "[B, Q, P]")})
+    if ctx_pos.shape[1] == 0:  # argmin's "Expected reduction dim 2 to have non-zero size"
+        raise ValueError("nearest_neighbour_fill: ctx_pos holds no point (K = 0): give at least one context point")
     out = []
     for start in range(0, qry_pos.shape[1], chunk):
         d = torch.cdist(qry_pos[:, start : start + chunk], ctx_pos)  # [B, q, K]
