@@ -145,7 +145,8 @@ def read_signal(signal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     b, v = signal.shape[:2]
     p = signal.dim() - 2
     check_layouts("read_signal", {"pos": (pos, "[B, N, P]")}, {"B": b, "P": p}, f"signal {list(signal.shape)}")
-    if pos.dtype != signal.dtype:  # grid_sample's "expected scalar type Float but found Double"
+    # grid_sample's "expected scalar type Float but found Double"; under autocast grid_sample casts both to float32
+    if pos.dtype != signal.dtype and not torch.is_autocast_enabled(signal.device.type):
         raise ValueError(f"read_signal: pos must hold {signal.dtype} values, as the signal does; got {pos.dtype} "
                          "(pos.to(signal.dtype))")
     # grid_sample wants (x, y[, z]) = the reversed axis order, and no 1D mode: lift 1D to 2D.

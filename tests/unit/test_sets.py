@@ -47,6 +47,9 @@ def test_read_signal_still_reads_every_layout_its_callers_give():
         pos = grid_positions(grid).expand(2, -1, -1)  # [B, N, P]
         assert torch.allclose(read_signal(signal, pos), flatten_grid(signal), atol=1e-6)  # [B, N, V]
     assert read_signal(torch.rand(1, 1, 4, 4).double(), torch.zeros(1, 0, 2).double()).shape == (1, 0, 1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # a decoder's bf16 output read at float32 positions
+        read = read_signal(torch.rand(1, 3, 4, 4).bfloat16(), grid_positions((4, 4))[None])  # [1, 16, 3]
+    assert read.dtype == torch.float32 and read.shape == (1, 16, 3)
 
 
 def test_flatten_grid_names_a_signal_without_its_batch_or_value_axis():
