@@ -92,14 +92,23 @@ def surface_slope(grid: np.ndarray) -> float | None:
     return float(np.median(steps)) * (grid.shape[0] - 1) / 2 if len(steps) else None
 
 
+# what check_units says of a grid without a surface: its side, the likely cause and what to give instead
+EMPTY_GRID = ("positive (outside): the shape is empty; give signed distances, negative inside (unsigned ones, or ones "
+              "clipped at 0, have no inside; a shape thinner than the grid's spacing falls between its points)")
+FULL_GRID = ("negative (inside): the cube is full; give a grid over the cube [-1, 1]^3 that the whole shape lies "
+             "inside of, with room around it (a shape larger than the cube, or a grid over a part within it, has no "
+             "outside)")
+
+
 def check_units(grid: np.ndarray, path: Path, t: float) -> None:
     """Warn about an SDF grid [R, R, R] whose values cannot be distances in the cube [-1, 1]'s units (voxel units,
     a -1/+1 sign field), which the clip to [-t, t] would turn into another shape's band, one with no surface, and one
     inside out (positive inside: negative on all of the cube's border, which a shape inside the cube is outside of)."""
     slope = surface_slope(grid)
     if slope is None:
-        side = "positive (outside): the shape is empty" if grid.min() >= 0 else "negative (inside): the cube is full"
-        warnings.warn(f"{path}: the SDF grid has no surface, every value is {side}", stacklevel=3)
+        side = EMPTY_GRID if grid.min() >= 0 else FULL_GRID
+        warnings.warn(f"{path}: the SDF grid has no surface, every value is {side}, or the shape's mesh, which --input "
+                      "centres and scales into the cube and converts", stacklevel=3)
     elif np.concatenate([np.moveaxis(grid, a, 0)[[0, -1]].ravel() for a in range(3)]).max() < 0:
         warnings.warn(f"{path}: the SDF grid is negative (inside) all over the cube's border, its surface inside: "
                       f"this domain's SDFs are negative inside and positive outside; if the grid's convention is "

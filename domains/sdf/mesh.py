@@ -33,9 +33,15 @@ from .voxels import GRID_ARRAYS, VOXEL_SUFFIXES, npz_grids
 # Bump when the mesh -> SDF conversion changes, so that the mesh cache's old entries are not reused (2: a mesh wound
 # inside out is solid, not a shell around nothing; 3: vertices no face uses are dropped, so a stray one no longer sets
 # the scale, and a mesh of faces without area is refused; 4: faces wound either way are wound consistently first, see
-# consistent_winding; 5: so are the faces of a triangle soup, an STL file's). The margin is in the key (SDFCache.key):
-# where procedural.grid_margin widened it, on grids under 51^3, the entries made with 0.05 are missed and rebuilt.
-MESH_CONVERSION_VERSION = 5
+# consistent_winding; 5: so are the faces of a triangle soup, an STL file's; 6: a mesh of no volume is refused, see
+# check_volume, whose entries of 5 are taken over, not converted again, see UNCHECKED_VERSION). The margin is in the
+# key (SDFCache.key): where procedural.grid_margin widened it, on grids under 51^3, the entries made with 0.05 are
+# missed and rebuilt.
+MESH_CONVERSION_VERSION = 6
+# the version that converted a training mesh of no volume into a sheet's shell; its grid of any other mesh is the
+# current version's, so its cache entries are taken over once their mesh passes check_volume (SDFCache._adopt): an
+# upgrade reads each cached mesh once, about a tenth of the time converting it again takes (a ShapeNet chair at 32^3)
+UNCHECKED_VERSION = 5
 # The libraries whose versions a key holds, as the picture and video caches hold their decoders': another libigl
 # computes other distances or signs (2.6.3's signed_distance, above), another trimesh reads a file otherwise.
 MESH_LIBRARIES = ("trimesh", "libigl", "scipy")
@@ -165,7 +171,8 @@ def check_volume(v: np.ndarray, f: np.ndarray, path: str | Path) -> None:
     """Refuse a mesh (vertices [N, 3], faces [F, 3]) that lies in one plane (one triangle, a flat sheet), no thicker
     across its thinnest direction than FLAT of its size: it encloses no volume, and its SDF grid holds nothing inside
     but the shell mesh_to_sdf thickens a sheet into, from which S draws an empty shape. A mesh to complete is checked
-    (SDFCache.frame); training meshes are not, where a flat part beside others is a ShapeNet chair's seat."""
+    before it is converted (SDFCache.frame); every mesh is as it is converted (SDFCache._sdf), a training mesh then
+    skipped as one that fails to convert is. A flat part beside others (a ShapeNet chair's seat) is no such mesh."""
     centred = v - v.mean(0)  # [N, 3]
     thinnest = np.linalg.eigh(centred.T @ centred)[1][:, 0]  # [3] the direction the vertices spread least along
     across = centred @ thinnest  # [N]

@@ -7,6 +7,7 @@ cache and the stacked voxel and procedural caches of data.py) says when its fold
 from __future__ import annotations
 
 import hashlib
+import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
@@ -22,8 +23,8 @@ from pixeltransformer.errors import counted, in_number, warn_rank_zero
 from pixeltransformer.files import atomic_write, user_path
 from pixeltransformer.loopbar import loop_progress
 
-from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, NEITHER, SIGN_TYPES, arrays_held, check_volume, file_kind,
-                   load_mesh, mesh_frame, mesh_to_sdf, normalise_mesh)
+from .mesh import (MESH_CONVERSION_VERSION, MESH_LIBRARIES, NEITHER, SIGN_TYPES, UNCHECKED_VERSION, arrays_held,
+                   check_volume, file_kind, load_mesh, mesh_frame, mesh_to_sdf, normalise_mesh)
 from .voxels import turn_y_up
 
 
@@ -74,15 +75,17 @@ class SDFCache:
         not use and which for ShapeNet's chairs weigh a megabyte."""
         return {**self.__dict__, "digests": None}
 
-    def key(self, path: str | Path, resolution: int) -> str:
-        settings = (f"v{MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
+    def key(self, path: str | Path, resolution: int, version: int | None = None) -> str:
+        """The cache key of one mesh converted by conversion ``version`` (None: this one, MESH_CONVERSION_VERSION)."""
+        settings = (f"v{version or MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
                     f"|{self.sign}|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
                     + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
 
-    def target(self, path: str | Path, resolution: int) -> Path:
-        """Where the cache file of one mesh lies (the key hashes the file), built or not."""
-        return self.cache_dir / f"{self.key(path, resolution)}.npy"
+    def target(self, path: str | Path, resolution: int, version: int | None = None) -> Path:
+        """Where the cache file of one mesh lies (the key hashes the file), built or not, by conversion ``version``
+        (None: this one)."""
+        return self.cache_dir / f"{self.key(path, resolution, version)}.npy"
 
     def entry(self, path: str | Path, resolution: int) -> Path:
         """The cache file of one mesh, converting the mesh first if it is not cached yet."""
@@ -90,7 +93,7 @@ class SDFCache:
         self.digests.save()
         if not whole_npy(target, (resolution,) * 3, np.float32):
             check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))  # said before converting
-            self._convert(Path(path), target, resolution)
+            self._convert(Path(path), target, self.target(path, resolution, UNCHECKED_VERSION), resolution)
         return target
 
     def grid(self, path: str | Path, resolution: int) -> np.ndarray:
@@ -107,27 +110,48 @@ class SDFCache:
         """Where the cube [-1, 1]^3 of a mesh's grid lies in the file's own units: its box centre [3] (y up, after
         ``up_axis``'s turn) and scale, so that cube = (turned - centre) * scale, as :meth:`grid` normalises it. Asked
         of a mesh to complete before its grid: one of no volume is refused here (:func:`mesh.check_volume`), before
-        it is converted."""
+        it is converted or an entry of it is read (one cached before the check, :data:`mesh.UNCHECKED_VERSION`)."""
         v, f = load_mesh(path)
         check_volume(v, f, path)
         return mesh_frame(turn_y_up(v, self.up_axis), self.margin)
 
     def _sdf(self, path: Path, resolution: int, progress: bool = True, plain: bool = False) -> np.ndarray:
         """The SDF grid of one mesh; ``progress``: a big mesh says its stages (mesh_to_sdf's name), ``plain``: in
-        lines, in one of several worker processes."""
+        lines, in one of several worker processes. A mesh of no volume is refused (:func:`mesh.check_volume`): a
+        training mesh is skipped for it, as one that fails to convert is (:meth:`build_files`)."""
         v, f = load_mesh(path)
+        check_volume(v, f, path)
         v = turn_y_up(v, self.up_axis)  # [Nv, 3]
         return mesh_to_sdf(normalise_mesh(v, self.margin), f, resolution, self.truncation, self.sign,
                            self.shell_voxels, name=path.name if progress else None, plain=plain)  # [R, R, R]
 
-    def _convert(self, path: Path, target: Path, resolution: int, progress: bool = True, plain: bool = False) -> None:
+    def _convert(self, path: Path, target: Path, before: Path, resolution: int, progress: bool = True,
+                 plain: bool = False) -> None:
+        """Write the mesh's entry ``target``: its entry of :data:`mesh.UNCHECKED_VERSION` (``before``) taken over where
+        it is there (:meth:`_adopt`), else its grid converted."""
+        if self._adopt(path, target, before, resolution):
+            return
         sdf = self._sdf(path, resolution, progress, plain)  # [R, R, R]
         with writing_cache(*sdf_cache(self.cache_dir)):  # a full disk, a folder made read-only: no mesh's fault
             atomic_write(target, lambda tmp: np.save(tmp, sdf))  # other ranks never see half a file
 
-    def _try_convert(self, job: tuple[Path, Path, int, bool, bool]) -> str | None:
-        """:meth:`_convert` (path, target, resolution, progress, plain: one of several worker processes converts
-        it), in :meth:`build_files`: why the mesh failed, None if it did not."""
+    def _adopt(self, path: Path, target: Path, before: Path, resolution: int) -> bool:
+        """Whether the mesh's entry of :data:`mesh.UNCHECKED_VERSION` (``before``), which converted a mesh of no volume
+        too, was taken over as ``target``: renamed once the mesh passes :func:`mesh.check_volume` (read, not converted
+        again); one of no volume raises its ValueError, and is skipped or refused as a new one is."""
+        if not whole_npy(before, (resolution,) * 3, np.float32):
+            return False
+        check_volume(*load_mesh(path), path)
+        with writing_cache(*sdf_cache(self.cache_dir)):
+            try:
+                os.replace(before, target)
+            except FileNotFoundError:  # another process (a DDP rank) took it over first
+                return whole_npy(target, (resolution,) * 3, np.float32)
+        return True
+
+    def _try_convert(self, job: tuple[Path, Path, Path, int, bool, bool]) -> str | None:
+        """:meth:`_convert` (path, target, before, resolution, progress, plain: one of several worker processes
+        converts it), in :meth:`build_files`: why the mesh failed, None if it did not."""
         try:
             self._convert(*job)
         except CacheWriteError:
@@ -144,17 +168,19 @@ class SDFCache:
         self.failures, self.kept = [], []
         paths = [Path(p) for p in paths]
         targets: dict[int, Path] = {}
+        befores: dict[int, Path] = {}  # the entries of UNCHECKED_VERSION, taken over (_adopt): digests are known here
         errors: dict[int, str] = {}
         for i, path in enumerate(loop_progress(paths, "mesh cache: reading files", unit="mesh", enabled=progress)):
             try:
                 targets[i] = self.target(path, resolution)
+                befores[i] = self.target(path, resolution, UNCHECKED_VERSION)
             except OSError as e:
                 errors[i] = str(e)
         self.digests.save()
         todo = [i for i, target in targets.items() if not whole_npy(target, (resolution,) * 3, np.float32)]
         workers = min(len(todo), workers)
         # several workers say a big mesh's stages in lines (their bars would overwrite each other); one, a bar
-        jobs = [(paths[i], targets[i], resolution, progress, workers > 1) for i in todo]
+        jobs = [(paths[i], targets[i], befores[i], resolution, progress, workers > 1) for i in todo]
         if jobs:  # said before converting, not as every mesh "failed"
             check_cache_folder(self.cache_dir, *sdf_cache(self.cache_dir))
         with ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool:

@@ -328,6 +328,66 @@ def test_cache_hits_the_second_time(tmp_path, monkeypatch):
     assert len(calls) == 3
 
 
+def _flat_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """tmp_path/meshes, made, holding a box (box.obj) and a square of two triangles in one plane (square.obj)."""
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    trimesh.creation.box(extents=(0.5, 1.0, 0.4)).export(meshes / "box.obj")
+    (meshes / "square.obj").write_text("v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3\nf 1 3 4\n")
+    return meshes / "box.obj", meshes / "square.obj"
+
+
+def _refused_flat(cache: SDFCache, box: Path, square: Path, warned) -> None:
+    """The square of _flat_folder skipped as a mesh that fails to convert is, with its reason; the box kept."""
+    said = (f"{square}: its 2 faces lie in one plane, so it encloses no volume: its SDF would be only the thin shell "
+            "the conversion gives a sheet, and S an empty shape; give a mesh of a solid (closed, or open around the "
+            "volume it bounds)")
+    assert cache.kept == [box] and cache.failures == [(square, said)]
+    assert [str(w.message) for w in warned] == [f"skipping mesh: {said}",
+                                                "SDFCache: 1 of 2 meshes failed and were skipped"]
+
+
+def test_a_training_mesh_of_no_volume_is_skipped_as_a_mesh_that_fails_to_convert(tmp_path):
+    """A mesh in one plane given to complete is refused (SDFCache.frame), but one in a training folder was converted
+    into the thin shell the conversion gives a sheet and trained on as a shape, without a word. It is skipped with
+    its reason and counted, as a mesh that fails to convert is, and nothing of it is cached."""
+    box, square = _flat_folder(tmp_path)
+    cache = SDFCache(tmp_path / "cache", MARGIN, truncation=0.1)
+    with pytest.warns(UserWarning) as warned:
+        files = cache.build_files([box, square], resolution=12, progress=False)
+    _refused_flat(cache, box, square, warned)
+    assert sorted((tmp_path / "cache").glob("*.npy")) == files == [cache.target(box, 12)]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_entries_cached_before_the_volume_check_are_checked_not_converted_again(tmp_path, monkeypatch, workers):
+    """A mesh in one plane converted by the version that did not check a training mesh's volume lies in the cache,
+    and a hit kept it. That version's entries are taken over once their mesh is checked (read, not converted again:
+    an upgrade does not convert every mesh anew), here or in worker processes, and a flat mesh's is refused as a new
+    one is."""
+    box, square = _flat_folder(tmp_path)
+    cache = SDFCache(tmp_path / "cache", MARGIN, truncation=0.1)
+    monkeypatch.setattr(mesh_cache, "MESH_CONVERSION_VERSION", 5)  # the keys of the version before the check
+    before = {path: cache.target(path, 12) for path in (box, square)}
+    (tmp_path / "cache").mkdir()
+    for path, target in before.items():
+        v, f = load_mesh(path)
+        np.save(target, mesh_to_sdf(normalise_mesh(v, MARGIN), f, 12, 0.1, shell_voxels=0.75))
+    assert (np.load(before[square]) < 0).any()  # the sheet's shell: a grid with a surface, nothing to tell it by
+    monkeypatch.undo()
+    grid = np.load(before[box])  # [12, 12, 12]
+    calls = []
+    real = mesh_cache.mesh_to_sdf
+    monkeypatch.setattr(mesh_cache, "mesh_to_sdf", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with pytest.warns(UserWarning) as warned:
+        files = cache.build_files([box, square], resolution=12, progress=False, workers=workers)
+    _refused_flat(cache, box, square, warned)
+    assert files == [cache.target(box, 12)] and not before[box].exists()  # renamed, not kept twice
+    assert calls == [] or workers > 1  # a worker process's calls are its own
+    np.testing.assert_array_equal(np.load(files[0]), grid)
+    assert np.array_equal(np.load(cache.entry(box, 12)), grid) and calls == []  # a hit now
+
+
 def test_a_second_start_reads_no_bytes_of_the_meshes_or_voxel_files(tmp_path, monkeypatch):
     """The caches are keyed by what the files hold, and every start hashed every mesh and .binvox file to find its
     key: ShapeNet's chairs are gigabytes, read again by each DDP rank. A start after the first opens none of them

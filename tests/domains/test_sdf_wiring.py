@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -600,10 +601,20 @@ def test_an_sdf_grid_in_other_units_or_without_a_surface_is_named(tmp_path, recw
     with pytest.warns(UserWarning, match=r"voxels.npy: across its surface the SDF grid changes by [\d.]+ grid spacings "
                       r"per spacing.*\(voxels: divide by 7.5\); they are read as cube units, clipped to \+-0.1$"):
         SdfDomain().read_input(tmp_path / "voxels.npy", spec)
-    np.save(tmp_path / "outside.npy", np.abs(ball) + 0.01)
-    with pytest.warns(UserWarning, match=r"outside.npy: the SDF grid has no surface, every value is positive "
-                      r"\(outside\): the shape is empty$"):
+    # no surface: what to give instead, as a refusal says (the warning was bare: "... the shape is empty")
+    mesh = ", or the shape's mesh, which --input centres and scales into the cube and converts"
+    np.save(tmp_path / "outside.npy", np.abs(ball) + 0.01)  # unsigned distances
+    said = (f"{tmp_path / 'outside.npy'}: the SDF grid has no surface, every value is positive (outside): the shape "
+            "is empty; give signed distances, negative inside (unsigned ones, or ones clipped at 0, have no inside; a "
+            f"shape thinner than the grid's spacing falls between its points){mesh}")
+    with pytest.warns(UserWarning, match=f"^{re.escape(said)}$"):
         SdfDomain().read_input(tmp_path / "outside.npy", spec)
+    np.save(tmp_path / "inside.npy", ball - 2)  # a ball larger than the cube
+    said = (f"{tmp_path / 'inside.npy'}: the SDF grid has no surface, every value is negative (inside): the cube is "
+            "full; give a grid over the cube [-1, 1]^3 that the whole shape lies inside of, with room around it (a "
+            f"shape larger than the cube, or a grid over a part within it, has no outside){mesh}")
+    with pytest.warns(UserWarning, match=f"^{re.escape(said)}$"):
+        SdfDomain().read_input(tmp_path / "inside.npy", spec)
 
 
 def test_an_sdf_grid_of_the_other_sign_convention_is_named(tmp_path, recwarn):
