@@ -94,7 +94,7 @@ class ProtocolSetSampler(SetSampler):
                  num_queries: int | None = None) -> SetBatch:
         pos, val = point_set_layout(signal)  # [B, N, 1] each
         n = pos.shape[1]
-        nc, nt = self.given_sizes(num_context, num_queries)  # int() read |S| = 4.5 as 4, silently
+        nc, nt = self.given_sizes(num_context, num_queries, None)  # int() read |S| = 4.5 as 4
         if nc is None:
             nc, nt = protocol_sizes(generator, n + 1)
         elif nt is None:

@@ -36,7 +36,8 @@ class SetBatch:
 
 
 SIGNAL = "[B, V, *grid]"  # the layout of a batch of dense signals: channels first, 1 to 3 grid axes
-TO_TENSOR = f"convert it with torch.as_tensor: a batch {SIGNAL}, channels first"  # the remedy for numpy's signals
+AS_TENSOR = "convert it with torch.as_tensor"  # the remedy for numpy's arrays
+TO_TENSOR = f"{AS_TENSOR}: a batch {SIGNAL}, channels first"  # the remedy for numpy's signals
 
 
 def grid_sizes(grid, pos_dims: int | None = None) -> tuple[int, ...] | None:
@@ -88,7 +89,7 @@ def check_layouts(where: str, named: dict[str, tuple[Any, str]], known: dict[str
     (grid_sample, cdist, gather) or were read as other shapes, silently (one set of positions beside 2 signals).
     Shapes only: no wait for a device."""
     for name, (x, _) in named.items():
-        check_type(f"{where}: {name}", x, torch.Tensor, "convert it with torch.as_tensor")
+        check_type(f"{where}: {name}", x, torch.Tensor, AS_TENSOR)
     sizes, fits = dict(known or {}), True
     for x, layout in named.values():
         letters = layout.strip("[]").split(", ")
@@ -127,17 +128,17 @@ def flatten_grid(signal: torch.Tensor) -> torch.Tensor:
 
 def unflatten_grid(values: torch.Tensor, grid_shape: tuple[int, ...]) -> torch.Tensor:
     """[..., N, V] -> [..., V, *grid], N the points of ``grid_shape``."""
-    check_type("unflatten_grid: values", values, torch.Tensor, "convert it with torch.as_tensor")
+    check_type("unflatten_grid: values", values, torch.Tensor, AS_TENSOR)
     n = math.prod(grid := checked_grid(grid_shape, "unflatten_grid"))
     if values.dim() < 2 or values.shape[-2] != n:  # a reshape's "shape '[2, 3, 4, 5]' is invalid for input of size 72"
         raise ValueError(f"unflatten_grid: values must be [..., N, V] with N = {n}, the points of grid_shape "
-                         f"{grid_shape}, got {list(values.shape)}")
+                         f"{grid}, got {list(values.shape)}")
     return values.transpose(-1, -2).reshape(*values.shape[:-2], values.shape[-1], *grid)  # [..., V, *grid]
 
 
 def read_signal(signal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """Read a dense signal [B, V, *grid] at continuous positions [B, N, P] (P its grid axes, in its dtype) -> values
-    [B, N, V].
+    """Read a dense signal [B, V, *grid] at continuous positions [B, N, P] (P its grid axes) -> values [B, N, V],
+    in the wider of the two dtypes (autocast's where it is on).
 
     Linear interpolation along every axis, clamped at the border.
     """
@@ -145,10 +146,10 @@ def read_signal(signal: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     b, v = signal.shape[:2]
     p = signal.dim() - 2
     check_layouts("read_signal", {"pos": (pos, "[B, N, P]")}, {"B": b, "P": p}, f"signal {list(signal.shape)}")
-    # grid_sample's "expected scalar type Float but found Double"; under autocast grid_sample casts both to float32
-    if pos.dtype != signal.dtype and not torch.is_autocast_enabled(signal.device.type):
-        raise ValueError(f"read_signal: pos must hold {signal.dtype} values, as the signal does; got {pos.dtype} "
-                         "(pos.to(signal.dtype))")
+    # grid_sample reads one dtype ("expected scalar type Float but found Double"): the wider, so that positions keep
+    # their digits; a bf16 signal under autocast is read as autocast casts it
+    wide = torch.promote_types(signal.dtype, pos.dtype)
+    signal, pos = signal.to(wide), pos.to(wide)
     # grid_sample wants (x, y[, z]) = the reversed axis order, and no 1D mode: lift 1D to 2D.
     coords = pos.clamp(-1.0, 1.0).flip(-1)  # [B, N, P]
     if p == 1:
@@ -253,16 +254,19 @@ class SetSampler:
             return self
         return SetSampler(self.min_context, self.max_context, self.num_queries, self.grid_points)
 
-    def given_sizes(self, num_context, num_queries) -> tuple[int | None, int | None]:
+    def given_sizes(self, num_context, num_queries, least: int | None = 1) -> tuple[int | None, int | None]:
         """A call's num_context (|S|) and num_queries as ints, None kept (the sampler's own); one that is not a whole
         number (of any type as_int takes) is refused in one line naming the sampler: 4.5 stopped in torch's "slice
-        indices must be integers", or was read as 4 where a sampler took int() of it. Each sampler bounds them."""
+        indices must be integers", or was read as 4 where a sampler took int() of it. One below ``least`` too (the
+        core's: 0 drew an empty S, silently, -3 stopped in torch; None: the sampler says its own range)."""
         sizes = []
         for name, value in (("num_context (|S|)", num_context), ("num_queries", num_queries)):
             if value is not None and as_int(value) is None:
                 raise ValueError(f"{type(self).__name__}: {name} must be None (the sampler's own) or a whole number, "
                                  f"got {value!r}")
             sizes.append(None if value is None else as_int(value))
+            if value is not None and least is not None and sizes[-1] < least:
+                raise ValueError(f"{type(self).__name__}: {name} must be at least {least}, got {value!r}")
         return sizes[0], sizes[1]
 
     def positions(self, b: int, n: int, grid_shape: tuple[int, ...], generator: torch.Generator, device) -> torch.Tensor:

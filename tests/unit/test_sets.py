@@ -34,9 +34,9 @@ def test_read_signal_names_a_signal_or_positions_of_another_shape():
     with _raises(ValueError, "read_signal: pos must be [B, N, P] with B = 2 and P = 2 (signal [2, 3, 5, 7]), got "
                              "[2, 10, 3]"):
         read_signal(signal, torch.rand(2, 10, 3))
-    with _raises(ValueError, "read_signal: pos must hold torch.float32 values, as the signal does; got torch.float64 "
-                             "(pos.to(signal.dtype))"):
-        read_signal(signal, pos.double())
+    # grid_sample's "expected scalar type Float but found Double": read in the wider dtype, the positions' digits kept
+    read = read_signal(signal, pos.double())  # [2, 10, 3]
+    assert read.dtype == torch.float64 and torch.allclose(read.float(), read_signal(signal, pos), atol=1e-6)
     with pytest.raises(TypeError, match=r"^read_signal: pos must be a torch.Tensor, got numpy.ndarray"):
         read_signal(signal, pos.numpy())
 
@@ -123,3 +123,17 @@ def test_a_sampler_refuses_a_size_that_is_not_a_whole_number(sampler, signal):
         sampler(signal, gen, num_context=4, num_queries="7")
     sets = sampler(signal, gen, num_context=np.int64(4), num_queries=torch.tensor(7))  # whole numbers of any type
     assert sets.num_context == 4 and sets.qry_pos.shape[1] == 7
+
+
+def test_the_core_sampler_refuses_an_empty_set_and_reads_a_float64_signal():
+    """|S| = 0 drew an empty S without a word, -3 stopped in torch's "negative dimension"; a float64 signal stopped
+    in grid_sample's "expected scalar type Double but found Float" at the sampler's own float32 positions."""
+    signal, gen = torch.rand(2, 1, 8, 8, dtype=torch.float64), torch.Generator().manual_seed(0)  # [B, V, H, W]
+    for k in (0, -3):
+        with _raises(ValueError, f"SetSampler: num_context (|S|) must be at least 1, got {k}"):
+            SetSampler()(signal, gen, num_context=k)
+    with _raises(ValueError, "SetSampler: num_queries must be at least 1, got 0"):
+        SetSampler()(signal, gen, num_context=3, num_queries=0)
+    sets = SetSampler()(signal, gen, num_context=5)
+    assert sets.ctx_val.dtype == torch.float64 and sets.ctx_pos.shape == (2, 5, 2)
+    assert torch.equal(sets.ctx_val, read_signal(signal, sets.ctx_pos.double()))  # the grid's own values
