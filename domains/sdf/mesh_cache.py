@@ -77,7 +77,7 @@ class SDFCache:
 
     def key(self, path: str | Path, resolution: int, version: int | None = None) -> str:
         """The cache key of one mesh converted by conversion ``version`` (None: this one, MESH_CONVERSION_VERSION)."""
-        settings = (f"v{version or MESH_CONVERSION_VERSION}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
+        settings = (f"v{MESH_CONVERSION_VERSION if version is None else version}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
                     f"|{self.sign}|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
                     + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
@@ -139,8 +139,8 @@ class SDFCache:
         """Whether the mesh's entry of :data:`mesh.UNCHECKED_VERSION` (``before``), which converted a mesh of no volume
         too, was taken over as ``target``: renamed once the mesh passes :func:`mesh.check_volume` (read, not converted
         again); one of no volume raises its ValueError, and is skipped or refused as a new one is."""
-        if not whole_npy(before, (resolution,) * 3, np.float32):
-            return False
+        if not whole_npy(before, (resolution,) * 3, np.float32):  # a copy of this mesh, or a rank, took it over
+            return whole_npy(target, (resolution,) * 3, np.float32)
         check_volume(*load_mesh(path), path)
         with writing_cache(*sdf_cache(self.cache_dir)):
             try:

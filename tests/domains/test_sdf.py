@@ -337,14 +337,15 @@ def _flat_folder(tmp_path: Path) -> tuple[Path, Path]:
     return meshes / "box.obj", meshes / "square.obj"
 
 
-def _refused_flat(cache: SDFCache, box: Path, square: Path, warned) -> None:
-    """The square of _flat_folder skipped as a mesh that fails to convert is, with its reason; the box kept."""
+def _refused_flat(cache: SDFCache, box: Path, square: Path, warned, copies: tuple[Path, ...] = ()) -> None:
+    """The square of _flat_folder skipped as a mesh that fails to convert is, with its reason; the box (and its
+    ``copies``, given after the square) kept."""
     said = (f"{square}: its 2 faces lie in one plane, so it encloses no volume: its SDF would be only the thin shell "
             "the conversion gives a sheet, and S an empty shape; give a mesh of a solid (closed, or open around the "
             "volume it bounds)")
-    assert cache.kept == [box] and cache.failures == [(square, said)]
+    assert cache.kept == [box, *copies] and cache.failures == [(square, said)]
     assert [str(w.message) for w in warned] == [f"skipping mesh: {said}",
-                                                "SDFCache: 1 of 2 meshes failed and were skipped"]
+                                                f"SDFCache: 1 of {2 + len(copies)} meshes failed and were skipped"]
 
 
 def test_a_training_mesh_of_no_volume_is_skipped_as_a_mesh_that_fails_to_convert(tmp_path):
@@ -379,10 +380,12 @@ def test_entries_cached_before_the_volume_check_are_checked_not_converted_again(
     calls = []
     real = mesh_cache.mesh_to_sdf
     monkeypatch.setattr(mesh_cache, "mesh_to_sdf", lambda *a, **k: calls.append(1) or real(*a, **k))
+    copy = box.with_name(f"copy{box.suffix}")  # a dataset's duplicate: its key and the entry taken over are the box's
+    copy.write_bytes(box.read_bytes())
     with pytest.warns(UserWarning) as warned:
-        files = cache.build_files([box, square], resolution=12, progress=False, workers=workers)
-    _refused_flat(cache, box, square, warned)
-    assert files == [cache.target(box, 12)] and not before[box].exists()  # renamed, not kept twice
+        files = cache.build_files([box, square, copy], resolution=12, progress=False, workers=workers)
+    _refused_flat(cache, box, square, warned, (copy,))
+    assert files == [cache.target(box, 12)] * 2 and not before[box].exists()  # renamed, not kept twice
     assert calls == [] or workers > 1  # a worker process's calls are its own
     np.testing.assert_array_equal(np.load(files[0]), grid)
     assert np.array_equal(np.load(cache.entry(box, 12)), grid) and calls == []  # a hit now
