@@ -1499,3 +1499,25 @@ def test_a_folder_that_cannot_be_written_is_refused_before_a_run_is_imported(tmp
     top = Path("/" + Path(given).parts[1])
     assert err == (f"python -m pixeltransformer.results: error: {option} {given}: {top} cannot be written "
                    f"({cannot_write(top)}); give another {option}"), err
+
+
+def test_a_write_cut_off_half_way_leaves_the_published_files_as_they_were(tmp_path, cut_off):
+    """The page, an imported run's metrics.json and a bench record were written in place: a kill or a full disk in
+    the middle of a write left half a page (or half a record, which the next page refused). Each file is now whole,
+    the old one or the new."""
+    docs = tmp_path / "docs"
+    record = tmp_path / "bench-results" / "bench.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"mode": "full", "environment": {"date": "2026-01-01"}, "train": []}))
+    record.with_suffix(".png").write_bytes(b"picture")
+    args = ["--metrics-dir", str(docs / "metrics"), "--figures-dir", str(docs / "figures"), "--configs-dir",
+            str(tmp_path / "configs"), "--out", str(docs / "results.md")]
+    results.main([*args, "--run", str(a_run(tmp_path)), "--bench", str(record), "--copy-figure"])
+    published = {path: path.read_bytes() for path in docs.rglob("*") if path.is_file()}
+    assert docs / "metrics" / "images-mnist-m1" / "metrics.json" in published
+    cut_off()
+    for more in (["--run", str(tmp_path / "runs" / "images" / "m1")], ["--bench", str(record)], []):
+        with pytest.raises(OSError, match="No space left on device"):
+            results.main([*args, *more])
+        assert {path: path.read_bytes() for path in docs.rglob("*") if path.is_file()} == published, more
+
