@@ -1521,3 +1521,21 @@ def test_a_write_cut_off_half_way_leaves_the_published_files_as_they_were(tmp_pa
             results.main([*args, *more])
         assert {path: path.read_bytes() for path in docs.rglob("*") if path.is_file()} == published, more
 
+
+@pytest.mark.parametrize("value, shown", [(float("inf"), "Infinity"), (float("-inf"), "-Infinity")])
+def test_an_infinite_metric_is_refused_as_a_nan_is(tmp_path, capsys, value, shown):
+    """An infinity in an evaluation's rows (JSON's Infinity) was published as "inf" in the table. No metric of a
+    working evaluation is infinite (a perfect PSNR is capped, a Chamfer distance without a surface is null, a model
+    whose predictions overflow stops the evaluation): it is refused at import, and in a published folder."""
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    run_dir = a_run(tmp_path)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": [
+        {"num_context": 4, "nll": value, "mse": 0.5}]}))
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(run_dir))
+    assert err == (f"error: {run_dir / 'eval' / 'metrics.json'}: rows[0][\"nll\"] (|S| = 4) is {shown}, which no "
+                   "working evaluation scores (a perfect PSNR is capped at 100 dB, a score it cannot compute is "
+                   "null): evaluate the run again, or an earlier checkpoint of it"), err
+    folder = write_folder(tmp_path / "published", "digits", rows=[{"num_context": 4, "mse": value}])
+    with pytest.raises(ResultsError, match=rf'rows\[0\]\["mse"\] \(\|S\| = 4\) is {shown}, which no working'):
+        render(folder.parents[1])
