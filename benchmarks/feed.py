@@ -42,7 +42,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from pixeltransformer.errors import (OneLineParser, debugging, fail, first_line, is_input_error, listed,
                                      root_cause)
-from pixeltransformer.files import writable_problem
+from pixeltransformer.files import writable_problem, write_text
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -325,9 +325,8 @@ def main(argv: list[str] | None = None) -> None:
               f"  ratio w0 {row['ratio_w0']:6.2f} w2 {row['ratio_w2']:6.2f}  ops {row['ops_per_step']}", flush=True)
     env["load_end"] = os.getloadavg()
     print(json.dumps(env))
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
+    if args.json:  # whole: a kill or a full disk in the middle leaves the records before
+        write_text(args.json, json.dumps({"environment": env, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ matplotlib.use("Agg")  # files only: no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from pixeltransformer.errors import OneLineParser  # noqa: E402
-from pixeltransformer.files import writable_problem  # noqa: E402
+from pixeltransformer.files import atomic_write, writable_problem  # noqa: E402
 
 from .timing import percent_text, seconds_text  # noqa: E402
 
@@ -163,8 +163,7 @@ def draw(results: dict, out: Path) -> Path:
         {"sampling": _sampling, "train": _training, "memory": _memory}[name](ax, results)
     fig.suptitle(title(results), fontsize=9)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=110))  # whole: a kill in the middle leaves the one before
     plt.close(fig)
     return out
 

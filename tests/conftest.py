@@ -1,5 +1,5 @@
 """Shared fixtures: W&B disabled, small thread counts, the path to the shared sample data, a cache folder that cannot
-be written, files taken as changed long ago, and the tiers.
+be written, files taken as changed long ago, writes cut off half-way, and the tiers.
 
 Tiers: tests/unit (pure functions, `make test-unit`), tests/domains (each domain), tests/cli (commands through the
 CLI, DDP, checkpoints, bad input). Tests under tests/cli are marked `cli`, those that start DDP processes `ddp`.
@@ -11,9 +11,12 @@ skips the tests that need real samples and says so.
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -80,6 +83,32 @@ def full_disk():
         raise OSError(28, "No space left on device")
 
     return write
+
+
+@pytest.fixture
+def cut_off(monkeypatch) -> Callable[[], None]:
+    """Call it to make every later Path.write_text, shutil.copyfile and matplotlib savefig stop half-way, as a kill
+    or a full disk stops them: each writes the first half of its file, then raises OSError 28."""
+
+    def half(path, data: bytes) -> None:
+        Path(path).write_bytes(data[:len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    def start() -> None:
+        from matplotlib.figure import Figure
+
+        def savefig(fig, path, *args, **kwargs):
+            whole = io.BytesIO()
+            kwargs.setdefault("format", Path(path).suffix.lstrip(".").lower() or "png")
+            save(fig, whole, *args, **kwargs)
+            half(path, whole.getvalue())
+
+        save = Figure.savefig
+        monkeypatch.setattr(Path, "write_text", lambda path, text, *a, **k: half(path, text.encode()))
+        monkeypatch.setattr(shutil, "copyfile", lambda src, dst, *a, **k: half(dst, Path(src).read_bytes()))
+        monkeypatch.setattr(Figure, "savefig", savefig)
+
+    return start
 
 
 @pytest.fixture

@@ -304,6 +304,11 @@ def write_json(path: str | Path, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+def copy_file(src: str | Path, dest: str | Path) -> Path:
+    """Atomically copy the file src (its bytes) to dest."""
+    return atomic_write(dest, lambda tmp: shutil.copyfile(src, tmp))
+
+
 class FileStamp(NamedTuple):
     """What tells a file apart from itself rewritten: its absolute path, size, modification and change times and
     inode. The change time catches a copy that keeps times (``cp -p``, ``touch -r``), the inode a file renamed over

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 from . import layout
 from .errors import OneLineParser, counted, ctrl_c_main
-from .files import user_path, writable_problem, write_json
+from .files import copy_file, user_path, writable_problem, write_json, write_text
 from .layout import folder_name_fault
 from .results_bench import BENCH_FOLDERS, bench_device, check_bench
 from .results_folders import RUN_KEYS, ResultsError, read_json
@@ -113,8 +112,7 @@ def main(argv: list[str] | None = None) -> str:
         print(f"[results] imported {run_dir} -> {dest}")
     if bench_folder is not None:
         dest = a.metrics_dir / bench_folder
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(a.bench, dest / "bench.json")
+        copy_file(a.bench, dest / "bench.json")
         # the replaced run's provenance would describe the new one wrongly: bench.json's own is used, and the flags
         (dest / "run.json").unlink(missing_ok=True)
         if overrides:
@@ -123,16 +121,14 @@ def main(argv: list[str] | None = None) -> str:
         # its picture (benchmarks/figure.py writes it beside the record); the replaced record's would be stale
         picture, published = a.bench.with_suffix(".png"), a.figures_dir / f"{bench_folder}_summary.png"
         if picture.is_file():
-            a.figures_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(picture, published)
+            copy_file(picture, published)
             print(f"[results] imported {picture} -> {published}")
         elif published.exists():
             published.unlink()
             print(f"[results] removed {published}: {a.bench} has no picture beside it "
                   f"(python -m benchmarks.figure {a.bench} draws one)")
     page = render(a.metrics_dir, a.figures_dir, a.out.parent)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(page)
+    write_text(a.out, page)  # whole: a kill or a full disk in the middle leaves the page before
     print(f"[results] wrote {a.out}")
     uncopied = [eval_dir for (_, eval_dir, _), name in zip(located, names) if not a.copy_figure
                 and (eval_dir / "metrics_vs_context.png").is_file()

@@ -108,4 +108,8 @@ def read_metrics(folder: Path) -> dict[str, Any]:
             if isinstance(value, float) and math.isnan(value):  # published as "–", a value not measured
                 raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is NaN, which no evaluation "
                                    "writes (it writes null for a metric it could not score): evaluate the run again")
+            if isinstance(value, float) and math.isinf(value):  # published as "inf" (JSON's Infinity)
+                raise ResultsError(f"{path}: rows[{i}][{json.dumps(key)}] (|S| = {k}) is {shown(value)}, which no "
+                                   "working evaluation scores (a perfect PSNR is capped at 100 dB, a score it cannot "
+                                   "compute is null): evaluate the run again, or an earlier checkpoint of it")
     return metrics

@@ -9,14 +9,13 @@ torch (:mod:`pixeltransformer.runs`, the checkpoint's step) only inside the func
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 from typing import Any
 
 from . import this_machine
 from .errors import in_number
 from .eval_folders import beside_nosweep, recover, recover_all, running_writer
-from .files import write_json
+from .files import copy_file, write_json
 from .layout import best_checkpoint_step, built_in_domain, config_word, data_words, next_command, test_command
 from .results_folders import RUN_KEYS, ResultsError, check_run_entries, read_json, read_metrics
 from .results_markdown import figure_links
@@ -339,12 +338,10 @@ def import_located(located: tuple[Path, Path, dict], metrics_dir: Path, configs_
                 "date": mtime, "load": "", "wall_time": ""}
     run = {k: (overrides or {}).get(k) or old.get(k) or defaults[k] for k in RUN_KEYS}
     run |= {k: v for k, v in old.items() if k not in run}  # its "figures", and keys a render warns of, stay
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest / "metrics.json")
+    copy_file(src, dest / "metrics.json")  # each file whole: a kill in the middle leaves the one before
     write_json(dest / "run.json", run)
     if figure is not None and copy_figure and curve.is_file():
-        figure.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(curve, figure)
+        copy_file(curve, figure)
     return dest
 
 

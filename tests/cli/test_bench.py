@@ -697,3 +697,31 @@ def test_help_gives_the_quick_mode_its_measured_time(capsys):
     text = options_help(capsys)
     quick = text[text.index("--quick "):text.index("--smoke ")]
     assert "about a minute" in quick and "seconds" not in quick, quick
+
+
+def test_feed_and_picture_cut_off_half_way_leave_the_files_before(tmp_path, monkeypatch, cut_off):
+    """`python -m benchmarks.feed --json F` and `python -m benchmarks.figure` wrote in place: a kill or a full disk
+    in the middle of the write left half a record or half a picture over the one before. Each is now whole, the old
+    one or the new."""
+    from benchmarks import feed
+
+    row = {"batch_size": 2, "sent_dtype": "uint8", "h2d_bytes": 1, "flops_mean": 1.0, "ops_per_step": 1,
+           **{k: 1.0 for k in ("loader_w0_ms", "items_ms", "collate_ms", "loader_w2_ms", "to_float_ms",
+                               "module_cpu_ms", "gpu_step_ms", "ratio_w0", "ratio_w2")}}
+    monkeypatch.setattr(feed, "build_all", lambda cases, *a: {case: (None, None) for case in cases})
+    monkeypatch.setattr(feed, "measure", lambda case, *a: {"case": case, **row})
+    record, picture = tmp_path / "feed.json", tmp_path / "bench.png"
+    record.write_text("the records before")
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"train": [{"preset": "tiny", "batch": 2, "num_context": 8, "num_queries": 16,
+                                            "speedup": 1.5, "ours": {"queries_per_s": 3.0},
+                                            "reference": {"queries_per_s": 2.0}}]}))
+    bench_figure.main([str(bench)])
+    before = picture.read_bytes()
+    cut_off()
+    with pytest.raises(OSError, match="No space left on device"):
+        feed.main(["--only", "polynomial", "--json", str(record)])
+    with pytest.raises(OSError, match="No space left on device"):
+        bench_figure.main([str(bench)])
+    assert record.read_text() == "the records before" and picture.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.json", "bench.png", "feed.json"]  # no half file

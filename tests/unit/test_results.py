@@ -1499,3 +1499,43 @@ def test_a_folder_that_cannot_be_written_is_refused_before_a_run_is_imported(tmp
     top = Path("/" + Path(given).parts[1])
     assert err == (f"python -m pixeltransformer.results: error: {option} {given}: {top} cannot be written "
                    f"({cannot_write(top)}); give another {option}"), err
+
+
+def test_a_write_cut_off_half_way_leaves_the_published_files_as_they_were(tmp_path, cut_off):
+    """The page, an imported run's metrics.json and a bench record were written in place: a kill or a full disk in
+    the middle of a write left half a page (or half a record, which the next page refused). Each file is now whole,
+    the old one or the new."""
+    docs = tmp_path / "docs"
+    record = tmp_path / "bench-results" / "bench.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"mode": "full", "environment": {"date": "2026-01-01"}, "train": []}))
+    record.with_suffix(".png").write_bytes(b"picture")
+    args = ["--metrics-dir", str(docs / "metrics"), "--figures-dir", str(docs / "figures"), "--configs-dir",
+            str(tmp_path / "configs"), "--out", str(docs / "results.md")]
+    results.main([*args, "--run", str(a_run(tmp_path)), "--bench", str(record), "--copy-figure"])
+    published = {path: path.read_bytes() for path in docs.rglob("*") if path.is_file()}
+    assert docs / "metrics" / "images-mnist-m1" / "metrics.json" in published
+    cut_off()
+    for more in (["--run", str(tmp_path / "runs" / "images" / "m1")], ["--bench", str(record)], []):
+        with pytest.raises(OSError, match="No space left on device"):
+            results.main([*args, *more])
+        assert {path: path.read_bytes() for path in docs.rglob("*") if path.is_file()} == published, more
+
+
+@pytest.mark.parametrize("value, shown", [(float("inf"), "Infinity"), (float("-inf"), "-Infinity")])
+def test_an_infinite_metric_is_refused_as_a_nan_is(tmp_path, capsys, value, shown):
+    """An infinity in an evaluation's rows (JSON's Infinity) was published as "inf" in the table. No metric of a
+    working evaluation is infinite (a perfect PSNR is capped, a Chamfer distance without a surface is null, a model
+    whose predictions overflow stops the evaluation): it is refused at import, and in a published folder."""
+    (tmp_path / "docs" / "metrics").mkdir(parents=True)
+    run_dir = a_run(tmp_path)
+    (run_dir / "eval" / "metrics.json").write_text(json.dumps({"domain": "images", "dataset": "mnist", "rows": [
+        {"num_context": 4, "nll": value, "mse": 0.5}]}))
+    err = refused_up_front(tmp_path, capsys, "--metrics-dir", str(tmp_path / "docs" / "metrics"),
+                           "--run", str(run_dir))
+    assert err == (f"error: {run_dir / 'eval' / 'metrics.json'}: rows[0][\"nll\"] (|S| = 4) is {shown}, which no "
+                   "working evaluation scores (a perfect PSNR is capped at 100 dB, a score it cannot compute is "
+                   "null): evaluate the run again, or an earlier checkpoint of it"), err
+    folder = write_folder(tmp_path / "published", "digits", rows=[{"num_context": 4, "mse": value}])
+    with pytest.raises(ResultsError, match=rf'rows\[0\]\["mse"\] \(\|S\| = 4\) is {shown}, which no working'):
+        render(folder.parents[1])
