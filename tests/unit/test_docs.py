@@ -333,7 +333,9 @@ ERROR_ROWS_ELSEWHERE = {
         ("tests/domains/test_images_io.py",
          "test_labels_that_are_not_whole_numbers_are_refused_naming_the_file_and_the_array"),
     "`make sample DOMAIN=sdf CKPT=sdf.ckpt INPUT=triangle.obj` (a mesh of one triangle, or of faces in one plane: "
-    "`its 2 faces lie in one plane, ...`; before it is converted, as voxels of no inside are refused)":
+    "`its 2 faces lie in one plane, ...`; before it is converted, as voxels of no inside are refused; in a training "
+    "mesh folder: skipped with `warning: skipping mesh: chairs/sheet.obj: its 2 faces lie in one plane, ...`, as a "
+    "mesh that fails to convert is)":
         ("tests/domains/test_sdf.py",
          "test_a_mesh_of_no_volume_given_to_complete_is_refused_as_a_grid_without_an_inside_is"),
     '`make sample DOMAIN=video CKPT=video.ckpt INPUT=empty.npz` (an .npz of 0 clips; with `input_clip`, and as '
