@@ -9,6 +9,7 @@ data's exact predictive). Its other entries follow in one line (:func:`entries`)
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .results_folders import TRAINED_ON, ResultsError, shown
@@ -45,6 +46,9 @@ def check_block(block: dict[str, Any], where: str) -> None:
             if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
                 raise ResultsError(f"{where}[{json.dumps(key)}] is {shown(value)}; a measurement must be a number "
                                    "or null")
+            if isinstance(value, float) and not math.isfinite(value):  # published as "nan ± 0.029" or "inf"
+                raise ResultsError(f"{where}[{json.dumps(key)}] is {shown(value)}, which no evaluation writes (it "
+                                   "writes null for a number it could not measure): evaluate the run again")
         elif _metric(key) in metrics:
             raise ResultsError(f"{where}[{json.dumps(key)}] has no standard error {json.dumps(key + SE)} beside it")
 

@@ -749,7 +749,8 @@ ERROR_ROWS_ELSEWHERE = {
     'docs/metrics/x/metrics.json)':
         ("tests/unit/test_results.py", "test_a_nan_metric_is_refused_at_import_naming_the_metric_and_the_file"),
     '`make results RUNS=runs/images/x` with `"nll": Infinity` in a row of its eval/metrics.json (also `-Infinity`, '
-    'and in a published docs/metrics/x/metrics.json)':
+    'and in a published docs/metrics/x/metrics.json; NaN or Infinity in its `gp_protocol` block: `is NaN, which no '
+    'evaluation writes (it writes null for a number it could not measure): evaluate the run again`)':
         ("tests/unit/test_results.py", "test_an_infinite_metric_is_refused_as_a_nan_is"),
     '`make eval DOMAIN=polynomial DATA=gp_tnp_rbf CKPT=... ARGS="--data.init_args.test_size=1000"` (not whole batches '
     'of 16)':

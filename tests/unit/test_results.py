@@ -1377,6 +1377,12 @@ def test_a_run_filed_before_trained_on_was_recorded_takes_it_from_its_run_json(t
      '"gp_protocol"["oracle_target_ll_se"] is true; a measurement must be a number or null'),
     ({k: v for k, v in GP_BLOCK.items() if k != "target_ll"},
      '"gp_protocol"["target_ll_se"] is the standard error of "target_ll", which is missing'),
+    (GP_BLOCK | {"target_ll": float("nan")},  # published as "nan ± 0.029"
+     '"gp_protocol"["target_ll"] is NaN, which no evaluation writes (it writes null for a number it could not '
+     'measure): evaluate the run again'),
+    (GP_BLOCK | {"context_ll_se": float("-inf")},
+     '"gp_protocol"["context_ll_se"] is -Infinity, which no evaluation writes (it writes null for a number it could '
+     'not measure): evaluate the run again'),
 ])
 def test_a_malformed_block_of_measurements_is_refused_in_one_line(tmp_path, capsys, block, says):
     """A measurement without its standard error, or text where a number belongs, is named with its file and key in
