@@ -30,7 +30,7 @@ from .domain import CORE_METHOD_NAMES, ItemValues, verdicts_not_judged
 from . import versions
 from .errors import check_count, counted, in_number, whole_number
 from .eval_folders import nosweep_folder
-from .files import check_writable_below, user_path, write_json
+from .files import atomic_write, check_writable_below, user_path, write_json
 from .inference import check_n_autoregressive, check_predictions, check_temperature, observed_lookup
 from .loopbar import loop_progress
 from .media import log_media, log_summary, log_table_and_curves
@@ -398,8 +398,7 @@ def plot_sweep(rows: list[dict[str, Any]], groups: dict[str, list[str]], path: P
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110))  # whole: a kill in the middle leaves the one before
     plt.close(fig)
     return path
 

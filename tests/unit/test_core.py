@@ -1904,3 +1904,15 @@ def test_a_fit_with_overfit_batches_says_its_validation_scores_part_of_the_val_s
     m._trainer = SimpleNamespace(**{**trainer, "val_check_interval": 1000, "val_check_batch": 1000})  # never validates
     m._say_no_validation()
     assert "overfit_batches" not in capsys.readouterr().out
+
+
+def test_a_sweep_curve_cut_off_half_way_leaves_the_one_before(tmp_path, cut_off):
+    """A kill or a full disk while metrics_vs_context.png was drawn left half a picture in place of the last one."""
+    from pixeltransformer.evaluation import plot_sweep
+
+    path = plot_sweep([{"num_context": k, "nll": 1.0 / k} for k in (4, 16)], {"NLL": ["nll"]}, tmp_path / "m.png")
+    before = path.read_bytes()
+    cut_off()
+    with pytest.raises(OSError, match="No space left on device"):
+        plot_sweep([{"num_context": k, "nll": 2.0 / k} for k in (4, 16)], {"NLL": ["nll"]}, path)
+    assert path.read_bytes() == before and sorted(tmp_path.iterdir()) == [path]  # no temporary file left either
