@@ -77,7 +77,8 @@ class SDFCache:
 
     def key(self, path: str | Path, resolution: int, version: int | None = None) -> str:
         """The cache key of one mesh converted by conversion ``version`` (None: this one, MESH_CONVERSION_VERSION)."""
-        settings = (f"v{MESH_CONVERSION_VERSION if version is None else version}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
+        version = MESH_CONVERSION_VERSION if version is None else version
+        settings = (f"v{version}|r{resolution}|m{self.margin!r}|t{self.truncation!r}"
                     f"|{self.sign}|s{self.shell_voxels!r}" + ("" if self.up_axis == 1 else f"|u{self.up_axis}")
                     + f"|{library_versions(MESH_LIBRARIES)}")
         return hashlib.sha256(f"{self.digests(path)}|{settings}".encode()).hexdigest()[:32]
